@@ -1,0 +1,52 @@
+package herald
+
+import (
+	"time"
+	"unicode/utf8"
+)
+
+// Message is one message in a chat, identified by (ChatID, Seq).
+//
+// Body is the text sealed for storage; Text is the plaintext and is only
+// filled in by the service for delivery to members. Stores never see Text.
+type Message struct {
+	ChatID   int64
+	Seq      int64
+	SenderID int64
+	RandomID int64 // the sender's idempotency key
+	Text     string
+	Body     []byte
+	ReplyTo  int64
+	Fwd      *Forward
+	SentAt   time.Time
+	EditedAt time.Time // zero if never edited
+	Deleted  bool      // deleted for everyone; Body and Text are gone
+}
+
+// Forward names where a forwarded message first came from.
+type Forward struct {
+	UserID int64
+	ChatID int64
+	Seq    int64
+}
+
+// ValidateText checks a message text: valid UTF-8, not blank, at most
+// MaxTextRunes characters.
+func ValidateText(s string) error {
+	if !utf8.ValidString(s) {
+		return Errorf(Invalid, "the message is not valid UTF-8")
+	}
+	n := utf8.RuneCountInString(s)
+	if n == 0 {
+		return Errorf(Invalid, "the message is empty")
+	}
+	if n > MaxTextRunes {
+		return Errorf(TooLarge, "a message has at most %d characters, this one has %d", MaxTextRunes, n)
+	}
+	for _, r := range s {
+		if r != ' ' && r != '\n' && r != '\t' && r != '\r' {
+			return nil
+		}
+	}
+	return Errorf(Invalid, "the message is empty")
+}

@@ -1,0 +1,140 @@
+// Package server assembles a Herald node from its parts — store, bus,
+// sealer, service, transport — and runs it until told to stop. cmd/heraldd
+// and the integration tests both start nodes through it.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/heraldim/herald/bus/memory"
+	"github.com/heraldim/herald/crypto"
+	"github.com/heraldim/herald/service"
+	"github.com/heraldim/herald/store/sqlite"
+	"github.com/heraldim/herald/transport"
+)
+
+// Config is a node's configuration.
+type Config struct {
+	Listen        string // host:port; port 0 picks a free one
+	DataDir       string
+	DB            string // empty: SQLite in DataDir
+	Signup        service.SignupMode
+	MasterKeyFile string // empty: DataDir/master.key, created on first start
+	Log           *slog.Logger
+	PasswordCost  service.PasswordCost
+	Limits        transport.Limits
+}
+
+// Node is a running server.
+type Node struct {
+	Service *service.Service
+	Store   *sqlite.DB
+
+	cfg  Config
+	ln   net.Listener
+	http *http.Server
+	tr   *transport.Server
+	bus  *memory.Bus
+	done chan error
+}
+
+// Open prepares a node: opens the store (applying migrations) and binds
+// the listener, but serves nothing until Serve.
+func Open(cfg Config) (*Node, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "herald-data"
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	dbPath, err := sqlitePath(cfg.DB, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	keyFile := cfg.MasterKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(cfg.DataDir, "master.key")
+	}
+	key, err := crypto.LoadOrCreateMasterKey(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	sealer, err := crypto.NewSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlite.Open(dbPath)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
+	}
+	b := memory.New()
+	svc := service.New(service.Config{Store: db, Bus: b, Sealer: sealer, Log: cfg.Log, Signup: cfg.Signup, PasswordCost: cfg.PasswordCost})
+	tr := transport.New(svc, b, cfg.Log, cfg.Limits)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	n := &Node{Service: svc, Store: db, cfg: cfg, ln: ln, tr: tr, bus: b, done: make(chan error, 1)}
+	n.http = &http.Server{Handler: tr.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	return n, nil
+}
+
+// sqlitePath interprets -db: empty for the default file in the data
+// directory, a path, or a sqlite: URL.
+func sqlitePath(db, dataDir string) (string, error) {
+	switch {
+	case db == "":
+		return filepath.Join(dataDir, "herald.db"), nil
+	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
+		return "", errors.New("the PostgreSQL store is not part of this build yet; use the embedded SQLite store (leave -db empty)")
+	case strings.HasPrefix(db, "sqlite://"):
+		return strings.TrimPrefix(db, "sqlite://"), nil
+	case strings.HasPrefix(db, "sqlite:"):
+		return strings.TrimPrefix(db, "sqlite:"), nil
+	case strings.Contains(db, "://"):
+		return "", fmt.Errorf("unknown database URL %q: use a file path or sqlite:PATH", db)
+	}
+	return db, nil
+}
+
+// Addr is the address the node listens on.
+func (n *Node) Addr() string { return n.ln.Addr().String() }
+
+// URL is the node's base URL.
+func (n *Node) URL() string { return "http://" + n.Addr() }
+
+// Serve starts serving in the background.
+func (n *Node) Serve() {
+	go func() {
+		err := n.http.Serve(n.ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		n.done <- err
+	}()
+}
+
+// Shutdown stops accepting, closes every connection, lets queued writes
+// commit, and closes the store.
+func (n *Node) Shutdown(ctx context.Context) error {
+	err := n.http.Shutdown(ctx)
+	n.tr.Close()
+	if e := n.Store.Close(); err == nil {
+		err = e
+	}
+	n.bus.Close()
+	return err
+}

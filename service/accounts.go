@@ -1,0 +1,299 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/heraldim/herald"
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/time/rate"
+)
+
+// PasswordCost holds Argon2id parameters.
+type PasswordCost struct {
+	Time    uint32
+	MemoryK uint32 // KiB
+	Threads uint8
+}
+
+// DefaultPasswordCost follows OWASP's Argon2id recommendation (19 MiB,
+// two passes, one lane).
+var DefaultPasswordCost = PasswordCost{Time: 2, MemoryK: 19 * 1024, Threads: 1}
+
+func (c PasswordCost) hash(password string) []byte {
+	salt := make([]byte, 16)
+	rand.Read(salt)
+	key := argon2.IDKey([]byte(password), salt, c.Time, c.MemoryK, c.Threads, 32)
+	return fmt.Appendf(nil, "$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, c.MemoryK, c.Time, c.Threads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
+// checkPassword verifies password against a PHC-format Argon2id hash, using
+// the parameters stored with it.
+func checkPassword(encoded []byte, password string) bool {
+	parts := strings.Split(string(encoded), "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false
+	}
+	var c PasswordCost
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &c.MemoryK, &c.Time, &c.Threads); err != nil {
+		return false
+	}
+	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
+	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(want) == 0 {
+		return false
+	}
+	got := argon2.IDKey([]byte(password), salt, c.Time, c.MemoryK, c.Threads, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// loginLimits throttles failed logins per username and per address, so
+// guessing a password costs hours, not seconds.
+type loginLimits struct {
+	mu     sync.Mutex
+	byName map[string]*rate.Limiter
+	byAddr map[string]*rate.Limiter
+}
+
+func newLoginLimits() *loginLimits {
+	return &loginLimits{byName: map[string]*rate.Limiter{}, byAddr: map[string]*rate.Limiter{}}
+}
+
+func (l *loginLimits) get(m map[string]*rate.Limiter, key string, every time.Duration, burst int) *rate.Limiter {
+	lim := m[key]
+	if lim == nil {
+		if len(m) > 100_000 {
+			clear(m) // bounded memory beats perfect memory of old failures
+		}
+		lim = rate.NewLimiter(rate.Every(every), burst)
+		m[key] = lim
+	}
+	return lim
+}
+
+// check returns RateLimited if either key has no failures left to spend.
+func (l *loginLimits) check(name, addr string, now time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, lim := range []*rate.Limiter{
+		l.get(l.byName, name, 12*time.Second, 5),
+		l.get(l.byAddr, addr, 3*time.Second, 20),
+	} {
+		if lim.TokensAt(now) < 1 {
+			r := lim.ReserveN(now, 1)
+			wait := r.DelayFrom(now)
+			r.CancelAt(now)
+			return &herald.Error{Kind: herald.RateLimited, Msg: fmt.Sprintf("too many failed logins, try again in %s", wait.Round(time.Second)), RetryAfter: wait}
+		}
+	}
+	return nil
+}
+
+// fail spends one failure from both keys.
+func (l *loginLimits) fail(name, addr string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.get(l.byName, name, 12*time.Second, 5).AllowN(now, 1)
+	l.get(l.byAddr, addr, 3*time.Second, 20).AllowN(now, 1)
+}
+
+// Session is what signup and login return: the account, the new device and
+// its bearer token (shown once, stored only as a hash).
+type Session struct {
+	User   herald.User
+	Device herald.Device
+	Token  string
+	Pts    int64
+}
+
+func hashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+func validatePassword(p string) error {
+	if len(p) < herald.MinPasswordBytes {
+		return herald.Errorf(herald.Invalid, "a password has at least %d characters", herald.MinPasswordBytes)
+	}
+	if len(p) > herald.MaxPasswordBytes {
+		return herald.Errorf(herald.TooLarge, "a password has at most %d bytes", herald.MaxPasswordBytes)
+	}
+	if !utf8.ValidString(p) {
+		return herald.Errorf(herald.Invalid, "the password is not valid UTF-8")
+	}
+	return nil
+}
+
+func deviceName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		name = "unnamed device"
+	}
+	return name, herald.ValidateName("device name", name, herald.MaxDeviceName)
+}
+
+// Signup creates an account and logs its first device in.
+func (s *Service) Signup(ctx context.Context, username, password, displayName, device, invite string) (Session, error) {
+	username = herald.NormalizeUsername(username)
+	if err := herald.ValidateUsername(username); err != nil {
+		return Session{}, err
+	}
+	if err := validatePassword(password); err != nil {
+		return Session{}, err
+	}
+	displayName = strings.TrimSpace(displayName)
+	if displayName == "" {
+		displayName = username
+	}
+	if err := herald.ValidateName("display name", displayName, herald.MaxDisplayName); err != nil {
+		return Session{}, err
+	}
+	device, err := deviceName(device)
+	if err != nil {
+		return Session{}, err
+	}
+	switch s.signup {
+	case SignupClosed:
+		return Session{}, herald.Errorf(herald.PermissionDenied, "signup is closed on this server")
+	case SignupInvite:
+		if invite == "" {
+			return Session{}, herald.Errorf(herald.PermissionDenied, "signup on this server needs an invite code")
+		}
+		if len(invite) > herald.MaxInviteCodeLen {
+			return Session{}, herald.Errorf(herald.NotFound, "the invite code is unknown or already used")
+		}
+	default:
+		invite = ""
+	}
+	u, err := s.store.CreateUser(ctx, herald.User{Username: username, DisplayName: displayName, CreatedAt: s.now()}, s.cost.hash(password), invite)
+	if err != nil {
+		return Session{}, err
+	}
+	return s.newDevice(ctx, u, device)
+}
+
+// CreateInvite makes a single-use signup code (for -signup invite).
+func (s *Service) CreateInvite(ctx context.Context) (string, error) {
+	b := make([]byte, 12)
+	rand.Read(b)
+	code := base64.RawURLEncoding.EncodeToString(b)
+	return code, s.store.CreateInvite(ctx, code, s.now())
+}
+
+func (s *Service) newDevice(ctx context.Context, u herald.User, name string) (Session, error) {
+	raw := make([]byte, herald.MinTokenBytes)
+	rand.Read(raw)
+	token := base64.RawURLEncoding.EncodeToString(raw)
+	now := s.now()
+	d, err := s.store.CreateDevice(ctx, herald.Device{UserID: u.ID, Name: name, CreatedAt: now, LastSeen: now}, hashToken(token))
+	if err != nil {
+		return Session{}, err
+	}
+	pts, err := s.store.Pts(ctx, u.ID)
+	if err != nil {
+		return Session{}, err
+	}
+	return Session{User: u, Device: d, Token: token, Pts: pts}, nil
+}
+
+// Login checks a password and creates a device. addr is the client's
+// network address, for throttling.
+func (s *Service) Login(ctx context.Context, username, password, device, addr string) (Session, error) {
+	username = herald.NormalizeUsername(username)
+	device, err := deviceName(device)
+	if err != nil {
+		return Session{}, err
+	}
+	if len(username) > herald.MaxUsernameRunes || len(password) > herald.MaxPasswordBytes {
+		return Session{}, herald.Errorf(herald.Unauthenticated, "wrong username or password")
+	}
+	now := s.now()
+	if err := s.limits.check(username, addr, now); err != nil {
+		return Session{}, err
+	}
+	u, hash, err := s.store.UserByName(ctx, username)
+	if herald.IsKind(err, herald.NotFound) {
+		// Spend the same time as a real check, so timing does not reveal
+		// which usernames exist.
+		checkPassword(s.cost.hash("x"), password)
+		s.limits.fail(username, addr, now)
+		return Session{}, herald.Errorf(herald.Unauthenticated, "wrong username or password")
+	}
+	if err != nil {
+		return Session{}, err
+	}
+	if !checkPassword(hash, password) {
+		s.limits.fail(username, addr, now)
+		return Session{}, herald.Errorf(herald.Unauthenticated, "wrong username or password")
+	}
+	return s.newDevice(ctx, u, device)
+}
+
+// Authenticate resolves a bearer token to its device.
+func (s *Service) Authenticate(ctx context.Context, token string) (Caller, error) {
+	if token == "" || len(token) > 128 {
+		return Caller{}, herald.Errorf(herald.Unauthenticated, "a valid token is required")
+	}
+	d, err := s.store.DeviceByToken(ctx, hashToken(token))
+	if herald.IsKind(err, herald.NotFound) {
+		return Caller{}, herald.Errorf(herald.Unauthenticated, "the token is invalid or its device was logged out")
+	}
+	if err != nil {
+		return Caller{}, err
+	}
+	u, err := s.user(ctx, d.UserID)
+	if err != nil {
+		return Caller{}, err
+	}
+	if err := s.store.TouchDevice(ctx, d.ID, s.now()); err != nil {
+		s.log.Warn("touch device", "device", d.ID, "err", err)
+	}
+	return Caller{UserID: u.ID, DeviceID: d.ID, Username: u.Username}, nil
+}
+
+// Me returns the caller's account.
+func (s *Service) Me(ctx context.Context, c Caller) (herald.User, error) {
+	return s.user(ctx, c.UserID)
+}
+
+// Devices lists the caller's devices.
+func (s *Service) Devices(ctx context.Context, c Caller) ([]herald.Device, error) {
+	return s.store.Devices(ctx, c.UserID)
+}
+
+// RevokeDevice logs one of the caller's devices out; its live connections
+// close at once, on every node.
+func (s *Service) RevokeDevice(ctx context.Context, c Caller, deviceID int64) error {
+	if err := s.store.DeleteDevice(ctx, c.UserID, deviceID); err != nil {
+		return err
+	}
+	s.emit(context.WithoutCancel(ctx), c.UserID, Event{Kind: EventRevoked, DeviceID: deviceID})
+	return nil
+}
+
+// Logout revokes the caller's own device.
+func (s *Service) Logout(ctx context.Context, c Caller) error {
+	return s.RevokeDevice(ctx, c, c.DeviceID)
+}
+
+// ResolveUser finds a user by name.
+func (s *Service) ResolveUser(ctx context.Context, username string) (herald.User, error) {
+	name := herald.NormalizeUsername(username)
+	if herald.ValidateUsername(name) != nil && len(name) > herald.MaxUsernameRunes {
+		return herald.User{}, herald.Errorf(herald.Invalid, "%q is not a username", username)
+	}
+	u, _, err := s.store.UserByName(ctx, name)
+	if herald.IsKind(err, herald.NotFound) {
+		return u, herald.Errorf(herald.NotFound, "no user @%s", name)
+	}
+	return u, err
+}

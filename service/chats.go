@@ -1,0 +1,287 @@
+package service
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/heraldim/herald"
+)
+
+// Peer names a chat from the caller's side: a chat id, or a username for
+// the direct chat with that user.
+type Peer struct {
+	ChatID   int64
+	Username string
+}
+
+func (p Peer) String() string {
+	if p.Username != "" {
+		return "@" + herald.NormalizeUsername(p.Username)
+	}
+	return "chat " + strconv.FormatInt(p.ChatID, 10)
+}
+
+// notFound is the one answer for chats the caller is not in, whether or not
+// they exist, so chat ids cannot be probed.
+func notFound(chatID int64) error {
+	return herald.Errorf(herald.NotFound, "no chat %d", chatID)
+}
+
+// membership returns the chat and the caller's membership, or NotFound.
+func (s *Service) membership(ctx context.Context, c Caller, chatID int64) (herald.Chat, herald.Member, error) {
+	if chatID <= 0 {
+		return herald.Chat{}, herald.Member{}, herald.Errorf(herald.Invalid, "a chat id is a positive number")
+	}
+	m, err := s.store.Member(ctx, chatID, c.UserID)
+	if herald.IsKind(err, herald.NotFound) {
+		return herald.Chat{}, m, notFound(chatID)
+	}
+	if err != nil {
+		return herald.Chat{}, m, err
+	}
+	ch, err := s.store.Chat(ctx, chatID)
+	if err != nil {
+		return ch, m, err
+	}
+	return ch, m, nil
+}
+
+// resolve turns a peer into a chat the caller is a member of. With create,
+// a direct chat is created on first use.
+func (s *Service) resolve(ctx context.Context, c Caller, p Peer, create bool) (herald.Chat, herald.Member, error) {
+	if p.Username == "" {
+		return s.membership(ctx, c, p.ChatID)
+	}
+	other, err := s.ResolveUser(ctx, p.Username)
+	if err != nil {
+		return herald.Chat{}, herald.Member{}, err
+	}
+	ch, ups, err := s.store.DirectChat(ctx, c.UserID, other.ID, create, s.now())
+	if err != nil {
+		return ch, herald.Member{}, err
+	}
+	s.announce(ctx, ups)
+	m, err := s.store.Member(ctx, ch.ID, c.UserID)
+	return ch, m, err
+}
+
+// ChatInfo is a chat with the caller's view of it.
+type ChatInfo struct {
+	Chat    herald.Chat
+	Role    herald.Role
+	Peer    *herald.User
+	Members []herald.Member // groups only
+}
+
+// GetChat returns a chat the caller is in.
+func (s *Service) GetChat(ctx context.Context, c Caller, p Peer) (ChatInfo, error) {
+	ch, m, err := s.resolve(ctx, c, p, false)
+	if err != nil {
+		return ChatInfo{}, err
+	}
+	info := ChatInfo{Chat: ch, Role: m.Role}
+	members, err := s.store.Members(ctx, ch.ID)
+	if err != nil {
+		return info, err
+	}
+	if ch.Kind == herald.Direct {
+		for _, mm := range members {
+			if mm.UserID != c.UserID {
+				u, err := s.user(ctx, mm.UserID)
+				if err == nil {
+					info.Peer = &u
+				}
+			}
+		}
+	} else {
+		info.Members = members
+	}
+	return info, nil
+}
+
+// Dialogs returns the caller's chat list.
+func (s *Service) Dialogs(ctx context.Context, c Caller) ([]herald.Dialog, error) {
+	ds, err := s.store.Dialogs(ctx, c.UserID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ds {
+		if ds[i].Last != nil {
+			if err := s.open(ctx, ds[i].Last); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return ds, nil
+}
+
+func (s *Service) usersByName(ctx context.Context, names []string) ([]int64, error) {
+	if len(names) > herald.MaxNewMembers {
+		return nil, herald.Errorf(herald.TooLarge, "at most %d users at a time", herald.MaxNewMembers)
+	}
+	ids := make([]int64, 0, len(names))
+	seen := map[int64]bool{}
+	for _, n := range names {
+		u, err := s.ResolveUser(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[u.ID] {
+			seen[u.ID] = true
+			ids = append(ids, u.ID)
+		}
+	}
+	return ids, nil
+}
+
+// CreateGroup creates a group owned by the caller with the named members.
+func (s *Service) CreateGroup(ctx context.Context, c Caller, title string, members []string) (herald.Chat, error) {
+	title = strings.TrimSpace(title)
+	if title == "" {
+		return herald.Chat{}, herald.Errorf(herald.Invalid, "a group needs a title")
+	}
+	if err := herald.ValidateName("title", title, herald.MaxTitleRunes); err != nil {
+		return herald.Chat{}, err
+	}
+	ids, err := s.usersByName(ctx, members)
+	if err != nil {
+		return herald.Chat{}, err
+	}
+	others := ids[:0]
+	for _, id := range ids {
+		if id != c.UserID {
+			others = append(others, id)
+		}
+	}
+	if len(others)+1 > herald.FanOutOnWriteMax {
+		return herald.Chat{}, herald.Errorf(herald.TooLarge, "groups have at most %d members on this server version", herald.FanOutOnWriteMax)
+	}
+	ch, ups, err := s.store.CreateGroup(ctx, herald.Chat{Title: title, CreatedBy: c.UserID, CreatedAt: s.now()}, others)
+	if err != nil {
+		return ch, err
+	}
+	s.announce(ctx, ups)
+	return ch, nil
+}
+
+// AddMembers adds users to a group; owners and admins only.
+func (s *Service) AddMembers(ctx context.Context, c Caller, chatID int64, usernames []string) error {
+	ch, m, err := s.membership(ctx, c, chatID)
+	if err != nil {
+		return err
+	}
+	if ch.Kind != herald.Group {
+		return herald.Errorf(herald.Invalid, "members can only be added to groups")
+	}
+	if m.Role < herald.RoleAdmin {
+		return herald.Errorf(herald.PermissionDenied, "only the group's owner and admins can add members")
+	}
+	ids, err := s.usersByName(ctx, usernames)
+	if err != nil {
+		return err
+	}
+	if ch.MemberCount+len(ids) > herald.FanOutOnWriteMax {
+		return herald.Errorf(herald.TooLarge, "groups have at most %d members on this server version", herald.FanOutOnWriteMax)
+	}
+	ups, err := s.store.AddMembers(ctx, chatID, c.UserID, ids, herald.RoleMember, s.now())
+	if err != nil {
+		return err
+	}
+	s.announce(ctx, ups)
+	return nil
+}
+
+// RemoveMembers removes users from a group. The owner may remove anyone
+// else; admins may remove plain members.
+func (s *Service) RemoveMembers(ctx context.Context, c Caller, chatID int64, usernames []string) error {
+	ch, m, err := s.membership(ctx, c, chatID)
+	if err != nil {
+		return err
+	}
+	if ch.Kind != herald.Group {
+		return herald.Errorf(herald.Invalid, "members can only be removed from groups")
+	}
+	if m.Role < herald.RoleAdmin {
+		return herald.Errorf(herald.PermissionDenied, "only the group's owner and admins can remove members")
+	}
+	ids, err := s.usersByName(ctx, usernames)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		target, err := s.store.Member(ctx, chatID, id)
+		if herald.IsKind(err, herald.NotFound) {
+			name := s.UserNames(ctx, id)[id]
+			return herald.Errorf(herald.NotFound, "@%s is not a member of this group", name)
+		}
+		if err != nil {
+			return err
+		}
+		if id == c.UserID {
+			return herald.Errorf(herald.Invalid, "use leave to leave a group")
+		}
+		if target.Role >= m.Role {
+			return herald.Errorf(herald.PermissionDenied, "you cannot remove a member whose role is %s", target.Role)
+		}
+	}
+	for _, id := range ids {
+		ups, err := s.store.RemoveMember(ctx, chatID, c.UserID, id, s.now())
+		if err != nil {
+			return err
+		}
+		s.announce(ctx, ups)
+	}
+	return nil
+}
+
+// SetRole makes a group member an admin or a plain member; owner only.
+func (s *Service) SetRole(ctx context.Context, c Caller, chatID int64, username string, admin bool) error {
+	ch, m, err := s.membership(ctx, c, chatID)
+	if err != nil {
+		return err
+	}
+	if ch.Kind != herald.Group {
+		return herald.Errorf(herald.Invalid, "only groups have admins")
+	}
+	if m.Role != herald.RoleOwner {
+		return herald.Errorf(herald.PermissionDenied, "only the group's owner can change roles")
+	}
+	u, err := s.ResolveUser(ctx, username)
+	if err != nil {
+		return err
+	}
+	if u.ID == c.UserID {
+		return herald.Errorf(herald.Invalid, "the owner's role cannot change")
+	}
+	role := herald.RoleMember
+	if admin {
+		role = herald.RoleAdmin
+	}
+	ups, err := s.store.SetRole(ctx, chatID, c.UserID, u.ID, role, s.now())
+	if herald.IsKind(err, herald.NotFound) {
+		return herald.Errorf(herald.NotFound, "@%s is not a member of this group", u.Username)
+	}
+	if err != nil {
+		return err
+	}
+	s.announce(ctx, ups)
+	return nil
+}
+
+// Leave removes the caller from a group.
+func (s *Service) Leave(ctx context.Context, c Caller, chatID int64) error {
+	ch, _, err := s.membership(ctx, c, chatID)
+	if err != nil {
+		return err
+	}
+	if ch.Kind != herald.Group {
+		return herald.Errorf(herald.Invalid, "you can only leave groups")
+	}
+	ups, err := s.store.RemoveMember(ctx, chatID, c.UserID, c.UserID, s.now())
+	if err != nil {
+		return err
+	}
+	s.announce(ctx, ups)
+	return nil
+}

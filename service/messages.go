@@ -1,0 +1,309 @@
+package service
+
+import (
+	"context"
+
+	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/crypto"
+)
+
+// seal fills m.Body from m.Text.
+func (s *Service) seal(m *herald.Message) {
+	m.Body = s.sealer.Seal(m.ChatID, []byte(m.Text))
+}
+
+// open fills m.Text from m.Body. A deleted message has neither.
+func (s *Service) open(ctx context.Context, m *herald.Message) error {
+	if m.Deleted || len(m.Body) == 0 {
+		m.Text, m.Body = "", nil
+		return nil
+	}
+	pt, err := s.sealer.Open(m.ChatID, m.Body)
+	if err != nil {
+		s.log.ErrorContext(ctx, "message body does not open", "chat", m.ChatID, "seq", m.Seq, "err", err)
+		return herald.Wrap("service.open", crypto.ErrCorrupt)
+	}
+	m.Text = string(pt)
+	m.Body = nil
+	return nil
+}
+
+// SendParams is a new message.
+type SendParams struct {
+	Peer     Peer
+	Text     string
+	ReplyTo  int64
+	RandomID int64 // the client's idempotency key; a retry with the same one is not stored twice
+}
+
+// Send stores a message and delivers it to every member's devices. The
+// message is durable when Send returns.
+func (s *Service) Send(ctx context.Context, c Caller, p SendParams) (herald.Message, error) {
+	if err := herald.ValidateText(p.Text); err != nil {
+		return herald.Message{}, err
+	}
+	ch, _, err := s.resolve(ctx, c, p.Peer, true)
+	if err != nil {
+		return herald.Message{}, err
+	}
+	if p.ReplyTo < 0 {
+		return herald.Message{}, herald.Errorf(herald.Invalid, "reply_to is a message id in this chat")
+	}
+	if p.ReplyTo > 0 {
+		if _, err := s.store.Message(ctx, c.UserID, ch.ID, p.ReplyTo); err != nil {
+			if herald.IsKind(err, herald.NotFound) {
+				return herald.Message{}, herald.Errorf(herald.NotFound, "no message %d to reply to in this chat", p.ReplyTo)
+			}
+			return herald.Message{}, err
+		}
+	}
+	m := herald.Message{ChatID: ch.ID, SenderID: c.UserID, RandomID: p.RandomID, Text: p.Text, ReplyTo: p.ReplyTo, SentAt: s.now()}
+	return s.append(ctx, m)
+}
+
+func (s *Service) append(ctx context.Context, m herald.Message) (herald.Message, error) {
+	s.seal(&m)
+	msg, ups, dup, err := s.store.AppendMessage(ctx, m)
+	if err != nil {
+		return herald.Message{}, err
+	}
+	if !dup {
+		s.announce(ctx, ups)
+	}
+	if err := s.open(ctx, &msg); err != nil {
+		return herald.Message{}, err
+	}
+	return msg, nil
+}
+
+// Forward copies messages from a chat the caller is in to another peer,
+// keeping who first sent them.
+func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []int64, to Peer, randomID int64) ([]herald.Message, error) {
+	if len(seqs) == 0 {
+		return nil, herald.Errorf(herald.Invalid, "name at least one message to forward")
+	}
+	if len(seqs) > herald.MaxForward {
+		return nil, herald.Errorf(herald.TooLarge, "at most %d messages can be forwarded at once", herald.MaxForward)
+	}
+	if _, _, err := s.membership(ctx, c, fromChat); err != nil {
+		return nil, err
+	}
+	src := make([]herald.Message, 0, len(seqs))
+	for _, seq := range seqs {
+		m, err := s.store.Message(ctx, c.UserID, fromChat, seq)
+		if err == nil && m.Deleted {
+			err = herald.Errorf(herald.NotFound, "message %d was deleted", seq)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := s.open(ctx, &m); err != nil {
+			return nil, err
+		}
+		src = append(src, m)
+	}
+	ch, _, err := s.resolve(ctx, c, to, true)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]herald.Message, 0, len(src))
+	for i, m := range src {
+		fwd := m.Fwd
+		if fwd == nil {
+			fwd = &herald.Forward{UserID: m.SenderID, ChatID: m.ChatID, Seq: m.Seq}
+		}
+		rid := int64(0)
+		if randomID != 0 {
+			rid = randomID + int64(i)
+		}
+		nm, err := s.append(ctx, herald.Message{ChatID: ch.ID, SenderID: c.UserID, RandomID: rid, Text: m.Text, Fwd: fwd, SentAt: s.now()})
+		if err != nil {
+			return out, err
+		}
+		out = append(out, nm)
+	}
+	return out, nil
+}
+
+// History returns up to limit messages before the given id, oldest first.
+func (s *Service) History(ctx context.Context, c Caller, p Peer, before int64, limit int) ([]herald.Message, error) {
+	if limit <= 0 {
+		limit = herald.DefaultListLimit
+	}
+	if limit > herald.MaxHistoryPage {
+		limit = herald.MaxHistoryPage
+	}
+	if before < 0 {
+		return nil, herald.Errorf(herald.Invalid, "before is a message id")
+	}
+	ch, _, err := s.resolve(ctx, c, p, false)
+	if p.Username != "" && herald.IsKind(err, herald.NotFound) && !herald.IsKind(s.userExists(ctx, p.Username), herald.NotFound) {
+		return nil, nil // no chat yet with an existing user: an empty history
+	}
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := s.store.History(ctx, c.UserID, ch.ID, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
+		msgs[i], msgs[j] = msgs[j], msgs[i]
+	}
+	for i := range msgs {
+		if err := s.open(ctx, &msgs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return msgs, nil
+}
+
+func (s *Service) userExists(ctx context.Context, name string) error {
+	_, err := s.ResolveUser(ctx, name)
+	return err
+}
+
+// Edit replaces the text of the caller's own message, within the edit
+// window.
+func (s *Service) Edit(ctx context.Context, c Caller, chatID, seq int64, text string) (herald.Message, error) {
+	if err := herald.ValidateText(text); err != nil {
+		return herald.Message{}, err
+	}
+	if _, _, err := s.membership(ctx, c, chatID); err != nil {
+		return herald.Message{}, err
+	}
+	old, err := s.store.Message(ctx, c.UserID, chatID, seq)
+	if err == nil && old.Deleted {
+		err = herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
+	}
+	if err != nil {
+		return herald.Message{}, err
+	}
+	if old.SenderID != c.UserID {
+		return herald.Message{}, herald.Errorf(herald.PermissionDenied, "only the sender can edit a message")
+	}
+	now := s.now()
+	if now.Sub(old.SentAt) > herald.EditWindow {
+		return herald.Message{}, herald.Errorf(herald.PermissionDenied, "messages can be edited for %s after sending", herald.EditWindow)
+	}
+	body := s.sealer.Seal(chatID, []byte(text))
+	m, ups, err := s.store.EditMessage(ctx, chatID, seq, body, now)
+	if err != nil {
+		return m, err
+	}
+	s.announce(ctx, ups)
+	return m, s.open(ctx, &m)
+}
+
+// Delete deletes messages for the caller only, or for everyone: allowed
+// for the sender, and for a group's owner and admins.
+func (s *Service) Delete(ctx context.Context, c Caller, chatID int64, seqs []int64, forEveryone bool) error {
+	if len(seqs) == 0 {
+		return herald.Errorf(herald.Invalid, "name at least one message to delete")
+	}
+	if len(seqs) > herald.MaxBatchIDs {
+		return herald.Errorf(herald.TooLarge, "at most %d messages can be deleted at once", herald.MaxBatchIDs)
+	}
+	ch, mem, err := s.membership(ctx, c, chatID)
+	if err != nil {
+		return err
+	}
+	for _, seq := range seqs {
+		m, err := s.store.Message(ctx, c.UserID, chatID, seq)
+		if err == nil && m.Deleted {
+			err = herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
+		}
+		if err != nil {
+			return err
+		}
+		if forEveryone && m.SenderID != c.UserID && !(ch.Kind == herald.Group && mem.Role >= herald.RoleAdmin) {
+			return herald.Errorf(herald.PermissionDenied, "only the sender or a group admin can delete message %d for everyone", seq)
+		}
+	}
+	ups, err := s.store.DeleteMessages(ctx, c.UserID, chatID, seqs, forEveryone, s.now())
+	if err != nil {
+		return err
+	}
+	s.announce(ctx, ups)
+	return nil
+}
+
+// Read marks the chat read up to seq (0: everything) and tells the other
+// members' devices, so senders see their messages were read.
+func (s *Service) Read(ctx context.Context, c Caller, p Peer, seq int64) (int64, error) {
+	if seq < 0 {
+		return 0, herald.Errorf(herald.Invalid, "max_id is a message id")
+	}
+	ch, _, err := s.resolve(ctx, c, p, false)
+	if err != nil {
+		return 0, err
+	}
+	if seq == 0 || seq > ch.LastSeq {
+		seq = ch.LastSeq
+	}
+	ups, err := s.store.ReadHistory(ctx, c.UserID, ch.ID, seq, s.now())
+	if err != nil {
+		return 0, err
+	}
+	s.announce(ctx, ups)
+	return seq, nil
+}
+
+// Typing tells the other members that the caller is typing. Nothing is
+// stored.
+func (s *Service) Typing(ctx context.Context, c Caller, chatID int64) error {
+	if _, _, err := s.membership(ctx, c, chatID); err != nil {
+		return err
+	}
+	members, err := s.store.Members(ctx, chatID)
+	if err != nil {
+		return err
+	}
+	for _, m := range members {
+		if m.UserID != c.UserID {
+			s.emit(context.WithoutCancel(ctx), m.UserID, Event{Kind: EventTyping, ChatID: chatID, UserID: c.UserID})
+		}
+	}
+	return nil
+}
+
+// State returns the caller's current position in their update log.
+func (s *Service) State(ctx context.Context, c Caller) (int64, error) {
+	return s.store.Pts(ctx, c.UserID)
+}
+
+// Difference returns what the caller's device missed after pts. If it
+// missed too much, TooLong is set and Pts is the current position: the
+// device reloads its chat list and continues from there.
+func (s *Service) Difference(ctx context.Context, c Caller, pts int64, limit int) (herald.Difference, error) {
+	if pts < 0 {
+		return herald.Difference{}, herald.Errorf(herald.Invalid, "pts is never negative")
+	}
+	if limit <= 0 || limit > herald.MaxDifferencePage {
+		limit = herald.MaxDifferencePage
+	}
+	cur, err := s.store.Pts(ctx, c.UserID)
+	if err != nil {
+		return herald.Difference{}, err
+	}
+	if pts > cur {
+		// A device from before a restore, or a confused client: it cannot
+		// be ahead of the log, so it must reload.
+		return herald.Difference{Pts: cur, TooLong: true}, nil
+	}
+	if cur-pts > s.gap {
+		return herald.Difference{Pts: cur, TooLong: true}, nil
+	}
+	d, err := s.store.Difference(ctx, c.UserID, pts, limit)
+	if err != nil {
+		return d, err
+	}
+	for i := range d.Updates {
+		if m := d.Updates[i].Message; m != nil {
+			if err := s.open(ctx, m); err != nil {
+				return d, err
+			}
+		}
+	}
+	return d, nil
+}

@@ -1,0 +1,190 @@
+// Package service holds Herald's rules: who may do what, in which order
+// things are stored and announced, and what every request must look like.
+// It knows nothing of sockets or SQL; it talks to a store.Store, a bus.Bus
+// and a crypto.Sealer, and every permission check lives here, once.
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/bus"
+	"github.com/heraldim/herald/crypto"
+	"github.com/heraldim/herald/store"
+)
+
+// SignupMode says who may create an account.
+type SignupMode string
+
+// Signup modes.
+const (
+	SignupOpen   SignupMode = "open"
+	SignupClosed SignupMode = "closed"
+	SignupInvite SignupMode = "invite"
+)
+
+// Config wires a Service.
+type Config struct {
+	Store  store.Store
+	Bus    bus.Bus
+	Sealer *crypto.Sealer
+	Log    *slog.Logger
+	Signup SignupMode
+	// PasswordCost sets Argon2id's parameters; zero means the defaults.
+	PasswordCost PasswordCost
+	// TooLongGap is how many updates behind a device may be before it is
+	// told to reload its chat list instead of replaying them all.
+	TooLongGap int64
+	// Now returns the time; tests replace it.
+	Now func() time.Time
+}
+
+// Service implements Herald's methods. It is safe for concurrent use.
+type Service struct {
+	store  store.Store
+	bus    bus.Bus
+	sealer *crypto.Sealer
+	log    *slog.Logger
+	signup SignupMode
+	cost   PasswordCost
+	gap    int64
+	now    func() time.Time
+	limits *loginLimits
+
+	usersMu sync.RWMutex
+	users   map[int64]herald.User // usernames never change, so this cache never goes stale
+}
+
+// Caller is an authenticated device making a request.
+type Caller struct {
+	UserID   int64
+	DeviceID int64
+	Username string
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	s := &Service{
+		store: cfg.Store, bus: cfg.Bus, sealer: cfg.Sealer, log: cfg.Log,
+		signup: cfg.Signup, cost: cfg.PasswordCost, gap: cfg.TooLongGap, now: cfg.Now,
+		limits: newLoginLimits(), users: map[int64]herald.User{},
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.signup == "" {
+		s.signup = SignupOpen
+	}
+	if s.cost == (PasswordCost{}) {
+		s.cost = DefaultPasswordCost
+	}
+	if s.gap <= 0 {
+		s.gap = 1_000_000
+	}
+	if s.now == nil {
+		s.now = func() time.Time { return time.Now().UTC() }
+	}
+	return s
+}
+
+// EventKind names what a bus event carries.
+type EventKind string
+
+// Event kinds.
+const (
+	EventUpdate  EventKind = "update"  // Update is set
+	EventRevoked EventKind = "revoked" // DeviceID was logged out or revoked: close its connections
+	EventTyping  EventKind = "typing"  // ChatID, UserID: someone is typing
+)
+
+// Event is what the service publishes on a user's bus topic. Message bodies
+// inside travel sealed; OpenEvent opens them on the receiving node.
+type Event struct {
+	Kind     EventKind      `json:"k"`
+	Update   *herald.Update `json:"u,omitempty"`
+	DeviceID int64          `json:"d,omitempty"`
+	ChatID   int64          `json:"c,omitempty"`
+	UserID   int64          `json:"f,omitempty"`
+}
+
+// DecodeEvent parses a bus message and opens any message body in it.
+func (s *Service) DecodeEvent(ctx context.Context, data []byte) (Event, error) {
+	var ev Event
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return ev, herald.Wrap("service.DecodeEvent", err)
+	}
+	if ev.Update != nil && ev.Update.Message != nil {
+		if err := s.open(ctx, ev.Update.Message); err != nil {
+			return ev, err
+		}
+	}
+	return ev, nil
+}
+
+func (s *Service) emit(ctx context.Context, userID int64, ev Event) {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		s.log.Error("encode event", "err", err)
+		return
+	}
+	// The update is already durable; a failed publish only delays it until
+	// the device's next sync, so it is logged, not returned.
+	if err := s.bus.Publish(ctx, bus.UserTopic(userID), data); err != nil {
+		s.log.Warn("publish event", "user", userID, "err", err)
+	}
+}
+
+// announce publishes durable updates to their users' devices.
+func (s *Service) announce(ctx context.Context, ups []herald.Update) {
+	ctx = context.WithoutCancel(ctx)
+	for i := range ups {
+		u := ups[i]
+		if u.Message != nil {
+			m := *u.Message
+			m.Text = "" // never put plaintext on the bus
+			u.Message = &m
+		}
+		s.emit(ctx, u.UserID, Event{Kind: EventUpdate, Update: &u})
+	}
+}
+
+// user returns a user by id through the cache.
+func (s *Service) user(ctx context.Context, id int64) (herald.User, error) {
+	s.usersMu.RLock()
+	u, ok := s.users[id]
+	s.usersMu.RUnlock()
+	if ok {
+		return u, nil
+	}
+	m, err := s.store.Users(ctx, []int64{id})
+	if err != nil {
+		return u, err
+	}
+	u, ok = m[id]
+	if !ok {
+		return u, herald.Errorf(herald.NotFound, "no user %d", id)
+	}
+	s.usersMu.Lock()
+	s.users[id] = u
+	s.usersMu.Unlock()
+	return u, nil
+}
+
+// UserNames returns the usernames of the given users, for rendering
+// messages and updates. Unknown ids are left out.
+func (s *Service) UserNames(ctx context.Context, ids ...int64) map[int64]string {
+	out := make(map[int64]string, len(ids))
+	for _, id := range ids {
+		if id == 0 {
+			continue
+		}
+		if u, err := s.user(ctx, id); err == nil {
+			out[id] = u.Username
+		}
+	}
+	return out
+}

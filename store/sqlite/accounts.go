@@ -1,0 +1,191 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/heraldim/herald"
+)
+
+// querier is what reads need; *sql.DB and *sql.Conn both have it, so a
+// helper works inside the writer's transaction and on the read pool.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// CreateUser implements store.Store.
+func (db *DB) CreateUser(ctx context.Context, u herald.User, hash []byte, invite string) (herald.User, error) {
+	err := db.do(ctx, func(tx *sql.Conn) error {
+		if invite != "" {
+			res, err := tx.ExecContext(ctx, `UPDATE invites SET used_by = -1 WHERE code = ? AND used_by IS NULL`, invite)
+			if err != nil {
+				return classify("sqlite.CreateUser", err)
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				return herald.Errorf(herald.NotFound, "the invite code is unknown or already used")
+			}
+		}
+		err := tx.QueryRowContext(ctx,
+			`INSERT INTO users (username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
+			u.Username, u.DisplayName, hash, ms(u.CreatedAt)).Scan(&u.ID)
+		if err != nil {
+			err = classify("sqlite.CreateUser", err)
+			if herald.IsKind(err, herald.AlreadyExists) {
+				return herald.Errorf(herald.AlreadyExists, "the username @%s is taken", u.Username)
+			}
+			return err
+		}
+		if invite != "" {
+			if _, err := tx.ExecContext(ctx, `UPDATE invites SET used_by = ? WHERE code = ?`, u.ID, invite); err != nil {
+				return classify("sqlite.CreateUser", err)
+			}
+		}
+		return nil
+	})
+	return u, err
+}
+
+// UserByName implements store.Store.
+func (db *DB) UserByName(ctx context.Context, username string) (herald.User, []byte, error) {
+	var u herald.User
+	var hash []byte
+	var created int64
+	err := db.read.QueryRowContext(ctx,
+		`SELECT id, username, display_name, password_hash, created_at FROM users WHERE username = ?`,
+		username).Scan(&u.ID, &u.Username, &u.DisplayName, &hash, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, nil, herald.Errorf(herald.NotFound, "no user @%s", username)
+	}
+	if err != nil {
+		return u, nil, classify("sqlite.UserByName", err)
+	}
+	u.CreatedAt = fromMS(created)
+	return u, hash, nil
+}
+
+// Users implements store.Store.
+func (db *DB) Users(ctx context.Context, ids []int64) (map[int64]herald.User, error) {
+	return users(ctx, db.read, ids)
+}
+
+func users(ctx context.Context, q querier, ids []int64) (map[int64]herald.User, error) {
+	out := make(map[int64]herald.User, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		chunk := ids[:n]
+		ids = ids[n:]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := q.QueryContext(ctx,
+			`SELECT id, username, display_name, created_at FROM users WHERE id IN (`+placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, classify("sqlite.Users", err)
+		}
+		for rows.Next() {
+			var u herald.User
+			var created int64
+			if err := rows.Scan(&u.ID, &u.Username, &u.DisplayName, &created); err != nil {
+				rows.Close()
+				return nil, classify("sqlite.Users", err)
+			}
+			u.CreatedAt = fromMS(created)
+			out[u.ID] = u
+		}
+		if err := rows.Close(); err != nil {
+			return nil, classify("sqlite.Users", err)
+		}
+	}
+	return out, nil
+}
+
+func placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?,", n-1) + "?"
+}
+
+// CreateInvite implements store.Store.
+func (db *DB) CreateInvite(ctx context.Context, code string, at time.Time) error {
+	return db.do(ctx, func(tx *sql.Conn) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO invites (code, created_at) VALUES (?, ?)`, code, ms(at))
+		return classify("sqlite.CreateInvite", err)
+	})
+}
+
+// CreateDevice implements store.Store.
+func (db *DB) CreateDevice(ctx context.Context, d herald.Device, tokenHash []byte) (herald.Device, error) {
+	err := db.do(ctx, func(tx *sql.Conn) error {
+		err := tx.QueryRowContext(ctx,
+			`INSERT INTO devices (user_id, name, token_hash, created_at, last_seen) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			d.UserID, d.Name, tokenHash, ms(d.CreatedAt), ms(d.LastSeen)).Scan(&d.ID)
+		return classify("sqlite.CreateDevice", err)
+	})
+	return d, err
+}
+
+const deviceCols = `id, user_id, name, created_at, last_seen`
+
+func scanDevice(s interface{ Scan(...any) error }) (herald.Device, error) {
+	var d herald.Device
+	var created, seen int64
+	err := s.Scan(&d.ID, &d.UserID, &d.Name, &created, &seen)
+	d.CreatedAt, d.LastSeen = fromMS(created), fromMS(seen)
+	return d, err
+}
+
+// DeviceByToken implements store.Store.
+func (db *DB) DeviceByToken(ctx context.Context, tokenHash []byte) (herald.Device, error) {
+	d, err := scanDevice(db.read.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE token_hash = ?`, tokenHash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, herald.Errorf(herald.NotFound, "no device has this token")
+	}
+	return d, classify("sqlite.DeviceByToken", err)
+}
+
+// Devices implements store.Store.
+func (db *DB) Devices(ctx context.Context, userID int64) ([]herald.Device, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE user_id = ? ORDER BY id`, userID)
+	if err != nil {
+		return nil, classify("sqlite.Devices", err)
+	}
+	defer rows.Close()
+	var out []herald.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, classify("sqlite.Devices", err)
+		}
+		out = append(out, d)
+	}
+	return out, classify("sqlite.Devices", rows.Err())
+}
+
+// DeleteDevice implements store.Store.
+func (db *DB) DeleteDevice(ctx context.Context, userID, deviceID int64) error {
+	return db.do(ctx, func(tx *sql.Conn) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE id = ? AND user_id = ?`, deviceID, userID)
+		if err != nil {
+			return classify("sqlite.DeleteDevice", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return herald.Errorf(herald.NotFound, "you have no device %d", deviceID)
+		}
+		return nil
+	})
+}
+
+// TouchDevice implements store.Store.
+func (db *DB) TouchDevice(ctx context.Context, deviceID int64, t time.Time) error {
+	return db.do(ctx, func(tx *sql.Conn) error {
+		_, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen = ? WHERE id = ?`, ms(t), deviceID)
+		return classify("sqlite.TouchDevice", err)
+	})
+}

@@ -1,0 +1,424 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heraldim/herald"
+)
+
+// logUpdate appends u to its user's log, giving it the next pts.
+func logUpdate(ctx context.Context, tx querier, u *herald.Update) error {
+	if err := tx.QueryRowContext(ctx, `UPDATE users SET pts = pts + 1 WHERE id = ? RETURNING pts`, u.UserID).Scan(&u.Pts); err != nil {
+		return classify("sqlite.logUpdate", err)
+	}
+	_, err := tx.ExecContext(ctx,
+		`INSERT INTO updates (user_id, pts, kind, chat_id, seq, actor_id, seqs, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.UserID, u.Pts, int(u.Kind), u.ChatID, u.Seq, u.ActorID, encodeSeqs(u.Seqs), ms(u.At))
+	return classify("sqlite.logUpdate", err)
+}
+
+// logForMembers appends a copy of tmpl to the log of every member of
+// chatID, with fix applied per member when it is not nil.
+func logForMembers(ctx context.Context, tx querier, chatID int64, tmpl herald.Update, fix func(*herald.Update)) ([]herald.Update, error) {
+	ids, err := memberIDs(ctx, tx, chatID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]herald.Update, 0, len(ids))
+	for _, id := range ids {
+		u := tmpl
+		u.UserID = id
+		if fix != nil {
+			fix(&u)
+		}
+		if err := logUpdate(ctx, tx, &u); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+func memberIDs(ctx context.Context, q querier, chatID int64) ([]int64, error) {
+	rows, err := q.QueryContext(ctx, `SELECT user_id FROM members WHERE chat_id = ? ORDER BY user_id`, chatID)
+	if err != nil {
+		return nil, classify("sqlite.members", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, classify("sqlite.members", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, classify("sqlite.members", rows.Err())
+}
+
+func encodeSeqs(s []int64) string {
+	if len(s) == 0 {
+		return ""
+	}
+	b := make([]byte, 0, 8*len(s))
+	for i, v := range s {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, v, 10)
+	}
+	return string(b)
+}
+
+func decodeSeqs(s string) []int64 {
+	if s == "" {
+		return nil
+	}
+	parts := strings.Split(s, ",")
+	out := make([]int64, 0, len(parts))
+	for _, p := range parts {
+		if v, err := strconv.ParseInt(p, 10, 64); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+const chatCols = `id, kind, title, created_by, created_at, last_seq, member_count`
+
+func scanChat(s interface{ Scan(...any) error }) (herald.Chat, error) {
+	var c herald.Chat
+	var kind int
+	var created int64
+	err := s.Scan(&c.ID, &kind, &c.Title, &c.CreatedBy, &created, &c.LastSeq, &c.MemberCount)
+	c.Kind = herald.ChatKind(kind)
+	c.CreatedAt = fromMS(created)
+	return c, err
+}
+
+func chatByID(ctx context.Context, q querier, id int64) (herald.Chat, error) {
+	c, err := scanChat(q.QueryRowContext(ctx, `SELECT `+chatCols+` FROM chats WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, herald.Errorf(herald.NotFound, "no chat %d", id)
+	}
+	return c, classify("sqlite.Chat", err)
+}
+
+// Chat implements store.Store.
+func (db *DB) Chat(ctx context.Context, chatID int64) (herald.Chat, error) {
+	return chatByID(ctx, db.read, chatID)
+}
+
+func insertChat(ctx context.Context, tx querier, c *herald.Chat) error {
+	err := tx.QueryRowContext(ctx,
+		`INSERT INTO chats (kind, title, created_by, created_at, last_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+		int(c.Kind), c.Title, c.CreatedBy, ms(c.CreatedAt), ms(c.CreatedAt)).Scan(&c.ID)
+	return classify("sqlite.insertChat", err)
+}
+
+// addMember inserts a membership and reports whether it is new.
+func addMember(ctx context.Context, tx querier, chatID, userID int64, role herald.Role, at time.Time) (bool, error) {
+	res, err := tx.ExecContext(ctx,
+		`INSERT INTO members (chat_id, user_id, role, read_seq, joined_at)
+		 SELECT ?, ?, ?, last_seq, ? FROM chats WHERE id = ?
+		 ON CONFLICT (chat_id, user_id) DO NOTHING`,
+		chatID, userID, int(role), ms(at), chatID)
+	if err != nil {
+		return false, classify("sqlite.addMember", err)
+	}
+	n, _ := res.RowsAffected()
+	if n == 1 {
+		if _, err := tx.ExecContext(ctx, `UPDATE chats SET member_count = member_count + 1 WHERE id = ?`, chatID); err != nil {
+			return false, classify("sqlite.addMember", err)
+		}
+	}
+	return n == 1, nil
+}
+
+// DirectChat implements store.Store.
+func (db *DB) DirectChat(ctx context.Context, a, b int64, create bool, at time.Time) (herald.Chat, []herald.Update, error) {
+	lo, hi := min(a, b), max(a, b)
+	find := func(q querier) (herald.Chat, error) {
+		var id int64
+		err := q.QueryRowContext(ctx, `SELECT chat_id FROM direct_chats WHERE user_lo = ? AND user_hi = ?`, lo, hi).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return herald.Chat{}, herald.Errorf(herald.NotFound, "no direct chat with this user")
+		}
+		if err != nil {
+			return herald.Chat{}, classify("sqlite.DirectChat", err)
+		}
+		return chatByID(ctx, q, id)
+	}
+	c, err := find(db.read)
+	if err == nil || !create || !herald.IsKind(err, herald.NotFound) {
+		return c, nil, err
+	}
+	var ups []herald.Update
+	err = db.do(ctx, func(tx *sql.Conn) error {
+		// Another writer may have created it since the read above.
+		var ferr error
+		if c, ferr = find(tx); ferr == nil {
+			return nil
+		}
+		c = herald.Chat{Kind: herald.Direct, CreatedBy: a, CreatedAt: at}
+		if err := insertChat(ctx, tx, &c); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO direct_chats (user_lo, user_hi, chat_id) VALUES (?, ?, ?)`, lo, hi, c.ID); err != nil {
+			return classify("sqlite.DirectChat", err)
+		}
+		for _, u := range []int64{lo, hi} {
+			if _, err := addMember(ctx, tx, c.ID, u, herald.RoleMember, at); err != nil {
+				return err
+			}
+			if lo == hi {
+				break // a chat with oneself ("saved messages")
+			}
+		}
+		var err error
+		ups, err = logForMembers(ctx, tx, c.ID, herald.Update{Kind: herald.UpdChatJoined, ChatID: c.ID, ActorID: a, At: at}, nil)
+		if err != nil {
+			return err
+		}
+		c, err = chatByID(ctx, tx, c.ID)
+		return err
+	})
+	return c, ups, err
+}
+
+// CreateGroup implements store.Store.
+func (db *DB) CreateGroup(ctx context.Context, c herald.Chat, members []int64) (herald.Chat, []herald.Update, error) {
+	var ups []herald.Update
+	err := db.do(ctx, func(tx *sql.Conn) error {
+		c.Kind = herald.Group
+		if err := insertChat(ctx, tx, &c); err != nil {
+			return err
+		}
+		if _, err := addMember(ctx, tx, c.ID, c.CreatedBy, herald.RoleOwner, c.CreatedAt); err != nil {
+			return err
+		}
+		for _, m := range members {
+			if _, err := addMember(ctx, tx, c.ID, m, herald.RoleMember, c.CreatedAt); err != nil {
+				return err
+			}
+		}
+		var err error
+		ups, err = logForMembers(ctx, tx, c.ID, herald.Update{Kind: herald.UpdChatJoined, ChatID: c.ID, ActorID: c.CreatedBy, At: c.CreatedAt}, nil)
+		if err != nil {
+			return err
+		}
+		c, err = chatByID(ctx, tx, c.ID)
+		return err
+	})
+	return c, ups, err
+}
+
+const memberCols = `chat_id, user_id, role, read_seq, joined_at`
+
+func scanMember(s interface{ Scan(...any) error }) (herald.Member, error) {
+	var m herald.Member
+	var role int
+	var joined int64
+	err := s.Scan(&m.ChatID, &m.UserID, &role, &m.ReadSeq, &joined)
+	m.Role = herald.Role(role)
+	m.JoinedAt = fromMS(joined)
+	return m, err
+}
+
+// Member implements store.Store.
+func (db *DB) Member(ctx context.Context, chatID, userID int64) (herald.Member, error) {
+	m, err := scanMember(db.read.QueryRowContext(ctx, `SELECT `+memberCols+` FROM members WHERE chat_id = ? AND user_id = ?`, chatID, userID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, herald.Errorf(herald.NotFound, "not a member of chat %d", chatID)
+	}
+	return m, classify("sqlite.Member", err)
+}
+
+// Members implements store.Store.
+func (db *DB) Members(ctx context.Context, chatID int64) ([]herald.Member, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+memberCols+` FROM members WHERE chat_id = ? ORDER BY user_id`, chatID)
+	if err != nil {
+		return nil, classify("sqlite.Members", err)
+	}
+	defer rows.Close()
+	var out []herald.Member
+	for rows.Next() {
+		m, err := scanMember(rows)
+		if err != nil {
+			return nil, classify("sqlite.Members", err)
+		}
+		out = append(out, m)
+	}
+	return out, classify("sqlite.Members", rows.Err())
+}
+
+// AddMembers implements store.Store.
+func (db *DB) AddMembers(ctx context.Context, chatID, actorID int64, userIDs []int64, role herald.Role, at time.Time) ([]herald.Update, error) {
+	var ups []herald.Update
+	err := db.do(ctx, func(tx *sql.Conn) error {
+		ups = nil
+		if _, err := chatByID(ctx, tx, chatID); err != nil {
+			return err
+		}
+		added := map[int64]bool{}
+		var newIDs []int64
+		for _, id := range userIDs {
+			ok, err := addMember(ctx, tx, chatID, id, role, at)
+			if err != nil {
+				return err
+			}
+			if ok && !added[id] {
+				added[id] = true
+				newIDs = append(newIDs, id)
+			}
+		}
+		for _, id := range newIDs {
+			var err error
+			got, err := logForMembers(ctx, tx, chatID, herald.Update{ChatID: chatID, ActorID: actorID, At: at}, func(u *herald.Update) {
+				if u.UserID == id {
+					u.Kind = herald.UpdChatJoined
+				} else {
+					u.Kind, u.Seq, u.ActorID = herald.UpdMembers, 1, id
+				}
+			})
+			if err != nil {
+				return err
+			}
+			// A member added in this call learns of later additions through
+			// UpdMembers, which is what they need; keep every entry.
+			ups = append(ups, got...)
+		}
+		return nil
+	})
+	return ups, err
+}
+
+// RemoveMember implements store.Store.
+func (db *DB) RemoveMember(ctx context.Context, chatID, actorID, userID int64, at time.Time) ([]herald.Update, error) {
+	var ups []herald.Update
+	err := db.do(ctx, func(tx *sql.Conn) error {
+		ups = nil
+		res, err := tx.ExecContext(ctx, `DELETE FROM members WHERE chat_id = ? AND user_id = ?`, chatID, userID)
+		if err != nil {
+			return classify("sqlite.RemoveMember", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return herald.Errorf(herald.NotFound, "not a member of chat %d", chatID)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE chats SET member_count = member_count - 1 WHERE id = ?`, chatID); err != nil {
+			return classify("sqlite.RemoveMember", err)
+		}
+		left := herald.Update{UserID: userID, Kind: herald.UpdChatLeft, ChatID: chatID, ActorID: actorID, At: at}
+		if err := logUpdate(ctx, tx, &left); err != nil {
+			return err
+		}
+		ups = append(ups, left)
+		rest, err := logForMembers(ctx, tx, chatID, herald.Update{Kind: herald.UpdMembers, ChatID: chatID, ActorID: userID, At: at}, nil)
+		ups = append(ups, rest...)
+		return err
+	})
+	return ups, err
+}
+
+// Dialogs implements store.Store.
+func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error) {
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT c.id, c.kind, c.title, c.created_by, c.created_at, c.last_seq, c.member_count, m.role, m.read_seq, c.last_at
+		 FROM members m JOIN chats c ON c.id = m.chat_id
+		 WHERE m.user_id = ? ORDER BY c.last_at DESC, c.id DESC`, userID)
+	if err != nil {
+		return nil, classify("sqlite.Dialogs", err)
+	}
+	var out []herald.Dialog
+	for rows.Next() {
+		var d herald.Dialog
+		var kind, role int
+		var created, lastAt int64
+		if err := rows.Scan(&d.Chat.ID, &kind, &d.Chat.Title, &d.Chat.CreatedBy, &created, &d.Chat.LastSeq, &d.Chat.MemberCount, &role, &d.ReadSeq, &lastAt); err != nil {
+			rows.Close()
+			return nil, classify("sqlite.Dialogs", err)
+		}
+		d.Chat.Kind, d.Chat.CreatedAt, d.Role = herald.ChatKind(kind), fromMS(created), herald.Role(role)
+		out = append(out, d)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, classify("sqlite.Dialogs", err)
+	}
+	var peers []int64
+	for i := range out {
+		d := &out[i]
+		msgs, err := history(ctx, db.read, userID, d.Chat.ID, 0, 1)
+		if err != nil {
+			return nil, err
+		}
+		if len(msgs) > 0 {
+			d.Last = &msgs[0]
+		}
+		if err := db.read.QueryRowContext(ctx,
+			`SELECT count(*) FROM messages WHERE chat_id = ? AND seq > ? AND sender_id != ? AND deleted = 0
+			 AND seq NOT IN (SELECT seq FROM hidden WHERE user_id = ? AND chat_id = ?)`,
+			d.Chat.ID, d.ReadSeq, userID, userID, d.Chat.ID).Scan(&d.Unread); err != nil {
+			return nil, classify("sqlite.Dialogs", err)
+		}
+		var peerRead sql.NullInt64
+		if err := db.read.QueryRowContext(ctx,
+			`SELECT max(read_seq) FROM members WHERE chat_id = ? AND user_id != ?`, d.Chat.ID, userID).Scan(&peerRead); err != nil {
+			return nil, classify("sqlite.Dialogs", err)
+		}
+		d.PeerReadSeq = peerRead.Int64
+		if d.Chat.Kind == herald.Direct {
+			var peer int64
+			err := db.read.QueryRowContext(ctx,
+				`SELECT CASE WHEN user_lo = ? THEN user_hi ELSE user_lo END FROM direct_chats WHERE chat_id = ?`, userID, d.Chat.ID).Scan(&peer)
+			if err != nil {
+				return nil, classify("sqlite.Dialogs", err)
+			}
+			peers = append(peers, peer)
+			d.Peer = &herald.User{ID: peer}
+		}
+	}
+	if len(peers) > 0 {
+		us, err := users(ctx, db.read, peers)
+		if err != nil {
+			return nil, err
+		}
+		for i := range out {
+			if p := out[i].Peer; p != nil {
+				u := us[p.ID]
+				out[i].Peer = &u
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return lastActivity(out[i]).After(lastActivity(out[j])) })
+	return out, nil
+}
+
+func lastActivity(d herald.Dialog) time.Time {
+	if d.Last != nil {
+		return d.Last.SentAt
+	}
+	return d.Chat.CreatedAt
+}
+
+// SetRole implements store.Store.
+func (db *DB) SetRole(ctx context.Context, chatID, actorID, userID int64, role herald.Role, at time.Time) ([]herald.Update, error) {
+	var ups []herald.Update
+	err := db.do(ctx, func(tx *sql.Conn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE members SET role = ? WHERE chat_id = ? AND user_id = ?`, int(role), chatID, userID)
+		if err != nil {
+			return classify("sqlite.SetRole", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return herald.Errorf(herald.NotFound, "not a member of chat %d", chatID)
+		}
+		ups, err = logForMembers(ctx, tx, chatID, herald.Update{Kind: herald.UpdMembers, ChatID: chatID, Seq: 2, ActorID: userID, At: at}, nil)
+		return err
+	})
+	return ups, err
+}

@@ -1,0 +1,278 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/heraldim/herald"
+)
+
+const msgCols = `chat_id, seq, sender_id, random_id, body, reply_to, fwd_user, fwd_chat, fwd_seq, sent_at, edited_at, deleted`
+
+func scanMessage(s interface{ Scan(...any) error }) (herald.Message, error) {
+	var m herald.Message
+	var fu, fc, fs, sent, edited int64
+	var deleted int
+	err := s.Scan(&m.ChatID, &m.Seq, &m.SenderID, &m.RandomID, &m.Body, &m.ReplyTo, &fu, &fc, &fs, &sent, &edited, &deleted)
+	if fu != 0 || fc != 0 {
+		m.Fwd = &herald.Forward{UserID: fu, ChatID: fc, Seq: fs}
+	}
+	m.SentAt, m.EditedAt, m.Deleted = fromMS(sent), fromMS(edited), deleted != 0
+	return m, err
+}
+
+func messageAt(ctx context.Context, q querier, chatID, seq int64) (herald.Message, error) {
+	m, err := scanMessage(q.QueryRowContext(ctx, `SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND seq = ?`, chatID, seq))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
+	}
+	return m, classify("sqlite.Message", err)
+}
+
+// AppendMessage implements store.Store.
+func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Message, []herald.Update, bool, error) {
+	var ups []herald.Update
+	var dup bool
+	err := db.do(ctx, func(tx *sql.Conn) error {
+		ups, dup = nil, false
+		if m.RandomID != 0 {
+			prev, err := scanMessage(tx.QueryRowContext(ctx,
+				`SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ?`,
+				m.ChatID, m.SenderID, m.RandomID))
+			if err == nil {
+				m, dup = prev, true
+				return nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return classify("sqlite.AppendMessage", err)
+			}
+		}
+		if err := tx.QueryRowContext(ctx,
+			`UPDATE chats SET last_seq = last_seq + 1, last_at = ? WHERE id = ? RETURNING last_seq`,
+			ms(m.SentAt), m.ChatID).Scan(&m.Seq); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return herald.Errorf(herald.NotFound, "no chat %d", m.ChatID)
+			}
+			return classify("sqlite.AppendMessage", err)
+		}
+		var fu, fc, fs int64
+		if m.Fwd != nil {
+			fu, fc, fs = m.Fwd.UserID, m.Fwd.ChatID, m.Fwd.Seq
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO messages (`+msgCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)`,
+			m.ChatID, m.Seq, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, ms(m.SentAt)); err != nil {
+			return classify("sqlite.AppendMessage", err)
+		}
+		// Sending means having read everything before it.
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE members SET read_seq = ? WHERE chat_id = ? AND user_id = ? AND read_seq < ?`,
+			m.Seq, m.ChatID, m.SenderID, m.Seq); err != nil {
+			return classify("sqlite.AppendMessage", err)
+		}
+		msg := m
+		var err error
+		ups, err = logForMembers(ctx, tx, m.ChatID, herald.Update{
+			Kind: herald.UpdNewMessage, ChatID: m.ChatID, Seq: m.Seq, ActorID: m.SenderID, Message: &msg, At: m.SentAt,
+		}, nil)
+		return err
+	})
+	return m, ups, dup, err
+}
+
+// Message implements store.Store.
+func (db *DB) Message(ctx context.Context, userID, chatID, seq int64) (herald.Message, error) {
+	m, err := messageAt(ctx, db.read, chatID, seq)
+	if err != nil {
+		return m, err
+	}
+	var hidden int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM hidden WHERE user_id = ? AND chat_id = ? AND seq = ?`, userID, chatID, seq).Scan(&hidden); err != nil {
+		return m, classify("sqlite.Message", err)
+	}
+	if hidden > 0 {
+		return herald.Message{}, herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
+	}
+	return m, nil
+}
+
+// History implements store.Store.
+func (db *DB) History(ctx context.Context, userID, chatID, before int64, limit int) ([]herald.Message, error) {
+	return history(ctx, db.read, userID, chatID, before, limit)
+}
+
+func history(ctx context.Context, q querier, userID, chatID, before int64, limit int) ([]herald.Message, error) {
+	if before <= 0 {
+		before = 1 << 62
+	}
+	rows, err := q.QueryContext(ctx,
+		`SELECT `+msgCols+` FROM messages m
+		 WHERE chat_id = ? AND seq < ? AND deleted = 0
+		 AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id = ? AND h.chat_id = m.chat_id AND h.seq = m.seq)
+		 ORDER BY seq DESC LIMIT ?`, chatID, before, userID, limit)
+	if err != nil {
+		return nil, classify("sqlite.History", err)
+	}
+	defer rows.Close()
+	var out []herald.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, classify("sqlite.History", err)
+		}
+		out = append(out, m)
+	}
+	return out, classify("sqlite.History", rows.Err())
+}
+
+// EditMessage implements store.Store.
+func (db *DB) EditMessage(ctx context.Context, chatID, seq int64, body []byte, at time.Time) (herald.Message, []herald.Update, error) {
+	var m herald.Message
+	var ups []herald.Update
+	err := db.do(ctx, func(tx *sql.Conn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE messages SET body = ?, edited_at = ? WHERE chat_id = ? AND seq = ? AND deleted = 0`,
+			body, ms(at), chatID, seq)
+		if err != nil {
+			return classify("sqlite.EditMessage", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
+		}
+		if m, err = messageAt(ctx, tx, chatID, seq); err != nil {
+			return err
+		}
+		msg := m
+		ups, err = logForMembers(ctx, tx, chatID, herald.Update{
+			Kind: herald.UpdEditMessage, ChatID: chatID, Seq: seq, ActorID: m.SenderID, Message: &msg, At: at,
+		}, nil)
+		return err
+	})
+	return m, ups, err
+}
+
+// DeleteMessages implements store.Store.
+func (db *DB) DeleteMessages(ctx context.Context, userID, chatID int64, seqs []int64, forEveryone bool, at time.Time) ([]herald.Update, error) {
+	var ups []herald.Update
+	err := db.do(ctx, func(tx *sql.Conn) error {
+		ups = nil
+		var done []int64
+		for _, seq := range seqs {
+			var res sql.Result
+			var err error
+			if forEveryone {
+				// The body is overwritten (secure_delete is on), not only flagged.
+				res, err = tx.ExecContext(ctx, `UPDATE messages SET body = NULL, deleted = 1, edited_at = 0 WHERE chat_id = ? AND seq = ? AND deleted = 0`, chatID, seq)
+			} else {
+				res, err = tx.ExecContext(ctx,
+					`INSERT INTO hidden (user_id, chat_id, seq) SELECT ?, chat_id, seq FROM messages WHERE chat_id = ? AND seq = ? AND deleted = 0
+					 ON CONFLICT DO NOTHING`, userID, chatID, seq)
+			}
+			if err != nil {
+				return classify("sqlite.DeleteMessages", err)
+			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				done = append(done, seq)
+			}
+		}
+		if len(done) == 0 {
+			return nil
+		}
+		tmpl := herald.Update{Kind: herald.UpdDelete, ChatID: chatID, Seqs: done, ActorID: userID, At: at}
+		if !forEveryone {
+			tmpl.UserID = userID
+			if err := logUpdate(ctx, tx, &tmpl); err != nil {
+				return err
+			}
+			ups = []herald.Update{tmpl}
+			return nil
+		}
+		var err error
+		ups, err = logForMembers(ctx, tx, chatID, tmpl, nil)
+		return err
+	})
+	return ups, err
+}
+
+// ReadHistory implements store.Store.
+func (db *DB) ReadHistory(ctx context.Context, userID, chatID, seq int64, at time.Time) ([]herald.Update, error) {
+	var ups []herald.Update
+	err := db.do(ctx, func(tx *sql.Conn) error {
+		ups = nil
+		res, err := tx.ExecContext(ctx,
+			`UPDATE members SET read_seq = min(?, (SELECT last_seq FROM chats WHERE id = ?)) WHERE chat_id = ? AND user_id = ? AND read_seq < ?`,
+			seq, chatID, chatID, userID, seq)
+		if err != nil {
+			return classify("sqlite.ReadHistory", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		var read int64
+		if err := tx.QueryRowContext(ctx, `SELECT read_seq FROM members WHERE chat_id = ? AND user_id = ?`, chatID, userID).Scan(&read); err != nil {
+			return classify("sqlite.ReadHistory", err)
+		}
+		ups, err = logForMembers(ctx, tx, chatID, herald.Update{ChatID: chatID, Seq: read, ActorID: userID, At: at}, func(u *herald.Update) {
+			u.Kind = herald.UpdReadOutbox
+			if u.UserID == userID {
+				u.Kind = herald.UpdReadInbox
+			}
+		})
+		return err
+	})
+	return ups, err
+}
+
+// Pts implements store.Store.
+func (db *DB) Pts(ctx context.Context, userID int64) (int64, error) {
+	var pts int64
+	err := db.read.QueryRowContext(ctx, `SELECT pts FROM users WHERE id = ?`, userID).Scan(&pts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, herald.Errorf(herald.NotFound, "no user %d", userID)
+	}
+	return pts, classify("sqlite.Pts", err)
+}
+
+// Difference implements store.Store.
+func (db *DB) Difference(ctx context.Context, userID, pts int64, limit int) (herald.Difference, error) {
+	d := herald.Difference{Pts: pts}
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT u.pts, u.kind, u.chat_id, u.seq, u.actor_id, u.seqs, u.at,
+		        m.chat_id, m.seq, m.sender_id, m.random_id, m.body, m.reply_to, m.fwd_user, m.fwd_chat, m.fwd_seq, m.sent_at, m.edited_at, m.deleted
+		 FROM updates u
+		 LEFT JOIN messages m ON u.kind IN (1, 2) AND m.chat_id = u.chat_id AND m.seq = u.seq
+		 WHERE u.user_id = ? AND u.pts > ? ORDER BY u.pts LIMIT ?`, userID, pts, limit+1)
+	if err != nil {
+		return d, classify("sqlite.Difference", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var u herald.Update
+		var kind int
+		var seqs string
+		var at int64
+		var mc, mseq, msender, mrandom, mreply, fu, fc, fs, sent, edited, deleted sql.NullInt64
+		var body []byte
+		if err := rows.Scan(&u.Pts, &kind, &u.ChatID, &u.Seq, &u.ActorID, &seqs, &at,
+			&mc, &mseq, &msender, &mrandom, &body, &mreply, &fu, &fc, &fs, &sent, &edited, &deleted); err != nil {
+			return d, classify("sqlite.Difference", err)
+		}
+		if len(d.Updates) == limit {
+			d.More = true
+			break
+		}
+		u.UserID, u.Kind, u.Seqs, u.At = userID, herald.UpdateKind(kind), decodeSeqs(seqs), fromMS(at)
+		if mc.Valid {
+			m := herald.Message{ChatID: mc.Int64, Seq: mseq.Int64, SenderID: msender.Int64, RandomID: mrandom.Int64, Body: body,
+				ReplyTo: mreply.Int64, SentAt: fromMS(sent.Int64), EditedAt: fromMS(edited.Int64), Deleted: deleted.Int64 != 0}
+			if fu.Int64 != 0 || fc.Int64 != 0 {
+				m.Fwd = &herald.Forward{UserID: fu.Int64, ChatID: fc.Int64, Seq: fs.Int64}
+			}
+			u.Message = &m
+		}
+		d.Updates = append(d.Updates, u)
+		d.Pts = u.Pts
+	}
+	return d, classify("sqlite.Difference", rows.Err())
+}

@@ -1,0 +1,314 @@
+// Package sqlite is Herald's embedded store: one SQLite file in WAL mode,
+// read through a pool of connections and written through one writer
+// goroutine that commits many concurrent writes in one transaction (group
+// commit), because SQLite has one writer and a commit costs an fsync.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/store"
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// maxBatch bounds how many writes share a transaction, so one commit never
+// holds callers for long.
+const maxBatch = 512
+
+// Stats counts what the store did, for tests and metrics.
+type Stats struct {
+	Commits int64 // transactions committed
+	Writes  int64 // write operations committed
+}
+
+// DB is a Store on one SQLite file.
+type DB struct {
+	path  string
+	read  *sql.DB
+	write *sql.DB
+	ops   chan *op
+
+	closeMu sync.RWMutex // held for reading while queueing a write, so Close waits for it
+	closed  bool
+	mu      sync.Mutex // guards stats
+	stats   Stats
+	stopped chan struct{}
+}
+
+var _ store.Store = (*DB)(nil)
+
+type op struct {
+	ctx  context.Context
+	fn   func(tx *sql.Conn) error
+	done chan error
+}
+
+// Open opens (creating if needed) the database at path and applies pending
+// migrations.
+func Open(path string) (*DB, error) {
+	dsn := func(extra string) string {
+		v := url.Values{}
+		for _, p := range []string{
+			"journal_mode(WAL)",
+			// FULL: a write acknowledged to a client survives power loss,
+			// not just a crash; group commit pays for the fsync.
+			"synchronous(FULL)",
+			"busy_timeout(10000)",
+			"foreign_keys(ON)",
+			// Deleted content is overwritten, not left in free pages.
+			"secure_delete(ON)",
+		} {
+			v.Add("_pragma", p)
+		}
+		if extra != "" {
+			v.Add("_pragma", extra)
+		}
+		return "file:" + path + "?" + v.Encode()
+	}
+	w, err := sql.Open("sqlite", dsn(""))
+	if err != nil {
+		return nil, herald.Wrap("sqlite.Open", err)
+	}
+	w.SetMaxOpenConns(1)
+	r, err := sql.Open("sqlite", dsn("query_only(ON)"))
+	if err != nil {
+		w.Close()
+		return nil, herald.Wrap("sqlite.Open", err)
+	}
+	r.SetMaxOpenConns(max(4, 2*runtime.GOMAXPROCS(0)))
+	db := &DB{path: path, read: r, write: w, ops: make(chan *op, 4096), stopped: make(chan struct{})}
+	if err := db.migrate(); err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	go db.writer()
+	return db, nil
+}
+
+func (db *DB) migrate() error {
+	ctx := context.Background()
+	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return herald.Wrap("sqlite.migrate", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return herald.Wrap("sqlite.migrate", err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return herald.Wrap("sqlite.migrate", fmt.Errorf("migration %s has no version number", name))
+		}
+		var n int
+		if err := db.write.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, v).Scan(&n); err != nil {
+			return herald.Wrap("sqlite.migrate", err)
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return herald.Wrap("sqlite.migrate", err)
+		}
+		tx, err := db.write.BeginTx(ctx, nil)
+		if err != nil {
+			return herald.Wrap("sqlite.migrate", err)
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return herald.Wrap("sqlite.migrate", fmt.Errorf("%s: %w", name, err))
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, time.Now().UnixMilli()); err != nil {
+			tx.Rollback()
+			return herald.Wrap("sqlite.migrate", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return herald.Wrap("sqlite.migrate", err)
+		}
+	}
+	return nil
+}
+
+// Stats returns the store's counters.
+func (db *DB) Stats() Stats {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return db.stats
+}
+
+// Close waits for queued writes to commit and closes the database.
+func (db *DB) Close() error {
+	db.closeMu.Lock()
+	if db.closed {
+		db.closeMu.Unlock()
+		return nil
+	}
+	db.closed = true
+	close(db.ops)
+	db.closeMu.Unlock()
+	<-db.stopped
+	err := db.read.Close()
+	if e := db.write.Close(); err == nil {
+		err = e
+	}
+	return err
+}
+
+// do runs fn in the writer's next transaction and returns once that
+// transaction has committed (or fn failed, and only fn's own changes were
+// rolled back). fn must not keep tx.
+func (db *DB) do(ctx context.Context, fn func(tx *sql.Conn) error) error {
+	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	db.closeMu.RLock()
+	if db.closed {
+		db.closeMu.RUnlock()
+		return herald.Errorf(herald.Unavailable, "the server is shutting down")
+	}
+	select {
+	case db.ops <- o:
+	case <-ctx.Done():
+		db.closeMu.RUnlock()
+		return herald.Errorf(herald.Unavailable, "the write was cancelled before it was queued")
+	}
+	db.closeMu.RUnlock()
+	// Wait for the outcome even if ctx ends: once queued, the write may
+	// commit, and the caller must not report failure for a stored message.
+	return <-o.done
+}
+
+func (db *DB) writer() {
+	defer close(db.stopped)
+	ctx := context.Background()
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		for o := range db.ops {
+			o.done <- herald.Wrap("sqlite.writer", err)
+		}
+		return
+	}
+	defer conn.Close()
+	batch := make([]*op, 0, maxBatch)
+	errs := make([]error, 0, maxBatch)
+	for o := range db.ops {
+		batch = append(batch[:0], o)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case o, ok := <-db.ops:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		errs = db.commit(ctx, conn, batch, errs[:0])
+		for i, o := range batch {
+			o.done <- errs[i]
+		}
+	}
+}
+
+// commit runs a batch in one transaction, each op inside its own savepoint
+// so one failing op does not undo the others.
+func (db *DB) commit(ctx context.Context, conn *sql.Conn, batch []*op, errs []error) []error {
+	fail := func(err error) []error {
+		errs = errs[:0]
+		for range batch {
+			errs = append(errs, err)
+		}
+		return errs
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fail(classify("sqlite.begin", err))
+	}
+	ok := 0
+	for _, o := range batch {
+		if o.ctx.Err() != nil {
+			errs = append(errs, herald.Errorf(herald.Unavailable, "the request was cancelled before it was stored"))
+			continue
+		}
+		if _, err := conn.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+			conn.ExecContext(ctx, "ROLLBACK")
+			return fail(classify("sqlite.savepoint", err))
+		}
+		err := o.fn(conn)
+		if err != nil {
+			if _, rerr := conn.ExecContext(ctx, "ROLLBACK TO op"); rerr != nil {
+				conn.ExecContext(ctx, "ROLLBACK")
+				return fail(classify("sqlite.rollback", rerr))
+			}
+		} else {
+			ok++
+		}
+		if _, rerr := conn.ExecContext(ctx, "RELEASE op"); rerr != nil {
+			conn.ExecContext(ctx, "ROLLBACK")
+			return fail(classify("sqlite.release", rerr))
+		}
+		errs = append(errs, err)
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		conn.ExecContext(ctx, "ROLLBACK")
+		return fail(classify("sqlite.commit", err))
+	}
+	db.mu.Lock()
+	db.stats.Commits++
+	db.stats.Writes += int64(ok)
+	db.mu.Unlock()
+	return errs
+}
+
+// classify turns driver errors into herald kinds.
+func classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return &herald.Error{Kind: herald.NotFound, Op: op, Msg: "not found"}
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return &herald.Error{Kind: herald.AlreadyExists, Op: op, Msg: "already exists", Err: err}
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR:
+			return &herald.Error{Kind: herald.Unavailable, Op: op, Err: err}
+		}
+	}
+	return herald.Wrap(op, err)
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}

@@ -1,0 +1,100 @@
+// Package store defines the persistence Herald's service needs. The
+// embedded implementation is store/sqlite; every implementation passes
+// store/storetest unchanged.
+//
+// Write methods are atomic: either everything they describe is committed,
+// with the updates they return, or nothing is. Every returned Update has its
+// Pts assigned and is durable when the method returns.
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/heraldim/herald"
+)
+
+// Store is the persistence interface. Errors carry herald kinds: NotFound
+// for a missing row, AlreadyExists for a unique key taken, Unavailable when
+// the store cannot be reached or is closing, Internal otherwise.
+type Store interface {
+	// CreateUser adds an account. If invite is non-empty it is consumed in
+	// the same transaction (NotFound if unknown or used). AlreadyExists if
+	// the username is taken.
+	CreateUser(ctx context.Context, u herald.User, passwordHash []byte, invite string) (herald.User, error)
+	// UserByName returns the user and their password hash. NotFound.
+	UserByName(ctx context.Context, username string) (herald.User, []byte, error)
+	// Users returns the users with the given ids that exist.
+	Users(ctx context.Context, ids []int64) (map[int64]herald.User, error)
+	// CreateInvite stores a single-use signup invite code.
+	CreateInvite(ctx context.Context, code string, at time.Time) error
+
+	// CreateDevice adds a device with the hash of its bearer token.
+	CreateDevice(ctx context.Context, d herald.Device, tokenHash []byte) (herald.Device, error)
+	// DeviceByToken finds the device whose token hashes to tokenHash. NotFound.
+	DeviceByToken(ctx context.Context, tokenHash []byte) (herald.Device, error)
+	// Devices lists a user's devices, oldest first.
+	Devices(ctx context.Context, userID int64) ([]herald.Device, error)
+	// DeleteDevice removes a device of userID. NotFound if it is not theirs.
+	DeleteDevice(ctx context.Context, userID, deviceID int64) error
+	// TouchDevice records that the device was seen at t.
+	TouchDevice(ctx context.Context, deviceID int64, t time.Time) error
+
+	// DirectChat returns the direct chat between a and b, creating it (with
+	// both as members, and an UpdChatJoined for each) if create is set.
+	// NotFound if it does not exist and create is false.
+	DirectChat(ctx context.Context, a, b int64, create bool, at time.Time) (herald.Chat, []herald.Update, error)
+	// CreateGroup creates a group owned by c.CreatedBy with the given other
+	// members, and logs UpdChatJoined for every member.
+	CreateGroup(ctx context.Context, c herald.Chat, members []int64) (herald.Chat, []herald.Update, error)
+	// Chat returns a chat. NotFound.
+	Chat(ctx context.Context, chatID int64) (herald.Chat, error)
+	// Member returns userID's membership in chatID. NotFound if not a member.
+	Member(ctx context.Context, chatID, userID int64) (herald.Member, error)
+	// Members lists a chat's members.
+	Members(ctx context.Context, chatID int64) ([]herald.Member, error)
+	// AddMembers adds users (those already members are skipped) with role,
+	// logging UpdChatJoined for each new member and UpdMembers for the others.
+	AddMembers(ctx context.Context, chatID, actorID int64, userIDs []int64, role herald.Role, at time.Time) ([]herald.Update, error)
+	// RemoveMember removes userID (UpdChatLeft for them, UpdMembers for the
+	// rest). NotFound if not a member.
+	RemoveMember(ctx context.Context, chatID, actorID, userID int64, at time.Time) ([]herald.Update, error)
+	// SetRole changes a member's role and logs UpdMembers (Seq 2) for every
+	// member. NotFound if userID is not a member.
+	SetRole(ctx context.Context, chatID, actorID, userID int64, role herald.Role, at time.Time) ([]herald.Update, error)
+	// Dialogs returns a user's chat list, most recent activity first.
+	Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error)
+
+	// AppendMessage gives m the chat's next seq, stores it, advances the
+	// sender's read position to it, and logs UpdNewMessage for every member.
+	// If the sender already sent a message with the same non-zero RandomID
+	// to this chat, that message is returned with dup set and nothing is
+	// written: a retried send is never stored twice.
+	AppendMessage(ctx context.Context, m herald.Message) (msg herald.Message, ups []herald.Update, dup bool, err error)
+	// Message returns one message as userID may see it. NotFound if it does
+	// not exist or userID deleted it for themself.
+	Message(ctx context.Context, userID, chatID, seq int64) (herald.Message, error)
+	// History returns up to limit messages with seq < before (0: from the
+	// newest), newest first, leaving out those deleted for everyone or for
+	// userID.
+	History(ctx context.Context, userID, chatID, before int64, limit int) ([]herald.Message, error)
+	// EditMessage replaces a message's body and logs UpdEditMessage for
+	// every member.
+	EditMessage(ctx context.Context, chatID, seq int64, body []byte, at time.Time) (herald.Message, []herald.Update, error)
+	// DeleteMessages deletes seqs for everyone (bodies are erased, every
+	// member gets UpdDelete) or only for userID (their devices get UpdDelete).
+	DeleteMessages(ctx context.Context, userID, chatID int64, seqs []int64, forEveryone bool, at time.Time) ([]herald.Update, error)
+	// ReadHistory moves userID's read position in chatID forward to seq
+	// (never back), logging UpdReadInbox for the user and UpdReadOutbox for
+	// the other members. No updates if the position did not move.
+	ReadHistory(ctx context.Context, userID, chatID, seq int64, at time.Time) ([]herald.Update, error)
+
+	// Pts returns the last pts of a user's update log.
+	Pts(ctx context.Context, userID int64) (int64, error)
+	// Difference returns up to limit updates of userID's log after pts, with
+	// the messages they refer to in their current state.
+	Difference(ctx context.Context, userID, pts int64, limit int) (herald.Difference, error)
+
+	// Close flushes pending writes and releases the store.
+	Close() error
+}

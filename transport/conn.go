@@ -1,0 +1,248 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/heraldim/herald"
+	pb "github.com/heraldim/herald/proto/herald/v1"
+	"github.com/heraldim/herald/service"
+	"google.golang.org/protobuf/proto"
+)
+
+// conn is one WebSocket connection. Requests are handled one at a time in
+// arrival order, so a device's sends are stored in the order it made them;
+// many connections proceed in parallel and share the store's group commit.
+type conn struct {
+	srv  *Server
+	ws   *websocket.Conn
+	addr string
+
+	out  chan []byte // bounded outbound queue
+	done chan struct{}
+
+	mu     sync.Mutex
+	caller service.Caller // zero until authenticated
+	closed bool
+}
+
+func newConn(s *Server, ws *websocket.Conn, addr string) *conn {
+	return &conn{srv: s, ws: ws, addr: addr, out: make(chan []byte, s.limits.QueueFrames), done: make(chan struct{})}
+}
+
+func (c *conn) authed() (service.Caller, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.caller, c.caller.UserID != 0
+}
+
+// authenticate binds the connection to a device and subscribes it to the
+// user's events before answering, so nothing committed after the client's
+// next sync can be missed.
+func (c *conn) authenticate(ctx context.Context, token string) error {
+	caller, err := c.srv.svc.Authenticate(ctx, token)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.caller.UserID != 0 {
+		c.mu.Unlock()
+		return herald.Errorf(herald.Invalid, "this connection is already authenticated")
+	}
+	c.caller = caller
+	c.mu.Unlock()
+	return c.srv.subscribe(c)
+}
+
+// push queues a frame; a connection whose queue is full is cut off as a
+// slow consumer and resyncs when it reconnects, so its backlog never grows
+// the server's memory.
+func (c *conn) push(frame []byte) {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return
+	}
+	select {
+	case c.out <- frame:
+	default:
+		c.srv.metrics.slowConsumers.Inc()
+		c.close(websocket.StatusPolicyViolation, "slow consumer: reconnect and sync")
+	}
+}
+
+// close starts the closing handshake with a reason the client can show.
+// The read loop then ends, which stops the connection's other goroutines.
+func (c *conn) close(code websocket.StatusCode, reason string) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.mu.Unlock()
+	go c.ws.Close(code, reason)
+}
+
+func (c *conn) run(parent context.Context) {
+	defer close(c.done)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); c.writeLoop(ctx) }()
+	go func() { defer wg.Done(); c.keepalive(ctx) }()
+	c.readLoop(ctx)
+	cancel()
+	wg.Wait()
+	c.ws.CloseNow()
+}
+
+func (c *conn) writeLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case f := <-c.out:
+			wctx, cancel := context.WithTimeout(ctx, c.srv.limits.WriteTimeout)
+			err := c.ws.Write(wctx, websocket.MessageBinary, f)
+			cancel()
+			if err != nil {
+				c.close(websocket.StatusPolicyViolation, "write failed")
+				return
+			}
+		}
+	}
+}
+
+func (c *conn) keepalive(ctx context.Context) {
+	t := time.NewTicker(c.srv.limits.PingInterval)
+	defer t.Stop()
+	deadline := time.NewTimer(c.srv.limits.AuthTimeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			if _, ok := c.authed(); !ok {
+				c.close(websocket.StatusPolicyViolation, "authenticate first")
+				return
+			}
+		case <-t.C:
+			pctx, cancel := context.WithTimeout(ctx, c.srv.limits.PingInterval/2)
+			err := c.ws.Ping(pctx)
+			cancel()
+			if err != nil {
+				c.close(websocket.StatusGoingAway, "keepalive failed")
+				return
+			}
+		}
+	}
+}
+
+func (c *conn) readLoop(ctx context.Context) {
+	for {
+		// Not ctx: cancelling a read drops the socket without a close
+		// frame. Reads end when close() completes the handshake, or when the
+		// library closes an oversized frame's connection with 1009.
+		typ, data, err := c.ws.Read(context.Background())
+		if err != nil {
+			return
+		}
+		if typ != websocket.MessageBinary {
+			c.reply(0, nil, herald.Errorf(herald.Invalid, "frames are binary protobuf messages"))
+			continue
+		}
+		var f pb.Frame
+		if err := proto.Unmarshal(data, &f); err != nil {
+			c.reply(0, nil, herald.Errorf(herald.Invalid, "the frame is not a valid protobuf Frame"))
+			continue
+		}
+		req := f.GetRequest()
+		if req == nil {
+			c.reply(0, nil, herald.Errorf(herald.Invalid, "clients send only request frames"))
+			continue
+		}
+		c.handle(ctx, req)
+	}
+}
+
+func (c *conn) handle(ctx context.Context, req *pb.Request) {
+	start := time.Now()
+	m, ok := methods[req.Method]
+	var result proto.Message
+	var err error
+	switch {
+	case !ok:
+		err = herald.Errorf(herald.NotFound, "unknown method %q", truncate(req.Method, 64))
+	case m.auth:
+		caller, authed := c.authed()
+		if !authed {
+			err = herald.Errorf(herald.Unauthenticated, "authenticate first (auth.resume, auth.login or auth.signup)")
+			break
+		}
+		result, err = m.call(ctx, c, caller, req.Params)
+	default:
+		result, err = m.call(ctx, c, service.Caller{}, req.Params)
+	}
+	name := req.Method
+	if !ok {
+		name = "unknown"
+	}
+	kind := "OK"
+	if err != nil {
+		kind = string(herald.ErrorKind(err))
+		if kind == string(herald.Internal) {
+			c.srv.log.Error("request failed", "method", name, "err", err)
+		}
+	}
+	c.srv.metrics.requests.WithLabelValues(name, kind).Inc()
+	c.srv.metrics.latency.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	c.reply(req.Id, result, err)
+}
+
+func (c *conn) reply(id uint64, result proto.Message, err error) {
+	resp := &pb.Response{Id: id}
+	if err != nil {
+		resp.Error = pbError(err)
+	} else if result != nil {
+		b, merr := proto.Marshal(result)
+		if merr != nil {
+			resp.Error = pbError(herald.Wrap("transport.reply", merr))
+		} else {
+			resp.Result = b
+		}
+	}
+	frame, _ := proto.Marshal(&pb.Frame{Kind: &pb.Frame_Response{Response: resp}})
+	c.push(frame)
+}
+
+func pbError(err error) *pb.Error {
+	e := &pb.Error{Kind: string(herald.ErrorKind(err)), Message: herald.ErrorMessage(err)}
+	var he *herald.Error
+	if errors.As(err, &he) && he.RetryAfter > 0 {
+		e.RetryAfterMs = he.RetryAfter.Milliseconds()
+	}
+	return e
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func encodeUpdate(u *pb.Update) []byte {
+	b, _ := proto.Marshal(&pb.Frame{Kind: &pb.Frame_Update{Update: u}})
+	return b
+}
+
+func encodeTyping(chatID, userID int64, username string) []byte {
+	b, _ := proto.Marshal(&pb.Frame{Kind: &pb.Frame_Typing{Typing: &pb.Typing{ChatId: chatID, UserId: userID, Username: username}}})
+	return b
+}

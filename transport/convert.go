@@ -1,0 +1,125 @@
+package transport
+
+import (
+	"context"
+	"time"
+
+	"github.com/heraldim/herald"
+	pb "github.com/heraldim/herald/proto/herald/v1"
+	"github.com/heraldim/herald/service"
+)
+
+func unixMS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func pbUser(u herald.User) *pb.User {
+	return &pb.User{Id: u.ID, Username: u.Username, DisplayName: u.DisplayName}
+}
+
+// renderer converts domain values to wire values, looking up usernames
+// once per batch.
+type renderer struct {
+	svc *service.Service
+}
+
+func (r renderer) messages(ctx context.Context, ms []herald.Message) []*pb.Message {
+	ids := make([]int64, 0, len(ms))
+	for _, m := range ms {
+		ids = append(ids, m.SenderID)
+		if m.Fwd != nil {
+			ids = append(ids, m.Fwd.UserID)
+		}
+	}
+	names := r.svc.UserNames(ctx, ids...)
+	out := make([]*pb.Message, len(ms))
+	for i := range ms {
+		out[i] = pbMessage(&ms[i], names)
+	}
+	return out
+}
+
+func (r renderer) message(ctx context.Context, m herald.Message) *pb.Message {
+	return r.messages(ctx, []herald.Message{m})[0]
+}
+
+func pbMessage(m *herald.Message, names map[int64]string) *pb.Message {
+	out := &pb.Message{
+		ChatId: m.ChatID, Id: m.Seq, FromId: m.SenderID, From: names[m.SenderID], Text: m.Text,
+		SentAt: unixMS(m.SentAt), EditedAt: unixMS(m.EditedAt), ReplyTo: m.ReplyTo, Deleted: m.Deleted, RandomId: m.RandomID,
+	}
+	if m.Fwd != nil {
+		out.Fwd = &pb.Forward{FromId: m.Fwd.UserID, From: names[m.Fwd.UserID], ChatId: m.Fwd.ChatID, Id: m.Fwd.Seq}
+	}
+	return out
+}
+
+func (r renderer) update(ctx context.Context, u *herald.Update) *pb.Update {
+	out := &pb.Update{Pts: u.Pts, At: unixMS(u.At)}
+	switch u.Kind {
+	case herald.UpdNewMessage, herald.UpdEditMessage:
+		var m *pb.Message
+		if u.Message != nil {
+			m = r.message(ctx, *u.Message)
+		} else {
+			m = &pb.Message{ChatId: u.ChatID, Id: u.Seq, Deleted: true}
+		}
+		if u.Kind == herald.UpdNewMessage {
+			out.Kind = &pb.Update_NewMessage{NewMessage: m}
+		} else {
+			out.Kind = &pb.Update_EditMessage{EditMessage: m}
+		}
+	case herald.UpdDelete:
+		out.Kind = &pb.Update_DeleteMessages{DeleteMessages: &pb.DeleteMessages{ChatId: u.ChatID, Ids: u.Seqs}}
+	case herald.UpdReadInbox:
+		out.Kind = &pb.Update_ReadInbox{ReadInbox: &pb.ReadHistory{ChatId: u.ChatID, MaxId: u.Seq, UserId: u.ActorID}}
+	case herald.UpdReadOutbox:
+		out.Kind = &pb.Update_ReadOutbox{ReadOutbox: &pb.ReadHistory{ChatId: u.ChatID, MaxId: u.Seq, UserId: u.ActorID}}
+	case herald.UpdChatJoined:
+		out.Kind = &pb.Update_ChatJoined{ChatJoined: &pb.ChatMembership{ChatId: u.ChatID, UserId: u.ActorID}}
+	case herald.UpdChatLeft:
+		out.Kind = &pb.Update_ChatLeft{ChatLeft: &pb.ChatMembership{ChatId: u.ChatID, UserId: u.ActorID}}
+	case herald.UpdMembers:
+		change := "left"
+		switch u.Seq {
+		case 1:
+			change = "joined"
+		case 2:
+			change = "role"
+		}
+		out.Kind = &pb.Update_MembersChanged{MembersChanged: &pb.ChatMembership{ChatId: u.ChatID, UserId: u.ActorID, Change: change}}
+	}
+	return out
+}
+
+func (r renderer) chat(ctx context.Context, c herald.Chat, role herald.Role, peer *herald.User) *pb.Chat {
+	out := &pb.Chat{Id: c.ID, Kind: c.Kind.String(), Title: c.Title, LastId: c.LastSeq, MemberCount: int32(c.MemberCount), Role: role.String()}
+	if peer != nil {
+		out.Peer = pbUser(*peer)
+		out.Title = peer.Username
+	}
+	return out
+}
+
+func (r renderer) dialogs(ctx context.Context, ds []herald.Dialog) *pb.DialogList {
+	out := &pb.DialogList{Dialogs: make([]*pb.Dialog, 0, len(ds))}
+	for _, d := range ds {
+		pd := &pb.Dialog{Chat: r.chat(ctx, d.Chat, d.Role, d.Peer), Unread: int32(d.Unread), ReadId: d.ReadSeq, PeerReadId: d.PeerReadSeq}
+		if d.Last != nil {
+			pd.Last = r.message(ctx, *d.Last)
+		}
+		out.Dialogs = append(out.Dialogs, pd)
+	}
+	return out
+}
+
+func (r renderer) difference(ctx context.Context, d herald.Difference) *pb.Difference {
+	out := &pb.Difference{Pts: d.Pts, More: d.More, TooLong: d.TooLong, Updates: make([]*pb.Update, 0, len(d.Updates))}
+	for i := range d.Updates {
+		out.Updates = append(out.Updates, r.update(ctx, &d.Updates[i]))
+	}
+	return out
+}

@@ -1,0 +1,210 @@
+package transport
+
+import (
+	"context"
+
+	"github.com/heraldim/herald"
+	pb "github.com/heraldim/herald/proto/herald/v1"
+	"github.com/heraldim/herald/service"
+	"google.golang.org/protobuf/proto"
+)
+
+type method struct {
+	auth bool // needs an authenticated connection
+	call func(ctx context.Context, c *conn, caller service.Caller, params []byte) (proto.Message, error)
+}
+
+// handler adapts a typed method to the table: it decodes params into Req
+// (proto3 decoding also rejects strings that are not valid UTF-8).
+func handler[Req any, P interface {
+	*Req
+	proto.Message
+}](auth bool, fn func(ctx context.Context, c *conn, caller service.Caller, req P) (proto.Message, error)) method {
+	return method{auth: auth, call: func(ctx context.Context, c *conn, caller service.Caller, params []byte) (proto.Message, error) {
+		req := P(new(Req))
+		if err := proto.Unmarshal(params, req); err != nil {
+			return nil, herald.Errorf(herald.Invalid, "the parameters do not decode as %s (strings must be valid UTF-8)", req.ProtoReflect().Descriptor().Name())
+		}
+		return fn(ctx, c, caller, req)
+	}}
+}
+
+func peer(p *pb.Peer) service.Peer {
+	if p == nil {
+		return service.Peer{}
+	}
+	return service.Peer{ChatID: p.ChatId, Username: p.Username}
+}
+
+func authResult(sess service.Session) *pb.AuthResult {
+	return &pb.AuthResult{
+		User:   pbUser(sess.User),
+		Device: &pb.Device{Id: sess.Device.ID, Name: sess.Device.Name, CreatedAt: unixMS(sess.Device.CreatedAt), LastSeen: unixMS(sess.Device.LastSeen), Current: true},
+		Token:  sess.Token, Pts: sess.Pts,
+	}
+}
+
+// methods is the protocol's method table; docs/PROTOCOL.md lists the same.
+var methods = map[string]method{
+	"auth.signup": handler(false, func(ctx context.Context, c *conn, _ service.Caller, r *pb.SignupRequest) (proto.Message, error) {
+		sess, err := c.srv.svc.Signup(ctx, r.Username, r.Password, r.DisplayName, r.DeviceName, r.Invite)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.authenticate(ctx, sess.Token); err != nil {
+			return nil, err
+		}
+		return authResult(sess), nil
+	}),
+	"auth.login": handler(false, func(ctx context.Context, c *conn, _ service.Caller, r *pb.LoginRequest) (proto.Message, error) {
+		sess, err := c.srv.svc.Login(ctx, r.Username, r.Password, r.DeviceName, c.addr)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.authenticate(ctx, sess.Token); err != nil {
+			return nil, err
+		}
+		return authResult(sess), nil
+	}),
+	"auth.resume": handler(false, func(ctx context.Context, c *conn, _ service.Caller, r *pb.AuthRequest) (proto.Message, error) {
+		if err := c.authenticate(ctx, r.Token); err != nil {
+			return nil, err
+		}
+		caller, _ := c.authed()
+		u, err := c.srv.svc.Me(ctx, caller)
+		if err != nil {
+			return nil, err
+		}
+		pts, err := c.srv.svc.State(ctx, caller)
+		if err != nil {
+			return nil, err
+		}
+		return &pb.AuthResult{User: pbUser(u), Device: &pb.Device{Id: caller.DeviceID, Current: true}, Pts: pts}, nil
+	}),
+	"auth.logout": handler(true, func(ctx context.Context, c *conn, caller service.Caller, _ *pb.Empty) (proto.Message, error) {
+		return &pb.Empty{}, c.srv.svc.Logout(ctx, caller)
+	}),
+	"devices.list": handler(true, func(ctx context.Context, c *conn, caller service.Caller, _ *pb.Empty) (proto.Message, error) {
+		ds, err := c.srv.svc.Devices(ctx, caller)
+		if err != nil {
+			return nil, err
+		}
+		out := &pb.DeviceList{}
+		for _, d := range ds {
+			out.Devices = append(out.Devices, &pb.Device{Id: d.ID, Name: d.Name, CreatedAt: unixMS(d.CreatedAt), LastSeen: unixMS(d.LastSeen), Current: d.ID == caller.DeviceID})
+		}
+		return out, nil
+	}),
+	"devices.revoke": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.RevokeRequest) (proto.Message, error) {
+		return &pb.Empty{}, c.srv.svc.RevokeDevice(ctx, caller, r.DeviceId)
+	}),
+	"users.me": handler(true, func(ctx context.Context, c *conn, caller service.Caller, _ *pb.Empty) (proto.Message, error) {
+		u, err := c.srv.svc.Me(ctx, caller)
+		return pbUser(u), err
+	}),
+	"users.resolve": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.ResolveRequest) (proto.Message, error) {
+		u, err := c.srv.svc.ResolveUser(ctx, r.Username)
+		return pbUser(u), err
+	}),
+	"chats.list": handler(true, func(ctx context.Context, c *conn, caller service.Caller, _ *pb.Empty) (proto.Message, error) {
+		ds, err := c.srv.svc.Dialogs(ctx, caller)
+		if err != nil {
+			return nil, err
+		}
+		return c.srv.render.dialogs(ctx, ds), nil
+	}),
+	"chats.get": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.GetChatRequest) (proto.Message, error) {
+		info, err := c.srv.svc.GetChat(ctx, caller, peer(r.Peer))
+		if err != nil {
+			return nil, err
+		}
+		out := c.srv.render.chat(ctx, info.Chat, info.Role, info.Peer)
+		ids := make([]int64, 0, len(info.Members))
+		for _, m := range info.Members {
+			ids = append(ids, m.UserID)
+		}
+		names := c.srv.svc.UserNames(ctx, ids...)
+		for _, m := range info.Members {
+			out.Members = append(out.Members, &pb.Member{User: &pb.User{Id: m.UserID, Username: names[m.UserID]}, Role: m.Role.String(), ReadId: m.ReadSeq})
+		}
+		return out, nil
+	}),
+	"chats.leave": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.ChatRequest) (proto.Message, error) {
+		return &pb.Empty{}, c.srv.svc.Leave(ctx, caller, r.ChatId)
+	}),
+	"groups.create": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.CreateGroupRequest) (proto.Message, error) {
+		ch, err := c.srv.svc.CreateGroup(ctx, caller, r.Title, r.Usernames)
+		if err != nil {
+			return nil, err
+		}
+		return c.srv.render.chat(ctx, ch, herald.RoleOwner, nil), nil
+	}),
+	"groups.add": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.MembersRequest) (proto.Message, error) {
+		return &pb.Empty{}, c.srv.svc.AddMembers(ctx, caller, r.ChatId, r.Usernames)
+	}),
+	"groups.remove": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.MembersRequest) (proto.Message, error) {
+		return &pb.Empty{}, c.srv.svc.RemoveMembers(ctx, caller, r.ChatId, r.Usernames)
+	}),
+	"groups.set_role": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SetRoleRequest) (proto.Message, error) {
+		return &pb.Empty{}, c.srv.svc.SetRole(ctx, caller, r.ChatId, r.Username, r.Admin)
+	}),
+	"messages.send": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SendRequest) (proto.Message, error) {
+		m, err := c.srv.svc.Send(ctx, caller, service.SendParams{Peer: peer(r.Peer), Text: r.Text, ReplyTo: r.ReplyTo, RandomID: r.RandomId})
+		if err != nil {
+			return nil, err
+		}
+		c.srv.metrics.messagesIn.Inc()
+		return c.srv.render.message(ctx, m), nil
+	}),
+	"messages.forward": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.ForwardRequest) (proto.Message, error) {
+		ms, err := c.srv.svc.Forward(ctx, caller, r.FromChatId, r.Ids, peer(r.To), r.RandomId)
+		if err != nil {
+			return nil, err
+		}
+		c.srv.metrics.messagesIn.Add(float64(len(ms)))
+		return &pb.MessageList{Messages: c.srv.render.messages(ctx, ms)}, nil
+	}),
+	"messages.history": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.HistoryRequest) (proto.Message, error) {
+		ms, err := c.srv.svc.History(ctx, caller, peer(r.Peer), r.BeforeId, int(r.Limit))
+		if err != nil {
+			return nil, err
+		}
+		return &pb.MessageList{Messages: c.srv.render.messages(ctx, ms)}, nil
+	}),
+	"messages.edit": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.EditRequest) (proto.Message, error) {
+		m, err := c.srv.svc.Edit(ctx, caller, r.ChatId, r.Id, r.Text)
+		if err != nil {
+			return nil, err
+		}
+		return c.srv.render.message(ctx, m), nil
+	}),
+	"messages.delete": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.DeleteRequest) (proto.Message, error) {
+		return &pb.Empty{}, c.srv.svc.Delete(ctx, caller, r.ChatId, r.Ids, r.ForEveryone)
+	}),
+	"messages.read": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.ReadRequest) (proto.Message, error) {
+		p := peer(r.Peer)
+		seq, err := c.srv.svc.Read(ctx, caller, p, r.MaxId)
+		if err != nil {
+			return nil, err
+		}
+		info, err := c.srv.svc.GetChat(ctx, caller, p)
+		if err != nil {
+			return nil, err
+		}
+		return &pb.ReadResult{ChatId: info.Chat.ID, MaxId: seq}, nil
+	}),
+	"messages.typing": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.TypingRequest) (proto.Message, error) {
+		return &pb.Empty{}, c.srv.svc.Typing(ctx, caller, r.ChatId)
+	}),
+	"updates.state": handler(true, func(ctx context.Context, c *conn, caller service.Caller, _ *pb.Empty) (proto.Message, error) {
+		pts, err := c.srv.svc.State(ctx, caller)
+		return &pb.State{Pts: pts}, err
+	}),
+	"updates.difference": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.DifferenceRequest) (proto.Message, error) {
+		d, err := c.srv.svc.Difference(ctx, caller, r.Pts, int(r.Limit))
+		if err != nil {
+			return nil, err
+		}
+		return c.srv.render.difference(ctx, d), nil
+	}),
+}
