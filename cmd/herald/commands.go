@@ -1,0 +1,736 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/client"
+	pb "github.com/heraldim/herald/proto/herald/v1"
+	"golang.org/x/term"
+)
+
+type command func(ctx context.Context, c *cli, args []string) error
+
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		"signup":  cmdSignup,
+		"login":   cmdLogin,
+		"logout":  cmdLogout,
+		"whoami":  cmdWhoami,
+		"token":   cmdToken,
+		"devices": cmdDevices,
+		"chats":   cmdChats,
+		"send":    cmdSend,
+		"history": cmdHistory,
+		"listen":  cmdListen,
+		"read":    cmdRead,
+		"edit":    cmdEdit,
+		"delete":  cmdDelete,
+		"forward": cmdForward,
+		"group":   cmdGroup,
+		"leave":   cmdLeave,
+	}
+}
+
+const callTimeout = 30 * time.Second
+
+// connect opens a client for a logged-in device.
+func (c *cli) connect(ctx context.Context, follow bool, pts int64) (*client.Client, client.Credentials, error) {
+	home := client.Home{Dir: c.home}
+	cred, err := home.Load()
+	if err != nil {
+		return nil, cred, err
+	}
+	server := c.server
+	if !c.serverSet && cred.Server != "" {
+		server = cred.Server
+	}
+	opts := client.Options{Server: server, Token: cred.Token, Follow: follow, Pts: pts}
+	cl, err := client.New(opts)
+	if err != nil {
+		return nil, cred, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	if err := cl.Connect(cctx); err != nil {
+		return nil, cred, err
+	}
+	return cl, cred, nil
+}
+
+// withClient runs fn with a connected client and a per-call timeout.
+func (c *cli) withClient(ctx context.Context, fn func(ctx context.Context, cl *client.Client, cred client.Credentials) error) error {
+	cl, cred, err := c.connect(ctx, false, -1)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	return fn(cctx, cl, cred)
+}
+
+func (c *cli) password(confirm bool) (string, error) {
+	if p := c.getenv("HERALD_PASSWORD"); p != "" {
+		return p, nil
+	}
+	if f, ok := c.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(c.stderr, "Password: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(c.stderr)
+		if err != nil {
+			return "", err
+		}
+		if confirm {
+			fmt.Fprint(c.stderr, "Password again: ")
+			b2, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(c.stderr)
+			if err != nil {
+				return "", err
+			}
+			if string(b) != string(b2) {
+				return "", herald.Errorf(herald.Invalid, "the passwords do not match")
+			}
+		}
+		return string(b), nil
+	}
+	line, err := bufio.NewReader(c.stdin).ReadString('\n')
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", herald.Errorf(herald.Invalid, "no password: set $HERALD_PASSWORD or type it")
+	}
+	_ = err
+	return line, nil
+}
+
+func defaultDevice() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "herald cli"
+	}
+	return "herald cli on " + h
+}
+
+func (c *cli) saveSession(res *pb.AuthResult, server string) error {
+	return client.Home{Dir: c.home}.Save(client.Credentials{
+		Server: server, UserID: res.User.Id, Username: res.User.Username, DeviceID: res.Device.Id, Token: res.Token, Pts: res.Pts,
+	})
+}
+
+func (c *cli) anonymous(ctx context.Context) (*client.Client, error) {
+	cl, err := client.New(client.Options{Server: c.server})
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	return cl, cl.Connect(cctx)
+}
+
+func cmdSignup(ctx context.Context, c *cli, args []string) error {
+	p, err := parseArgs(args, flagSpec{values: []string{"display-name", "device", "invite"}})
+	if err != nil {
+		return err
+	}
+	if len(p.args) != 1 {
+		return usageError{"usage: herald signup USERNAME [--display-name NAME]"}
+	}
+	pw, err := c.password(true)
+	if err != nil {
+		return err
+	}
+	device := p.vals["device"]
+	if device == "" {
+		device = defaultDevice()
+	}
+	cl, err := c.anonymous(ctx)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	res, err := cl.Signup(cctx, &pb.SignupRequest{Username: p.args[0], Password: pw, DisplayName: p.vals["display-name"], DeviceName: device, Invite: p.vals["invite"]})
+	if err != nil {
+		return err
+	}
+	if err := c.saveSession(res, c.server); err != nil {
+		return err
+	}
+	return c.printSession("signed up", res)
+}
+
+func cmdLogin(ctx context.Context, c *cli, args []string) error {
+	p, err := parseArgs(args, flagSpec{values: []string{"device"}})
+	if err != nil {
+		return err
+	}
+	if len(p.args) != 1 {
+		return usageError{"usage: herald login USERNAME [--device NAME]"}
+	}
+	pw, err := c.password(false)
+	if err != nil {
+		return err
+	}
+	device := p.vals["device"]
+	if device == "" {
+		device = defaultDevice()
+	}
+	cl, err := c.anonymous(ctx)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	res, err := cl.Login(cctx, &pb.LoginRequest{Username: p.args[0], Password: pw, DeviceName: device})
+	if err != nil {
+		return err
+	}
+	if err := c.saveSession(res, c.server); err != nil {
+		return err
+	}
+	return c.printSession("logged in", res)
+}
+
+func (c *cli) printSession(what string, res *pb.AuthResult) error {
+	if c.json {
+		return c.printJSON(map[string]any{"user": userJSON(res.User), "device_id": res.Device.Id})
+	}
+	_, err := fmt.Fprintf(c.stdout, "%s as @%s (device %d)\n", what, res.User.Username, res.Device.Id)
+	return err
+}
+
+func cmdLogout(ctx context.Context, c *cli, args []string) error {
+	err := c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
+		return cl.Logout(ctx)
+	})
+	if err != nil && !herald.IsKind(err, herald.Unauthenticated) {
+		return err
+	}
+	if err := (client.Home{Dir: c.home}).Clear(); err != nil {
+		return err
+	}
+	if !c.json {
+		fmt.Fprintln(c.stdout, "logged out")
+	}
+	return nil
+}
+
+func cmdWhoami(ctx context.Context, c *cli, args []string) error {
+	return c.withClient(ctx, func(ctx context.Context, cl *client.Client, cred client.Credentials) error {
+		u, err := cl.Me(ctx)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			out := userJSON(u)
+			out["device_id"] = cred.DeviceID
+			return c.printJSON(out)
+		}
+		_, err = fmt.Fprintf(c.stdout, "@%s (%s), user %d, device %d\n", u.Username, u.DisplayName, u.Id, cred.DeviceID)
+		return err
+	})
+}
+
+func cmdToken(ctx context.Context, c *cli, args []string) error {
+	cred, err := client.Home{Dir: c.home}.Load()
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(map[string]any{"token": cred.Token})
+	}
+	_, err = fmt.Fprintln(c.stdout, cred.Token)
+	return err
+}
+
+func cmdDevices(ctx context.Context, c *cli, args []string) error {
+	if len(args) >= 1 && args[0] == "revoke" {
+		if len(args) != 2 {
+			return usageError{"usage: herald devices revoke ID"}
+		}
+		ids, err := parseIDs(args[1:])
+		if err != nil {
+			return err
+		}
+		return c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
+			if err := cl.RevokeDevice(ctx, ids[0]); err != nil {
+				return err
+			}
+			if !c.json {
+				fmt.Fprintf(c.stdout, "device %d revoked\n", ids[0])
+			}
+			return nil
+		})
+	}
+	if len(args) != 0 {
+		return usageError{"usage: herald devices | herald devices revoke ID"}
+	}
+	return c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
+		ds, err := cl.Devices(ctx)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			for _, d := range ds {
+				if err := c.printJSON(map[string]any{"id": d.Id, "name": d.Name, "created_at": rfc3339(d.CreatedAt), "last_seen": rfc3339(d.LastSeen), "current": d.Current}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tCREATED\tLAST SEEN\t")
+		for _, d := range ds {
+			cur := ""
+			if d.Current {
+				cur = "(this device)"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", d.Id, d.Name, rfc3339(d.CreatedAt), rfc3339(d.LastSeen), cur)
+		}
+		return tw.Flush()
+	})
+}
+
+func cmdChats(ctx context.Context, c *cli, args []string) error {
+	return c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
+		ds, err := cl.Chats(ctx)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			for _, d := range ds {
+				out := map[string]any{"chat": d.Chat.Id, "kind": d.Chat.Kind, "title": d.Chat.Title, "unread": d.Unread, "members": d.Chat.MemberCount}
+				if d.Chat.Peer != nil {
+					out["peer"] = d.Chat.Peer.Username
+				}
+				if d.Last != nil {
+					out["last"] = messageJSON(d.Last)
+				}
+				if err := c.printJSON(out); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CHAT\tNAME\tUNREAD\tLAST MESSAGE")
+		for _, d := range ds {
+			name := d.Chat.Title
+			if d.Chat.Peer != nil {
+				name = "@" + d.Chat.Peer.Username
+			}
+			last := ""
+			if d.Last != nil {
+				last = "@" + d.Last.From + ": " + oneLine(d.Last.Text, 50)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\n", d.Chat.Id, name, d.Unread, last)
+		}
+		return tw.Flush()
+	})
+}
+
+func cmdSend(ctx context.Context, c *cli, args []string) error {
+	p, err := parseArgs(args, flagSpec{values: []string{"reply-to"}})
+	if err != nil {
+		return err
+	}
+	if len(p.args) < 2 {
+		return usageError{"usage: herald send TARGET TEXT..."}
+	}
+	peer, err := client.ParsePeer(p.args[0])
+	if err != nil {
+		return err
+	}
+	replyTo, err := p.int("reply-to", 0)
+	if err != nil {
+		return err
+	}
+	text := strings.Join(p.args[1:], " ")
+	return c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
+		m, err := cl.Send(ctx, &pb.SendRequest{Peer: peer, Text: text, ReplyTo: int64(replyTo)})
+		if err != nil {
+			return err
+		}
+		if c.json {
+			return c.printJSON(messageJSON(m))
+		}
+		_, err = fmt.Fprintln(c.stdout, m.Id)
+		return err
+	})
+}
+
+func cmdHistory(ctx context.Context, c *cli, args []string) error {
+	p, err := parseArgs(args, flagSpec{values: []string{"limit", "before"}})
+	if err != nil {
+		return err
+	}
+	if len(p.args) != 1 {
+		return usageError{"usage: herald history TARGET [--limit N]"}
+	}
+	peer, err := client.ParsePeer(p.args[0])
+	if err != nil {
+		return err
+	}
+	limit, err := p.int("limit", 50)
+	if err != nil {
+		return err
+	}
+	before, err := p.int("before", 0)
+	if err != nil {
+		return err
+	}
+	return c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
+		ms, err := cl.History(ctx, &pb.HistoryRequest{Peer: peer, Limit: int32(limit), BeforeId: int64(before)})
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if err := c.printMessage(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func cmdListen(ctx context.Context, c *cli, args []string) error {
+	p, err := parseArgs(args, flagSpec{values: []string{"count", "timeout"}, switches: []string{"catch-up", "all"}})
+	if err != nil {
+		return err
+	}
+	if len(p.args) != 0 {
+		return usageError{"usage: herald listen [--count N] [--timeout DURATION]"}
+	}
+	count, err := p.int("count", 0)
+	if err != nil {
+		return err
+	}
+	timeout, err := p.duration("timeout")
+	if err != nil {
+		return err
+	}
+	home := client.Home{Dir: c.home}
+	cred, err := home.Load()
+	if err != nil {
+		return err
+	}
+	// By default listen shows what arrives from now on; --catch-up first
+	// shows what arrived since this device last listened.
+	start := int64(-1)
+	if p.on["catch-up"] {
+		start = cred.Pts
+	}
+	cl, cred, err := c.connect(ctx, true, start)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cl.Close()
+		if cur, err := home.Load(); err == nil && cur.Token == cred.Token {
+			cur.Pts = max(cur.Pts, cl.Pts())
+			home.Save(cur)
+		}
+	}()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	seen := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-cl.Events():
+			if !ok {
+				if err := cl.Err(); err != nil {
+					return err
+				}
+				return nil
+			}
+			m := ev.Update.GetNewMessage()
+			if m == nil || (m.FromId == cred.UserID && !p.on["all"]) {
+				continue
+			}
+			if err := c.printMessage(m); err != nil {
+				return err
+			}
+			seen++
+			if count > 0 && seen >= count {
+				return nil
+			}
+		}
+	}
+}
+
+func cmdRead(ctx context.Context, c *cli, args []string) error {
+	if len(args) != 1 {
+		return usageError{"usage: herald read TARGET"}
+	}
+	peer, err := client.ParsePeer(args[0])
+	if err != nil {
+		return err
+	}
+	return c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
+		r, err := cl.Read(ctx, peer, 0)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			return c.printJSON(map[string]any{"chat": r.ChatId, "read_to": r.MaxId})
+		}
+		return nil
+	})
+}
+
+// chatID resolves a TARGET to a chat id.
+func chatID(ctx context.Context, cl *client.Client, target string) (int64, error) {
+	peer, err := client.ParsePeer(target)
+	if err != nil {
+		return 0, err
+	}
+	if peer.ChatId != 0 {
+		return peer.ChatId, nil
+	}
+	ch, err := cl.GetChat(ctx, peer)
+	if err != nil {
+		return 0, err
+	}
+	return ch.Id, nil
+}
+
+func cmdEdit(ctx context.Context, c *cli, args []string) error {
+	p, err := parseArgs(args, flagSpec{})
+	if err != nil {
+		return err
+	}
+	if len(p.args) < 3 {
+		return usageError{"usage: herald edit TARGET ID TEXT..."}
+	}
+	ids, err := parseIDs(p.args[1:2])
+	if err != nil {
+		return err
+	}
+	return c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
+		chat, err := chatID(ctx, cl, p.args[0])
+		if err != nil {
+			return err
+		}
+		m, err := cl.Edit(ctx, chat, ids[0], strings.Join(p.args[2:], " "))
+		if err != nil {
+			return err
+		}
+		if c.json {
+			return c.printJSON(messageJSON(m))
+		}
+		return nil
+	})
+}
+
+func cmdDelete(ctx context.Context, c *cli, args []string) error {
+	p, err := parseArgs(args, flagSpec{switches: []string{"for-everyone"}})
+	if err != nil {
+		return err
+	}
+	if len(p.args) < 2 {
+		return usageError{"usage: herald delete TARGET ID... [--for-everyone]"}
+	}
+	ids, err := parseIDs(p.args[1:])
+	if err != nil {
+		return err
+	}
+	return c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
+		chat, err := chatID(ctx, cl, p.args[0])
+		if err != nil {
+			return err
+		}
+		return cl.Delete(ctx, chat, ids, p.on["for-everyone"])
+	})
+}
+
+func cmdForward(ctx context.Context, c *cli, args []string) error {
+	p, err := parseArgs(args, flagSpec{values: []string{"to"}})
+	if err != nil {
+		return err
+	}
+	if len(p.args) < 2 || p.vals["to"] == "" {
+		return usageError{"usage: herald forward TARGET ID... --to TARGET"}
+	}
+	ids, err := parseIDs(p.args[1:])
+	if err != nil {
+		return err
+	}
+	to, err := client.ParsePeer(p.vals["to"])
+	if err != nil {
+		return err
+	}
+	return c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
+		chat, err := chatID(ctx, cl, p.args[0])
+		if err != nil {
+			return err
+		}
+		ms, err := cl.Forward(ctx, chat, ids, to)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if c.json {
+				err = c.printJSON(messageJSON(m))
+			} else {
+				_, err = fmt.Fprintln(c.stdout, m.Id)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func usernames(args []string) ([]string, error) {
+	out := make([]string, 0, len(args))
+	for _, a := range args {
+		if !strings.HasPrefix(a, "@") || len(a) < 2 {
+			return nil, usageError{fmt.Sprintf("%q is not an @username", a)}
+		}
+		out = append(out, a[1:])
+	}
+	return out, nil
+}
+
+func cmdGroup(ctx context.Context, c *cli, args []string) error {
+	if len(args) < 2 {
+		return usageError{"usage: herald group create TITLE [@user ...] | group add|remove CHAT @user ... | group promote|demote CHAT @user"}
+	}
+	sub := args[0]
+	if sub == "create" {
+		users, err := usernames(args[2:])
+		if err != nil {
+			return err
+		}
+		return c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
+			ch, err := cl.CreateGroup(ctx, args[1], users)
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.printJSON(map[string]any{"chat": ch.Id, "title": ch.Title, "members": ch.MemberCount})
+			}
+			_, err = fmt.Fprintln(c.stdout, ch.Id)
+			return err
+		})
+	}
+	if len(args) < 3 {
+		return usageError{fmt.Sprintf("usage: herald group %s CHAT @user ...", sub)}
+	}
+	users, err := usernames(args[2:])
+	if err != nil {
+		return err
+	}
+	return c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
+		chat, err := chatID(ctx, cl, args[1])
+		if err != nil {
+			return err
+		}
+		switch sub {
+		case "add":
+			return cl.AddMembers(ctx, chat, users)
+		case "remove":
+			return cl.RemoveMembers(ctx, chat, users)
+		case "promote", "demote":
+			for _, u := range users {
+				if err := cl.Call(ctx, "groups.set_role", &pb.SetRoleRequest{ChatId: chat, Username: u, Admin: sub == "promote"}, nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		return usageError{fmt.Sprintf("unknown group command %q", sub)}
+	})
+}
+
+func cmdLeave(ctx context.Context, c *cli, args []string) error {
+	if len(args) != 1 {
+		return usageError{"usage: herald leave CHAT"}
+	}
+	return c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
+		chat, err := chatID(ctx, cl, args[0])
+		if err != nil {
+			return err
+		}
+		return cl.Leave(ctx, chat)
+	})
+}
+
+// ---- output ----
+
+func (c *cli) printJSON(v any) error {
+	return json.NewEncoder(c.stdout).Encode(v)
+}
+
+func rfc3339(ms int64) string {
+	if ms == 0 {
+		return ""
+	}
+	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+func userJSON(u *pb.User) map[string]any {
+	return map[string]any{"id": u.Id, "username": u.Username, "display_name": u.DisplayName}
+}
+
+// messageJSON is the message object of the CLI contract.
+func messageJSON(m *pb.Message) map[string]any {
+	out := map[string]any{"chat": m.ChatId, "id": m.Id, "from": m.From, "text": m.Text, "sent_at": rfc3339(m.SentAt)}
+	if m.EditedAt != 0 {
+		out["edited_at"] = rfc3339(m.EditedAt)
+	}
+	if m.ReplyTo != 0 {
+		out["reply_to"] = m.ReplyTo
+	}
+	if m.Fwd != nil {
+		out["forwarded_from"] = m.Fwd.From
+	}
+	return out
+}
+
+func (c *cli) printMessage(m *pb.Message) error {
+	if c.json {
+		return c.printJSON(messageJSON(m))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "[%d #%d] %s @%s", m.ChatId, m.Id, time.UnixMilli(m.SentAt).Local().Format("2006-01-02 15:04"), m.From)
+	if m.Fwd != nil {
+		fmt.Fprintf(&b, " (forwarded from @%s)", m.Fwd.From)
+	}
+	if m.ReplyTo != 0 {
+		fmt.Fprintf(&b, " (reply to #%d)", m.ReplyTo)
+	}
+	b.WriteString(": ")
+	b.WriteString(m.Text)
+	if m.EditedAt != 0 {
+		b.WriteString(" (edited)")
+	}
+	_, err := fmt.Fprintln(c.stdout, b.String())
+	return err
+}
+
+func oneLine(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	r := []rune(s)
+	if len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
