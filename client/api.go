@@ -32,7 +32,7 @@ func ParsePeer(s string) (*pb.Peer, error) {
 func RandomID() int64 {
 	var b [8]byte
 	rand.Read(b[:])
-	return int64(binary.LittleEndian.Uint64(b[:]) &^ (1 << 63) | 1)
+	return int64(binary.LittleEndian.Uint64(b[:])&^(1<<63) | 1)
 }
 
 func (c *Client) authenticated(res *pb.AuthResult) {
@@ -83,7 +83,7 @@ func (c *Client) Send(ctx context.Context, req *pb.SendRequest) (*pb.Message, er
 		req.RandomId = RandomID()
 	}
 	var m pb.Message
-	return &m, c.Call(ctx, "messages.send", req, &m)
+	return &m, c.call(ctx, "messages.send", req, &m, true)
 }
 
 // History returns messages of a chat, oldest first.
@@ -126,7 +126,7 @@ func (c *Client) Delete(ctx context.Context, chatID int64, ids []int64, forEvery
 // Forward forwards messages to another chat.
 func (c *Client) Forward(ctx context.Context, fromChat int64, ids []int64, to *pb.Peer) ([]*pb.Message, error) {
 	var l pb.MessageList
-	err := c.Call(ctx, "messages.forward", &pb.ForwardRequest{FromChatId: fromChat, Ids: ids, To: to, RandomId: RandomID()}, &l)
+	err := c.call(ctx, "messages.forward", &pb.ForwardRequest{FromChatId: fromChat, Ids: ids, To: to, RandomId: RandomID()}, &l, true)
 	return l.Messages, err
 }
 

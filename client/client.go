@@ -64,12 +64,12 @@ var ErrClosed = herald.Errorf(herald.Unavailable, "the client is closed")
 
 // Client is a connection to a Herald server. It is safe for concurrent use.
 type Client struct {
-	opts   Options
-	wsURL  string
-	nextID atomic.Uint64
-	events chan Event
-	pushes chan *pb.Frame // from the reader to the sync goroutine
-	syncCh chan struct{}
+	opts     Options
+	wsURL    string
+	nextID   atomic.Uint64
+	events   chan Event
+	pushes   chan *pb.Frame // from the reader to the sync goroutine
+	syncCh   chan struct{}
 	syncDone chan struct{}
 
 	mu      sync.Mutex
@@ -77,7 +77,7 @@ type Client struct {
 	sess    *session
 	ready   chan struct{} // closed when sess is usable
 	closed  bool
-	running bool // Connect succeeded, so the loops run
+	running bool  // Connect succeeded, so the loops run
 	fatal   error // why the client stopped for good (device revoked)
 	stop    chan struct{}
 	stopped chan struct{}
@@ -331,11 +331,11 @@ func (c *Client) session(ctx context.Context) (*session, error) {
 }
 
 // retryable methods are safe to send again after a connection dropped
-// before their answer arrived: reads, and sends carrying a random id.
+// before their answer arrived. Sends are retried only through Send and
+// Forward, which always carry a random id.
 var retryable = map[string]bool{
 	"users.me": true, "users.resolve": true, "chats.list": true, "chats.get": true, "devices.list": true,
-	"messages.history": true, "messages.read": true, "messages.send": true, "messages.forward": true,
-	"updates.state": true, "updates.difference": true, "auth.resume": true,
+	"messages.history": true, "messages.read": true, "updates.state": true, "updates.difference": true,
 }
 
 // Call sends a request and decodes its result into resp (which may be nil).
@@ -343,6 +343,10 @@ var retryable = map[string]bool{
 // sentence. If the connection drops, retryable methods are sent again once
 // the client has reconnected, until ctx ends.
 func (c *Client) Call(ctx context.Context, method string, req, resp proto.Message) error {
+	return c.call(ctx, method, req, resp, retryable[method])
+}
+
+func (c *Client) call(ctx context.Context, method string, req, resp proto.Message, retry bool) error {
 	for {
 		s, err := c.session(ctx)
 		if err != nil {
@@ -350,7 +354,7 @@ func (c *Client) Call(ctx context.Context, method string, req, resp proto.Messag
 		}
 		err = c.callOn(ctx, s, method, req, resp)
 		if errors.Is(err, errLost) {
-			if retryable[method] {
+			if retry {
 				continue
 			}
 			return herald.Errorf(herald.Unavailable, "the connection dropped before the server answered %s; it may or may not have been applied", method)

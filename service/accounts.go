@@ -288,8 +288,15 @@ func (s *Service) Logout(ctx context.Context, c Caller) error {
 // ResolveUser finds a user by name.
 func (s *Service) ResolveUser(ctx context.Context, username string) (herald.User, error) {
 	name := herald.NormalizeUsername(username)
-	if herald.ValidateUsername(name) != nil && len(name) > herald.MaxUsernameRunes {
-		return herald.User{}, herald.Errorf(herald.Invalid, "%q is not a username", username)
+	if name == "" {
+		return herald.User{}, herald.Errorf(herald.Invalid, "give a username")
+	}
+	if herald.ValidateUsername(name) != nil {
+		// No account can have this name; answer as for any unknown name
+		// (the name is echoed only when it is a plausible username).
+		if len(name) > herald.MaxUsernameRunes || !utf8.ValidString(name) {
+			return herald.User{}, herald.Errorf(herald.NotFound, "no such user")
+		}
 	}
 	u, _, err := s.store.UserByName(ctx, name)
 	if herald.IsKind(err, herald.NotFound) {

@@ -271,14 +271,47 @@ func (s *Service) SetRole(ctx context.Context, c Caller, chatID int64, username 
 
 // Leave removes the caller from a group.
 func (s *Service) Leave(ctx context.Context, c Caller, chatID int64) error {
-	ch, _, err := s.membership(ctx, c, chatID)
+	ch, m, err := s.membership(ctx, c, chatID)
 	if err != nil {
 		return err
 	}
 	if ch.Kind != herald.Group {
 		return herald.Errorf(herald.Invalid, "you can only leave groups")
 	}
+	if m.Role == herald.RoleOwner {
+		// A group is never left without an owner: the longest-standing
+		// admin takes over, else the longest-standing member.
+		if err := s.handOver(ctx, chatID, c.UserID); err != nil {
+			return err
+		}
+	}
 	ups, err := s.store.RemoveMember(ctx, chatID, c.UserID, c.UserID, s.now())
+	if err != nil {
+		return err
+	}
+	s.announce(ctx, ups)
+	return nil
+}
+
+func (s *Service) handOver(ctx context.Context, chatID, owner int64) error {
+	members, err := s.store.Members(ctx, chatID)
+	if err != nil {
+		return err
+	}
+	var next *herald.Member
+	for i := range members {
+		m := &members[i]
+		if m.UserID == owner {
+			continue
+		}
+		if next == nil || m.Role > next.Role || (m.Role == next.Role && m.JoinedAt.Before(next.JoinedAt)) {
+			next = m
+		}
+	}
+	if next == nil {
+		return nil
+	}
+	ups, err := s.store.SetRole(ctx, chatID, owner, next.UserID, herald.RoleOwner, s.now())
 	if err != nil {
 		return err
 	}

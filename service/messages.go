@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/heraldim/herald"
-	"github.com/heraldim/herald/crypto"
 )
 
 // seal fills m.Body from m.Text.
@@ -12,7 +11,10 @@ func (s *Service) seal(m *herald.Message) {
 	m.Body = s.sealer.Seal(m.ChatID, []byte(m.Text))
 }
 
-// open fills m.Text from m.Body. A deleted message has neither.
+// open fills m.Text from m.Body. A deleted message has neither. A body
+// that does not open (damaged, or sealed under a key that no longer
+// exists) is shown as deleted rather than failing the whole page: one bad
+// row must not wedge a device's sync.
 func (s *Service) open(ctx context.Context, m *herald.Message) error {
 	if m.Deleted || len(m.Body) == 0 {
 		m.Text, m.Body = "", nil
@@ -20,8 +22,9 @@ func (s *Service) open(ctx context.Context, m *herald.Message) error {
 	}
 	pt, err := s.sealer.Open(m.ChatID, m.Body)
 	if err != nil {
-		s.log.ErrorContext(ctx, "message body does not open", "chat", m.ChatID, "seq", m.Seq, "err", err)
-		return herald.Wrap("service.open", crypto.ErrCorrupt)
+		s.log.ErrorContext(ctx, "message body does not open; shown as deleted", "chat", m.ChatID, "seq", m.Seq, "err", err)
+		m.Text, m.Body, m.Deleted = "", nil, true
+		return nil
 	}
 	m.Text = string(pt)
 	m.Body = nil
@@ -61,8 +64,11 @@ func (s *Service) Send(ctx context.Context, c Caller, p SendParams) (herald.Mess
 	return s.append(ctx, m)
 }
 
+// append seals the text and stores the message; the store gets the sealed
+// body only.
 func (s *Service) append(ctx context.Context, m herald.Message) (herald.Message, error) {
 	s.seal(&m)
+	m.Text = ""
 	msg, ups, dup, err := s.store.AppendMessage(ctx, m)
 	if err != nil {
 		return herald.Message{}, err

@@ -24,9 +24,18 @@ type conn struct {
 	out  chan []byte // bounded outbound queue
 	done chan struct{}
 
-	mu     sync.Mutex
-	caller service.Caller // zero until authenticated
-	closed bool
+	mu      sync.Mutex
+	caller  service.Caller // zero until authenticated, and again once revoked
+	user    int64          // the user and device this connection was
+	device  int64          // authenticated as; kept after revocation
+	closed  bool
+	busy    bool       // a request is being handled
+	closing *closeNote // close once the current request's reply is queued
+}
+
+type closeNote struct {
+	code   websocket.StatusCode
+	reason string
 }
 
 func newConn(s *Server, ws *websocket.Conn, addr string) *conn {
@@ -43,6 +52,9 @@ func (c *conn) authed() (service.Caller, bool) {
 // user's events before answering, so nothing committed after the client's
 // next sync can be missed.
 func (c *conn) authenticate(ctx context.Context, token string) error {
+	if err := c.unauthenticated(); err != nil {
+		return err
+	}
 	caller, err := c.srv.svc.Authenticate(ctx, token)
 	if err != nil {
 		return err
@@ -52,9 +64,23 @@ func (c *conn) authenticate(ctx context.Context, token string) error {
 		c.mu.Unlock()
 		return herald.Errorf(herald.Invalid, "this connection is already authenticated")
 	}
-	c.caller = caller
+	c.caller, c.user, c.device = caller, caller.UserID, caller.DeviceID
 	c.mu.Unlock()
 	return c.srv.subscribe(c)
+}
+
+// unauthenticated refuses a second login on one connection before anything
+// is created for it.
+func (c *conn) unauthenticated() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.caller.UserID != 0 {
+		return herald.Errorf(herald.Invalid, "this connection is already authenticated")
+	}
+	if c.closing != nil {
+		return herald.Errorf(herald.Unauthenticated, "this device was logged out")
+	}
+	return nil
 }
 
 // push queues a frame; a connection whose queue is full is cut off as a
@@ -88,6 +114,41 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 	go c.ws.Close(code, reason)
 }
 
+// revoke ends the connection of a logged-out device: it answers nothing
+// more, and closes right after the reply to the request in progress (which
+// may be the logout itself), so that reply is not lost.
+func (c *conn) revoke(reason string) {
+	c.mu.Lock()
+	c.caller = service.Caller{}
+	if c.closed || c.closing != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.closing = &closeNote{websocket.StatusPolicyViolation, reason}
+	busy := c.busy
+	c.mu.Unlock()
+	if !busy {
+		c.flushAndClose()
+	}
+}
+
+// flushAndClose queues the close behind the frames already queued; a
+// connection whose queue is full is closed at once.
+func (c *conn) flushAndClose() {
+	c.mu.Lock()
+	note := c.closing
+	if c.closed || note == nil {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	select {
+	case c.out <- nil:
+	default:
+		c.close(note.code, note.reason)
+	}
+}
+
 func (c *conn) run(parent context.Context) {
 	defer close(c.done)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
@@ -107,6 +168,13 @@ func (c *conn) writeLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case f := <-c.out:
+			if f == nil { // flushAndClose's marker
+				c.mu.Lock()
+				note := c.closing
+				c.mu.Unlock()
+				c.close(note.code, note.reason)
+				return
+			}
 			wctx, cancel := context.WithTimeout(ctx, c.srv.limits.WriteTimeout)
 			err := c.ws.Write(wctx, websocket.MessageBinary, f)
 			cancel()
@@ -153,41 +221,60 @@ func (c *conn) readLoop(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		if typ != websocket.MessageBinary {
-			c.reply(0, nil, herald.Errorf(herald.Invalid, "frames are binary protobuf messages"))
-			continue
-		}
-		var f pb.Frame
-		if err := proto.Unmarshal(data, &f); err != nil {
-			c.reply(0, nil, herald.Errorf(herald.Invalid, "the frame is not a valid protobuf Frame"))
-			continue
-		}
-		req := f.GetRequest()
-		if req == nil {
-			c.reply(0, nil, herald.Errorf(herald.Invalid, "clients send only request frames"))
+		req, err := decodeRequest(typ == websocket.MessageBinary, data)
+		if err != nil {
+			c.reply(0, nil, err)
 			continue
 		}
 		c.handle(ctx, req)
 	}
 }
 
+// decodeRequest parses one client frame. Anything but a binary protobuf
+// Frame holding a Request is refused with an error the client can read;
+// the connection stays open.
+func decodeRequest(binary bool, data []byte) (*pb.Request, error) {
+	if !binary {
+		return nil, herald.Errorf(herald.Invalid, "frames are binary protobuf messages")
+	}
+	var f pb.Frame
+	if err := proto.Unmarshal(data, &f); err != nil {
+		return nil, herald.Errorf(herald.Invalid, "the frame is not a valid protobuf Frame")
+	}
+	req := f.GetRequest()
+	if req == nil {
+		return nil, herald.Errorf(herald.Invalid, "clients send only request frames")
+	}
+	return req, nil
+}
+
 func (c *conn) handle(ctx context.Context, req *pb.Request) {
 	start := time.Now()
+	c.mu.Lock()
+	c.busy = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.busy = false
+		pending := c.closing != nil
+		c.mu.Unlock()
+		if pending {
+			c.flushAndClose()
+		}
+	}()
 	m, ok := methods[req.Method]
-	var result proto.Message
+	var result, params proto.Message
 	var err error
+	caller, authed := c.authed()
 	switch {
 	case !ok:
 		err = herald.Errorf(herald.NotFound, "unknown method %q", truncate(req.Method, 64))
-	case m.auth:
-		caller, authed := c.authed()
-		if !authed {
-			err = herald.Errorf(herald.Unauthenticated, "authenticate first (auth.resume, auth.login or auth.signup)")
-			break
-		}
-		result, err = m.call(ctx, c, caller, req.Params)
+	case m.auth && !authed:
+		err = herald.Errorf(herald.Unauthenticated, "authenticate first (auth.resume, auth.login or auth.signup)")
 	default:
-		result, err = m.call(ctx, c, service.Caller{}, req.Params)
+		if params, err = m.decode(req.Params); err == nil {
+			result, err = m.call(ctx, c, caller, params)
+		}
 	}
 	name := req.Method
 	if !ok {
@@ -245,4 +332,12 @@ func encodeUpdate(u *pb.Update) []byte {
 func encodeTyping(chatID, userID int64, username string) []byte {
 	b, _ := proto.Marshal(&pb.Frame{Kind: &pb.Frame_Typing{Typing: &pb.Typing{ChatId: chatID, UserId: userID, Username: username}}})
 	return b
+}
+
+// deviceID is the device the connection authenticated as, even after it
+// was revoked.
+func (c *conn) deviceID() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.device
 }

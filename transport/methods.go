@@ -10,23 +10,31 @@ import (
 )
 
 type method struct {
-	auth bool // needs an authenticated connection
-	call func(ctx context.Context, c *conn, caller service.Caller, params []byte) (proto.Message, error)
+	auth   bool // needs an authenticated connection
+	decode func(params []byte) (proto.Message, error)
+	call   func(ctx context.Context, c *conn, caller service.Caller, req proto.Message) (proto.Message, error)
 }
 
-// handler adapts a typed method to the table: it decodes params into Req
-// (proto3 decoding also rejects strings that are not valid UTF-8).
+// handler adapts a typed method to the table. Its decoder refuses params
+// that are not a valid Req (proto3 decoding also rejects strings that are
+// not valid UTF-8).
 func handler[Req any, P interface {
 	*Req
 	proto.Message
 }](auth bool, fn func(ctx context.Context, c *conn, caller service.Caller, req P) (proto.Message, error)) method {
-	return method{auth: auth, call: func(ctx context.Context, c *conn, caller service.Caller, params []byte) (proto.Message, error) {
-		req := P(new(Req))
-		if err := proto.Unmarshal(params, req); err != nil {
-			return nil, herald.Errorf(herald.Invalid, "the parameters do not decode as %s (strings must be valid UTF-8)", req.ProtoReflect().Descriptor().Name())
-		}
-		return fn(ctx, c, caller, req)
-	}}
+	return method{
+		auth: auth,
+		decode: func(params []byte) (proto.Message, error) {
+			req := P(new(Req))
+			if err := proto.Unmarshal(params, req); err != nil {
+				return nil, herald.Errorf(herald.Invalid, "the parameters do not decode as %s (strings must be valid UTF-8)", req.ProtoReflect().Descriptor().Name())
+			}
+			return req, nil
+		},
+		call: func(ctx context.Context, c *conn, caller service.Caller, req proto.Message) (proto.Message, error) {
+			return fn(ctx, c, caller, req.(P))
+		},
+	}
 }
 
 func peer(p *pb.Peer) service.Peer {
@@ -47,6 +55,9 @@ func authResult(sess service.Session) *pb.AuthResult {
 // methods is the protocol's method table; docs/PROTOCOL.md lists the same.
 var methods = map[string]method{
 	"auth.signup": handler(false, func(ctx context.Context, c *conn, _ service.Caller, r *pb.SignupRequest) (proto.Message, error) {
+		if err := c.unauthenticated(); err != nil {
+			return nil, err
+		}
 		sess, err := c.srv.svc.Signup(ctx, r.Username, r.Password, r.DisplayName, r.DeviceName, r.Invite)
 		if err != nil {
 			return nil, err
@@ -57,6 +68,9 @@ var methods = map[string]method{
 		return authResult(sess), nil
 	}),
 	"auth.login": handler(false, func(ctx context.Context, c *conn, _ service.Caller, r *pb.LoginRequest) (proto.Message, error) {
+		if err := c.unauthenticated(); err != nil {
+			return nil, err
+		}
 		sess, err := c.srv.svc.Login(ctx, r.Username, r.Password, r.DeviceName, c.addr)
 		if err != nil {
 			return nil, err

@@ -62,8 +62,20 @@ type userConns struct {
 
 // New returns a Server. Its Handler serves /v1/ws, /healthz and /metrics.
 func New(svc *service.Service, b bus.Bus, log *slog.Logger, limits Limits) *Server {
-	if limits == (Limits{}) {
-		limits = DefaultLimits
+	d := DefaultLimits
+	for _, f := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&limits.PingInterval, d.PingInterval}, {&limits.WriteTimeout, d.WriteTimeout}, {&limits.AuthTimeout, d.AuthTimeout}} {
+		if *f.v <= 0 {
+			*f.v = f.def
+		}
+	}
+	if limits.MaxFrameBytes <= 0 {
+		limits.MaxFrameBytes = d.MaxFrameBytes
+	}
+	if limits.QueueFrames <= 0 {
+		limits.QueueFrames = d.QueueFrames
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -153,9 +165,9 @@ func (s *Server) untrack(c *conn) {
 func (s *Server) subscribe(c *conn) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	uc := s.users[c.caller.UserID]
+	uc := s.users[c.user]
 	if uc == nil {
-		uid := c.caller.UserID
+		uid := c.user
 		sub, err := s.bus.Subscribe(bus.UserTopic(uid), func(data []byte) { s.deliver(uid, data) })
 		if err != nil {
 			return err
@@ -168,16 +180,19 @@ func (s *Server) subscribe(c *conn) error {
 }
 
 func (s *Server) unsubscribe(c *conn) {
-	if c.caller.UserID == 0 {
+	c.mu.Lock()
+	uid := c.user
+	c.mu.Unlock()
+	if uid == 0 {
 		return
 	}
 	s.mu.Lock()
-	uc := s.users[c.caller.UserID]
+	uc := s.users[uid]
 	var sub bus.Subscription
 	if uc != nil {
 		delete(uc.conns, c)
 		if len(uc.conns) == 0 {
-			delete(s.users, c.caller.UserID)
+			delete(s.users, uid)
 			sub = uc.sub
 		}
 	}
@@ -212,8 +227,8 @@ func (s *Server) deliver(userID int64, data []byte) {
 	switch ev.Kind {
 	case service.EventRevoked:
 		for _, c := range targets {
-			if c.caller.DeviceID == ev.DeviceID {
-				c.close(websocket.StatusPolicyViolation, "device logged out")
+			if c.deviceID() == ev.DeviceID {
+				c.revoke("device logged out")
 			}
 		}
 	case service.EventUpdate:

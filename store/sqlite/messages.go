@@ -201,8 +201,9 @@ func (db *DB) ReadHistory(ctx context.Context, userID, chatID, seq int64, at tim
 	err := db.do(ctx, func(tx *sql.Conn) error {
 		ups = nil
 		res, err := tx.ExecContext(ctx,
-			`UPDATE members SET read_seq = min(?, (SELECT last_seq FROM chats WHERE id = ?)) WHERE chat_id = ? AND user_id = ? AND read_seq < ?`,
-			seq, chatID, chatID, userID, seq)
+			`UPDATE members SET read_seq = min(?, (SELECT last_seq FROM chats WHERE id = ?))
+			 WHERE chat_id = ? AND user_id = ? AND read_seq < min(?, (SELECT last_seq FROM chats WHERE id = ?))`,
+			seq, chatID, chatID, userID, seq, chatID)
 		if err != nil {
 			return classify("sqlite.ReadHistory", err)
 		}

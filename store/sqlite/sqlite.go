@@ -287,6 +287,9 @@ func classify(op string, err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return &herald.Error{Kind: herald.NotFound, Op: op, Msg: "not found"}
 	}
+	if strings.Contains(err.Error(), "database is closed") {
+		return &herald.Error{Kind: herald.Unavailable, Op: op, Msg: "the store is closed", Err: err}
+	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		switch se.Code() {

@@ -164,7 +164,7 @@ func TestGroupCommit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateGroup: %v", err)
 	}
-	const n = 200
+	const n = 100
 	before := db.Stats()
 	var wg sync.WaitGroup
 	for i := range n {

@@ -1645,10 +1645,17 @@ func testBodies(t *testing.T, f *fixture) {
 }
 
 func testClosed(t *testing.T, s store.Store) {
+	closed := false
+	t.Cleanup(func() {
+		if !closed { // the test stopped early
+			s.Close()
+		}
+	})
 	f := newFixture(t, s)
 	a, b := f.user(), f.user()
 	c := f.direct(a.ID, b.ID)
 	f.send(c.ID, a.ID, "durable")
+	closed = true
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
