@@ -1,0 +1,52 @@
+package transport
+
+import (
+	"strings"
+	"testing"
+
+	pb "github.com/heraldim/herald/proto/herald/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// BenchmarkEncodeUpdate measures the server's per-recipient cost of turning
+// a new-message update into a frame.
+func BenchmarkEncodeUpdate(b *testing.B) {
+	u := &pb.Update{Pts: 123456, At: 1764460800000, Kind: &pb.Update_NewMessage{NewMessage: &pb.Message{
+		ChatId: 42, Id: 1001, FromId: 7, From: "alice", Text: strings.Repeat("hello ", 20), SentAt: 1764460800000, RandomId: 99,
+	}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(encodeUpdate(u)) == 0 {
+			b.Fatal("empty frame")
+		}
+	}
+}
+
+// BenchmarkDecodeRequest measures parsing a send request: the frame, then
+// its parameters.
+func BenchmarkDecodeRequest(b *testing.B) {
+	data := frame(b, "messages.send", &pb.SendRequest{Peer: &pb.Peer{Username: "bobby"}, Text: strings.Repeat("hello ", 20), RandomId: 99})
+	m := methods["messages.send"]
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		req, err := decodeRequest(true, data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.decode(req.Params); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEncodeResponse measures the reply to a send.
+func BenchmarkEncodeResponse(b *testing.B) {
+	res, _ := proto.Marshal(&pb.Message{ChatId: 42, Id: 1001, FromId: 7, From: "alice", Text: strings.Repeat("hello ", 20), SentAt: 1764460800000})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := proto.Marshal(&pb.Frame{Kind: &pb.Frame_Response{Response: &pb.Response{Id: 5, Result: res}}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
