@@ -123,12 +123,15 @@ func TestAcknowledgedMessagesSurviveKill9(t *testing.T) {
 	acked := map[string]int64{} // text → id
 	var wg sync.WaitGroup
 	killed := make(chan struct{})
-	for i := range senders {
-		c := connect(t, p.url(), "")
-		name := fmt.Sprintf("sender%d", i)
-		if _, err := c.Signup(ctx, &pb.SignupRequest{Username: name, Password: "long enough password"}); err != nil {
+	clients := make([]*client.Client, senders)
+	for i := range clients {
+		clients[i] = connect(t, p.url(), "")
+		if _, err := clients[i].Signup(ctx, &pb.SignupRequest{Username: fmt.Sprintf("sender%d", i), Password: "long enough password"}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for i, c := range clients {
+		name := fmt.Sprintf("sender%d", i)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

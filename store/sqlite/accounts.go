@@ -20,7 +20,7 @@ type querier interface {
 
 // CreateUser implements store.Store.
 func (db *DB) CreateUser(ctx context.Context, u herald.User, hash []byte, invite string) (herald.User, error) {
-	err := db.do(ctx, func(tx *sql.Conn) error {
+	err := db.do(ctx, func(tx querier) error {
 		if invite != "" {
 			res, err := tx.ExecContext(ctx, `UPDATE invites SET used_by = -1 WHERE code = ? AND used_by IS NULL`, invite)
 			if err != nil {
@@ -55,7 +55,7 @@ func (db *DB) UserByName(ctx context.Context, username string) (herald.User, []b
 	var u herald.User
 	var hash []byte
 	var created int64
-	err := db.read.QueryRowContext(ctx,
+	err := db.rq.QueryRowContext(ctx,
 		`SELECT id, username, display_name, password_hash, created_at FROM users WHERE username = ?`,
 		username).Scan(&u.ID, &u.Username, &u.DisplayName, &hash, &created)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -70,7 +70,7 @@ func (db *DB) UserByName(ctx context.Context, username string) (herald.User, []b
 
 // Users implements store.Store.
 func (db *DB) Users(ctx context.Context, ids []int64) (map[int64]herald.User, error) {
-	return users(ctx, db.read, ids)
+	return users(ctx, db.rq, ids)
 }
 
 func users(ctx context.Context, q querier, ids []int64) (map[int64]herald.User, error) {
@@ -114,7 +114,7 @@ func placeholders(n int) string {
 
 // CreateInvite implements store.Store.
 func (db *DB) CreateInvite(ctx context.Context, code string, at time.Time) error {
-	return db.do(ctx, func(tx *sql.Conn) error {
+	return db.do(ctx, func(tx querier) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO invites (code, created_at) VALUES (?, ?)`, code, ms(at))
 		return classify("sqlite.CreateInvite", err)
 	})
@@ -122,7 +122,7 @@ func (db *DB) CreateInvite(ctx context.Context, code string, at time.Time) error
 
 // CreateDevice implements store.Store.
 func (db *DB) CreateDevice(ctx context.Context, d herald.Device, tokenHash []byte) (herald.Device, error) {
-	err := db.do(ctx, func(tx *sql.Conn) error {
+	err := db.do(ctx, func(tx querier) error {
 		err := tx.QueryRowContext(ctx,
 			`INSERT INTO devices (user_id, name, token_hash, created_at, last_seen) VALUES (?, ?, ?, ?, ?) RETURNING id`,
 			d.UserID, d.Name, tokenHash, ms(d.CreatedAt), ms(d.LastSeen)).Scan(&d.ID)
@@ -143,7 +143,7 @@ func scanDevice(s interface{ Scan(...any) error }) (herald.Device, error) {
 
 // DeviceByToken implements store.Store.
 func (db *DB) DeviceByToken(ctx context.Context, tokenHash []byte) (herald.Device, error) {
-	d, err := scanDevice(db.read.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE token_hash = ?`, tokenHash))
+	d, err := scanDevice(db.rq.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE token_hash = ?`, tokenHash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, herald.Errorf(herald.NotFound, "no device has this token")
 	}
@@ -152,7 +152,7 @@ func (db *DB) DeviceByToken(ctx context.Context, tokenHash []byte) (herald.Devic
 
 // Devices implements store.Store.
 func (db *DB) Devices(ctx context.Context, userID int64) ([]herald.Device, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE user_id = ? ORDER BY id`, userID)
+	rows, err := db.rq.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE user_id = ? ORDER BY id`, userID)
 	if err != nil {
 		return nil, classify("sqlite.Devices", err)
 	}
@@ -170,7 +170,7 @@ func (db *DB) Devices(ctx context.Context, userID int64) ([]herald.Device, error
 
 // DeleteDevice implements store.Store.
 func (db *DB) DeleteDevice(ctx context.Context, userID, deviceID int64) error {
-	return db.do(ctx, func(tx *sql.Conn) error {
+	return db.do(ctx, func(tx querier) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE id = ? AND user_id = ?`, deviceID, userID)
 		if err != nil {
 			return classify("sqlite.DeleteDevice", err)
@@ -184,7 +184,7 @@ func (db *DB) DeleteDevice(ctx context.Context, userID, deviceID int64) error {
 
 // TouchDevice implements store.Store.
 func (db *DB) TouchDevice(ctx context.Context, deviceID int64, t time.Time) error {
-	return db.do(ctx, func(tx *sql.Conn) error {
+	return db.do(ctx, func(tx querier) error {
 		_, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen = ? WHERE id = ?`, ms(t), deviceID)
 		return classify("sqlite.TouchDevice", err)
 	})

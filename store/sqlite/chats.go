@@ -112,7 +112,7 @@ func chatByID(ctx context.Context, q querier, id int64) (herald.Chat, error) {
 
 // Chat implements store.Store.
 func (db *DB) Chat(ctx context.Context, chatID int64) (herald.Chat, error) {
-	return chatByID(ctx, db.read, chatID)
+	return chatByID(ctx, db.rq, chatID)
 }
 
 func insertChat(ctx context.Context, tx querier, c *herald.Chat) error {
@@ -155,12 +155,12 @@ func (db *DB) DirectChat(ctx context.Context, a, b int64, create bool, at time.T
 		}
 		return chatByID(ctx, q, id)
 	}
-	c, err := find(db.read)
+	c, err := find(db.rq)
 	if err == nil || !create || !herald.IsKind(err, herald.NotFound) {
 		return c, nil, err
 	}
 	var ups []herald.Update
-	err = db.do(ctx, func(tx *sql.Conn) error {
+	err = db.do(ctx, func(tx querier) error {
 		// Another writer may have created it since the read above.
 		var ferr error
 		if c, ferr = find(tx); ferr == nil {
@@ -195,7 +195,7 @@ func (db *DB) DirectChat(ctx context.Context, a, b int64, create bool, at time.T
 // CreateGroup implements store.Store.
 func (db *DB) CreateGroup(ctx context.Context, c herald.Chat, members []int64) (herald.Chat, []herald.Update, error) {
 	var ups []herald.Update
-	err := db.do(ctx, func(tx *sql.Conn) error {
+	err := db.do(ctx, func(tx querier) error {
 		c.Kind = herald.Group
 		if err := insertChat(ctx, tx, &c); err != nil {
 			return err
@@ -233,7 +233,7 @@ func scanMember(s interface{ Scan(...any) error }) (herald.Member, error) {
 
 // Member implements store.Store.
 func (db *DB) Member(ctx context.Context, chatID, userID int64) (herald.Member, error) {
-	m, err := scanMember(db.read.QueryRowContext(ctx, `SELECT `+memberCols+` FROM members WHERE chat_id = ? AND user_id = ?`, chatID, userID))
+	m, err := scanMember(db.rq.QueryRowContext(ctx, `SELECT `+memberCols+` FROM members WHERE chat_id = ? AND user_id = ?`, chatID, userID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, herald.Errorf(herald.NotFound, "not a member of chat %d", chatID)
 	}
@@ -242,7 +242,7 @@ func (db *DB) Member(ctx context.Context, chatID, userID int64) (herald.Member, 
 
 // Members implements store.Store.
 func (db *DB) Members(ctx context.Context, chatID int64) ([]herald.Member, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+memberCols+` FROM members WHERE chat_id = ? ORDER BY user_id`, chatID)
+	rows, err := db.rq.QueryContext(ctx, `SELECT `+memberCols+` FROM members WHERE chat_id = ? ORDER BY user_id`, chatID)
 	if err != nil {
 		return nil, classify("sqlite.Members", err)
 	}
@@ -261,7 +261,7 @@ func (db *DB) Members(ctx context.Context, chatID int64) ([]herald.Member, error
 // AddMembers implements store.Store.
 func (db *DB) AddMembers(ctx context.Context, chatID, actorID int64, userIDs []int64, role herald.Role, at time.Time) ([]herald.Update, error) {
 	var ups []herald.Update
-	err := db.do(ctx, func(tx *sql.Conn) error {
+	err := db.do(ctx, func(tx querier) error {
 		ups = nil
 		if _, err := chatByID(ctx, tx, chatID); err != nil {
 			return err
@@ -302,7 +302,7 @@ func (db *DB) AddMembers(ctx context.Context, chatID, actorID int64, userIDs []i
 // RemoveMember implements store.Store.
 func (db *DB) RemoveMember(ctx context.Context, chatID, actorID, userID int64, at time.Time) ([]herald.Update, error) {
 	var ups []herald.Update
-	err := db.do(ctx, func(tx *sql.Conn) error {
+	err := db.do(ctx, func(tx querier) error {
 		ups = nil
 		res, err := tx.ExecContext(ctx, `DELETE FROM members WHERE chat_id = ? AND user_id = ?`, chatID, userID)
 		if err != nil {
@@ -328,7 +328,7 @@ func (db *DB) RemoveMember(ctx context.Context, chatID, actorID, userID int64, a
 
 // Dialogs implements store.Store.
 func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error) {
-	rows, err := db.read.QueryContext(ctx,
+	rows, err := db.rq.QueryContext(ctx,
 		`SELECT c.id, c.kind, c.title, c.created_by, c.created_at, c.last_seq, c.member_count, m.role, m.read_seq, c.last_at
 		 FROM members m JOIN chats c ON c.id = m.chat_id
 		 WHERE m.user_id = ? ORDER BY c.last_at DESC, c.id DESC`, userID)
@@ -353,28 +353,28 @@ func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error
 	var peers []int64
 	for i := range out {
 		d := &out[i]
-		msgs, err := history(ctx, db.read, userID, d.Chat.ID, 0, 1)
+		msgs, err := history(ctx, db.rq, userID, d.Chat.ID, 0, 1)
 		if err != nil {
 			return nil, err
 		}
 		if len(msgs) > 0 {
 			d.Last = &msgs[0]
 		}
-		if err := db.read.QueryRowContext(ctx,
+		if err := db.rq.QueryRowContext(ctx,
 			`SELECT count(*) FROM messages WHERE chat_id = ? AND seq > ? AND sender_id != ? AND deleted = 0
 			 AND seq NOT IN (SELECT seq FROM hidden WHERE user_id = ? AND chat_id = ?)`,
 			d.Chat.ID, d.ReadSeq, userID, userID, d.Chat.ID).Scan(&d.Unread); err != nil {
 			return nil, classify("sqlite.Dialogs", err)
 		}
 		var peerRead sql.NullInt64
-		if err := db.read.QueryRowContext(ctx,
+		if err := db.rq.QueryRowContext(ctx,
 			`SELECT max(read_seq) FROM members WHERE chat_id = ? AND user_id != ?`, d.Chat.ID, userID).Scan(&peerRead); err != nil {
 			return nil, classify("sqlite.Dialogs", err)
 		}
 		d.PeerReadSeq = peerRead.Int64
 		if d.Chat.Kind == herald.Direct {
 			var peer int64
-			err := db.read.QueryRowContext(ctx,
+			err := db.rq.QueryRowContext(ctx,
 				`SELECT CASE WHEN user_lo = ? THEN user_hi ELSE user_lo END FROM direct_chats WHERE chat_id = ?`, userID, d.Chat.ID).Scan(&peer)
 			if err != nil {
 				return nil, classify("sqlite.Dialogs", err)
@@ -384,7 +384,7 @@ func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error
 		}
 	}
 	if len(peers) > 0 {
-		us, err := users(ctx, db.read, peers)
+		us, err := users(ctx, db.rq, peers)
 		if err != nil {
 			return nil, err
 		}
@@ -409,7 +409,7 @@ func lastActivity(d herald.Dialog) time.Time {
 // SetRole implements store.Store.
 func (db *DB) SetRole(ctx context.Context, chatID, actorID, userID int64, role herald.Role, at time.Time) ([]herald.Update, error) {
 	var ups []herald.Update
-	err := db.do(ctx, func(tx *sql.Conn) error {
+	err := db.do(ctx, func(tx querier) error {
 		res, err := tx.ExecContext(ctx, `UPDATE members SET role = ? WHERE chat_id = ? AND user_id = ?`, int(role), chatID, userID)
 		if err != nil {
 			return classify("sqlite.SetRole", err)

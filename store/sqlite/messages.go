@@ -35,7 +35,7 @@ func messageAt(ctx context.Context, q querier, chatID, seq int64) (herald.Messag
 func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Message, []herald.Update, bool, error) {
 	var ups []herald.Update
 	var dup bool
-	err := db.do(ctx, func(tx *sql.Conn) error {
+	err := db.do(ctx, func(tx querier) error {
 		ups, dup = nil, false
 		if m.RandomID != 0 {
 			prev, err := scanMessage(tx.QueryRowContext(ctx,
@@ -84,12 +84,12 @@ func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Messa
 
 // Message implements store.Store.
 func (db *DB) Message(ctx context.Context, userID, chatID, seq int64) (herald.Message, error) {
-	m, err := messageAt(ctx, db.read, chatID, seq)
+	m, err := messageAt(ctx, db.rq, chatID, seq)
 	if err != nil {
 		return m, err
 	}
 	var hidden int
-	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM hidden WHERE user_id = ? AND chat_id = ? AND seq = ?`, userID, chatID, seq).Scan(&hidden); err != nil {
+	if err := db.rq.QueryRowContext(ctx, `SELECT count(*) FROM hidden WHERE user_id = ? AND chat_id = ? AND seq = ?`, userID, chatID, seq).Scan(&hidden); err != nil {
 		return m, classify("sqlite.Message", err)
 	}
 	if hidden > 0 {
@@ -100,7 +100,7 @@ func (db *DB) Message(ctx context.Context, userID, chatID, seq int64) (herald.Me
 
 // History implements store.Store.
 func (db *DB) History(ctx context.Context, userID, chatID, before int64, limit int) ([]herald.Message, error) {
-	return history(ctx, db.read, userID, chatID, before, limit)
+	return history(ctx, db.rq, userID, chatID, before, limit)
 }
 
 func history(ctx context.Context, q querier, userID, chatID, before int64, limit int) ([]herald.Message, error) {
@@ -131,7 +131,7 @@ func history(ctx context.Context, q querier, userID, chatID, before int64, limit
 func (db *DB) EditMessage(ctx context.Context, chatID, seq int64, body []byte, at time.Time) (herald.Message, []herald.Update, error) {
 	var m herald.Message
 	var ups []herald.Update
-	err := db.do(ctx, func(tx *sql.Conn) error {
+	err := db.do(ctx, func(tx querier) error {
 		res, err := tx.ExecContext(ctx, `UPDATE messages SET body = ?, edited_at = ? WHERE chat_id = ? AND seq = ? AND deleted = 0`,
 			body, ms(at), chatID, seq)
 		if err != nil {
@@ -155,7 +155,7 @@ func (db *DB) EditMessage(ctx context.Context, chatID, seq int64, body []byte, a
 // DeleteMessages implements store.Store.
 func (db *DB) DeleteMessages(ctx context.Context, userID, chatID int64, seqs []int64, forEveryone bool, at time.Time) ([]herald.Update, error) {
 	var ups []herald.Update
-	err := db.do(ctx, func(tx *sql.Conn) error {
+	err := db.do(ctx, func(tx querier) error {
 		ups = nil
 		var done []int64
 		for _, seq := range seqs {
@@ -198,7 +198,7 @@ func (db *DB) DeleteMessages(ctx context.Context, userID, chatID int64, seqs []i
 // ReadHistory implements store.Store.
 func (db *DB) ReadHistory(ctx context.Context, userID, chatID, seq int64, at time.Time) ([]herald.Update, error) {
 	var ups []herald.Update
-	err := db.do(ctx, func(tx *sql.Conn) error {
+	err := db.do(ctx, func(tx querier) error {
 		ups = nil
 		res, err := tx.ExecContext(ctx,
 			`UPDATE members SET read_seq = min(?, (SELECT last_seq FROM chats WHERE id = ?))
@@ -228,7 +228,7 @@ func (db *DB) ReadHistory(ctx context.Context, userID, chatID, seq int64, at tim
 // Pts implements store.Store.
 func (db *DB) Pts(ctx context.Context, userID int64) (int64, error) {
 	var pts int64
-	err := db.read.QueryRowContext(ctx, `SELECT pts FROM users WHERE id = ?`, userID).Scan(&pts)
+	err := db.rq.QueryRowContext(ctx, `SELECT pts FROM users WHERE id = ?`, userID).Scan(&pts)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, herald.Errorf(herald.NotFound, "no user %d", userID)
 	}
@@ -238,7 +238,7 @@ func (db *DB) Pts(ctx context.Context, userID int64) (int64, error) {
 // Difference implements store.Store.
 func (db *DB) Difference(ctx context.Context, userID, pts int64, limit int) (herald.Difference, error) {
 	d := herald.Difference{Pts: pts}
-	rows, err := db.read.QueryContext(ctx,
+	rows, err := db.rq.QueryContext(ctx,
 		`SELECT u.pts, u.kind, u.chat_id, u.seq, u.actor_id, u.seqs, u.at,
 		        m.chat_id, m.seq, m.sender_id, m.random_id, m.body, m.reply_to, m.fwd_user, m.fwd_chat, m.fwd_seq, m.sent_at, m.edited_at, m.deleted
 		 FROM updates u

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -207,8 +208,15 @@ func BenchmarkAppendMessage(b *testing.B) {
 }
 
 // BenchmarkAppendMessageParallel measures many goroutines sending into many
-// direct chats at once, the load group commit is for.
+// direct chats at once, the load group commit is for. The number of
+// concurrent senders decides how many writes share one commit.
 func BenchmarkAppendMessageParallel(b *testing.B) {
+	for _, senders := range []int{32, 512} {
+		b.Run(fmt.Sprintf("senders=%d", senders), func(b *testing.B) { benchAppendParallel(b, senders) })
+	}
+}
+
+func benchAppendParallel(b *testing.B, senders int) {
 	db := openDB(b, filepath.Join(b.TempDir(), "herald.db"))
 	defer db.Close()
 	const chats = 64
@@ -222,7 +230,7 @@ func BenchmarkAppendMessageParallel(b *testing.B) {
 	body := bytes.Repeat([]byte{0xab}, 200)
 	ctx := context.Background()
 	var next, sent atomic.Int64
-	b.SetParallelism(16)
+	b.SetParallelism(max(1, senders/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		p := pairs[int(next.Add(1))%len(pairs)]
