@@ -7,8 +7,9 @@ type ChatKind int
 
 // Chat kinds. The numbers are stored; never reuse one.
 const (
-	Direct ChatKind = 1
-	Group  ChatKind = 2
+	Direct  ChatKind = 1
+	Group   ChatKind = 2
+	Channel ChatKind = 3
 )
 
 func (k ChatKind) String() string {
@@ -17,6 +18,8 @@ func (k ChatKind) String() string {
 		return "direct"
 	case Group:
 		return "group"
+	case Channel:
+		return "channel"
 	}
 	return "unknown"
 }
@@ -44,15 +47,28 @@ func (r Role) String() string {
 }
 
 // Chat is a conversation with its own gap-free message sequence.
+//
+// A Broadcast chat (every channel, and groups too large to copy each
+// message into every member's update log) fans out on read: a message is
+// stored once, announced once on the chat's bus topic, and recorded once in
+// the chat's own log, numbered by Pts, from which devices catch up.
 type Chat struct {
 	ID          int64
 	Kind        ChatKind
-	Title       string // groups only
+	Title       string // groups and channels
+	Username    string // public channels: the unique @name; empty otherwise
+	Description string // channels
+	Signatures  bool   // channels: posts show their author
+	Broadcast   bool   // fan-out on read
+	Pts         int64  // broadcast chats: the position of the chat's own log
 	CreatedBy   int64
 	CreatedAt   time.Time
 	LastSeq     int64 // highest message seq used in the chat
-	MemberCount int
+	MemberCount int   // a counter, never a scan
 }
+
+// Public reports whether anyone may preview and join the chat by name.
+func (c Chat) Public() bool { return c.Username != "" }
 
 // Member is a user's membership in a chat.
 type Member struct {
@@ -60,6 +76,7 @@ type Member struct {
 	UserID   int64
 	Role     Role
 	ReadSeq  int64 // the member has read everything up to here
+	Muted    bool  // no pushes for this chat; still readable
 	JoinedAt time.Time
 }
 
@@ -72,4 +89,5 @@ type Dialog struct {
 	ReadSeq     int64    // how far the user has read
 	PeerReadSeq int64    // how far the others have read (outbox ticks)
 	Role        Role
+	Muted       bool
 }

@@ -21,6 +21,7 @@ type Message struct {
 	SentAt   time.Time
 	EditedAt time.Time // zero if never edited
 	Deleted  bool      // deleted for everyone; Body and Text are gone
+	Views    int64     // channel posts: distinct members who have seen it
 }
 
 // Forward names where a forwarded message first came from.

@@ -17,11 +17,15 @@ const (
 	UpdMembers     UpdateKind = 8 // ActorID joined (Seq=1), left (Seq=0) or changed role (Seq=2) in ChatID
 )
 
-// Update is one entry of a user's update log. Pts is the entry's number in
-// that log: 1, 2, 3 … per user, with no gaps, so a device that knows its
-// last pts can ask for exactly what it missed.
+// Update is one entry of a user's update log, or of a broadcast chat's log
+// when UserID is 0. Pts is the entry's number in that log: 1, 2, 3 … with
+// no gaps, so a device that knows its last pts can ask for exactly what it
+// missed.
+//
+// For UpdChatJoined of a broadcast chat, Seq is the chat log's position at
+// the join: the device follows that chat's log from there.
 type Update struct {
-	UserID  int64 // whose log
+	UserID  int64 // whose log; 0 for a broadcast chat's log
 	Pts     int64
 	Kind    UpdateKind
 	ChatID  int64

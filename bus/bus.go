@@ -37,6 +37,13 @@ func UserTopic(userID int64) string {
 	return "u." + itoa(userID)
 }
 
+// ChatTopic is the topic that carries a broadcast chat's posts to every
+// node with a subscriber online: one message per post per node, however
+// many subscribers it has.
+func ChatTopic(chatID int64) string {
+	return "c." + itoa(chatID)
+}
+
 func itoa(v int64) string {
 	var b [20]byte
 	i := len(b)

@@ -29,12 +29,19 @@ func notFound(chatID int64) error {
 }
 
 // membership returns the chat and the caller's membership, or NotFound.
-func (s *Service) membership(ctx context.Context, c Caller, chatID int64) (herald.Chat, herald.Member, error) {
+// With preview, a public chat is returned to a non-member too, with a
+// zero Member (Role 0), so the caller can read it without joining.
+func (s *Service) membership(ctx context.Context, c Caller, chatID int64, preview ...bool) (herald.Chat, herald.Member, error) {
 	if chatID <= 0 {
 		return herald.Chat{}, herald.Member{}, herald.Errorf(herald.Invalid, "a chat id is a positive number")
 	}
 	m, err := s.store.Member(ctx, chatID, c.UserID)
 	if herald.IsKind(err, herald.NotFound) {
+		if len(preview) > 0 && preview[0] {
+			if ch, err := s.store.Chat(ctx, chatID); err == nil && ch.Public() {
+				return ch, herald.Member{ChatID: chatID, UserID: c.UserID}, nil
+			}
+		}
 		return herald.Chat{}, m, notFound(chatID)
 	}
 	if err != nil {
@@ -48,12 +55,23 @@ func (s *Service) membership(ctx context.Context, c Caller, chatID int64) (heral
 }
 
 // resolve turns a peer into a chat the caller is a member of. With create,
-// a direct chat is created on first use.
-func (s *Service) resolve(ctx context.Context, c Caller, p Peer, create bool) (herald.Chat, herald.Member, error) {
+// a direct chat is created on first use. With preview, a public channel is
+// returned to non-members too (Role 0).
+func (s *Service) resolve(ctx context.Context, c Caller, p Peer, create bool, preview ...bool) (herald.Chat, herald.Member, error) {
 	if p.Username == "" {
-		return s.membership(ctx, c, p.ChatID)
+		return s.membership(ctx, c, p.ChatID, preview...)
 	}
 	other, err := s.ResolveUser(ctx, p.Username)
+	if herald.IsKind(err, herald.NotFound) {
+		ch, cerr := s.store.ChatByName(ctx, herald.NormalizeUsername(p.Username))
+		if cerr != nil {
+			if herald.IsKind(cerr, herald.NotFound) {
+				return herald.Chat{}, herald.Member{}, herald.Errorf(herald.NotFound, "no user or channel @%s", herald.NormalizeUsername(p.Username))
+			}
+			return herald.Chat{}, herald.Member{}, cerr
+		}
+		return s.membership(ctx, c, ch.ID, preview...)
+	}
 	if err != nil {
 		return herald.Chat{}, herald.Member{}, err
 	}
@@ -69,18 +87,22 @@ func (s *Service) resolve(ctx context.Context, c Caller, p Peer, create bool) (h
 // ChatInfo is a chat with the caller's view of it.
 type ChatInfo struct {
 	Chat    herald.Chat
-	Role    herald.Role
+	Role    herald.Role // 0 when previewing a public chat without being in it
+	Muted   bool
 	Peer    *herald.User
 	Members []herald.Member // groups only
 }
 
 // GetChat returns a chat the caller is in.
 func (s *Service) GetChat(ctx context.Context, c Caller, p Peer) (ChatInfo, error) {
-	ch, m, err := s.resolve(ctx, c, p, false)
+	ch, m, err := s.resolve(ctx, c, p, false, true)
 	if err != nil {
 		return ChatInfo{}, err
 	}
-	info := ChatInfo{Chat: ch, Role: m.Role}
+	info := ChatInfo{Chat: ch, Role: m.Role, Muted: m.Muted}
+	if ch.Kind == herald.Channel && m.Role < herald.RoleAdmin {
+		return info, nil // subscribers do not see each other
+	}
 	members, err := s.store.Members(ctx, ch.ID)
 	if err != nil {
 		return info, err
@@ -171,17 +193,17 @@ func (s *Service) AddMembers(ctx context.Context, c Caller, chatID int64, userna
 	if err != nil {
 		return err
 	}
-	if ch.Kind != herald.Group {
-		return herald.Errorf(herald.Invalid, "members can only be added to groups")
+	if ch.Kind == herald.Direct {
+		return herald.Errorf(herald.Invalid, "members can only be added to groups and channels")
 	}
 	if m.Role < herald.RoleAdmin {
-		return herald.Errorf(herald.PermissionDenied, "only the group's owner and admins can add members")
+		return herald.Errorf(herald.PermissionDenied, "only the owner and admins can add members")
 	}
 	ids, err := s.usersByName(ctx, usernames)
 	if err != nil {
 		return err
 	}
-	if ch.MemberCount+len(ids) > herald.FanOutOnWriteMax {
+	if !ch.Broadcast && ch.MemberCount+len(ids) > herald.FanOutOnWriteMax {
 		return herald.Errorf(herald.TooLarge, "groups have at most %d members on this server version", herald.FanOutOnWriteMax)
 	}
 	ups, err := s.store.AddMembers(ctx, chatID, c.UserID, ids, herald.RoleMember, s.now())
@@ -189,6 +211,11 @@ func (s *Service) AddMembers(ctx context.Context, c Caller, chatID int64, userna
 		return err
 	}
 	s.announce(ctx, ups)
+	for _, u := range ups {
+		if u.Kind == herald.UpdChatJoined {
+			s.follow(ctx, u.UserID, ch, true)
+		}
+	}
 	return nil
 }
 
@@ -199,11 +226,11 @@ func (s *Service) RemoveMembers(ctx context.Context, c Caller, chatID int64, use
 	if err != nil {
 		return err
 	}
-	if ch.Kind != herald.Group {
-		return herald.Errorf(herald.Invalid, "members can only be removed from groups")
+	if ch.Kind == herald.Direct {
+		return herald.Errorf(herald.Invalid, "members can only be removed from groups and channels")
 	}
 	if m.Role < herald.RoleAdmin {
-		return herald.Errorf(herald.PermissionDenied, "only the group's owner and admins can remove members")
+		return herald.Errorf(herald.PermissionDenied, "only the owner and admins can remove members")
 	}
 	ids, err := s.usersByName(ctx, usernames)
 	if err != nil {
@@ -213,13 +240,13 @@ func (s *Service) RemoveMembers(ctx context.Context, c Caller, chatID int64, use
 		target, err := s.store.Member(ctx, chatID, id)
 		if herald.IsKind(err, herald.NotFound) {
 			name := s.UserNames(ctx, id)[id]
-			return herald.Errorf(herald.NotFound, "@%s is not a member of this group", name)
+			return herald.Errorf(herald.NotFound, "@%s is not a member of this chat", name)
 		}
 		if err != nil {
 			return err
 		}
 		if id == c.UserID {
-			return herald.Errorf(herald.Invalid, "use leave to leave a group")
+			return herald.Errorf(herald.Invalid, "use leave to leave a chat")
 		}
 		if target.Role >= m.Role {
 			return herald.Errorf(herald.PermissionDenied, "you cannot remove a member whose role is %s", target.Role)
@@ -231,6 +258,7 @@ func (s *Service) RemoveMembers(ctx context.Context, c Caller, chatID int64, use
 			return err
 		}
 		s.announce(ctx, ups)
+		s.follow(ctx, id, ch, false)
 	}
 	return nil
 }
@@ -241,11 +269,11 @@ func (s *Service) SetRole(ctx context.Context, c Caller, chatID int64, username 
 	if err != nil {
 		return err
 	}
-	if ch.Kind != herald.Group {
-		return herald.Errorf(herald.Invalid, "only groups have admins")
+	if ch.Kind == herald.Direct {
+		return herald.Errorf(herald.Invalid, "only groups and channels have admins")
 	}
 	if m.Role != herald.RoleOwner {
-		return herald.Errorf(herald.PermissionDenied, "only the group's owner can change roles")
+		return herald.Errorf(herald.PermissionDenied, "only the owner can change roles")
 	}
 	u, err := s.ResolveUser(ctx, username)
 	if err != nil {
@@ -259,8 +287,16 @@ func (s *Service) SetRole(ctx context.Context, c Caller, chatID int64, username 
 		role = herald.RoleAdmin
 	}
 	ups, err := s.store.SetRole(ctx, chatID, c.UserID, u.ID, role, s.now())
+	if herald.IsKind(err, herald.NotFound) && admin && ch.Kind == herald.Channel {
+		// Making someone a channel admin subscribes them.
+		if ups, err = s.store.AddMembers(ctx, chatID, c.UserID, []int64{u.ID}, herald.RoleAdmin, s.now()); err == nil {
+			s.announce(ctx, ups)
+			s.follow(ctx, u.ID, ch, true)
+			return nil
+		}
+	}
 	if herald.IsKind(err, herald.NotFound) {
-		return herald.Errorf(herald.NotFound, "@%s is not a member of this group", u.Username)
+		return herald.Errorf(herald.NotFound, "@%s is not a member of this chat", u.Username)
 	}
 	if err != nil {
 		return err
@@ -275,8 +311,8 @@ func (s *Service) Leave(ctx context.Context, c Caller, chatID int64) error {
 	if err != nil {
 		return err
 	}
-	if ch.Kind != herald.Group {
-		return herald.Errorf(herald.Invalid, "you can only leave groups")
+	if ch.Kind == herald.Direct {
+		return herald.Errorf(herald.Invalid, "you can only leave groups and channels")
 	}
 	if m.Role == herald.RoleOwner {
 		// A group is never left without an owner: the longest-standing
@@ -290,6 +326,7 @@ func (s *Service) Leave(ctx context.Context, c Caller, chatID int64) error {
 		return err
 	}
 	s.announce(ctx, ups)
+	s.follow(ctx, c.UserID, ch, false)
 	return nil
 }
 

@@ -45,8 +45,11 @@ func (s *Service) Send(ctx context.Context, c Caller, p SendParams) (herald.Mess
 	if err := herald.ValidateText(p.Text); err != nil {
 		return herald.Message{}, err
 	}
-	ch, _, err := s.resolve(ctx, c, p.Peer, true)
+	ch, mem, err := s.resolve(ctx, c, p.Peer, true, true)
 	if err != nil {
+		return herald.Message{}, err
+	}
+	if err := canPost(ch, mem); err != nil {
 		return herald.Message{}, err
 	}
 	if p.ReplyTo < 0 {
@@ -62,6 +65,18 @@ func (s *Service) Send(ctx context.Context, c Caller, p SendParams) (herald.Mess
 	}
 	m := herald.Message{ChatID: ch.ID, SenderID: c.UserID, RandomID: p.RandomID, Text: p.Text, ReplyTo: p.ReplyTo, SentAt: s.now()}
 	return s.append(ctx, m)
+}
+
+// canPost says whether a member may send to the chat: anyone in direct
+// chats and groups, only admins in channels.
+func canPost(ch herald.Chat, m herald.Member) error {
+	if ch.Kind == herald.Channel && m.Role < herald.RoleAdmin {
+		return herald.Errorf(herald.PermissionDenied, "only the channel's admins can post")
+	}
+	if m.Role == 0 {
+		return notFound(ch.ID)
+	}
+	return nil
 }
 
 // append seals the text and stores the message; the store gets the sealed
@@ -91,7 +106,7 @@ func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []
 	if len(seqs) > herald.MaxForward {
 		return nil, herald.Errorf(herald.TooLarge, "at most %d messages can be forwarded at once", herald.MaxForward)
 	}
-	if _, _, err := s.membership(ctx, c, fromChat); err != nil {
+	if _, _, err := s.membership(ctx, c, fromChat, true); err != nil {
 		return nil, err
 	}
 	src := make([]herald.Message, 0, len(seqs))
@@ -108,8 +123,11 @@ func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []
 		}
 		src = append(src, m)
 	}
-	ch, _, err := s.resolve(ctx, c, to, true)
+	ch, mem, err := s.resolve(ctx, c, to, true, true)
 	if err != nil {
+		return nil, err
+	}
+	if err := canPost(ch, mem); err != nil {
 		return nil, err
 	}
 	out := make([]herald.Message, 0, len(src))
@@ -142,12 +160,18 @@ func (s *Service) History(ctx context.Context, c Caller, p Peer, before int64, l
 	if before < 0 {
 		return nil, herald.Errorf(herald.Invalid, "before is a message id")
 	}
-	ch, _, err := s.resolve(ctx, c, p, false)
+	ch, mem, err := s.resolve(ctx, c, p, false, true)
 	if p.Username != "" && herald.IsKind(err, herald.NotFound) && !herald.IsKind(s.userExists(ctx, p.Username), herald.NotFound) {
 		return nil, nil // no chat yet with an existing user: an empty history
 	}
 	if err != nil {
 		return nil, err
+	}
+	if ch.Kind == herald.Channel && mem.Role > 0 && before == 0 && ch.LastSeq > 0 {
+		// A member looking at the newest posts has seen them.
+		if err := s.store.ViewPosts(ctx, ch.ID, c.UserID, ch.LastSeq); err != nil {
+			return nil, err
+		}
 	}
 	msgs, err := s.store.History(ctx, c.UserID, ch.ID, before, limit)
 	if err != nil {
@@ -175,7 +199,8 @@ func (s *Service) Edit(ctx context.Context, c Caller, chatID, seq int64, text st
 	if err := herald.ValidateText(text); err != nil {
 		return herald.Message{}, err
 	}
-	if _, _, err := s.membership(ctx, c, chatID); err != nil {
+	ch, mem, err := s.membership(ctx, c, chatID)
+	if err != nil {
 		return herald.Message{}, err
 	}
 	old, err := s.store.Message(ctx, c.UserID, chatID, seq)
@@ -185,7 +210,10 @@ func (s *Service) Edit(ctx context.Context, c Caller, chatID, seq int64, text st
 	if err != nil {
 		return herald.Message{}, err
 	}
-	if old.SenderID != c.UserID {
+	switch {
+	case ch.Kind == herald.Channel && mem.Role < herald.RoleAdmin:
+		return herald.Message{}, herald.Errorf(herald.PermissionDenied, "only the channel's admins can edit posts")
+	case ch.Kind != herald.Channel && old.SenderID != c.UserID:
 		return herald.Message{}, herald.Errorf(herald.PermissionDenied, "only the sender can edit a message")
 	}
 	now := s.now()
@@ -222,7 +250,13 @@ func (s *Service) Delete(ctx context.Context, c Caller, chatID int64, seqs []int
 		if err != nil {
 			return err
 		}
-		if forEveryone && m.SenderID != c.UserID && !(ch.Kind == herald.Group && mem.Role >= herald.RoleAdmin) {
+		if !forEveryone {
+			continue
+		}
+		if ch.Kind == herald.Channel && mem.Role < herald.RoleAdmin {
+			return herald.Errorf(herald.PermissionDenied, "only the channel's admins can delete posts")
+		}
+		if ch.Kind != herald.Channel && m.SenderID != c.UserID && !(ch.Kind == herald.Group && mem.Role >= herald.RoleAdmin) {
 			return herald.Errorf(herald.PermissionDenied, "only the sender or a group admin can delete message %d for everyone", seq)
 		}
 	}
@@ -251,6 +285,11 @@ func (s *Service) Read(ctx context.Context, c Caller, p Peer, seq int64) (int64,
 	if err != nil {
 		return 0, err
 	}
+	if ch.Kind == herald.Channel {
+		if err := s.store.ViewPosts(ctx, ch.ID, c.UserID, seq); err != nil {
+			return 0, err
+		}
+	}
 	s.announce(ctx, ups)
 	return seq, nil
 }
@@ -258,8 +297,12 @@ func (s *Service) Read(ctx context.Context, c Caller, p Peer, seq int64) (int64,
 // Typing tells the other members that the caller is typing. Nothing is
 // stored.
 func (s *Service) Typing(ctx context.Context, c Caller, chatID int64) error {
-	if _, _, err := s.membership(ctx, c, chatID); err != nil {
+	ch, _, err := s.membership(ctx, c, chatID)
+	if err != nil {
 		return err
+	}
+	if ch.Broadcast {
+		return herald.Errorf(herald.Invalid, "typing is not shown in channels")
 	}
 	members, err := s.store.Members(ctx, chatID)
 	if err != nil {

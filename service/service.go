@@ -57,6 +57,9 @@ type Service struct {
 
 	usersMu sync.RWMutex
 	users   map[int64]herald.User // usernames never change, so this cache never goes stale
+
+	chatsMu sync.RWMutex
+	chats   map[int64]herald.Chat // how channel posts are signed; dropped on UpdateChat
 }
 
 // Caller is an authenticated device making a request.
@@ -71,7 +74,7 @@ func New(cfg Config) *Service {
 	s := &Service{
 		store: cfg.Store, bus: cfg.Bus, sealer: cfg.Sealer, log: cfg.Log,
 		signup: cfg.Signup, cost: cfg.PasswordCost, gap: cfg.TooLongGap, now: cfg.Now,
-		limits: newLoginLimits(), users: map[int64]herald.User{},
+		limits: newLoginLimits(), users: map[int64]herald.User{}, chats: map[int64]herald.Chat{},
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -99,6 +102,10 @@ const (
 	EventUpdate  EventKind = "update"  // Update is set
 	EventRevoked EventKind = "revoked" // DeviceID was logged out or revoked: close its connections
 	EventTyping  EventKind = "typing"  // ChatID, UserID: someone is typing
+	// EventFollow and EventUnfollow tell a user's connections to start or
+	// stop following broadcast chat ChatID's bus topic.
+	EventFollow   EventKind = "follow"
+	EventUnfollow EventKind = "unfollow"
 )
 
 // Event is what the service publishes on a user's bus topic. Message bodies
@@ -126,6 +133,10 @@ func (s *Service) DecodeEvent(ctx context.Context, data []byte) (Event, error) {
 }
 
 func (s *Service) emit(ctx context.Context, userID int64, ev Event) {
+	s.publish(ctx, bus.UserTopic(userID), ev)
+}
+
+func (s *Service) publish(ctx context.Context, topic string, ev Event) {
 	data, err := json.Marshal(ev)
 	if err != nil {
 		s.log.Error("encode event", "err", err)
@@ -133,8 +144,8 @@ func (s *Service) emit(ctx context.Context, userID int64, ev Event) {
 	}
 	// The update is already durable; a failed publish only delays it until
 	// the device's next sync, so it is logged, not returned.
-	if err := s.bus.Publish(ctx, bus.UserTopic(userID), data); err != nil {
-		s.log.Warn("publish event", "user", userID, "err", err)
+	if err := s.bus.Publish(ctx, topic, data); err != nil {
+		s.log.Warn("publish event", "topic", topic, "err", err)
 	}
 }
 
@@ -148,8 +159,25 @@ func (s *Service) announce(ctx context.Context, ups []herald.Update) {
 			m.Text = "" // never put plaintext on the bus
 			u.Message = &m
 		}
+		if u.UserID == 0 {
+			s.publish(ctx, bus.ChatTopic(u.ChatID), Event{Kind: EventUpdate, Update: &u})
+			continue
+		}
 		s.emit(ctx, u.UserID, Event{Kind: EventUpdate, Update: &u})
 	}
+}
+
+// follow tells userID's connections to start or stop following a
+// broadcast chat.
+func (s *Service) follow(ctx context.Context, userID int64, ch herald.Chat, on bool) {
+	if !ch.Broadcast {
+		return
+	}
+	k := EventUnfollow
+	if on {
+		k = EventFollow
+	}
+	s.emit(context.WithoutCancel(ctx), userID, Event{Kind: k, ChatID: ch.ID})
 }
 
 // user returns a user by id through the cache.
@@ -187,4 +215,58 @@ func (s *Service) UserNames(ctx context.Context, ids ...int64) map[int64]string 
 		}
 	}
 	return out
+}
+
+// chatMeta returns a chat through the cache, for signing messages.
+func (s *Service) chatMeta(ctx context.Context, id int64) (herald.Chat, error) {
+	s.chatsMu.RLock()
+	c, ok := s.chats[id]
+	s.chatsMu.RUnlock()
+	if ok {
+		return c, nil
+	}
+	c, err := s.store.Chat(ctx, id)
+	if err != nil {
+		return c, err
+	}
+	s.chatsMu.Lock()
+	if len(s.chats) > 100_000 {
+		clear(s.chats)
+	}
+	s.chats[id] = c
+	s.chatsMu.Unlock()
+	return c, nil
+}
+
+func (s *Service) forgetChat(id int64) {
+	s.chatsMu.Lock()
+	delete(s.chats, id)
+	s.chatsMu.Unlock()
+}
+
+// Signature says how a message is shown: who it is from, and for channel
+// posts the author if the channel shows signatures. Posts are signed by
+// the channel, so the admin who wrote one stays hidden unless the channel
+// chooses otherwise.
+type Signature struct {
+	FromID int64
+	From   string
+	Author string
+}
+
+// Sign returns the signature of m.
+func (s *Service) Sign(ctx context.Context, m *herald.Message) Signature {
+	ch, err := s.chatMeta(ctx, m.ChatID)
+	if err != nil || ch.Kind != herald.Channel {
+		return Signature{FromID: m.SenderID, From: s.UserNames(ctx, m.SenderID)[m.SenderID]}
+	}
+	sig := Signature{From: ch.Username}
+	if sig.From == "" {
+		sig.From = ch.Title
+	}
+	if ch.Signatures {
+		sig.FromID = m.SenderID
+		sig.Author = s.UserNames(ctx, m.SenderID)[m.SenderID]
+	}
+	return sig
 }

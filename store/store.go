@@ -54,19 +54,51 @@ type Store interface {
 	// Members lists a chat's members.
 	Members(ctx context.Context, chatID int64) ([]herald.Member, error)
 	// AddMembers adds users (those already members are skipped) with role,
-	// logging UpdChatJoined for each new member and UpdMembers for the others.
+	// logging UpdChatJoined for each new member and, except in broadcast
+	// chats (whose members do not see each other), UpdMembers for the others.
 	AddMembers(ctx context.Context, chatID, actorID int64, userIDs []int64, role herald.Role, at time.Time) ([]herald.Update, error)
 	// RemoveMember removes userID (UpdChatLeft for them, UpdMembers for the
-	// rest). NotFound if not a member.
+	// rest unless the chat is broadcast). NotFound if not a member.
 	RemoveMember(ctx context.Context, chatID, actorID, userID int64, at time.Time) ([]herald.Update, error)
 	// SetRole changes a member's role and logs UpdMembers (Seq 2) for every
-	// member. NotFound if userID is not a member.
+	// member (only for userID in broadcast chats). NotFound if userID is
+	// not a member.
 	SetRole(ctx context.Context, chatID, actorID, userID int64, role herald.Role, at time.Time) ([]herald.Update, error)
+	// CreateChannel creates a channel (a broadcast chat) owned by
+	// c.CreatedBy, claiming c.Username in the shared namespace of @names if
+	// it is set (AlreadyExists if taken), and logs UpdChatJoined for the
+	// owner.
+	CreateChannel(ctx context.Context, c herald.Chat) (herald.Chat, []herald.Update, error)
+	// ChatByName finds a chat by its public @name. NotFound.
+	ChatByName(ctx context.Context, name string) (herald.Chat, error)
+	// UpdateChat stores a chat's title, description and signatures setting.
+	UpdateChat(ctx context.Context, c herald.Chat) error
+	// SetMuted mutes or unmutes chatID for userID. NotFound if not a member.
+	SetMuted(ctx context.Context, chatID, userID int64, muted bool) error
+	// BroadcastChats lists the broadcast chats userID follows unmuted.
+	BroadcastChats(ctx context.Context, userID int64) ([]int64, error)
+	// ChatDifference returns up to limit entries of a broadcast chat's log
+	// after pts, with the messages they refer to in their current state.
+	ChatDifference(ctx context.Context, chatID, pts int64, limit int) (herald.Difference, error)
+	// ViewPosts records that userID has seen chatID's messages up to seq:
+	// each message between the user's previous view position and seq
+	// gains one view. Nothing happens if the position does not move.
+	ViewPosts(ctx context.Context, chatID, userID, seq int64) error
+	// CreateChatInvite stores an invite code for chatID.
+	CreateChatInvite(ctx context.Context, code string, chatID, by int64, at time.Time) error
+	// ChatInvite returns the chat a live invite code is for. NotFound if
+	// unknown or revoked.
+	ChatInvite(ctx context.Context, code string) (int64, error)
+	// RevokeChatInvite revokes an invite of chatID. NotFound.
+	RevokeChatInvite(ctx context.Context, chatID int64, code string) error
+
 	// Dialogs returns a user's chat list, most recent activity first.
 	Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error)
 
 	// AppendMessage gives m the chat's next seq, stores it, advances the
-	// sender's read position to it, and logs UpdNewMessage for every member.
+	// sender's read position to it, and logs UpdNewMessage for every member
+	// — or, in a broadcast chat, once in the chat's log (an Update with
+	// UserID 0): the cost of a post does not grow with the audience.
 	// If the sender already sent a message with the same non-zero RandomID
 	// to this chat, that message is returned with dup set and nothing is
 	// written: a retried send is never stored twice.
@@ -79,14 +111,16 @@ type Store interface {
 	// userID.
 	History(ctx context.Context, userID, chatID, before int64, limit int) ([]herald.Message, error)
 	// EditMessage replaces a message's body and logs UpdEditMessage for
-	// every member.
+	// every member (once in the chat's log if broadcast).
 	EditMessage(ctx context.Context, chatID, seq int64, body []byte, at time.Time) (herald.Message, []herald.Update, error)
 	// DeleteMessages deletes seqs for everyone (bodies are erased, every
-	// member gets UpdDelete) or only for userID (their devices get UpdDelete).
+	// member gets UpdDelete, or the chat's log once if broadcast) or only
+	// for userID (their devices get UpdDelete).
 	DeleteMessages(ctx context.Context, userID, chatID int64, seqs []int64, forEveryone bool, at time.Time) ([]herald.Update, error)
 	// ReadHistory moves userID's read position in chatID forward to seq
 	// (never back), logging UpdReadInbox for the user and UpdReadOutbox for
-	// the other members. No updates if the position did not move.
+	// the other members (none in broadcast chats). No updates if the
+	// position did not move.
 	ReadHistory(ctx context.Context, userID, chatID, seq int64, at time.Time) ([]herald.Update, error)
 
 	// Pts returns the last pts of a user's update log.

@@ -21,8 +21,9 @@ type conn struct {
 	ws   *websocket.Conn
 	addr string
 
-	out  chan []byte // bounded outbound queue
-	done chan struct{}
+	out    chan []byte         // bounded outbound queue
+	done   chan struct{}
+	topics map[string]struct{} // guarded by srv.mu
 
 	mu      sync.Mutex
 	caller  service.Caller // zero until authenticated, and again once revoked
@@ -39,7 +40,7 @@ type closeNote struct {
 }
 
 func newConn(s *Server, ws *websocket.Conn, addr string) *conn {
-	return &conn{srv: s, ws: ws, addr: addr, out: make(chan []byte, s.limits.QueueFrames), done: make(chan struct{})}
+	return &conn{srv: s, ws: ws, addr: addr, out: make(chan []byte, s.limits.QueueFrames), done: make(chan struct{}), topics: map[string]struct{}{}}
 }
 
 func (c *conn) authed() (service.Caller, bool) {
@@ -66,7 +67,7 @@ func (c *conn) authenticate(ctx context.Context, token string) error {
 	}
 	c.caller, c.user, c.device = caller, caller.UserID, caller.DeviceID
 	c.mu.Unlock()
-	return c.srv.subscribe(c)
+	return c.srv.subscribe(ctx, c, caller)
 }
 
 // unauthenticated refuses a second login on one connection before anything

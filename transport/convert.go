@@ -27,17 +27,16 @@ type renderer struct {
 }
 
 func (r renderer) messages(ctx context.Context, ms []herald.Message) []*pb.Message {
-	ids := make([]int64, 0, len(ms))
+	var fwdIDs []int64
 	for _, m := range ms {
-		ids = append(ids, m.SenderID)
 		if m.Fwd != nil {
-			ids = append(ids, m.Fwd.UserID)
+			fwdIDs = append(fwdIDs, m.Fwd.UserID)
 		}
 	}
-	names := r.svc.UserNames(ctx, ids...)
+	names := r.svc.UserNames(ctx, fwdIDs...)
 	out := make([]*pb.Message, len(ms))
 	for i := range ms {
-		out[i] = pbMessage(&ms[i], names)
+		out[i] = pbMessage(&ms[i], r.svc.Sign(ctx, &ms[i]), names)
 	}
 	return out
 }
@@ -46,10 +45,11 @@ func (r renderer) message(ctx context.Context, m herald.Message) *pb.Message {
 	return r.messages(ctx, []herald.Message{m})[0]
 }
 
-func pbMessage(m *herald.Message, names map[int64]string) *pb.Message {
+func pbMessage(m *herald.Message, sig service.Signature, names map[int64]string) *pb.Message {
 	out := &pb.Message{
-		ChatId: m.ChatID, Id: m.Seq, FromId: m.SenderID, From: names[m.SenderID], Text: m.Text,
+		ChatId: m.ChatID, Id: m.Seq, FromId: sig.FromID, From: sig.From, Author: sig.Author, Text: m.Text,
 		SentAt: unixMS(m.SentAt), EditedAt: unixMS(m.EditedAt), ReplyTo: m.ReplyTo, Deleted: m.Deleted, RandomId: m.RandomID,
+		Views: m.Views,
 	}
 	if m.Fwd != nil {
 		out.Fwd = &pb.Forward{FromId: m.Fwd.UserID, From: names[m.Fwd.UserID], ChatId: m.Fwd.ChatID, Id: m.Fwd.Seq}
@@ -59,6 +59,9 @@ func pbMessage(m *herald.Message, names map[int64]string) *pb.Message {
 
 func (r renderer) update(ctx context.Context, u *herald.Update) *pb.Update {
 	out := &pb.Update{Pts: u.Pts, At: unixMS(u.At)}
+	if u.UserID == 0 { // a broadcast chat's own log
+		out.Pts, out.ChatPts = 0, u.Pts
+	}
 	switch u.Kind {
 	case herald.UpdNewMessage, herald.UpdEditMessage:
 		var m *pb.Message
@@ -79,7 +82,7 @@ func (r renderer) update(ctx context.Context, u *herald.Update) *pb.Update {
 	case herald.UpdReadOutbox:
 		out.Kind = &pb.Update_ReadOutbox{ReadOutbox: &pb.ReadHistory{ChatId: u.ChatID, MaxId: u.Seq, UserId: u.ActorID}}
 	case herald.UpdChatJoined:
-		out.Kind = &pb.Update_ChatJoined{ChatJoined: &pb.ChatMembership{ChatId: u.ChatID, UserId: u.ActorID}}
+		out.Kind = &pb.Update_ChatJoined{ChatJoined: &pb.ChatMembership{ChatId: u.ChatID, UserId: u.ActorID, ChatPts: u.Seq}}
 	case herald.UpdChatLeft:
 		out.Kind = &pb.Update_ChatLeft{ChatLeft: &pb.ChatMembership{ChatId: u.ChatID, UserId: u.ActorID}}
 	case herald.UpdMembers:
@@ -95,8 +98,11 @@ func (r renderer) update(ctx context.Context, u *herald.Update) *pb.Update {
 	return out
 }
 
-func (r renderer) chat(ctx context.Context, c herald.Chat, role herald.Role, peer *herald.User) *pb.Chat {
-	out := &pb.Chat{Id: c.ID, Kind: c.Kind.String(), Title: c.Title, LastId: c.LastSeq, MemberCount: int32(c.MemberCount), Role: role.String()}
+func (r renderer) chat(ctx context.Context, c herald.Chat, role herald.Role, peer *herald.User, muted bool) *pb.Chat {
+	out := &pb.Chat{
+		Id: c.ID, Kind: c.Kind.String(), Title: c.Title, LastId: c.LastSeq, MemberCount: int32(c.MemberCount), Role: role.String(),
+		Username: c.Username, Description: c.Description, Signatures: c.Signatures, Broadcast: c.Broadcast, Pts: c.Pts, Muted: muted,
+	}
 	if peer != nil {
 		out.Peer = pbUser(*peer)
 		out.Title = peer.Username
@@ -107,7 +113,7 @@ func (r renderer) chat(ctx context.Context, c herald.Chat, role herald.Role, pee
 func (r renderer) dialogs(ctx context.Context, ds []herald.Dialog) *pb.DialogList {
 	out := &pb.DialogList{Dialogs: make([]*pb.Dialog, 0, len(ds))}
 	for _, d := range ds {
-		pd := &pb.Dialog{Chat: r.chat(ctx, d.Chat, d.Role, d.Peer), Unread: int32(d.Unread), ReadId: d.ReadSeq, PeerReadId: d.PeerReadSeq}
+		pd := &pb.Dialog{Chat: r.chat(ctx, d.Chat, d.Role, d.Peer, d.Muted), Unread: int32(d.Unread), ReadId: d.ReadSeq, PeerReadId: d.PeerReadSeq}
 		if d.Last != nil {
 			pd.Last = r.message(ctx, *d.Last)
 		}

@@ -132,7 +132,7 @@ var methods = map[string]method{
 		if err != nil {
 			return nil, err
 		}
-		out := c.srv.render.chat(ctx, info.Chat, info.Role, info.Peer)
+		out := c.srv.render.chat(ctx, info.Chat, info.Role, info.Peer, info.Muted)
 		ids := make([]int64, 0, len(info.Members))
 		for _, m := range info.Members {
 			ids = append(ids, m.UserID)
@@ -151,7 +151,7 @@ var methods = map[string]method{
 		if err != nil {
 			return nil, err
 		}
-		return c.srv.render.chat(ctx, ch, herald.RoleOwner, nil), nil
+		return c.srv.render.chat(ctx, ch, herald.RoleOwner, nil, false), nil
 	}),
 	"groups.add": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.MembersRequest) (proto.Message, error) {
 		return &pb.Empty{}, c.srv.svc.AddMembers(ctx, caller, r.ChatId, r.Usernames)
@@ -159,8 +159,49 @@ var methods = map[string]method{
 	"groups.remove": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.MembersRequest) (proto.Message, error) {
 		return &pb.Empty{}, c.srv.svc.RemoveMembers(ctx, caller, r.ChatId, r.Usernames)
 	}),
-	"groups.set_role": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SetRoleRequest) (proto.Message, error) {
-		return &pb.Empty{}, c.srv.svc.SetRole(ctx, caller, r.ChatId, r.Username, r.Admin)
+	"groups.set_role": setRole,
+	"chats.set_role":  setRole,
+	"chats.mute": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.MuteRequest) (proto.Message, error) {
+		ch, err := c.srv.svc.Mute(ctx, caller, peer(r.Peer), r.Muted)
+		if err != nil {
+			return nil, err
+		}
+		return c.srv.render.chat(ctx, ch, 0, nil, r.Muted), nil
+	}),
+	"channels.create": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.CreateChannelRequest) (proto.Message, error) {
+		ch, err := c.srv.svc.CreateChannel(ctx, caller, service.ChannelParams{Username: r.Username, Title: r.Title, Description: r.Description, Private: r.Private})
+		if err != nil {
+			return nil, err
+		}
+		return c.srv.render.chat(ctx, ch, herald.RoleOwner, nil, false), nil
+	}),
+	"channels.join": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.JoinRequest) (proto.Message, error) {
+		ch, err := c.srv.svc.Join(ctx, caller, r.Username, r.Invite)
+		if err != nil {
+			return nil, err
+		}
+		return c.srv.render.chat(ctx, ch, herald.RoleMember, nil, false), nil
+	}),
+	"channels.invite": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.InviteRequest) (proto.Message, error) {
+		if r.Revoke != "" {
+			return &pb.Invite{Code: r.Revoke}, c.srv.svc.RevokeChatInvite(ctx, caller, r.ChatId, r.Revoke)
+		}
+		code, err := c.srv.svc.CreateChatInvite(ctx, caller, r.ChatId)
+		return &pb.Invite{Code: code}, err
+	}),
+	"channels.set": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SetChatRequest) (proto.Message, error) {
+		ch, err := c.srv.svc.SetChat(ctx, caller, r.ChatId, service.ChatSettings{Title: r.Title, Description: r.Description, Signatures: r.Signatures})
+		if err != nil {
+			return nil, err
+		}
+		return c.srv.render.chat(ctx, ch, herald.RoleAdmin, nil, false), nil
+	}),
+	"channels.difference": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.ChatDifferenceRequest) (proto.Message, error) {
+		d, err := c.srv.svc.ChatDifference(ctx, caller, r.ChatId, r.Pts, int(r.Limit))
+		if err != nil {
+			return nil, err
+		}
+		return c.srv.render.difference(ctx, d), nil
 	}),
 	"messages.send": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SendRequest) (proto.Message, error) {
 		m, err := c.srv.svc.Send(ctx, caller, service.SendParams{Peer: peer(r.Peer), Text: r.Text, ReplyTo: r.ReplyTo, RandomID: r.RandomId})
@@ -222,3 +263,7 @@ var methods = map[string]method{
 		return c.srv.render.difference(ctx, d), nil
 	}),
 }
+
+var setRole = handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SetRoleRequest) (proto.Message, error) {
+	return &pb.Empty{}, c.srv.svc.SetRole(ctx, caller, r.ChatId, r.Username, r.Admin)
+})

@@ -50,12 +50,16 @@ type Server struct {
 	render  renderer
 
 	mu      sync.Mutex
-	users   map[int64]*userConns // connections of each user on this node
+	topics  map[string]*topicConns // bus topics this node follows, and for which connections
 	conns   map[*conn]struct{}
 	closing bool
 }
 
-type userConns struct {
+// topicConns is one bus subscription shared by every local connection that
+// needs the topic: a user's devices on this node, or the online followers
+// of a broadcast chat. A channel post therefore crosses the bus once per
+// node and is encoded once, however many followers are connected.
+type topicConns struct {
 	sub   bus.Subscription
 	conns map[*conn]struct{}
 }
@@ -81,7 +85,7 @@ func New(svc *service.Service, b bus.Bus, log *slog.Logger, limits Limits) *Serv
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s := &Server{
 		svc: svc, bus: b, log: log, limits: limits, reg: reg, metrics: newMetrics(reg), render: renderer{svc: svc},
-		users: map[int64]*userConns{}, conns: map[*conn]struct{}{},
+		topics: map[string]*topicConns{}, conns: map[*conn]struct{}{},
 	}
 	return s
 }
@@ -160,63 +164,86 @@ func (s *Server) untrack(c *conn) {
 	s.unsubscribe(c)
 }
 
-// subscribe attaches c to its user's events. One bus subscription serves all
-// of a user's connections on this node.
-func (s *Server) subscribe(c *conn) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	uc := s.users[c.user]
-	if uc == nil {
-		uid := c.user
-		sub, err := s.bus.Subscribe(bus.UserTopic(uid), func(data []byte) { s.deliver(uid, data) })
-		if err != nil {
+// subscribe attaches c to its user's events and to the broadcast chats
+// the user follows.
+func (s *Server) subscribe(ctx context.Context, c *conn, caller service.Caller) error {
+	if err := s.join(c, bus.UserTopic(caller.UserID)); err != nil {
+		return err
+	}
+	chats, err := s.svc.FollowedChats(ctx, caller)
+	if err != nil {
+		return err
+	}
+	for _, id := range chats {
+		if err := s.join(c, bus.ChatTopic(id)); err != nil {
 			return err
 		}
-		uc = &userConns{sub: sub, conns: map[*conn]struct{}{}}
-		s.users[uid] = uc
 	}
-	uc.conns[c] = struct{}{}
 	return nil
 }
 
-func (s *Server) unsubscribe(c *conn) {
-	c.mu.Lock()
-	uid := c.user
-	c.mu.Unlock()
-	if uid == 0 {
-		return
-	}
+// join adds c to a topic, subscribing the node to it if c is the first.
+func (s *Server) join(c *conn, topic string) error {
 	s.mu.Lock()
-	uc := s.users[uid]
+	defer s.mu.Unlock()
+	tc := s.topics[topic]
+	if tc == nil {
+		sub, err := s.bus.Subscribe(topic, func(data []byte) { s.deliver(topic, data) })
+		if err != nil {
+			return err
+		}
+		tc = &topicConns{sub: sub, conns: map[*conn]struct{}{}}
+		s.topics[topic] = tc
+	}
+	tc.conns[c] = struct{}{}
+	c.topics[topic] = struct{}{}
+	return nil
+}
+
+// part removes c from a topic; the node unsubscribes when nobody is left.
+func (s *Server) part(c *conn, topic string) {
+	s.mu.Lock()
 	var sub bus.Subscription
-	if uc != nil {
-		delete(uc.conns, c)
-		if len(uc.conns) == 0 {
-			delete(s.users, uid)
-			sub = uc.sub
+	if tc := s.topics[topic]; tc != nil {
+		delete(tc.conns, c)
+		if len(tc.conns) == 0 {
+			delete(s.topics, topic)
+			sub = tc.sub
 		}
 	}
+	delete(c.topics, topic)
 	s.mu.Unlock()
 	if sub != nil {
 		sub.Unsubscribe()
 	}
 }
 
-// deliver fans a bus event out to the user's local connections. It runs on
-// the bus's goroutine, so it only encodes and enqueues.
-func (s *Server) deliver(userID int64, data []byte) {
+func (s *Server) unsubscribe(c *conn) {
+	s.mu.Lock()
+	topics := make([]string, 0, len(c.topics))
+	for t := range c.topics {
+		topics = append(topics, t)
+	}
+	s.mu.Unlock()
+	for _, t := range topics {
+		s.part(c, t)
+	}
+}
+
+// deliver fans a bus event out to the topic's local connections. It runs
+// on the bus's goroutine, so it only decodes, encodes and enqueues.
+func (s *Server) deliver(topic string, data []byte) {
 	ctx := context.Background()
 	ev, err := s.svc.DecodeEvent(ctx, data)
 	if err != nil {
-		s.log.Error("bad bus event", "user", userID, "err", err)
+		s.log.Error("bad bus event", "topic", topic, "err", err)
 		return
 	}
 	s.mu.Lock()
-	uc := s.users[userID]
 	var targets []*conn
-	if uc != nil {
-		targets = make([]*conn, 0, len(uc.conns))
-		for c := range uc.conns {
+	if tc := s.topics[topic]; tc != nil {
+		targets = make([]*conn, 0, len(tc.conns))
+		for c := range tc.conns {
 			targets = append(targets, c)
 		}
 	}
@@ -229,6 +256,16 @@ func (s *Server) deliver(userID int64, data []byte) {
 		for _, c := range targets {
 			if c.deviceID() == ev.DeviceID {
 				c.revoke("device logged out")
+			}
+		}
+	case service.EventFollow, service.EventUnfollow:
+		for _, c := range targets {
+			if ev.Kind == service.EventFollow {
+				if err := s.join(c, bus.ChatTopic(ev.ChatID)); err != nil {
+					s.log.Warn("follow chat", "chat", ev.ChatID, "err", err)
+				}
+			} else {
+				s.part(c, bus.ChatTopic(ev.ChatID))
 			}
 		}
 	case service.EventUpdate:

@@ -33,6 +33,9 @@ func (db *DB) CreateUser(ctx context.Context, u herald.User, hash []byte, invite
 		err := tx.QueryRowContext(ctx,
 			`INSERT INTO users (username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
 			u.Username, u.DisplayName, hash, ms(u.CreatedAt)).Scan(&u.ID)
+		if err == nil {
+			_, err = tx.ExecContext(ctx, `INSERT INTO names (name, user_id) VALUES (?, ?)`, u.Username, u.ID)
+		}
 		if err != nil {
 			err = classify("sqlite.CreateUser", err)
 			if herald.IsKind(err, herald.AlreadyExists) {

@@ -90,14 +90,15 @@ func decodeSeqs(s string) []int64 {
 	return out
 }
 
-const chatCols = `id, kind, title, created_by, created_at, last_seq, member_count`
+const chatCols = `id, kind, title, username, description, signatures, broadcast, pts, created_by, created_at, last_seq, member_count`
 
 func scanChat(s interface{ Scan(...any) error }) (herald.Chat, error) {
 	var c herald.Chat
-	var kind int
+	var kind, sigs, bc int
 	var created int64
-	err := s.Scan(&c.ID, &kind, &c.Title, &c.CreatedBy, &created, &c.LastSeq, &c.MemberCount)
+	err := s.Scan(&c.ID, &kind, &c.Title, &c.Username, &c.Description, &sigs, &bc, &c.Pts, &c.CreatedBy, &created, &c.LastSeq, &c.MemberCount)
 	c.Kind = herald.ChatKind(kind)
+	c.Signatures, c.Broadcast = sigs != 0, bc != 0
 	c.CreatedAt = fromMS(created)
 	return c, err
 }
@@ -117,9 +118,30 @@ func (db *DB) Chat(ctx context.Context, chatID int64) (herald.Chat, error) {
 
 func insertChat(ctx context.Context, tx querier, c *herald.Chat) error {
 	err := tx.QueryRowContext(ctx,
-		`INSERT INTO chats (kind, title, created_by, created_at, last_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
-		int(c.Kind), c.Title, c.CreatedBy, ms(c.CreatedAt), ms(c.CreatedAt)).Scan(&c.ID)
+		`INSERT INTO chats (kind, title, username, description, signatures, broadcast, created_by, created_at, last_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		int(c.Kind), c.Title, c.Username, c.Description, boolInt(c.Signatures), boolInt(c.Broadcast), c.CreatedBy, ms(c.CreatedAt), ms(c.CreatedAt)).Scan(&c.ID)
 	return classify("sqlite.insertChat", err)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// logChat appends u to a broadcast chat's own log, giving it the chat's
+// next pts.
+func logChat(ctx context.Context, tx querier, u *herald.Update) error {
+	u.UserID = 0
+	if err := tx.QueryRowContext(ctx, `UPDATE chats SET pts = pts + 1 WHERE id = ? RETURNING pts`, u.ChatID).Scan(&u.Pts); err != nil {
+		return classify("sqlite.logChat", err)
+	}
+	_, err := tx.ExecContext(ctx,
+		`INSERT INTO chat_updates (chat_id, pts, kind, seq, seqs, actor_id, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		u.ChatID, u.Pts, int(u.Kind), u.Seq, encodeSeqs(u.Seqs), u.ActorID, ms(u.At))
+	return classify("sqlite.logChat", err)
 }
 
 // addMember inserts a membership and reports whether it is new.
@@ -219,14 +241,14 @@ func (db *DB) CreateGroup(ctx context.Context, c herald.Chat, members []int64) (
 	return c, ups, err
 }
 
-const memberCols = `chat_id, user_id, role, read_seq, joined_at`
+const memberCols = `chat_id, user_id, role, read_seq, muted, joined_at`
 
 func scanMember(s interface{ Scan(...any) error }) (herald.Member, error) {
 	var m herald.Member
-	var role int
+	var role, muted int
 	var joined int64
-	err := s.Scan(&m.ChatID, &m.UserID, &role, &m.ReadSeq, &joined)
-	m.Role = herald.Role(role)
+	err := s.Scan(&m.ChatID, &m.UserID, &role, &m.ReadSeq, &muted, &joined)
+	m.Role, m.Muted = herald.Role(role), muted != 0
 	m.JoinedAt = fromMS(joined)
 	return m, err
 }
@@ -263,7 +285,8 @@ func (db *DB) AddMembers(ctx context.Context, chatID, actorID int64, userIDs []i
 	var ups []herald.Update
 	err := db.do(ctx, func(tx querier) error {
 		ups = nil
-		if _, err := chatByID(ctx, tx, chatID); err != nil {
+		ch, err := chatByID(ctx, tx, chatID)
+		if err != nil {
 			return err
 		}
 		added := map[int64]bool{}
@@ -279,7 +302,17 @@ func (db *DB) AddMembers(ctx context.Context, chatID, actorID int64, userIDs []i
 			}
 		}
 		for _, id := range newIDs {
-			var err error
+			if ch.Broadcast {
+				// Members of a broadcast chat do not see each other; only
+				// the newcomer's devices learn, with the log position to
+				// follow the chat from.
+				u := herald.Update{UserID: id, Kind: herald.UpdChatJoined, ChatID: chatID, Seq: ch.Pts, ActorID: actorID, At: at}
+				if err := logUpdate(ctx, tx, &u); err != nil {
+					return err
+				}
+				ups = append(ups, u)
+				continue
+			}
 			got, err := logForMembers(ctx, tx, chatID, herald.Update{ChatID: chatID, ActorID: actorID, At: at}, func(u *herald.Update) {
 				if u.UserID == id {
 					u.Kind = herald.UpdChatJoined
@@ -319,6 +352,10 @@ func (db *DB) RemoveMember(ctx context.Context, chatID, actorID, userID int64, a
 			return err
 		}
 		ups = append(ups, left)
+		ch, err := chatByID(ctx, tx, chatID)
+		if err != nil || ch.Broadcast {
+			return err
+		}
 		rest, err := logForMembers(ctx, tx, chatID, herald.Update{Kind: herald.UpdMembers, ChatID: chatID, ActorID: userID, At: at}, nil)
 		ups = append(ups, rest...)
 		return err
@@ -329,7 +366,8 @@ func (db *DB) RemoveMember(ctx context.Context, chatID, actorID, userID int64, a
 // Dialogs implements store.Store.
 func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error) {
 	rows, err := db.rq.QueryContext(ctx,
-		`SELECT c.id, c.kind, c.title, c.created_by, c.created_at, c.last_seq, c.member_count, m.role, m.read_seq, c.last_at
+		`SELECT c.id, c.kind, c.title, c.username, c.description, c.signatures, c.broadcast, c.pts, c.created_by, c.created_at, c.last_seq, c.member_count,
+		        m.role, m.read_seq, m.muted
 		 FROM members m JOIN chats c ON c.id = m.chat_id
 		 WHERE m.user_id = ? ORDER BY c.last_at DESC, c.id DESC`, userID)
 	if err != nil {
@@ -338,13 +376,14 @@ func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error
 	var out []herald.Dialog
 	for rows.Next() {
 		var d herald.Dialog
-		var kind, role int
-		var created, lastAt int64
-		if err := rows.Scan(&d.Chat.ID, &kind, &d.Chat.Title, &d.Chat.CreatedBy, &created, &d.Chat.LastSeq, &d.Chat.MemberCount, &role, &d.ReadSeq, &lastAt); err != nil {
+		var role, muted int
+		var err error
+		d.Chat, err = scanChat(multiScan{rows, func(dst ...any) []any { return append(dst, &role, &d.ReadSeq, &muted) }})
+		if err != nil {
 			rows.Close()
 			return nil, classify("sqlite.Dialogs", err)
 		}
-		d.Chat.Kind, d.Chat.CreatedAt, d.Role = herald.ChatKind(kind), fromMS(created), herald.Role(role)
+		d.Role, d.Muted = herald.Role(role), muted != 0
 		out = append(out, d)
 	}
 	if err := rows.Close(); err != nil {
@@ -365,6 +404,9 @@ func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error
 			 AND seq NOT IN (SELECT seq FROM hidden WHERE user_id = ? AND chat_id = ?)`,
 			d.Chat.ID, d.ReadSeq, userID, userID, d.Chat.ID).Scan(&d.Unread); err != nil {
 			return nil, classify("sqlite.Dialogs", err)
+		}
+		if d.Chat.Broadcast {
+			continue // no read receipts between members, and no member scan
 		}
 		var peerRead sql.NullInt64
 		if err := db.rq.QueryRowContext(ctx,
@@ -417,8 +459,30 @@ func (db *DB) SetRole(ctx context.Context, chatID, actorID, userID int64, role h
 		if n, _ := res.RowsAffected(); n == 0 {
 			return herald.Errorf(herald.NotFound, "not a member of chat %d", chatID)
 		}
-		ups, err = logForMembers(ctx, tx, chatID, herald.Update{Kind: herald.UpdMembers, ChatID: chatID, Seq: 2, ActorID: userID, At: at}, nil)
+		ch, err := chatByID(ctx, tx, chatID)
+		if err != nil {
+			return err
+		}
+		tmpl := herald.Update{Kind: herald.UpdMembers, ChatID: chatID, Seq: 2, ActorID: userID, At: at}
+		if ch.Broadcast {
+			tmpl.UserID = userID
+			if err := logUpdate(ctx, tx, &tmpl); err != nil {
+				return err
+			}
+			ups = []herald.Update{tmpl}
+			return nil
+		}
+		ups, err = logForMembers(ctx, tx, chatID, tmpl, nil)
 		return err
 	})
 	return ups, err
 }
+
+// multiScan lets a scan function written for one column list read extra
+// columns that follow it in the same row.
+type multiScan struct {
+	rows  *sql.Rows
+	extra func(dst ...any) []any
+}
+
+func (m multiScan) Scan(dst ...any) error { return m.rows.Scan(m.extra(dst...)...) }

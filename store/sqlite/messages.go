@@ -9,13 +9,13 @@ import (
 	"github.com/heraldim/herald"
 )
 
-const msgCols = `chat_id, seq, sender_id, random_id, body, reply_to, fwd_user, fwd_chat, fwd_seq, sent_at, edited_at, deleted`
+const msgCols = `chat_id, seq, sender_id, random_id, body, reply_to, fwd_user, fwd_chat, fwd_seq, sent_at, edited_at, deleted, views`
 
 func scanMessage(s interface{ Scan(...any) error }) (herald.Message, error) {
 	var m herald.Message
 	var fu, fc, fs, sent, edited int64
 	var deleted int
-	err := s.Scan(&m.ChatID, &m.Seq, &m.SenderID, &m.RandomID, &m.Body, &m.ReplyTo, &fu, &fc, &fs, &sent, &edited, &deleted)
+	err := s.Scan(&m.ChatID, &m.Seq, &m.SenderID, &m.RandomID, &m.Body, &m.ReplyTo, &fu, &fc, &fs, &sent, &edited, &deleted, &m.Views)
 	if fu != 0 || fc != 0 {
 		m.Fwd = &herald.Forward{UserID: fu, ChatID: fc, Seq: fs}
 	}
@@ -49,9 +49,10 @@ func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Messa
 				return classify("sqlite.AppendMessage", err)
 			}
 		}
+		var broadcast bool
 		if err := tx.QueryRowContext(ctx,
-			`UPDATE chats SET last_seq = last_seq + 1, last_at = ? WHERE id = ? RETURNING last_seq`,
-			ms(m.SentAt), m.ChatID).Scan(&m.Seq); err != nil {
+			`UPDATE chats SET last_seq = last_seq + 1, last_at = ? WHERE id = ? RETURNING last_seq, broadcast`,
+			ms(m.SentAt), m.ChatID).Scan(&m.Seq, &broadcast); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return herald.Errorf(herald.NotFound, "no chat %d", m.ChatID)
 			}
@@ -62,7 +63,7 @@ func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Messa
 			fu, fc, fs = m.Fwd.UserID, m.Fwd.ChatID, m.Fwd.Seq
 		}
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO messages (`+msgCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)`,
+			`INSERT INTO messages (`+msgCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0)`,
 			m.ChatID, m.Seq, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, ms(m.SentAt)); err != nil {
 			return classify("sqlite.AppendMessage", err)
 		}
@@ -73,10 +74,16 @@ func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Messa
 			return classify("sqlite.AppendMessage", err)
 		}
 		msg := m
+		tmpl := herald.Update{Kind: herald.UpdNewMessage, ChatID: m.ChatID, Seq: m.Seq, ActorID: m.SenderID, Message: &msg, At: m.SentAt}
+		if broadcast {
+			if err := logChat(ctx, tx, &tmpl); err != nil {
+				return err
+			}
+			ups = []herald.Update{tmpl}
+			return nil
+		}
 		var err error
-		ups, err = logForMembers(ctx, tx, m.ChatID, herald.Update{
-			Kind: herald.UpdNewMessage, ChatID: m.ChatID, Seq: m.Seq, ActorID: m.SenderID, Message: &msg, At: m.SentAt,
-		}, nil)
+		ups, err = logForMembers(ctx, tx, m.ChatID, tmpl, nil)
 		return err
 	})
 	return m, ups, dup, err
@@ -144,9 +151,9 @@ func (db *DB) EditMessage(ctx context.Context, chatID, seq int64, body []byte, a
 			return err
 		}
 		msg := m
-		ups, err = logForMembers(ctx, tx, chatID, herald.Update{
+		ups, err = logEverywhere(ctx, tx, herald.Update{
 			Kind: herald.UpdEditMessage, ChatID: chatID, Seq: seq, ActorID: m.SenderID, Message: &msg, At: at,
-		}, nil)
+		})
 		return err
 	})
 	return m, ups, err
@@ -189,10 +196,26 @@ func (db *DB) DeleteMessages(ctx context.Context, userID, chatID int64, seqs []i
 			return nil
 		}
 		var err error
-		ups, err = logForMembers(ctx, tx, chatID, tmpl, nil)
+		ups, err = logEverywhere(ctx, tx, tmpl)
 		return err
 	})
 	return ups, err
+}
+
+// logEverywhere logs an update that every member must see: once in the
+// chat's log if it is broadcast, else in each member's log.
+func logEverywhere(ctx context.Context, tx querier, tmpl herald.Update) ([]herald.Update, error) {
+	var broadcast bool
+	if err := tx.QueryRowContext(ctx, `SELECT broadcast FROM chats WHERE id = ?`, tmpl.ChatID).Scan(&broadcast); err != nil {
+		return nil, classify("sqlite.logEverywhere", err)
+	}
+	if broadcast {
+		if err := logChat(ctx, tx, &tmpl); err != nil {
+			return nil, err
+		}
+		return []herald.Update{tmpl}, nil
+	}
+	return logForMembers(ctx, tx, tmpl.ChatID, tmpl, nil)
 }
 
 // ReadHistory implements store.Store.
@@ -213,6 +236,19 @@ func (db *DB) ReadHistory(ctx context.Context, userID, chatID, seq int64, at tim
 		var read int64
 		if err := tx.QueryRowContext(ctx, `SELECT read_seq FROM members WHERE chat_id = ? AND user_id = ?`, chatID, userID).Scan(&read); err != nil {
 			return classify("sqlite.ReadHistory", err)
+		}
+		var broadcast bool
+		if err := tx.QueryRowContext(ctx, `SELECT broadcast FROM chats WHERE id = ?`, chatID).Scan(&broadcast); err != nil {
+			return classify("sqlite.ReadHistory", err)
+		}
+		if broadcast {
+			// Only the reader's own devices learn; nobody gets receipts.
+			u := herald.Update{UserID: userID, Kind: herald.UpdReadInbox, ChatID: chatID, Seq: read, ActorID: userID, At: at}
+			if err := logUpdate(ctx, tx, &u); err != nil {
+				return err
+			}
+			ups = []herald.Update{u}
+			return nil
 		}
 		ups, err = logForMembers(ctx, tx, chatID, herald.Update{ChatID: chatID, Seq: read, ActorID: userID, At: at}, func(u *herald.Update) {
 			u.Kind = herald.UpdReadOutbox
@@ -237,13 +273,29 @@ func (db *DB) Pts(ctx context.Context, userID int64) (int64, error) {
 
 // Difference implements store.Store.
 func (db *DB) Difference(ctx context.Context, userID, pts int64, limit int) (herald.Difference, error) {
+	return difference(ctx, db.rq, "updates", "user_id", userID, pts, limit)
+}
+
+// ChatDifference implements store.Store.
+func (db *DB) ChatDifference(ctx context.Context, chatID, pts int64, limit int) (herald.Difference, error) {
+	d, err := difference(ctx, db.rq, "chat_updates", "chat_id", chatID, pts, limit)
+	for i := range d.Updates {
+		d.Updates[i].UserID = 0
+		d.Updates[i].ChatID = chatID
+	}
+	return d, err
+}
+
+// difference pages through one log: a user's (updates) or a broadcast
+// chat's (chat_updates); both have the same columns.
+func difference(ctx context.Context, q querier, table, owner string, id, pts int64, limit int) (herald.Difference, error) {
 	d := herald.Difference{Pts: pts}
-	rows, err := db.rq.QueryContext(ctx,
+	rows, err := q.QueryContext(ctx,
 		`SELECT u.pts, u.kind, u.chat_id, u.seq, u.actor_id, u.seqs, u.at,
-		        m.chat_id, m.seq, m.sender_id, m.random_id, m.body, m.reply_to, m.fwd_user, m.fwd_chat, m.fwd_seq, m.sent_at, m.edited_at, m.deleted
-		 FROM updates u
+		        m.chat_id, m.seq, m.sender_id, m.random_id, m.body, m.reply_to, m.fwd_user, m.fwd_chat, m.fwd_seq, m.sent_at, m.edited_at, m.deleted, m.views
+		 FROM `+table+` u
 		 LEFT JOIN messages m ON u.kind IN (1, 2) AND m.chat_id = u.chat_id AND m.seq = u.seq
-		 WHERE u.user_id = ? AND u.pts > ? ORDER BY u.pts LIMIT ?`, userID, pts, limit+1)
+		 WHERE u.`+owner+` = ? AND u.pts > ? ORDER BY u.pts LIMIT ?`, id, pts, limit+1)
 	if err != nil {
 		return d, classify("sqlite.Difference", err)
 	}
@@ -253,20 +305,20 @@ func (db *DB) Difference(ctx context.Context, userID, pts int64, limit int) (her
 		var kind int
 		var seqs string
 		var at int64
-		var mc, mseq, msender, mrandom, mreply, fu, fc, fs, sent, edited, deleted sql.NullInt64
+		var mc, mseq, msender, mrandom, mreply, fu, fc, fs, sent, edited, deleted, views sql.NullInt64
 		var body []byte
 		if err := rows.Scan(&u.Pts, &kind, &u.ChatID, &u.Seq, &u.ActorID, &seqs, &at,
-			&mc, &mseq, &msender, &mrandom, &body, &mreply, &fu, &fc, &fs, &sent, &edited, &deleted); err != nil {
+			&mc, &mseq, &msender, &mrandom, &body, &mreply, &fu, &fc, &fs, &sent, &edited, &deleted, &views); err != nil {
 			return d, classify("sqlite.Difference", err)
 		}
 		if len(d.Updates) == limit {
 			d.More = true
 			break
 		}
-		u.UserID, u.Kind, u.Seqs, u.At = userID, herald.UpdateKind(kind), decodeSeqs(seqs), fromMS(at)
+		u.UserID, u.Kind, u.Seqs, u.At = id, herald.UpdateKind(kind), decodeSeqs(seqs), fromMS(at)
 		if mc.Valid {
 			m := herald.Message{ChatID: mc.Int64, Seq: mseq.Int64, SenderID: msender.Int64, RandomID: mrandom.Int64, Body: body,
-				ReplyTo: mreply.Int64, SentAt: fromMS(sent.Int64), EditedAt: fromMS(edited.Int64), Deleted: deleted.Int64 != 0}
+				ReplyTo: mreply.Int64, SentAt: fromMS(sent.Int64), EditedAt: fromMS(edited.Int64), Deleted: deleted.Int64 != 0, Views: views.Int64}
 			if fu.Int64 != 0 || fc.Int64 != 0 {
 				m.Fwd = &herald.Forward{UserID: fu.Int64, ChatID: fc.Int64, Seq: fs.Int64}
 			}

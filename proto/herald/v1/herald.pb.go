@@ -12,7 +12,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: proto/herald/v1/herald.proto
+// source: herald.proto
 
 package heraldv1
 
@@ -46,7 +46,7 @@ type Frame struct {
 
 func (x *Frame) Reset() {
 	*x = Frame{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[0]
+	mi := &file_herald_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -58,7 +58,7 @@ func (x *Frame) String() string {
 func (*Frame) ProtoMessage() {}
 
 func (x *Frame) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[0]
+	mi := &file_herald_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -71,7 +71,7 @@ func (x *Frame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frame.ProtoReflect.Descriptor instead.
 func (*Frame) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{0}
+	return file_herald_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Frame) GetKind() isFrame_Kind {
@@ -156,7 +156,7 @@ type Request struct {
 
 func (x *Request) Reset() {
 	*x = Request{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[1]
+	mi := &file_herald_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -168,7 +168,7 @@ func (x *Request) String() string {
 func (*Request) ProtoMessage() {}
 
 func (x *Request) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[1]
+	mi := &file_herald_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -181,7 +181,7 @@ func (x *Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Request.ProtoReflect.Descriptor instead.
 func (*Request) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{1}
+	return file_herald_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Request) GetId() uint64 {
@@ -216,7 +216,7 @@ type Response struct {
 
 func (x *Response) Reset() {
 	*x = Response{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[2]
+	mi := &file_herald_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -228,7 +228,7 @@ func (x *Response) String() string {
 func (*Response) ProtoMessage() {}
 
 func (x *Response) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[2]
+	mi := &file_herald_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -241,7 +241,7 @@ func (x *Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response.ProtoReflect.Descriptor instead.
 func (*Response) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{2}
+	return file_herald_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Response) GetId() uint64 {
@@ -276,7 +276,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[3]
+	mi := &file_herald_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -288,7 +288,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[3]
+	mi := &file_herald_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -301,7 +301,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{3}
+	return file_herald_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Error) GetKind() string {
@@ -333,7 +333,7 @@ type Empty struct {
 
 func (x *Empty) Reset() {
 	*x = Empty{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[4]
+	mi := &file_herald_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -345,7 +345,7 @@ func (x *Empty) String() string {
 func (*Empty) ProtoMessage() {}
 
 func (x *Empty) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[4]
+	mi := &file_herald_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -358,7 +358,7 @@ func (x *Empty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Empty.ProtoReflect.Descriptor instead.
 func (*Empty) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{4}
+	return file_herald_proto_rawDescGZIP(), []int{4}
 }
 
 type SignupRequest struct {
@@ -374,7 +374,7 @@ type SignupRequest struct {
 
 func (x *SignupRequest) Reset() {
 	*x = SignupRequest{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[5]
+	mi := &file_herald_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -386,7 +386,7 @@ func (x *SignupRequest) String() string {
 func (*SignupRequest) ProtoMessage() {}
 
 func (x *SignupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[5]
+	mi := &file_herald_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -399,7 +399,7 @@ func (x *SignupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignupRequest.ProtoReflect.Descriptor instead.
 func (*SignupRequest) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{5}
+	return file_herald_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SignupRequest) GetUsername() string {
@@ -448,7 +448,7 @@ type LoginRequest struct {
 
 func (x *LoginRequest) Reset() {
 	*x = LoginRequest{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[6]
+	mi := &file_herald_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -460,7 +460,7 @@ func (x *LoginRequest) String() string {
 func (*LoginRequest) ProtoMessage() {}
 
 func (x *LoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[6]
+	mi := &file_herald_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -473,7 +473,7 @@ func (x *LoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginRequest.ProtoReflect.Descriptor instead.
 func (*LoginRequest) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{6}
+	return file_herald_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LoginRequest) GetUsername() string {
@@ -506,7 +506,7 @@ type AuthRequest struct {
 
 func (x *AuthRequest) Reset() {
 	*x = AuthRequest{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[7]
+	mi := &file_herald_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -518,7 +518,7 @@ func (x *AuthRequest) String() string {
 func (*AuthRequest) ProtoMessage() {}
 
 func (x *AuthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[7]
+	mi := &file_herald_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -531,7 +531,7 @@ func (x *AuthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthRequest.ProtoReflect.Descriptor instead.
 func (*AuthRequest) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{7}
+	return file_herald_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AuthRequest) GetToken() string {
@@ -553,7 +553,7 @@ type AuthResult struct {
 
 func (x *AuthResult) Reset() {
 	*x = AuthResult{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[8]
+	mi := &file_herald_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -565,7 +565,7 @@ func (x *AuthResult) String() string {
 func (*AuthResult) ProtoMessage() {}
 
 func (x *AuthResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[8]
+	mi := &file_herald_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -578,7 +578,7 @@ func (x *AuthResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthResult.ProtoReflect.Descriptor instead.
 func (*AuthResult) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{8}
+	return file_herald_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AuthResult) GetUser() *User {
@@ -620,7 +620,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[9]
+	mi := &file_herald_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +632,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[9]
+	mi := &file_herald_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +645,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{9}
+	return file_herald_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *User) GetId() int64 {
@@ -682,7 +682,7 @@ type Device struct {
 
 func (x *Device) Reset() {
 	*x = Device{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[10]
+	mi := &file_herald_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +694,7 @@ func (x *Device) String() string {
 func (*Device) ProtoMessage() {}
 
 func (x *Device) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[10]
+	mi := &file_herald_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +707,7 @@ func (x *Device) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Device.ProtoReflect.Descriptor instead.
 func (*Device) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{10}
+	return file_herald_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Device) GetId() int64 {
@@ -754,7 +754,7 @@ type DeviceList struct {
 
 func (x *DeviceList) Reset() {
 	*x = DeviceList{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[11]
+	mi := &file_herald_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -766,7 +766,7 @@ func (x *DeviceList) String() string {
 func (*DeviceList) ProtoMessage() {}
 
 func (x *DeviceList) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[11]
+	mi := &file_herald_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -779,7 +779,7 @@ func (x *DeviceList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceList.ProtoReflect.Descriptor instead.
 func (*DeviceList) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{11}
+	return file_herald_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeviceList) GetDevices() []*Device {
@@ -798,7 +798,7 @@ type RevokeRequest struct {
 
 func (x *RevokeRequest) Reset() {
 	*x = RevokeRequest{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[12]
+	mi := &file_herald_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +810,7 @@ func (x *RevokeRequest) String() string {
 func (*RevokeRequest) ProtoMessage() {}
 
 func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[12]
+	mi := &file_herald_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +823,7 @@ func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeRequest.ProtoReflect.Descriptor instead.
 func (*RevokeRequest) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{12}
+	return file_herald_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RevokeRequest) GetDeviceId() int64 {
@@ -842,7 +842,7 @@ type ResolveRequest struct {
 
 func (x *ResolveRequest) Reset() {
 	*x = ResolveRequest{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[13]
+	mi := &file_herald_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +854,7 @@ func (x *ResolveRequest) String() string {
 func (*ResolveRequest) ProtoMessage() {}
 
 func (x *ResolveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[13]
+	mi := &file_herald_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +867,7 @@ func (x *ResolveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRequest.ProtoReflect.Descriptor instead.
 func (*ResolveRequest) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{13}
+	return file_herald_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ResolveRequest) GetUsername() string {
@@ -889,7 +889,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[14]
+	mi := &file_herald_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -901,7 +901,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[14]
+	mi := &file_herald_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -914,7 +914,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{14}
+	return file_herald_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Peer) GetChatId() int64 {
@@ -934,20 +934,26 @@ func (x *Peer) GetUsername() string {
 type Chat struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"` // direct, group
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"` // direct, group, channel
 	Title         string                 `protobuf:"bytes,3,opt,name=title,proto3" json:"title,omitempty"`
 	LastId        int64                  `protobuf:"varint,4,opt,name=last_id,json=lastId,proto3" json:"last_id,omitempty"`
-	MemberCount   int32                  `protobuf:"varint,5,opt,name=member_count,json=memberCount,proto3" json:"member_count,omitempty"`
-	Role          string                 `protobuf:"bytes,6,opt,name=role,proto3" json:"role,omitempty"` // the caller's role
-	Peer          *User                  `protobuf:"bytes,7,opt,name=peer,proto3" json:"peer,omitempty"` // direct chats
-	Members       []*Member              `protobuf:"bytes,8,rep,name=members,proto3" json:"members,omitempty"`
+	MemberCount   int32                  `protobuf:"varint,5,opt,name=member_count,json=memberCount,proto3" json:"member_count,omitempty"` // for channels: the subscriber count
+	Role          string                 `protobuf:"bytes,6,opt,name=role,proto3" json:"role,omitempty"`                                   // the caller's role; "none" when previewing a public channel
+	Peer          *User                  `protobuf:"bytes,7,opt,name=peer,proto3" json:"peer,omitempty"`                                   // direct chats
+	Members       []*Member              `protobuf:"bytes,8,rep,name=members,proto3" json:"members,omitempty"`                             // groups; channels: only for admins
+	Username      string                 `protobuf:"bytes,9,opt,name=username,proto3" json:"username,omitempty"`                           // public channels: the @name
+	Description   string                 `protobuf:"bytes,10,opt,name=description,proto3" json:"description,omitempty"`
+	Signatures    bool                   `protobuf:"varint,11,opt,name=signatures,proto3" json:"signatures,omitempty"` // channels: posts carry their author
+	Broadcast     bool                   `protobuf:"varint,12,opt,name=broadcast,proto3" json:"broadcast,omitempty"`   // fan-out on read: follow the chat's own log (Update.chat_pts)
+	Pts           int64                  `protobuf:"varint,13,opt,name=pts,proto3" json:"pts,omitempty"`               // broadcast chats: the position of the chat's log
+	Muted         bool                   `protobuf:"varint,14,opt,name=muted,proto3" json:"muted,omitempty"`           // the caller muted it: no pushes, still readable
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Chat) Reset() {
 	*x = Chat{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[15]
+	mi := &file_herald_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +965,7 @@ func (x *Chat) String() string {
 func (*Chat) ProtoMessage() {}
 
 func (x *Chat) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[15]
+	mi := &file_herald_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +978,7 @@ func (x *Chat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chat.ProtoReflect.Descriptor instead.
 func (*Chat) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{15}
+	return file_herald_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Chat) GetId() int64 {
@@ -1031,6 +1037,48 @@ func (x *Chat) GetMembers() []*Member {
 	return nil
 }
 
+func (x *Chat) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *Chat) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Chat) GetSignatures() bool {
+	if x != nil {
+		return x.Signatures
+	}
+	return false
+}
+
+func (x *Chat) GetBroadcast() bool {
+	if x != nil {
+		return x.Broadcast
+	}
+	return false
+}
+
+func (x *Chat) GetPts() int64 {
+	if x != nil {
+		return x.Pts
+	}
+	return 0
+}
+
+func (x *Chat) GetMuted() bool {
+	if x != nil {
+		return x.Muted
+	}
+	return false
+}
+
 type Member struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
@@ -1042,7 +1090,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[16]
+	mi := &file_herald_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1102,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[16]
+	mi := &file_herald_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1115,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{16}
+	return file_herald_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Member) GetUser() *User {
@@ -1104,7 +1152,7 @@ type Dialog struct {
 
 func (x *Dialog) Reset() {
 	*x = Dialog{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[17]
+	mi := &file_herald_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1116,7 +1164,7 @@ func (x *Dialog) String() string {
 func (*Dialog) ProtoMessage() {}
 
 func (x *Dialog) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[17]
+	mi := &file_herald_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1129,7 +1177,7 @@ func (x *Dialog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dialog.ProtoReflect.Descriptor instead.
 func (*Dialog) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{17}
+	return file_herald_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Dialog) GetChat() *Chat {
@@ -1176,7 +1224,7 @@ type DialogList struct {
 
 func (x *DialogList) Reset() {
 	*x = DialogList{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[18]
+	mi := &file_herald_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1236,7 @@ func (x *DialogList) String() string {
 func (*DialogList) ProtoMessage() {}
 
 func (x *DialogList) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[18]
+	mi := &file_herald_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1249,7 @@ func (x *DialogList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DialogList.ProtoReflect.Descriptor instead.
 func (*DialogList) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{18}
+	return file_herald_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DialogList) GetDialogs() []*Dialog {
@@ -1220,7 +1268,7 @@ type GetChatRequest struct {
 
 func (x *GetChatRequest) Reset() {
 	*x = GetChatRequest{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[19]
+	mi := &file_herald_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1280,7 @@ func (x *GetChatRequest) String() string {
 func (*GetChatRequest) ProtoMessage() {}
 
 func (x *GetChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[19]
+	mi := &file_herald_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1293,7 @@ func (x *GetChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChatRequest.ProtoReflect.Descriptor instead.
 func (*GetChatRequest) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{19}
+	return file_herald_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetChatRequest) GetPeer() *Peer {
@@ -1265,7 +1313,7 @@ type CreateGroupRequest struct {
 
 func (x *CreateGroupRequest) Reset() {
 	*x = CreateGroupRequest{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[20]
+	mi := &file_herald_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1325,7 @@ func (x *CreateGroupRequest) String() string {
 func (*CreateGroupRequest) ProtoMessage() {}
 
 func (x *CreateGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[20]
+	mi := &file_herald_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1338,7 @@ func (x *CreateGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateGroupRequest.ProtoReflect.Descriptor instead.
 func (*CreateGroupRequest) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{20}
+	return file_herald_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateGroupRequest) GetTitle() string {
@@ -1317,7 +1365,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[21]
+	mi := &file_herald_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1329,7 +1377,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[21]
+	mi := &file_herald_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1342,7 +1390,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{21}
+	return file_herald_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *MembersRequest) GetChatId() int64 {
@@ -1370,7 +1418,7 @@ type SetRoleRequest struct {
 
 func (x *SetRoleRequest) Reset() {
 	*x = SetRoleRequest{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[22]
+	mi := &file_herald_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1382,7 +1430,7 @@ func (x *SetRoleRequest) String() string {
 func (*SetRoleRequest) ProtoMessage() {}
 
 func (x *SetRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[22]
+	mi := &file_herald_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1395,7 +1443,7 @@ func (x *SetRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRoleRequest.ProtoReflect.Descriptor instead.
 func (*SetRoleRequest) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{22}
+	return file_herald_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetRoleRequest) GetChatId() int64 {
@@ -1428,7 +1476,7 @@ type ChatRequest struct {
 
 func (x *ChatRequest) Reset() {
 	*x = ChatRequest{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[23]
+	mi := &file_herald_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1488,7 @@ func (x *ChatRequest) String() string {
 func (*ChatRequest) ProtoMessage() {}
 
 func (x *ChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[23]
+	mi := &file_herald_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,12 +1501,408 @@ func (x *ChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatRequest.ProtoReflect.Descriptor instead.
 func (*ChatRequest) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{23}
+	return file_herald_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ChatRequest) GetChatId() int64 {
 	if x != nil {
 		return x.ChatId
+	}
+	return 0
+}
+
+type CreateChannelRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"` // the public @name; empty with private
+	Title         string                 `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	Private       bool                   `protobuf:"varint,4,opt,name=private,proto3" json:"private,omitempty"` // no @name: joined by invite only, no preview
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateChannelRequest) Reset() {
+	*x = CreateChannelRequest{}
+	mi := &file_herald_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateChannelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateChannelRequest) ProtoMessage() {}
+
+func (x *CreateChannelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateChannelRequest.ProtoReflect.Descriptor instead.
+func (*CreateChannelRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *CreateChannelRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *CreateChannelRequest) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *CreateChannelRequest) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *CreateChannelRequest) GetPrivate() bool {
+	if x != nil {
+		return x.Private
+	}
+	return false
+}
+
+type JoinRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"` // a public channel's @name
+	Invite        string                 `protobuf:"bytes,2,opt,name=invite,proto3" json:"invite,omitempty"`     // or an invite code
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinRequest) Reset() {
+	*x = JoinRequest{}
+	mi := &file_herald_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinRequest) ProtoMessage() {}
+
+func (x *JoinRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
+func (*JoinRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *JoinRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *JoinRequest) GetInvite() string {
+	if x != nil {
+		return x.Invite
+	}
+	return ""
+}
+
+type InviteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChatId        int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
+	Revoke        string                 `protobuf:"bytes,2,opt,name=revoke,proto3" json:"revoke,omitempty"` // revoke this code instead of creating one
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InviteRequest) Reset() {
+	*x = InviteRequest{}
+	mi := &file_herald_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InviteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InviteRequest) ProtoMessage() {}
+
+func (x *InviteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InviteRequest.ProtoReflect.Descriptor instead.
+func (*InviteRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *InviteRequest) GetChatId() int64 {
+	if x != nil {
+		return x.ChatId
+	}
+	return 0
+}
+
+func (x *InviteRequest) GetRevoke() string {
+	if x != nil {
+		return x.Revoke
+	}
+	return ""
+}
+
+type Invite struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Invite) Reset() {
+	*x = Invite{}
+	mi := &file_herald_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Invite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Invite) ProtoMessage() {}
+
+func (x *Invite) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Invite.ProtoReflect.Descriptor instead.
+func (*Invite) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *Invite) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+type SetChatRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChatId        int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
+	Title         *string                `protobuf:"bytes,2,opt,name=title,proto3,oneof" json:"title,omitempty"`
+	Description   *string                `protobuf:"bytes,3,opt,name=description,proto3,oneof" json:"description,omitempty"`
+	Signatures    *bool                  `protobuf:"varint,4,opt,name=signatures,proto3,oneof" json:"signatures,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetChatRequest) Reset() {
+	*x = SetChatRequest{}
+	mi := &file_herald_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetChatRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetChatRequest) ProtoMessage() {}
+
+func (x *SetChatRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetChatRequest.ProtoReflect.Descriptor instead.
+func (*SetChatRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *SetChatRequest) GetChatId() int64 {
+	if x != nil {
+		return x.ChatId
+	}
+	return 0
+}
+
+func (x *SetChatRequest) GetTitle() string {
+	if x != nil && x.Title != nil {
+		return *x.Title
+	}
+	return ""
+}
+
+func (x *SetChatRequest) GetDescription() string {
+	if x != nil && x.Description != nil {
+		return *x.Description
+	}
+	return ""
+}
+
+func (x *SetChatRequest) GetSignatures() bool {
+	if x != nil && x.Signatures != nil {
+		return *x.Signatures
+	}
+	return false
+}
+
+type MuteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          *Peer                  `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	Muted         bool                   `protobuf:"varint,2,opt,name=muted,proto3" json:"muted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MuteRequest) Reset() {
+	*x = MuteRequest{}
+	mi := &file_herald_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MuteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MuteRequest) ProtoMessage() {}
+
+func (x *MuteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MuteRequest.ProtoReflect.Descriptor instead.
+func (*MuteRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *MuteRequest) GetPeer() *Peer {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+func (x *MuteRequest) GetMuted() bool {
+	if x != nil {
+		return x.Muted
+	}
+	return false
+}
+
+type ChatDifferenceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChatId        int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
+	Pts           int64                  `protobuf:"varint,2,opt,name=pts,proto3" json:"pts,omitempty"`
+	Limit         int32                  `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChatDifferenceRequest) Reset() {
+	*x = ChatDifferenceRequest{}
+	mi := &file_herald_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChatDifferenceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChatDifferenceRequest) ProtoMessage() {}
+
+func (x *ChatDifferenceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChatDifferenceRequest.ProtoReflect.Descriptor instead.
+func (*ChatDifferenceRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ChatDifferenceRequest) GetChatId() int64 {
+	if x != nil {
+		return x.ChatId
+	}
+	return 0
+}
+
+func (x *ChatDifferenceRequest) GetPts() int64 {
+	if x != nil {
+		return x.Pts
+	}
+	return 0
+}
+
+func (x *ChatDifferenceRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
 	}
 	return 0
 }
@@ -1476,13 +1920,15 @@ type Message struct {
 	Fwd           *Forward               `protobuf:"bytes,9,opt,name=fwd,proto3" json:"fwd,omitempty"`
 	Deleted       bool                   `protobuf:"varint,10,opt,name=deleted,proto3" json:"deleted,omitempty"`
 	RandomId      int64                  `protobuf:"varint,11,opt,name=random_id,json=randomId,proto3" json:"random_id,omitempty"`
+	Author        string                 `protobuf:"bytes,12,opt,name=author,proto3" json:"author,omitempty"` // channel posts with signatures: the admin who posted
+	Views         int64                  `protobuf:"varint,13,opt,name=views,proto3" json:"views,omitempty"`  // channel posts: distinct viewers
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[24]
+	mi := &file_herald_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1494,7 +1940,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[24]
+	mi := &file_herald_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1507,7 +1953,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{24}
+	return file_herald_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Message) GetChatId() int64 {
@@ -1587,6 +2033,20 @@ func (x *Message) GetRandomId() int64 {
 	return 0
 }
 
+func (x *Message) GetAuthor() string {
+	if x != nil {
+		return x.Author
+	}
+	return ""
+}
+
+func (x *Message) GetViews() int64 {
+	if x != nil {
+		return x.Views
+	}
+	return 0
+}
+
 type Forward struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	FromId        int64                  `protobuf:"varint,1,opt,name=from_id,json=fromId,proto3" json:"from_id,omitempty"`
@@ -1599,7 +2059,7 @@ type Forward struct {
 
 func (x *Forward) Reset() {
 	*x = Forward{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[25]
+	mi := &file_herald_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1611,7 +2071,7 @@ func (x *Forward) String() string {
 func (*Forward) ProtoMessage() {}
 
 func (x *Forward) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[25]
+	mi := &file_herald_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1624,7 +2084,7 @@ func (x *Forward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Forward.ProtoReflect.Descriptor instead.
 func (*Forward) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{25}
+	return file_herald_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Forward) GetFromId() int64 {
@@ -1667,7 +2127,7 @@ type SendRequest struct {
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[26]
+	mi := &file_herald_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1679,7 +2139,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[26]
+	mi := &file_herald_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1692,7 +2152,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{26}
+	return file_herald_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SendRequest) GetPeer() *Peer {
@@ -1735,7 +2195,7 @@ type ForwardRequest struct {
 
 func (x *ForwardRequest) Reset() {
 	*x = ForwardRequest{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[27]
+	mi := &file_herald_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1747,7 +2207,7 @@ func (x *ForwardRequest) String() string {
 func (*ForwardRequest) ProtoMessage() {}
 
 func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[27]
+	mi := &file_herald_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1760,7 +2220,7 @@ func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
 func (*ForwardRequest) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{27}
+	return file_herald_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ForwardRequest) GetFromChatId() int64 {
@@ -1800,7 +2260,7 @@ type MessageList struct {
 
 func (x *MessageList) Reset() {
 	*x = MessageList{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[28]
+	mi := &file_herald_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1812,7 +2272,7 @@ func (x *MessageList) String() string {
 func (*MessageList) ProtoMessage() {}
 
 func (x *MessageList) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[28]
+	mi := &file_herald_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1825,7 +2285,7 @@ func (x *MessageList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageList.ProtoReflect.Descriptor instead.
 func (*MessageList) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{28}
+	return file_herald_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *MessageList) GetMessages() []*Message {
@@ -1846,7 +2306,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[29]
+	mi := &file_herald_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1858,7 +2318,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[29]
+	mi := &file_herald_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1871,7 +2331,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{29}
+	return file_herald_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *HistoryRequest) GetPeer() *Peer {
@@ -1906,7 +2366,7 @@ type EditRequest struct {
 
 func (x *EditRequest) Reset() {
 	*x = EditRequest{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[30]
+	mi := &file_herald_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1918,7 +2378,7 @@ func (x *EditRequest) String() string {
 func (*EditRequest) ProtoMessage() {}
 
 func (x *EditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[30]
+	mi := &file_herald_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1931,7 +2391,7 @@ func (x *EditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditRequest.ProtoReflect.Descriptor instead.
 func (*EditRequest) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{30}
+	return file_herald_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *EditRequest) GetChatId() int64 {
@@ -1966,7 +2426,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[31]
+	mi := &file_herald_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1978,7 +2438,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[31]
+	mi := &file_herald_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1991,7 +2451,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{31}
+	return file_herald_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DeleteRequest) GetChatId() int64 {
@@ -2025,7 +2485,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[32]
+	mi := &file_herald_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2037,7 +2497,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[32]
+	mi := &file_herald_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2050,7 +2510,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{32}
+	return file_herald_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReadRequest) GetPeer() *Peer {
@@ -2077,7 +2537,7 @@ type ReadResult struct {
 
 func (x *ReadResult) Reset() {
 	*x = ReadResult{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[33]
+	mi := &file_herald_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2089,7 +2549,7 @@ func (x *ReadResult) String() string {
 func (*ReadResult) ProtoMessage() {}
 
 func (x *ReadResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[33]
+	mi := &file_herald_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2102,7 +2562,7 @@ func (x *ReadResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResult.ProtoReflect.Descriptor instead.
 func (*ReadResult) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{33}
+	return file_herald_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ReadResult) GetChatId() int64 {
@@ -2128,7 +2588,7 @@ type TypingRequest struct {
 
 func (x *TypingRequest) Reset() {
 	*x = TypingRequest{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[34]
+	mi := &file_herald_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2140,7 +2600,7 @@ func (x *TypingRequest) String() string {
 func (*TypingRequest) ProtoMessage() {}
 
 func (x *TypingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[34]
+	mi := &file_herald_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2153,7 +2613,7 @@ func (x *TypingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypingRequest.ProtoReflect.Descriptor instead.
 func (*TypingRequest) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{34}
+	return file_herald_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *TypingRequest) GetChatId() int64 {
@@ -2172,7 +2632,7 @@ type State struct {
 
 func (x *State) Reset() {
 	*x = State{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[35]
+	mi := &file_herald_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2184,7 +2644,7 @@ func (x *State) String() string {
 func (*State) ProtoMessage() {}
 
 func (x *State) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[35]
+	mi := &file_herald_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2197,7 +2657,7 @@ func (x *State) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use State.ProtoReflect.Descriptor instead.
 func (*State) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{35}
+	return file_herald_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *State) GetPts() int64 {
@@ -2217,7 +2677,7 @@ type DifferenceRequest struct {
 
 func (x *DifferenceRequest) Reset() {
 	*x = DifferenceRequest{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[36]
+	mi := &file_herald_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2229,7 +2689,7 @@ func (x *DifferenceRequest) String() string {
 func (*DifferenceRequest) ProtoMessage() {}
 
 func (x *DifferenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[36]
+	mi := &file_herald_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2242,7 +2702,7 @@ func (x *DifferenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DifferenceRequest.ProtoReflect.Descriptor instead.
 func (*DifferenceRequest) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{36}
+	return file_herald_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DifferenceRequest) GetPts() int64 {
@@ -2271,7 +2731,7 @@ type Difference struct {
 
 func (x *Difference) Reset() {
 	*x = Difference{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[37]
+	mi := &file_herald_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2283,7 +2743,7 @@ func (x *Difference) String() string {
 func (*Difference) ProtoMessage() {}
 
 func (x *Difference) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[37]
+	mi := &file_herald_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2296,7 +2756,7 @@ func (x *Difference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Difference.ProtoReflect.Descriptor instead.
 func (*Difference) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{37}
+	return file_herald_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Difference) GetUpdates() []*Update {
@@ -2342,15 +2802,18 @@ type Update struct {
 	//	*Update_ChatJoined
 	//	*Update_ChatLeft
 	//	*Update_MembersChanged
-	Kind          isUpdate_Kind `protobuf_oneof:"kind"`
-	At            int64         `protobuf:"varint,20,opt,name=at,proto3" json:"at,omitempty"` // Unix milliseconds
+	Kind isUpdate_Kind `protobuf_oneof:"kind"`
+	At   int64         `protobuf:"varint,20,opt,name=at,proto3" json:"at,omitempty"` // Unix milliseconds
+	// Set instead of pts for entries of a broadcast chat's own log (channel
+	// posts, their edits and deletes): the entry's number in that chat's log.
+	ChatPts       int64 `protobuf:"varint,21,opt,name=chat_pts,json=chatPts,proto3" json:"chat_pts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[38]
+	mi := &file_herald_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2362,7 +2825,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[38]
+	mi := &file_herald_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2375,7 +2838,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{38}
+	return file_herald_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Update) GetPts() int64 {
@@ -2471,6 +2934,13 @@ func (x *Update) GetAt() int64 {
 	return 0
 }
 
+func (x *Update) GetChatPts() int64 {
+	if x != nil {
+		return x.ChatPts
+	}
+	return 0
+}
+
 type isUpdate_Kind interface {
 	isUpdate_Kind()
 }
@@ -2533,7 +3003,7 @@ type DeleteMessages struct {
 
 func (x *DeleteMessages) Reset() {
 	*x = DeleteMessages{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[39]
+	mi := &file_herald_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2545,7 +3015,7 @@ func (x *DeleteMessages) String() string {
 func (*DeleteMessages) ProtoMessage() {}
 
 func (x *DeleteMessages) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[39]
+	mi := &file_herald_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2558,7 +3028,7 @@ func (x *DeleteMessages) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMessages.ProtoReflect.Descriptor instead.
 func (*DeleteMessages) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{39}
+	return file_herald_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *DeleteMessages) GetChatId() int64 {
@@ -2586,7 +3056,7 @@ type ReadHistory struct {
 
 func (x *ReadHistory) Reset() {
 	*x = ReadHistory{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[40]
+	mi := &file_herald_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2598,7 +3068,7 @@ func (x *ReadHistory) String() string {
 func (*ReadHistory) ProtoMessage() {}
 
 func (x *ReadHistory) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[40]
+	mi := &file_herald_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2611,7 +3081,7 @@ func (x *ReadHistory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadHistory.ProtoReflect.Descriptor instead.
 func (*ReadHistory) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{40}
+	return file_herald_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ReadHistory) GetChatId() int64 {
@@ -2638,15 +3108,16 @@ func (x *ReadHistory) GetUserId() int64 {
 type ChatMembership struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ChatId        int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
-	UserId        int64                  `protobuf:"varint,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"` // who joined, left or changed (members_changed); who acted (chat_joined, chat_left)
-	Change        string                 `protobuf:"bytes,3,opt,name=change,proto3" json:"change,omitempty"`                // members_changed: joined, left, role
+	UserId        int64                  `protobuf:"varint,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`    // who joined, left or changed (members_changed); who acted (chat_joined, chat_left)
+	Change        string                 `protobuf:"bytes,3,opt,name=change,proto3" json:"change,omitempty"`                   // members_changed: joined, left, role
+	ChatPts       int64                  `protobuf:"varint,4,opt,name=chat_pts,json=chatPts,proto3" json:"chat_pts,omitempty"` // chat_joined of a broadcast chat: follow its log from here
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ChatMembership) Reset() {
 	*x = ChatMembership{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[41]
+	mi := &file_herald_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2658,7 +3129,7 @@ func (x *ChatMembership) String() string {
 func (*ChatMembership) ProtoMessage() {}
 
 func (x *ChatMembership) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[41]
+	mi := &file_herald_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2671,7 +3142,7 @@ func (x *ChatMembership) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMembership.ProtoReflect.Descriptor instead.
 func (*ChatMembership) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{41}
+	return file_herald_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ChatMembership) GetChatId() int64 {
@@ -2695,6 +3166,13 @@ func (x *ChatMembership) GetChange() string {
 	return ""
 }
 
+func (x *ChatMembership) GetChatPts() int64 {
+	if x != nil {
+		return x.ChatPts
+	}
+	return 0
+}
+
 // Typing is pushed, never stored: a member is typing in chat_id. Clients
 // hide it after 6 seconds unless it is renewed.
 type Typing struct {
@@ -2708,7 +3186,7 @@ type Typing struct {
 
 func (x *Typing) Reset() {
 	*x = Typing{}
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[42]
+	mi := &file_herald_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2720,7 +3198,7 @@ func (x *Typing) String() string {
 func (*Typing) ProtoMessage() {}
 
 func (x *Typing) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_herald_v1_herald_proto_msgTypes[42]
+	mi := &file_herald_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2733,7 +3211,7 @@ func (x *Typing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Typing.ProtoReflect.Descriptor instead.
 func (*Typing) Descriptor() ([]byte, []int) {
-	return file_proto_herald_v1_herald_proto_rawDescGZIP(), []int{42}
+	return file_herald_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Typing) GetChatId() int64 {
@@ -2757,11 +3235,11 @@ func (x *Typing) GetUsername() string {
 	return ""
 }
 
-var File_proto_herald_v1_herald_proto protoreflect.FileDescriptor
+var File_herald_proto protoreflect.FileDescriptor
 
-const file_proto_herald_v1_herald_proto_rawDesc = "" +
+const file_herald_proto_rawDesc = "" +
 	"\n" +
-	"\x1cproto/herald/v1/herald.proto\x12\therald.v1\"\xcc\x01\n" +
+	"\fherald.proto\x12\therald.v1\"\xcc\x01\n" +
 	"\x05Frame\x12.\n" +
 	"\arequest\x18\x01 \x01(\v2\x12.herald.v1.RequestH\x00R\arequest\x121\n" +
 	"\bresponse\x18\x02 \x01(\v2\x13.herald.v1.ResponseH\x00R\bresponse\x12+\n" +
@@ -2821,7 +3299,7 @@ const file_proto_herald_v1_herald_proto_rawDesc = "" +
 	"\busername\x18\x01 \x01(\tR\busername\";\n" +
 	"\x04Peer\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x1a\n" +
-	"\busername\x18\x02 \x01(\tR\busername\"\xe2\x01\n" +
+	"\busername\x18\x02 \x01(\tR\busername\"\x86\x03\n" +
 	"\x04Chat\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n" +
@@ -2830,7 +3308,16 @@ const file_proto_herald_v1_herald_proto_rawDesc = "" +
 	"\fmember_count\x18\x05 \x01(\x05R\vmemberCount\x12\x12\n" +
 	"\x04role\x18\x06 \x01(\tR\x04role\x12#\n" +
 	"\x04peer\x18\a \x01(\v2\x0f.herald.v1.UserR\x04peer\x12+\n" +
-	"\amembers\x18\b \x03(\v2\x11.herald.v1.MemberR\amembers\"Z\n" +
+	"\amembers\x18\b \x03(\v2\x11.herald.v1.MemberR\amembers\x12\x1a\n" +
+	"\busername\x18\t \x01(\tR\busername\x12 \n" +
+	"\vdescription\x18\n" +
+	" \x01(\tR\vdescription\x12\x1e\n" +
+	"\n" +
+	"signatures\x18\v \x01(\bR\n" +
+	"signatures\x12\x1c\n" +
+	"\tbroadcast\x18\f \x01(\bR\tbroadcast\x12\x10\n" +
+	"\x03pts\x18\r \x01(\x03R\x03pts\x12\x14\n" +
+	"\x05muted\x18\x0e \x01(\bR\x05muted\"Z\n" +
 	"\x06Member\x12#\n" +
 	"\x04user\x18\x01 \x01(\v2\x0f.herald.v1.UserR\x04user\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x17\n" +
@@ -2858,7 +3345,37 @@ const file_proto_herald_v1_herald_proto_rawDesc = "" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x14\n" +
 	"\x05admin\x18\x03 \x01(\bR\x05admin\"&\n" +
 	"\vChatRequest\x12\x17\n" +
-	"\achat_id\x18\x01 \x01(\x03R\x06chatId\"\xa1\x02\n" +
+	"\achat_id\x18\x01 \x01(\x03R\x06chatId\"\x84\x01\n" +
+	"\x14CreateChannelRequest\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12\x14\n" +
+	"\x05title\x18\x02 \x01(\tR\x05title\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x12\x18\n" +
+	"\aprivate\x18\x04 \x01(\bR\aprivate\"A\n" +
+	"\vJoinRequest\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12\x16\n" +
+	"\x06invite\x18\x02 \x01(\tR\x06invite\"@\n" +
+	"\rInviteRequest\x12\x17\n" +
+	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x16\n" +
+	"\x06revoke\x18\x02 \x01(\tR\x06revoke\"\x1c\n" +
+	"\x06Invite\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\"\xb9\x01\n" +
+	"\x0eSetChatRequest\x12\x17\n" +
+	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x19\n" +
+	"\x05title\x18\x02 \x01(\tH\x00R\x05title\x88\x01\x01\x12%\n" +
+	"\vdescription\x18\x03 \x01(\tH\x01R\vdescription\x88\x01\x01\x12#\n" +
+	"\n" +
+	"signatures\x18\x04 \x01(\bH\x02R\n" +
+	"signatures\x88\x01\x01B\b\n" +
+	"\x06_titleB\x0e\n" +
+	"\f_descriptionB\r\n" +
+	"\v_signatures\"H\n" +
+	"\vMuteRequest\x12#\n" +
+	"\x04peer\x18\x01 \x01(\v2\x0f.herald.v1.PeerR\x04peer\x12\x14\n" +
+	"\x05muted\x18\x02 \x01(\bR\x05muted\"X\n" +
+	"\x15ChatDifferenceRequest\x12\x17\n" +
+	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x10\n" +
+	"\x03pts\x18\x02 \x01(\x03R\x03pts\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xcf\x02\n" +
 	"\aMessage\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x03R\x02id\x12\x17\n" +
@@ -2871,7 +3388,9 @@ const file_proto_herald_v1_herald_proto_rawDesc = "" +
 	"\x03fwd\x18\t \x01(\v2\x12.herald.v1.ForwardR\x03fwd\x12\x18\n" +
 	"\adeleted\x18\n" +
 	" \x01(\bR\adeleted\x12\x1b\n" +
-	"\trandom_id\x18\v \x01(\x03R\brandomId\"_\n" +
+	"\trandom_id\x18\v \x01(\x03R\brandomId\x12\x16\n" +
+	"\x06author\x18\f \x01(\tR\x06author\x12\x14\n" +
+	"\x05views\x18\r \x01(\x03R\x05views\"_\n" +
 	"\aForward\x12\x17\n" +
 	"\afrom_id\x18\x01 \x01(\x03R\x06fromId\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x17\n" +
@@ -2921,7 +3440,7 @@ const file_proto_herald_v1_herald_proto_rawDesc = "" +
 	"\aupdates\x18\x01 \x03(\v2\x11.herald.v1.UpdateR\aupdates\x12\x10\n" +
 	"\x03pts\x18\x02 \x01(\x03R\x03pts\x12\x12\n" +
 	"\x04more\x18\x03 \x01(\bR\x04more\x12\x19\n" +
-	"\btoo_long\x18\x04 \x01(\bR\atooLong\"\x9a\x04\n" +
+	"\btoo_long\x18\x04 \x01(\bR\atooLong\"\xb5\x04\n" +
 	"\x06Update\x12\x10\n" +
 	"\x03pts\x18\x01 \x01(\x03R\x03pts\x125\n" +
 	"\vnew_message\x18\x02 \x01(\v2\x12.herald.v1.MessageH\x00R\n" +
@@ -2936,7 +3455,8 @@ const file_proto_herald_v1_herald_proto_rawDesc = "" +
 	"chatJoined\x128\n" +
 	"\tchat_left\x18\b \x01(\v2\x19.herald.v1.ChatMembershipH\x00R\bchatLeft\x12D\n" +
 	"\x0fmembers_changed\x18\t \x01(\v2\x19.herald.v1.ChatMembershipH\x00R\x0emembersChanged\x12\x0e\n" +
-	"\x02at\x18\x14 \x01(\x03R\x02atB\x06\n" +
+	"\x02at\x18\x14 \x01(\x03R\x02at\x12\x19\n" +
+	"\bchat_pts\x18\x15 \x01(\x03R\achatPtsB\x06\n" +
 	"\x04kind\";\n" +
 	"\x0eDeleteMessages\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x10\n" +
@@ -2944,79 +3464,87 @@ const file_proto_herald_v1_herald_proto_rawDesc = "" +
 	"\vReadHistory\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x15\n" +
 	"\x06max_id\x18\x02 \x01(\x03R\x05maxId\x12\x17\n" +
-	"\auser_id\x18\x03 \x01(\x03R\x06userId\"Z\n" +
+	"\auser_id\x18\x03 \x01(\x03R\x06userId\"u\n" +
 	"\x0eChatMembership\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\x03R\x06userId\x12\x16\n" +
-	"\x06change\x18\x03 \x01(\tR\x06change\"V\n" +
+	"\x06change\x18\x03 \x01(\tR\x06change\x12\x19\n" +
+	"\bchat_pts\x18\x04 \x01(\x03R\achatPts\"V\n" +
 	"\x06Typing\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\x03R\x06userId\x12\x1a\n" +
 	"\busername\x18\x03 \x01(\tR\busernameB5Z3github.com/heraldim/herald/proto/herald/v1;heraldv1b\x06proto3"
 
 var (
-	file_proto_herald_v1_herald_proto_rawDescOnce sync.Once
-	file_proto_herald_v1_herald_proto_rawDescData []byte
+	file_herald_proto_rawDescOnce sync.Once
+	file_herald_proto_rawDescData []byte
 )
 
-func file_proto_herald_v1_herald_proto_rawDescGZIP() []byte {
-	file_proto_herald_v1_herald_proto_rawDescOnce.Do(func() {
-		file_proto_herald_v1_herald_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_proto_herald_v1_herald_proto_rawDesc), len(file_proto_herald_v1_herald_proto_rawDesc)))
+func file_herald_proto_rawDescGZIP() []byte {
+	file_herald_proto_rawDescOnce.Do(func() {
+		file_herald_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_herald_proto_rawDesc), len(file_herald_proto_rawDesc)))
 	})
-	return file_proto_herald_v1_herald_proto_rawDescData
+	return file_herald_proto_rawDescData
 }
 
-var file_proto_herald_v1_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
-var file_proto_herald_v1_herald_proto_goTypes = []any{
-	(*Frame)(nil),              // 0: herald.v1.Frame
-	(*Request)(nil),            // 1: herald.v1.Request
-	(*Response)(nil),           // 2: herald.v1.Response
-	(*Error)(nil),              // 3: herald.v1.Error
-	(*Empty)(nil),              // 4: herald.v1.Empty
-	(*SignupRequest)(nil),      // 5: herald.v1.SignupRequest
-	(*LoginRequest)(nil),       // 6: herald.v1.LoginRequest
-	(*AuthRequest)(nil),        // 7: herald.v1.AuthRequest
-	(*AuthResult)(nil),         // 8: herald.v1.AuthResult
-	(*User)(nil),               // 9: herald.v1.User
-	(*Device)(nil),             // 10: herald.v1.Device
-	(*DeviceList)(nil),         // 11: herald.v1.DeviceList
-	(*RevokeRequest)(nil),      // 12: herald.v1.RevokeRequest
-	(*ResolveRequest)(nil),     // 13: herald.v1.ResolveRequest
-	(*Peer)(nil),               // 14: herald.v1.Peer
-	(*Chat)(nil),               // 15: herald.v1.Chat
-	(*Member)(nil),             // 16: herald.v1.Member
-	(*Dialog)(nil),             // 17: herald.v1.Dialog
-	(*DialogList)(nil),         // 18: herald.v1.DialogList
-	(*GetChatRequest)(nil),     // 19: herald.v1.GetChatRequest
-	(*CreateGroupRequest)(nil), // 20: herald.v1.CreateGroupRequest
-	(*MembersRequest)(nil),     // 21: herald.v1.MembersRequest
-	(*SetRoleRequest)(nil),     // 22: herald.v1.SetRoleRequest
-	(*ChatRequest)(nil),        // 23: herald.v1.ChatRequest
-	(*Message)(nil),            // 24: herald.v1.Message
-	(*Forward)(nil),            // 25: herald.v1.Forward
-	(*SendRequest)(nil),        // 26: herald.v1.SendRequest
-	(*ForwardRequest)(nil),     // 27: herald.v1.ForwardRequest
-	(*MessageList)(nil),        // 28: herald.v1.MessageList
-	(*HistoryRequest)(nil),     // 29: herald.v1.HistoryRequest
-	(*EditRequest)(nil),        // 30: herald.v1.EditRequest
-	(*DeleteRequest)(nil),      // 31: herald.v1.DeleteRequest
-	(*ReadRequest)(nil),        // 32: herald.v1.ReadRequest
-	(*ReadResult)(nil),         // 33: herald.v1.ReadResult
-	(*TypingRequest)(nil),      // 34: herald.v1.TypingRequest
-	(*State)(nil),              // 35: herald.v1.State
-	(*DifferenceRequest)(nil),  // 36: herald.v1.DifferenceRequest
-	(*Difference)(nil),         // 37: herald.v1.Difference
-	(*Update)(nil),             // 38: herald.v1.Update
-	(*DeleteMessages)(nil),     // 39: herald.v1.DeleteMessages
-	(*ReadHistory)(nil),        // 40: herald.v1.ReadHistory
-	(*ChatMembership)(nil),     // 41: herald.v1.ChatMembership
-	(*Typing)(nil),             // 42: herald.v1.Typing
+var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_herald_proto_goTypes = []any{
+	(*Frame)(nil),                 // 0: herald.v1.Frame
+	(*Request)(nil),               // 1: herald.v1.Request
+	(*Response)(nil),              // 2: herald.v1.Response
+	(*Error)(nil),                 // 3: herald.v1.Error
+	(*Empty)(nil),                 // 4: herald.v1.Empty
+	(*SignupRequest)(nil),         // 5: herald.v1.SignupRequest
+	(*LoginRequest)(nil),          // 6: herald.v1.LoginRequest
+	(*AuthRequest)(nil),           // 7: herald.v1.AuthRequest
+	(*AuthResult)(nil),            // 8: herald.v1.AuthResult
+	(*User)(nil),                  // 9: herald.v1.User
+	(*Device)(nil),                // 10: herald.v1.Device
+	(*DeviceList)(nil),            // 11: herald.v1.DeviceList
+	(*RevokeRequest)(nil),         // 12: herald.v1.RevokeRequest
+	(*ResolveRequest)(nil),        // 13: herald.v1.ResolveRequest
+	(*Peer)(nil),                  // 14: herald.v1.Peer
+	(*Chat)(nil),                  // 15: herald.v1.Chat
+	(*Member)(nil),                // 16: herald.v1.Member
+	(*Dialog)(nil),                // 17: herald.v1.Dialog
+	(*DialogList)(nil),            // 18: herald.v1.DialogList
+	(*GetChatRequest)(nil),        // 19: herald.v1.GetChatRequest
+	(*CreateGroupRequest)(nil),    // 20: herald.v1.CreateGroupRequest
+	(*MembersRequest)(nil),        // 21: herald.v1.MembersRequest
+	(*SetRoleRequest)(nil),        // 22: herald.v1.SetRoleRequest
+	(*ChatRequest)(nil),           // 23: herald.v1.ChatRequest
+	(*CreateChannelRequest)(nil),  // 24: herald.v1.CreateChannelRequest
+	(*JoinRequest)(nil),           // 25: herald.v1.JoinRequest
+	(*InviteRequest)(nil),         // 26: herald.v1.InviteRequest
+	(*Invite)(nil),                // 27: herald.v1.Invite
+	(*SetChatRequest)(nil),        // 28: herald.v1.SetChatRequest
+	(*MuteRequest)(nil),           // 29: herald.v1.MuteRequest
+	(*ChatDifferenceRequest)(nil), // 30: herald.v1.ChatDifferenceRequest
+	(*Message)(nil),               // 31: herald.v1.Message
+	(*Forward)(nil),               // 32: herald.v1.Forward
+	(*SendRequest)(nil),           // 33: herald.v1.SendRequest
+	(*ForwardRequest)(nil),        // 34: herald.v1.ForwardRequest
+	(*MessageList)(nil),           // 35: herald.v1.MessageList
+	(*HistoryRequest)(nil),        // 36: herald.v1.HistoryRequest
+	(*EditRequest)(nil),           // 37: herald.v1.EditRequest
+	(*DeleteRequest)(nil),         // 38: herald.v1.DeleteRequest
+	(*ReadRequest)(nil),           // 39: herald.v1.ReadRequest
+	(*ReadResult)(nil),            // 40: herald.v1.ReadResult
+	(*TypingRequest)(nil),         // 41: herald.v1.TypingRequest
+	(*State)(nil),                 // 42: herald.v1.State
+	(*DifferenceRequest)(nil),     // 43: herald.v1.DifferenceRequest
+	(*Difference)(nil),            // 44: herald.v1.Difference
+	(*Update)(nil),                // 45: herald.v1.Update
+	(*DeleteMessages)(nil),        // 46: herald.v1.DeleteMessages
+	(*ReadHistory)(nil),           // 47: herald.v1.ReadHistory
+	(*ChatMembership)(nil),        // 48: herald.v1.ChatMembership
+	(*Typing)(nil),                // 49: herald.v1.Typing
 }
-var file_proto_herald_v1_herald_proto_depIdxs = []int32{
+var file_herald_proto_depIdxs = []int32{
 	1,  // 0: herald.v1.Frame.request:type_name -> herald.v1.Request
 	2,  // 1: herald.v1.Frame.response:type_name -> herald.v1.Response
-	38, // 2: herald.v1.Frame.update:type_name -> herald.v1.Update
-	42, // 3: herald.v1.Frame.typing:type_name -> herald.v1.Typing
+	45, // 2: herald.v1.Frame.update:type_name -> herald.v1.Update
+	49, // 3: herald.v1.Frame.typing:type_name -> herald.v1.Typing
 	3,  // 4: herald.v1.Response.error:type_name -> herald.v1.Error
 	9,  // 5: herald.v1.AuthResult.user:type_name -> herald.v1.User
 	10, // 6: herald.v1.AuthResult.device:type_name -> herald.v1.Device
@@ -3025,43 +3553,45 @@ var file_proto_herald_v1_herald_proto_depIdxs = []int32{
 	16, // 9: herald.v1.Chat.members:type_name -> herald.v1.Member
 	9,  // 10: herald.v1.Member.user:type_name -> herald.v1.User
 	15, // 11: herald.v1.Dialog.chat:type_name -> herald.v1.Chat
-	24, // 12: herald.v1.Dialog.last:type_name -> herald.v1.Message
+	31, // 12: herald.v1.Dialog.last:type_name -> herald.v1.Message
 	17, // 13: herald.v1.DialogList.dialogs:type_name -> herald.v1.Dialog
 	14, // 14: herald.v1.GetChatRequest.peer:type_name -> herald.v1.Peer
-	25, // 15: herald.v1.Message.fwd:type_name -> herald.v1.Forward
-	14, // 16: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
-	14, // 17: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
-	24, // 18: herald.v1.MessageList.messages:type_name -> herald.v1.Message
-	14, // 19: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
-	14, // 20: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
-	38, // 21: herald.v1.Difference.updates:type_name -> herald.v1.Update
-	24, // 22: herald.v1.Update.new_message:type_name -> herald.v1.Message
-	24, // 23: herald.v1.Update.edit_message:type_name -> herald.v1.Message
-	39, // 24: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
-	40, // 25: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
-	40, // 26: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
-	41, // 27: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
-	41, // 28: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
-	41, // 29: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	14, // 15: herald.v1.MuteRequest.peer:type_name -> herald.v1.Peer
+	32, // 16: herald.v1.Message.fwd:type_name -> herald.v1.Forward
+	14, // 17: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
+	14, // 18: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
+	31, // 19: herald.v1.MessageList.messages:type_name -> herald.v1.Message
+	14, // 20: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
+	14, // 21: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
+	45, // 22: herald.v1.Difference.updates:type_name -> herald.v1.Update
+	31, // 23: herald.v1.Update.new_message:type_name -> herald.v1.Message
+	31, // 24: herald.v1.Update.edit_message:type_name -> herald.v1.Message
+	46, // 25: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
+	47, // 26: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
+	47, // 27: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
+	48, // 28: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
+	48, // 29: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
+	48, // 30: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
-func init() { file_proto_herald_v1_herald_proto_init() }
-func file_proto_herald_v1_herald_proto_init() {
-	if File_proto_herald_v1_herald_proto != nil {
+func init() { file_herald_proto_init() }
+func file_herald_proto_init() {
+	if File_herald_proto != nil {
 		return
 	}
-	file_proto_herald_v1_herald_proto_msgTypes[0].OneofWrappers = []any{
+	file_herald_proto_msgTypes[0].OneofWrappers = []any{
 		(*Frame_Request)(nil),
 		(*Frame_Response)(nil),
 		(*Frame_Update)(nil),
 		(*Frame_Typing)(nil),
 	}
-	file_proto_herald_v1_herald_proto_msgTypes[38].OneofWrappers = []any{
+	file_herald_proto_msgTypes[28].OneofWrappers = []any{}
+	file_herald_proto_msgTypes[45].OneofWrappers = []any{
 		(*Update_NewMessage)(nil),
 		(*Update_EditMessage)(nil),
 		(*Update_DeleteMessages)(nil),
@@ -3075,17 +3605,17 @@ func file_proto_herald_v1_herald_proto_init() {
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_herald_v1_herald_proto_rawDesc), len(file_proto_herald_v1_herald_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_proto_rawDesc), len(file_herald_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   43,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_proto_herald_v1_herald_proto_goTypes,
-		DependencyIndexes: file_proto_herald_v1_herald_proto_depIdxs,
-		MessageInfos:      file_proto_herald_v1_herald_proto_msgTypes,
+		GoTypes:           file_herald_proto_goTypes,
+		DependencyIndexes: file_herald_proto_depIdxs,
+		MessageInfos:      file_herald_proto_msgTypes,
 	}.Build()
-	File_proto_herald_v1_herald_proto = out.File
-	file_proto_herald_v1_herald_proto_goTypes = nil
-	file_proto_herald_v1_herald_proto_depIdxs = nil
+	File_herald_proto = out.File
+	file_herald_proto_goTypes = nil
+	file_herald_proto_depIdxs = nil
 }
