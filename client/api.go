@@ -174,3 +174,39 @@ func (c *Client) State(ctx context.Context) (int64, error) {
 	err := c.Call(ctx, "updates.state", &pb.Empty{}, &s)
 	return s.Pts, err
 }
+
+// CreateChannel creates a broadcast channel.
+func (c *Client) CreateChannel(ctx context.Context, req *pb.CreateChannelRequest) (*pb.Chat, error) {
+	var ch pb.Chat
+	return &ch, c.Call(ctx, "channels.create", req, &ch)
+}
+
+// Join subscribes to a public channel by @name, or to a channel by invite
+// code.
+func (c *Client) Join(ctx context.Context, username, invite string) (*pb.Chat, error) {
+	var ch pb.Chat
+	return &ch, c.Call(ctx, "channels.join", &pb.JoinRequest{Username: username, Invite: invite}, &ch)
+}
+
+// Invite creates an invite code for a channel, or revokes one.
+func (c *Client) Invite(ctx context.Context, chatID int64, revoke string) (string, error) {
+	var inv pb.Invite
+	err := c.Call(ctx, "channels.invite", &pb.InviteRequest{ChatId: chatID, Revoke: revoke}, &inv)
+	return inv.Code, err
+}
+
+// SetChat changes a channel's settings; unset fields stay.
+func (c *Client) SetChat(ctx context.Context, req *pb.SetChatRequest) (*pb.Chat, error) {
+	var ch pb.Chat
+	return &ch, c.Call(ctx, "channels.set", req, &ch)
+}
+
+// SetRole makes a member of a group or channel an admin, or not.
+func (c *Client) SetRole(ctx context.Context, chatID int64, username string, admin bool) error {
+	return c.Call(ctx, "chats.set_role", &pb.SetRoleRequest{ChatId: chatID, Username: username, Admin: admin}, nil)
+}
+
+// Mute stops or resumes pushes of a chat to this user's devices.
+func (c *Client) Mute(ctx context.Context, p *pb.Peer, muted bool) error {
+	return c.Call(ctx, "chats.mute", &pb.MuteRequest{Peer: p, Muted: muted}, nil)
+}

@@ -39,6 +39,10 @@ type Options struct {
 	// following: updates after it are delivered. Negative means "now":
 	// only what happens after connecting.
 	Pts int64
+	// ChannelPts holds, per broadcast chat, the last position of the chat's
+	// own log this device has seen; the client catches up on each from
+	// there. Chats not in it are followed from now on.
+	ChannelPts map[int64]int64
 	// OnPts, if set, is called (from one goroutine) each time the delivered
 	// position advances, so the caller can persist it.
 	OnPts func(pts int64)
@@ -83,6 +87,7 @@ type Client struct {
 	stopped chan struct{}
 	pts     int64
 	ptsSet  bool
+	chans   map[int64]int64 // broadcast chat → last log position delivered
 }
 
 type session struct {
@@ -112,6 +117,10 @@ func New(opts Options) (*Client, error) {
 	}
 	if opts.Pts >= 0 {
 		c.pts, c.ptsSet = opts.Pts, true
+	}
+	c.chans = make(map[int64]int64, len(opts.ChannelPts))
+	for k, v := range opts.ChannelPts {
+		c.chans[k] = v
 	}
 	return c, nil
 }
@@ -152,6 +161,18 @@ func (c *Client) Pts() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.pts
+}
+
+// ChannelPts returns, per broadcast chat, the last log position delivered
+// on Events, for saving between runs.
+func (c *Client) ChannelPts() map[int64]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[int64]int64, len(c.chans))
+	for k, v := range c.chans {
+		out[k] = v
+	}
+	return out
 }
 
 // Connect opens the first connection (authenticating if the client has a
@@ -336,6 +357,7 @@ func (c *Client) session(ctx context.Context) (*session, error) {
 var retryable = map[string]bool{
 	"users.me": true, "users.resolve": true, "chats.list": true, "chats.get": true, "devices.list": true,
 	"messages.history": true, "messages.read": true, "updates.state": true, "updates.difference": true,
+	"channels.difference": true,
 }
 
 // Call sends a request and decodes its result into resp (which may be nil).

@@ -19,6 +19,8 @@ type Credentials struct {
 	DeviceID int64  `json:"device_id"`
 	Token    string `json:"token"`
 	Pts      int64  `json:"pts"`
+	// ChannelPts: per broadcast chat, the last position of its log seen.
+	ChannelPts map[int64]int64 `json:"channel_pts,omitempty"`
 }
 
 // Home is a device's home directory.

@@ -13,13 +13,17 @@ import (
 func (c *Client) syncLoop() {
 	defer close(c.syncDone)
 	defer close(c.events)
-	need := false
+	need, needChans := false, false
 	for {
 		if need && c.opts.Follow && c.Token() != "" {
 			need = !c.catchUp()
+			needChans = needChans || !need
+		}
+		if needChans && !need && c.opts.Follow && c.Token() != "" {
+			needChans = !c.catchUpChats()
 		}
 		var retry <-chan time.Time
-		if need {
+		if need || needChans {
 			retry = time.After(500 * time.Millisecond)
 		}
 		select {
@@ -35,6 +39,12 @@ func (c *Client) syncLoop() {
 			}
 			u := f.GetUpdate()
 			if u == nil {
+				continue
+			}
+			if u.Pts == 0 && u.ChatPts > 0 {
+				if !c.pushChat(u) {
+					needChans = true
+				}
 				continue
 			}
 			pts := c.Pts()
@@ -88,7 +98,127 @@ func (c *Client) deliver(u *pb.Update) bool {
 	if !c.emit(Event{Update: u}) {
 		return false
 	}
+	// Joining a broadcast chat says where its log starts for this device;
+	// leaving one ends it.
+	if j := u.GetChatJoined(); j != nil {
+		c.mu.Lock()
+		if _, ok := c.chans[j.ChatId]; !ok {
+			c.chans[j.ChatId] = j.ChatPts
+		}
+		c.mu.Unlock()
+	}
+	if l := u.GetChatLeft(); l != nil {
+		c.mu.Lock()
+		delete(c.chans, l.ChatId)
+		c.mu.Unlock()
+	}
 	c.setPts(u.Pts)
+	return true
+}
+
+// chatOf names the chat a broadcast log entry belongs to.
+func chatOf(u *pb.Update) int64 {
+	switch {
+	case u.GetNewMessage() != nil:
+		return u.GetNewMessage().ChatId
+	case u.GetEditMessage() != nil:
+		return u.GetEditMessage().ChatId
+	case u.GetDeleteMessages() != nil:
+		return u.GetDeleteMessages().ChatId
+	}
+	return 0
+}
+
+// pushChat applies a pushed entry of a broadcast chat's log if it is the
+// next one; false means the chat must be caught up from the server.
+func (c *Client) pushChat(u *pb.Update) bool {
+	chat := chatOf(u)
+	c.mu.Lock()
+	known, ok := c.chans[chat]
+	c.mu.Unlock()
+	switch {
+	case !ok:
+		return false
+	case u.ChatPts <= known:
+		return true // a duplicate
+	case u.ChatPts == known+1:
+		return c.deliverChat(chat, u)
+	}
+	return false
+}
+
+func (c *Client) deliverChat(chat int64, u *pb.Update) bool {
+	if !c.emit(Event{Update: u}) {
+		return true
+	}
+	c.mu.Lock()
+	if _, ok := c.chans[chat]; ok {
+		c.chans[chat] = u.ChatPts
+	}
+	c.mu.Unlock()
+	return true
+}
+
+// catchUpChats brings every followed broadcast chat up to date: chats
+// already known are caught up from their last position, new ones are
+// followed from now. It reports false if it could not finish.
+func (c *Client) catchUpChats() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := c.session(ctx)
+	if err != nil {
+		return false
+	}
+	var list pb.DialogList
+	if err := c.callOn(ctx, s, "chats.list", &pb.Empty{}, &list); err != nil {
+		return false
+	}
+	live := map[int64]bool{}
+	for _, d := range list.Dialogs {
+		ch := d.Chat
+		if !ch.Broadcast || ch.Muted {
+			continue
+		}
+		live[ch.Id] = true
+		c.mu.Lock()
+		known, ok := c.chans[ch.Id]
+		if !ok {
+			c.chans[ch.Id] = ch.Pts
+		}
+		c.mu.Unlock()
+		if !ok || known >= ch.Pts {
+			continue
+		}
+		for {
+			var d pb.Difference
+			if err := c.callOn(ctx, s, "channels.difference", &pb.ChatDifferenceRequest{ChatId: ch.Id, Pts: known}, &d); err != nil {
+				return false
+			}
+			if d.TooLong {
+				c.mu.Lock()
+				c.chans[ch.Id] = d.Pts
+				c.mu.Unlock()
+				c.emit(Event{Resync: true})
+				break
+			}
+			for _, u := range d.Updates {
+				if u.ChatPts == known+1 {
+					c.deliverChat(ch.Id, u)
+					known = u.ChatPts
+				}
+			}
+			if !d.More {
+				break
+			}
+		}
+	}
+	c.mu.Lock()
+	for id := range c.chans {
+		if !live[id] {
+			delete(c.chans, id)
+		}
+	}
+	c.mu.Unlock()
 	return true
 }
 

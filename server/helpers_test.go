@@ -160,3 +160,17 @@ func startNodeAt(t *testing.T, dir, addr string) *server.Node {
 	t.Fatalf("restart on %s: %v", addr, err)
 	return nil
 }
+
+// newClientWith reconnects a device from saved log positions.
+func newClientWith(t *testing.T, url, token string, pts int64, chans map[int64]int64) *client.Client {
+	t.Helper()
+	c, err := client.New(client.Options{Server: url, Token: token, Follow: true, Pts: pts, ChannelPts: chans, MaxBackoff: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Connect(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}

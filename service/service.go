@@ -260,12 +260,12 @@ func (s *Service) Sign(ctx context.Context, m *herald.Message) Signature {
 	if err != nil || ch.Kind != herald.Channel {
 		return Signature{FromID: m.SenderID, From: s.UserNames(ctx, m.SenderID)[m.SenderID]}
 	}
+	// FromID stays 0: a post is from the channel, not from a user.
 	sig := Signature{From: ch.Username}
 	if sig.From == "" {
 		sig.From = ch.Title
 	}
 	if ch.Signatures {
-		sig.FromID = m.SenderID
 		sig.Author = s.UserNames(ctx, m.SenderID)[m.SenderID]
 	}
 	return sig

@@ -21,7 +21,7 @@ type conn struct {
 	ws   *websocket.Conn
 	addr string
 
-	out    chan []byte         // bounded outbound queue
+	out    chan []byte // bounded outbound queue
 	done   chan struct{}
 	topics map[string]struct{} // guarded by srv.mu
 

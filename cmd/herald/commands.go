@@ -38,6 +38,10 @@ func init() {
 		"forward": cmdForward,
 		"group":   cmdGroup,
 		"leave":   cmdLeave,
+		"channel": cmdChannel,
+		"join":    cmdJoin,
+		"mute":    func(ctx context.Context, c *cli, args []string) error { return cmdMute(ctx, c, args, true) },
+		"unmute":  func(ctx context.Context, c *cli, args []string) error { return cmdMute(ctx, c, args, false) },
 	}
 }
 
@@ -45,6 +49,10 @@ const callTimeout = 30 * time.Second
 
 // connect opens a client for a logged-in device.
 func (c *cli) connect(ctx context.Context, follow bool, pts int64) (*client.Client, client.Credentials, error) {
+	return c.connectWith(ctx, follow, pts, nil)
+}
+
+func (c *cli) connectWith(ctx context.Context, follow bool, pts int64, chans map[int64]int64) (*client.Client, client.Credentials, error) {
 	home := client.Home{Dir: c.home}
 	cred, err := home.Load()
 	if err != nil {
@@ -54,7 +62,7 @@ func (c *cli) connect(ctx context.Context, follow bool, pts int64) (*client.Clie
 	if !c.serverSet && cred.Server != "" {
 		server = cred.Server
 	}
-	opts := client.Options{Server: server, Token: cred.Token, Follow: follow, Pts: pts}
+	opts := client.Options{Server: server, Token: cred.Token, Follow: follow, Pts: pts, ChannelPts: chans}
 	cl, err := client.New(opts)
 	if err != nil {
 		return nil, cred, err
@@ -332,7 +340,7 @@ func cmdChats(ctx context.Context, c *cli, args []string) error {
 			}
 			last := ""
 			if d.Last != nil {
-				last = "@" + d.Last.From + ": " + oneLine(d.Last.Text, 50)
+				last = fromName(d.Last) + ": " + oneLine(d.Last.Text, 50)
 			}
 			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\n", d.Chat.Id, name, d.Unread, last)
 		}
@@ -428,10 +436,11 @@ func cmdListen(ctx context.Context, c *cli, args []string) error {
 	// By default listen shows what arrives from now on; --catch-up first
 	// shows what arrived since this device last listened.
 	start := int64(-1)
+	var chans map[int64]int64
 	if p.on["catch-up"] {
-		start = cred.Pts
+		start, chans = cred.Pts, cred.ChannelPts
 	}
-	cl, cred, err := c.connect(ctx, true, start)
+	cl, cred, err := c.connectWith(ctx, true, start, chans)
 	if err != nil {
 		return err
 	}
@@ -439,6 +448,7 @@ func cmdListen(ctx context.Context, c *cli, args []string) error {
 		cl.Close()
 		if cur, err := home.Load(); err == nil && cur.Token == cred.Token {
 			cur.Pts = max(cur.Pts, cl.Pts())
+			cur.ChannelPts = cl.ChannelPts()
 			home.Save(cur)
 		}
 	}()
@@ -702,6 +712,12 @@ func messageJSON(m *pb.Message) map[string]any {
 	if m.Fwd != nil {
 		out["forwarded_from"] = m.Fwd.From
 	}
+	if m.Author != "" {
+		out["author"] = m.Author
+	}
+	if m.Views > 0 {
+		out["views"] = m.Views
+	}
 	return out
 }
 
@@ -710,7 +726,7 @@ func (c *cli) printMessage(m *pb.Message) error {
 		return c.printJSON(messageJSON(m))
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "[%d #%d] %s @%s", m.ChatId, m.Id, time.UnixMilli(m.SentAt).Local().Format("2006-01-02 15:04"), m.From)
+	fmt.Fprintf(&b, "[%d #%d] %s %s", m.ChatId, m.Id, time.UnixMilli(m.SentAt).Local().Format("2006-01-02 15:04"), fromName(m))
 	if m.Fwd != nil {
 		fmt.Fprintf(&b, " (forwarded from @%s)", m.Fwd.From)
 	}
@@ -721,6 +737,12 @@ func (c *cli) printMessage(m *pb.Message) error {
 	b.WriteString(m.Text)
 	if m.EditedAt != 0 {
 		b.WriteString(" (edited)")
+	}
+	if m.Author != "" {
+		fmt.Fprintf(&b, " — %s", m.Author)
+	}
+	if m.Views > 0 {
+		fmt.Fprintf(&b, " (%d views)", m.Views)
 	}
 	_, err := fmt.Fprintln(c.stdout, b.String())
 	return err
@@ -733,4 +755,11 @@ func oneLine(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+func fromName(m *pb.Message) string {
+	if m.FromId == 0 {
+		return m.From // a channel post: signed by the channel
+	}
+	return "@" + m.From
 }

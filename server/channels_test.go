@@ -1,0 +1,283 @@
+package server_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldim/herald"
+	pb "github.com/heraldim/herald/proto/herald/v1"
+)
+
+func createChannel(t *testing.T, d *device, name string, private bool) *pb.Chat {
+	t.Helper()
+	ch, err := d.CreateChannel(ctxT(t), &pb.CreateChannelRequest{Username: name, Title: "News " + name, Private: private})
+	if err != nil {
+		t.Fatalf("create channel %s: %v", name, err)
+	}
+	return ch
+}
+
+// nextPost waits for the next channel post on d.
+func nextPost(t *testing.T, d *device) *pb.Update {
+	t.Helper()
+	return next(t, d, func(u *pb.Update) bool { return u.GetNewMessage() != nil && u.ChatPts > 0 })
+}
+
+func TestChannelPostReachesEveryConnectedSubscriberOnce(t *testing.T) {
+	n := startNode(t, "")
+	owner := signup(t, n, "owner")
+	ch := createChannel(t, owner, fmt.Sprintf("bigcast%d", userSeq.Add(1)), false)
+
+	const subscribers = 200
+	subs := make([]*device, subscribers)
+	var wg sync.WaitGroup
+	errs := make(chan error, subscribers)
+	for i := range subs {
+		subs[i] = signup(t, n, "subscriber")
+	}
+	for _, d := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := d.Join(ctxT(t), ch.Username, ""); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	info, err := owner.GetChat(ctxT(t), &pb.Peer{ChatId: ch.Id})
+	if err != nil || info.MemberCount != subscribers+1 {
+		t.Fatalf("subscriber count %v, %v", info.GetMemberCount(), err)
+	}
+	// Each subscriber's device has taken in its join before the post.
+	for _, d := range subs {
+		next(t, d, func(u *pb.Update) bool { return u.GetChatJoined().GetChatId() == ch.Id })
+	}
+
+	const posts = 3
+	for i := range posts {
+		send(t, owner, &pb.Peer{ChatId: ch.Id}, fmt.Sprintf("edition %d", i))
+	}
+	for _, d := range subs {
+		for i := range posts {
+			u := nextPost(t, d)
+			m := u.GetNewMessage()
+			if m.Text != fmt.Sprintf("edition %d", i) || m.From != ch.Username || m.FromId != 0 || u.ChatPts != int64(i+1) {
+				t.Fatalf("%s got %v (chat_pts %d)", d.user.name, m, u.ChatPts)
+			}
+		}
+	}
+	// Exactly once: nothing else arrives for anyone after a marker post.
+	send(t, owner, &pb.Peer{ChatId: ch.Id}, "marker")
+	for _, d := range subs {
+		if m := nextPost(t, d).GetNewMessage(); m.Text != "marker" {
+			t.Fatalf("%s got %q after the posts, want the marker", d.user.name, m.Text)
+		}
+	}
+}
+
+func TestOfflineSubscriberCatchesUpPerChannel(t *testing.T) {
+	n := startNode(t, "")
+	owner, reader := signup(t, n, "owner"), signup(t, n, "reader")
+	ch := createChannel(t, owner, fmt.Sprintf("daily%d", userSeq.Add(1)), false)
+	if _, err := reader.Join(ctxT(t), ch.Username, ""); err != nil {
+		t.Fatal(err)
+	}
+	send(t, owner, &pb.Peer{ChatId: ch.Id}, "seen live")
+	nextPost(t, reader)
+	pts, chans := reader.Pts(), reader.ChannelPts()
+	if chans[ch.Id] != 1 {
+		t.Fatalf("reader's channel position %v", chans)
+	}
+	reader.Close()
+
+	for i := range 30 {
+		send(t, owner, &pb.Peer{ChatId: ch.Id}, fmt.Sprintf("missed %d", i))
+	}
+	// An edit and a delete while away arrive too, in log order.
+	if _, err := owner.Edit(ctxT(t), ch.Id, 2, "missed 0, corrected"); err != nil {
+		t.Fatal(err)
+	}
+	if err := owner.Delete(ctxT(t), ch.Id, []int64{3}, true); err != nil {
+		t.Fatal(err)
+	}
+
+	back := &device{Client: newClientWith(t, n.URL(), reader.token, pts, chans), user: reader.user}
+	for i := range 30 {
+		m := nextPost(t, back).GetNewMessage()
+		want := fmt.Sprintf("missed %d", i)
+		if i == 0 {
+			want = "missed 0, corrected" // the log gives the message as it is now
+		}
+		if i == 1 {
+			if !m.Deleted {
+				t.Fatalf("post 3 was deleted but arrives as %v", m)
+			}
+			continue
+		}
+		if m.Text != want {
+			t.Fatalf("post %d: got %q, want %q", i, m.Text, want)
+		}
+	}
+	if u := next(t, back, func(u *pb.Update) bool { return u.ChatPts > 0 }); u.GetEditMessage() == nil {
+		t.Fatalf("after the posts: %v, want the edit", u)
+	}
+	if u := next(t, back, func(u *pb.Update) bool { return u.ChatPts > 0 }); u.GetDeleteMessages() == nil {
+		t.Fatalf("after the edit: %v, want the delete", u)
+	}
+}
+
+func TestChannelRules(t *testing.T) {
+	n := startNode(t, "")
+	owner, fan, stranger := signup(t, n, "owner"), signup(t, n, "fanof"), signup(t, n, "stranger")
+	pub := createChannel(t, owner, fmt.Sprintf("public%d", userSeq.Add(1)), false)
+	priv := createChannel(t, owner, "Inner circle", true)
+	send(t, owner, &pb.Peer{ChatId: pub.Id}, "open post")
+	send(t, owner, &pb.Peer{ChatId: priv.Id}, "closed post")
+
+	// Preview a public channel without joining; never a private one.
+	hist, err := stranger.History(ctxT(t), &pb.HistoryRequest{Peer: to(pub.Username)})
+	if err != nil || len(hist) != 1 || hist[0].Text != "open post" {
+		t.Fatalf("preview: %v, %v", hist, err)
+	}
+	if info, err := stranger.GetChat(ctxT(t), to(pub.Username)); err != nil || info.Role != "none" || info.MemberCount != 1 {
+		t.Fatalf("preview info: %v, %v", info, err)
+	}
+	if _, err := stranger.History(ctxT(t), &pb.HistoryRequest{Peer: &pb.Peer{ChatId: priv.Id}}); !herald.IsKind(err, herald.NotFound) {
+		t.Fatalf("private preview: %v", err)
+	}
+
+	// Posting as a non-admin, member or not, is refused.
+	if _, err := fan.Join(ctxT(t), pub.Username, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*device{fan, stranger} {
+		if _, err := d.Send(ctxT(t), &pb.SendRequest{Peer: to(pub.Username), Text: "me too"}); !herald.IsKind(err, herald.PermissionDenied) {
+			t.Fatalf("%s posting: %v", d.user.name, err)
+		}
+	}
+	// Subscribers do not see each other.
+	if info, err := fan.GetChat(ctxT(t), &pb.Peer{ChatId: pub.Id}); err != nil || len(info.Members) != 0 || info.MemberCount != 2 {
+		t.Fatalf("subscriber's view: %v, %v", info, err)
+	}
+	// Names are one namespace with users.
+	if _, err := owner.CreateChannel(ctxT(t), &pb.CreateChannelRequest{Username: stranger.user.name, Title: "x"}); !herald.IsKind(err, herald.AlreadyExists) {
+		t.Fatalf("channel named like a user: %v", err)
+	}
+	if _, err := owner.CreateChannel(ctxT(t), &pb.CreateChannelRequest{Username: pub.Username, Title: "x"}); !herald.IsKind(err, herald.AlreadyExists) {
+		t.Fatalf("taken channel name: %v", err)
+	}
+	anon := newClient(t, n.URL(), "", false, -1)
+	if _, err := anon.Signup(ctxT(t), &pb.SignupRequest{Username: pub.Username, Password: password}); !herald.IsKind(err, herald.AlreadyExists) {
+		t.Fatalf("user named like a channel: %v", err)
+	}
+
+	// Invites: join by code; a revoked code is NOT_FOUND.
+	code, err := owner.Invite(ctxT(t), priv.Id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fan.Invite(ctxT(t), priv.Id, ""); !herald.IsKind(err, herald.NotFound) {
+		t.Fatalf("non-member making an invite: %v", err)
+	}
+	if _, err := stranger.Join(ctxT(t), "", code); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := stranger.History(ctxT(t), &pb.HistoryRequest{Peer: &pb.Peer{ChatId: priv.Id}}); err != nil || len(h) != 1 {
+		t.Fatalf("after joining by invite: %v, %v", h, err)
+	}
+	if _, err := owner.Invite(ctxT(t), priv.Id, code); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fan.Join(ctxT(t), "", code); !herald.IsKind(err, herald.NotFound) {
+		t.Fatalf("revoked invite: %v", err)
+	}
+
+	// An admin may post; signatures name the author when on.
+	if err := owner.SetRole(ctxT(t), pub.Id, fan.user.name, true); err != nil {
+		t.Fatal(err)
+	}
+	on := true
+	if _, err := owner.SetChat(ctxT(t), &pb.SetChatRequest{ChatId: pub.Id, Signatures: &on}); err != nil {
+		t.Fatal(err)
+	}
+	if m := send(t, fan, to(pub.Username), "by an admin"); m.Author != fan.user.name || m.From != pub.Username || m.FromId != 0 {
+		t.Fatalf("signed post: %v", m)
+	}
+}
+
+func TestChannelViewsCountDistinctViewers(t *testing.T) {
+	n := startNode(t, "")
+	owner, a, b := signup(t, n, "owner"), signup(t, n, "viewa"), signup(t, n, "viewb")
+	ch := createChannel(t, owner, fmt.Sprintf("views%d", userSeq.Add(1)), false)
+	for _, d := range []*device{a, b} {
+		if _, err := d.Join(ctxT(t), ch.Username, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(t, owner, &pb.Peer{ChatId: ch.Id}, "watch this")
+	// a looks three times, from two devices; b once: two viewers.
+	a2 := login(t, n, a.user)
+	for _, d := range []*device{a, a, a2, b} {
+		if _, err := d.History(ctxT(t), &pb.HistoryRequest{Peer: &pb.Peer{ChatId: ch.Id}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := owner.History(ctxT(t), &pb.HistoryRequest{Peer: &pb.Peer{ChatId: ch.Id}})
+	if err != nil || len(h) != 1 {
+		t.Fatal(h, err)
+	}
+	// The owner looked too, which makes three distinct viewers.
+	if h[0].Views != 3 {
+		t.Fatalf("views %d, want 3 (owner, a, b)", h[0].Views)
+	}
+}
+
+func TestLeftOrMutedSubscriberGetsNoPushes(t *testing.T) {
+	n := startNode(t, "")
+	owner, leaver, muter, stayer := signup(t, n, "owner"), signup(t, n, "leaver"), signup(t, n, "muter"), signup(t, n, "stayer")
+	ch := createChannel(t, owner, fmt.Sprintf("leaving%d", userSeq.Add(1)), false)
+	for _, d := range []*device{leaver, muter, stayer} {
+		if _, err := d.Join(ctxT(t), ch.Username, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(t, owner, &pb.Peer{ChatId: ch.Id}, "first")
+	for _, d := range []*device{leaver, muter, stayer} {
+		nextPost(t, d)
+	}
+	if err := leaver.Leave(ctxT(t), ch.Id); err != nil {
+		t.Fatal(err)
+	}
+	if err := muter.Mute(ctxT(t), &pb.Peer{ChatId: ch.Id}, true); err != nil {
+		t.Fatal(err)
+	}
+	next(t, leaver, func(u *pb.Update) bool { return u.GetChatLeft() != nil })
+	send(t, owner, &pb.Peer{ChatId: ch.Id}, "second")
+	send(t, owner, &pb.Peer{ChatId: ch.Id}, "third")
+	if m := nextPost(t, stayer).GetNewMessage(); m.Text != "second" {
+		t.Fatalf("stayer got %q", m.Text)
+	}
+	nextPost(t, stayer)
+	// The stayer has both; the others got nothing pushed in the meantime.
+	for _, d := range []*device{leaver, muter} {
+		select {
+		case ev := <-d.Events():
+			if ev.Update != nil && ev.Update.ChatPts > 0 {
+				t.Fatalf("%s got a post after leaving or muting: %v", d.user.name, ev.Update)
+			}
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	// Muted is still readable and still counts unread.
+	ds, err := muter.Chats(ctxT(t))
+	if err != nil || len(ds) != 1 || !ds[0].Chat.Muted || ds[0].Unread != 3 {
+		t.Fatalf("muted dialog: %v, %v", ds, err)
+	}
+}
