@@ -1,6 +1,8 @@
 // Package crypto holds Herald's at-rest encryption: message bodies are
 // sealed with keys derived from the server's master key before any store
 // sees them, so a copy of the database alone reveals no message text.
+// Content that must become unreadable at a set time is sealed by a KeyRing
+// instead, whose per-time-bucket keys are destroyed when their time ends.
 //
 // It uses only the standard library's audited primitives (AES-256-GCM,
 // HKDF-SHA-256); nothing here is a home-made cipher or KDF.
@@ -116,5 +118,10 @@ func LoadOrCreateMasterKey(path string) ([]byte, error) {
 		f.Close()
 		return nil, err
 	}
-	return key, f.Close()
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	// Without the directory fsync a power cut could lose the new name, and
+	// with it the key to everything sealed since.
+	return key, syncDir(filepath.Dir(path))
 }
