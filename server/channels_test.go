@@ -1,13 +1,17 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/heraldim/herald"
 	pb "github.com/heraldim/herald/proto/herald/v1"
+	"github.com/heraldim/herald/server"
 )
 
 func createChannel(t *testing.T, d *device, name string, private bool) *pb.Chat {
@@ -279,5 +283,48 @@ func TestLeftOrMutedSubscriberGetsNoPushes(t *testing.T) {
 	ds, err := muter.Chats(ctxT(t))
 	if err != nil || len(ds) != 1 || !ds[0].Chat.Muted || ds[0].Unread != 3 {
 		t.Fatalf("muted dialog: %v, %v", ds, err)
+	}
+}
+
+func TestLargeGroupSwitchesToFanOutOnRead(t *testing.T) {
+	n, err := server.Open(server.Config{
+		Listen: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: cheap, LargeGroup: 4,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Serve()
+	t.Cleanup(func() { n.Shutdown(context.Background()) })
+
+	owner := signup(t, n, "owner")
+	members := []*device{signup(t, n, "member"), signup(t, n, "member"), signup(t, n, "member"), signup(t, n, "member")}
+	g, err := owner.CreateGroup(ctxT(t), "crowd", []string{members[0].user.name, members[1].user.name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Broadcast {
+		t.Fatal("a small group started out broadcast")
+	}
+	// Two more members take the group past the threshold of four.
+	if err := owner.AddMembers(ctxT(t), g.Id, []string{members[2].user.name, members[3].user.name}); err != nil {
+		t.Fatal(err)
+	}
+	info, err := owner.GetChat(ctxT(t), &pb.Peer{ChatId: g.Id})
+	if err != nil || !info.Broadcast || info.MemberCount != 5 {
+		t.Fatalf("after growing: %v, %v", info, err)
+	}
+	ptsBefore, _ := members[0].State(ctxT(t))
+	m := send(t, members[1], &pb.Peer{ChatId: g.Id}, "to the crowd")
+	if m.From != members[1].user.name || m.FromId != members[1].user.id {
+		t.Fatalf("group messages stay signed by their sender: %v", m)
+	}
+	for _, d := range append(members, owner) {
+		if got := nextPost(t, d).GetNewMessage(); got.Text != "to the crowd" {
+			t.Fatalf("%s got %q", d.user.name, got.Text)
+		}
+	}
+	if pts, _ := members[0].State(ctxT(t)); pts != ptsBefore {
+		t.Fatalf("a message to a large group wrote to a member's own log (pts %d → %d)", ptsBefore, pts)
 	}
 }

@@ -32,6 +32,7 @@ type Config struct {
 	Log           *slog.Logger
 	PasswordCost  service.PasswordCost
 	Limits        transport.Limits
+	LargeGroup    int // see service.Config.LargeGroup; 0 for the default
 }
 
 // Node is a running server.
@@ -80,7 +81,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
 	}
 	b := memory.New()
-	svc := service.New(service.Config{Store: db, Bus: b, Sealer: sealer, Log: cfg.Log, Signup: cfg.Signup, PasswordCost: cfg.PasswordCost})
+	svc := service.New(service.Config{Store: db, Bus: b, Sealer: sealer, Log: cfg.Log, Signup: cfg.Signup, PasswordCost: cfg.PasswordCost, LargeGroup: cfg.LargeGroup})
 	tr := transport.New(svc, b, cfg.Log, cfg.Limits)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -176,9 +176,6 @@ func (s *Service) CreateGroup(ctx context.Context, c Caller, title string, membe
 			others = append(others, id)
 		}
 	}
-	if len(others)+1 > herald.FanOutOnWriteMax {
-		return herald.Chat{}, herald.Errorf(herald.TooLarge, "groups have at most %d members on this server version", herald.FanOutOnWriteMax)
-	}
 	ch, ups, err := s.store.CreateGroup(ctx, herald.Chat{Title: title, CreatedBy: c.UserID, CreatedAt: s.now()}, others)
 	if err != nil {
 		return ch, err
@@ -203,8 +200,21 @@ func (s *Service) AddMembers(ctx context.Context, c Caller, chatID int64, userna
 	if err != nil {
 		return err
 	}
-	if !ch.Broadcast && ch.MemberCount+len(ids) > herald.FanOutOnWriteMax {
-		return herald.Errorf(herald.TooLarge, "groups have at most %d members on this server version", herald.FanOutOnWriteMax)
+	if ch.Kind == herald.Group && ch.MemberCount+len(ids) > herald.MaxGroupMembers {
+		return herald.Errorf(herald.TooLarge, "a group has at most %d members", herald.MaxGroupMembers)
+	}
+	if ch.Kind == herald.Group && !ch.Broadcast && ch.MemberCount+len(ids) > s.large {
+		// Past this size, copying every message into every member's log
+		// costs more than the message; the group fans out on read instead.
+		ups, err := s.store.MakeBroadcast(ctx, chatID, s.now())
+		if err != nil {
+			return err
+		}
+		s.announce(ctx, ups)
+		ch.Broadcast = true
+		for _, u := range ups {
+			s.follow(ctx, u.UserID, ch, true)
+		}
 	}
 	ups, err := s.store.AddMembers(ctx, chatID, c.UserID, ids, herald.RoleMember, s.now())
 	if err != nil {

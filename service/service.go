@@ -39,6 +39,10 @@ type Config struct {
 	// TooLongGap is how many updates behind a device may be before it is
 	// told to reload its chat list instead of replaying them all.
 	TooLongGap int64
+	// LargeGroup is the member count above which a group stops copying
+	// each message into every member's update log and fans out on read like
+	// a channel (default herald.FanOutOnWriteMax).
+	LargeGroup int
 	// Now returns the time; tests replace it.
 	Now func() time.Time
 }
@@ -52,6 +56,7 @@ type Service struct {
 	signup SignupMode
 	cost   PasswordCost
 	gap    int64
+	large  int
 	now    func() time.Time
 	limits *loginLimits
 
@@ -73,7 +78,7 @@ type Caller struct {
 func New(cfg Config) *Service {
 	s := &Service{
 		store: cfg.Store, bus: cfg.Bus, sealer: cfg.Sealer, log: cfg.Log,
-		signup: cfg.Signup, cost: cfg.PasswordCost, gap: cfg.TooLongGap, now: cfg.Now,
+		signup: cfg.Signup, cost: cfg.PasswordCost, gap: cfg.TooLongGap, now: cfg.Now, large: cfg.LargeGroup,
 		limits: newLoginLimits(), users: map[int64]herald.User{}, chats: map[int64]herald.Chat{},
 	}
 	if s.log == nil {
@@ -84,6 +89,9 @@ func New(cfg Config) *Service {
 	}
 	if s.cost == (PasswordCost{}) {
 		s.cost = DefaultPasswordCost
+	}
+	if s.large <= 0 {
+		s.large = herald.FanOutOnWriteMax
 	}
 	if s.gap <= 0 {
 		s.gap = 1_000_000

@@ -64,6 +64,10 @@ type Store interface {
 	// member (only for userID in broadcast chats). NotFound if userID is
 	// not a member.
 	SetRole(ctx context.Context, chatID, actorID, userID int64, role herald.Role, at time.Time) ([]herald.Update, error)
+	// MakeBroadcast switches a chat to fan-out on read for good, and logs
+	// UpdChatJoined (Seq: the chat's log position) for every member so their
+	// devices start following the chat's own log.
+	MakeBroadcast(ctx context.Context, chatID int64, at time.Time) ([]herald.Update, error)
 	// CreateChannel creates a channel (a broadcast chat) owned by
 	// c.CreatedBy, claiming c.Username in the shared namespace of @names if
 	// it is set (AlreadyExists if taken), and logs UpdChatJoined for the

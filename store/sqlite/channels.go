@@ -156,3 +156,22 @@ func (db *DB) RevokeChatInvite(ctx context.Context, chatID int64, code string) e
 		return nil
 	})
 }
+
+// MakeBroadcast implements store.Store.
+func (db *DB) MakeBroadcast(ctx context.Context, chatID int64, at time.Time) ([]herald.Update, error) {
+	var ups []herald.Update
+	err := db.do(ctx, func(tx querier) error {
+		ups = nil
+		var pts int64
+		err := tx.QueryRowContext(ctx, `UPDATE chats SET broadcast = 1 WHERE id = ? AND broadcast = 0 RETURNING pts`, chatID).Scan(&pts)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // already broadcast
+		}
+		if err != nil {
+			return classify("sqlite.MakeBroadcast", err)
+		}
+		ups, err = logForMembers(ctx, tx, chatID, herald.Update{Kind: herald.UpdChatJoined, ChatID: chatID, Seq: pts, At: at}, nil)
+		return err
+	})
+	return ups, err
+}
