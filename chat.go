@@ -63,8 +63,9 @@ type Chat struct {
 	Pts         int64  // broadcast chats: the position of the chat's own log
 	CreatedBy   int64
 	CreatedAt   time.Time
-	LastSeq     int64 // highest message seq used in the chat
-	MemberCount int   // a counter, never a scan
+	LastSeq     int64         // highest message seq used in the chat
+	MemberCount int           // a counter, never a scan
+	TTL         time.Duration // auto-delete timer for new messages; 0 for off
 }
 
 // Public reports whether anyone may preview and join the chat by name.

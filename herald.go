@@ -9,26 +9,27 @@ import "time"
 // Limits users run into. They match Telegram's where Telegram has one, so a
 // person moving between the two meets no surprises.
 const (
-	MaxTextRunes        = 4096            // characters in a text message
-	MaxTitleRunes       = 128             // characters in a group title
-	MaxDisplayName      = 64              // characters in a display name
-	MaxPasswordBytes    = 1024            // longer passwords are refused rather than hashed
-	MinPasswordBytes    = 8               //
-	EditWindow          = 48 * time.Hour  // how long a sender may edit a message
-	MaxHistoryPage      = 200             // messages per history page
-	MaxDifferencePage   = 1000            // updates per sync page
-	MaxGroupMembers     = 200000          // Telegram's supergroup limit
-	MaxDeviceName       = 64              // characters in a device name
-	TypingTTL           = 6 * time.Second // clients drop a typing indicator after this
-	MaxForward          = 100             // messages forwarded in one request
-	MaxBatchIDs         = 100             // ids in one delete request
-	MaxNewMembers       = 200             // users added in one request
-	MinTokenBytes       = 32              // bearer tokens are 256-bit
-	RandomIDWindow      = 24 * time.Hour  // send retries with the same random id are deduplicated for at least this long
-	MaxInviteCodeLen    = 64              //
-	MaxUsernameRunes    = 32              //
-	MinUsernameRunes    = 5               //
-	DefaultListLimit    = 50              //
-	FanOutOnWriteMax    = 1000            // groups larger than this need fan-out on read (see docs/ARCHITECTURE.md)
-	MaxRequestsInFlight = 32              // per connection
+	MaxTextRunes      = 4096                 // characters in a text message
+	MaxTitleRunes     = 128                  // characters in a group title
+	MaxDisplayName    = 64                   // characters in a display name
+	MaxPasswordBytes  = 1024                 // longer passwords are refused rather than hashed
+	MinPasswordBytes  = 8                    //
+	EditWindow        = 48 * time.Hour       // how long a sender may edit a message
+	MaxHistoryPage    = 200                  // messages per history page
+	MaxDifferencePage = 1000                 // updates per sync page
+	MaxGroupMembers   = 200000               // Telegram's supergroup limit
+	MaxDeviceName     = 64                   // characters in a device name
+	MaxForward        = 100                  // messages forwarded in one request
+	MaxBatchIDs       = 100                  // ids in one delete request
+	MaxNewMembers     = 200                  // users added in one request
+	MinTokenBytes     = 32                   // bearer tokens are 256-bit
+	MaxInviteCodeLen  = 64                   //
+	MaxUsernameRunes  = 32                   //
+	MinUsernameRunes  = 5                    //
+	DefaultListLimit  = 50                   //
+	FanOutOnWriteMax  = 1000                 // groups larger than this fan out on read (see docs/ARCHITECTURE.md)
+	MinTTL            = time.Second          // shortest self-destruct timer
+	MaxTTL            = 7 * 24 * time.Hour   // longest self-destruct timer, and the longest an unread one lives
+	MinAutoDelete     = time.Hour            // shortest chat auto-delete timer
+	MaxAutoDelete     = 365 * 24 * time.Hour // longest chat auto-delete timer
 )

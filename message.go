@@ -22,6 +22,17 @@ type Message struct {
 	EditedAt time.Time // zero if never edited
 	Deleted  bool      // deleted for everyone; Body and Text are gone
 	Views    int64     // channel posts: distinct members who have seen it
+	Service  bool      // a notice from the server (e.g. a timer change), not from a person
+
+	// Self-destruct. TTL is the sender's timer; ExpiresAt is when the
+	// message disappears. While Waiting (a direct-chat timer, which starts
+	// when the recipient reads), ExpiresAt is the latest possible moment:
+	// MaxTTL after sending. SealedUntil is when the key its body is sealed
+	// under is destroyed (zero: sealed under the master key).
+	TTL         time.Duration
+	ExpiresAt   time.Time
+	Waiting     bool
+	SealedUntil time.Time
 }
 
 // Forward names where a forwarded message first came from.

@@ -681,3 +681,7 @@ func scrubRemove(path string) error {
 	f.Close()
 	return errors.Join(serr, os.Remove(path))
 }
+
+// Width returns the bucket width: the longest a key outlives the content
+// sealed under it.
+func (r *KeyRing) Width() time.Duration { return time.Duration(r.width) * time.Second }

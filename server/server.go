@@ -33,6 +33,11 @@ type Config struct {
 	PasswordCost  service.PasswordCost
 	Limits        transport.Limits
 	LargeGroup    int // see service.Config.LargeGroup; 0 for the default
+	// BucketWidth is the key ring's bucket width (default 1 hour): content
+	// with a timer is unreadable everywhere at most this long after it ends.
+	BucketWidth time.Duration
+	// SweepEvery is how often expired messages are deleted (default 1 s).
+	SweepEvery time.Duration
 }
 
 // Node is a running server.
@@ -46,6 +51,10 @@ type Node struct {
 	tr   *transport.Server
 	bus  *memory.Bus
 	done chan error
+
+	stopSweep chan struct{}
+	swept     chan struct{}
+	sweeping  bool // Serve started the sweeper
 }
 
 // Open prepares a node: opens the store (applying migrations) and binds
@@ -76,19 +85,29 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	ring, err := crypto.OpenKeyRing(filepath.Join(cfg.DataDir, "keyring"), key, cfg.BucketWidth)
+	if err != nil {
+		return nil, fmt.Errorf("key ring: %w", err)
+	}
 	db, err := sqlite.Open(dbPath)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
 	}
 	b := memory.New()
-	svc := service.New(service.Config{Store: db, Bus: b, Sealer: sealer, Log: cfg.Log, Signup: cfg.Signup, PasswordCost: cfg.PasswordCost, LargeGroup: cfg.LargeGroup})
+	svc := service.New(service.Config{Store: db, Bus: b, Sealer: sealer, Ring: ring, Log: cfg.Log, Signup: cfg.Signup, PasswordCost: cfg.PasswordCost, LargeGroup: cfg.LargeGroup})
+	// What expired while the server was down is gone, and its keys
+	// destroyed, before the first request is served.
+	if _, err := svc.Sweep(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("expiry sweep at start: %w", err)
+	}
 	tr := transport.New(svc, b, cfg.Log, cfg.Limits)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	n := &Node{Service: svc, Store: db, cfg: cfg, ln: ln, tr: tr, bus: b, done: make(chan error, 1)}
+	n := &Node{Service: svc, Store: db, cfg: cfg, ln: ln, tr: tr, bus: b, done: make(chan error, 1), stopSweep: make(chan struct{}), swept: make(chan struct{})}
 	n.http = &http.Server{Handler: tr.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	return n, nil
 }
@@ -117,8 +136,10 @@ func (n *Node) Addr() string { return n.ln.Addr().String() }
 // URL is the node's base URL.
 func (n *Node) URL() string { return "http://" + n.Addr() }
 
-// Serve starts serving in the background.
+// Serve starts serving, and the expiry sweeper, in the background.
 func (n *Node) Serve() {
+	n.sweeping = true
+	go n.sweep()
 	go func() {
 		err := n.http.Serve(n.ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -132,10 +153,41 @@ func (n *Node) Serve() {
 // commit, and closes the store.
 func (n *Node) Shutdown(ctx context.Context) error {
 	err := n.http.Shutdown(ctx)
+	select {
+	case <-n.stopSweep:
+	default:
+		close(n.stopSweep)
+		if n.sweeping {
+			<-n.swept
+		}
+	}
 	n.tr.Close()
 	if e := n.Store.Close(); err == nil {
 		err = e
 	}
 	n.bus.Close()
 	return err
+}
+
+func (n *Node) sweep() {
+	defer close(n.swept)
+	every := n.cfg.SweepEvery
+	if every <= 0 {
+		every = time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stopSweep:
+			return
+		case <-t.C:
+			st, err := n.Service.Sweep(context.Background())
+			if err != nil {
+				n.cfg.Log.Error("expiry sweep", "err", err)
+			} else if st.Expired > 0 || st.Destroyed > 0 {
+				n.cfg.Log.Info("expiry sweep", "expired", st.Expired, "resealed", st.Resealed, "buckets_destroyed", st.Destroyed)
+			}
+		}
+	}
 }

@@ -2,27 +2,56 @@ package service
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/crypto"
 )
 
-// seal fills m.Body from m.Text.
-func (s *Service) seal(m *herald.Message) {
-	m.Body = s.sealer.Seal(m.ChatID, []byte(m.Text))
-}
-
-// open fills m.Text from m.Body. A deleted message has neither. A body
-// that does not open (damaged, or sealed under a key that no longer
-// exists) is shown as deleted rather than failing the whole page: one bad
-// row must not wedge a device's sync.
-func (s *Service) open(ctx context.Context, m *herald.Message) error {
-	if m.Deleted || len(m.Body) == 0 {
-		m.Text, m.Body = "", nil
+// seal fills m.Body from m.Text: under the key-ring bucket that ends at
+// or after m.SealedUntil for messages with a timer, else under the master
+// key.
+func (s *Service) seal(m *herald.Message) error {
+	if m.SealedUntil.IsZero() {
+		m.Body = s.sealer.Seal(m.ChatID, []byte(m.Text))
 		return nil
 	}
-	pt, err := s.sealer.Open(m.ChatID, m.Body)
+	if s.ring == nil {
+		return herald.Errorf(herald.Unavailable, "self-destructing messages are not available on this server")
+	}
+	b, err := s.ring.SealUntil(m.SealedUntil, m.ChatID, []byte(m.Text))
 	if err != nil {
-		s.log.ErrorContext(ctx, "message body does not open; shown as deleted", "chat", m.ChatID, "seq", m.Seq, "err", err)
+		return herald.Wrap("service.seal", err)
+	}
+	m.Body = b
+	return nil
+}
+
+// open fills m.Text from m.Body. A deleted message has neither, and so
+// does one whose time is up, even if the sweeper has not reached it yet:
+// reads filter on expiry. A body that does not open (its bucket key was
+// destroyed, or it is damaged) is shown as deleted rather than failing the
+// whole page: one bad row must not wedge a device's sync.
+func (s *Service) open(ctx context.Context, m *herald.Message) error {
+	if !m.Deleted && !m.ExpiresAt.IsZero() && !m.ExpiresAt.After(s.now()) {
+		m.Deleted = true
+	}
+	if m.Deleted || len(m.Body) == 0 {
+		m.Text, m.Body, m.Deleted = "", nil, m.Deleted || len(m.Body) == 0
+		return nil
+	}
+	var pt []byte
+	var err error
+	if crypto.RingSealed(m.Body) && s.ring != nil {
+		pt, err = s.ring.Open(m.ChatID, m.Body)
+	} else {
+		pt, err = s.sealer.Open(m.ChatID, m.Body)
+	}
+	if err != nil {
+		if !errors.Is(err, crypto.ErrExpired) {
+			s.log.ErrorContext(ctx, "message body does not open; shown as deleted", "chat", m.ChatID, "seq", m.Seq, "err", err)
+		}
 		m.Text, m.Body, m.Deleted = "", nil, true
 		return nil
 	}
@@ -37,6 +66,10 @@ type SendParams struct {
 	Text     string
 	ReplyTo  int64
 	RandomID int64 // the client's idempotency key; a retry with the same one is not stored twice
+	// TTL makes the message self-destruct: in direct chats TTL after the
+	// recipient reads it, elsewhere TTL after sending. Zero: the chat's
+	// auto-delete timer, if any.
+	TTL time.Duration
 }
 
 // Send stores a message and delivers it to every member's devices. The
@@ -63,8 +96,44 @@ func (s *Service) Send(ctx context.Context, c Caller, p SendParams) (herald.Mess
 			return herald.Message{}, err
 		}
 	}
+	if p.TTL != 0 && (p.TTL < herald.MinTTL || p.TTL > herald.MaxTTL) {
+		return herald.Message{}, herald.Errorf(herald.Invalid, "a self-destruct timer is between %s and %s", herald.MinTTL, "7 days")
+	}
 	m := herald.Message{ChatID: ch.ID, SenderID: c.UserID, RandomID: p.RandomID, Text: p.Text, ReplyTo: p.ReplyTo, SentAt: s.now()}
+	s.setTimer(&m, ch, p.TTL)
 	return s.append(ctx, m)
+}
+
+// setTimer gives a new message its timer: the sender's, else the chat's
+// auto-delete timer. A sender's timer in a direct chat waits for the
+// recipient to read (Telegram's secret-chat rule); meanwhile the body is
+// sealed in near buckets that the sweeper rolls forward, so a copy of the
+// data taken now becomes unreadable soon after the message ends, whenever
+// that is.
+func (s *Service) setTimer(m *herald.Message, ch herald.Chat, ttl time.Duration) {
+	waits := ttl > 0 && ch.Kind == herald.Direct
+	if ttl == 0 {
+		ttl = ch.TTL
+	}
+	if ttl == 0 {
+		return
+	}
+	m.TTL = ttl
+	if waits {
+		m.Waiting = true
+		m.ExpiresAt = m.SentAt.Add(herald.MaxTTL)
+		m.SealedUntil = minTime(m.ExpiresAt, m.SentAt.Add(2*s.width()))
+		return
+	}
+	m.ExpiresAt = m.SentAt.Add(ttl)
+	m.SealedUntil = m.ExpiresAt
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // canPost says whether a member may send to the chat: anyone in direct
@@ -82,7 +151,9 @@ func canPost(ch herald.Chat, m herald.Member) error {
 // append seals the text and stores the message; the store gets the sealed
 // body only.
 func (s *Service) append(ctx context.Context, m herald.Message) (herald.Message, error) {
-	s.seal(&m)
+	if err := s.seal(&m); err != nil {
+		return herald.Message{}, err
+	}
 	m.Text = ""
 	msg, ups, dup, err := s.store.AppendMessage(ctx, m)
 	if err != nil {
@@ -118,8 +189,14 @@ func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []
 		if err != nil {
 			return nil, err
 		}
+		if m.TTL > 0 {
+			return nil, herald.Errorf(herald.PermissionDenied, "self-destructing messages cannot be forwarded")
+		}
 		if err := s.open(ctx, &m); err != nil {
 			return nil, err
+		}
+		if m.Deleted {
+			return nil, herald.Errorf(herald.NotFound, "message %d was deleted", seq)
 		}
 		src = append(src, m)
 	}
@@ -140,7 +217,9 @@ func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []
 		if randomID != 0 {
 			rid = randomID + int64(i)
 		}
-		nm, err := s.append(ctx, herald.Message{ChatID: ch.ID, SenderID: c.UserID, RandomID: rid, Text: m.Text, Fwd: fwd, SentAt: s.now()})
+		nm := herald.Message{ChatID: ch.ID, SenderID: c.UserID, RandomID: rid, Text: m.Text, Fwd: fwd, SentAt: s.now()}
+		s.setTimer(&nm, ch, 0)
+		nm, err := s.append(ctx, nm)
 		if err != nil {
 			return out, err
 		}
@@ -180,12 +259,16 @@ func (s *Service) History(ctx context.Context, c Caller, p Peer, before int64, l
 	for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
 		msgs[i], msgs[j] = msgs[j], msgs[i]
 	}
+	out := msgs[:0]
 	for i := range msgs {
 		if err := s.open(ctx, &msgs[i]); err != nil {
 			return nil, err
 		}
+		if !msgs[i].Deleted { // expired, or its key is gone
+			out = append(out, msgs[i])
+		}
 	}
-	return msgs, nil
+	return out, nil
 }
 
 func (s *Service) userExists(ctx context.Context, name string) error {
@@ -220,8 +303,14 @@ func (s *Service) Edit(ctx context.Context, c Caller, chatID, seq int64, text st
 	if now.Sub(old.SentAt) > herald.EditWindow {
 		return herald.Message{}, herald.Errorf(herald.PermissionDenied, "messages can be edited for %s after sending", herald.EditWindow)
 	}
-	body := s.sealer.Seal(chatID, []byte(text))
-	m, ups, err := s.store.EditMessage(ctx, chatID, seq, body, now)
+	if !old.ExpiresAt.IsZero() && !old.ExpiresAt.After(now) {
+		return herald.Message{}, herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
+	}
+	edited := herald.Message{ChatID: chatID, Text: text, SealedUntil: old.SealedUntil}
+	if err := s.seal(&edited); err != nil {
+		return herald.Message{}, err
+	}
+	m, ups, err := s.store.EditMessage(ctx, chatID, seq, edited.Body, now)
 	if err != nil {
 		return m, err
 	}
@@ -290,6 +379,11 @@ func (s *Service) Read(ctx context.Context, c Caller, p Peer, seq int64) (int64,
 			return 0, err
 		}
 	}
+	if ch.Kind == herald.Direct {
+		if err := s.startCountdowns(ctx, c, ch.ID, seq); err != nil {
+			return 0, err
+		}
+	}
 	s.announce(ctx, ups)
 	return seq, nil
 }
@@ -355,4 +449,33 @@ func (s *Service) Difference(ctx context.Context, c Caller, pts int64, limit int
 		}
 	}
 	return d, nil
+}
+
+// startCountdowns starts the timers of the messages the reader has now
+// read: each is resealed into the bucket of its real end, and every device
+// learns when that is.
+func (s *Service) startCountdowns(ctx context.Context, c Caller, chatID, seq int64) error {
+	msgs, err := s.store.UnreadTimers(ctx, chatID, c.UserID, seq)
+	if err != nil || len(msgs) == 0 {
+		return err
+	}
+	now := s.now()
+	for i := range msgs {
+		m := &msgs[i]
+		if err := s.open(ctx, m); err != nil {
+			return err
+		}
+		m.Waiting = false
+		m.ExpiresAt = now.Add(m.TTL)
+		m.SealedUntil = m.ExpiresAt
+		if err := s.seal(m); err != nil {
+			return err
+		}
+	}
+	ups, err := s.store.Reseal(ctx, msgs, true, now)
+	if err != nil {
+		return err
+	}
+	s.announce(ctx, ups)
+	return nil
 }

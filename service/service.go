@@ -32,6 +32,9 @@ type Config struct {
 	Store  store.Store
 	Bus    bus.Bus
 	Sealer *crypto.Sealer
+	// Ring seals bodies of messages with a timer under keys that are
+	// destroyed when their time bucket ends.
+	Ring   *crypto.KeyRing
 	Log    *slog.Logger
 	Signup SignupMode
 	// PasswordCost sets Argon2id's parameters; zero means the defaults.
@@ -52,6 +55,7 @@ type Service struct {
 	store  store.Store
 	bus    bus.Bus
 	sealer *crypto.Sealer
+	ring   *crypto.KeyRing
 	log    *slog.Logger
 	signup SignupMode
 	cost   PasswordCost
@@ -77,7 +81,7 @@ type Caller struct {
 // New returns a Service.
 func New(cfg Config) *Service {
 	s := &Service{
-		store: cfg.Store, bus: cfg.Bus, sealer: cfg.Sealer, log: cfg.Log,
+		store: cfg.Store, bus: cfg.Bus, sealer: cfg.Sealer, ring: cfg.Ring, log: cfg.Log,
 		signup: cfg.Signup, cost: cfg.PasswordCost, gap: cfg.TooLongGap, now: cfg.Now, large: cfg.LargeGroup,
 		limits: newLoginLimits(), users: map[int64]herald.User{}, chats: map[int64]herald.Chat{},
 	}
@@ -277,4 +281,13 @@ func (s *Service) Sign(ctx context.Context, m *herald.Message) Signature {
 		sig.Author = s.UserNames(ctx, m.SenderID)[m.SenderID]
 	}
 	return sig
+}
+
+// width is the key ring's bucket width: how long after its end a message's
+// key can outlive it.
+func (s *Service) width() time.Duration {
+	if s.ring == nil {
+		return time.Hour
+	}
+	return s.ring.Width()
 }

@@ -127,6 +127,27 @@ type Store interface {
 	// position did not move.
 	ReadHistory(ctx context.Context, userID, chatID, seq int64, at time.Time) ([]herald.Update, error)
 
+	// ExpireMessages deletes, as a delete for everyone would, up to limit
+	// messages whose ExpiresAt is at or before now, oldest first, and
+	// returns the updates it logged and how many messages it deleted.
+	ExpireMessages(ctx context.Context, now time.Time, limit int) ([]herald.Update, int, error)
+	// WaitingTimers returns up to limit messages whose timer waits for a
+	// read and whose body is sealed until at or before the given time.
+	WaitingTimers(ctx context.Context, sealedBy time.Time, limit int) ([]herald.Message, error)
+	// UnreadTimers returns the messages of chatID up to seq, not sent by
+	// readerID, whose timer waits for a read.
+	UnreadTimers(ctx context.Context, chatID, readerID, seq int64) ([]herald.Message, error)
+	// Reseal stores new Body, SealedUntil, ExpiresAt and Waiting for the
+	// given messages (by ChatID and Seq), skipping deleted ones. With
+	// announce, every member's devices get UpdEditMessage so they learn the
+	// new ExpiresAt.
+	Reseal(ctx context.Context, msgs []herald.Message, announce bool, at time.Time) ([]herald.Update, error)
+	// SetChatTTL sets a chat's auto-delete timer (0: off).
+	SetChatTTL(ctx context.Context, chatID int64, ttl time.Duration) error
+	// Checkpoint folds the write-ahead log into the database file and
+	// empties it, so deleted content does not linger in the log.
+	Checkpoint(ctx context.Context) error
+
 	// Pts returns the last pts of a user's update log.
 	Pts(ctx context.Context, userID int64) (int64, error)
 	// Difference returns up to limit updates of userID's log after pts, with

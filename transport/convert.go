@@ -49,7 +49,10 @@ func pbMessage(m *herald.Message, sig service.Signature, names map[int64]string)
 	out := &pb.Message{
 		ChatId: m.ChatID, Id: m.Seq, FromId: sig.FromID, From: sig.From, Author: sig.Author, Text: m.Text,
 		SentAt: unixMS(m.SentAt), EditedAt: unixMS(m.EditedAt), ReplyTo: m.ReplyTo, Deleted: m.Deleted, RandomId: m.RandomID,
-		Views: m.Views,
+		Views: m.Views, TtlMs: m.TTL.Milliseconds(), Service: m.Service,
+	}
+	if !m.Waiting {
+		out.ExpiresAt = unixMS(m.ExpiresAt)
 	}
 	if m.Fwd != nil {
 		out.Fwd = &pb.Forward{FromId: m.Fwd.UserID, From: names[m.Fwd.UserID], ChatId: m.Fwd.ChatID, Id: m.Fwd.Seq}
@@ -102,6 +105,7 @@ func (r renderer) chat(ctx context.Context, c herald.Chat, role herald.Role, pee
 	out := &pb.Chat{
 		Id: c.ID, Kind: c.Kind.String(), Title: c.Title, LastId: c.LastSeq, MemberCount: int32(c.MemberCount), Role: role.String(),
 		Username: c.Username, Description: c.Description, Signatures: c.Signatures, Broadcast: c.Broadcast, Pts: c.Pts, Muted: muted,
+		TtlMs: c.TTL.Milliseconds(),
 	}
 	if peer != nil {
 		out.Peer = pbUser(*peer)

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"time"
 
 	"github.com/heraldim/herald"
 	pb "github.com/heraldim/herald/proto/herald/v1"
@@ -161,6 +162,16 @@ var methods = map[string]method{
 	}),
 	"groups.set_role": setRole,
 	"chats.set_role":  setRole,
+	"chats.set_ttl": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SetTTLRequest) (proto.Message, error) {
+		if r.TtlMs < 0 {
+			return nil, herald.Errorf(herald.Invalid, "ttl_ms is never negative")
+		}
+		ch, err := c.srv.svc.SetAutoDelete(ctx, caller, peer(r.Peer), time.Duration(r.TtlMs)*time.Millisecond)
+		if err != nil {
+			return nil, err
+		}
+		return c.srv.render.chat(ctx, ch, 0, nil, false), nil
+	}),
 	"chats.mute": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.MuteRequest) (proto.Message, error) {
 		ch, err := c.srv.svc.Mute(ctx, caller, peer(r.Peer), r.Muted)
 		if err != nil {
@@ -204,7 +215,7 @@ var methods = map[string]method{
 		return c.srv.render.difference(ctx, d), nil
 	}),
 	"messages.send": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SendRequest) (proto.Message, error) {
-		m, err := c.srv.svc.Send(ctx, caller, service.SendParams{Peer: peer(r.Peer), Text: r.Text, ReplyTo: r.ReplyTo, RandomID: r.RandomId})
+		m, err := c.srv.svc.Send(ctx, caller, service.SendParams{Peer: peer(r.Peer), Text: r.Text, ReplyTo: r.ReplyTo, RandomID: r.RandomId, TTL: time.Duration(r.TtlMs) * time.Millisecond})
 		if err != nil {
 			return nil, err
 		}

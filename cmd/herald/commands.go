@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,26 +23,27 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"signup":  cmdSignup,
-		"login":   cmdLogin,
-		"logout":  cmdLogout,
-		"whoami":  cmdWhoami,
-		"token":   cmdToken,
-		"devices": cmdDevices,
-		"chats":   cmdChats,
-		"send":    cmdSend,
-		"history": cmdHistory,
-		"listen":  cmdListen,
-		"read":    cmdRead,
-		"edit":    cmdEdit,
-		"delete":  cmdDelete,
-		"forward": cmdForward,
-		"group":   cmdGroup,
-		"leave":   cmdLeave,
-		"channel": cmdChannel,
-		"join":    cmdJoin,
-		"mute":    func(ctx context.Context, c *cli, args []string) error { return cmdMute(ctx, c, args, true) },
-		"unmute":  func(ctx context.Context, c *cli, args []string) error { return cmdMute(ctx, c, args, false) },
+		"signup":     cmdSignup,
+		"login":      cmdLogin,
+		"logout":     cmdLogout,
+		"whoami":     cmdWhoami,
+		"token":      cmdToken,
+		"devices":    cmdDevices,
+		"chats":      cmdChats,
+		"send":       cmdSend,
+		"history":    cmdHistory,
+		"listen":     cmdListen,
+		"read":       cmdRead,
+		"edit":       cmdEdit,
+		"delete":     cmdDelete,
+		"forward":    cmdForward,
+		"group":      cmdGroup,
+		"leave":      cmdLeave,
+		"channel":    cmdChannel,
+		"join":       cmdJoin,
+		"autodelete": cmdAutodelete,
+		"mute":       func(ctx context.Context, c *cli, args []string) error { return cmdMute(ctx, c, args, true) },
+		"unmute":     func(ctx context.Context, c *cli, args []string) error { return cmdMute(ctx, c, args, false) },
 	}
 }
 
@@ -349,12 +351,18 @@ func cmdChats(ctx context.Context, c *cli, args []string) error {
 }
 
 func cmdSend(ctx context.Context, c *cli, args []string) error {
-	p, err := parseArgs(args, flagSpec{values: []string{"reply-to"}})
+	p, err := parseArgs(args, flagSpec{values: []string{"reply-to", "ttl"}})
 	if err != nil {
 		return err
 	}
 	if len(p.args) < 2 {
-		return usageError{"usage: herald send TARGET TEXT..."}
+		return usageError{"usage: herald send [--ttl DURATION] TARGET TEXT..."}
+	}
+	var ttl time.Duration
+	if v, ok := p.vals["ttl"]; ok {
+		if ttl, err = parseDays(v); err != nil || ttl <= 0 {
+			return usageError{fmt.Sprintf("--ttl needs a duration like 30s, 5m, 1h or 7d, not %q", v)}
+		}
 	}
 	peer, err := client.ParsePeer(p.args[0])
 	if err != nil {
@@ -366,7 +374,7 @@ func cmdSend(ctx context.Context, c *cli, args []string) error {
 	}
 	text := strings.Join(p.args[1:], " ")
 	return c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
-		m, err := cl.Send(ctx, &pb.SendRequest{Peer: peer, Text: text, ReplyTo: int64(replyTo)})
+		m, err := cl.Send(ctx, &pb.SendRequest{Peer: peer, Text: text, ReplyTo: int64(replyTo), TtlMs: ttl.Milliseconds()})
 		if err != nil {
 			return err
 		}
@@ -718,6 +726,15 @@ func messageJSON(m *pb.Message) map[string]any {
 	if m.Views > 0 {
 		out["views"] = m.Views
 	}
+	if m.TtlMs > 0 {
+		out["ttl"] = float64(m.TtlMs) / 1000
+	}
+	if m.ExpiresAt > 0 {
+		out["expires_at"] = rfc3339(m.ExpiresAt)
+	}
+	if m.Service {
+		out["service"] = true
+	}
 	return out
 }
 
@@ -744,6 +761,12 @@ func (c *cli) printMessage(m *pb.Message) error {
 	if m.Views > 0 {
 		fmt.Fprintf(&b, " (%d views)", m.Views)
 	}
+	switch {
+	case m.ExpiresAt > 0:
+		fmt.Fprintf(&b, " (disappears %s)", time.UnixMilli(m.ExpiresAt).Local().Format("2006-01-02 15:04:05"))
+	case m.TtlMs > 0:
+		fmt.Fprintf(&b, " (disappears %s after it is read)", time.Duration(m.TtlMs)*time.Millisecond)
+	}
 	_, err := fmt.Fprintln(c.stdout, b.String())
 	return err
 }
@@ -762,4 +785,43 @@ func fromName(m *pb.Message) string {
 		return m.From // a channel post: signed by the channel
 	}
 	return "@" + m.From
+}
+
+// parseDays reads a duration that may be given in days ("7d"), as people
+// write timers, or in Go's units ("30s", "1h30m").
+func parseDays(v string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("bad day count %q", v)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
+}
+
+func cmdAutodelete(ctx context.Context, c *cli, args []string) error {
+	if len(args) != 2 {
+		return usageError{"usage: herald autodelete TARGET off|DURATION (1h … 365d)"}
+	}
+	peer, err := client.ParsePeer(args[0])
+	if err != nil {
+		return err
+	}
+	var ttl time.Duration
+	if args[1] != "off" {
+		if ttl, err = parseDays(args[1]); err != nil || ttl <= 0 {
+			return usageError{fmt.Sprintf("%q is not off or a duration like 1h, 1d or 7d", args[1])}
+		}
+	}
+	return c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
+		var ch pb.Chat
+		if err := cl.Call(ctx, "chats.set_ttl", &pb.SetTTLRequest{Peer: peer, TtlMs: ttl.Milliseconds()}, &ch); err != nil {
+			return err
+		}
+		if c.json {
+			return c.printJSON(map[string]any{"chat": ch.Id, "ttl": float64(ch.TtlMs) / 1000})
+		}
+		return nil
+	})
 }

@@ -33,7 +33,8 @@ const usage = `usage: herald [--server URL] [--home DIR] [--json] COMMAND [ARGS]
   token
   devices                     list this account's devices; devices revoke ID
   chats                       chat list with unread counts
-  send TARGET TEXT...         prints the new message's id
+  send [--ttl DURATION] TARGET TEXT...   prints the new message's id
+  autodelete TARGET off|DURATION         chat-wide timer for new messages (1h … 365d)
   history TARGET [--limit N]  oldest first
   listen [--count N] [--timeout DURATION] [--catch-up] [--all]
   read TARGET                 mark everything read
@@ -44,6 +45,9 @@ const usage = `usage: herald [--server URL] [--home DIR] [--json] COMMAND [ARGS]
   group add CHAT @user ... | group remove CHAT @user ...
   group promote CHAT @user | group demote CHAT @user
   leave CHAT
+  channel create|info|admins|invite|set|mute|unmute ...   (herald channel for details)
+  join @channel | join INVITE-CODE
+  mute TARGET | unmute TARGET
 
 TARGET is @username (the direct chat with that user) or a numeric chat id.
 The password comes from $HERALD_PASSWORD, else it is asked for.

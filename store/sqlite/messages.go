@@ -9,13 +9,15 @@ import (
 	"github.com/heraldim/herald"
 )
 
-const msgCols = `chat_id, seq, sender_id, random_id, body, reply_to, fwd_user, fwd_chat, fwd_seq, sent_at, edited_at, deleted, views`
+const msgCols = `chat_id, seq, sender_id, random_id, body, reply_to, fwd_user, fwd_chat, fwd_seq, sent_at, edited_at, deleted, views, ttl, expires_at, waiting, sealed_until, service`
 
 func scanMessage(s interface{ Scan(...any) error }) (herald.Message, error) {
 	var m herald.Message
-	var fu, fc, fs, sent, edited int64
-	var deleted int
-	err := s.Scan(&m.ChatID, &m.Seq, &m.SenderID, &m.RandomID, &m.Body, &m.ReplyTo, &fu, &fc, &fs, &sent, &edited, &deleted, &m.Views)
+	var fu, fc, fs, sent, edited, ttl, expires, sealed int64
+	var deleted, waiting, service int
+	err := s.Scan(&m.ChatID, &m.Seq, &m.SenderID, &m.RandomID, &m.Body, &m.ReplyTo, &fu, &fc, &fs, &sent, &edited, &deleted, &m.Views, &ttl, &expires, &waiting, &sealed, &service)
+	m.TTL, m.ExpiresAt, m.SealedUntil = time.Duration(ttl)*time.Millisecond, fromMS(expires), fromMS(sealed)
+	m.Waiting, m.Service = waiting != 0, service != 0
 	if fu != 0 || fc != 0 {
 		m.Fwd = &herald.Forward{UserID: fu, ChatID: fc, Seq: fs}
 	}
@@ -63,8 +65,9 @@ func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Messa
 			fu, fc, fs = m.Fwd.UserID, m.Fwd.ChatID, m.Fwd.Seq
 		}
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO messages (`+msgCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0)`,
-			m.ChatID, m.Seq, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, ms(m.SentAt)); err != nil {
+			`INSERT INTO messages (`+msgCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?)`,
+			m.ChatID, m.Seq, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, ms(m.SentAt),
+			m.TTL.Milliseconds(), ms(m.ExpiresAt), boolInt(m.Waiting), ms(m.SealedUntil), boolInt(m.Service)); err != nil {
 			return classify("sqlite.AppendMessage", err)
 		}
 		// Sending means having read everything before it.
@@ -291,8 +294,11 @@ func (db *DB) ChatDifference(ctx context.Context, chatID, pts int64, limit int) 
 func difference(ctx context.Context, q querier, table, owner string, id, pts int64, limit int) (herald.Difference, error) {
 	d := herald.Difference{Pts: pts}
 	rows, err := q.QueryContext(ctx,
-		`SELECT u.pts, u.kind, u.chat_id, u.seq, u.actor_id, u.seqs, u.at,
-		        m.chat_id, m.seq, m.sender_id, m.random_id, m.body, m.reply_to, m.fwd_user, m.fwd_chat, m.fwd_seq, m.sent_at, m.edited_at, m.deleted, m.views
+		`SELECT u.pts, u.kind, u.chat_id, u.seq, u.actor_id, u.seqs, u.at, m.seq IS NOT NULL,
+		        coalesce(m.chat_id, 0), coalesce(m.seq, 0), coalesce(m.sender_id, 0), coalesce(m.random_id, 0), m.body,
+		        coalesce(m.reply_to, 0), coalesce(m.fwd_user, 0), coalesce(m.fwd_chat, 0), coalesce(m.fwd_seq, 0),
+		        coalesce(m.sent_at, 0), coalesce(m.edited_at, 0), coalesce(m.deleted, 0), coalesce(m.views, 0),
+		        coalesce(m.ttl, 0), coalesce(m.expires_at, 0), coalesce(m.waiting, 0), coalesce(m.sealed_until, 0), coalesce(m.service, 0)
 		 FROM `+table+` u
 		 LEFT JOIN messages m ON u.kind IN (1, 2) AND m.chat_id = u.chat_id AND m.seq = u.seq
 		 WHERE u.`+owner+` = ? AND u.pts > ? ORDER BY u.pts LIMIT ?`, id, pts, limit+1)
@@ -305,10 +311,10 @@ func difference(ctx context.Context, q querier, table, owner string, id, pts int
 		var kind int
 		var seqs string
 		var at int64
-		var mc, mseq, msender, mrandom, mreply, fu, fc, fs, sent, edited, deleted, views sql.NullInt64
-		var body []byte
-		if err := rows.Scan(&u.Pts, &kind, &u.ChatID, &u.Seq, &u.ActorID, &seqs, &at,
-			&mc, &mseq, &msender, &mrandom, &body, &mreply, &fu, &fc, &fs, &sent, &edited, &deleted, &views); err != nil {
+		var hasMsg bool
+		// The message columns go through the one message scanner.
+		m, err := scanMessage(skipScan{rows: rows, head: []any{&u.Pts, &kind, &u.ChatID, &u.Seq, &u.ActorID, &seqs, &at, &hasMsg}})
+		if err != nil {
 			return d, classify("sqlite.Difference", err)
 		}
 		if len(d.Updates) == limit {
@@ -316,16 +322,22 @@ func difference(ctx context.Context, q querier, table, owner string, id, pts int
 			break
 		}
 		u.UserID, u.Kind, u.Seqs, u.At = id, herald.UpdateKind(kind), decodeSeqs(seqs), fromMS(at)
-		if mc.Valid {
-			m := herald.Message{ChatID: mc.Int64, Seq: mseq.Int64, SenderID: msender.Int64, RandomID: mrandom.Int64, Body: body,
-				ReplyTo: mreply.Int64, SentAt: fromMS(sent.Int64), EditedAt: fromMS(edited.Int64), Deleted: deleted.Int64 != 0, Views: views.Int64}
-			if fu.Int64 != 0 || fc.Int64 != 0 {
-				m.Fwd = &herald.Forward{UserID: fu.Int64, ChatID: fc.Int64, Seq: fs.Int64}
-			}
+		if hasMsg {
 			u.Message = &m
 		}
 		d.Updates = append(d.Updates, u)
 		d.Pts = u.Pts
 	}
 	return d, classify("sqlite.Difference", rows.Err())
+}
+
+// skipScan scans a row whose first columns (head) are not the message's,
+// followed by the message scanner's columns.
+type skipScan struct {
+	rows *sql.Rows
+	head []any
+}
+
+func (s skipScan) Scan(dst ...any) error {
+	return s.rows.Scan(append(s.head[:len(s.head):len(s.head)], dst...)...)
 }

@@ -59,6 +59,9 @@ type op struct {
 	ctx  context.Context
 	fn   func(tx querier) error
 	done chan error
+	// after: run on the writer's connection after the batch commits,
+	// outside any transaction (a WAL checkpoint cannot run inside one).
+	after bool
 }
 
 // Open opens (creating if needed) the database at path and applies pending
@@ -180,7 +183,11 @@ func (db *DB) Close() error {
 // transaction has committed (or fn failed, and only fn's own changes were
 // rolled back). fn must not keep tx.
 func (db *DB) do(ctx context.Context, fn func(tx querier) error) error {
-	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return db.queue(&op{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+func (db *DB) queue(o *op) error {
+	ctx := o.ctx
 	db.closeMu.RLock()
 	if db.closed {
 		db.closeMu.RUnlock()
@@ -248,7 +255,13 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn, tx querier, batch []*o
 		return fail(classify("sqlite.begin", err))
 	}
 	ok := 0
-	for _, o := range batch {
+	var after []int
+	for i, o := range batch {
+		if o.after {
+			after = append(after, i)
+			errs = append(errs, nil)
+			continue
+		}
 		if o.ctx.Err() != nil {
 			errs = append(errs, herald.Errorf(herald.Unavailable, "the request was cancelled before it was stored"))
 			continue
@@ -275,6 +288,9 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn, tx querier, batch []*o
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		conn.ExecContext(ctx, "ROLLBACK")
 		return fail(classify("sqlite.commit", err))
+	}
+	for _, i := range after {
+		errs[i] = batch[i].fn(conn)
 	}
 	db.mu.Lock()
 	db.stats.Commits++

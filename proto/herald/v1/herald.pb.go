@@ -943,10 +943,11 @@ type Chat struct {
 	Members       []*Member              `protobuf:"bytes,8,rep,name=members,proto3" json:"members,omitempty"`                             // groups; channels: only for admins
 	Username      string                 `protobuf:"bytes,9,opt,name=username,proto3" json:"username,omitempty"`                           // public channels: the @name
 	Description   string                 `protobuf:"bytes,10,opt,name=description,proto3" json:"description,omitempty"`
-	Signatures    bool                   `protobuf:"varint,11,opt,name=signatures,proto3" json:"signatures,omitempty"` // channels: posts carry their author
-	Broadcast     bool                   `protobuf:"varint,12,opt,name=broadcast,proto3" json:"broadcast,omitempty"`   // fan-out on read: follow the chat's own log (Update.chat_pts)
-	Pts           int64                  `protobuf:"varint,13,opt,name=pts,proto3" json:"pts,omitempty"`               // broadcast chats: the position of the chat's log
-	Muted         bool                   `protobuf:"varint,14,opt,name=muted,proto3" json:"muted,omitempty"`           // the caller muted it: no pushes, still readable
+	Signatures    bool                   `protobuf:"varint,11,opt,name=signatures,proto3" json:"signatures,omitempty"`    // channels: posts carry their author
+	Broadcast     bool                   `protobuf:"varint,12,opt,name=broadcast,proto3" json:"broadcast,omitempty"`      // fan-out on read: follow the chat's own log (Update.chat_pts)
+	Pts           int64                  `protobuf:"varint,13,opt,name=pts,proto3" json:"pts,omitempty"`                  // broadcast chats: the position of the chat's log
+	Muted         bool                   `protobuf:"varint,14,opt,name=muted,proto3" json:"muted,omitempty"`              // the caller muted it: no pushes, still readable
+	TtlMs         int64                  `protobuf:"varint,15,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"` // auto-delete timer for new messages; 0 for off
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1077,6 +1078,13 @@ func (x *Chat) GetMuted() bool {
 		return x.Muted
 	}
 	return false
+}
+
+func (x *Chat) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
 }
 
 type Member struct {
@@ -1920,8 +1928,11 @@ type Message struct {
 	Fwd           *Forward               `protobuf:"bytes,9,opt,name=fwd,proto3" json:"fwd,omitempty"`
 	Deleted       bool                   `protobuf:"varint,10,opt,name=deleted,proto3" json:"deleted,omitempty"`
 	RandomId      int64                  `protobuf:"varint,11,opt,name=random_id,json=randomId,proto3" json:"random_id,omitempty"`
-	Author        string                 `protobuf:"bytes,12,opt,name=author,proto3" json:"author,omitempty"` // channel posts with signatures: the admin who posted
-	Views         int64                  `protobuf:"varint,13,opt,name=views,proto3" json:"views,omitempty"`  // channel posts: distinct viewers
+	Author        string                 `protobuf:"bytes,12,opt,name=author,proto3" json:"author,omitempty"`                         // channel posts with signatures: the admin who posted
+	Views         int64                  `protobuf:"varint,13,opt,name=views,proto3" json:"views,omitempty"`                          // channel posts: distinct viewers
+	TtlMs         int64                  `protobuf:"varint,14,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`             // self-destruct timer
+	ExpiresAt     int64                  `protobuf:"varint,15,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"` // Unix ms when the message disappears; 0 while its timer waits for the recipient to read it
+	Service       bool                   `protobuf:"varint,16,opt,name=service,proto3" json:"service,omitempty"`                      // a notice from the server (a timer change), not from a person
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2047,6 +2058,27 @@ func (x *Message) GetViews() int64 {
 	return 0
 }
 
+func (x *Message) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+func (x *Message) GetExpiresAt() int64 {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return 0
+}
+
+func (x *Message) GetService() bool {
+	if x != nil {
+		return x.Service
+	}
+	return false
+}
+
 type Forward struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	FromId        int64                  `protobuf:"varint,1,opt,name=from_id,json=fromId,proto3" json:"from_id,omitempty"`
@@ -2121,6 +2153,7 @@ type SendRequest struct {
 	Text          string                 `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
 	ReplyTo       int64                  `protobuf:"varint,3,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
 	RandomId      int64                  `protobuf:"varint,4,opt,name=random_id,json=randomId,proto3" json:"random_id,omitempty"` // idempotency key: a retry with the same value is stored once
+	TtlMs         int64                  `protobuf:"varint,5,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`          // self-destruct timer, 1 s to 7 days; in direct chats it starts when the recipient reads
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2183,6 +2216,65 @@ func (x *SendRequest) GetRandomId() int64 {
 	return 0
 }
 
+func (x *SendRequest) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+type SetTTLRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          *Peer                  `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	TtlMs         int64                  `protobuf:"varint,2,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"` // 0: off; else 1 hour to 365 days
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetTTLRequest) Reset() {
+	*x = SetTTLRequest{}
+	mi := &file_herald_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTTLRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTTLRequest) ProtoMessage() {}
+
+func (x *SetTTLRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTTLRequest.ProtoReflect.Descriptor instead.
+func (*SetTTLRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *SetTTLRequest) GetPeer() *Peer {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+func (x *SetTTLRequest) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
 type ForwardRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	FromChatId    int64                  `protobuf:"varint,1,opt,name=from_chat_id,json=fromChatId,proto3" json:"from_chat_id,omitempty"`
@@ -2195,7 +2287,7 @@ type ForwardRequest struct {
 
 func (x *ForwardRequest) Reset() {
 	*x = ForwardRequest{}
-	mi := &file_herald_proto_msgTypes[34]
+	mi := &file_herald_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2207,7 +2299,7 @@ func (x *ForwardRequest) String() string {
 func (*ForwardRequest) ProtoMessage() {}
 
 func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[34]
+	mi := &file_herald_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2220,7 +2312,7 @@ func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
 func (*ForwardRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{34}
+	return file_herald_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ForwardRequest) GetFromChatId() int64 {
@@ -2260,7 +2352,7 @@ type MessageList struct {
 
 func (x *MessageList) Reset() {
 	*x = MessageList{}
-	mi := &file_herald_proto_msgTypes[35]
+	mi := &file_herald_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2272,7 +2364,7 @@ func (x *MessageList) String() string {
 func (*MessageList) ProtoMessage() {}
 
 func (x *MessageList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[35]
+	mi := &file_herald_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2285,7 +2377,7 @@ func (x *MessageList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageList.ProtoReflect.Descriptor instead.
 func (*MessageList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{35}
+	return file_herald_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *MessageList) GetMessages() []*Message {
@@ -2306,7 +2398,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_herald_proto_msgTypes[36]
+	mi := &file_herald_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2318,7 +2410,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[36]
+	mi := &file_herald_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2331,7 +2423,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{36}
+	return file_herald_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *HistoryRequest) GetPeer() *Peer {
@@ -2366,7 +2458,7 @@ type EditRequest struct {
 
 func (x *EditRequest) Reset() {
 	*x = EditRequest{}
-	mi := &file_herald_proto_msgTypes[37]
+	mi := &file_herald_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2378,7 +2470,7 @@ func (x *EditRequest) String() string {
 func (*EditRequest) ProtoMessage() {}
 
 func (x *EditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[37]
+	mi := &file_herald_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2391,7 +2483,7 @@ func (x *EditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditRequest.ProtoReflect.Descriptor instead.
 func (*EditRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{37}
+	return file_herald_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *EditRequest) GetChatId() int64 {
@@ -2426,7 +2518,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_herald_proto_msgTypes[38]
+	mi := &file_herald_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2438,7 +2530,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[38]
+	mi := &file_herald_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2451,7 +2543,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{38}
+	return file_herald_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DeleteRequest) GetChatId() int64 {
@@ -2485,7 +2577,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_herald_proto_msgTypes[39]
+	mi := &file_herald_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2497,7 +2589,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[39]
+	mi := &file_herald_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2510,7 +2602,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{39}
+	return file_herald_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ReadRequest) GetPeer() *Peer {
@@ -2537,7 +2629,7 @@ type ReadResult struct {
 
 func (x *ReadResult) Reset() {
 	*x = ReadResult{}
-	mi := &file_herald_proto_msgTypes[40]
+	mi := &file_herald_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2549,7 +2641,7 @@ func (x *ReadResult) String() string {
 func (*ReadResult) ProtoMessage() {}
 
 func (x *ReadResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[40]
+	mi := &file_herald_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2562,7 +2654,7 @@ func (x *ReadResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResult.ProtoReflect.Descriptor instead.
 func (*ReadResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{40}
+	return file_herald_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ReadResult) GetChatId() int64 {
@@ -2588,7 +2680,7 @@ type TypingRequest struct {
 
 func (x *TypingRequest) Reset() {
 	*x = TypingRequest{}
-	mi := &file_herald_proto_msgTypes[41]
+	mi := &file_herald_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2600,7 +2692,7 @@ func (x *TypingRequest) String() string {
 func (*TypingRequest) ProtoMessage() {}
 
 func (x *TypingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[41]
+	mi := &file_herald_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2613,7 +2705,7 @@ func (x *TypingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypingRequest.ProtoReflect.Descriptor instead.
 func (*TypingRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{41}
+	return file_herald_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *TypingRequest) GetChatId() int64 {
@@ -2632,7 +2724,7 @@ type State struct {
 
 func (x *State) Reset() {
 	*x = State{}
-	mi := &file_herald_proto_msgTypes[42]
+	mi := &file_herald_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2644,7 +2736,7 @@ func (x *State) String() string {
 func (*State) ProtoMessage() {}
 
 func (x *State) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[42]
+	mi := &file_herald_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2657,7 +2749,7 @@ func (x *State) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use State.ProtoReflect.Descriptor instead.
 func (*State) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{42}
+	return file_herald_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *State) GetPts() int64 {
@@ -2677,7 +2769,7 @@ type DifferenceRequest struct {
 
 func (x *DifferenceRequest) Reset() {
 	*x = DifferenceRequest{}
-	mi := &file_herald_proto_msgTypes[43]
+	mi := &file_herald_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2689,7 +2781,7 @@ func (x *DifferenceRequest) String() string {
 func (*DifferenceRequest) ProtoMessage() {}
 
 func (x *DifferenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[43]
+	mi := &file_herald_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2702,7 +2794,7 @@ func (x *DifferenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DifferenceRequest.ProtoReflect.Descriptor instead.
 func (*DifferenceRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{43}
+	return file_herald_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DifferenceRequest) GetPts() int64 {
@@ -2731,7 +2823,7 @@ type Difference struct {
 
 func (x *Difference) Reset() {
 	*x = Difference{}
-	mi := &file_herald_proto_msgTypes[44]
+	mi := &file_herald_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2743,7 +2835,7 @@ func (x *Difference) String() string {
 func (*Difference) ProtoMessage() {}
 
 func (x *Difference) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[44]
+	mi := &file_herald_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2756,7 +2848,7 @@ func (x *Difference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Difference.ProtoReflect.Descriptor instead.
 func (*Difference) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{44}
+	return file_herald_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Difference) GetUpdates() []*Update {
@@ -2813,7 +2905,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_herald_proto_msgTypes[45]
+	mi := &file_herald_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2825,7 +2917,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[45]
+	mi := &file_herald_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2838,7 +2930,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{45}
+	return file_herald_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Update) GetPts() int64 {
@@ -3003,7 +3095,7 @@ type DeleteMessages struct {
 
 func (x *DeleteMessages) Reset() {
 	*x = DeleteMessages{}
-	mi := &file_herald_proto_msgTypes[46]
+	mi := &file_herald_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3015,7 +3107,7 @@ func (x *DeleteMessages) String() string {
 func (*DeleteMessages) ProtoMessage() {}
 
 func (x *DeleteMessages) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[46]
+	mi := &file_herald_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3028,7 +3120,7 @@ func (x *DeleteMessages) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMessages.ProtoReflect.Descriptor instead.
 func (*DeleteMessages) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{46}
+	return file_herald_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *DeleteMessages) GetChatId() int64 {
@@ -3056,7 +3148,7 @@ type ReadHistory struct {
 
 func (x *ReadHistory) Reset() {
 	*x = ReadHistory{}
-	mi := &file_herald_proto_msgTypes[47]
+	mi := &file_herald_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3068,7 +3160,7 @@ func (x *ReadHistory) String() string {
 func (*ReadHistory) ProtoMessage() {}
 
 func (x *ReadHistory) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[47]
+	mi := &file_herald_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3081,7 +3173,7 @@ func (x *ReadHistory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadHistory.ProtoReflect.Descriptor instead.
 func (*ReadHistory) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{47}
+	return file_herald_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ReadHistory) GetChatId() int64 {
@@ -3117,7 +3209,7 @@ type ChatMembership struct {
 
 func (x *ChatMembership) Reset() {
 	*x = ChatMembership{}
-	mi := &file_herald_proto_msgTypes[48]
+	mi := &file_herald_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3129,7 +3221,7 @@ func (x *ChatMembership) String() string {
 func (*ChatMembership) ProtoMessage() {}
 
 func (x *ChatMembership) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[48]
+	mi := &file_herald_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3142,7 +3234,7 @@ func (x *ChatMembership) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMembership.ProtoReflect.Descriptor instead.
 func (*ChatMembership) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{48}
+	return file_herald_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ChatMembership) GetChatId() int64 {
@@ -3186,7 +3278,7 @@ type Typing struct {
 
 func (x *Typing) Reset() {
 	*x = Typing{}
-	mi := &file_herald_proto_msgTypes[49]
+	mi := &file_herald_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3198,7 +3290,7 @@ func (x *Typing) String() string {
 func (*Typing) ProtoMessage() {}
 
 func (x *Typing) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[49]
+	mi := &file_herald_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3211,7 +3303,7 @@ func (x *Typing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Typing.ProtoReflect.Descriptor instead.
 func (*Typing) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{49}
+	return file_herald_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Typing) GetChatId() int64 {
@@ -3299,7 +3391,7 @@ const file_herald_proto_rawDesc = "" +
 	"\busername\x18\x01 \x01(\tR\busername\";\n" +
 	"\x04Peer\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x1a\n" +
-	"\busername\x18\x02 \x01(\tR\busername\"\x86\x03\n" +
+	"\busername\x18\x02 \x01(\tR\busername\"\x9d\x03\n" +
 	"\x04Chat\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n" +
@@ -3317,7 +3409,8 @@ const file_herald_proto_rawDesc = "" +
 	"signatures\x12\x1c\n" +
 	"\tbroadcast\x18\f \x01(\bR\tbroadcast\x12\x10\n" +
 	"\x03pts\x18\r \x01(\x03R\x03pts\x12\x14\n" +
-	"\x05muted\x18\x0e \x01(\bR\x05muted\"Z\n" +
+	"\x05muted\x18\x0e \x01(\bR\x05muted\x12\x15\n" +
+	"\x06ttl_ms\x18\x0f \x01(\x03R\x05ttlMs\"Z\n" +
 	"\x06Member\x12#\n" +
 	"\x04user\x18\x01 \x01(\v2\x0f.herald.v1.UserR\x04user\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x17\n" +
@@ -3375,7 +3468,7 @@ const file_herald_proto_rawDesc = "" +
 	"\x15ChatDifferenceRequest\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x10\n" +
 	"\x03pts\x18\x02 \x01(\x03R\x03pts\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xcf\x02\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\x9f\x03\n" +
 	"\aMessage\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x03R\x02id\x12\x17\n" +
@@ -3390,17 +3483,25 @@ const file_herald_proto_rawDesc = "" +
 	" \x01(\bR\adeleted\x12\x1b\n" +
 	"\trandom_id\x18\v \x01(\x03R\brandomId\x12\x16\n" +
 	"\x06author\x18\f \x01(\tR\x06author\x12\x14\n" +
-	"\x05views\x18\r \x01(\x03R\x05views\"_\n" +
+	"\x05views\x18\r \x01(\x03R\x05views\x12\x15\n" +
+	"\x06ttl_ms\x18\x0e \x01(\x03R\x05ttlMs\x12\x1d\n" +
+	"\n" +
+	"expires_at\x18\x0f \x01(\x03R\texpiresAt\x12\x18\n" +
+	"\aservice\x18\x10 \x01(\bR\aservice\"_\n" +
 	"\aForward\x12\x17\n" +
 	"\afrom_id\x18\x01 \x01(\x03R\x06fromId\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x17\n" +
 	"\achat_id\x18\x03 \x01(\x03R\x06chatId\x12\x0e\n" +
-	"\x02id\x18\x04 \x01(\x03R\x02id\"~\n" +
+	"\x02id\x18\x04 \x01(\x03R\x02id\"\x95\x01\n" +
 	"\vSendRequest\x12#\n" +
 	"\x04peer\x18\x01 \x01(\v2\x0f.herald.v1.PeerR\x04peer\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x19\n" +
 	"\breply_to\x18\x03 \x01(\x03R\areplyTo\x12\x1b\n" +
-	"\trandom_id\x18\x04 \x01(\x03R\brandomId\"\x82\x01\n" +
+	"\trandom_id\x18\x04 \x01(\x03R\brandomId\x12\x15\n" +
+	"\x06ttl_ms\x18\x05 \x01(\x03R\x05ttlMs\"K\n" +
+	"\rSetTTLRequest\x12#\n" +
+	"\x04peer\x18\x01 \x01(\v2\x0f.herald.v1.PeerR\x04peer\x12\x15\n" +
+	"\x06ttl_ms\x18\x02 \x01(\x03R\x05ttlMs\"\x82\x01\n" +
 	"\x0eForwardRequest\x12 \n" +
 	"\ffrom_chat_id\x18\x01 \x01(\x03R\n" +
 	"fromChatId\x12\x10\n" +
@@ -3487,7 +3588,7 @@ func file_herald_proto_rawDescGZIP() []byte {
 	return file_herald_proto_rawDescData
 }
 
-var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_herald_proto_goTypes = []any{
 	(*Frame)(nil),                 // 0: herald.v1.Frame
 	(*Request)(nil),               // 1: herald.v1.Request
@@ -3523,28 +3624,29 @@ var file_herald_proto_goTypes = []any{
 	(*Message)(nil),               // 31: herald.v1.Message
 	(*Forward)(nil),               // 32: herald.v1.Forward
 	(*SendRequest)(nil),           // 33: herald.v1.SendRequest
-	(*ForwardRequest)(nil),        // 34: herald.v1.ForwardRequest
-	(*MessageList)(nil),           // 35: herald.v1.MessageList
-	(*HistoryRequest)(nil),        // 36: herald.v1.HistoryRequest
-	(*EditRequest)(nil),           // 37: herald.v1.EditRequest
-	(*DeleteRequest)(nil),         // 38: herald.v1.DeleteRequest
-	(*ReadRequest)(nil),           // 39: herald.v1.ReadRequest
-	(*ReadResult)(nil),            // 40: herald.v1.ReadResult
-	(*TypingRequest)(nil),         // 41: herald.v1.TypingRequest
-	(*State)(nil),                 // 42: herald.v1.State
-	(*DifferenceRequest)(nil),     // 43: herald.v1.DifferenceRequest
-	(*Difference)(nil),            // 44: herald.v1.Difference
-	(*Update)(nil),                // 45: herald.v1.Update
-	(*DeleteMessages)(nil),        // 46: herald.v1.DeleteMessages
-	(*ReadHistory)(nil),           // 47: herald.v1.ReadHistory
-	(*ChatMembership)(nil),        // 48: herald.v1.ChatMembership
-	(*Typing)(nil),                // 49: herald.v1.Typing
+	(*SetTTLRequest)(nil),         // 34: herald.v1.SetTTLRequest
+	(*ForwardRequest)(nil),        // 35: herald.v1.ForwardRequest
+	(*MessageList)(nil),           // 36: herald.v1.MessageList
+	(*HistoryRequest)(nil),        // 37: herald.v1.HistoryRequest
+	(*EditRequest)(nil),           // 38: herald.v1.EditRequest
+	(*DeleteRequest)(nil),         // 39: herald.v1.DeleteRequest
+	(*ReadRequest)(nil),           // 40: herald.v1.ReadRequest
+	(*ReadResult)(nil),            // 41: herald.v1.ReadResult
+	(*TypingRequest)(nil),         // 42: herald.v1.TypingRequest
+	(*State)(nil),                 // 43: herald.v1.State
+	(*DifferenceRequest)(nil),     // 44: herald.v1.DifferenceRequest
+	(*Difference)(nil),            // 45: herald.v1.Difference
+	(*Update)(nil),                // 46: herald.v1.Update
+	(*DeleteMessages)(nil),        // 47: herald.v1.DeleteMessages
+	(*ReadHistory)(nil),           // 48: herald.v1.ReadHistory
+	(*ChatMembership)(nil),        // 49: herald.v1.ChatMembership
+	(*Typing)(nil),                // 50: herald.v1.Typing
 }
 var file_herald_proto_depIdxs = []int32{
 	1,  // 0: herald.v1.Frame.request:type_name -> herald.v1.Request
 	2,  // 1: herald.v1.Frame.response:type_name -> herald.v1.Response
-	45, // 2: herald.v1.Frame.update:type_name -> herald.v1.Update
-	49, // 3: herald.v1.Frame.typing:type_name -> herald.v1.Typing
+	46, // 2: herald.v1.Frame.update:type_name -> herald.v1.Update
+	50, // 3: herald.v1.Frame.typing:type_name -> herald.v1.Typing
 	3,  // 4: herald.v1.Response.error:type_name -> herald.v1.Error
 	9,  // 5: herald.v1.AuthResult.user:type_name -> herald.v1.User
 	10, // 6: herald.v1.AuthResult.device:type_name -> herald.v1.Device
@@ -3559,24 +3661,25 @@ var file_herald_proto_depIdxs = []int32{
 	14, // 15: herald.v1.MuteRequest.peer:type_name -> herald.v1.Peer
 	32, // 16: herald.v1.Message.fwd:type_name -> herald.v1.Forward
 	14, // 17: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
-	14, // 18: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
-	31, // 19: herald.v1.MessageList.messages:type_name -> herald.v1.Message
-	14, // 20: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
-	14, // 21: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
-	45, // 22: herald.v1.Difference.updates:type_name -> herald.v1.Update
-	31, // 23: herald.v1.Update.new_message:type_name -> herald.v1.Message
-	31, // 24: herald.v1.Update.edit_message:type_name -> herald.v1.Message
-	46, // 25: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
-	47, // 26: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
-	47, // 27: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
-	48, // 28: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
-	48, // 29: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
-	48, // 30: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	14, // 18: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
+	14, // 19: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
+	31, // 20: herald.v1.MessageList.messages:type_name -> herald.v1.Message
+	14, // 21: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
+	14, // 22: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
+	46, // 23: herald.v1.Difference.updates:type_name -> herald.v1.Update
+	31, // 24: herald.v1.Update.new_message:type_name -> herald.v1.Message
+	31, // 25: herald.v1.Update.edit_message:type_name -> herald.v1.Message
+	47, // 26: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
+	48, // 27: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
+	48, // 28: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
+	49, // 29: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
+	49, // 30: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
+	49, // 31: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_herald_proto_init() }
@@ -3591,7 +3694,7 @@ func file_herald_proto_init() {
 		(*Frame_Typing)(nil),
 	}
 	file_herald_proto_msgTypes[28].OneofWrappers = []any{}
-	file_herald_proto_msgTypes[45].OneofWrappers = []any{
+	file_herald_proto_msgTypes[46].OneofWrappers = []any{
 		(*Update_NewMessage)(nil),
 		(*Update_EditMessage)(nil),
 		(*Update_DeleteMessages)(nil),
@@ -3607,7 +3710,7 @@ func file_herald_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_proto_rawDesc), len(file_herald_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   50,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,123 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/heraldim/herald"
+)
+
+// sweepBatch bounds one sweeper transaction, so a burst of expiries never
+// holds the write path for long: other writes queue between batches.
+const sweepBatch = 500
+
+// SweepStats says what one sweep did.
+type SweepStats struct {
+	Expired   int // messages deleted
+	Resealed  int // waiting timers moved to a later bucket
+	Destroyed int // key-ring buckets destroyed
+}
+
+// Sweep deletes every message whose time is up, keeps waiting timers'
+// bodies in near buckets, and destroys the key-ring buckets that have
+// ended. The order matters: a waiting body is moved to a later bucket
+// before its old bucket is destroyed, and everything due is deleted before
+// its key goes. Run at start, before serving, and then every second.
+func (s *Service) Sweep(ctx context.Context) (SweepStats, error) {
+	var st SweepStats
+	now := s.now()
+	for {
+		ups, n, err := s.store.ExpireMessages(ctx, now, sweepBatch)
+		if err != nil {
+			return st, err
+		}
+		s.announce(ctx, ups)
+		st.Expired += n
+		if n < sweepBatch {
+			break
+		}
+	}
+	if s.ring == nil {
+		return st, nil
+	}
+	w := s.width()
+	for {
+		msgs, err := s.store.WaitingTimers(ctx, now.Add(w), sweepBatch)
+		if err != nil {
+			return st, err
+		}
+		if len(msgs) == 0 {
+			break
+		}
+		for i := range msgs {
+			m := &msgs[i]
+			if err := s.open(ctx, m); err != nil {
+				return st, err
+			}
+			m.SealedUntil = minTime(m.ExpiresAt, now.Add(2*w))
+			if err := s.seal(m); err != nil {
+				return st, err
+			}
+		}
+		if _, err := s.store.Reseal(ctx, msgs, false, now); err != nil {
+			return st, err
+		}
+		st.Resealed += len(msgs)
+		if len(msgs) < sweepBatch {
+			break
+		}
+	}
+	d, err := s.ring.DestroyBefore(now)
+	st.Destroyed = d
+	if err != nil {
+		return st, herald.Wrap("service.Sweep", err)
+	}
+	if st.Expired > 0 || st.Destroyed > 0 {
+		// Deleted bodies must not linger in the write-ahead log.
+		if err := s.store.Checkpoint(ctx); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// SetAutoDelete sets a chat's auto-delete timer for new messages (0: off).
+// Either side may set it in a direct chat; owners and admins elsewhere.
+// The change appears in the chat as a service message.
+func (s *Service) SetAutoDelete(ctx context.Context, c Caller, p Peer, ttl time.Duration) (herald.Chat, error) {
+	if ttl != 0 && (ttl < herald.MinAutoDelete || ttl > herald.MaxAutoDelete) {
+		return herald.Chat{}, herald.Errorf(herald.Invalid, "an auto-delete timer is off, or between 1 hour and 365 days")
+	}
+	ch, m, err := s.resolve(ctx, c, p, true)
+	if err != nil {
+		return ch, err
+	}
+	if ch.Kind != herald.Direct && m.Role < herald.RoleAdmin {
+		return ch, herald.Errorf(herald.PermissionDenied, "only the owner and admins can set the auto-delete timer")
+	}
+	if err := s.store.SetChatTTL(ctx, ch.ID, ttl); err != nil {
+		return ch, err
+	}
+	s.forgetChat(ch.ID)
+	ch.TTL = ttl
+	note := fmt.Sprintf("@%s set messages to auto-delete %s after sending", c.Username, HumanDuration(ttl))
+	if ttl == 0 {
+		note = fmt.Sprintf("@%s turned off auto-delete", c.Username)
+	}
+	_, err = s.append(ctx, herald.Message{ChatID: ch.ID, SenderID: c.UserID, Text: note, Service: true, SentAt: s.now()})
+	return ch, err
+}
+
+// HumanDuration writes a timer as people say it: 30s, 5m, 1h, 7d.
+func HumanDuration(d time.Duration) string {
+	switch {
+	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d >= time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d >= time.Minute && d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}

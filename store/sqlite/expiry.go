@@ -1,0 +1,143 @@
+package sqlite
+
+import (
+	"context"
+	"time"
+
+	"github.com/heraldim/herald"
+)
+
+// ExpireMessages implements store.Store.
+func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]herald.Update, int, error) {
+	var ups []herald.Update
+	var n int
+	err := db.do(ctx, func(tx querier) error {
+		ups, n = nil, 0
+		rows, err := tx.QueryContext(ctx,
+			`SELECT chat_id, seq FROM messages WHERE expires_at > 0 AND expires_at <= ? AND deleted = 0 ORDER BY expires_at LIMIT ?`,
+			ms(now), limit)
+		if err != nil {
+			return classify("sqlite.ExpireMessages", err)
+		}
+		due := map[int64][]int64{}
+		var order []int64
+		for rows.Next() {
+			var chat, seq int64
+			if err := rows.Scan(&chat, &seq); err != nil {
+				rows.Close()
+				return classify("sqlite.ExpireMessages", err)
+			}
+			if due[chat] == nil {
+				order = append(order, chat)
+			}
+			due[chat] = append(due[chat], seq)
+		}
+		if err := rows.Close(); err != nil {
+			return classify("sqlite.ExpireMessages", err)
+		}
+		for _, chat := range order {
+			for _, seq := range due[chat] {
+				// secure_delete overwrites the body's old bytes in the file.
+				if _, err := tx.ExecContext(ctx,
+					`UPDATE messages SET body = NULL, deleted = 1, edited_at = 0, waiting = 0 WHERE chat_id = ? AND seq = ?`, chat, seq); err != nil {
+					return classify("sqlite.ExpireMessages", err)
+				}
+				n++
+			}
+			got, err := logEverywhere(ctx, tx, herald.Update{Kind: herald.UpdDelete, ChatID: chat, Seqs: due[chat], At: now})
+			if err != nil {
+				return err
+			}
+			ups = append(ups, got...)
+		}
+		return nil
+	})
+	return ups, n, err
+}
+
+// WaitingTimers implements store.Store.
+func (db *DB) WaitingTimers(ctx context.Context, sealedBy time.Time, limit int) ([]herald.Message, error) {
+	return messages(ctx, db.rq,
+		`SELECT `+msgCols+` FROM messages WHERE waiting = 1 AND deleted = 0 AND sealed_until <= ? ORDER BY sealed_until LIMIT ?`,
+		ms(sealedBy), limit)
+}
+
+// UnreadTimers implements store.Store.
+func (db *DB) UnreadTimers(ctx context.Context, chatID, readerID, seq int64) ([]herald.Message, error) {
+	return messages(ctx, db.rq,
+		`SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND seq <= ? AND sender_id != ? AND waiting = 1 AND deleted = 0 ORDER BY seq`,
+		chatID, seq, readerID)
+}
+
+func messages(ctx context.Context, q querier, query string, args ...any) ([]herald.Message, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, classify("sqlite.messages", err)
+	}
+	defer rows.Close()
+	var out []herald.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, classify("sqlite.messages", err)
+		}
+		out = append(out, m)
+	}
+	return out, classify("sqlite.messages", rows.Err())
+}
+
+// Reseal implements store.Store.
+func (db *DB) Reseal(ctx context.Context, msgs []herald.Message, announce bool, at time.Time) ([]herald.Update, error) {
+	var ups []herald.Update
+	err := db.do(ctx, func(tx querier) error {
+		ups = nil
+		for _, m := range msgs {
+			res, err := tx.ExecContext(ctx,
+				`UPDATE messages SET body = ?, sealed_until = ?, expires_at = ?, waiting = ? WHERE chat_id = ? AND seq = ? AND deleted = 0`,
+				m.Body, ms(m.SealedUntil), ms(m.ExpiresAt), boolInt(m.Waiting), m.ChatID, m.Seq)
+			if err != nil {
+				return classify("sqlite.Reseal", err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 || !announce {
+				continue
+			}
+			cur, err := messageAt(ctx, tx, m.ChatID, m.Seq)
+			if err != nil {
+				return err
+			}
+			got, err := logEverywhere(ctx, tx, herald.Update{Kind: herald.UpdEditMessage, ChatID: m.ChatID, Seq: m.Seq, ActorID: m.SenderID, Message: &cur, At: at})
+			if err != nil {
+				return err
+			}
+			ups = append(ups, got...)
+		}
+		return nil
+	})
+	return ups, err
+}
+
+// SetChatTTL implements store.Store.
+func (db *DB) SetChatTTL(ctx context.Context, chatID int64, ttl time.Duration) error {
+	return db.do(ctx, func(tx querier) error {
+		res, err := tx.ExecContext(ctx, `UPDATE chats SET ttl = ? WHERE id = ?`, ttl.Milliseconds(), chatID)
+		if err != nil {
+			return classify("sqlite.SetChatTTL", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return herald.Errorf(herald.NotFound, "no chat %d", chatID)
+		}
+		return nil
+	})
+}
+
+// Checkpoint implements store.Store. It runs on the writer's connection
+// between transactions, so it waits for no one and nobody waits for it
+// longer than one checkpoint.
+func (db *DB) Checkpoint(ctx context.Context) error {
+	return db.queue(&op{ctx: ctx, after: true, done: make(chan error, 1), fn: func(tx querier) error {
+		// TRUNCATE resets the log to zero bytes once no reader needs it,
+		// so the pages that held deleted bodies are gone from it too.
+		_, err := tx.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+		return classify("sqlite.Checkpoint", err)
+	}})
+}
