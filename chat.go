@@ -66,6 +66,9 @@ type Chat struct {
 	LastSeq     int64         // highest message seq used in the chat
 	MemberCount int           // a counter, never a scan
 	TTL         time.Duration // auto-delete timer for new messages; 0 for off
+
+	TakenDown      bool // by the server's operators: nothing of it is served
+	TakedownReason string
 }
 
 // Public reports whether anyone may preview and join the chat by name.

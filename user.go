@@ -12,6 +12,15 @@ type User struct {
 	Username    string // lower case, unique
 	DisplayName string
 	CreatedAt   time.Time
+
+	Role           string    // "" or RoleModerator
+	SuspendedUntil time.Time // zero unless suspended
+	SuspendReason  string
+}
+
+// Suspended reports whether the account is suspended at t.
+func (u User) Suspended(t time.Time) bool {
+	return !u.SuspendedUntil.IsZero() && u.SuspendedUntil.After(t)
 }
 
 // Device is one logged-in client of a user. Its bearer token is known only

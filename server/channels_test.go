@@ -288,7 +288,7 @@ func TestLeftOrMutedSubscriberGetsNoPushes(t *testing.T) {
 
 func TestLargeGroupSwitchesToFanOutOnRead(t *testing.T) {
 	n, err := server.Open(server.Config{
-		Listen: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: cheap, LargeGroup: 4,
+		Listen: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: cheap, AbuseLimits: lax, LargeGroup: 4,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

@@ -33,7 +33,7 @@ func startExpiryNode(t *testing.T, dir, addr string) *server.Node {
 	var err error
 	for range 50 { // a restart may wait for the old port
 		n, err = server.Open(server.Config{
-			Listen: addr, DataDir: dir, PasswordCost: cheap, BucketWidth: time.Second, SweepEvery: 100 * time.Millisecond,
+			Listen: addr, DataDir: dir, PasswordCost: cheap, AbuseLimits: lax, BucketWidth: time.Second, SweepEvery: 100 * time.Millisecond,
 			Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
 		if err == nil {
@@ -244,7 +244,7 @@ func TestExpiredWhileStoppedIsGoneBeforeServing(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	// Open runs the sweep; nothing has been served yet.
-	n2, err := server.Open(server.Config{Listen: "127.0.0.1:0", DataDir: dir, PasswordCost: cheap, BucketWidth: time.Second,
+	n2, err := server.Open(server.Config{Listen: "127.0.0.1:0", DataDir: dir, PasswordCost: cheap, AbuseLimits: lax, BucketWidth: time.Second,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,13 @@ var cheap = service.PasswordCost{Time: 1, MemoryK: 64, Threads: 1}
 
 const password = "correct horse battery"
 
+// lax lifts the abuse limits for tests that send in bursts; the limits
+// have their own test.
+var lax = service.Limits{
+	SignupsPerHourPerAddr: 1 << 30, DirectPerSecond: 1 << 30, GroupPerSecond: 1 << 30, ChannelPerSecond: 1 << 30,
+	NewAccountChatsPerDay: 1 << 30, JoinsPerMinutePerChat: 1 << 30,
+}
+
 // startNode starts a real server on a free loopback port with its data
 // in dir (a fresh temporary directory if empty).
 func startNode(t *testing.T, dir string) *server.Node {
@@ -30,7 +37,7 @@ func startNode(t *testing.T, dir string) *server.Node {
 		dir = t.TempDir()
 	}
 	n, err := server.Open(server.Config{
-		Listen: "127.0.0.1:0", DataDir: dir, PasswordCost: cheap,
+		Listen: "127.0.0.1:0", DataDir: dir, PasswordCost: cheap, AbuseLimits: lax,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -147,7 +154,7 @@ func startNodeAt(t *testing.T, dir, addr string) *server.Node {
 	for range 50 {
 		var n *server.Node
 		n, err = server.Open(server.Config{
-			Listen: addr, DataDir: dir, PasswordCost: cheap,
+			Listen: addr, DataDir: dir, PasswordCost: cheap, AbuseLimits: lax,
 			Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
 		if err == nil {

@@ -38,6 +38,9 @@ type Config struct {
 	BucketWidth time.Duration
 	// SweepEvery is how often expired messages are deleted (default 1 s).
 	SweepEvery time.Duration
+	// AbuseLimits are the abuse limits; zero fields take
+	// service.DefaultLimits.
+	AbuseLimits service.Limits
 }
 
 // Node is a running server.
@@ -94,7 +97,10 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
 	}
 	b := memory.New()
-	svc := service.New(service.Config{Store: db, Bus: b, Sealer: sealer, Ring: ring, Log: cfg.Log, Signup: cfg.Signup, PasswordCost: cfg.PasswordCost, LargeGroup: cfg.LargeGroup})
+	svc := service.New(service.Config{
+		Store: db, Moderation: db, Bus: b, Sealer: sealer, Ring: ring, Log: cfg.Log, Signup: cfg.Signup,
+		PasswordCost: cfg.PasswordCost, LargeGroup: cfg.LargeGroup, Limits: cfg.AbuseLimits,
+	})
 	// What expired while the server was down is gone, and its keys
 	// destroyed, before the first request is served.
 	if _, err := svc.Sweep(context.Background()); err != nil {
@@ -177,11 +183,19 @@ func (n *Node) sweep() {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-n.stopSweep:
 			return
 		case <-t.C:
+			// Suspensions made at the console (another process) end the
+			// user's sessions here within a tick.
+			since := last
+			last = time.Now().Add(-every)
+			if err := n.Service.CloseSuspendedSince(context.Background(), since); err != nil {
+				n.cfg.Log.Error("suspensions", "err", err)
+			}
 			st, err := n.Service.Sweep(context.Background())
 			if err != nil {
 				n.cfg.Log.Error("expiry sweep", "err", err)

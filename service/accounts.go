@@ -181,6 +181,15 @@ func (s *Service) Signup(ctx context.Context, username, password, displayName, d
 	return s.newDevice(ctx, u, device)
 }
 
+// SignupFrom is Signup for a client at a network address, which may create
+// only so many accounts per hour.
+func (s *Service) SignupFrom(ctx context.Context, addr, username, password, displayName, device, invite string) (Session, error) {
+	if err := s.rl.signup.take(addr, s.now()); err != nil {
+		return Session{}, err
+	}
+	return s.Signup(ctx, username, password, displayName, device, invite)
+}
+
 // CreateInvite makes a single-use signup code (for -signup invite).
 func (s *Service) CreateInvite(ctx context.Context) (string, error) {
 	b := make([]byte, 12)
@@ -234,6 +243,10 @@ func (s *Service) Login(ctx context.Context, username, password, device, addr st
 	if !checkPassword(hash, password) {
 		s.limits.fail(username, addr, now)
 		return Session{}, herald.Errorf(herald.Unauthenticated, "wrong username or password")
+	}
+	if u.Suspended(now) {
+		return Session{}, herald.Errorf(herald.PermissionDenied, "this account is suspended until %s: %s",
+			u.SuspendedUntil.Format("2006-01-02 15:04 MST"), u.SuspendReason)
 	}
 	return s.newDevice(ctx, u, device)
 }

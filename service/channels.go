@@ -96,6 +96,12 @@ func (s *Service) Join(ctx context.Context, c Caller, username, invite string) (
 	if ch.Kind != herald.Channel {
 		return ch, herald.Errorf(herald.NotFound, "no channel @%s", herald.NormalizeUsername(username))
 	}
+	if ch.TakenDown {
+		return ch, unavailable(ch)
+	}
+	if err := s.rl.joins.take(key(ch.ID), s.now()); err != nil {
+		return ch, err
+	}
 	ups, err := s.store.AddMembers(ctx, ch.ID, c.UserID, []int64{c.UserID}, herald.RoleMember, s.now())
 	if err != nil {
 		return ch, err

@@ -39,6 +39,9 @@ func (s *Service) membership(ctx context.Context, c Caller, chatID int64, previe
 	if herald.IsKind(err, herald.NotFound) {
 		if len(preview) > 0 && preview[0] {
 			if ch, err := s.store.Chat(ctx, chatID); err == nil && ch.Public() {
+				if ch.TakenDown {
+					return ch, herald.Member{}, unavailable(ch)
+				}
 				return ch, herald.Member{ChatID: chatID, UserID: c.UserID}, nil
 			}
 		}
@@ -50,6 +53,9 @@ func (s *Service) membership(ctx context.Context, c Caller, chatID int64, previe
 	ch, err := s.store.Chat(ctx, chatID)
 	if err != nil {
 		return ch, m, err
+	}
+	if ch.TakenDown {
+		return ch, m, unavailable(ch)
 	}
 	return ch, m, nil
 }
@@ -75,13 +81,40 @@ func (s *Service) resolve(ctx context.Context, c Caller, p Peer, create bool, pr
 	if err != nil {
 		return herald.Chat{}, herald.Member{}, err
 	}
-	ch, ups, err := s.store.DirectChat(ctx, c.UserID, other.ID, create, s.now())
+	ch, err := s.directChat(ctx, c, other, create)
 	if err != nil {
 		return ch, herald.Member{}, err
 	}
-	s.announce(ctx, ups)
 	m, err := s.store.Member(ctx, ch.ID, c.UserID)
 	return ch, m, err
+}
+
+// directChat finds or creates the direct chat with other. A new account
+// may start only so many conversations a day: the usual shape of spam is
+// a fresh account writing to strangers.
+func (s *Service) directChat(ctx context.Context, c Caller, other herald.User, create bool) (herald.Chat, error) {
+	ch, _, err := s.store.DirectChat(ctx, c.UserID, other.ID, false, s.now())
+	if err == nil || !create || !herald.IsKind(err, herald.NotFound) {
+		return ch, err
+	}
+	if err := s.blockedBy(ctx, other.ID, c.UserID, "messages"); err != nil {
+		return ch, err
+	}
+	me, err := s.user(ctx, c.UserID)
+	if err != nil {
+		return ch, err
+	}
+	if s.now().Sub(me.CreatedAt) < s.rl.newAge {
+		if err := s.rl.newChats.take(key(c.UserID), s.now()); err != nil {
+			return ch, err
+		}
+	}
+	ch, ups, err := s.store.DirectChat(ctx, c.UserID, other.ID, true, s.now())
+	if err != nil {
+		return ch, err
+	}
+	s.announce(ctx, ups)
+	return ch, nil
 }
 
 // ChatInfo is a chat with the caller's view of it.
@@ -173,6 +206,9 @@ func (s *Service) CreateGroup(ctx context.Context, c Caller, title string, membe
 	others := ids[:0]
 	for _, id := range ids {
 		if id != c.UserID {
+			if err := s.blockedBy(ctx, id, c.UserID, "group invitations"); err != nil {
+				return herald.Chat{}, err
+			}
 			others = append(others, id)
 		}
 	}
@@ -199,6 +235,11 @@ func (s *Service) AddMembers(ctx context.Context, c Caller, chatID int64, userna
 	ids, err := s.usersByName(ctx, usernames)
 	if err != nil {
 		return err
+	}
+	for _, id := range ids {
+		if err := s.blockedBy(ctx, id, c.UserID, "invitations"); err != nil {
+			return err
+		}
 	}
 	if ch.Kind == herald.Group && ch.MemberCount+len(ids) > herald.MaxGroupMembers {
 		return herald.Errorf(herald.TooLarge, "a group has at most %d members", herald.MaxGroupMembers)

@@ -85,6 +85,9 @@ func (s *Service) Send(ctx context.Context, c Caller, p SendParams) (herald.Mess
 	if err := canPost(ch, mem); err != nil {
 		return herald.Message{}, err
 	}
+	if err := s.sendAllowed(ctx, c, ch); err != nil {
+		return herald.Message{}, err
+	}
 	if p.ReplyTo < 0 {
 		return herald.Message{}, herald.Errorf(herald.Invalid, "reply_to is a message id in this chat")
 	}
@@ -478,4 +481,31 @@ func (s *Service) startCountdowns(ctx context.Context, c Caller, chatID, seq int
 	}
 	s.announce(ctx, ups)
 	return nil
+}
+
+// sendAllowed applies the per-user send rates and, in direct chats, the
+// other person's block.
+func (s *Service) sendAllowed(ctx context.Context, c Caller, ch herald.Chat) error {
+	now := s.now()
+	switch ch.Kind {
+	case herald.Direct:
+		if err := s.rl.direct.take(key(c.UserID), now); err != nil {
+			return err
+		}
+		members, err := s.store.Members(ctx, ch.ID)
+		if err != nil {
+			return err
+		}
+		for _, m := range members {
+			if m.UserID != c.UserID {
+				if err := s.blockedBy(ctx, m.UserID, c.UserID, "messages"); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	case herald.Channel:
+		return s.rl.channel.take(key(c.UserID), now)
+	}
+	return s.rl.group.take(key(c.UserID), now)
 }

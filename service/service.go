@@ -32,6 +32,11 @@ type Config struct {
 	Store  store.Store
 	Bus    bus.Bus
 	Sealer *crypto.Sealer
+	// Moderation stores reports, blocks, suspensions and the audit log;
+	// without it those features answer UNAVAILABLE.
+	Moderation store.Moderation
+	// Limits are the abuse limits (zero fields: defaults).
+	Limits Limits
 	// Ring seals bodies of messages with a timer under keys that are
 	// destroyed when their time bucket ends.
 	Ring   *crypto.KeyRing
@@ -57,6 +62,9 @@ type Service struct {
 	sealer *crypto.Sealer
 	ring   *crypto.KeyRing
 	log    *slog.Logger
+
+	moderation store.Moderation
+	rl         *limiters
 	signup SignupMode
 	cost   PasswordCost
 	gap    int64
@@ -82,6 +90,7 @@ type Caller struct {
 func New(cfg Config) *Service {
 	s := &Service{
 		store: cfg.Store, bus: cfg.Bus, sealer: cfg.Sealer, ring: cfg.Ring, log: cfg.Log,
+		moderation: cfg.Moderation, rl: newLimiters(cfg.Limits),
 		signup: cfg.Signup, cost: cfg.PasswordCost, gap: cfg.TooLongGap, now: cfg.Now, large: cfg.LargeGroup,
 		limits: newLoginLimits(), users: map[int64]herald.User{}, chats: map[int64]herald.Chat{},
 	}

@@ -157,3 +157,38 @@ type Store interface {
 	// Close flushes pending writes and releases the store.
 	Close() error
 }
+
+// Moderation is what trust and safety needs from the store. It is separate
+// from Store so a store can be brought up without it; the SQLite store
+// implements both.
+type Moderation interface {
+	// SetUserRole grants or removes a server role ("" or herald.RoleModerator).
+	SetUserRole(ctx context.Context, userID int64, role string) error
+	// Suspend suspends a user until the given time (zero: lift the
+	// suspension) and deletes every device of theirs, so their sessions end.
+	Suspend(ctx context.Context, userID int64, until time.Time, reason string, at time.Time) error
+	// SuspendedSince lists users suspended at or after t.
+	SuspendedSince(ctx context.Context, t time.Time) ([]int64, error)
+	// SetTakedown takes a chat down (or restores it) with a reason.
+	SetTakedown(ctx context.Context, chatID int64, down bool, reason string) error
+	// Block makes userID block (or unblock) blockedID.
+	Block(ctx context.Context, userID, blockedID int64, on bool, at time.Time) error
+	// Blocked reports whether userID blocked blockedID.
+	Blocked(ctx context.Context, userID, blockedID int64) (bool, error)
+	// CreateReport stores a report.
+	CreateReport(ctx context.Context, r herald.Report) (herald.Report, error)
+	// Reports lists reports with the given status ("" for all), newest first.
+	Reports(ctx context.Context, status string, limit int) ([]herald.Report, error)
+	// Report returns one report. NotFound.
+	Report(ctx context.Context, id int64) (herald.Report, error)
+	// ResolveReports sets the status of every open report on the same
+	// target as the given one.
+	ResolveReports(ctx context.Context, kind herald.ReportKind, user, chat, seq int64, status string) error
+	// AppendAudit adds an entry to the append-only audit log.
+	AppendAudit(ctx context.Context, e herald.AuditEntry) error
+	// Audit returns the newest entries of the audit log, newest first.
+	Audit(ctx context.Context, limit int) ([]herald.AuditEntry, error)
+	// Setting and SetSetting keep server settings such as the rules text.
+	Setting(ctx context.Context, key string) (string, error)
+	SetSetting(ctx context.Context, key, value string) error
+}

@@ -133,3 +133,27 @@ func (r renderer) difference(ctx context.Context, d herald.Difference) *pb.Diffe
 	}
 	return out
 }
+
+func (r renderer) report(ctx context.Context, rep herald.Report, evidence map[int64]string) *pb.Report {
+	out := &pb.Report{
+		Id: rep.ID, ReporterId: rep.ReporterID, Reporter: r.svc.UserNames(ctx, rep.ReporterID)[rep.ReporterID], Kind: string(rep.Kind),
+		TargetUser: rep.TargetUser, TargetChat: rep.TargetChat, TargetMessage: rep.TargetSeq,
+		Reason: rep.Reason, Note: rep.Note, Evidence: evidence[rep.ID], Status: rep.Status, CreatedAt: unixMS(rep.CreatedAt),
+	}
+	switch {
+	case rep.TargetUser != 0:
+		out.Target = "@" + r.svc.UserNames(ctx, rep.TargetUser)[rep.TargetUser]
+	case rep.TargetChat != 0:
+		out.Target = r.svc.ChatLabel(ctx, rep.TargetChat)
+	}
+	return out
+}
+
+func (r renderer) reportView(ctx context.Context, v service.ReportView) *pb.ReportView {
+	out := &pb.ReportView{Report: r.report(ctx, v.Report, v.Evidence), PrivateNote: v.Private}
+	for _, o := range v.Related {
+		out.Related = append(out.Related, r.report(ctx, o, v.Evidence))
+	}
+	out.PublicContent = r.messages(ctx, v.Public)
+	return out
+}

@@ -59,7 +59,7 @@ var methods = map[string]method{
 		if err := c.unauthenticated(); err != nil {
 			return nil, err
 		}
-		sess, err := c.srv.svc.Signup(ctx, r.Username, r.Password, r.DisplayName, r.DeviceName, r.Invite)
+		sess, err := c.srv.svc.SignupFrom(ctx, c.addr, r.Username, r.Password, r.DisplayName, r.DeviceName, r.Invite)
 		if err != nil {
 			return nil, err
 		}
@@ -162,6 +162,65 @@ var methods = map[string]method{
 	}),
 	"groups.set_role": setRole,
 	"chats.set_role":  setRole,
+	"server.info": handler(false, func(ctx context.Context, c *conn, _ service.Caller, _ *pb.Empty) (proto.Message, error) {
+		rules, err := c.srv.svc.Rules(ctx)
+		return &pb.ServerInfo{Rules: rules}, err
+	}),
+	"users.block": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.BlockRequest) (proto.Message, error) {
+		return &pb.Empty{}, c.srv.svc.Block(ctx, caller, r.Username, r.Blocked)
+	}),
+	"reports.create": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.ReportRequest) (proto.Message, error) {
+		rep, err := c.srv.svc.Report(ctx, caller, service.ReportParams{
+			Username: r.Username, ChatID: r.ChatId, Seq: r.MessageId, Reason: r.Reason, Note: r.Note, Evidence: r.Evidence, Appeal: r.Appeal,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &pb.Report{Id: rep.ID, Kind: string(rep.Kind), Status: rep.Status, Reason: rep.Reason, CreatedAt: unixMS(rep.CreatedAt)}, nil
+	}),
+	"admin.reports": admin(func(ctx context.Context, c *conn, op service.Operator, r *pb.ReportsRequest) (proto.Message, error) {
+		rs, ev, err := c.srv.svc.Reports(ctx, op, r.Status, int(r.Limit))
+		if err != nil {
+			return nil, err
+		}
+		out := &pb.ReportList{}
+		for _, rep := range rs {
+			out.Reports = append(out.Reports, c.srv.render.report(ctx, rep, ev))
+		}
+		return out, nil
+	}),
+	"admin.show": admin(func(ctx context.Context, c *conn, op service.Operator, r *pb.ShowReportRequest) (proto.Message, error) {
+		v, err := c.srv.svc.ShowReport(ctx, op, r.Id)
+		if err != nil {
+			return nil, err
+		}
+		return c.srv.render.reportView(ctx, v), nil
+	}),
+	"admin.takedown": admin(func(ctx context.Context, c *conn, op service.Operator, r *pb.AdminRequest) (proto.Message, error) {
+		_, err := c.srv.svc.Takedown(ctx, op, r.Target, r.Reason, true)
+		return &pb.Empty{}, err
+	}),
+	"admin.restore": admin(func(ctx context.Context, c *conn, op service.Operator, r *pb.AdminRequest) (proto.Message, error) {
+		return &pb.Empty{}, c.srv.svc.Restore(ctx, op, r.Target, r.Reason)
+	}),
+	"admin.suspend": admin(func(ctx context.Context, c *conn, op service.Operator, r *pb.AdminRequest) (proto.Message, error) {
+		_, err := c.srv.svc.Suspend(ctx, op, r.Target, r.Reason, time.Duration(r.DurationMs)*time.Millisecond, true)
+		return &pb.Empty{}, err
+	}),
+	"admin.delete_post": admin(func(ctx context.Context, c *conn, op service.Operator, r *pb.AdminRequest) (proto.Message, error) {
+		return &pb.Empty{}, c.srv.svc.DeletePost(ctx, op, r.Target, r.MessageId, r.Reason)
+	}),
+	"admin.audit": admin(func(ctx context.Context, c *conn, op service.Operator, _ *pb.Empty) (proto.Message, error) {
+		es, err := c.srv.svc.AuditLog(ctx, op, 1000)
+		if err != nil {
+			return nil, err
+		}
+		out := &pb.AuditList{}
+		for _, e := range es {
+			out.Entries = append(out.Entries, &pb.AuditEntry{Id: e.ID, At: unixMS(e.At), Operator: e.Operator, Action: e.Action, Target: e.Target, Reason: e.Reason})
+		}
+		return out, nil
+	}),
 	"chats.set_ttl": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SetTTLRequest) (proto.Message, error) {
 		if r.TtlMs < 0 {
 			return nil, herald.Errorf(herald.Invalid, "ttl_ms is never negative")
@@ -278,3 +337,17 @@ var methods = map[string]method{
 var setRole = handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SetRoleRequest) (proto.Message, error) {
 	return &pb.Empty{}, c.srv.svc.SetRole(ctx, caller, r.ChatId, r.Username, r.Admin)
 })
+
+// admin wraps a moderation method: the caller must hold the moderator role.
+func admin[Req any, P interface {
+	*Req
+	proto.Message
+}](fn func(ctx context.Context, c *conn, op service.Operator, req P) (proto.Message, error)) method {
+	return handler(true, func(ctx context.Context, c *conn, caller service.Caller, req P) (proto.Message, error) {
+		op, err := c.srv.svc.AsOperator(ctx, caller)
+		if err != nil {
+			return nil, err
+		}
+		return fn(ctx, c, op, req)
+	})
+}

@@ -254,7 +254,7 @@ func (s *Server) deliver(topic string, data []byte) {
 	switch ev.Kind {
 	case service.EventRevoked:
 		for _, c := range targets {
-			if c.deviceID() == ev.DeviceID {
+			if ev.DeviceID == 0 || c.deviceID() == ev.DeviceID { // 0: every device (suspension)
 				c.revoke("device logged out")
 			}
 		}

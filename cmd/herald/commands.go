@@ -42,6 +42,11 @@ func init() {
 		"channel":    cmdChannel,
 		"join":       cmdJoin,
 		"autodelete": cmdAutodelete,
+		"report":     cmdReport,
+		"appeal":     cmdAppeal,
+		"rules":      cmdRules,
+		"block":      func(ctx context.Context, c *cli, args []string) error { return cmdBlock(ctx, c, args, true) },
+		"unblock":    func(ctx context.Context, c *cli, args []string) error { return cmdBlock(ctx, c, args, false) },
 		"mute":       func(ctx context.Context, c *cli, args []string) error { return cmdMute(ctx, c, args, true) },
 		"unmute":     func(ctx context.Context, c *cli, args []string) error { return cmdMute(ctx, c, args, false) },
 	}
@@ -169,6 +174,10 @@ func cmdSignup(ctx context.Context, c *cli, args []string) error {
 	defer cl.Close()
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
+	var info pb.ServerInfo
+	if err := cl.Call(cctx, "server.info", &pb.Empty{}, &info); err == nil && info.Rules != "" && !c.json {
+		fmt.Fprintf(c.stderr, "By signing up you accept this server's rules:\n%s\n", info.Rules)
+	}
 	res, err := cl.Signup(cctx, &pb.SignupRequest{Username: p.args[0], Password: pw, DisplayName: p.vals["display-name"], DeviceName: device, Invite: p.vals["invite"]})
 	if err != nil {
 		return err

@@ -48,6 +48,10 @@ const usage = `usage: herald [--server URL] [--home DIR] [--json] COMMAND [ARGS]
   channel create|info|admins|invite|set|mute|unmute ...   (herald channel for details)
   join @channel | join INVITE-CODE
   mute TARGET | unmute TARGET
+  report TARGET --reason violence|spam|scam|illegal|other [--message ID] [--note TEXT] [--evidence TEXT]
+  appeal TARGET [--note TEXT]      ask the moderators to look again at an action on your content
+  block @user | unblock @user      a blocked user cannot message you or add you to groups
+  rules                            the server's rules
 
 TARGET is @username (the direct chat with that user) or a numeric chat id.
 The password comes from $HERALD_PASSWORD, else it is asked for.

@@ -53,7 +53,7 @@ type proc struct {
 // startProc runs heraldd on dataDir and waits for its "listening" log line.
 func startProc(t *testing.T, dataDir, listen string) *proc {
 	t.Helper()
-	cmd := exec.Command(heralddBinary(t), "-listen", listen, "-data", dataDir)
+	cmd := exec.Command(heralddBinary(t), "-listen", listen, "-data", dataDir, "-send-rate", "1000000")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

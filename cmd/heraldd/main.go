@@ -2,9 +2,12 @@
 //
 //	heraldd [-listen ADDR] [-data DIR] [-db PATH] [-signup open|closed|invite]
 //	heraldd invite [-data DIR] [-db PATH]     print a single-use signup code
+//	heraldd admin [-data DIR] COMMAND ...      moderation at the console (heraldd admin help)
+//	heraldd bench-users -prefix P -count N -out FILE [-data DIR]   users and tokens for herald-bench
 //
 // Every flag has an environment equivalent (HERALD_LISTEN, HERALD_DATA,
-// HERALD_DB, HERALD_SIGNUP, HERALD_MASTER_KEY_FILE, HERALD_LOG_LEVEL).
+// HERALD_DB, HERALD_SIGNUP, HERALD_MASTER_KEY_FILE, HERALD_LOG_LEVEL,
+// HERALD_SEND_RATE, HERALD_SIGNUP_RATE).
 package main
 
 import (
@@ -15,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -29,6 +33,15 @@ func main() {
 	}
 }
 
+func envFloat(getenv func(string) string, key string, def float64) float64 {
+	if v := getenv(key); v != "" {
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			return f
+		}
+	}
+	return def
+}
+
 func env(getenv func(string) string, key, def string) string {
 	if v := getenv(key); v != "" {
 		return v
@@ -37,8 +50,11 @@ func env(getenv func(string) string, key, def string) string {
 }
 
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "bench-users" {
+		return benchUsers(args[1:], getenv, stdout, stderr)
+	}
 	sub := ""
-	if len(args) > 0 && args[0] == "invite" {
+	if len(args) > 0 && (args[0] == "invite" || args[0] == "admin") {
 		sub, args = args[0], args[1:]
 	}
 	fs := flag.NewFlagSet("heraldd", flag.ContinueOnError)
@@ -49,6 +65,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	signup := fs.String("signup", env(getenv, "HERALD_SIGNUP", "open"), "who may sign up: open, closed or invite (HERALD_SIGNUP)")
 	keyFile := fs.String("master-key-file", env(getenv, "HERALD_MASTER_KEY_FILE", ""), "32-byte master key file; default DATA/master.key, created on first start (HERALD_MASTER_KEY_FILE)")
 	level := fs.String("log-level", env(getenv, "HERALD_LOG_LEVEL", "info"), "debug, info, warn or error (HERALD_LOG_LEVEL)")
+	sendRate := fs.Float64("send-rate", envFloat(getenv, "HERALD_SEND_RATE", 0), "messages one user may send per second into direct chats; half that into groups and channels; 0 for the default 10 (HERALD_SEND_RATE)")
+	signupRate := fs.Int("signup-rate", int(envFloat(getenv, "HERALD_SIGNUP_RATE", 0)), "accounts one address may create per hour; 0 for the default 20 (HERALD_SIGNUP_RATE)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,6 +82,18 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lv}))
 	cfg := server.Config{Listen: *listen, DataDir: *data, DB: *db, Signup: mode, MasterKeyFile: *keyFile, Log: log}
+	cfg.AbuseLimits = service.Limits{DirectPerSecond: *sendRate, GroupPerSecond: *sendRate / 2, ChannelPerSecond: *sendRate / 2, SignupsPerHourPerAddr: *signupRate}
+
+	if sub == "admin" {
+		cfg.Listen = "127.0.0.1:0"
+		cfg.Log = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		n, err := server.Open(cfg)
+		if err != nil {
+			return err
+		}
+		defer n.Shutdown(context.Background())
+		return adminCommand(context.Background(), n.Service, fs.Args(), stdout)
+	}
 
 	if sub == "invite" {
 		cfg.Listen = "127.0.0.1:0"

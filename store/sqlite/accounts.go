@@ -55,19 +55,15 @@ func (db *DB) CreateUser(ctx context.Context, u herald.User, hash []byte, invite
 
 // UserByName implements store.Store.
 func (db *DB) UserByName(ctx context.Context, username string) (herald.User, []byte, error) {
-	var u herald.User
 	var hash []byte
-	var created int64
-	err := db.rq.QueryRowContext(ctx,
-		`SELECT id, username, display_name, password_hash, created_at FROM users WHERE username = ?`,
-		username).Scan(&u.ID, &u.Username, &u.DisplayName, &hash, &created)
+	u, err := scanUser(db.rq.QueryRowContext(ctx,
+		`SELECT `+userCols+`, password_hash FROM users WHERE username = ?`, username), &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, nil, herald.Errorf(herald.NotFound, "no user @%s", username)
 	}
 	if err != nil {
 		return u, nil, classify("sqlite.UserByName", err)
 	}
-	u.CreatedAt = fromMS(created)
 	return u, hash, nil
 }
 
@@ -87,18 +83,16 @@ func users(ctx context.Context, q querier, ids []int64) (map[int64]herald.User, 
 			args[i] = id
 		}
 		rows, err := q.QueryContext(ctx,
-			`SELECT id, username, display_name, created_at FROM users WHERE id IN (`+placeholders(len(chunk))+`)`, args...)
+			`SELECT `+userCols+` FROM users WHERE id IN (`+placeholders(len(chunk))+`)`, args...)
 		if err != nil {
 			return nil, classify("sqlite.Users", err)
 		}
 		for rows.Next() {
-			var u herald.User
-			var created int64
-			if err := rows.Scan(&u.ID, &u.Username, &u.DisplayName, &created); err != nil {
+			u, err := scanUser(rows)
+			if err != nil {
 				rows.Close()
 				return nil, classify("sqlite.Users", err)
 			}
-			u.CreatedAt = fromMS(created)
 			out[u.ID] = u
 		}
 		if err := rows.Close(); err != nil {
@@ -106,6 +100,17 @@ func users(ctx context.Context, q querier, ids []int64) (map[int64]herald.User, 
 		}
 	}
 	return out, nil
+}
+
+const userCols = `id, username, display_name, created_at, role, suspended_until, suspend_reason`
+
+// scanUser reads userCols, then any extra columns into extra.
+func scanUser(s interface{ Scan(...any) error }, extra ...any) (herald.User, error) {
+	var u herald.User
+	var created, until int64
+	err := s.Scan(append([]any{&u.ID, &u.Username, &u.DisplayName, &created, &u.Role, &until, &u.SuspendReason}, extra...)...)
+	u.CreatedAt, u.SuspendedUntil = fromMS(created), fromMS(until)
+	return u, err
 }
 
 func placeholders(n int) string {

@@ -90,13 +90,14 @@ func decodeSeqs(s string) []int64 {
 	return out
 }
 
-const chatCols = `id, kind, title, username, description, signatures, broadcast, pts, created_by, created_at, last_seq, member_count, ttl`
+const chatCols = `id, kind, title, username, description, signatures, broadcast, pts, created_by, created_at, last_seq, member_count, ttl, taken_down, takedown_reason`
 
 func scanChat(s interface{ Scan(...any) error }) (herald.Chat, error) {
 	var c herald.Chat
-	var kind, sigs, bc int
+	var kind, sigs, bc, down int
 	var created, ttl int64
-	err := s.Scan(&c.ID, &kind, &c.Title, &c.Username, &c.Description, &sigs, &bc, &c.Pts, &c.CreatedBy, &created, &c.LastSeq, &c.MemberCount, &ttl)
+	err := s.Scan(&c.ID, &kind, &c.Title, &c.Username, &c.Description, &sigs, &bc, &c.Pts, &c.CreatedBy, &created, &c.LastSeq, &c.MemberCount, &ttl, &down, &c.TakedownReason)
+	c.TakenDown = down != 0
 	c.TTL = time.Duration(ttl) * time.Millisecond
 	c.Kind = herald.ChatKind(kind)
 	c.Signatures, c.Broadcast = sigs != 0, bc != 0
@@ -368,7 +369,7 @@ func (db *DB) RemoveMember(ctx context.Context, chatID, actorID, userID int64, a
 func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error) {
 	rows, err := db.rq.QueryContext(ctx,
 		`SELECT c.id, c.kind, c.title, c.username, c.description, c.signatures, c.broadcast, c.pts, c.created_by, c.created_at, c.last_seq, c.member_count, c.ttl,
-		        m.role, m.read_seq, m.muted
+		        c.taken_down, c.takedown_reason, m.role, m.read_seq, m.muted
 		 FROM members m JOIN chats c ON c.id = m.chat_id
 		 WHERE m.user_id = ? ORDER BY c.last_at DESC, c.id DESC`, userID)
 	if err != nil {

@@ -3327,6 +3327,748 @@ func (x *Typing) GetUsername() string {
 	return ""
 }
 
+type ServerInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rules         string                 `protobuf:"bytes,1,opt,name=rules,proto3" json:"rules,omitempty"` // the operator's rules, shown at signup and in takedown notices
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServerInfo) Reset() {
+	*x = ServerInfo{}
+	mi := &file_herald_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerInfo) ProtoMessage() {}
+
+func (x *ServerInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
+func (*ServerInfo) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *ServerInfo) GetRules() string {
+	if x != nil {
+		return x.Rules
+	}
+	return ""
+}
+
+type BlockRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	Blocked       bool                   `protobuf:"varint,2,opt,name=blocked,proto3" json:"blocked,omitempty"` // false: unblock
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockRequest) Reset() {
+	*x = BlockRequest{}
+	mi := &file_herald_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockRequest) ProtoMessage() {}
+
+func (x *BlockRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockRequest.ProtoReflect.Descriptor instead.
+func (*BlockRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *BlockRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *BlockRequest) GetBlocked() bool {
+	if x != nil {
+		return x.Blocked
+	}
+	return false
+}
+
+type ReportRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`                     // a user, or a public channel or group by @name
+	ChatId        int64                  `protobuf:"varint,2,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`          // or a chat the reporter is in
+	MessageId     int64                  `protobuf:"varint,3,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"` // a specific message in that chat
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`                         // violence, spam, scam, illegal, other
+	Note          string                 `protobuf:"bytes,5,opt,name=note,proto3" json:"note,omitempty"`
+	Evidence      string                 `protobuf:"bytes,6,opt,name=evidence,proto3" json:"evidence,omitempty"` // text the reporter chose to attach (e.g. from a private or secret chat)
+	Appeal        bool                   `protobuf:"varint,7,opt,name=appeal,proto3" json:"appeal,omitempty"`    // the owner of moderated content asks for a second look
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportRequest) Reset() {
+	*x = ReportRequest{}
+	mi := &file_herald_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportRequest) ProtoMessage() {}
+
+func (x *ReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
+func (*ReportRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *ReportRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *ReportRequest) GetChatId() int64 {
+	if x != nil {
+		return x.ChatId
+	}
+	return 0
+}
+
+func (x *ReportRequest) GetMessageId() int64 {
+	if x != nil {
+		return x.MessageId
+	}
+	return 0
+}
+
+func (x *ReportRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ReportRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *ReportRequest) GetEvidence() string {
+	if x != nil {
+		return x.Evidence
+	}
+	return ""
+}
+
+func (x *ReportRequest) GetAppeal() bool {
+	if x != nil {
+		return x.Appeal
+	}
+	return false
+}
+
+type Report struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	ReporterId    int64                  `protobuf:"varint,2,opt,name=reporter_id,json=reporterId,proto3" json:"reporter_id,omitempty"`
+	Reporter      string                 `protobuf:"bytes,3,opt,name=reporter,proto3" json:"reporter,omitempty"`
+	Kind          string                 `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`     // user, chat, message, appeal
+	Target        string                 `protobuf:"bytes,5,opt,name=target,proto3" json:"target,omitempty"` // @name or chat id, for people
+	TargetUser    int64                  `protobuf:"varint,6,opt,name=target_user,json=targetUser,proto3" json:"target_user,omitempty"`
+	TargetChat    int64                  `protobuf:"varint,7,opt,name=target_chat,json=targetChat,proto3" json:"target_chat,omitempty"`
+	TargetMessage int64                  `protobuf:"varint,8,opt,name=target_message,json=targetMessage,proto3" json:"target_message,omitempty"`
+	Reason        string                 `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
+	Note          string                 `protobuf:"bytes,10,opt,name=note,proto3" json:"note,omitempty"`
+	Evidence      string                 `protobuf:"bytes,11,opt,name=evidence,proto3" json:"evidence,omitempty"`
+	Status        string                 `protobuf:"bytes,12,opt,name=status,proto3" json:"status,omitempty"`
+	CreatedAt     int64                  `protobuf:"varint,13,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Report) Reset() {
+	*x = Report{}
+	mi := &file_herald_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Report) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Report) ProtoMessage() {}
+
+func (x *Report) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Report.ProtoReflect.Descriptor instead.
+func (*Report) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *Report) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Report) GetReporterId() int64 {
+	if x != nil {
+		return x.ReporterId
+	}
+	return 0
+}
+
+func (x *Report) GetReporter() string {
+	if x != nil {
+		return x.Reporter
+	}
+	return ""
+}
+
+func (x *Report) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Report) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *Report) GetTargetUser() int64 {
+	if x != nil {
+		return x.TargetUser
+	}
+	return 0
+}
+
+func (x *Report) GetTargetChat() int64 {
+	if x != nil {
+		return x.TargetChat
+	}
+	return 0
+}
+
+func (x *Report) GetTargetMessage() int64 {
+	if x != nil {
+		return x.TargetMessage
+	}
+	return 0
+}
+
+func (x *Report) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Report) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *Report) GetEvidence() string {
+	if x != nil {
+		return x.Evidence
+	}
+	return ""
+}
+
+func (x *Report) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Report) GetCreatedAt() int64 {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return 0
+}
+
+type ReportList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reports       []*Report              `protobuf:"bytes,1,rep,name=reports,proto3" json:"reports,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportList) Reset() {
+	*x = ReportList{}
+	mi := &file_herald_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportList) ProtoMessage() {}
+
+func (x *ReportList) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportList.ProtoReflect.Descriptor instead.
+func (*ReportList) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *ReportList) GetReports() []*Report {
+	if x != nil {
+		return x.Reports
+	}
+	return nil
+}
+
+type ReportsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Status        string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"` // open, resolved, dismissed; empty for all
+	Limit         int32                  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportsRequest) Reset() {
+	*x = ReportsRequest{}
+	mi := &file_herald_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportsRequest) ProtoMessage() {}
+
+func (x *ReportsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportsRequest.ProtoReflect.Descriptor instead.
+func (*ReportsRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *ReportsRequest) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *ReportsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ShowReportRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShowReportRequest) Reset() {
+	*x = ShowReportRequest{}
+	mi := &file_herald_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShowReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShowReportRequest) ProtoMessage() {}
+
+func (x *ShowReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShowReportRequest.ProtoReflect.Descriptor instead.
+func (*ShowReportRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *ShowReportRequest) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+// ReportView is what a moderator may see about a report: the reports on
+// the same target, and the reported content only where it is public.
+type ReportView struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Report        *Report                `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	Related       []*Report              `protobuf:"bytes,2,rep,name=related,proto3" json:"related,omitempty"`
+	PublicContent []*Message             `protobuf:"bytes,3,rep,name=public_content,json=publicContent,proto3" json:"public_content,omitempty"`
+	PrivateNote   string                 `protobuf:"bytes,4,opt,name=private_note,json=privateNote,proto3" json:"private_note,omitempty"` // why no content is shown, when it is private
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportView) Reset() {
+	*x = ReportView{}
+	mi := &file_herald_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportView) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportView) ProtoMessage() {}
+
+func (x *ReportView) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportView.ProtoReflect.Descriptor instead.
+func (*ReportView) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *ReportView) GetReport() *Report {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+func (x *ReportView) GetRelated() []*Report {
+	if x != nil {
+		return x.Related
+	}
+	return nil
+}
+
+func (x *ReportView) GetPublicContent() []*Message {
+	if x != nil {
+		return x.PublicContent
+	}
+	return nil
+}
+
+func (x *ReportView) GetPrivateNote() string {
+	if x != nil {
+		return x.PrivateNote
+	}
+	return ""
+}
+
+type AdminRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"` // @name of a user or public chat, or a chat id
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	DurationMs    int64                  `protobuf:"varint,3,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"` // suspend: 0 for indefinitely
+	MessageId     int64                  `protobuf:"varint,4,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`    // delete_post
+	Role          string                 `protobuf:"bytes,5,opt,name=role,proto3" json:"role,omitempty"`                                // grant: moderator, or empty to revoke
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminRequest) Reset() {
+	*x = AdminRequest{}
+	mi := &file_herald_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminRequest) ProtoMessage() {}
+
+func (x *AdminRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminRequest.ProtoReflect.Descriptor instead.
+func (*AdminRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *AdminRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *AdminRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AdminRequest) GetDurationMs() int64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
+func (x *AdminRequest) GetMessageId() int64 {
+	if x != nil {
+		return x.MessageId
+	}
+	return 0
+}
+
+func (x *AdminRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+type AuditEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	At            int64                  `protobuf:"varint,2,opt,name=at,proto3" json:"at,omitempty"`
+	Operator      string                 `protobuf:"bytes,3,opt,name=operator,proto3" json:"operator,omitempty"`
+	Action        string                 `protobuf:"bytes,4,opt,name=action,proto3" json:"action,omitempty"`
+	Target        string                 `protobuf:"bytes,5,opt,name=target,proto3" json:"target,omitempty"`
+	Reason        string                 `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEntry) Reset() {
+	*x = AuditEntry{}
+	mi := &file_herald_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEntry) ProtoMessage() {}
+
+func (x *AuditEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
+func (*AuditEntry) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *AuditEntry) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *AuditEntry) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+func (x *AuditEntry) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type AuditList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*AuditEntry          `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditList) Reset() {
+	*x = AuditList{}
+	mi := &file_herald_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditList) ProtoMessage() {}
+
+func (x *AuditList) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditList.ProtoReflect.Descriptor instead.
+func (*AuditList) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *AuditList) GetEntries() []*AuditEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
 var File_herald_proto protoreflect.FileDescriptor
 
 const file_herald_proto_rawDesc = "" +
@@ -3574,7 +4316,73 @@ const file_herald_proto_rawDesc = "" +
 	"\x06Typing\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\x03R\x06userId\x12\x1a\n" +
-	"\busername\x18\x03 \x01(\tR\busernameB5Z3github.com/heraldim/herald/proto/herald/v1;heraldv1b\x06proto3"
+	"\busername\x18\x03 \x01(\tR\busername\"\"\n" +
+	"\n" +
+	"ServerInfo\x12\x14\n" +
+	"\x05rules\x18\x01 \x01(\tR\x05rules\"D\n" +
+	"\fBlockRequest\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12\x18\n" +
+	"\ablocked\x18\x02 \x01(\bR\ablocked\"\xc3\x01\n" +
+	"\rReportRequest\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12\x17\n" +
+	"\achat_id\x18\x02 \x01(\x03R\x06chatId\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x03 \x01(\x03R\tmessageId\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04note\x18\x05 \x01(\tR\x04note\x12\x1a\n" +
+	"\bevidence\x18\x06 \x01(\tR\bevidence\x12\x16\n" +
+	"\x06appeal\x18\a \x01(\bR\x06appeal\"\xe9\x02\n" +
+	"\x06Report\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x1f\n" +
+	"\vreporter_id\x18\x02 \x01(\x03R\n" +
+	"reporterId\x12\x1a\n" +
+	"\breporter\x18\x03 \x01(\tR\breporter\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06target\x18\x05 \x01(\tR\x06target\x12\x1f\n" +
+	"\vtarget_user\x18\x06 \x01(\x03R\n" +
+	"targetUser\x12\x1f\n" +
+	"\vtarget_chat\x18\a \x01(\x03R\n" +
+	"targetChat\x12%\n" +
+	"\x0etarget_message\x18\b \x01(\x03R\rtargetMessage\x12\x16\n" +
+	"\x06reason\x18\t \x01(\tR\x06reason\x12\x12\n" +
+	"\x04note\x18\n" +
+	" \x01(\tR\x04note\x12\x1a\n" +
+	"\bevidence\x18\v \x01(\tR\bevidence\x12\x16\n" +
+	"\x06status\x18\f \x01(\tR\x06status\x12\x1d\n" +
+	"\n" +
+	"created_at\x18\r \x01(\x03R\tcreatedAt\"9\n" +
+	"\n" +
+	"ReportList\x12+\n" +
+	"\areports\x18\x01 \x03(\v2\x11.herald.v1.ReportR\areports\">\n" +
+	"\x0eReportsRequest\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\tR\x06status\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"#\n" +
+	"\x11ShowReportRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\"\xc2\x01\n" +
+	"\n" +
+	"ReportView\x12)\n" +
+	"\x06report\x18\x01 \x01(\v2\x11.herald.v1.ReportR\x06report\x12+\n" +
+	"\arelated\x18\x02 \x03(\v2\x11.herald.v1.ReportR\arelated\x129\n" +
+	"\x0epublic_content\x18\x03 \x03(\v2\x12.herald.v1.MessageR\rpublicContent\x12!\n" +
+	"\fprivate_note\x18\x04 \x01(\tR\vprivateNote\"\x92\x01\n" +
+	"\fAdminRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1f\n" +
+	"\vduration_ms\x18\x03 \x01(\x03R\n" +
+	"durationMs\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x04 \x01(\x03R\tmessageId\x12\x12\n" +
+	"\x04role\x18\x05 \x01(\tR\x04role\"\x90\x01\n" +
+	"\n" +
+	"AuditEntry\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x0e\n" +
+	"\x02at\x18\x02 \x01(\x03R\x02at\x12\x1a\n" +
+	"\boperator\x18\x03 \x01(\tR\boperator\x12\x16\n" +
+	"\x06action\x18\x04 \x01(\tR\x06action\x12\x16\n" +
+	"\x06target\x18\x05 \x01(\tR\x06target\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"<\n" +
+	"\tAuditList\x12/\n" +
+	"\aentries\x18\x01 \x03(\v2\x15.herald.v1.AuditEntryR\aentriesB5Z3github.com/heraldim/herald/proto/herald/v1;heraldv1b\x06proto3"
 
 var (
 	file_herald_proto_rawDescOnce sync.Once
@@ -3588,7 +4396,7 @@ func file_herald_proto_rawDescGZIP() []byte {
 	return file_herald_proto_rawDescData
 }
 
-var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
 var file_herald_proto_goTypes = []any{
 	(*Frame)(nil),                 // 0: herald.v1.Frame
 	(*Request)(nil),               // 1: herald.v1.Request
@@ -3641,6 +4449,17 @@ var file_herald_proto_goTypes = []any{
 	(*ReadHistory)(nil),           // 48: herald.v1.ReadHistory
 	(*ChatMembership)(nil),        // 49: herald.v1.ChatMembership
 	(*Typing)(nil),                // 50: herald.v1.Typing
+	(*ServerInfo)(nil),            // 51: herald.v1.ServerInfo
+	(*BlockRequest)(nil),          // 52: herald.v1.BlockRequest
+	(*ReportRequest)(nil),         // 53: herald.v1.ReportRequest
+	(*Report)(nil),                // 54: herald.v1.Report
+	(*ReportList)(nil),            // 55: herald.v1.ReportList
+	(*ReportsRequest)(nil),        // 56: herald.v1.ReportsRequest
+	(*ShowReportRequest)(nil),     // 57: herald.v1.ShowReportRequest
+	(*ReportView)(nil),            // 58: herald.v1.ReportView
+	(*AdminRequest)(nil),          // 59: herald.v1.AdminRequest
+	(*AuditEntry)(nil),            // 60: herald.v1.AuditEntry
+	(*AuditList)(nil),             // 61: herald.v1.AuditList
 }
 var file_herald_proto_depIdxs = []int32{
 	1,  // 0: herald.v1.Frame.request:type_name -> herald.v1.Request
@@ -3675,11 +4494,16 @@ var file_herald_proto_depIdxs = []int32{
 	49, // 29: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
 	49, // 30: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
 	49, // 31: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	54, // 32: herald.v1.ReportList.reports:type_name -> herald.v1.Report
+	54, // 33: herald.v1.ReportView.report:type_name -> herald.v1.Report
+	54, // 34: herald.v1.ReportView.related:type_name -> herald.v1.Report
+	31, // 35: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
+	60, // 36: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_herald_proto_init() }
@@ -3710,7 +4534,7 @@ func file_herald_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_proto_rawDesc), len(file_herald_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   51,
+			NumMessages:   62,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
