@@ -65,12 +65,12 @@ type Service struct {
 
 	moderation store.Moderation
 	rl         *limiters
-	signup SignupMode
-	cost   PasswordCost
-	gap    int64
-	large  int
-	now    func() time.Time
-	limits *loginLimits
+	signup     SignupMode
+	cost       PasswordCost
+	gap        int64
+	large      int
+	now        func() time.Time
+	limits     *loginLimits
 
 	usersMu sync.RWMutex
 	users   map[int64]herald.User // usernames never change, so this cache never goes stale
