@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -334,4 +335,31 @@ func TestTimerRules(t *testing.T) {
 	if _, err := owner.Forward(ctxT(t), later.ChatId, []int64{later.Id}, &pb.Peer{ChatId: g.Id}); !herald.IsKind(err, herald.PermissionDenied) {
 		t.Fatalf("forwarding a timed message: %v", err)
 	}
+}
+
+func TestClearHistoryForBothSides(t *testing.T) {
+	dir := t.TempDir()
+	n := startExpiryNode(t, dir, "")
+	alice, bobby := signup(t, n, "alice"), signup(t, n, "bobby")
+	const marker = "CLEAR-MARKER-44aa"
+	for i := range 3 {
+		send(t, alice, to(bobby.user.name), fmt.Sprintf("%s %d", marker, i))
+	}
+	var r pb.ClearResult
+	if err := bobby.Call(ctxT(t), "messages.clear", &pb.ClearRequest{Peer: to(alice.user.name), ForEveryone: true}, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Deleted != 3 {
+		t.Fatalf("cleared %d", r.Deleted)
+	}
+	for _, d := range []*device{alice, bobby} {
+		peer := to(bobby.user.name)
+		if d == bobby {
+			peer = to(alice.user.name)
+		}
+		if h, err := d.History(ctxT(t), &pb.HistoryRequest{Peer: peer}); err != nil || len(h) != 0 {
+			t.Fatalf("%s still has %v, %v", d.user.name, h, err)
+		}
+	}
+	grepDir(t, dir, []byte(marker))
 }

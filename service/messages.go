@@ -357,6 +357,11 @@ func (s *Service) Delete(ctx context.Context, c Caller, chatID int64, seqs []int
 		return err
 	}
 	s.announce(ctx, ups)
+	if forEveryone {
+		// The body is overwritten in the database file; fold the log in
+		// so it does not keep the old page either.
+		return s.store.Checkpoint(ctx)
+	}
 	return nil
 }
 
@@ -508,4 +513,44 @@ func (s *Service) sendAllowed(ctx context.Context, c Caller, ch herald.Chat) err
 		return s.rl.channel.take(key(c.UserID), now)
 	}
 	return s.rl.group.take(key(c.UserID), now)
+}
+
+// ClearHistory deletes every message of a chat the caller can see: for
+// them only, or — in a direct chat — for both sides, which removes the
+// bodies from the store like a delete for everyone.
+func (s *Service) ClearHistory(ctx context.Context, c Caller, p Peer, forEveryone bool) (int, error) {
+	ch, _, err := s.resolve(ctx, c, p, false)
+	if err != nil {
+		return 0, err
+	}
+	if forEveryone && ch.Kind != herald.Direct {
+		return 0, herald.Errorf(herald.PermissionDenied, "history is cleared for both sides only in direct chats")
+	}
+	n := 0
+	for {
+		msgs, err := s.store.History(ctx, c.UserID, ch.ID, 0, herald.MaxBatchIDs)
+		if err != nil {
+			return n, err
+		}
+		if len(msgs) == 0 {
+			break
+		}
+		seqs := make([]int64, len(msgs))
+		for i, m := range msgs {
+			seqs[i] = m.Seq
+		}
+		ups, err := s.store.DeleteMessages(ctx, c.UserID, ch.ID, seqs, forEveryone, s.now())
+		if err != nil {
+			return n, err
+		}
+		s.announce(ctx, ups)
+		n += len(seqs)
+	}
+	if forEveryone && n > 0 {
+		// Deleted bodies must not linger in the write-ahead log either.
+		if err := s.store.Checkpoint(ctx); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }

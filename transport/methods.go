@@ -306,6 +306,10 @@ var methods = map[string]method{
 	"messages.delete": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.DeleteRequest) (proto.Message, error) {
 		return &pb.Empty{}, c.srv.svc.Delete(ctx, caller, r.ChatId, r.Ids, r.ForEveryone)
 	}),
+	"messages.clear": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.ClearRequest) (proto.Message, error) {
+		n, err := c.srv.svc.ClearHistory(ctx, caller, peer(r.Peer), r.ForEveryone)
+		return &pb.ClearResult{Deleted: int32(n)}, err
+	}),
 	"messages.read": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.ReadRequest) (proto.Message, error) {
 		p := peer(r.Peer)
 		seq, err := c.srv.svc.Read(ctx, caller, p, r.MaxId)

@@ -43,6 +43,7 @@ func init() {
 		"join":       cmdJoin,
 		"autodelete": cmdAutodelete,
 		"report":     cmdReport,
+		"clear":      cmdClear,
 		"appeal":     cmdAppeal,
 		"rules":      cmdRules,
 		"block":      func(ctx context.Context, c *cli, args []string) error { return cmdBlock(ctx, c, args, true) },
@@ -832,5 +833,30 @@ func cmdAutodelete(ctx context.Context, c *cli, args []string) error {
 			return c.printJSON(map[string]any{"chat": ch.Id, "ttl": float64(ch.TtlMs) / 1000})
 		}
 		return nil
+	})
+}
+
+func cmdClear(ctx context.Context, c *cli, args []string) error {
+	p, err := parseArgs(args, flagSpec{switches: []string{"for-everyone"}})
+	if err != nil {
+		return err
+	}
+	if len(p.args) != 1 {
+		return usageError{"usage: herald clear TARGET [--for-everyone]"}
+	}
+	peer, err := client.ParsePeer(p.args[0])
+	if err != nil {
+		return err
+	}
+	return c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
+		var r pb.ClearResult
+		if err := cl.Call(ctx, "messages.clear", &pb.ClearRequest{Peer: peer, ForEveryone: p.on["for-everyone"]}, &r); err != nil {
+			return err
+		}
+		if c.json {
+			return c.printJSON(map[string]any{"deleted": r.Deleted})
+		}
+		_, err := fmt.Fprintf(c.stdout, "%d messages deleted\n", r.Deleted)
+		return err
 	})
 }

@@ -40,6 +40,7 @@ const usage = `usage: herald [--server URL] [--home DIR] [--json] COMMAND [ARGS]
   read TARGET                 mark everything read
   edit TARGET ID TEXT...
   delete TARGET ID... [--for-everyone]
+  clear TARGET [--for-everyone]    delete the whole history (both sides: direct chats only)
   forward TARGET ID... --to TARGET
   group create TITLE [@user ...]   prints the chat id
   group add CHAT @user ... | group remove CHAT @user ...
