@@ -166,6 +166,11 @@ func TestChannelRules(t *testing.T) {
 			t.Fatalf("%s posting: %v", d.user.name, err)
 		}
 	}
+	// A forwarded post is the channel's; the admin who wrote it stays unnamed.
+	fw, err := fan.Forward(ctxT(t), pub.Id, []int64{1}, to(stranger.user.name))
+	if err != nil || len(fw) != 1 || fw[0].Fwd.GetFromId() != 0 || fw[0].Fwd.GetFrom() != pub.Username {
+		t.Fatalf("forwarded post %v, %v", fw, err)
+	}
 	// Subscribers do not see each other.
 	if info, err := fan.GetChat(ctxT(t), &pb.Peer{ChatId: pub.Id}); err != nil || len(info.Members) != 0 || info.MemberCount != 2 {
 		t.Fatalf("subscriber's view: %v, %v", info, err)

@@ -180,7 +180,8 @@ func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []
 	if len(seqs) > herald.MaxForward {
 		return nil, herald.Errorf(herald.TooLarge, "at most %d messages can be forwarded at once", herald.MaxForward)
 	}
-	if _, _, err := s.membership(ctx, c, fromChat, true); err != nil {
+	from, _, err := s.membership(ctx, c, fromChat, true)
+	if err != nil {
 		return nil, err
 	}
 	src := make([]herald.Message, 0, len(seqs))
@@ -215,6 +216,9 @@ func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []
 		fwd := m.Fwd
 		if fwd == nil {
 			fwd = &herald.Forward{UserID: m.SenderID, ChatID: m.ChatID, Seq: m.Seq}
+			if from.Kind == herald.Channel && !from.Signatures {
+				fwd.UserID = 0 // a post is the channel's; its admin stays unnamed
+			}
 		}
 		rid := int64(0)
 		if randomID != 0 {

@@ -38,6 +38,7 @@ func (r renderer) messages(ctx context.Context, ms []herald.Message) []*pb.Messa
 	for i := range ms {
 		out[i] = pbMessage(&ms[i], r.svc.Sign(ctx, &ms[i]), names)
 	}
+	r.forwardedFrom(ctx, out)
 	return out
 }
 
@@ -58,6 +59,16 @@ func pbMessage(m *herald.Message, sig service.Signature, names map[int64]string)
 		out.Fwd = &pb.Forward{FromId: m.Fwd.UserID, From: names[m.Fwd.UserID], ChatId: m.Fwd.ChatID, Id: m.Fwd.Seq}
 	}
 	return out
+}
+
+// forwardedFrom names the origin of forwarded channel posts, which carry
+// no user.
+func (r renderer) forwardedFrom(ctx context.Context, out []*pb.Message) {
+	for _, m := range out {
+		if m.Fwd != nil && m.Fwd.FromId == 0 {
+			m.Fwd.From = r.svc.Sign(ctx, &herald.Message{ChatID: m.Fwd.ChatId}).From
+		}
+	}
 }
 
 func (r renderer) update(ctx context.Context, u *herald.Update) *pb.Update {
