@@ -15,7 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldim/herald/bus"
 	"github.com/heraldim/herald/bus/memory"
+	busnats "github.com/heraldim/herald/bus/nats"
 	"github.com/heraldim/herald/crypto"
 	"github.com/heraldim/herald/service"
 	"github.com/heraldim/herald/store/sqlite"
@@ -27,6 +29,9 @@ type Config struct {
 	Listen        string // host:port; port 0 picks a free one
 	DataDir       string
 	DB            string // empty: SQLite in DataDir
+	// Bus is how nodes share events: "" or "memory" for one node,
+	// "nats://n1:4222,nats://n2:4222" for a NATS cluster.
+	Bus string
 	Signup        service.SignupMode
 	MasterKeyFile string // empty: DataDir/master.key, created on first start
 	Log           *slog.Logger
@@ -52,7 +57,7 @@ type Node struct {
 	ln   net.Listener
 	http *http.Server
 	tr   *transport.Server
-	bus  *memory.Bus
+	bus  bus.Bus
 	done chan error
 
 	stopSweep chan struct{}
@@ -96,7 +101,11 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
 	}
-	b := memory.New()
+	b, err := openBus(cfg.Bus, cfg.Log)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("bus: %w", err)
+	}
 	svc := service.New(service.Config{
 		Store: db, Moderation: db, Bus: b, Sealer: sealer, Ring: ring, Log: cfg.Log, Signup: cfg.Signup,
 		PasswordCost: cfg.PasswordCost, LargeGroup: cfg.LargeGroup, Limits: cfg.AbuseLimits,
@@ -104,12 +113,14 @@ func Open(cfg Config) (*Node, error) {
 	// What expired while the server was down is gone, and its keys
 	// destroyed, before the first request is served.
 	if _, err := svc.Sweep(context.Background()); err != nil {
+		b.Close()
 		db.Close()
 		return nil, fmt.Errorf("expiry sweep at start: %w", err)
 	}
 	tr := transport.New(svc, b, cfg.Log, cfg.Limits)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
+		b.Close()
 		db.Close()
 		return nil, err
 	}
@@ -204,4 +215,15 @@ func (n *Node) sweep() {
 			}
 		}
 	}
+}
+
+// openBus interprets -bus.
+func openBus(spec string, log *slog.Logger) (bus.Bus, error) {
+	switch {
+	case spec == "" || spec == "memory":
+		return memory.New(), nil
+	case strings.HasPrefix(spec, "nats://"), strings.HasPrefix(spec, "tls://"):
+		return busnats.Open(spec, busnats.Logger(log))
+	}
+	return nil, fmt.Errorf("unknown bus %q: use memory or nats://host:4222[,nats://host:4222…]", spec)
 }

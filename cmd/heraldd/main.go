@@ -62,6 +62,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	listen := fs.String("listen", env(getenv, "HERALD_LISTEN", "127.0.0.1:8080"), "address to listen on (HERALD_LISTEN)")
 	data := fs.String("data", env(getenv, "HERALD_DATA", "./herald-data"), "data directory (HERALD_DATA)")
 	db := fs.String("db", env(getenv, "HERALD_DB", ""), "database: empty for SQLite in the data directory, or a file path (HERALD_DB)")
+	busSpec := fs.String("bus", env(getenv, "HERALD_BUS", ""), "event bus between nodes: empty for in-process, or nats://host:4222[,nats://...] (HERALD_BUS)")
 	signup := fs.String("signup", env(getenv, "HERALD_SIGNUP", "open"), "who may sign up: open, closed or invite (HERALD_SIGNUP)")
 	keyFile := fs.String("master-key-file", env(getenv, "HERALD_MASTER_KEY_FILE", ""), "32-byte master key file; default DATA/master.key, created on first start (HERALD_MASTER_KEY_FILE)")
 	level := fs.String("log-level", env(getenv, "HERALD_LOG_LEVEL", "info"), "debug, info, warn or error (HERALD_LOG_LEVEL)")
@@ -81,7 +82,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 		return fmt.Errorf("-log-level: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lv}))
-	cfg := server.Config{Listen: *listen, DataDir: *data, DB: *db, Signup: mode, MasterKeyFile: *keyFile, Log: log}
+	cfg := server.Config{Listen: *listen, DataDir: *data, DB: *db, Bus: *busSpec, Signup: mode, MasterKeyFile: *keyFile, Log: log}
 	cfg.AbuseLimits = service.Limits{DirectPerSecond: *sendRate, GroupPerSecond: *sendRate / 2, ChannelPerSecond: *sendRate / 2, SignupsPerHourPerAddr: *signupRate}
 
 	if sub == "admin" {
