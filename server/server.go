@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,6 +44,9 @@ type Config struct {
 	BucketWidth time.Duration
 	// SweepEvery is how often expired messages are deleted (default 1 s).
 	SweepEvery time.Duration
+	// Pprof serves Go's profiles under /debug/pprof/, for the operator's
+	// own benchmarking; never enable it on a public address.
+	Pprof bool
 	// AbuseLimits are the abuse limits; zero fields take
 	// service.DefaultLimits.
 	AbuseLimits service.Limits
@@ -125,7 +129,17 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{Service: svc, Store: db, cfg: cfg, ln: ln, tr: tr, bus: b, done: make(chan error, 1), stopSweep: make(chan struct{}), swept: make(chan struct{})}
-	n.http = &http.Server{Handler: tr.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	var h http.Handler = tr.Handler()
+	if cfg.Pprof {
+		mux := http.NewServeMux()
+		mux.Handle("/", h)
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		h = mux
+	}
+	n.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	return n, nil
 }
 

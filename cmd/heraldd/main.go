@@ -66,6 +66,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	signup := fs.String("signup", env(getenv, "HERALD_SIGNUP", "open"), "who may sign up: open, closed or invite (HERALD_SIGNUP)")
 	keyFile := fs.String("master-key-file", env(getenv, "HERALD_MASTER_KEY_FILE", ""), "32-byte master key file; default DATA/master.key, created on first start (HERALD_MASTER_KEY_FILE)")
 	level := fs.String("log-level", env(getenv, "HERALD_LOG_LEVEL", "info"), "debug, info, warn or error (HERALD_LOG_LEVEL)")
+	pprofOn := fs.Bool("pprof", env(getenv, "HERALD_PPROF", "") == "1", "serve Go profiles under /debug/pprof/ (admin only: never on a public address) (HERALD_PPROF=1)")
 	sendRate := fs.Float64("send-rate", envFloat(getenv, "HERALD_SEND_RATE", 0), "messages one user may send per second into direct chats; half that into groups and channels; 0 for the default 10 (HERALD_SEND_RATE)")
 	signupRate := fs.Int("signup-rate", int(envFloat(getenv, "HERALD_SIGNUP_RATE", 0)), "accounts one address may create per hour; 0 for the default 20 (HERALD_SIGNUP_RATE)")
 	if err := fs.Parse(args); err != nil {
@@ -83,6 +84,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lv}))
 	cfg := server.Config{Listen: *listen, DataDir: *data, DB: *db, Bus: *busSpec, Signup: mode, MasterKeyFile: *keyFile, Log: log}
+	cfg.Pprof = *pprofOn
 	cfg.AbuseLimits = service.Limits{DirectPerSecond: *sendRate, GroupPerSecond: *sendRate / 2, ChannelPerSecond: *sendRate / 2, SignupsPerHourPerAddr: *signupRate}
 
 	if sub == "admin" {
