@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/heraldim/herald"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 )
 
@@ -192,7 +193,20 @@ func (c *Client) catchUpChats() bool {
 		for {
 			var d pb.Difference
 			if err := c.callOn(ctx, s, "channels.difference", &pb.ChatDifferenceRequest{ChatId: ch.Id, Pts: known}, &d); err != nil {
+				k := herald.ErrorKind(err)
+				if k == herald.PermissionDenied || k == herald.NotFound {
+					// Taken down or gone: stop following it, and let the
+					// other chats catch up.
+					c.mu.Lock()
+					delete(c.chans, ch.Id)
+					c.mu.Unlock()
+					delete(live, ch.Id)
+					break
+				}
 				return false
+			}
+			if len(d.Updates) == 0 && d.More {
+				break // a confused server: never spin
 			}
 			if d.TooLong {
 				c.mu.Lock()

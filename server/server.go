@@ -27,12 +27,12 @@ import (
 
 // Config is a node's configuration.
 type Config struct {
-	Listen        string // host:port; port 0 picks a free one
-	DataDir       string
-	DB            string // empty: SQLite in DataDir
+	Listen  string // host:port; port 0 picks a free one
+	DataDir string
+	DB      string // empty: SQLite in DataDir
 	// Bus is how nodes share events: "" or "memory" for one node,
 	// "nats://n1:4222,nats://n2:4222" for a NATS cluster.
-	Bus string
+	Bus           string
 	Signup        service.SignupMode
 	MasterKeyFile string // empty: DataDir/master.key, created on first start
 	Log           *slog.Logger
@@ -44,6 +44,10 @@ type Config struct {
 	BucketWidth time.Duration
 	// SweepEvery is how often expired messages are deleted (default 1 s).
 	SweepEvery time.Duration
+	// Console opens the node for a one-off command (heraldd admin, invite,
+	// bench-users) beside a running server: it does not sweep, so only the
+	// server ever rewrites the key ring.
+	Console bool
 	// Pprof serves Go's profiles under /debug/pprof/, for the operator's
 	// own benchmarking; never enable it on a public address.
 	Pprof bool
@@ -116,7 +120,9 @@ func Open(cfg Config) (*Node, error) {
 	})
 	// What expired while the server was down is gone, and its keys
 	// destroyed, before the first request is served.
-	if _, err := svc.Sweep(context.Background()); err != nil {
+	if cfg.Console {
+		// The running server owns the sweep and the key ring.
+	} else if _, err := svc.Sweep(context.Background()); err != nil {
 		b.Close()
 		db.Close()
 		return nil, fmt.Errorf("expiry sweep at start: %w", err)

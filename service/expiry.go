@@ -50,21 +50,26 @@ func (s *Service) Sweep(ctx context.Context) (SweepStats, error) {
 		if len(msgs) == 0 {
 			break
 		}
+		roll := msgs[:0]
 		for i := range msgs {
-			m := &msgs[i]
-			if err := s.open(ctx, m); err != nil {
+			m := msgs[i]
+			if err := s.open(ctx, &m); err != nil {
 				return st, err
+			}
+			if m.Deleted {
+				continue // its body no longer opens: never reseal it as empty text
 			}
 			m.SealedUntil = minTime(m.ExpiresAt, now.Add(2*w))
-			if err := s.seal(m); err != nil {
+			if err := s.seal(&m); err != nil {
 				return st, err
 			}
+			roll = append(roll, m)
 		}
-		if _, err := s.store.Reseal(ctx, msgs, false, now); err != nil {
+		if _, err := s.store.Reseal(ctx, roll, false, now); err != nil {
 			return st, err
 		}
-		st.Resealed += len(msgs)
-		if len(msgs) < sweepBatch {
+		st.Resealed += len(roll)
+		if len(msgs) < sweepBatch || len(roll) == 0 {
 			break
 		}
 	}

@@ -472,19 +472,24 @@ func (s *Service) startCountdowns(ctx context.Context, c Caller, chatID, seq int
 		return err
 	}
 	now := s.now()
+	start := msgs[:0]
 	for i := range msgs {
-		m := &msgs[i]
-		if err := s.open(ctx, m); err != nil {
+		m := msgs[i]
+		if err := s.open(ctx, &m); err != nil {
 			return err
+		}
+		if m.Deleted {
+			continue // expired unread, or its key is gone: nothing to start
 		}
 		m.Waiting = false
 		m.ExpiresAt = now.Add(m.TTL)
 		m.SealedUntil = m.ExpiresAt
-		if err := s.seal(m); err != nil {
+		if err := s.seal(&m); err != nil {
 			return err
 		}
+		start = append(start, m)
 	}
-	ups, err := s.store.Reseal(ctx, msgs, true, now)
+	ups, err := s.store.Reseal(ctx, start, true, now)
 	if err != nil {
 		return err
 	}

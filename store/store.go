@@ -132,13 +132,15 @@ type Store interface {
 	// returns the updates it logged and how many messages it deleted.
 	ExpireMessages(ctx context.Context, now time.Time, limit int) ([]herald.Update, int, error)
 	// WaitingTimers returns up to limit messages whose timer waits for a
-	// read and whose body is sealed until at or before the given time.
+	// read and whose body is sealed until at or before the given time and
+	// before the message's own end (those can still be moved later).
 	WaitingTimers(ctx context.Context, sealedBy time.Time, limit int) ([]herald.Message, error)
 	// UnreadTimers returns the messages of chatID up to seq, not sent by
 	// readerID, whose timer waits for a read.
 	UnreadTimers(ctx context.Context, chatID, readerID, seq int64) ([]herald.Message, error)
 	// Reseal stores new Body, SealedUntil, ExpiresAt and Waiting for the
-	// given messages (by ChatID and Seq), skipping deleted ones. With
+	// given messages (by ChatID and Seq), skipping deleted ones and those
+	// whose timer no longer waits. With
 	// announce, every member's devices get UpdEditMessage so they learn the
 	// new ExpiresAt.
 	Reseal(ctx context.Context, msgs []herald.Message, announce bool, at time.Time) ([]herald.Update, error)

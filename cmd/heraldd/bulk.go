@@ -63,7 +63,7 @@ func benchUsers(args []string, getenv func(string) string, stdout, stderr io.Wri
 	defer f.Close()
 
 	n, err := server.Open(server.Config{
-		Listen: "127.0.0.1:0", DataDir: *data, DB: *db, MasterKeyFile: *keyFile,
+		Listen: "127.0.0.1:0", Console: true, DataDir: *data, DB: *db, MasterKeyFile: *keyFile,
 		Signup: service.SignupOpen, PasswordCost: benchCost,
 		Log: slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})

@@ -88,7 +88,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	cfg.AbuseLimits = service.Limits{DirectPerSecond: *sendRate, GroupPerSecond: *sendRate / 2, ChannelPerSecond: *sendRate / 2, SignupsPerHourPerAddr: *signupRate}
 
 	if sub == "admin" {
-		cfg.Listen = "127.0.0.1:0"
+		cfg.Listen, cfg.Console = "127.0.0.1:0", true
 		cfg.Log = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		n, err := server.Open(cfg)
 		if err != nil {
@@ -99,7 +99,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	}
 
 	if sub == "invite" {
-		cfg.Listen = "127.0.0.1:0"
+		cfg.Listen, cfg.Console = "127.0.0.1:0", true
 		n, err := server.Open(cfg)
 		if err != nil {
 			return err

@@ -58,7 +58,8 @@ func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]h
 // WaitingTimers implements store.Store.
 func (db *DB) WaitingTimers(ctx context.Context, sealedBy time.Time, limit int) ([]herald.Message, error) {
 	return messages(ctx, db.rq,
-		`SELECT `+msgCols+` FROM messages WHERE waiting = 1 AND deleted = 0 AND sealed_until <= ? ORDER BY sealed_until LIMIT ?`,
+		`SELECT `+msgCols+` FROM messages WHERE waiting = 1 AND deleted = 0 AND sealed_until <= ? AND sealed_until < expires_at
+		 ORDER BY sealed_until LIMIT ?`,
 		ms(sealedBy), limit)
 }
 
@@ -93,7 +94,8 @@ func (db *DB) Reseal(ctx context.Context, msgs []herald.Message, announce bool, 
 		ups = nil
 		for _, m := range msgs {
 			res, err := tx.ExecContext(ctx,
-				`UPDATE messages SET body = ?, sealed_until = ?, expires_at = ?, waiting = ? WHERE chat_id = ? AND seq = ? AND deleted = 0`,
+				// Only timers still waiting: a countdown started meanwhile wins.
+				`UPDATE messages SET body = ?, sealed_until = ?, expires_at = ?, waiting = ? WHERE chat_id = ? AND seq = ? AND deleted = 0 AND waiting = 1`,
 				m.Body, ms(m.SealedUntil), ms(m.ExpiresAt), boolInt(m.Waiting), m.ChatID, m.Seq)
 			if err != nil {
 				return classify("sqlite.Reseal", err)

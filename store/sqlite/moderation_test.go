@@ -40,3 +40,37 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 		t.Fatalf("audit changed: %v", es)
 	}
 }
+
+// TestWaitingTimerAtItsEndIsNotRolledAgain: a waiting timer already sealed
+// until its own end cannot move to a later bucket, so the sweeper must not
+// pick it again (it used to, forever).
+func TestWaitingTimerAtItsEndIsNotRolledAgain(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "herald.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	a, _ := db.CreateUser(ctx, herald.User{Username: "alice", DisplayName: "a", CreatedAt: time.Now()}, []byte("x"), "")
+	b, _ := db.CreateUser(ctx, herald.User{Username: "bobby", DisplayName: "b", CreatedAt: time.Now()}, []byte("x"), "")
+	ch, _, err := db.DirectChat(ctx, a.ID, b.ID, true, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	end := now.Add(time.Minute)
+	for i, sealed := range []time.Time{end, now.Add(30 * time.Second)} {
+		_, _, _, err := db.AppendMessage(ctx, herald.Message{ChatID: ch.ID, SenderID: a.ID, Body: []byte{byte(i)}, SentAt: now,
+			TTL: time.Second, Waiting: true, ExpiresAt: end, SealedUntil: sealed})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.WaitingTimers(ctx, now.Add(time.Hour), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Seq != 2 {
+		t.Fatalf("waiting timers to roll: %v; want only message 2, which can still move", got)
+	}
+}

@@ -1,0 +1,185 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/heraldim/herald"
+	"github.com/jackc/pgx/v5"
+)
+
+// ExpireMessages implements store.Store.
+//
+// Every node runs the sweeper. The due rows are taken with FOR UPDATE SKIP
+// LOCKED, so two nodes sweeping at once split the work instead of waiting
+// for each other, and the UPDATE checks deleted = 0 again, so a message
+// deleted meanwhile (by a user, or by the other sweeper before our
+// snapshot) is neither counted nor announced twice.
+func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]herald.Update, int, error) {
+	var ups []herald.Update
+	var n int
+	err := db.do(ctx, func(ctx context.Context, t *tx) error {
+		ups, n = nil, 0
+		// (chat_id, seq) break ties in the order SQLite's index gives them.
+		rows, err := t.query(ctx,
+			`SELECT chat_id, seq FROM messages WHERE expires_at > 0 AND expires_at <= ? AND deleted = 0
+			 ORDER BY expires_at, chat_id, seq LIMIT ? FOR UPDATE SKIP LOCKED`,
+			ms(now), limit)
+		if err != nil {
+			return classify("postgres.ExpireMessages", err)
+		}
+		due := map[int64][]int64{}
+		var order []int64
+		for rows.Next() {
+			var chat, seq int64
+			if err := rows.Scan(&chat, &seq); err != nil {
+				rows.Close()
+				return classify("postgres.ExpireMessages", err)
+			}
+			if due[chat] == nil {
+				order = append(order, chat)
+			}
+			due[chat] = append(due[chat], seq)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return classify("postgres.ExpireMessages", err)
+		}
+		if len(order) == 0 {
+			return nil
+		}
+		bt := &batch{}
+		changed := map[int64][]int64{}
+		broadcast := make(map[int64]*bool, len(order))
+		for _, chat := range order {
+			for _, seq := range due[chat] {
+				bt.row(func(r pgx.Row) error {
+					var s int64
+					err := r.Scan(&s)
+					if err == nil {
+						changed[chat] = append(changed[chat], s)
+						n++
+					}
+					if noRows(err) {
+						return nil
+					}
+					return err
+				}, `UPDATE messages SET body = NULL, deleted = 1, edited_at = 0, waiting = 0
+					 WHERE chat_id = ? AND seq = ? AND deleted = 0 RETURNING seq`, chat, seq)
+			}
+			broadcast[chat] = new(bool)
+			isBroadcast(bt, chat, broadcast[chat])
+		}
+		if err := bt.run(ctx, t); err != nil {
+			return classify("postgres.ExpireMessages", err)
+		}
+		bt = &batch{}
+		for _, chat := range order {
+			if len(changed[chat]) == 0 {
+				continue
+			}
+			logEverywhere(bt, *broadcast[chat], herald.Update{Kind: herald.UpdDelete, ChatID: chat, Seqs: changed[chat], At: now}, &ups)
+		}
+		return classify("postgres.ExpireMessages", bt.run(ctx, t))
+	})
+	return ups, n, err
+}
+
+// WaitingTimers implements store.Store.
+func (db *DB) WaitingTimers(ctx context.Context, sealedBy time.Time, limit int) ([]herald.Message, error) {
+	return messages(ctx, db.rq,
+		`SELECT `+msgCols+` FROM messages WHERE waiting = 1 AND deleted = 0 AND sealed_until <= ? ORDER BY sealed_until, chat_id, seq LIMIT ?`,
+		ms(sealedBy), limit)
+}
+
+// UnreadTimers implements store.Store.
+func (db *DB) UnreadTimers(ctx context.Context, chatID, readerID, seq int64) ([]herald.Message, error) {
+	return messages(ctx, db.rq,
+		`SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND seq <= ? AND sender_id <> ? AND waiting = 1 AND deleted = 0 ORDER BY seq`,
+		chatID, seq, readerID)
+}
+
+func messages(ctx context.Context, q querier, query string, args ...any) ([]herald.Message, error) {
+	rows, err := q.query(ctx, query, args...)
+	if err != nil {
+		return nil, classify("postgres.messages", err)
+	}
+	defer rows.Close()
+	var out []herald.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, classify("postgres.messages", err)
+		}
+		out = append(out, m)
+	}
+	return out, classify("postgres.messages", rows.Err())
+}
+
+// Reseal implements store.Store.
+func (db *DB) Reseal(ctx context.Context, msgs []herald.Message, announce bool, at time.Time) ([]herald.Update, error) {
+	var ups []herald.Update
+	err := db.do(ctx, func(ctx context.Context, t *tx) error {
+		ups = nil
+		bt := &batch{}
+		cur := make([]*herald.Message, len(msgs)) // the row after its update; nil if skipped
+		broadcast := map[int64]*bool{}
+		for i, m := range msgs {
+			bt.row(func(r pgx.Row) error {
+				got, err := scanMessage(r)
+				if err == nil {
+					cur[i] = &got
+				}
+				if noRows(err) {
+					return nil
+				}
+				return err
+			}, `UPDATE messages SET body = ?, sealed_until = ?, expires_at = ?, waiting = ? WHERE chat_id = ? AND seq = ? AND deleted = 0
+				 RETURNING `+msgCols,
+				m.Body, ms(m.SealedUntil), ms(m.ExpiresAt), boolInt(m.Waiting), m.ChatID, m.Seq)
+			if announce && broadcast[m.ChatID] == nil {
+				broadcast[m.ChatID] = new(bool)
+				bt.row(func(r pgx.Row) error {
+					var v int
+					err := r.Scan(&v)
+					*broadcast[m.ChatID] = v != 0
+					if noRows(err) {
+						return nil // no chat, so no message was updated in it
+					}
+					return err
+				}, `SELECT broadcast FROM chats WHERE id = ?`, m.ChatID)
+			}
+		}
+		if err := bt.run(ctx, t); err != nil {
+			return classify("postgres.Reseal", err)
+		}
+		if !announce {
+			return nil
+		}
+		// The logs go in the order of msgs, as if each were announced
+		// right after its own update: nothing in between changes a message.
+		bt = &batch{}
+		for i, m := range msgs {
+			if cur[i] == nil {
+				continue
+			}
+			logEverywhere(bt, *broadcast[m.ChatID], herald.Update{Kind: herald.UpdEditMessage, ChatID: m.ChatID, Seq: m.Seq, ActorID: m.SenderID, Message: cur[i], At: at}, &ups)
+		}
+		return classify("postgres.Reseal", bt.run(ctx, t))
+	})
+	return ups, err
+}
+
+// SetChatTTL implements store.Store.
+func (db *DB) SetChatTTL(ctx context.Context, chatID int64, ttl time.Duration) error {
+	return db.do(ctx, func(ctx context.Context, t *tx) error {
+		n, err := t.exec(ctx, `UPDATE chats SET ttl = ? WHERE id = ?`, ttl.Milliseconds(), chatID)
+		if err != nil {
+			return classify("postgres.SetChatTTL", err)
+		}
+		if n == 0 {
+			return herald.Errorf(herald.NotFound, "no chat %d", chatID)
+		}
+		return nil
+	})
+}

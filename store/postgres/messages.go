@@ -1,0 +1,370 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/heraldim/herald"
+	"github.com/jackc/pgx/v5"
+)
+
+const msgCols = `chat_id, seq, sender_id, random_id, body, reply_to, fwd_user, fwd_chat, fwd_seq, sent_at, edited_at, deleted, views, ttl, expires_at, waiting, sealed_until, service`
+
+func scanMessage(s interface{ Scan(...any) error }) (herald.Message, error) {
+	var m herald.Message
+	var fu, fc, fs, sent, edited, ttl, expires, sealed int64
+	var deleted, waiting, service int
+	err := s.Scan(&m.ChatID, &m.Seq, &m.SenderID, &m.RandomID, &m.Body, &m.ReplyTo, &fu, &fc, &fs, &sent, &edited, &deleted, &m.Views, &ttl, &expires, &waiting, &sealed, &service)
+	m.TTL, m.ExpiresAt, m.SealedUntil = time.Duration(ttl)*time.Millisecond, fromMS(expires), fromMS(sealed)
+	m.Waiting, m.Service = waiting != 0, service != 0
+	if fu != 0 || fc != 0 {
+		m.Fwd = &herald.Forward{UserID: fu, ChatID: fc, Seq: fs}
+	}
+	m.SentAt, m.EditedAt, m.Deleted = fromMS(sent), fromMS(edited), deleted != 0
+	return m, err
+}
+
+func messageAt(ctx context.Context, q querier, chatID, seq int64) (herald.Message, error) {
+	m, err := scanMessage(q.queryRow(ctx, `SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND seq = ?`, chatID, seq))
+	if noRows(err) {
+		return m, herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
+	}
+	return m, classify("postgres.Message", err)
+}
+
+// AppendMessage implements store.Store. It takes two round trips: one for
+// the seq (and the check for a retry), one for everything that depends on
+// the seq.
+func (db *DB) AppendMessage(ctx context.Context, in herald.Message) (herald.Message, []herald.Update, bool, error) {
+	var m herald.Message
+	var ups []herald.Update
+	var dup bool
+	err := db.do(ctx, func(ctx context.Context, t *tx) error {
+		m, ups, dup = in, nil, false
+		var broadcast int
+		var seqTaken bool
+		bt := &batch{}
+		if m.RandomID != 0 {
+			// The chat's lock first: a concurrent retry of this send (on
+			// another node, or in another writer's batch) waits here for
+			// this one to commit and then finds it, rather than both
+			// passing the check. Pipelined statements each see what was
+			// committed before they started, so the check after the lock
+			// sees the retry's message.
+			bt.exec(`SELECT id FROM chats WHERE id = ? FOR NO KEY UPDATE`, m.ChatID)
+			bt.row(func(r pgx.Row) error {
+				prev, err := scanMessage(r)
+				if err == nil {
+					m, dup = prev, true
+				}
+				if noRows(err) {
+					return nil
+				}
+				return err
+			}, `SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ?`, m.ChatID, m.SenderID, m.RandomID)
+		}
+		// The seq, unless the send is a retry (random_id 0 never matches:
+		// the unique index and the check both leave it out).
+		bt.row(func(r pgx.Row) error {
+			err := r.Scan(&m.Seq, &broadcast)
+			seqTaken = err == nil
+			if noRows(err) {
+				return nil
+			}
+			return err
+		}, `UPDATE chats SET last_seq = last_seq + 1, last_at = ? WHERE id = ?
+			AND NOT EXISTS (SELECT 1 FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ? AND random_id <> 0)
+			RETURNING last_seq, broadcast`,
+			ms(m.SentAt), m.ChatID, m.ChatID, m.SenderID, m.RandomID)
+		if err := bt.run(ctx, t); err != nil {
+			return classify("postgres.AppendMessage", err)
+		}
+		if dup {
+			return nil
+		}
+		if !seqTaken {
+			return herald.Errorf(herald.NotFound, "no chat %d", m.ChatID)
+		}
+		var fu, fc, fs int64
+		if m.Fwd != nil {
+			fu, fc, fs = m.Fwd.UserID, m.Fwd.ChatID, m.Fwd.Seq
+		}
+		bt = &batch{}
+		bt.exec(`INSERT INTO messages (`+msgCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?)`,
+			m.ChatID, m.Seq, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, ms(m.SentAt),
+			m.TTL.Milliseconds(), ms(m.ExpiresAt), boolInt(m.Waiting), ms(m.SealedUntil), boolInt(m.Service))
+		// Sending means having read everything before it.
+		bt.exec(`UPDATE members SET read_seq = ? WHERE chat_id = ? AND user_id = ? AND read_seq < ?`,
+			m.Seq, m.ChatID, m.SenderID, m.Seq)
+		msg := m
+		tmpl := herald.Update{Kind: herald.UpdNewMessage, ChatID: m.ChatID, Seq: m.Seq, ActorID: m.SenderID, Message: &msg, At: m.SentAt}
+		logEverywhere(bt, broadcast != 0, tmpl, &ups)
+		return classify("postgres.AppendMessage", bt.run(ctx, t))
+	})
+	if err != nil {
+		return in, nil, false, err
+	}
+	return m, ups, dup, nil
+}
+
+// Message implements store.Store.
+func (db *DB) Message(ctx context.Context, userID, chatID, seq int64) (herald.Message, error) {
+	var m herald.Message
+	var found bool
+	var hidden int
+	b := &batch{}
+	b.row(func(r pgx.Row) error {
+		var err error
+		m, err = scanMessage(r)
+		found = err == nil
+		if noRows(err) {
+			return nil
+		}
+		return err
+	}, `SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND seq = ?`, chatID, seq)
+	b.row(func(r pgx.Row) error { return r.Scan(&hidden) },
+		`SELECT count(*) FROM hidden WHERE user_id = ? AND chat_id = ? AND seq = ?`, userID, chatID, seq)
+	if err := b.run(ctx, db.rq); err != nil {
+		return herald.Message{}, classify("postgres.Message", err)
+	}
+	if !found || hidden > 0 {
+		return herald.Message{}, herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
+	}
+	return m, nil
+}
+
+// History implements store.Store.
+func (db *DB) History(ctx context.Context, userID, chatID, before int64, limit int) ([]herald.Message, error) {
+	var out []herald.Message
+	b := &batch{}
+	queueHistory(b, userID, chatID, before, limit, &out)
+	return out, classify("postgres.History", b.run(ctx, db.rq))
+}
+
+// queueHistory queues the read of a page of history into *out.
+func queueHistory(b *batch, userID, chatID, before int64, limit int, out *[]herald.Message) {
+	if before <= 0 {
+		before = 1 << 62
+	}
+	b.rows(func(r pgx.Rows) error {
+		m, err := scanMessage(r)
+		*out = append(*out, m)
+		return err
+	}, `SELECT `+msgCols+` FROM messages m
+		 WHERE chat_id = ? AND seq < ? AND deleted = 0
+		 AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id = ? AND h.chat_id = m.chat_id AND h.seq = m.seq)
+		 ORDER BY seq DESC LIMIT ?`, chatID, before, userID, limit)
+}
+
+// EditMessage implements store.Store.
+func (db *DB) EditMessage(ctx context.Context, chatID, seq int64, body []byte, at time.Time) (herald.Message, []herald.Update, error) {
+	var m herald.Message
+	var ups []herald.Update
+	err := db.do(ctx, func(ctx context.Context, t *tx) error {
+		ups = nil
+		var found, broadcast bool
+		bt := &batch{}
+		bt.row(func(r pgx.Row) error {
+			var err error
+			m, err = scanMessage(r)
+			found = err == nil
+			if noRows(err) {
+				return nil
+			}
+			return err
+		}, `UPDATE messages SET body = ?, edited_at = ? WHERE chat_id = ? AND seq = ? AND deleted = 0 RETURNING `+msgCols,
+			body, ms(at), chatID, seq)
+		isBroadcast(bt, chatID, &broadcast)
+		err := bt.run(ctx, t)
+		if !found && (err == nil || noRows(err)) {
+			return herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
+		}
+		if err != nil {
+			return classify("postgres.EditMessage", err)
+		}
+		msg := m
+		bt = &batch{}
+		logEverywhere(bt, broadcast, herald.Update{
+			Kind: herald.UpdEditMessage, ChatID: chatID, Seq: seq, ActorID: m.SenderID, Message: &msg, At: at,
+		}, &ups)
+		return classify("postgres.EditMessage", bt.run(ctx, t))
+	})
+	if err != nil {
+		return herald.Message{}, nil, err
+	}
+	return m, ups, nil
+}
+
+// DeleteMessages implements store.Store.
+func (db *DB) DeleteMessages(ctx context.Context, userID, chatID int64, seqs []int64, forEveryone bool, at time.Time) ([]herald.Update, error) {
+	var ups []herald.Update
+	err := db.do(ctx, func(ctx context.Context, t *tx) error {
+		ups = nil
+		var broadcast bool
+		n := make([]int64, len(seqs))
+		bt := &batch{}
+		for i, seq := range seqs {
+			if forEveryone {
+				// Unlike SQLite's secure_delete, PostgreSQL keeps the old
+				// row version until VACUUM; see the package documentation.
+				bt.execN(&n[i], `UPDATE messages SET body = NULL, deleted = 1, edited_at = 0 WHERE chat_id = ? AND seq = ? AND deleted = 0`, chatID, seq)
+			} else {
+				bt.execN(&n[i],
+					`INSERT INTO hidden (user_id, chat_id, seq) SELECT ?::bigint, chat_id, seq FROM messages WHERE chat_id = ? AND seq = ? AND deleted = 0
+					 ON CONFLICT DO NOTHING`, userID, chatID, seq)
+			}
+		}
+		if forEveryone {
+			bt.row(func(r pgx.Row) error {
+				var v int
+				err := r.Scan(&v)
+				broadcast = v != 0
+				if noRows(err) {
+					return nil // nothing was deleted in a chat that does not exist
+				}
+				return err
+			}, `SELECT broadcast FROM chats WHERE id = ?`, chatID)
+		}
+		if err := bt.run(ctx, t); err != nil {
+			return classify("postgres.DeleteMessages", err)
+		}
+		var done []int64
+		for i, seq := range seqs {
+			if n[i] > 0 {
+				done = append(done, seq)
+			}
+		}
+		if len(done) == 0 {
+			return nil
+		}
+		tmpl := herald.Update{Kind: herald.UpdDelete, ChatID: chatID, Seqs: done, ActorID: userID, At: at}
+		bt = &batch{}
+		if !forEveryone {
+			tmpl.UserID = userID
+			logUpdate(bt, tmpl, &ups)
+		} else {
+			logEverywhere(bt, broadcast, tmpl, &ups)
+		}
+		return classify("postgres.DeleteMessages", bt.run(ctx, t))
+	})
+	return ups, err
+}
+
+// ReadHistory implements store.Store.
+func (db *DB) ReadHistory(ctx context.Context, userID, chatID, seq int64, at time.Time) ([]herald.Update, error) {
+	var ups []herald.Update
+	err := db.do(ctx, func(ctx context.Context, t *tx) error {
+		ups = nil
+		var read int64
+		var moved, broadcast bool
+		bt := &batch{}
+		// LEAST is SQLite's two-argument min().
+		bt.row(func(r pgx.Row) error {
+			err := r.Scan(&read)
+			moved = err == nil
+			if noRows(err) {
+				return nil
+			}
+			return err
+		}, `UPDATE members SET read_seq = LEAST(?, (SELECT last_seq FROM chats WHERE id = ?))
+			 WHERE chat_id = ? AND user_id = ? AND read_seq < LEAST(?, (SELECT last_seq FROM chats WHERE id = ?))
+			 RETURNING read_seq`,
+			seq, chatID, chatID, userID, seq, chatID)
+		isBroadcast(bt, chatID, &broadcast)
+		err := bt.run(ctx, t)
+		if !moved && (err == nil || noRows(err)) {
+			return nil
+		}
+		if err != nil {
+			return classify("postgres.ReadHistory", err)
+		}
+		bt = &batch{}
+		if broadcast {
+			// Only the reader's own devices learn; nobody gets receipts.
+			logUpdate(bt, herald.Update{UserID: userID, Kind: herald.UpdReadInbox, ChatID: chatID, Seq: read, ActorID: userID, At: at}, &ups)
+		} else {
+			logForMembers(bt, chatID, herald.Update{Kind: herald.UpdReadOutbox, ChatID: chatID, Seq: read, ActorID: userID, At: at},
+				&herald.Update{UserID: userID, Kind: herald.UpdReadInbox, Seq: read, ActorID: userID}, &ups)
+		}
+		return classify("postgres.ReadHistory", bt.run(ctx, t))
+	})
+	return ups, err
+}
+
+// Pts implements store.Store.
+func (db *DB) Pts(ctx context.Context, userID int64) (int64, error) {
+	var pts int64
+	err := db.rq.queryRow(ctx, `SELECT pts FROM users WHERE id = ?`, userID).Scan(&pts)
+	if noRows(err) {
+		return 0, herald.Errorf(herald.NotFound, "no user %d", userID)
+	}
+	return pts, classify("postgres.Pts", err)
+}
+
+// Difference implements store.Store.
+func (db *DB) Difference(ctx context.Context, userID, pts int64, limit int) (herald.Difference, error) {
+	return difference(ctx, db.rq, "updates", "user_id", userID, pts, limit)
+}
+
+// ChatDifference implements store.Store.
+func (db *DB) ChatDifference(ctx context.Context, chatID, pts int64, limit int) (herald.Difference, error) {
+	d, err := difference(ctx, db.rq, "chat_updates", "chat_id", chatID, pts, limit)
+	for i := range d.Updates {
+		d.Updates[i].UserID = 0
+		d.Updates[i].ChatID = chatID
+	}
+	return d, err
+}
+
+// difference pages through one log: a user's (updates) or a broadcast
+// chat's (chat_updates); both have the same columns.
+func difference(ctx context.Context, q querier, table, owner string, id, pts int64, limit int) (herald.Difference, error) {
+	d := herald.Difference{Pts: pts}
+	rows, err := q.query(ctx,
+		`SELECT u.pts, u.kind, u.chat_id, u.seq, u.actor_id, u.seqs, u.at, m.seq IS NOT NULL,
+		        coalesce(m.chat_id, 0), coalesce(m.seq, 0), coalesce(m.sender_id, 0), coalesce(m.random_id, 0), m.body,
+		        coalesce(m.reply_to, 0), coalesce(m.fwd_user, 0), coalesce(m.fwd_chat, 0), coalesce(m.fwd_seq, 0),
+		        coalesce(m.sent_at, 0), coalesce(m.edited_at, 0), coalesce(m.deleted, 0), coalesce(m.views, 0),
+		        coalesce(m.ttl, 0), coalesce(m.expires_at, 0), coalesce(m.waiting, 0), coalesce(m.sealed_until, 0), coalesce(m.service, 0)
+		 FROM `+table+` u
+		 LEFT JOIN messages m ON u.kind IN (1, 2) AND m.chat_id = u.chat_id AND m.seq = u.seq
+		 WHERE u.`+owner+` = ? AND u.pts > ? ORDER BY u.pts LIMIT ?`, id, pts, limit+1)
+	if err != nil {
+		return d, classify("postgres.Difference", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var u herald.Update
+		var kind int
+		var seqs string
+		var at int64
+		var hasMsg bool
+		// The message columns go through the one message scanner.
+		m, err := scanMessage(skipScan{rows: rows, head: []any{&u.Pts, &kind, &u.ChatID, &u.Seq, &u.ActorID, &seqs, &at, &hasMsg}})
+		if err != nil {
+			return d, classify("postgres.Difference", err)
+		}
+		if len(d.Updates) == limit {
+			d.More = true
+			break
+		}
+		u.UserID, u.Kind, u.Seqs, u.At = id, herald.UpdateKind(kind), decodeSeqs(seqs), fromMS(at)
+		if hasMsg {
+			u.Message = &m
+		}
+		d.Updates = append(d.Updates, u)
+		d.Pts = u.Pts
+	}
+	return d, classify("postgres.Difference", rows.Err())
+}
+
+// skipScan scans a row whose first columns (head) are not the message's,
+// followed by the message scanner's columns.
+type skipScan struct {
+	rows pgx.Rows
+	head []any
+}
+
+func (s skipScan) Scan(dst ...any) error {
+	return s.rows.Scan(append(s.head[:len(s.head):len(s.head)], dst...)...)
+}

@@ -1,0 +1,875 @@
+// Package postgres is Herald's store on PostgreSQL, for deployments that
+// run several heraldd nodes on one database. It passes store/storetest
+// unchanged and matches store/sqlite's semantics method for method.
+//
+// # Writes: group commit, and why it is still correct with many writers
+//
+// Every write method runs as an op on a writer goroutine, which commits
+// the ops queued at that moment in one transaction, each inside its own
+// SAVEPOINT so one failing op does not undo the others (group commit, as
+// in store/sqlite). The statements an op sends are pipelined: BEGIN,
+// SAVEPOINT and RELEASE ride in the same round trip as the op's next
+// statement, and the statements that depend only on the new seq (the
+// message row, the sender's read position, the fan-out to every member's
+// log) go in one round trip. A direct-chat message costs two round trips
+// and a share of one commit.
+//
+// The correctness of gap-free counters does not rest on there being one
+// writer, because with several heraldd nodes there never is: a message
+// takes its seq with UPDATE chats ... RETURNING and each member's pts with
+// UPDATE users ... RETURNING, and those row locks, held until commit,
+// serialise concurrent transactions of any node on the same chat and the
+// same user. Where two transactions could both pass a "does it exist yet"
+// check (a direct chat between two users, a retried send with the same
+// random id), the op first locks the rows the answer depends on, then
+// looks. Row locks are taken in one order (chat, then its members by
+// ascending id) so that single ops cannot deadlock each other; the
+// deadlocks that remain possible (between two nodes' batches, which hold
+// many ops' locks until commit) and serialization failures make the op
+// roll back to its savepoint and run again in the writer's next
+// transaction, so a caller sees them only if they persist.
+//
+// One writer per node is the default, because measured on this project's
+// 2-core machine it was as fast as several, and two writers of one process
+// whose batches share users deadlock (each batch holds the locks of many
+// ops) — PostgreSQL then waits deadlock_timeout (1 s) before breaking the
+// cycle. Plain concurrent transactions, one per op, would be correct as
+// well (Options.Writers = N, Options.MaxBatch = 1) and PostgreSQL's own
+// WAL flush already shares an fsync among concurrent commits; they were
+// slower here, see BenchmarkAppendMessageParallel and docs/BENCHMARKS.md.
+//
+// # Reads
+//
+// Reads go through a separate connection pool, outside the writers'
+// transactions, at READ COMMITTED, as store/sqlite's read pool does.
+//
+// # SQL dialect
+//
+// Queries are written in the SQL store/sqlite uses, with ? placeholders;
+// sql() rewrites them to $1, $2 … once per query text. What differs is
+// marked where it is used: LEAST for SQLite's scalar min, = ANY(array)
+// instead of generated IN lists (one statement text, one prepared plan),
+// SELECT … FOR UPDATE to take row locks in a known order, and
+// multi-argument unnest to write many log rows in one statement.
+// Times are Unix milliseconds in BIGINT and flags are 0/1 INTEGERs, as in
+// SQLite, so both stores read the same.
+//
+// # PostgreSQL-compatible distributed databases
+//
+// The SQL stays within what CockroachDB and YugabyteDB accept where that
+// cost nothing: no advisory locks (migrations coordinate through the
+// primary key of schema_migrations), no LOCK TABLE, no triggers or stored
+// procedures, identity columns rather than sequences by name. What would
+// need changing for them:
+//   - CockroachDB runs SERIALIZABLE and reports conflicts as 40001 at any
+//     statement or at COMMIT, and does not allow ROLLBACK TO SAVEPOINT
+//     after one; the writer then reruns the whole batch, which is correct
+//     but wastes work under contention: set Options.MaxBatch small there.
+//   - CockroachDB's identity columns draw from unique_rowid() unless
+//     serial_normalization is sql_sequence: ids would not be small and
+//     dense (the Bot API expects ids below 2^52).
+//   - Schema changes inside a transaction (migrations) are limited on
+//     CockroachDB; each migration would have to be split into one
+//     statement per transaction.
+//   - FOR UPDATE SKIP LOCKED (the sweeper) needs CockroachDB 23.1 or later.
+//
+// # Deletion
+//
+// Checkpoint does nothing: there is no write-ahead log file in a data
+// directory that heraldd owns. An UPDATE leaves the old row version
+// (with the old body) in the table until VACUUM, and its bytes on disk
+// and in archived WAL until overwritten; that is the operator's, and
+// provable deletion on PostgreSQL rests on the key ring (bodies are sealed
+// under keys that are destroyed when they expire), not on overwriting.
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/store"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options tune a DB. The zero value gives the defaults.
+type Options struct {
+	// Writers is how many writer goroutines commit batches concurrently
+	// (default 1). Each uses its own connection.
+	Writers int
+	// MaxBatch bounds how many writes share one transaction (default 64),
+	// so one commit never holds callers, or row locks, for long. Each
+	// write is a subtransaction (its SAVEPOINT), and past 64 of them in
+	// one transaction PostgreSQL's per-backend cache of subtransaction ids
+	// overflows, which slows every other session's snapshots. 1 gives a
+	// plain transaction per write, without savepoints.
+	MaxBatch int
+	// ReadConns is the size of the read pool (default max(4, 2×GOMAXPROCS)).
+	ReadConns int
+	// NoMigrate makes Open refuse a database whose schema is not current
+	// instead of migrating it, for deployments that run Migrate on their
+	// own (heraldd migrate).
+	NoMigrate bool
+	// WriteTimeout bounds one batch's transaction (default 30 s). A batch
+	// that exceeds it fails with Unavailable and its connection is dropped.
+	WriteTimeout time.Duration
+}
+
+// maxTries bounds how many times one op runs after deadlocks,
+// serialization failures or a lost connection before its caller is told.
+const maxTries = 5
+
+// Stats counts what the store did, for tests and metrics.
+type Stats struct {
+	Commits int64 // transactions committed
+	Writes  int64 // write operations committed
+	Retries int64 // ops run again after a deadlock, a serialization failure or a lost connection
+}
+
+// DB is a Store on a PostgreSQL database.
+type DB struct {
+	opts  Options
+	read  *pgxpool.Pool
+	rq    poolQuerier
+	write *pgxpool.Pool
+	ops   chan *op
+
+	closeMu sync.RWMutex // held for reading while queueing a write, so Close waits for it
+	closed  atomic.Bool
+	mu      sync.Mutex // guards stats
+	stats   Stats
+	writers sync.WaitGroup
+}
+
+var _ store.Store = (*DB)(nil)
+
+// op is one write method's work. fn runs on a writer's connection inside
+// the batch's transaction, with the writer's context: a caller giving up
+// must not break a connection that other callers' writes share.
+type op struct {
+	ctx   context.Context // the caller's: only checked before fn starts
+	fn    func(ctx context.Context, t *tx) error
+	done  chan error
+	tries int
+	err   error // the outcome of the last run, if it failed
+}
+
+// Open connects to the database at dsn (a postgres:// URL or key=value
+// string as libpq takes), applies pending migrations unless
+// opts.NoMigrate, and starts the writers.
+func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
+	if opts.Writers <= 0 {
+		opts.Writers = 1
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 64
+	}
+	if opts.ReadConns <= 0 {
+		opts.ReadConns = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 30 * time.Second
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, herald.Wrap("postgres.Open", err)
+	}
+	wcfg := cfg.Copy()
+	wcfg.MaxConns = int32(opts.Writers)
+	cfg.MaxConns = int32(opts.ReadConns)
+	r, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, classify("postgres.Open", err)
+	}
+	w, err := pgxpool.NewWithConfig(ctx, wcfg)
+	if err != nil {
+		r.Close()
+		return nil, classify("postgres.Open", err)
+	}
+	db := &DB{opts: opts, read: r, write: w, ops: make(chan *op, 4096)}
+	db.rq = poolQuerier{db}
+	if opts.NoMigrate {
+		err = checkSchema(ctx, w)
+	} else {
+		err = migrate(ctx, w)
+	}
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, err
+	}
+	for range opts.Writers {
+		db.writers.Add(1)
+		go db.writer()
+	}
+	return db, nil
+}
+
+// Stats returns the store's counters.
+func (db *DB) Stats() Stats {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return db.stats
+}
+
+// Close waits for queued writes to commit and closes the pools.
+func (db *DB) Close() error {
+	db.closeMu.Lock()
+	if db.closed.Load() {
+		db.closeMu.Unlock()
+		return nil
+	}
+	db.closed.Store(true)
+	close(db.ops)
+	db.closeMu.Unlock()
+	db.writers.Wait()
+	db.read.Close()
+	db.write.Close()
+	return nil
+}
+
+// Checkpoint implements store.Store. There is nothing to do: the
+// write-ahead log is PostgreSQL's, not a file beside the database that
+// heraldd could truncate, and vacuuming is the operator's (see the package
+// documentation on deletion).
+func (db *DB) Checkpoint(ctx context.Context) error {
+	if db.closed.Load() {
+		return herald.Errorf(herald.Unavailable, "the server is shutting down")
+	}
+	return nil
+}
+
+// do runs fn in a writer's next transaction and returns once that
+// transaction has committed (or fn failed, and only fn's own changes were
+// rolled back). fn may run more than once (after a deadlock, say), so it
+// must set every result it reports afresh each time; it must not keep t.
+func (db *DB) do(ctx context.Context, fn func(ctx context.Context, t *tx) error) error {
+	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	db.closeMu.RLock()
+	if db.closed.Load() {
+		db.closeMu.RUnlock()
+		return herald.Errorf(herald.Unavailable, "the server is shutting down")
+	}
+	select {
+	case db.ops <- o:
+	case <-ctx.Done():
+		db.closeMu.RUnlock()
+		return herald.Errorf(herald.Unavailable, "the write was cancelled before it was queued")
+	}
+	db.closeMu.RUnlock()
+	// Wait for the outcome even if ctx ends: once queued, the write may
+	// commit, and the caller must not report failure for a stored message.
+	return <-o.done
+}
+
+func (db *DB) writer() {
+	defer db.writers.Done()
+	batch := make([]*op, 0, db.opts.MaxBatch)
+	var again []*op
+	for {
+		batch = append(batch[:0], again...)
+		again = again[:0]
+		if len(batch) == 0 {
+			o, ok := <-db.ops
+			if !ok {
+				return
+			}
+			batch = append(batch, o)
+		}
+	fill:
+		for len(batch) < db.opts.MaxBatch {
+			select {
+			case o, ok := <-db.ops:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		for _, o := range db.commit(batch) {
+			if o.tries++; o.tries < maxTries {
+				again = append(again, o)
+				continue
+			}
+			o.done <- classify("postgres.write", o.err)
+		}
+		if len(again) > 0 {
+			db.mu.Lock()
+			db.stats.Retries += int64(len(again))
+			db.mu.Unlock()
+			// Let the transaction we conflicted with finish first.
+			time.Sleep(time.Duration(len(again)) * time.Millisecond)
+		}
+	}
+}
+
+// outcome of one op in a batch.
+const (
+	open = iota
+	succeeded
+	failed // done with an error of its own
+	rerun  // to run again in the next transaction
+)
+
+// commit runs a batch in one transaction and answers every op whose
+// outcome is final. It returns the ops that should run again.
+func (db *DB) commit(batch []*op) (again []*op) {
+	ctx, cancel := context.WithTimeout(context.Background(), db.opts.WriteTimeout)
+	defer cancel()
+	state := make([]int, len(batch))
+	finish := func() []*op {
+		for i, o := range batch {
+			switch state[i] {
+			case rerun:
+				again = append(again, o)
+			case succeeded:
+				o.done <- nil
+			default:
+				o.done <- o.err
+			}
+		}
+		return again
+	}
+	// lost settles the batch after its transaction was lost before COMMIT:
+	// the server rolled all of it back, so every op may run again, in a
+	// new transaction on a new connection.
+	lost := func(err error) []*op {
+		for i, o := range batch {
+			if state[i] != failed {
+				state[i], o.err = rerun, err
+			}
+		}
+		return finish()
+	}
+
+	pc, err := db.write.Acquire(ctx)
+	if err != nil {
+		// No connection to be had: the database is down or unreachable,
+		// and running again at once would not change that.
+		for i, o := range batch {
+			state[i], o.err = failed, classify("postgres.write", err)
+		}
+		return finish()
+	}
+	defer pc.Release()
+	t := &tx{conn: pc.Conn(), pending: []string{"BEGIN"}}
+	single := len(batch) == 1
+	ok := 0
+	for i, o := range batch {
+		if o.ctx.Err() != nil {
+			state[i], o.err = failed, herald.Errorf(herald.Unavailable, "the request was cancelled before it was stored")
+			continue
+		}
+		if !single {
+			t.pending = append(t.pending, "SAVEPOINT op")
+		}
+		err := o.fn(ctx, t)
+		if t.broken == nil && t.conn.IsClosed() {
+			t.broken = cmp.Or(err, pgconn.ErrConnClosed)
+		}
+		if t.broken != nil {
+			// The transaction itself failed (a bookkeeping statement, or
+			// the connection): nothing in it will commit.
+			t.conn.Close(context.Background())
+			return lost(t.broken)
+		}
+		if err == nil {
+			state[i] = succeeded
+			ok++
+			if !single {
+				t.pending = append(t.pending, "RELEASE SAVEPOINT op")
+			}
+			continue
+		}
+		o.err = err
+		if retryable(err) {
+			state[i] = rerun
+		} else {
+			state[i] = failed
+		}
+		if single {
+			// No savepoint: the transaction ends here.
+			t.conn.Exec(context.Background(), "ROLLBACK")
+			return finish()
+		}
+		if n := len(t.pending); n > 0 && t.pending[n-1] == "SAVEPOINT op" {
+			// The op sent nothing: there is nothing to undo.
+			t.pending = t.pending[:n-1]
+			continue
+		}
+		// Undone at once, not in the next pipeline: pgx prepares a
+		// pipeline's new statements before running any of it, and an
+		// aborted transaction refuses even that.
+		if _, err := t.conn.Exec(ctx, "ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op"); err != nil {
+			t.conn.Close(context.Background())
+			return lost(err)
+		}
+	}
+	if err := t.flush(ctx, "COMMIT"); err != nil {
+		if t.conn.IsClosed() || isConnErr(err) {
+			// The COMMIT may or may not have reached the server: its
+			// outcome is unknown, so no op may run again (it could be
+			// stored twice). Callers are told to retry, and a retried
+			// send is recognised by its random id.
+			for i, o := range batch {
+				if state[i] == succeeded || state[i] == rerun {
+					state[i], o.err = failed, classify("postgres.commit", err)
+				}
+			}
+			return finish()
+		}
+		// Refused at COMMIT (a serialization failure on a distributed
+		// database, say): nothing was stored.
+		t.conn.Exec(context.Background(), "ROLLBACK")
+		for i, o := range batch {
+			if state[i] == succeeded || state[i] == rerun {
+				o.err = classify("postgres.commit", err)
+				if retryable(err) {
+					state[i] = rerun
+				} else {
+					state[i] = failed
+				}
+			}
+		}
+		return finish()
+	}
+	db.mu.Lock()
+	db.stats.Commits++
+	db.stats.Writes += int64(ok)
+	db.mu.Unlock()
+	return finish()
+}
+
+// retryable reports whether err means the op lost a race with another
+// transaction, or its connection, and would likely succeed if run again.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "40001", "40P01": // serialization_failure, deadlock_detected
+			return true
+		}
+		return false
+	}
+	var he *herald.Error
+	if errors.As(err, &he) && he.Err == nil {
+		return false // an answer of the op's own, like NotFound
+	}
+	// Lost before anything was sent, or with the connection: the server
+	// rolls back a transaction whose connection goes away.
+	return pgconn.SafeToRetry(err) || isConnErr(err)
+}
+
+// tx is an op's view of the writer's transaction. Statements the writer
+// owes the server (BEGIN, SAVEPOINT, RELEASE) wait in pending and go in
+// the same round trip as the op's next statement, so bookkeeping costs no
+// round trips of its own.
+type tx struct {
+	conn    *pgx.Conn
+	pending []string
+	broken  error // a pending statement or the connection failed
+}
+
+// flush sends pending statements followed by last (if not empty).
+func (t *tx) flush(ctx context.Context, last string) error {
+	b := &pgx.Batch{}
+	if last != "" {
+		b.Queue(last)
+	}
+	br := t.send(ctx, b)
+	if last != "" {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return err
+		}
+	}
+	return br.Close()
+}
+
+// send sends pending statements and then b in one round trip. The caller
+// reads b's results in order and closes the returned results.
+func (t *tx) send(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if len(t.pending) == 0 {
+		return t.conn.SendBatch(ctx, b)
+	}
+	all := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(t.pending)+b.Len())}
+	for _, s := range t.pending {
+		all.Queue(s)
+	}
+	all.QueuedQueries = append(all.QueuedQueries, b.QueuedQueries...)
+	n := len(t.pending)
+	t.pending = t.pending[:0]
+	br := t.conn.SendBatch(ctx, all)
+	for range n {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			t.broken = err
+			return errResults{err}
+		}
+	}
+	return br
+}
+
+func (t *tx) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	b := &pgx.Batch{}
+	b.Queue(sql(query), args...)
+	br := t.send(ctx, b)
+	ct, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	t.check(err)
+	return ct.RowsAffected(), err
+}
+
+func (t *tx) query(ctx context.Context, query string, args ...any) (pgx.Rows, error) {
+	if len(t.pending) == 0 {
+		rows, err := t.conn.Query(ctx, sql(query), args...)
+		t.check(err)
+		return rows, err
+	}
+	b := &pgx.Batch{}
+	b.Queue(sql(query), args...)
+	br := t.send(ctx, b)
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		t.check(err)
+		return nil, err
+	}
+	return &batchRows{Rows: rows, br: br}, nil
+}
+
+func (t *tx) queryRow(ctx context.Context, query string, args ...any) pgx.Row {
+	rows, err := t.query(ctx, query, args...)
+	if err != nil {
+		return errRow{err}
+	}
+	return &firstRow{rows: rows, t: t}
+}
+
+// check notes a lost connection: the transaction is gone with it.
+func (t *tx) check(err error) {
+	if err != nil && t.broken == nil && t.conn.IsClosed() {
+		t.broken = err
+	}
+}
+
+type errResults struct{ err error }
+
+func (e errResults) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, e.err }
+func (e errResults) Query() (pgx.Rows, error)         { return nil, e.err }
+func (e errResults) QueryRow() pgx.Row                { return errRow(e) }
+func (e errResults) Close() error                     { return e.err }
+func (e errResults) Tx() pgx.Tx                       { return nil }
+
+type errRow struct{ err error }
+
+func (e errRow) Scan(...any) error { return e.err }
+
+// batchRows closes the batch that its rows came from along with them.
+type batchRows struct {
+	pgx.Rows
+	br     pgx.BatchResults
+	closed bool
+}
+
+func (r *batchRows) Close() {
+	r.Rows.Close()
+	if !r.closed {
+		r.closed = true
+		// Rows.Err reports what went wrong; the batch has no more to say.
+		r.br.Close()
+	}
+}
+
+// firstRow is pgx.Row for rows read through tx.query: ErrNoRows if there
+// is none, and the rows are closed after Scan.
+type firstRow struct {
+	rows pgx.Rows
+	t    *tx
+}
+
+func (r *firstRow) Scan(dst ...any) error {
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		r.rows.Close()
+		if err := r.rows.Err(); err != nil {
+			r.t.check(err)
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dst...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	err := r.rows.Err()
+	r.t.check(err)
+	return err
+}
+
+// querier is what the helpers shared by reads and writes need: the read
+// pool and a writer's transaction both have it.
+type querier interface {
+	sender
+	exec(ctx context.Context, query string, args ...any) (int64, error)
+	query(ctx context.Context, query string, args ...any) (pgx.Rows, error)
+	queryRow(ctx context.Context, query string, args ...any) pgx.Row
+}
+
+// poolQuerier reads through the read pool, refusing once the store is
+// closed (a closed pool's own error would not say Unavailable).
+type poolQuerier struct{ db *DB }
+
+func (p poolQuerier) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	if p.db.closed.Load() {
+		return 0, errClosed
+	}
+	ct, err := p.db.read.Exec(ctx, sql(query), args...)
+	return ct.RowsAffected(), err
+}
+
+func (p poolQuerier) query(ctx context.Context, query string, args ...any) (pgx.Rows, error) {
+	if p.db.closed.Load() {
+		return nil, errClosed
+	}
+	return p.db.read.Query(ctx, sql(query), args...)
+}
+
+func (p poolQuerier) queryRow(ctx context.Context, query string, args ...any) pgx.Row {
+	if p.db.closed.Load() {
+		return errRow{errClosed}
+	}
+	return p.db.read.QueryRow(ctx, sql(query), args...)
+}
+
+var errClosed = herald.Errorf(herald.Unavailable, "the store is closed")
+
+// sqlCache holds each query text rewritten for PostgreSQL.
+var sqlCache sync.Map // string → string
+
+// sql rewrites a query written with SQLite's ? placeholders into
+// PostgreSQL's $1, $2 …, leaving ? inside quoted literals alone. This and
+// the few functions named in the package documentation are the dialect
+// shim.
+func sql(q string) string {
+	if v, ok := sqlCache.Load(q); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	quoted := false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'':
+			quoted = !quoted
+		case c == '?' && !quoted:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	s := b.String()
+	sqlCache.Store(q, s)
+	return s
+}
+
+// classify turns driver errors into herald kinds.
+func classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var he *herald.Error
+	if errors.As(err, &he) {
+		return err
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return &herald.Error{Kind: herald.NotFound, Op: op, Msg: "not found"}
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "23505": // unique_violation
+			return &herald.Error{Kind: herald.AlreadyExists, Op: op, Msg: "already exists", Err: err}
+		case pe.Code == "40001", pe.Code == "40P01", pe.Code == "55P03", // conflicts that persisted; lock_not_available
+			strings.HasPrefix(pe.Code, "08"),  // connection exception
+			strings.HasPrefix(pe.Code, "53"),  // insufficient resources: disk full, too many connections
+			strings.HasPrefix(pe.Code, "57P"): // the server is shutting down, restarting or starting
+			return &herald.Error{Kind: herald.Unavailable, Op: op, Msg: "the database is unavailable", Err: err}
+		}
+		return herald.Wrap(op, err)
+	}
+	if isConnErr(err) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		strings.Contains(err.Error(), "closed pool") {
+		return &herald.Error{Kind: herald.Unavailable, Op: op, Msg: "the database is unreachable", Err: err}
+	}
+	return herald.Wrap(op, err)
+}
+
+// isConnErr reports whether err means the connection failed or was never
+// made, rather than a statement failing on a working connection.
+func isConnErr(err error) bool {
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
+}
+
+// Migrate applies the migrations that the database at dsn lacks and
+// returns. It is safe to run from several nodes at once: each migration
+// claims its version in schema_migrations inside its own transaction, so
+// the others wait for it and then skip it.
+func Migrate(ctx context.Context, dsn string) error {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return herald.Wrap("postgres.Migrate", err)
+	}
+	cfg.MaxConns = 1
+	p, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return classify("postgres.Migrate", err)
+	}
+	defer p.Close()
+	return migrate(ctx, p)
+}
+
+type migration struct {
+	version int
+	name    string
+	body    string
+}
+
+func loadMigrations() ([]migration, error) {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var out []migration
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return nil, fmt.Errorf("migration %s has no version number", name)
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{v, name, string(body)})
+	}
+	return out, nil
+}
+
+const createMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`
+
+func migrate(ctx context.Context, p *pgxpool.Pool) error {
+	// Two nodes creating the table at once can collide in the catalog;
+	// the loser finds it there on the second try.
+	if _, err := p.Exec(ctx, createMigrations); err != nil {
+		if _, err := p.Exec(ctx, createMigrations); err != nil {
+			return classify("postgres.migrate", err)
+		}
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		return herald.Wrap("postgres.migrate", err)
+	}
+	for _, m := range ms {
+		if err := pgx.BeginFunc(ctx, p, func(tx pgx.Tx) error {
+			// The claim comes first: a concurrent migrator blocks on this
+			// key until we commit, then inserts nothing and skips.
+			ct, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING`,
+				m.version, time.Now().UnixMilli())
+			if err != nil || ct.RowsAffected() == 0 {
+				return err
+			}
+			if _, err := tx.Exec(ctx, m.body); err != nil {
+				return fmt.Errorf("%s: %w", m.name, err)
+			}
+			return nil
+		}); err != nil {
+			return classify("postgres.migrate", err)
+		}
+	}
+	return nil
+}
+
+// checkSchema reports an error unless every migration has been applied.
+func checkSchema(ctx context.Context, p *pgxpool.Pool) error {
+	ms, err := loadMigrations()
+	if err != nil {
+		return herald.Wrap("postgres.Open", err)
+	}
+	var n int
+	err = p.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ANY($1)`, versions(ms)).Scan(&n)
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "42P01" { // undefined_table
+			n = 0
+		} else {
+			return classify("postgres.Open", err)
+		}
+	}
+	if n != len(ms) {
+		return herald.Errorf(herald.Unavailable, "the database schema is not current (%d of %d migrations applied): run heraldd migrate", n, len(ms))
+	}
+	return nil
+}
+
+func versions(ms []migration) []int32 {
+	out := make([]int32, len(ms))
+	for i, m := range ms {
+		out[i] = int32(m.version)
+	}
+	return out
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
