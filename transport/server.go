@@ -33,7 +33,7 @@ type Limits struct {
 // DefaultLimits are the limits heraldd uses.
 var DefaultLimits = Limits{
 	MaxFrameBytes: 64 << 10,
-	QueueFrames:   1024,
+	QueueFrames:   256,
 	PingInterval:  30 * time.Second,
 	WriteTimeout:  15 * time.Second,
 	AuthTimeout:   30 * time.Second,

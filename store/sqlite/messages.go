@@ -40,8 +40,10 @@ func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Messa
 	err := db.do(ctx, func(tx querier) error {
 		ups, dup = nil, false
 		if m.RandomID != 0 {
+			// "random_id != 0" repeats the partial index's condition so
+			// SQLite uses it; without it every send scanned its chat.
 			prev, err := scanMessage(tx.QueryRowContext(ctx,
-				`SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ?`,
+				`SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ? AND random_id != 0`,
 				m.ChatID, m.SenderID, m.RandomID))
 			if err == nil {
 				m, dup = prev, true
