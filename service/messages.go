@@ -78,6 +78,12 @@ func (s *Service) Send(ctx context.Context, c Caller, p SendParams) (herald.Mess
 	if err := herald.ValidateText(p.Text); err != nil {
 		return herald.Message{}, err
 	}
+	if p.TTL != 0 && (p.TTL < herald.MinTTL || p.TTL > herald.MaxTTL) {
+		return herald.Message{}, herald.Errorf(herald.Invalid, "a self-destruct timer is between %s and %s", herald.MinTTL, "7 days")
+	}
+	if p.ReplyTo < 0 {
+		return herald.Message{}, herald.Errorf(herald.Invalid, "reply_to is a message id in this chat")
+	}
 	ch, mem, err := s.resolve(ctx, c, p.Peer, true, true)
 	if err != nil {
 		return herald.Message{}, err
@@ -88,9 +94,6 @@ func (s *Service) Send(ctx context.Context, c Caller, p SendParams) (herald.Mess
 	if err := s.sendAllowed(ctx, c, ch); err != nil {
 		return herald.Message{}, err
 	}
-	if p.ReplyTo < 0 {
-		return herald.Message{}, herald.Errorf(herald.Invalid, "reply_to is a message id in this chat")
-	}
 	if p.ReplyTo > 0 {
 		if _, err := s.store.Message(ctx, c.UserID, ch.ID, p.ReplyTo); err != nil {
 			if herald.IsKind(err, herald.NotFound) {
@@ -98,9 +101,6 @@ func (s *Service) Send(ctx context.Context, c Caller, p SendParams) (herald.Mess
 			}
 			return herald.Message{}, err
 		}
-	}
-	if p.TTL != 0 && (p.TTL < herald.MinTTL || p.TTL > herald.MaxTTL) {
-		return herald.Message{}, herald.Errorf(herald.Invalid, "a self-destruct timer is between %s and %s", herald.MinTTL, "7 days")
 	}
 	m := herald.Message{ChatID: ch.ID, SenderID: c.UserID, RandomID: p.RandomID, Text: p.Text, ReplyTo: p.ReplyTo, SentAt: s.now()}
 	s.setTimer(&m, ch, p.TTL)
@@ -209,6 +209,9 @@ func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []
 		return nil, err
 	}
 	if err := canPost(ch, mem); err != nil {
+		return nil, err
+	}
+	if err := s.sendAllowed(ctx, c, ch); err != nil {
 		return nil, err
 	}
 	out := make([]herald.Message, 0, len(src))

@@ -286,7 +286,7 @@ func (s *Service) Sign(ctx context.Context, m *herald.Message) Signature {
 	if sig.From == "" {
 		sig.From = ch.Title
 	}
-	if ch.Signatures {
+	if ch.Signatures && !m.Service {
 		sig.Author = s.UserNames(ctx, m.SenderID)[m.SenderID]
 	}
 	return sig
