@@ -152,3 +152,33 @@ func (r SyncResult) Write(w io.Writer) error {
 	rows = append(rows, serverRows(r.Server)...)
 	return WriteTable(w, "sync: an offline device catches up", rows)
 }
+
+// Write prints the channel result as a table.
+func (r ChannelResult) Write(w io.Writer) error {
+	rows := []Row{
+		{"channel", fmt.Sprintf("@%s, %d of %d subscribers connected from %d source addresses", r.Channel, r.Connected, r.Subscribers, r.Sources)},
+		{"setup", fmt.Sprintf("joins %.1f s (%d rate limited, retried), connections %.1f s", r.JoinSeconds, r.JoinsRateLimited, r.ConnectSeconds)},
+		{"posts", fmt.Sprintf("%d of %d sent, one at a time", r.Sent, r.Posts)},
+		latencyRow("post -> last subscriber", r.ToLast),
+		latencyRow("post -> first subscriber", r.ToFirst),
+		latencyRow("post -> each delivery", r.Delivery),
+		latencyRow("post -> owner's ack", r.SendAck),
+		{"delivered", fmt.Sprintf("%d of %d expected (%.0f/s while in flight), %d missing, %d duplicates, %d unexpected", r.Delivered, r.Expected, r.DeliveredPerSec, r.Missing, r.Duplicates, r.Unexpected)},
+		{"dropped connections", fmt.Sprint(r.Dropped)},
+		{"errors", kinds(r.Errors)},
+	}
+	if r.JoinsRateLimited > 0 {
+		rows = append(rows, Row{"note", "the server's join limit slowed the setup; for a benchmark run heraldd with -join-rate 1000000 (joins per chat per minute)"})
+	}
+	rows = append(rows,
+		Row{"server RSS", fmt.Sprintf("%.0f MiB before, %.0f MiB after the subscribers connected", r.RSSBeforeConnectMiB, r.RSSAfterConnectMiB)},
+		Row{"server memory per subscriber", fmt.Sprintf("%.1f KiB RSS, %.1f KiB Go heap, %.1f goroutines", r.BytesPerSubscriber/1024, r.HeapPerSubscriber/1024, r.GoroutinesPerSub)},
+		Row{"server CPU during the posts", fmt.Sprintf("%.1f s (%.2f cores)", r.Server.CPUSeconds, r.Server.CPUCores)},
+		Row{"slow consumers cut off", fmt.Sprintf("%.0f", r.Server.SlowConsumers)},
+		Row{"generator CPU during the posts", fmt.Sprintf("%.2f cores", r.GeneratorCPU)},
+	)
+	for _, k := range slices.Sorted(maps.Keys(r.ErrorSamples)) {
+		rows = append(rows, Row{"first " + k, r.ErrorSamples[k]})
+	}
+	return WriteTable(w, fmt.Sprintf("channel: a post to %d connected subscribers", r.Connected), rows)
+}

@@ -131,6 +131,25 @@ func TestScenarios(t *testing.T) {
 		}
 	})
 
+	t.Run("channel", func(t *testing.T) {
+		t.Parallel()
+		r, err := bench.RunChannel(ctxFor(t), bench.ChannelConfig{
+			Server: startServer(t), Subscribers: 20, Posts: 3, Sources: 2, JoinParallel: 4, Parallel: 8,
+			Accounts: &bench.Accounts{Parallel: 8},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every subscriber got every post exactly once.
+		if r.Connected != 20 || r.Sent != 3 || r.Expected != 60 || r.Delivered != 60 || r.Missing != 0 || r.Duplicates != 0 || r.Unexpected != 0 || r.Dropped != 0 {
+			t.Errorf("connected %d, sent %d, delivered %d of %d, missing %d, duplicates %d, unexpected %d, dropped %d %v",
+				r.Connected, r.Sent, r.Delivered, r.Expected, r.Missing, r.Duplicates, r.Unexpected, r.Dropped, r.ErrorSamples)
+		}
+		if r.ToLast.Count != 3 || r.ToFirst.Count != 3 || r.Delivery.Count != 60 {
+			t.Errorf("samples: to last %d, to first %d, deliveries %d", r.ToLast.Count, r.ToFirst.Count, r.Delivery.Count)
+		}
+	})
+
 	t.Run("sync", func(t *testing.T) {
 		t.Parallel()
 		r, err := bench.RunSync(ctxFor(t), bench.SyncConfig{Server: startServer(t), Missed: 1050, SenderUsers: 3, Senders: 8, InFlight: 64})

@@ -4,6 +4,7 @@
 //
 //	herald-bench direct  --server URL --pairs N --rate R --duration D [--max --p99 50ms]
 //	herald-bench group   --server URL --members N --rate R --duration D
+//	herald-bench channel --server URL --subscribers N --posts P
 //	herald-bench connect --server URL --connections C --hold D
 //	herald-bench sync    --server URL --missed K
 //
@@ -40,6 +41,7 @@ const usage = `usage: herald-bench COMMAND [flags]
 commands:
   direct   pairs of users in direct chats, open-loop at a fixed rate (--max: find the highest rate within a p99 bound)
   group    one group of N members, fan-out on write
+  channel  one channel, N connected subscribers: time for a post to reach the last of them
   connect  ramp to C idle WebSocket connections and hold them; memory per connection
   sync     an offline device catches up on K missed updates
 
@@ -53,6 +55,7 @@ const (
 	maxMembers     = 1000 // the server's fan-out-on-write group limit
 	maxConnections = 1_000_000
 	maxMissed      = 10_000_000
+	maxPosts       = 100_000
 )
 
 // common holds the flags every subcommand takes.
@@ -107,7 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 0
 	}
 	cmds := map[string]func(context.Context, []string, func(string) string, io.Writer, io.Writer) error{
-		"direct": runDirect, "group": runGroup, "connect": runConnect, "sync": runSync,
+		"direct": runDirect, "group": runGroup, "channel": runChannel, "connect": runConnect, "sync": runSync,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -430,6 +433,60 @@ func runSync(ctx context.Context, args []string, getenv func(string) string, std
 		Timeout: *timeout, Accounts: accs, Log: log,
 	})
 	if res.Accepted == 0 && err != nil {
+		return err
+	}
+	return output(&c, stdout, res, err)
+}
+
+func runChannel(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("channel", stderr)
+	var (
+		c        common
+		subs     = fs.Int("subscribers", 1000, "subscribers, each its own user, joined and connected (idle raw WebSockets) before the posts")
+		posts    = fs.Int("posts", 20, "posts, one at a time: each is sent when the previous one reached every subscriber")
+		gap      = fs.Duration("gap", 100*time.Millisecond, "pause between a post reaching everyone and the next post")
+		timeout  = fs.Duration("post-timeout", 30*time.Second, "how long a post may take to reach every subscriber before the next is sent anyway")
+		joinPar  = fs.Int("join-parallel", 32, "joins in flight, each over its own short-lived connection")
+		parallel = fs.Int("parallel", 64, "subscriber connections being opened at once")
+		sources  = fs.Int("sources", 0, "source addresses 127.0.0.2… to spread the subscriber connections over (default: one per 20,000)")
+		textSize = fs.Int("text-size", 64, "bytes of text per post")
+	)
+	c.register(fs, getenv)
+	if err := parse(fs, &c, args); err != nil {
+		return err
+	}
+	for _, chk := range []error{
+		checkRange("subscribers", *subs, 1, maxConnections),
+		checkRange("posts", *posts, 1, maxPosts),
+		checkDuration("post-timeout", *timeout),
+		checkRange("join-parallel", *joinPar, 1, 10_000),
+		checkRange("parallel", *parallel, 1, 10_000),
+		checkRange("sources", *sources, 0, 250),
+		checkRange("text-size", *textSize, 1, 4096),
+	} {
+		if chk != nil {
+			return chk
+		}
+	}
+	if *gap < 0 || *gap > maxDuration {
+		return usagef("--gap must be between 0 and %s", maxDuration)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.deadline)
+	defer cancel()
+	log := progress(&c, stderr)
+	accs, err := c.accounts(log)
+	if err != nil {
+		return err
+	}
+	g := *gap
+	if g == 0 {
+		g = -1 // no pause (ChannelConfig takes 0 as the default)
+	}
+	res, err := bench.RunChannel(ctx, bench.ChannelConfig{
+		Server: c.server, Subscribers: *subs, Posts: *posts, Gap: g, PostTimeout: *timeout,
+		JoinParallel: *joinPar, Parallel: *parallel, Sources: *sources, TextSize: *textSize, Accounts: accs, Log: log,
+	})
+	if res.Sent == 0 && err != nil {
 		return err
 	}
 	return output(&c, stdout, res, err)

@@ -35,6 +35,8 @@ func TestUsageErrors(t *testing.T) {
 		{"group too big", []string{"group", "--members", "5000"}, "--members must be between 2 and 1000"},
 		{"too many connections", []string{"connect", "--connections", "2000000"}, "--connections must be between"},
 		{"no missed", []string{"sync", "--missed", "0"}, "--missed must be between"},
+		{"no subscribers", []string{"channel", "--subscribers", "0"}, "--subscribers must be between"},
+		{"no posts", []string{"channel", "--posts", "0"}, "--posts must be between"},
 		{"max without time", []string{"direct", "--max", "--max-time", "0s"}, "--max-time must be positive"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -7,7 +7,7 @@
 //
 // Every flag has an environment equivalent (HERALD_LISTEN, HERALD_DATA,
 // HERALD_DB, HERALD_SIGNUP, HERALD_MASTER_KEY_FILE, HERALD_LOG_LEVEL,
-// HERALD_SEND_RATE, HERALD_SIGNUP_RATE).
+// HERALD_SEND_RATE, HERALD_SIGNUP_RATE, HERALD_JOIN_RATE).
 package main
 
 import (
@@ -69,6 +69,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	pprofOn := fs.Bool("pprof", env(getenv, "HERALD_PPROF", "") == "1", "serve Go profiles under /debug/pprof/ (admin only: never on a public address) (HERALD_PPROF=1)")
 	sendRate := fs.Float64("send-rate", envFloat(getenv, "HERALD_SEND_RATE", 0), "messages one user may send per second into direct chats; half that into groups and channels; 0 for the default 10 (HERALD_SEND_RATE)")
 	signupRate := fs.Int("signup-rate", int(envFloat(getenv, "HERALD_SIGNUP_RATE", 0)), "accounts one address may create per hour; 0 for the default 20 (HERALD_SIGNUP_RATE)")
+	joinRate := fs.Int("join-rate", int(envFloat(getenv, "HERALD_JOIN_RATE", 0)), "joins of one group or channel per minute, counting every user; 0 for the default 120 (HERALD_JOIN_RATE)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -85,7 +86,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lv}))
 	cfg := server.Config{Listen: *listen, DataDir: *data, DB: *db, Bus: *busSpec, Signup: mode, MasterKeyFile: *keyFile, Log: log}
 	cfg.Pprof = *pprofOn
-	cfg.AbuseLimits = service.Limits{DirectPerSecond: *sendRate, GroupPerSecond: *sendRate / 2, ChannelPerSecond: *sendRate / 2, SignupsPerHourPerAddr: *signupRate}
+	cfg.AbuseLimits = service.Limits{DirectPerSecond: *sendRate, GroupPerSecond: *sendRate / 2, ChannelPerSecond: *sendRate / 2, SignupsPerHourPerAddr: *signupRate, JoinsPerMinutePerChat: *joinRate}
 
 	if sub == "admin" {
 		cfg.Listen, cfg.Console = "127.0.0.1:0", true
