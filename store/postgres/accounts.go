@@ -11,7 +11,7 @@ import (
 
 // CreateUser implements store.Store.
 func (db *DB) CreateUser(ctx context.Context, u herald.User, hash []byte, invite string) (herald.User, error) {
-	err := db.do(ctx, func(ctx context.Context, t *tx) error {
+	err := db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
 		if invite != "" {
 			// The row lock this takes makes a concurrent signup with the
 			// same code wait, then find it used.
@@ -48,20 +48,27 @@ func (db *DB) CreateUser(ctx context.Context, u herald.User, hash []byte, invite
 
 // UserByName implements store.Store.
 func (db *DB) UserByName(ctx context.Context, username string) (herald.User, []byte, error) {
-	var u herald.User
 	var hash []byte
-	var created int64
-	err := db.rq.queryRow(ctx,
-		`SELECT id, username, display_name, password_hash, created_at FROM users WHERE username = ?`,
-		username).Scan(&u.ID, &u.Username, &u.DisplayName, &hash, &created)
+	u, err := scanUser(db.rq.queryRow(ctx,
+		`SELECT `+userCols+`, password_hash FROM users WHERE username = ?`, username), &hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return u, nil, herald.Errorf(herald.NotFound, "no user @%s", username)
 	}
 	if err != nil {
 		return u, nil, classify("postgres.UserByName", err)
 	}
-	u.CreatedAt = fromMS(created)
 	return u, hash, nil
+}
+
+const userCols = `id, username, display_name, created_at, role, suspended_until, suspend_reason`
+
+// scanUser reads userCols, then any extra columns into extra.
+func scanUser(s interface{ Scan(...any) error }, extra ...any) (herald.User, error) {
+	var u herald.User
+	var created, until int64
+	err := s.Scan(append([]any{&u.ID, &u.Username, &u.DisplayName, &created, &u.Role, &until, &u.SuspendReason}, extra...)...)
+	u.CreatedAt, u.SuspendedUntil = fromMS(created), fromMS(until)
+	return u, err
 }
 
 // Users implements store.Store.
@@ -76,18 +83,16 @@ func users(ctx context.Context, q querier, ids []int64) (map[int64]herald.User, 
 	}
 	// One array parameter instead of SQLite's IN (?, ?, …): one statement
 	// text, prepared once, however many ids.
-	rows, err := q.query(ctx, `SELECT id, username, display_name, created_at FROM users WHERE id = ANY(?)`, ids)
+	rows, err := q.query(ctx, `SELECT `+userCols+` FROM users WHERE id = ANY(?)`, ids)
 	if err != nil {
 		return nil, classify("postgres.Users", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var u herald.User
-		var created int64
-		if err := rows.Scan(&u.ID, &u.Username, &u.DisplayName, &created); err != nil {
+		u, err := scanUser(rows)
+		if err != nil {
 			return nil, classify("postgres.Users", err)
 		}
-		u.CreatedAt = fromMS(created)
 		out[u.ID] = u
 	}
 	if err := rows.Err(); err != nil {
@@ -98,7 +103,7 @@ func users(ctx context.Context, q querier, ids []int64) (map[int64]herald.User, 
 
 // CreateInvite implements store.Store.
 func (db *DB) CreateInvite(ctx context.Context, code string, at time.Time) error {
-	return db.do(ctx, func(ctx context.Context, t *tx) error {
+	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
 		_, err := t.exec(ctx, `INSERT INTO invites (code, created_at) VALUES (?, ?)`, code, ms(at))
 		return classify("postgres.CreateInvite", err)
 	})
@@ -106,7 +111,7 @@ func (db *DB) CreateInvite(ctx context.Context, code string, at time.Time) error
 
 // CreateDevice implements store.Store.
 func (db *DB) CreateDevice(ctx context.Context, d herald.Device, tokenHash []byte) (herald.Device, error) {
-	err := db.do(ctx, func(ctx context.Context, t *tx) error {
+	err := db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
 		err := t.queryRow(ctx,
 			`INSERT INTO devices (user_id, name, token_hash, created_at, last_seen) VALUES (?, ?, ?, ?, ?) RETURNING id`,
 			d.UserID, d.Name, tokenHash, ms(d.CreatedAt), ms(d.LastSeen)).Scan(&d.ID)
@@ -154,7 +159,7 @@ func (db *DB) Devices(ctx context.Context, userID int64) ([]herald.Device, error
 
 // DeleteDevice implements store.Store.
 func (db *DB) DeleteDevice(ctx context.Context, userID, deviceID int64) error {
-	return db.do(ctx, func(ctx context.Context, t *tx) error {
+	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
 		n, err := t.exec(ctx, `DELETE FROM devices WHERE id = ? AND user_id = ?`, deviceID, userID)
 		if err != nil {
 			return classify("postgres.DeleteDevice", err)
@@ -168,7 +173,7 @@ func (db *DB) DeleteDevice(ctx context.Context, userID, deviceID int64) error {
 
 // TouchDevice implements store.Store.
 func (db *DB) TouchDevice(ctx context.Context, deviceID int64, t time.Time) error {
-	return db.do(ctx, func(ctx context.Context, tx *tx) error {
+	return db.do(ctx, locks{}, func(ctx context.Context, tx *tx) error {
 		_, err := tx.exec(ctx, `UPDATE devices SET last_seen = ? WHERE id = ?`, ms(t), deviceID)
 		return classify("postgres.TouchDevice", err)
 	})

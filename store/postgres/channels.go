@@ -11,7 +11,7 @@ import (
 func (db *DB) CreateChannel(ctx context.Context, c herald.Chat) (herald.Chat, []herald.Update, error) {
 	var ups []herald.Update
 	var out herald.Chat
-	err := db.do(ctx, func(ctx context.Context, t *tx) error {
+	err := db.do(ctx, locks{users: []int64{c.CreatedBy}}, func(ctx context.Context, t *tx) error {
 		ups = nil
 		ch := c
 		ch.Kind, ch.Broadcast = herald.Channel, true
@@ -56,7 +56,7 @@ func (db *DB) ChatByName(ctx context.Context, name string) (herald.Chat, error) 
 
 // UpdateChat implements store.Store.
 func (db *DB) UpdateChat(ctx context.Context, c herald.Chat) error {
-	return db.do(ctx, func(ctx context.Context, t *tx) error {
+	return db.do(ctx, rowLocks(c.ID), func(ctx context.Context, t *tx) error {
 		n, err := t.exec(ctx, `UPDATE chats SET title = ?, description = ?, signatures = ? WHERE id = ?`,
 			c.Title, c.Description, boolInt(c.Signatures), c.ID)
 		if err != nil {
@@ -71,7 +71,7 @@ func (db *DB) UpdateChat(ctx context.Context, c herald.Chat) error {
 
 // SetMuted implements store.Store.
 func (db *DB) SetMuted(ctx context.Context, chatID, userID int64, muted bool) error {
-	return db.do(ctx, func(ctx context.Context, t *tx) error {
+	return db.do(ctx, rowLocks(chatID), func(ctx context.Context, t *tx) error {
 		n, err := t.exec(ctx, `UPDATE members SET muted = ? WHERE chat_id = ? AND user_id = ?`, boolInt(muted), chatID, userID)
 		if err != nil {
 			return classify("postgres.SetMuted", err)
@@ -105,11 +105,11 @@ func (db *DB) BroadcastChats(ctx context.Context, userID int64) ([]int64, error)
 
 // ViewPosts implements store.Store.
 func (db *DB) ViewPosts(ctx context.Context, chatID, userID, seq int64) error {
-	return db.do(ctx, func(ctx context.Context, t *tx) error {
+	// The chat's lock (held from the start of the transaction) makes two
+	// views by the same member, on two nodes, count each post once.
+	return db.do(ctx, rowLocks(chatID), func(ctx context.Context, t *tx) error {
 		var from int64
-		// FOR NO KEY UPDATE: two views by the same member, on two nodes,
-		// must not both count the same posts.
-		err := t.queryRow(ctx, `SELECT view_seq FROM members WHERE chat_id = ? AND user_id = ? FOR NO KEY UPDATE`, chatID, userID).Scan(&from)
+		err := t.queryRow(ctx, `SELECT view_seq FROM members WHERE chat_id = ? AND user_id = ?`, chatID, userID).Scan(&from)
 		if noRows(err) {
 			return herald.Errorf(herald.NotFound, "not a member of chat %d", chatID)
 		}
@@ -128,7 +128,7 @@ func (db *DB) ViewPosts(ctx context.Context, chatID, userID, seq int64) error {
 
 // CreateChatInvite implements store.Store.
 func (db *DB) CreateChatInvite(ctx context.Context, code string, chatID, by int64, at time.Time) error {
-	return db.do(ctx, func(ctx context.Context, t *tx) error {
+	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
 		_, err := t.exec(ctx, `INSERT INTO chat_invites (code, chat_id, created_by, created_at) VALUES (?, ?, ?, ?)`, code, chatID, by, ms(at))
 		return classify("postgres.CreateChatInvite", err)
 	})
@@ -146,7 +146,7 @@ func (db *DB) ChatInvite(ctx context.Context, code string) (int64, error) {
 
 // RevokeChatInvite implements store.Store.
 func (db *DB) RevokeChatInvite(ctx context.Context, chatID int64, code string) error {
-	return db.do(ctx, func(ctx context.Context, t *tx) error {
+	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
 		n, err := t.exec(ctx, `UPDATE chat_invites SET revoked = 1 WHERE code = ? AND chat_id = ? AND revoked = 0`, code, chatID)
 		if err != nil {
 			return classify("postgres.RevokeChatInvite", err)
@@ -161,7 +161,7 @@ func (db *DB) RevokeChatInvite(ctx context.Context, chatID int64, code string) e
 // MakeBroadcast implements store.Store.
 func (db *DB) MakeBroadcast(ctx context.Context, chatID int64, at time.Time) ([]herald.Update, error) {
 	var ups []herald.Update
-	err := db.do(ctx, func(ctx context.Context, t *tx) error {
+	err := db.do(ctx, chatLocks(chatID), func(ctx context.Context, t *tx) error {
 		ups = nil
 		var pts int64
 		err := t.queryRow(ctx, `UPDATE chats SET broadcast = 1 WHERE id = ? AND broadcast = 0 RETURNING pts`, chatID).Scan(&pts)

@@ -12,11 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Lock order. Every write that touches a chat takes that chat's row first
-// (UPDATE chats or SELECT … FOR NO KEY UPDATE), then membership and
-// message rows, then users' rows in ascending id: two transactions that
-// need the same rows queue up instead of deadlocking.
-
 // logUpdate queues the append of u to its user's log, where it gets the
 // user's next pts; u, with its pts, is appended to *out when the batch
 // runs. One statement: the counter and the log row move together.
@@ -55,12 +50,7 @@ func logForMembers(b *batch, chatID int64, tmpl herald.Update, one *herald.Updat
 		}
 		got = append(got, u)
 		return nil
-	},
-		// l takes the users' row locks in id order, so that two
-		// transactions fanning out to overlapping members queue up
-		// instead of deadlocking; u then moves each one's counter.
-		`WITH l AS (SELECT id FROM users WHERE id IN (SELECT user_id FROM members WHERE chat_id = ?) ORDER BY id FOR NO KEY UPDATE),
-		u AS (UPDATE users SET pts = pts + 1 WHERE id IN (SELECT id FROM l) RETURNING id, pts)
+	}, `WITH u AS (UPDATE users SET pts = pts + 1 WHERE id IN (SELECT user_id FROM members WHERE chat_id = ?) RETURNING id, pts)
 		INSERT INTO updates (user_id, pts, kind, chat_id, seq, actor_id, seqs, at)
 		SELECT id, pts,
 			CASE WHEN id = ? THEN ?::integer ELSE ?::integer END,
@@ -148,13 +138,14 @@ func decodeSeqs(s string) []int64 {
 	return out
 }
 
-const chatCols = `id, kind, title, username, description, signatures, broadcast, pts, created_by, created_at, last_seq, member_count, ttl`
+const chatCols = `id, kind, title, username, description, signatures, broadcast, pts, created_by, created_at, last_seq, member_count, ttl, taken_down, takedown_reason`
 
 func scanChat(s interface{ Scan(...any) error }) (herald.Chat, error) {
 	var c herald.Chat
-	var kind, sigs, bc int
+	var kind, sigs, bc, down int
 	var created, ttl int64
-	err := s.Scan(&c.ID, &kind, &c.Title, &c.Username, &c.Description, &sigs, &bc, &c.Pts, &c.CreatedBy, &created, &c.LastSeq, &c.MemberCount, &ttl)
+	err := s.Scan(&c.ID, &kind, &c.Title, &c.Username, &c.Description, &sigs, &bc, &c.Pts, &c.CreatedBy, &created, &c.LastSeq, &c.MemberCount, &ttl, &down, &c.TakedownReason)
+	c.TakenDown = down != 0
 	c.TTL = time.Duration(ttl) * time.Millisecond
 	c.Kind = herald.ChatKind(kind)
 	c.Signatures, c.Broadcast = sigs != 0, bc != 0
@@ -230,14 +221,11 @@ func (db *DB) DirectChat(ctx context.Context, a, b int64, create bool, at time.T
 		return c, nil, err
 	}
 	var ups []herald.Update
-	err = db.do(ctx, func(ctx context.Context, t *tx) error {
+	// The writer locks both users before this runs; so a concurrent
+	// DirectChat for the same pair, on this node or another, waits until
+	// this one commits, then looks again and finds the chat.
+	err = db.do(ctx, locks{users: []int64{lo, hi}}, func(ctx context.Context, t *tx) error {
 		ups = nil
-		// Lock both users, then look again: a concurrent DirectChat for
-		// the same pair, on this node or another, waits here until this
-		// one commits and then finds the chat instead of making a second.
-		if _, err := t.exec(ctx, `SELECT id FROM users WHERE id = ANY(?) ORDER BY id FOR NO KEY UPDATE`, []int64{lo, hi}); err != nil {
-			return classify("postgres.DirectChat", err)
-		}
 		var ferr error
 		if c, ferr = find(ctx, t); ferr == nil || !herald.IsKind(ferr, herald.NotFound) {
 			return ferr
@@ -265,7 +253,7 @@ func (db *DB) DirectChat(ctx context.Context, a, b int64, create bool, at time.T
 func (db *DB) CreateGroup(ctx context.Context, c herald.Chat, members []int64) (herald.Chat, []herald.Update, error) {
 	var ups []herald.Update
 	var out herald.Chat
-	err := db.do(ctx, func(ctx context.Context, t *tx) error {
+	err := db.do(ctx, locks{users: append([]int64{c.CreatedBy}, members...)}, func(ctx context.Context, t *tx) error {
 		ups = nil
 		g := c
 		g.Kind = herald.Group
@@ -328,22 +316,14 @@ func (db *DB) Members(ctx context.Context, chatID int64) ([]herald.Member, error
 	return out, classify("postgres.Members", rows.Err())
 }
 
-// lockChat reads a chat and takes its row lock: the first lock of a write
-// to a chat (see the lock order above).
-func lockChat(ctx context.Context, t *tx, chatID int64) (herald.Chat, error) {
-	c, err := scanChat(t.queryRow(ctx, `SELECT `+chatCols+` FROM chats WHERE id = ? FOR NO KEY UPDATE`, chatID))
-	if noRows(err) {
-		return c, herald.Errorf(herald.NotFound, "no chat %d", chatID)
-	}
-	return c, classify("postgres.lockChat", err)
-}
-
 // AddMembers implements store.Store.
 func (db *DB) AddMembers(ctx context.Context, chatID, actorID int64, userIDs []int64, role herald.Role, at time.Time) ([]herald.Update, error) {
 	var ups []herald.Update
-	err := db.do(ctx, func(ctx context.Context, t *tx) error {
+	lk := chatLocks(chatID)
+	lk.users = userIDs
+	err := db.do(ctx, lk, func(ctx context.Context, t *tx) error {
 		ups = nil
-		ch, err := lockChat(ctx, t, chatID)
+		ch, err := chatByID(ctx, t, chatID)
 		if err != nil {
 			return err
 		}
@@ -390,13 +370,12 @@ func (db *DB) AddMembers(ctx context.Context, chatID, actorID int64, userIDs []i
 // RemoveMember implements store.Store.
 func (db *DB) RemoveMember(ctx context.Context, chatID, actorID, userID int64, at time.Time) ([]herald.Update, error) {
 	var ups []herald.Update
-	err := db.do(ctx, func(ctx context.Context, t *tx) error {
+	err := db.do(ctx, chatLocks(chatID), func(ctx context.Context, t *tx) error {
 		ups = nil
 		var broadcast int
 		var n int64
 		bt := &batch{}
-		// The chat's row first (lock order), then the membership; if
-		// there was none, the savepoint takes the count back.
+		// If there was no membership, the savepoint takes the count back.
 		bt.row(func(r pgx.Row) error {
 			if err := r.Scan(&broadcast); !noRows(err) {
 				return err
@@ -424,7 +403,7 @@ func (db *DB) RemoveMember(ctx context.Context, chatID, actorID, userID int64, a
 func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error) {
 	rows, err := db.rq.query(ctx,
 		`SELECT c.id, c.kind, c.title, c.username, c.description, c.signatures, c.broadcast, c.pts, c.created_by, c.created_at, c.last_seq, c.member_count, c.ttl,
-		        m.role, m.read_seq, m.muted
+		        c.taken_down, c.takedown_reason, m.role, m.read_seq, m.muted
 		 FROM members m JOIN chats c ON c.id = m.chat_id
 		 WHERE m.user_id = ? ORDER BY c.last_at DESC, c.id DESC`, userID)
 	if err != nil {
@@ -508,7 +487,7 @@ func lastActivity(d herald.Dialog) time.Time {
 // SetRole implements store.Store.
 func (db *DB) SetRole(ctx context.Context, chatID, actorID, userID int64, role herald.Role, at time.Time) ([]herald.Update, error) {
 	var ups []herald.Update
-	err := db.do(ctx, func(ctx context.Context, t *tx) error {
+	err := db.do(ctx, chatLocks(chatID), func(ctx context.Context, t *tx) error {
 		ups = nil
 		var n int64
 		var broadcast bool

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/heraldim/herald"
@@ -10,20 +11,22 @@ import (
 
 // ExpireMessages implements store.Store.
 //
-// Every node runs the sweeper. The due rows are taken with FOR UPDATE SKIP
-// LOCKED, so two nodes sweeping at once split the work instead of waiting
-// for each other, and the UPDATE checks deleted = 0 again, so a message
-// deleted meanwhile (by a user, or by the other sweeper before our
-// snapshot) is neither counted nor announced twice.
+// Every node runs the sweeper, and the database keeps them from doing the
+// same work twice: the due messages are read without locks, then their
+// chats (and those chats' members) are locked in the writers' order, and
+// each UPDATE checks deleted = 0 again, so a message that another node's
+// sweeper, or a user, deleted meanwhile is neither counted nor announced
+// again. Because it learns which chats to lock only as it runs, it runs
+// in a transaction of its own.
 func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]herald.Update, int, error) {
 	var ups []herald.Update
 	var n int
-	err := db.do(ctx, func(ctx context.Context, t *tx) error {
+	err := db.doAlone(ctx, func(ctx context.Context, t *tx) error {
 		ups, n = nil, 0
 		// (chat_id, seq) break ties in the order SQLite's index gives them.
 		rows, err := t.query(ctx,
 			`SELECT chat_id, seq FROM messages WHERE expires_at > 0 AND expires_at <= ? AND deleted = 0
-			 ORDER BY expires_at, chat_id, seq LIMIT ? FOR UPDATE SKIP LOCKED`,
+			 ORDER BY expires_at, chat_id, seq LIMIT ?`,
 			ms(now), limit)
 		if err != nil {
 			return classify("postgres.ExpireMessages", err)
@@ -47,6 +50,13 @@ func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]h
 		}
 		if len(order) == 0 {
 			return nil
+		}
+		sorted := slices.Sorted(slices.Values(order))
+		lk := &batch{}
+		lk.exec(lockChatsSQL, sorted)
+		lk.exec(lockUsersSQL, []int64{}, sorted)
+		if err := lk.run(ctx, t); err != nil {
+			return classify("postgres.ExpireMessages", err)
 		}
 		bt := &batch{}
 		changed := map[int64][]int64{}
@@ -88,7 +98,8 @@ func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]h
 // WaitingTimers implements store.Store.
 func (db *DB) WaitingTimers(ctx context.Context, sealedBy time.Time, limit int) ([]herald.Message, error) {
 	return messages(ctx, db.rq,
-		`SELECT `+msgCols+` FROM messages WHERE waiting = 1 AND deleted = 0 AND sealed_until <= ? ORDER BY sealed_until, chat_id, seq LIMIT ?`,
+		`SELECT `+msgCols+` FROM messages WHERE waiting = 1 AND deleted = 0 AND sealed_until <= ? AND sealed_until < expires_at
+		 ORDER BY sealed_until, chat_id, seq LIMIT ?`,
 		ms(sealedBy), limit)
 }
 
@@ -119,7 +130,14 @@ func messages(ctx context.Context, q querier, query string, args ...any) ([]hera
 // Reseal implements store.Store.
 func (db *DB) Reseal(ctx context.Context, msgs []herald.Message, announce bool, at time.Time) ([]herald.Update, error) {
 	var ups []herald.Update
-	err := db.do(ctx, func(ctx context.Context, t *tx) error {
+	lk := locks{}
+	for _, m := range msgs {
+		lk.chats = append(lk.chats, m.ChatID)
+		if announce {
+			lk.members = append(lk.members, m.ChatID)
+		}
+	}
+	err := db.do(ctx, lk, func(ctx context.Context, t *tx) error {
 		ups = nil
 		bt := &batch{}
 		cur := make([]*herald.Message, len(msgs)) // the row after its update; nil if skipped
@@ -134,7 +152,9 @@ func (db *DB) Reseal(ctx context.Context, msgs []herald.Message, announce bool, 
 					return nil
 				}
 				return err
-			}, `UPDATE messages SET body = ?, sealed_until = ?, expires_at = ?, waiting = ? WHERE chat_id = ? AND seq = ? AND deleted = 0
+			},
+				// Only timers still waiting: a countdown started meanwhile wins.
+				`UPDATE messages SET body = ?, sealed_until = ?, expires_at = ?, waiting = ? WHERE chat_id = ? AND seq = ? AND deleted = 0 AND waiting = 1
 				 RETURNING `+msgCols,
 				m.Body, ms(m.SealedUntil), ms(m.ExpiresAt), boolInt(m.Waiting), m.ChatID, m.Seq)
 			if announce && broadcast[m.ChatID] == nil {
@@ -172,7 +192,7 @@ func (db *DB) Reseal(ctx context.Context, msgs []herald.Message, announce bool, 
 
 // SetChatTTL implements store.Store.
 func (db *DB) SetChatTTL(ctx context.Context, chatID int64, ttl time.Duration) error {
-	return db.do(ctx, func(ctx context.Context, t *tx) error {
+	return db.do(ctx, rowLocks(chatID), func(ctx context.Context, t *tx) error {
 		n, err := t.exec(ctx, `UPDATE chats SET ttl = ? WHERE id = ?`, ttl.Milliseconds(), chatID)
 		if err != nil {
 			return classify("postgres.SetChatTTL", err)

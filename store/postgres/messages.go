@@ -1,7 +1,9 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
 
 	"github.com/heraldim/herald"
@@ -32,26 +34,52 @@ func messageAt(ctx context.Context, q querier, chatID, seq int64) (herald.Messag
 	return m, classify("postgres.Message", err)
 }
 
-// AppendMessage implements store.Store. It takes two round trips: one for
-// the seq (and the check for a retry), one for everything that depends on
-// the seq.
+// appendSQL is AppendMessage in one statement, so one round trip: the seq
+// (unless the send is a retry of a stored one), the message row, the
+// sender's read position, and the fan-out — a row in every member's log,
+// or one in the chat's log if it is broadcast. Each CTE writes a different
+// table, which CockroachDB requires too. The row lock on the chat is the
+// writer's, taken before the op runs, so the retry check cannot race.
+const appendSQL = `WITH c AS (
+		UPDATE chats SET last_seq = last_seq + 1, last_at = ?, pts = pts + broadcast
+		WHERE id = ? AND NOT EXISTS (SELECT 1 FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ? AND random_id <> 0)
+		RETURNING last_seq, broadcast, pts),
+	ins AS (
+		INSERT INTO messages (` + msgCols + `)
+		SELECT ?::bigint, last_seq, ?::bigint, ?::bigint, ?::bytea, ?::bigint, ?::bigint, ?::bigint, ?::bigint, ?::bigint, 0, 0, 0,
+			?::bigint, ?::bigint, ?::integer, ?::bigint, ?::integer
+		FROM c
+		RETURNING seq),
+	rd AS (
+		UPDATE members SET read_seq = ins.seq FROM ins
+		WHERE members.chat_id = ? AND members.user_id = ? AND members.read_seq < ins.seq),
+	u AS (
+		UPDATE users SET pts = pts + 1
+		WHERE id IN (SELECT user_id FROM members WHERE chat_id = ?) AND EXISTS (SELECT 1 FROM c WHERE broadcast = 0)
+		RETURNING id, pts),
+	lg AS (
+		INSERT INTO updates (user_id, pts, kind, chat_id, seq, actor_id, seqs, at)
+		SELECT u.id, u.pts, ?::integer, ?::bigint, ins.seq, ?::bigint, '', ?::bigint FROM u, ins
+		RETURNING user_id, pts),
+	cl AS (
+		INSERT INTO chat_updates (chat_id, pts, kind, seq, seqs, actor_id, at)
+		SELECT ?::bigint, c.pts, ?::integer, c.last_seq, '', ?::bigint, ?::bigint FROM c WHERE c.broadcast = 1)
+	SELECT c.last_seq, c.broadcast, c.pts, coalesce(lg.user_id, 0), coalesce(lg.pts, 0) FROM c LEFT JOIN lg ON true`
+
+// AppendMessage implements store.Store. It is one round trip: the check
+// for a retry and appendSQL, pipelined.
 func (db *DB) AppendMessage(ctx context.Context, in herald.Message) (herald.Message, []herald.Update, bool, error) {
 	var m herald.Message
 	var ups []herald.Update
 	var dup bool
-	err := db.do(ctx, func(ctx context.Context, t *tx) error {
+	err := db.do(ctx, chatLocks(in.ChatID), func(ctx context.Context, t *tx) error {
 		m, ups, dup = in, nil, false
-		var broadcast int
-		var seqTaken bool
 		bt := &batch{}
 		if m.RandomID != 0 {
-			// The chat's lock first: a concurrent retry of this send (on
-			// another node, or in another writer's batch) waits here for
-			// this one to commit and then finds it, rather than both
-			// passing the check. Pipelined statements each see what was
-			// committed before they started, so the check after the lock
-			// sees the retry's message.
-			bt.exec(`SELECT id FROM chats WHERE id = ? FOR NO KEY UPDATE`, m.ChatID)
+			// The writer took the chat's lock before this ran, so a
+			// concurrent retry of this send (on another node, or in
+			// another writer's batch) has committed, and is seen here, or
+			// waits for this one.
 			bt.row(func(r pgx.Row) error {
 				prev, err := scanMessage(r)
 				if err == nil {
@@ -61,45 +89,61 @@ func (db *DB) AppendMessage(ctx context.Context, in herald.Message) (herald.Mess
 					return nil
 				}
 				return err
-			}, `SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ?`, m.ChatID, m.SenderID, m.RandomID)
+			},
+				// random_id <> 0 repeats the partial index's condition, so a
+				// prepared (generic) plan can use the index.
+				`SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ? AND random_id <> 0`, m.ChatID, m.SenderID, m.RandomID)
 		}
-		// The seq, unless the send is a retry (random_id 0 never matches:
-		// the unique index and the check both leave it out).
-		bt.row(func(r pgx.Row) error {
-			err := r.Scan(&m.Seq, &broadcast)
-			seqTaken = err == nil
-			if noRows(err) {
-				return nil
+		var fu, fc, fs int64
+		if m.Fwd != nil {
+			fu, fc, fs = m.Fwd.UserID, m.Fwd.ChatID, m.Fwd.Seq
+		}
+		sent := ms(m.SentAt)
+		var stored bool
+		var chatPts int64
+		var broadcast int
+		bt.rows(func(r pgx.Rows) error {
+			var u herald.Update
+			if err := r.Scan(&m.Seq, &broadcast, &chatPts, &u.UserID, &u.Pts); err != nil {
+				return err
 			}
-			return err
-		}, `UPDATE chats SET last_seq = last_seq + 1, last_at = ? WHERE id = ?
-			AND NOT EXISTS (SELECT 1 FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ? AND random_id <> 0)
-			RETURNING last_seq, broadcast`,
-			ms(m.SentAt), m.ChatID, m.ChatID, m.SenderID, m.RandomID)
+			stored = true
+			if u.UserID != 0 {
+				ups = append(ups, u)
+			}
+			return nil
+		}, appendSQL,
+			sent, m.ChatID, m.ChatID, m.SenderID, m.RandomID,
+			m.ChatID, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, sent,
+			m.TTL.Milliseconds(), ms(m.ExpiresAt), boolInt(m.Waiting), ms(m.SealedUntil), boolInt(m.Service),
+			m.ChatID, m.SenderID,
+			m.ChatID,
+			int(herald.UpdNewMessage), m.ChatID, m.SenderID, sent,
+			m.ChatID, int(herald.UpdNewMessage), m.SenderID, sent)
 		if err := bt.run(ctx, t); err != nil {
 			return classify("postgres.AppendMessage", err)
 		}
 		if dup {
 			return nil
 		}
-		if !seqTaken {
+		if !stored {
 			return herald.Errorf(herald.NotFound, "no chat %d", m.ChatID)
 		}
-		var fu, fc, fs int64
-		if m.Fwd != nil {
-			fu, fc, fs = m.Fwd.UserID, m.Fwd.ChatID, m.Fwd.Seq
-		}
-		bt = &batch{}
-		bt.exec(`INSERT INTO messages (`+msgCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?)`,
-			m.ChatID, m.Seq, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, ms(m.SentAt),
-			m.TTL.Milliseconds(), ms(m.ExpiresAt), boolInt(m.Waiting), ms(m.SealedUntil), boolInt(m.Service))
-		// Sending means having read everything before it.
-		bt.exec(`UPDATE members SET read_seq = ? WHERE chat_id = ? AND user_id = ? AND read_seq < ?`,
-			m.Seq, m.ChatID, m.SenderID, m.Seq)
 		msg := m
 		tmpl := herald.Update{Kind: herald.UpdNewMessage, ChatID: m.ChatID, Seq: m.Seq, ActorID: m.SenderID, Message: &msg, At: m.SentAt}
-		logEverywhere(bt, broadcast != 0, tmpl, &ups)
-		return classify("postgres.AppendMessage", bt.run(ctx, t))
+		if broadcast != 0 {
+			tmpl.Pts = chatPts
+			ups = []herald.Update{tmpl}
+			return nil
+		}
+		// In member order, as each member's row was logged.
+		slices.SortFunc(ups, func(a, b herald.Update) int { return cmp.Compare(a.UserID, b.UserID) })
+		for i := range ups {
+			u := tmpl
+			u.UserID, u.Pts = ups[i].UserID, ups[i].Pts
+			ups[i] = u
+		}
+		return nil
 	})
 	if err != nil {
 		return in, nil, false, err
@@ -160,7 +204,7 @@ func queueHistory(b *batch, userID, chatID, before int64, limit int, out *[]hera
 func (db *DB) EditMessage(ctx context.Context, chatID, seq int64, body []byte, at time.Time) (herald.Message, []herald.Update, error) {
 	var m herald.Message
 	var ups []herald.Update
-	err := db.do(ctx, func(ctx context.Context, t *tx) error {
+	err := db.do(ctx, chatLocks(chatID), func(ctx context.Context, t *tx) error {
 		ups = nil
 		var found, broadcast bool
 		bt := &batch{}
@@ -198,7 +242,7 @@ func (db *DB) EditMessage(ctx context.Context, chatID, seq int64, body []byte, a
 // DeleteMessages implements store.Store.
 func (db *DB) DeleteMessages(ctx context.Context, userID, chatID int64, seqs []int64, forEveryone bool, at time.Time) ([]herald.Update, error) {
 	var ups []herald.Update
-	err := db.do(ctx, func(ctx context.Context, t *tx) error {
+	err := db.do(ctx, chatLocks(chatID), func(ctx context.Context, t *tx) error {
 		ups = nil
 		var broadcast bool
 		n := make([]int64, len(seqs))
@@ -253,7 +297,7 @@ func (db *DB) DeleteMessages(ctx context.Context, userID, chatID int64, seqs []i
 // ReadHistory implements store.Store.
 func (db *DB) ReadHistory(ctx context.Context, userID, chatID, seq int64, at time.Time) ([]herald.Update, error) {
 	var ups []herald.Update
-	err := db.do(ctx, func(ctx context.Context, t *tx) error {
+	err := db.do(ctx, chatLocks(chatID), func(ctx context.Context, t *tx) error {
 		ups = nil
 		var read int64
 		var moved, broadcast bool

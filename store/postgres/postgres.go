@@ -1,86 +1,113 @@
 // Package postgres is Herald's store on PostgreSQL, for deployments that
 // run several heraldd nodes on one database. It passes store/storetest
-// unchanged and matches store/sqlite's semantics method for method.
+// unchanged and answers every method as store/sqlite does (TestSameAsSQLite
+// runs one story through both and compares every answer).
 //
-// # Writes: group commit, and why it is still correct with many writers
+// # Writes: group commit
 //
-// Every write method runs as an op on a writer goroutine, which commits
-// the ops queued at that moment in one transaction, each inside its own
-// SAVEPOINT so one failing op does not undo the others (group commit, as
-// in store/sqlite). The statements an op sends are pipelined: BEGIN,
-// SAVEPOINT and RELEASE ride in the same round trip as the op's next
-// statement, and the statements that depend only on the new seq (the
-// message row, the sender's read position, the fan-out to every member's
-// log) go in one round trip. A direct-chat message costs two round trips
-// and a share of one commit.
+// Every write method is an op queued to a writer goroutine, which commits
+// the ops waiting at that moment in one transaction, each inside its own
+// SAVEPOINT so that one failing op does not undo the others: group commit,
+// as in store/sqlite. A commit costs an fsync (about 3 ms on this
+// project's machines), and PostgreSQL's own sharing of WAL flushes between
+// concurrent commits did not make up for it: plain transactions, one per
+// write on 16 connections (Options{Writers: 16, MaxBatch: 1}, which is
+// just as correct), were two to three times slower here; see
+// BenchmarkAppendMessageParallel. More writers per node did not help
+// either on two cores: batches that share chats wait for each other's
+// commit. Statements are pipelined: BEGIN, SAVEPOINT and RELEASE ride in
+// the same round trip as the op's next statement, and AppendMessage is
+// one statement (appendSQL), so a message costs one round trip and a
+// share of one commit.
 //
-// The correctness of gap-free counters does not rest on there being one
-// writer, because with several heraldd nodes there never is: a message
-// takes its seq with UPDATE chats ... RETURNING and each member's pts with
-// UPDATE users ... RETURNING, and those row locks, held until commit,
-// serialise concurrent transactions of any node on the same chat and the
-// same user. Where two transactions could both pass a "does it exist yet"
-// check (a direct chat between two users, a retried send with the same
-// random id), the op first locks the rows the answer depends on, then
-// looks. Row locks are taken in one order (chat, then its members by
-// ascending id) so that single ops cannot deadlock each other; the
-// deadlocks that remain possible (between two nodes' batches, which hold
-// many ops' locks until commit) and serialization failures make the op
-// roll back to its savepoint and run again in the writer's next
-// transaction, so a caller sees them only if they persist.
+// The price of savepoints: a row that the batch has locked (below) and a
+// savepoint then updates gets a MultiXact, PostgreSQL's record of a lock
+// and an update by different (sub)transactions. At thousands of writes a
+// second that spends multixact ids quickly, and autovacuum has to freeze
+// users and chats more often (autovacuum_multixact_freeze_max_age). A
+// batch without savepoints, which on an op's failure rolls back and runs
+// the other ops again, measured 10–20% faster and makes none; it was not
+// chosen because then one caller whose writes keep failing would make
+// every batch it lands in run twice.
 //
-// One writer per node is the default, because measured on this project's
-// 2-core machine it was as fast as several, and two writers of one process
-// whose batches share users deadlock (each batch holds the locks of many
-// ops) — PostgreSQL then waits deadlock_timeout (1 s) before breaking the
-// cycle. Plain concurrent transactions, one per op, would be correct as
-// well (Options.Writers = N, Options.MaxBatch = 1) and PostgreSQL's own
-// WAL flush already shares an fsync among concurrent commits; they were
-// slower here, see BenchmarkAppendMessageParallel and docs/BENCHMARKS.md.
+// # Locks: why this is correct with many writers and nodes
+//
+// Several heraldd nodes means several writers, so correctness cannot rest
+// on there being one. A message takes its seq with UPDATE chats …
+// RETURNING and each member's pts with UPDATE users … RETURNING; those row
+// locks, held until commit, serialise every transaction that writes the
+// same chat or the same user's log, on any node, which keeps both counters
+// gap-free. The checks "does it exist yet" (a pair's direct chat, a send
+// retried with the same random id) run while holding the locks the answer
+// depends on, so a concurrent duplicate waits, then finds the first.
+//
+// A batch holds the locks of all its ops until it commits, and two
+// batches that each hold some rows the other needs would deadlock;
+// PostgreSQL breaks a deadlock only after deadlock_timeout (1 s). Measured
+// before this rule, two writers fell from thousands of messages a second
+// to 36. So every op declares the rows it will contend for (locks: the
+// chats it writes, the users whose logs it appends to), and each
+// transaction takes all of them before any op runs, chats then users,
+// each in ascending id (lockChatsSQL, lockUsersSQL). Every transaction on
+// every node takes contended locks in that one order, so they queue but do
+// not deadlock. The sweeper learns its chats only as it runs, so it takes
+// them in the same order itself, in a transaction of its own.
+//
+// What is left — a deadlock over rows outside that order (an invite code,
+// an @name claimed twice at once), a serialization failure, a connection
+// lost before COMMIT — rolls the op back and runs it again in a later
+// transaction, up to maxTries times. A connection lost during COMMIT
+// leaves its outcome unknown: those callers get Unavailable and retry, and
+// a retried send is recognised by its random id.
 //
 // # Reads
 //
-// Reads go through a separate connection pool, outside the writers'
-// transactions, at READ COMMITTED, as store/sqlite's read pool does.
+// Reads go through a pool of their own, outside the writers' transactions,
+// at READ COMMITTED, as store/sqlite's read pool does. Dialogs sends its
+// per-chat queries for every chat in one pipeline.
 //
 // # SQL dialect
 //
 // Queries are written in the SQL store/sqlite uses, with ? placeholders;
-// sql() rewrites them to $1, $2 … once per query text. What differs is
-// marked where it is used: LEAST for SQLite's scalar min, = ANY(array)
-// instead of generated IN lists (one statement text, one prepared plan),
-// SELECT … FOR UPDATE to take row locks in a known order, and
-// multi-argument unnest to write many log rows in one statement.
-// Times are Unix milliseconds in BIGINT and flags are 0/1 INTEGERs, as in
-// SQLite, so both stores read the same.
+// sql() rewrites them to $1, $2 … once per query text. That and a few
+// functions are the dialect shim: LEAST for SQLite's scalar min(), = ANY
+// of an array instead of generated IN lists (one statement text, one
+// prepared plan), casts on parameters PostgreSQL cannot type from context,
+// SELECT … FOR NO KEY UPDATE for the lock order, and data-modifying WITH
+// clauses where a write and its log entries go in one statement. Times are
+// Unix milliseconds in BIGINT and flags 0/1 INTEGERs, as in SQLite.
 //
 // # PostgreSQL-compatible distributed databases
 //
 // The SQL stays within what CockroachDB and YugabyteDB accept where that
-// cost nothing: no advisory locks (migrations coordinate through the
-// primary key of schema_migrations), no LOCK TABLE, no triggers or stored
-// procedures, identity columns rather than sequences by name. What would
+// costs little: no advisory locks (concurrent migrators coordinate through
+// the primary key of schema_migrations), no LOCK TABLE, no stored
+// procedures; each WITH clause modifies a different table. What would
 // need changing for them:
-//   - CockroachDB runs SERIALIZABLE and reports conflicts as 40001 at any
+//   - CockroachDB runs SERIALIZABLE, reports conflicts as 40001 at any
 //     statement or at COMMIT, and does not allow ROLLBACK TO SAVEPOINT
-//     after one; the writer then reruns the whole batch, which is correct
-//     but wastes work under contention: set Options.MaxBatch small there.
+//     after one; the writer then runs the whole batch again, correct but
+//     wasteful under contention: use a small Options.MaxBatch there.
 //   - CockroachDB's identity columns draw from unique_rowid() unless
-//     serial_normalization is sql_sequence: ids would not be small and
+//     serial_normalization = sql_sequence: ids would not be small and
 //     dense (the Bot API expects ids below 2^52).
-//   - Schema changes inside a transaction (migrations) are limited on
-//     CockroachDB; each migration would have to be split into one
-//     statement per transaction.
-//   - FOR UPDATE SKIP LOCKED (the sweeper) needs CockroachDB 23.1 or later.
+//   - Schema changes inside a transaction are limited on CockroachDB; the
+//     migrations would have to run one statement per transaction.
+//   - FOR NO KEY UPDATE is taken as FOR UPDATE by CockroachDB, which is
+//     stronger but still correct.
+//   - The audit log is kept append-only by a PL/pgSQL trigger
+//     (0004_moderation.sql), which CockroachDB has only since 24.3; before
+//     that, revoking UPDATE and DELETE on it would have to do.
 //
 // # Deletion
 //
-// Checkpoint does nothing: there is no write-ahead log file in a data
-// directory that heraldd owns. An UPDATE leaves the old row version
-// (with the old body) in the table until VACUUM, and its bytes on disk
-// and in archived WAL until overwritten; that is the operator's, and
-// provable deletion on PostgreSQL rests on the key ring (bodies are sealed
-// under keys that are destroyed when they expire), not on overwriting.
+// Checkpoint does nothing: the write-ahead log is the server's, not a file
+// beside the database that heraldd could truncate. An UPDATE leaves the
+// old row version (with the old body) in the table until VACUUM, and its
+// bytes on disk, in WAL and in backups until overwritten. That is the
+// operator's to manage; provable deletion on PostgreSQL rests on the key
+// ring (bodies of expiring messages are sealed under keys that are
+// destroyed), not on overwriting.
 package postgres
 
 import (
@@ -93,6 +120,7 @@ import (
 	"io/fs"
 	"net"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -168,9 +196,54 @@ var _ store.Store = (*DB)(nil)
 type op struct {
 	ctx   context.Context // the caller's: only checked before fn starts
 	fn    func(ctx context.Context, t *tx) error
+	locks locks
+	alone bool // runs in a transaction of its own, taking its own locks
 	done  chan error
 	tries int
 	err   error // the outcome of the last run, if it failed
+}
+
+// locks names the contended rows an op writes, for the writer to lock
+// before any op of the batch runs (see the package documentation).
+type locks struct {
+	chats   []int64 // chats rows
+	members []int64 // chats whose members' users rows (fan-out on write) are locked too
+	users   []int64 // users rows beyond those members
+}
+
+// chatLocks is what a write to a chat that may log to its members locks.
+func chatLocks(chatID int64) locks {
+	return locks{chats: []int64{chatID}, members: []int64{chatID}}
+}
+
+// rowLocks is what a write to a chat's own rows (not its members' logs)
+// locks.
+func rowLocks(chatID int64) locks { return locks{chats: []int64{chatID}} }
+
+// The statements that lock a batch's rows: chats, then users, each in
+// ascending id. Users of broadcast chats are not locked: nothing logs to
+// them one by one.
+const (
+	lockChatsSQL = `SELECT id FROM chats WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`
+	lockUsersSQL = `SELECT id FROM users WHERE id IN (
+		SELECT unnest($1::bigint[])
+		UNION
+		SELECT m.user_id FROM members m JOIN chats c ON c.id = m.chat_id WHERE m.chat_id = ANY($2) AND c.broadcast = 0)
+		ORDER BY id FOR NO KEY UPDATE`
+)
+
+// lockOrder returns the sorted, distinct ids of a batch's locks.
+func lockOrder(ops []*op) (chats, members, users []int64) {
+	for _, o := range ops {
+		chats = append(chats, o.locks.chats...)
+		members = append(members, o.locks.members...)
+		users = append(users, o.locks.users...)
+	}
+	for _, ids := range []*[]int64{&chats, &members, &users} {
+		slices.Sort(*ids)
+		*ids = slices.Compact(*ids)
+	}
+	return chats, members, users
 }
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
@@ -262,8 +335,19 @@ func (db *DB) Checkpoint(ctx context.Context) error {
 // transaction has committed (or fn failed, and only fn's own changes were
 // rolled back). fn may run more than once (after a deadlock, say), so it
 // must set every result it reports afresh each time; it must not keep t.
-func (db *DB) do(ctx context.Context, fn func(ctx context.Context, t *tx) error) error {
-	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
+func (db *DB) do(ctx context.Context, lk locks, fn func(ctx context.Context, t *tx) error) error {
+	return db.queue(&op{ctx: ctx, fn: fn, locks: lk, done: make(chan error, 1)})
+}
+
+// doAlone runs fn in a transaction of its own, for a write that learns
+// which rows it locks only as it runs; fn must take its locks in the
+// order lockChatsSQL and lockUsersSQL take them, before writing.
+func (db *DB) doAlone(ctx context.Context, fn func(ctx context.Context, t *tx) error) error {
+	return db.queue(&op{ctx: ctx, fn: fn, alone: true, done: make(chan error, 1)})
+}
+
+func (db *DB) queue(o *op) error {
+	ctx := o.ctx
 	db.closeMu.RLock()
 	if db.closed.Load() {
 		db.closeMu.RUnlock()
@@ -307,7 +391,19 @@ func (db *DB) writer() {
 				break fill
 			}
 		}
-		for _, o := range db.commit(batch) {
+		// An op that takes its own locks cannot share a transaction whose
+		// locks were taken before it ran.
+		var rerun []*op
+		regular := slices.DeleteFunc(slices.Clone(batch), func(o *op) bool { return o.alone })
+		if len(regular) > 0 {
+			rerun = append(rerun, db.commit(regular)...)
+		}
+		for _, o := range batch {
+			if o.alone {
+				rerun = append(rerun, db.commit([]*op{o})...)
+			}
+		}
+		for _, o := range rerun {
 			if o.tries++; o.tries < maxTries {
 				again = append(again, o)
 				continue
@@ -318,15 +414,16 @@ func (db *DB) writer() {
 			db.mu.Lock()
 			db.stats.Retries += int64(len(again))
 			db.mu.Unlock()
-			// Let the transaction we conflicted with finish first.
-			time.Sleep(time.Duration(len(again)) * time.Millisecond)
+			// Let the transaction we conflicted with, or the server we
+			// lost, get ahead first.
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
 }
 
 // outcome of one op in a batch.
 const (
-	open = iota
+	undecided = iota
 	succeeded
 	failed // done with an error of its own
 	rerun  // to run again in the next transaction
@@ -373,7 +470,25 @@ func (db *DB) commit(batch []*op) (again []*op) {
 		return finish()
 	}
 	defer pc.Release()
-	t := &tx{conn: pc.Conn(), pending: []string{"BEGIN"}}
+	t := &tx{conn: pc.Conn()}
+	t.queue("BEGIN")
+	// Every row lock that transactions contend for, taken first and in
+	// one order (chats, then users, by ascending id) by every transaction
+	// of every node: batches wait for each other but never deadlock.
+	var live []*op
+	for _, o := range batch {
+		if o.ctx.Err() == nil {
+			live = append(live, o)
+		}
+	}
+	if chats, members, users := lockOrder(live); len(chats)+len(members)+len(users) > 0 {
+		if len(chats) > 0 {
+			t.queue(lockChatsSQL, chats)
+		}
+		if len(members)+len(users) > 0 {
+			t.queue(lockUsersSQL, users, members)
+		}
+	}
 	single := len(batch) == 1
 	ok := 0
 	for i, o := range batch {
@@ -382,7 +497,7 @@ func (db *DB) commit(batch []*op) (again []*op) {
 			continue
 		}
 		if !single {
-			t.pending = append(t.pending, "SAVEPOINT op")
+			t.queue("SAVEPOINT op")
 		}
 		err := o.fn(ctx, t)
 		if t.broken == nil && t.conn.IsClosed() {
@@ -398,7 +513,7 @@ func (db *DB) commit(batch []*op) (again []*op) {
 			state[i] = succeeded
 			ok++
 			if !single {
-				t.pending = append(t.pending, "RELEASE SAVEPOINT op")
+				t.queue("RELEASE SAVEPOINT op")
 			}
 			continue
 		}
@@ -413,7 +528,7 @@ func (db *DB) commit(batch []*op) (again []*op) {
 			t.conn.Exec(context.Background(), "ROLLBACK")
 			return finish()
 		}
-		if n := len(t.pending); n > 0 && t.pending[n-1] == "SAVEPOINT op" {
+		if n := len(t.pending); n > 0 && t.pending[n-1].sql == "SAVEPOINT op" {
 			// The op sent nothing: there is nothing to undo.
 			t.pending = t.pending[:n-1]
 			continue
@@ -433,7 +548,7 @@ func (db *DB) commit(batch []*op) (again []*op) {
 			// stored twice). Callers are told to retry, and a retried
 			// send is recognised by its random id.
 			for i, o := range batch {
-				if state[i] == succeeded || state[i] == rerun {
+				if state[i] == succeeded {
 					state[i], o.err = failed, classify("postgres.commit", err)
 				}
 			}
@@ -487,8 +602,18 @@ func retryable(err error) bool {
 // round trips of its own.
 type tx struct {
 	conn    *pgx.Conn
-	pending []string
+	pending []queued
 	broken  error // a pending statement or the connection failed
+}
+
+type queued struct {
+	sql  string
+	args []any
+}
+
+// queue adds a statement to send ahead of the op's next one.
+func (t *tx) queue(sql string, args ...any) {
+	t.pending = append(t.pending, queued{sql, args})
 }
 
 // flush sends pending statements followed by last (if not empty).
@@ -514,8 +639,8 @@ func (t *tx) send(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 		return t.conn.SendBatch(ctx, b)
 	}
 	all := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(t.pending)+b.Len())}
-	for _, s := range t.pending {
-		all.Queue(s)
+	for _, q := range t.pending {
+		all.Queue(q.sql, q.args...)
 	}
 	all.QueuedQueries = append(all.QueuedQueries, b.QueuedQueries...)
 	n := len(t.pending)

@@ -8,7 +8,11 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -86,6 +90,7 @@ func open(tb testing.TB, dsn string, opts postgres.Options) *postgres.DB {
 }
 
 func TestStore(t *testing.T) {
+	testDSN(t) // one skip or failure here rather than one per subtest
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return open(t, freshSchema(t), postgres.Options{})
 	})
@@ -95,6 +100,7 @@ func TestStore(t *testing.T) {
 // one write per transaction: plain concurrent transactions, the other way
 // this store can run, must be just as correct.
 func TestStoreTransactionPerWrite(t *testing.T) {
+	testDSN(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return open(t, freshSchema(t), postgres.Options{Writers: 4, MaxBatch: 1})
 	})
@@ -133,8 +139,19 @@ func TestMigrate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(versions) != "[1 2 3]" {
-		t.Errorf("schema_migrations = %v, want [1 2 3], the same versions as SQLite's", versions)
+	// The same versions as SQLite's, so one "heraldd migrate" vocabulary
+	// serves both stores.
+	var want []int32
+	names, _ := filepath.Glob("../sqlite/migrations/*.sql")
+	for _, n := range names {
+		v, err := strconv.Atoi(strings.SplitN(filepath.Base(n), "_", 2)[0])
+		if err != nil {
+			t.Fatalf("SQLite migration %s: %v", n, err)
+		}
+		want = append(want, int32(v))
+	}
+	if len(want) == 0 || !slices.Equal(versions, want) {
+		t.Errorf("schema_migrations = %v, want %v, the versions of store/sqlite/migrations", versions, want)
 	}
 	db := open(t, dsn, postgres.Options{NoMigrate: true})
 	defer db.Close()
@@ -322,7 +339,13 @@ func TestTwoNodes(t *testing.T) {
 		}
 	}
 	for i, n := range nodes {
-		t.Logf("node %d: %+v", i+1, n.Stats())
+		// Every transaction takes its contended locks in one order, so
+		// none deadlocked and had to run again.
+		st := n.Stats()
+		t.Logf("node %d: %+v", i+1, st)
+		if st.Retries != 0 {
+			t.Errorf("node %d ran %d writes again after conflicts; the lock order should leave none", i+1, st.Retries)
+		}
 	}
 }
 
@@ -344,7 +367,10 @@ func BenchmarkAppendMessageParallel(b *testing.B) {
 }
 
 func benchAppendParallel(b *testing.B, senders int, opts postgres.Options) {
-	db := open(b, freshSchema(b), opts)
+	benchOn(b, open(b, freshSchema(b), opts), senders)
+}
+
+func benchOn(b *testing.B, db *postgres.DB, senders int) {
 	defer db.Close()
 	ctx := context.Background()
 	const chats = 64
@@ -381,4 +407,98 @@ func benchAppendParallel(b *testing.B, senders int, opts postgres.Options) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(sent.Load())/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// TestConnectionsLost cuts every connection the store has, as a
+// PostgreSQL restart or a failover does: writes run again on new
+// connections, and the store recovers without being reopened.
+func TestConnectionsLost(t *testing.T) {
+	dsn := freshSchema(t)
+	u, _ := url.Parse(dsn)
+	q := u.Query()
+	app := "herald_test_" + q.Get("search_path")
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	ctx := t.Context()
+	db := open(t, u.String(), postgres.Options{})
+	defer db.Close()
+	a, err := db.CreateUser(ctx, herald.User{Username: "alice", CreatedAt: t0}, []byte("h"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := db.CreateUser(ctx, herald.User{Username: "bobby", CreatedAt: t0}, []byte("h"), "")
+	c, _, err := db.DirectChat(ctx, a.ID, b.ID, true, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(ctx, testDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var killed int
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1) k`, app).Scan(&killed); err != nil {
+		t.Fatal(err)
+	}
+	if killed == 0 {
+		t.Fatal("no connection of the store was found to cut")
+	}
+	m, ups, _, err := db.AppendMessage(ctx, herald.Message{ChatID: c.ID, SenderID: a.ID, Body: []byte("after"), SentAt: t0})
+	if err != nil || m.Seq != 1 || len(ups) != 2 {
+		t.Fatalf("AppendMessage after losing the connections = seq %d, %d updates, %v; want seq 1 stored", m.Seq, len(ups), err)
+	}
+	// A read may fail once, with Unavailable, on a connection that died
+	// idle; the next one gets a new connection.
+	var pts int64
+	for i := range 3 {
+		pts, err = db.Pts(ctx, b.ID)
+		if err == nil {
+			break
+		}
+		if !herald.IsKind(err, herald.Unavailable) || i == 2 {
+			t.Fatalf("Pts after losing the connections: %v", err)
+		}
+	}
+	if pts != 2 {
+		t.Errorf("Pts = %d, want 2", pts)
+	}
+	if st := db.Stats(); st.Retries == 0 {
+		t.Logf("the write did not need to run again (%+v): the pool replaced the dead connection first", st)
+	}
+}
+
+// TestUnreachable: with no server to talk to, the store says Unavailable.
+func TestUnreachable(t *testing.T) {
+	testDSN(t)
+	_, err := postgres.Open(t.Context(), "postgres://herald@127.0.0.1:1/herald_test?sslmode=disable&connect_timeout=2", postgres.Options{})
+	if !herald.IsKind(err, herald.Unavailable) {
+		t.Errorf("Open of an unreachable server: err = %v, want Unavailable", err)
+	}
+}
+
+// TestAuditLogIsAppendOnly: the database itself refuses to change or
+// remove an audit entry, whoever asks.
+func TestAuditLogIsAppendOnly(t *testing.T) {
+	dsn := freshSchema(t)
+	ctx := t.Context()
+	db := open(t, dsn, postgres.Options{})
+	defer db.Close()
+	for _, a := range []string{"takedown", "restore"} {
+		if err := db.AppendAudit(ctx, herald.AuditEntry{At: t0, Operator: "console", Action: a, Target: "@c", Reason: "r"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{`UPDATE audit SET reason = 'nothing happened'`, `DELETE FROM audit`, `TRUNCATE audit`} {
+		if _, err := conn.Exec(ctx, q); err == nil {
+			t.Errorf("%s succeeded on the append-only audit log", q)
+		}
+	}
+	if es, err := db.Audit(ctx, 10); err != nil || len(es) != 2 || es[0].Action != "restore" || es[1].Reason != "r" {
+		t.Fatalf("audit = %v, %v; want both entries unchanged", es, err)
+	}
 }

@@ -15,9 +15,10 @@ import (
 )
 
 // TestSameAsSQLite runs one script of calls through every method of the
-// Store interface, channels and timers included (which storetest does not
-// cover), on SQLite and on PostgreSQL, and requires the same answers from
-// both: the same results, updates, pts, views and error kinds.
+// Store and Moderation interfaces, channels and timers included (which
+// storetest does not cover), on SQLite and on PostgreSQL, and requires the
+// same answers from both: the same results, updates, pts, views and error
+// kinds.
 func TestSameAsSQLite(t *testing.T) {
 	pg := open(t, freshSchema(t), postgres.Options{})
 	defer pg.Close()
@@ -240,7 +241,75 @@ func script(t *testing.T, s store.Store) []string {
 	rec("ExpireMessages(none)", ups, n, err)
 	ups, n, err = s.ExpireMessages(ctx, at(100), 10)
 	rec("ExpireMessages(later)", ups, n, err)
+	// A waiting timer already sealed until its own end cannot move.
+	send(herald.Message{ChatID: ab.ID, SenderID: b, Body: []byte("w3"), TTL: time.Minute, ExpiresAt: at(9000), Waiting: true, SealedUntil: at(9000)})
+	wt, err = s.WaitingTimers(ctx, at(100000), 10)
+	rec("WaitingTimers(at its end)", wt, err)
+	// A reseal of a timer no longer waiting changes nothing.
+	ups, err = s.Reseal(ctx, []herald.Message{{ChatID: ab.ID, Seq: waiting[0].Seq, Body: []byte("late"), Waiting: true, ExpiresAt: at(99999)}}, true, tick())
+	rec("Reseal(not waiting)", ups, err)
 	rec("Checkpoint", s.Checkpoint(ctx))
+
+	// Moderation.
+	mod := s.(store.Moderation)
+	rec("SetUserRole", mod.SetUserRole(ctx, f, herald.RoleModerator))
+	rec("Suspend", mod.Suspend(ctx, a, at(5000), "spam", at(1)))
+	devs, err = s.Devices(ctx, a)
+	rec("Devices(suspended)", devs, err)
+	rec("Suspend(other)", mod.Suspend(ctx, e, at(6000), "scam", at(2)))
+	rec("Suspend(lift)", mod.Suspend(ctx, e, time.Time{}, "", at(3)))
+	sus, err := mod.SuspendedSince(ctx, at(0))
+	rec("SuspendedSince", sus, err)
+	us, err = s.Users(ctx, []int64{a, e, f})
+	rec("Users(moderated)", us, err)
+	u, _, err = s.UserByName(ctx, "alice")
+	rec("UserByName(suspended)", u, err)
+	rec("SetTakedown", mod.SetTakedown(ctx, ch.ID, true, "illegal"))
+	gotChat, err = s.Chat(ctx, ch.ID)
+	rec("Chat(taken down)", gotChat, err)
+	ds, err := s.Dialogs(ctx, c)
+	rec("Dialogs(taken down)", ds, err)
+	rec("SetTakedown(restore)", mod.SetTakedown(ctx, ch.ID, false, ""))
+	rec("Block", mod.Block(ctx, b, c, true, tick()))
+	rec("Block(again)", mod.Block(ctx, b, c, true, tick()))
+	rec("Block(d)", mod.Block(ctx, b, d, true, tick()))
+	rec("Block(off)", mod.Block(ctx, b, d, false, tick()))
+	for _, p := range [][2]int64{{b, c}, {c, b}, {b, d}} {
+		blocked, err := mod.Blocked(ctx, p[0], p[1])
+		rec("Blocked", blocked, err)
+	}
+	for _, r := range []herald.Report{
+		{ReporterID: b, Kind: herald.ReportMessage, TargetUser: a, TargetChat: g.ID, TargetSeq: 2, Reason: "spam", Note: "n", Evidence: []byte{0, 1}, CreatedAt: tick()},
+		{ReporterID: c, Kind: herald.ReportMessage, TargetUser: a, TargetChat: g.ID, TargetSeq: 2, Reason: "scam", CreatedAt: tick()},
+		{ReporterID: c, Kind: herald.ReportUser, TargetUser: d, Reason: "other", CreatedAt: tick()},
+		{ReporterID: d, Kind: herald.ReportChat, TargetChat: ch.ID, Reason: "illegal", CreatedAt: tick()},
+	} {
+		got, err := mod.CreateReport(ctx, r)
+		rec("CreateReport", got, err)
+	}
+	rec("ResolveReports", mod.ResolveReports(ctx, herald.ReportMessage, a, g.ID, 2, "resolved"))
+	rec("ResolveReports(any seq)", mod.ResolveReports(ctx, herald.ReportChat, 0, ch.ID, 0, "dismissed"))
+	for _, st := range []string{"", "open", "resolved"} {
+		rs, err := mod.Reports(ctx, st, 10)
+		rec("Reports", st, rs, err)
+	}
+	rs, err := mod.Reports(ctx, "", 2)
+	rec("Reports(limit)", rs, err)
+	r, err := mod.Report(ctx, 3)
+	rec("Report", r, err)
+	_, err = mod.Report(ctx, 99)
+	rec("Report(missing)", err)
+	for _, a := range []string{"takedown", "restore", "suspend"} {
+		rec("AppendAudit", mod.AppendAudit(ctx, herald.AuditEntry{At: tick(), Operator: "console", Action: a, Target: "@x", Reason: "r"}))
+	}
+	audit, err := mod.Audit(ctx, 2)
+	rec("Audit", audit, err)
+	v, err := mod.Setting(ctx, "rules")
+	rec("Setting(unset)", v, err)
+	rec("SetSetting", mod.SetSetting(ctx, "rules", "be kind"))
+	rec("SetSetting(again)", mod.SetSetting(ctx, "rules", "be kinder"))
+	v, err = mod.Setting(ctx, "rules")
+	rec("Setting", v, err)
 
 	// What every user sees now.
 	for _, u := range users {
@@ -289,6 +358,9 @@ func script(t *testing.T, s store.Store) []string {
 	rec("Member(not a member)", err)
 	_, err = s.Pts(ctx, 999)
 	rec("Pts(no user)", err)
-	rec("DeleteDevice(not theirs)", s.DeleteDevice(ctx, b, dev.ID))
+	rec("DeleteDevice(not theirs)", s.DeleteDevice(ctx, b, dev2.ID))
+	rec("SetUserRole(no user)", mod.SetUserRole(ctx, 999, ""))
+	rec("Suspend(no user)", mod.Suspend(ctx, 999, at(1), "", at(1)))
+	rec("SetTakedown(no chat)", mod.SetTakedown(ctx, 999, true, ""))
 	return out
 }
