@@ -21,6 +21,8 @@ import (
 	busnats "github.com/heraldim/herald/bus/nats"
 	"github.com/heraldim/herald/crypto"
 	"github.com/heraldim/herald/service"
+	"github.com/heraldim/herald/store"
+	"github.com/heraldim/herald/store/postgres"
 	"github.com/heraldim/herald/store/sqlite"
 	"github.com/heraldim/herald/transport"
 )
@@ -59,7 +61,7 @@ type Config struct {
 // Node is a running server.
 type Node struct {
 	Service *service.Service
-	Store   *sqlite.DB
+	Store   store.Store
 
 	cfg  Config
 	ln   net.Listener
@@ -85,10 +87,7 @@ func Open(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	dbPath, err := sqlitePath(cfg.DB, cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
+
 	keyFile := cfg.MasterKeyFile
 	if keyFile == "" {
 		keyFile = filepath.Join(cfg.DataDir, "master.key")
@@ -105,9 +104,9 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key ring: %w", err)
 	}
-	db, err := sqlite.Open(dbPath)
+	db, mod, err := openStore(cfg.DB, cfg.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
+		return nil, err
 	}
 	b, err := openBus(cfg.Bus, cfg.Log)
 	if err != nil {
@@ -115,7 +114,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
 	svc := service.New(service.Config{
-		Store: db, Moderation: db, Bus: b, Sealer: sealer, Ring: ring, Log: cfg.Log, Signup: cfg.Signup,
+		Store: db, Moderation: mod, Bus: b, Sealer: sealer, Ring: ring, Log: cfg.Log, Signup: cfg.Signup,
 		PasswordCost: cfg.PasswordCost, LargeGroup: cfg.LargeGroup, Limits: cfg.AbuseLimits,
 	})
 	// What expired while the server was down is gone, and its keys
@@ -149,14 +148,33 @@ func Open(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// sqlitePath interprets -db: empty for the default file in the data
-// directory, a path, or a sqlite: URL.
+// openStore interprets -db: empty for SQLite in the data directory, a
+// path or sqlite: URL, or a postgres:// URL.
+func openStore(spec, dataDir string) (store.Store, store.Moderation, error) {
+	if strings.HasPrefix(spec, "postgres://") || strings.HasPrefix(spec, "postgresql://") {
+		db, err := postgres.Open(context.Background(), spec, postgres.Options{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("open PostgreSQL store: %w", err)
+		}
+		return db, db, nil
+	}
+	path, err := sqlitePath(spec, dataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := sqlite.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return db, db, nil
+}
+
+// sqlitePath interprets an SQLite -db: empty for the default file in the
+// data directory, a path, or a sqlite: URL.
 func sqlitePath(db, dataDir string) (string, error) {
 	switch {
 	case db == "":
 		return filepath.Join(dataDir, "herald.db"), nil
-	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
-		return "", errors.New("the PostgreSQL store is not part of this build yet; use the embedded SQLite store (leave -db empty)")
 	case strings.HasPrefix(db, "sqlite://"):
 		return strings.TrimPrefix(db, "sqlite://"), nil
 	case strings.HasPrefix(db, "sqlite:"):

@@ -3,6 +3,7 @@
 //	heraldd [-listen ADDR] [-data DIR] [-db PATH] [-signup open|closed|invite]
 //	heraldd invite [-data DIR] [-db PATH]     print a single-use signup code
 //	heraldd admin [-data DIR] COMMAND ...      moderation at the console (heraldd admin help)
+//	heraldd migrate [-db URL]                 bring the schema up to date (also done at start)
 //	heraldd bench-users -prefix P -count N -out FILE [-data DIR]   users and tokens for herald-bench
 //
 // Every flag has an environment equivalent (HERALD_LISTEN, HERALD_DATA,
@@ -19,11 +20,13 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/heraldim/herald/server"
 	"github.com/heraldim/herald/service"
+	"github.com/heraldim/herald/store/postgres"
 )
 
 func main() {
@@ -54,7 +57,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 		return benchUsers(args[1:], getenv, stdout, stderr)
 	}
 	sub := ""
-	if len(args) > 0 && (args[0] == "invite" || args[0] == "admin") {
+	if len(args) > 0 && (args[0] == "invite" || args[0] == "admin" || args[0] == "migrate") {
 		sub, args = args[0], args[1:]
 	}
 	fs := flag.NewFlagSet("heraldd", flag.ContinueOnError)
@@ -87,6 +90,24 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	cfg := server.Config{Listen: *listen, DataDir: *data, DB: *db, Bus: *busSpec, Signup: mode, MasterKeyFile: *keyFile, Log: log}
 	cfg.Pprof = *pprofOn
 	cfg.AbuseLimits = service.Limits{DirectPerSecond: *sendRate, GroupPerSecond: *sendRate / 2, ChannelPerSecond: *sendRate / 2, SignupsPerHourPerAddr: *signupRate, JoinsPerMinutePerChat: *joinRate}
+
+	if sub == "migrate" {
+		if strings.HasPrefix(*db, "postgres://") || strings.HasPrefix(*db, "postgresql://") {
+			if err := postgres.Migrate(context.Background(), *db); err != nil {
+				return err
+			}
+		} else {
+			// Opening the SQLite store applies its migrations.
+			cfg.Listen, cfg.Console = "127.0.0.1:0", true
+			n, err := server.Open(cfg)
+			if err != nil {
+				return err
+			}
+			n.Shutdown(context.Background())
+		}
+		fmt.Fprintln(stdout, "schema is current")
+		return nil
+	}
 
 	if sub == "admin" {
 		cfg.Listen, cfg.Console = "127.0.0.1:0", true
