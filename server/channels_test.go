@@ -246,6 +246,19 @@ func TestChannelViewsCountDistinctViewers(t *testing.T) {
 	if h[0].Views != 3 {
 		t.Fatalf("views %d, want 3 (owner, a, b)", h[0].Views)
 	}
+	// Leaving and coming back does not make b a new viewer.
+	if err := b.Leave(ctxT(t), ch.Id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Join(ctxT(t), ch.Username, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.History(ctxT(t), &pb.HistoryRequest{Peer: &pb.Peer{ChatId: ch.Id}}); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := owner.History(ctxT(t), &pb.HistoryRequest{Peer: &pb.Peer{ChatId: ch.Id}}); h[len(h)-1].Views != 3 {
+		t.Fatalf("after b left and rejoined: %d views, want still 3", h[len(h)-1].Views)
+	}
 }
 
 func TestLeftOrMutedSubscriberGetsNoPushes(t *testing.T) {

@@ -108,19 +108,24 @@ func (db *DB) ViewPosts(ctx context.Context, chatID, userID, seq int64) error {
 	// The chat's lock (held from the start of the transaction) makes two
 	// views by the same member, on two nodes, count each post once.
 	return db.do(ctx, rowLocks(chatID), func(ctx context.Context, t *tx) error {
-		var from int64
-		err := t.queryRow(ctx, `SELECT view_seq FROM members WHERE chat_id = ? AND user_id = ?`, chatID, userID).Scan(&from)
-		if noRows(err) {
+		var n int
+		if err := t.queryRow(ctx, `SELECT count(*) FROM members WHERE chat_id = ? AND user_id = ?`, chatID, userID).Scan(&n); err != nil {
+			return classify("postgres.ViewPosts", err)
+		}
+		if n == 0 {
 			return herald.Errorf(herald.NotFound, "not a member of chat %d", chatID)
 		}
-		if err != nil {
+		var from int64
+		err := t.queryRow(ctx, `SELECT view_seq FROM viewers WHERE chat_id = ? AND user_id = ?`, chatID, userID).Scan(&from)
+		if err != nil && !noRows(err) {
 			return classify("postgres.ViewPosts", err)
 		}
 		if seq <= from {
 			return nil
 		}
 		bt := &batch{}
-		bt.exec(`UPDATE members SET view_seq = ? WHERE chat_id = ? AND user_id = ?`, seq, chatID, userID)
+		bt.exec(`INSERT INTO viewers (chat_id, user_id, view_seq) VALUES (?, ?, ?)
+			ON CONFLICT (chat_id, user_id) DO UPDATE SET view_seq = excluded.view_seq`, chatID, userID, seq)
 		bt.exec(`UPDATE messages SET views = views + 1 WHERE chat_id = ? AND seq > ? AND seq <= ? AND deleted = 0`, chatID, from, seq)
 		return classify("postgres.ViewPosts", bt.run(ctx, t))
 	})

@@ -106,18 +106,24 @@ func (db *DB) BroadcastChats(ctx context.Context, userID int64) ([]int64, error)
 // ViewPosts implements store.Store.
 func (db *DB) ViewPosts(ctx context.Context, chatID, userID, seq int64) error {
 	return db.do(ctx, func(tx querier) error {
-		var from int64
-		err := tx.QueryRowContext(ctx, `SELECT view_seq FROM members WHERE chat_id = ? AND user_id = ?`, chatID, userID).Scan(&from)
-		if errors.Is(err, sql.ErrNoRows) {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM members WHERE chat_id = ? AND user_id = ?`, chatID, userID).Scan(&n); err != nil {
+			return classify("sqlite.ViewPosts", err)
+		}
+		if n == 0 {
 			return herald.Errorf(herald.NotFound, "not a member of chat %d", chatID)
 		}
-		if err != nil {
+		var from int64
+		err := tx.QueryRowContext(ctx, `SELECT view_seq FROM viewers WHERE chat_id = ? AND user_id = ?`, chatID, userID).Scan(&from)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return classify("sqlite.ViewPosts", err)
 		}
 		if seq <= from {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE members SET view_seq = ? WHERE chat_id = ? AND user_id = ?`, seq, chatID, userID); err != nil {
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO viewers (chat_id, user_id, view_seq) VALUES (?, ?, ?)
+			 ON CONFLICT (chat_id, user_id) DO UPDATE SET view_seq = excluded.view_seq`, chatID, userID, seq); err != nil {
 			return classify("sqlite.ViewPosts", err)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE messages SET views = views + 1 WHERE chat_id = ? AND seq > ? AND seq <= ? AND deleted = 0`, chatID, from, seq)
