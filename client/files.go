@@ -88,11 +88,12 @@ func (c *Client) UploadFile(ctx context.Context, r io.ReadSeeker, size int64, op
 			loc = u
 			o, err := c.uploadOffset(ctx, loc)
 			switch {
-			case err == nil:
+			case err == nil && o < size:
 				off = o
-			case herald.IsKind(err, herald.NotFound):
-				// Finished (its last answer lost) or swept. The file of a
-				// finished upload has the upload's id.
+			case err == nil || herald.IsKind(err, herald.NotFound):
+				// Finished (its last answer lost), swept, or complete but
+				// never made a file (the server stopped in between). The
+				// file of a finished upload has the upload's id.
 				if f, err := c.FileInfo(ctx, loc[strings.LastIndex(loc, "/")+1:]); err == nil && f.Sha256 == sum {
 					opts.Resume.Delete(key)
 					progress(size, size)
@@ -118,11 +119,6 @@ func (c *Client) UploadFile(ctx context.Context, r io.ReadSeeker, size int64, op
 	}
 	progress(off, size)
 	for {
-		if off == size {
-			// Only reachable when resuming an upload whose last answer
-			// was lost; the server finished it then, and forgot it.
-			return nil, herald.Errorf(herald.Unavailable, "the upload completed but its answer was lost; upload again")
-		}
 		n := min(int64(UploadChunk), size-off)
 		if _, err := r.Seek(off, io.SeekStart); err != nil {
 			return nil, err
