@@ -112,13 +112,14 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	ring, err := crypto.OpenKeyRing(filepath.Join(cfg.DataDir, "keyring"), key, cfg.BucketWidth)
-	if err != nil {
-		return nil, fmt.Errorf("key ring: %w", err)
-	}
 	db, mod, err := openStore(cfg.DB, cfg.DataDir)
 	if err != nil {
 		return nil, err
+	}
+	ring, err := openRing(db, cfg, key)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("key ring: %w", err)
 	}
 	blobs, err := openBlobs(cfg.Blobs, cfg.DataDir)
 	if err != nil {
@@ -169,6 +170,19 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	return n, nil
+}
+
+// openRing opens the key ring: in the database when the store is shared
+// by several nodes (PostgreSQL), so a value sealed on one node opens on
+// every other; else in DATA/keyring, where a destroyed key is overwritten
+// in place.
+func openRing(db store.Store, cfg Config, master []byte) (*crypto.KeyRing, error) {
+	if rs, ok := db.(crypto.RingStorage); ok {
+		if _, shared := db.(store.Locker); shared {
+			return crypto.OpenSharedKeyRing(rs, master, cfg.BucketWidth)
+		}
+	}
+	return crypto.OpenKeyRing(filepath.Join(cfg.DataDir, "keyring"), master, cfg.BucketWidth)
 }
 
 // openStore interprets -db: empty for SQLite in the data directory, a
