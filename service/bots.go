@@ -362,6 +362,13 @@ func (s *Service) BotDirectChat(ctx context.Context, c Caller, userID int64) (he
 	return ch, err
 }
 
+// ChatMeta returns a chat's public face (title, @name, kind) without a
+// membership check, for naming where a forwarded message came from, as
+// forwards already show it.
+func (s *Service) ChatMeta(ctx context.Context, id int64) (herald.Chat, error) {
+	return s.chatMeta(ctx, id)
+}
+
 // User returns an account by id, for rendering.
 func (s *Service) User(ctx context.Context, id int64) (herald.User, error) { return s.user(ctx, id) }
 
