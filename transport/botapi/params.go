@@ -78,6 +78,9 @@ func parseParams(r *http.Request) (params, error) {
 		}
 		r.Body = http.MaxBytesReader(nil, r.Body, maxMultipartBytes)
 		if err := r.ParseMultipartForm(maxMultipartMem); err != nil {
+			if errors.Is(err, io.EOF) {
+				return p, nil // an empty multipart body (go-telegram/bot's getMe): no parameters
+			}
 			return p, tooLarge(err)
 		}
 		for k, vs := range r.MultipartForm.Value {
