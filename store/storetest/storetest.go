@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DifferencePaging", testDifferencePaging},
 		{"Dialogs", testDialogs},
 		{"Bodies", testBodies},
+		{"Bots", testBots},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
