@@ -380,3 +380,76 @@ func TestBotRateLimit(t *testing.T) {
 		t.Fatalf("third message: %d %q retry_after=%d", r.status, r.Description, r.Parameters.RetryAfter)
 	}
 }
+
+// TestBotGroupPrivacy: in a group a bot in privacy mode sees commands,
+// mentions and replies to itself only; with privacy off it sees all.
+// Groups have negative ids.
+func TestBotGroupPrivacy(t *testing.T) {
+	n := startBotNode(t, laxBots)
+	alice := signup(t, n, "alice")
+	bob := signup(t, n, "bobby")
+	name, token := newBot(t, alice)
+	g, err := alice.CreateGroup(ctxT(t), "team", []string{bob.user.name, name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := -g.Id
+
+	var chat struct {
+		ID    int64  `json:"id"`
+		Type  string `json:"type"`
+		Title string `json:"title"`
+	}
+	mustOK(t, call(t, n, token, "getChat", map[string]any{"chat_id": gid}), &chat)
+	if chat.ID != gid || chat.Type != "group" || chat.Title != "team" {
+		t.Fatalf("getChat = %+v", chat)
+	}
+	var count int
+	mustOK(t, call(t, n, token, "getChatMemberCount", map[string]any{"chat_id": gid}), &count)
+	var member struct {
+		Status string `json:"status"`
+	}
+	mustOK(t, call(t, n, token, "getChatMember", map[string]any{"chat_id": gid, "user_id": alice.user.id}), &member)
+	if count != 3 || member.Status != "creator" {
+		t.Fatalf("count %d, alice is %q", count, member.Status)
+	}
+
+	var mine struct {
+		MessageID int64 `json:"message_id"`
+	}
+	mustOK(t, call(t, n, token, "sendMessage", map[string]any{"chat_id": gid, "text": "I am here"}), &mine)
+	g1 := pb.Peer{ChatId: g.Id}
+	send(t, bob, &g1, "just chatting")
+	send(t, bob, &g1, "/help")
+	send(t, bob, &g1, "hey @"+name+" look")
+	if _, err := bob.Send(ctxT(t), &pb.SendRequest{Peer: &g1, Text: "a reply", ReplyTo: mine.MessageID}); err != nil {
+		t.Fatal(err)
+	}
+	send(t, bob, &g1, "/other@someone_bot")
+	send(t, bob, &g1, "/last")
+	var seen []string
+	offset := int64(0)
+	for len(seen) < 4 {
+		for _, u := range poll(t, n, token, offset) {
+			offset = u.UpdateID + 1
+			if u.Message.Chat.ID != gid {
+				t.Fatalf("chat id %d, want %d", u.Message.Chat.ID, gid)
+			}
+			seen = append(seen, u.Message.Text)
+		}
+	}
+	if strings.Join(seen, "|") != "/help|hey @"+name+" look|a reply|/last" {
+		t.Fatalf("in privacy mode the bot saw %q", seen)
+	}
+	if _, err := alice.SetBotPrivacy(ctxT(t), name, false); err != nil {
+		t.Fatal(err)
+	}
+	send(t, bob, &g1, "plain talk")
+	if ups := poll(t, n, token, offset); ups[0].Message.Text != "plain talk" {
+		t.Fatalf("with privacy off: %+v", ups[0].Message)
+	}
+	mustOK(t, call(t, n, token, "leaveChat", map[string]any{"chat_id": gid}), nil)
+	if r := call(t, n, token, "sendMessage", map[string]any{"chat_id": gid, "text": "still here?"}); r.status != 403 {
+		t.Fatalf("after leaving: %d %s", r.status, r.Description)
+	}
+}
