@@ -12,6 +12,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -33,6 +34,7 @@ const sealVersion = 1
 // chat id), so a sealed body copied to another chat does not open.
 type Sealer struct {
 	aead cipher.AEAD
+	mac  []byte // for MAC: signed download links
 }
 
 // NewSealer derives the body key from the master key.
@@ -52,7 +54,25 @@ func NewSealer(master []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Sealer{aead: aead}, nil
+	mac, err := hkdf.Key(sha256.New, master, nil, "herald link signature v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	return &Sealer{aead: aead, mac: mac}, nil
+}
+
+// MAC returns an HMAC-SHA-256 of data under a key derived from the master
+// key, so every node sharing the master key can check what any node
+// signed (short-lived download links).
+func (s *Sealer) MAC(data []byte) []byte {
+	h := hmac.New(sha256.New, s.mac)
+	h.Write(data)
+	return h.Sum(nil)
+}
+
+// CheckMAC reports, in constant time, whether mac is MAC(data).
+func (s *Sealer) CheckMAC(data, mac []byte) bool {
+	return hmac.Equal(s.MAC(data), mac)
 }
 
 func bind(id int64) []byte {

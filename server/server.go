@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldim/herald/blob"
+	"github.com/heraldim/herald/blob/blobs"
 	"github.com/heraldim/herald/bus"
 	"github.com/heraldim/herald/bus/memory"
 	busnats "github.com/heraldim/herald/bus/nats"
@@ -62,6 +64,16 @@ type Config struct {
 	BotLimits service.BotLimits
 	// BotAPI configures the Bot API at /bot<token>/<method>.
 	BotAPI botapi.Options
+	// Blobs is where files' encrypted bytes live: "" for DataDir/blobs,
+	// file:///path, or s3://bucket?endpoint=host:port (see docs/OPERATIONS.md).
+	Blobs string
+	// MaxFileSize and StorageQuota bound one file and one user's files
+	// (zero: 2 GiB and 100 GiB).
+	MaxFileSize  int64
+	StorageQuota int64
+	// UploadAbandoned is how long an unfinished upload is kept after its
+	// last byte (default 24 hours).
+	UploadAbandoned time.Duration
 }
 
 // Node is a running server.
@@ -115,6 +127,11 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	blobs, err := openBlobs(cfg.Blobs, cfg.DataDir)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("blobs: %w", err)
+	}
 	b, err := openBus(cfg.Bus, cfg.Log)
 	if err != nil {
 		db.Close()
@@ -125,6 +142,7 @@ func Open(cfg Config) (*Node, error) {
 		Store: db, Moderation: mod, Bus: b, Sealer: sealer, Ring: ring, Log: cfg.Log, Signup: cfg.Signup,
 		PasswordCost: cfg.PasswordCost, LargeGroup: cfg.LargeGroup, Limits: cfg.AbuseLimits,
 		Bots: bots, BotLimits: cfg.BotLimits,
+		Blobs: blobs, MaxFileSize: cfg.MaxFileSize, StorageQuota: cfg.StorageQuota,
 	})
 	// What expired while the server was down is gone, and its keys
 	// destroyed, before the first request is served.
@@ -136,6 +154,11 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("expiry sweep at start: %w", err)
 	}
 	tr := transport.New(svc, b, cfg.Log, cfg.Limits)
+	if err := tr.EnableFiles(transport.Files{Blobs: blobs, Sealer: sealer, Abandoned: cfg.UploadAbandoned}); err != nil {
+		b.Close()
+		db.Close()
+		return nil, fmt.Errorf("files: %w", err)
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		b.Close()
@@ -262,6 +285,7 @@ func (n *Node) sweep() {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	last := time.Now()
+	var lastUploads time.Time
 	for {
 		select {
 		case <-n.stopSweep:
@@ -277,8 +301,16 @@ func (n *Node) sweep() {
 			st, err := n.Service.Sweep(context.Background())
 			if err != nil {
 				n.cfg.Log.Error("expiry sweep", "err", err)
-			} else if st.Expired > 0 || st.Destroyed > 0 {
-				n.cfg.Log.Info("expiry sweep", "expired", st.Expired, "resealed", st.Resealed, "buckets_destroyed", st.Destroyed)
+			} else if st.Expired > 0 || st.Destroyed > 0 || st.Files > 0 {
+				n.cfg.Log.Info("expiry sweep", "expired", st.Expired, "resealed", st.Resealed, "buckets_destroyed", st.Destroyed, "files", st.Files)
+			}
+			if time.Since(lastUploads) > time.Minute {
+				lastUploads = time.Now()
+				if k, err := n.tr.SweepUploads(context.Background()); err != nil {
+					n.cfg.Log.Error("abandoned uploads", "err", err)
+				} else if k > 0 {
+					n.cfg.Log.Info("abandoned uploads deleted", "uploads", k)
+				}
 			}
 		}
 	}
@@ -293,4 +325,9 @@ func openBus(spec string, log *slog.Logger) (bus.Bus, error) {
 		return busnats.Open(spec, busnats.Logger(log))
 	}
 	return nil, fmt.Errorf("unknown bus %q: use memory or nats://host:4222[,nats://host:4222…]", spec)
+}
+
+// openBlobs interprets -blobs.
+func openBlobs(spec, dataDir string) (blob.Store, error) {
+	return blobs.Open(context.Background(), spec, dataDir)
 }

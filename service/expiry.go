@@ -17,6 +17,7 @@ type SweepStats struct {
 	Expired   int // messages deleted
 	Resealed  int // waiting timers moved to a later bucket
 	Destroyed int // key-ring buckets destroyed
+	Files     int // files of self-destructed messages deleted
 }
 
 // Sweep deletes every message whose time is up, keeps waiting timers'
@@ -37,6 +38,11 @@ func (s *Service) Sweep(ctx context.Context) (SweepStats, error) {
 		if n < sweepBatch {
 			break
 		}
+	}
+	nf, err := s.sweepFiles(ctx)
+	st.Files = nf
+	if err != nil {
+		return st, err
 	}
 	if s.ring == nil {
 		return st, nil

@@ -38,7 +38,7 @@ func (s *Service) open(ctx context.Context, m *herald.Message) error {
 		m.Deleted = true
 	}
 	if m.Deleted || len(m.Body) == 0 {
-		m.Text, m.Body, m.Deleted = "", nil, m.Deleted || len(m.Body) == 0
+		m.Text, m.Body, m.Deleted, m.File = "", nil, m.Deleted || len(m.Body) == 0, nil
 		return nil
 	}
 	var pt []byte
@@ -52,11 +52,12 @@ func (s *Service) open(ctx context.Context, m *herald.Message) error {
 		if !errors.Is(err, crypto.ErrExpired) {
 			s.log.ErrorContext(ctx, "message body does not open; shown as deleted", "chat", m.ChatID, "seq", m.Seq, "err", err)
 		}
-		m.Text, m.Body, m.Deleted = "", nil, true
+		m.Text, m.Body, m.Deleted, m.File = "", nil, true, nil
 		return nil
 	}
 	m.Text = string(pt)
 	m.Body = nil
+	s.fileMeta(ctx, m)
 	return s.openExtra(ctx, m)
 }
 
@@ -70,12 +71,20 @@ type SendParams struct {
 	// recipient reads it, elsewhere TTL after sending. Zero: the chat's
 	// auto-delete timer, if any.
 	TTL time.Duration
+	// FileID attaches an uploaded file (Text is then its caption and may
+	// be empty): the caller's own upload, or any file they can read, so a
+	// file is forwarded without uploading it again.
+	FileID string
 }
 
 // Send stores a message and delivers it to every member's devices. The
 // message is durable when Send returns.
 func (s *Service) Send(ctx context.Context, c Caller, p SendParams) (herald.Message, error) {
-	if err := herald.ValidateText(p.Text); err != nil {
+	validate := herald.ValidateText
+	if p.FileID != "" {
+		validate = herald.ValidateCaption
+	}
+	if err := validate(p.Text); err != nil {
 		return herald.Message{}, err
 	}
 	if p.TTL != 0 && (p.TTL < herald.MinTTL || p.TTL > herald.MaxTTL) {
@@ -103,6 +112,13 @@ func (s *Service) Send(ctx context.Context, c Caller, p SendParams) (herald.Mess
 		}
 	}
 	m := herald.Message{ChatID: ch.ID, SenderID: c.UserID, RandomID: p.RandomID, Text: p.Text, ReplyTo: p.ReplyTo, SentAt: s.now()}
+	if p.FileID != "" {
+		f, err := s.attachable(ctx, c, p.FileID)
+		if err != nil {
+			return herald.Message{}, err
+		}
+		m.File = &herald.File{ID: f.ID}
+	}
 	s.setTimer(&m, ch, p.TTL)
 	return s.append(ctx, m)
 }
@@ -156,6 +172,13 @@ func canPost(ch herald.Chat, m herald.Member) error {
 func (s *Service) append(ctx context.Context, m herald.Message) (herald.Message, error) {
 	if err := s.seal(&m); err != nil {
 		return herald.Message{}, err
+	}
+	if m.File != nil {
+		// Before the message is stored: a crash in between leaves a
+		// file that dies early, never a message whose file outlives it.
+		if err := s.bindFile(ctx, &m); err != nil {
+			return herald.Message{}, err
+		}
 	}
 	m.Text = ""
 	msg, ups, dup, err := s.store.AppendMessage(ctx, m)
@@ -228,6 +251,9 @@ func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []
 			rid = randomID + int64(i)
 		}
 		nm := herald.Message{ChatID: ch.ID, SenderID: c.UserID, RandomID: rid, Text: m.Text, Fwd: fwd, SentAt: s.now()}
+		if m.File != nil {
+			nm.File = &herald.File{ID: m.File.ID}
+		}
 		s.setTimer(&nm, ch, 0)
 		nm, err := s.append(ctx, nm)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/blob"
 	"github.com/heraldim/herald/bus"
 	"github.com/heraldim/herald/crypto"
 	"github.com/heraldim/herald/store"
@@ -56,6 +57,13 @@ type Config struct {
 	// each message into every member's update log and fans out on read like
 	// a channel (default herald.FanOutOnWriteMax).
 	LargeGroup int
+	// Blobs holds files' encrypted bytes; without it file methods answer
+	// UNAVAILABLE.
+	Blobs blob.Store
+	// MaxFileSize and StorageQuota bound one file and one user's files
+	// (zero: herald.DefaultMaxFileSize and herald.DefaultStorageQuota).
+	MaxFileSize  int64
+	StorageQuota int64
 	// Now returns the time; tests replace it.
 	Now func() time.Time
 }
@@ -84,6 +92,12 @@ type Service struct {
 
 	chatsMu sync.RWMutex
 	chats   map[int64]herald.Chat // how channel posts are signed; dropped on UpdateChat
+
+	blobs   blob.Store
+	maxFile int64
+	quota   int64
+	filesMu sync.RWMutex
+	files   map[string]herald.File // file metadata for delivery, without keys
 }
 
 // Caller is an authenticated device making a request.
@@ -101,6 +115,13 @@ func New(cfg Config) *Service {
 		moderation: cfg.Moderation, rl: newLimiters(cfg.Limits), bots: cfg.Bots, botRL: newBotLimiters(cfg.BotLimits),
 		signup: cfg.Signup, cost: cfg.PasswordCost, gap: cfg.TooLongGap, now: cfg.Now, large: cfg.LargeGroup,
 		limits: newLoginLimits(), users: map[int64]herald.User{}, chats: map[int64]herald.Chat{},
+		blobs: cfg.Blobs, maxFile: cfg.MaxFileSize, quota: cfg.StorageQuota, files: map[string]herald.File{},
+	}
+	if s.maxFile <= 0 {
+		s.maxFile = herald.DefaultMaxFileSize
+	}
+	if s.quota <= 0 {
+		s.quota = herald.DefaultStorageQuota
 	}
 	if s.log == nil {
 		s.log = slog.Default()

@@ -150,6 +150,31 @@ type Store interface {
 	// empties it, so deleted content does not linger in the log.
 	Checkpoint(ctx context.Context) error
 
+	// CreateFile stores an uploaded file's metadata and sealed key.
+	// AlreadyExists if the id is taken.
+	CreateFile(ctx context.Context, f herald.File) error
+	// File returns a file. NotFound.
+	File(ctx context.Context, id string) (herald.File, error)
+	// FileByHash returns the oldest of ownerID's files whose plaintext has
+	// this SHA-256 (hex). NotFound.
+	FileByHash(ctx context.Context, ownerID int64, sha string) (herald.File, error)
+	// CanReadFile reports whether userID may read a file: they uploaded
+	// it, or a message not deleted carries it in a chat they are a member
+	// of or in a public chat that is not taken down.
+	CanReadFile(ctx context.Context, userID int64, id string) (bool, error)
+	// StorageUsed returns the bytes of all files ownerID uploaded.
+	StorageUsed(ctx context.Context, ownerID int64) (int64, error)
+	// FileRefs counts the messages not deleted that carry a file.
+	FileRefs(ctx context.Context, id string) (int, error)
+	// ResealFile stores a file's key sealed anew. NotFound.
+	ResealFile(ctx context.Context, id string, key []byte, sealedUntil time.Time) error
+	// ExpiredFiles returns up to limit files once attached to
+	// self-destructing messages whose key is sealed until at or before now,
+	// or that no message carries any more.
+	ExpiredFiles(ctx context.Context, now time.Time, limit int) ([]herald.File, error)
+	// DeleteFile removes a file's row (its blob is the caller's to remove).
+	DeleteFile(ctx context.Context, id string) error
+
 	// Pts returns the last pts of a user's update log.
 	Pts(ctx context.Context, userID int64) (int64, error)
 	// Difference returns up to limit updates of userID's log after pts, with

@@ -59,7 +59,17 @@ func pbMessage(m *herald.Message, sig service.Signature, names map[int64]string)
 		out.Fwd = &pb.Forward{FromId: m.Fwd.UserID, From: names[m.Fwd.UserID], ChatId: m.Fwd.ChatID, Id: m.Fwd.Seq}
 	}
 	out.Buttons = pbButtons(m.Extras.Buttons)
+	if m.File != nil {
+		out.File = pbFile(*m.File)
+	}
 	return out
+}
+
+func pbFile(f herald.File) *pb.File {
+	return &pb.File{
+		Id: f.ID, Name: f.Name, Size: f.Size, Mime: f.MIME, Kind: string(f.Kind), Sha256: f.SHA256,
+		Width: int32(f.Width), Height: int32(f.Height), DurationMs: f.Duration.Milliseconds(), Thumb: f.Thumb,
+	}
 }
 
 // forwardedFrom names the origin of forwarded channel posts, which carry

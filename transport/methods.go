@@ -274,12 +274,26 @@ var methods = map[string]method{
 		return c.srv.render.difference(ctx, d), nil
 	}),
 	"messages.send": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SendRequest) (proto.Message, error) {
-		m, err := c.srv.svc.Send(ctx, caller, service.SendParams{Peer: peer(r.Peer), Text: r.Text, ReplyTo: r.ReplyTo, RandomID: r.RandomId, TTL: time.Duration(r.TtlMs) * time.Millisecond})
+		m, err := c.srv.svc.Send(ctx, caller, service.SendParams{Peer: peer(r.Peer), Text: r.Text, ReplyTo: r.ReplyTo, RandomID: r.RandomId, TTL: time.Duration(r.TtlMs) * time.Millisecond, FileID: r.FileId})
 		if err != nil {
 			return nil, err
 		}
 		c.srv.metrics.messagesIn.Inc()
 		return c.srv.render.message(ctx, m), nil
+	}),
+	"files.get": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.FileRequest) (proto.Message, error) {
+		f, err := c.srv.svc.FileInfo(ctx, caller, r.Id)
+		if err != nil {
+			return nil, err
+		}
+		return pbFile(f), nil
+	}),
+	"files.link": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.FileLinkRequest) (proto.Message, error) {
+		q, exp, err := c.srv.svc.SignFileLink(ctx, caller, r.Id, time.Duration(r.TtlMs)*time.Millisecond)
+		if err != nil {
+			return nil, err
+		}
+		return &pb.FileLink{Url: "/v1/files/" + r.Id + "?" + q, ExpiresAt: unixMS(exp)}, nil
 	}),
 	"messages.forward": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.ForwardRequest) (proto.Message, error) {
 		ms, err := c.srv.svc.Forward(ctx, caller, r.FromChatId, r.Ids, peer(r.To), r.RandomId)

@@ -48,6 +48,7 @@ type Server struct {
 	metrics *metrics
 	reg     *prometheus.Registry
 	render  renderer
+	files   *filesHTTP // nil until EnableFiles
 
 	mu      sync.Mutex
 	topics  map[string]*topicConns // bus topics this node follows, and for which connections
@@ -99,6 +100,9 @@ func (s *Server) Handler() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	if s.files != nil {
+		s.files.mount(mux)
+	}
 	return mux
 }
 

@@ -37,6 +37,8 @@ func init() {
 		"edit":       cmdEdit,
 		"delete":     cmdDelete,
 		"forward":    cmdForward,
+		"download":   cmdDownload,
+		"link":       cmdLink,
 		"group":      cmdGroup,
 		"leave":      cmdLeave,
 		"channel":    cmdChannel,
@@ -363,12 +365,13 @@ func cmdChats(ctx context.Context, c *cli, args []string) error {
 }
 
 func cmdSend(ctx context.Context, c *cli, args []string) error {
-	p, err := parseArgs(args, flagSpec{values: []string{"reply-to", "ttl"}})
+	p, err := parseArgs(args, flagSpec{values: []string{"reply-to", "ttl", "file"}})
 	if err != nil {
 		return err
 	}
-	if len(p.args) < 2 {
-		return usageError{"usage: herald send [--ttl DURATION] TARGET TEXT..."}
+	path, withFile := p.vals["file"]
+	if len(p.args) < 2 && !(withFile && len(p.args) == 1) {
+		return usageError{"usage: herald send [--ttl DURATION] TARGET TEXT... | herald send --file PATH TARGET [CAPTION...]"}
 	}
 	var ttl time.Duration
 	if v, ok := p.vals["ttl"]; ok {
@@ -385,6 +388,9 @@ func cmdSend(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	text := strings.Join(p.args[1:], " ")
+	if withFile {
+		return sendFile(ctx, c, path, peer, text, int64(replyTo), ttl)
+	}
 	return c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
 		m, err := cl.Send(ctx, &pb.SendRequest{Peer: peer, Text: text, ReplyTo: int64(replyTo), TtlMs: ttl.Milliseconds()})
 		if err != nil {
@@ -750,6 +756,9 @@ func messageJSON(m *pb.Message) map[string]any {
 	if len(m.Buttons) > 0 {
 		out["buttons"] = buttonsJSON(m.Buttons)
 	}
+	if m.File != nil {
+		out["file"] = fileJSON(m.File)
+	}
 	return out
 }
 
@@ -766,6 +775,12 @@ func (c *cli) printMessage(m *pb.Message) error {
 		fmt.Fprintf(&b, " (reply to #%d)", m.ReplyTo)
 	}
 	b.WriteString(": ")
+	if m.File != nil {
+		b.WriteString(describeFile(m.File))
+		if m.Text != "" {
+			b.WriteString(" ")
+		}
+	}
 	b.WriteString(m.Text)
 	if len(m.Buttons) > 0 {
 		b.WriteString(buttonsText(m.Buttons))

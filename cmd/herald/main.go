@@ -34,6 +34,9 @@ const usage = `usage: herald [--server URL] [--home DIR] [--json] COMMAND [ARGS]
   devices                     list this account's devices; devices revoke ID
   chats                       chat list with unread counts
   send [--ttl DURATION] TARGET TEXT...   prints the new message's id
+  send --file PATH TARGET [CAPTION...]   uploads (resuming an interrupted upload), sends; prints the id
+  download FILE_ID [-o PATH]             resumes a partial download; checks the SHA-256
+  link FILE_ID [--ttl DURATION]          a download link that needs no token (default 1h)
   autodelete TARGET off|DURATION         chat-wide timer for new messages (1h … 365d)
   history TARGET [--limit N]  oldest first
   listen [--count N] [--timeout DURATION] [--catch-up] [--all]

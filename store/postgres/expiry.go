@@ -74,7 +74,7 @@ func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]h
 						return nil
 					}
 					return err
-				}, `UPDATE messages SET body = NULL, deleted = 1, edited_at = 0, waiting = 0
+				}, `UPDATE messages SET body = NULL, file_id = '', deleted = 1, edited_at = 0, waiting = 0
 					 WHERE chat_id = ? AND seq = ? AND deleted = 0 RETURNING seq`, chat, seq)
 			}
 			broadcast[chat] = new(bool)

@@ -10,13 +10,17 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const msgCols = `chat_id, seq, sender_id, random_id, body, reply_to, fwd_user, fwd_chat, fwd_seq, sent_at, edited_at, deleted, views, ttl, expires_at, waiting, sealed_until, service`
+const msgCols = `chat_id, seq, sender_id, random_id, body, reply_to, fwd_user, fwd_chat, fwd_seq, sent_at, edited_at, deleted, views, ttl, expires_at, waiting, sealed_until, service, file_id`
 
 func scanMessage(s interface{ Scan(...any) error }) (herald.Message, error) {
 	var m herald.Message
 	var fu, fc, fs, sent, edited, ttl, expires, sealed int64
 	var deleted, waiting, service int
-	err := s.Scan(&m.ChatID, &m.Seq, &m.SenderID, &m.RandomID, &m.Body, &m.ReplyTo, &fu, &fc, &fs, &sent, &edited, &deleted, &m.Views, &ttl, &expires, &waiting, &sealed, &service)
+	var fileID string
+	err := s.Scan(&m.ChatID, &m.Seq, &m.SenderID, &m.RandomID, &m.Body, &m.ReplyTo, &fu, &fc, &fs, &sent, &edited, &deleted, &m.Views, &ttl, &expires, &waiting, &sealed, &service, &fileID)
+	if fileID != "" {
+		m.File = &herald.File{ID: fileID}
+	}
 	m.TTL, m.ExpiresAt, m.SealedUntil = time.Duration(ttl)*time.Millisecond, fromMS(expires), fromMS(sealed)
 	m.Waiting, m.Service = waiting != 0, service != 0
 	if fu != 0 || fc != 0 {
@@ -47,9 +51,11 @@ const appendSQL = `WITH c AS (
 	ins AS (
 		INSERT INTO messages (` + msgCols + `)
 		SELECT ?::bigint, last_seq, ?::bigint, ?::bigint, ?::bytea, ?::bigint, ?::bigint, ?::bigint, ?::bigint, ?::bigint, 0, 0, 0,
-			?::bigint, ?::bigint, ?::integer, ?::bigint, ?::integer
+			?::bigint, ?::bigint, ?::integer, ?::bigint, ?::integer, ?::text
 		FROM c
 		RETURNING seq),
+	fa AS (
+		UPDATE files SET attached = 1 FROM ins WHERE files.id = ? AND files.attached = 0),
 	rd AS (
 		UPDATE members SET read_seq = ins.seq FROM ins
 		WHERE members.chat_id = ? AND members.user_id = ? AND members.read_seq < ins.seq),
@@ -115,7 +121,8 @@ func (db *DB) AppendMessage(ctx context.Context, in herald.Message) (herald.Mess
 		}, appendSQL,
 			sent, m.ChatID, m.ChatID, m.SenderID, m.RandomID,
 			m.ChatID, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, sent,
-			m.TTL.Milliseconds(), ms(m.ExpiresAt), boolInt(m.Waiting), ms(m.SealedUntil), boolInt(m.Service),
+			m.TTL.Milliseconds(), ms(m.ExpiresAt), boolInt(m.Waiting), ms(m.SealedUntil), boolInt(m.Service), fileID(m),
+			fileID(m),
 			m.ChatID, m.SenderID,
 			m.ChatID,
 			int(herald.UpdNewMessage), m.ChatID, m.SenderID, sent,
@@ -251,7 +258,7 @@ func (db *DB) DeleteMessages(ctx context.Context, userID, chatID int64, seqs []i
 			if forEveryone {
 				// Unlike SQLite's secure_delete, PostgreSQL keeps the old
 				// row version until VACUUM; see the package documentation.
-				bt.execN(&n[i], `UPDATE messages SET body = NULL, deleted = 1, edited_at = 0 WHERE chat_id = ? AND seq = ? AND deleted = 0`, chatID, seq)
+				bt.execN(&n[i], `UPDATE messages SET body = NULL, file_id = '', deleted = 1, edited_at = 0 WHERE chat_id = ? AND seq = ? AND deleted = 0`, chatID, seq)
 			} else {
 				bt.execN(&n[i],
 					`INSERT INTO hidden (user_id, chat_id, seq) SELECT ?::bigint, chat_id, seq FROM messages WHERE chat_id = ? AND seq = ? AND deleted = 0
@@ -369,7 +376,7 @@ func difference(ctx context.Context, q querier, table, owner string, id, pts int
 		        coalesce(m.chat_id, 0), coalesce(m.seq, 0), coalesce(m.sender_id, 0), coalesce(m.random_id, 0), m.body,
 		        coalesce(m.reply_to, 0), coalesce(m.fwd_user, 0), coalesce(m.fwd_chat, 0), coalesce(m.fwd_seq, 0),
 		        coalesce(m.sent_at, 0), coalesce(m.edited_at, 0), coalesce(m.deleted, 0), coalesce(m.views, 0),
-		        coalesce(m.ttl, 0), coalesce(m.expires_at, 0), coalesce(m.waiting, 0), coalesce(m.sealed_until, 0), coalesce(m.service, 0)
+		        coalesce(m.ttl, 0), coalesce(m.expires_at, 0), coalesce(m.waiting, 0), coalesce(m.sealed_until, 0), coalesce(m.service, 0), coalesce(m.file_id, '')
 		 FROM `+table+` u
 		 LEFT JOIN messages m ON u.kind IN (1, 2) AND m.chat_id = u.chat_id AND m.seq = u.seq
 		 WHERE u.`+owner+` = ? AND u.pts > ? ORDER BY u.pts LIMIT ?`, id, pts, limit+1)

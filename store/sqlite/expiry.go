@@ -39,7 +39,7 @@ func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]h
 			for _, seq := range due[chat] {
 				// secure_delete overwrites the body's old bytes in the file.
 				if _, err := tx.ExecContext(ctx,
-					`UPDATE messages SET body = NULL, deleted = 1, edited_at = 0, waiting = 0 WHERE chat_id = ? AND seq = ?`, chat, seq); err != nil {
+					`UPDATE messages SET body = NULL, file_id = '', deleted = 1, edited_at = 0, waiting = 0 WHERE chat_id = ? AND seq = ?`, chat, seq); err != nil {
 					return classify("sqlite.ExpireMessages", err)
 				}
 				n++

@@ -7,15 +7,20 @@ import (
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/store/internal/sqltext"
 )
 
-const msgCols = `chat_id, seq, sender_id, random_id, body, reply_to, fwd_user, fwd_chat, fwd_seq, sent_at, edited_at, deleted, views, ttl, expires_at, waiting, sealed_until, service`
+const msgCols = `chat_id, seq, sender_id, random_id, body, reply_to, fwd_user, fwd_chat, fwd_seq, sent_at, edited_at, deleted, views, ttl, expires_at, waiting, sealed_until, service, file_id`
 
 func scanMessage(s interface{ Scan(...any) error }) (herald.Message, error) {
 	var m herald.Message
 	var fu, fc, fs, sent, edited, ttl, expires, sealed int64
 	var deleted, waiting, service int
-	err := s.Scan(&m.ChatID, &m.Seq, &m.SenderID, &m.RandomID, &m.Body, &m.ReplyTo, &fu, &fc, &fs, &sent, &edited, &deleted, &m.Views, &ttl, &expires, &waiting, &sealed, &service)
+	var fileID string
+	err := s.Scan(&m.ChatID, &m.Seq, &m.SenderID, &m.RandomID, &m.Body, &m.ReplyTo, &fu, &fc, &fs, &sent, &edited, &deleted, &m.Views, &ttl, &expires, &waiting, &sealed, &service, &fileID)
+	if fileID != "" {
+		m.File = &herald.File{ID: fileID}
+	}
 	m.TTL, m.ExpiresAt, m.SealedUntil = time.Duration(ttl)*time.Millisecond, fromMS(expires), fromMS(sealed)
 	m.Waiting, m.Service = waiting != 0, service != 0
 	if fu != 0 || fc != 0 {
@@ -67,10 +72,15 @@ func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Messa
 			fu, fc, fs = m.Fwd.UserID, m.Fwd.ChatID, m.Fwd.Seq
 		}
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO messages (`+msgCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?)`,
+			`INSERT INTO messages (`+msgCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?)`,
 			m.ChatID, m.Seq, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, ms(m.SentAt),
-			m.TTL.Milliseconds(), ms(m.ExpiresAt), boolInt(m.Waiting), ms(m.SealedUntil), boolInt(m.Service)); err != nil {
+			m.TTL.Milliseconds(), ms(m.ExpiresAt), boolInt(m.Waiting), ms(m.SealedUntil), boolInt(m.Service), fileID(m)); err != nil {
 			return classify("sqlite.AppendMessage", err)
+		}
+		if id := fileID(m); id != "" {
+			if _, err := tx.ExecContext(ctx, sqltext.MarkAttached, id); err != nil {
+				return classify("sqlite.AppendMessage", err)
+			}
 		}
 		// Sending means having read everything before it.
 		if _, err := tx.ExecContext(ctx,
@@ -175,7 +185,7 @@ func (db *DB) DeleteMessages(ctx context.Context, userID, chatID int64, seqs []i
 			var err error
 			if forEveryone {
 				// The body is overwritten (secure_delete is on), not only flagged.
-				res, err = tx.ExecContext(ctx, `UPDATE messages SET body = NULL, deleted = 1, edited_at = 0 WHERE chat_id = ? AND seq = ? AND deleted = 0`, chatID, seq)
+				res, err = tx.ExecContext(ctx, `UPDATE messages SET body = NULL, file_id = '', deleted = 1, edited_at = 0 WHERE chat_id = ? AND seq = ? AND deleted = 0`, chatID, seq)
 			} else {
 				res, err = tx.ExecContext(ctx,
 					`INSERT INTO hidden (user_id, chat_id, seq) SELECT ?, chat_id, seq FROM messages WHERE chat_id = ? AND seq = ? AND deleted = 0
@@ -300,7 +310,7 @@ func difference(ctx context.Context, q querier, table, owner string, id, pts int
 		        coalesce(m.chat_id, 0), coalesce(m.seq, 0), coalesce(m.sender_id, 0), coalesce(m.random_id, 0), m.body,
 		        coalesce(m.reply_to, 0), coalesce(m.fwd_user, 0), coalesce(m.fwd_chat, 0), coalesce(m.fwd_seq, 0),
 		        coalesce(m.sent_at, 0), coalesce(m.edited_at, 0), coalesce(m.deleted, 0), coalesce(m.views, 0),
-		        coalesce(m.ttl, 0), coalesce(m.expires_at, 0), coalesce(m.waiting, 0), coalesce(m.sealed_until, 0), coalesce(m.service, 0)
+		        coalesce(m.ttl, 0), coalesce(m.expires_at, 0), coalesce(m.waiting, 0), coalesce(m.sealed_until, 0), coalesce(m.service, 0), coalesce(m.file_id, '')
 		 FROM `+table+` u
 		 LEFT JOIN messages m ON u.kind IN (1, 2) AND m.chat_id = u.chat_id AND m.seq = u.seq
 		 WHERE u.`+owner+` = ? AND u.pts > ? ORDER BY u.pts LIMIT ?`, id, pts, limit+1)

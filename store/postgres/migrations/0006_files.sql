@@ -1,0 +1,28 @@
+-- Uploaded files. The bytes live in a blob store, encrypted under the
+-- file's own key; key is that key sealed like a message body, and
+-- sealed_until says when the key it is sealed under is destroyed (0: the
+-- master key).
+CREATE TABLE files (
+	id           TEXT PRIMARY KEY,
+	owner_id     BIGINT NOT NULL,
+	name         TEXT NOT NULL,
+	size         BIGINT NOT NULL,
+	mime         TEXT NOT NULL,
+	kind         TEXT NOT NULL,
+	sha256       TEXT NOT NULL,
+	width        BIGINT NOT NULL DEFAULT 0,
+	height       BIGINT NOT NULL DEFAULT 0,
+	duration     BIGINT NOT NULL DEFAULT 0,
+	thumb        BIGINT NOT NULL DEFAULT 0,
+	created_at   BIGINT NOT NULL,
+	key          BYTEA NOT NULL,
+	sealed_until BIGINT NOT NULL DEFAULT 0,
+	-- set when a message first carries the file, in the same transaction
+	attached     BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX files_owner ON files (owner_id, sha256);
+CREATE INDEX files_sealed ON files (sealed_until) WHERE sealed_until <> 0;
+
+-- The file a message carries ('' for none); its text is then the caption.
+ALTER TABLE messages ADD COLUMN file_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX messages_file ON messages (file_id) WHERE file_id <> '';

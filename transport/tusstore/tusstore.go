@@ -1,0 +1,320 @@
+// Package tusstore keeps resumable uploads in progress for the tus
+// protocol handler (github.com/tus/tusd/v2) on a blob.Store, encrypted:
+// no byte of an upload is ever written in the clear.
+//
+// Every PATCH request becomes one part, an age-encrypted blob under a
+// fresh key; the upload's state (its size, metadata and the parts with
+// their keys) is one blob sealed with the server's master key. A request
+// cut off midway still leaves a complete, authenticated part of what
+// arrived, so the upload resumes from there. Because every part and the
+// state live in the blob store, any node sharing it can take the next
+// request (locks are per node; see docs/OPERATIONS.md).
+package tusstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/heraldim/herald/blob"
+	"github.com/heraldim/herald/crypto"
+	"github.com/tus/tusd/v2/pkg/handler"
+)
+
+// Store implements tusd's DataStore and TerminaterDataStore.
+type Store struct {
+	blobs  blob.Store
+	sealer *crypto.Sealer
+}
+
+// New returns a Store keeping uploads in blobs under "uploads/".
+func New(blobs blob.Store, sealer *crypto.Sealer) *Store {
+	return &Store{blobs: blobs, sealer: sealer}
+}
+
+// UseIn registers the store with a tusd composer.
+func (s *Store) UseIn(c *handler.StoreComposer) {
+	c.UseCore(s)
+	c.UseTerminater(s)
+}
+
+type part struct {
+	Offset int64  `json:"o"`
+	Size   int64  `json:"n"`
+	Key    []byte `json:"k"` // the part's age file key; the whole state is sealed
+}
+
+type state struct {
+	Size     int64             `json:"size"`
+	MetaData map[string]string `json:"meta"`
+	Parts    []part            `json:"parts"`
+}
+
+func (st *state) offset() int64 {
+	var n int64
+	for _, p := range st.Parts {
+		n += p.Size
+	}
+	return n
+}
+
+func prefix(id string) string  { return "uploads/" + id + "/" }
+func infoKey(id string) string { return prefix(id) + "info" }
+func partKey(id string, off int64) string {
+	return fmt.Sprintf("%s%016d", prefix(id), off)
+}
+
+// ValidID reports whether id has the form of an upload id (32 lowercase
+// hex characters); only such ids ever reach the blob store.
+func ValidID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil && strings.ToLower(id) == id
+}
+
+// binding seals an upload's state to its id, so states cannot be swapped.
+func binding(id string) int64 { return crypto.FileBinding("upload/" + id) }
+
+type upload struct {
+	s  *Store
+	id string
+	st state
+}
+
+// NewUpload implements handler.DataStore.
+func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
+	if info.SizeIsDeferred {
+		return nil, handler.NewError("INVALID_ARGUMENT", "the upload needs its length in advance (Upload-Length)", 400)
+	}
+	var b [16]byte
+	rand.Read(b[:])
+	u := &upload{s: s, id: hex.EncodeToString(b[:]), st: state{Size: info.Size, MetaData: info.MetaData}}
+	if err := u.save(ctx); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// GetUpload implements handler.DataStore.
+func (s *Store) GetUpload(ctx context.Context, id string) (handler.Upload, error) {
+	if !ValidID(id) {
+		return nil, handler.ErrNotFound
+	}
+	obj, err := s.blobs.Open(ctx, infoKey(id))
+	if errors.Is(err, blob.ErrNotFound) {
+		return nil, handler.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer obj.Close()
+	if obj.Size() > 1<<20 {
+		return nil, fmt.Errorf("tusstore: state of upload %s is %d bytes", id, obj.Size())
+	}
+	sealed := make([]byte, obj.Size())
+	if _, err := obj.ReadAt(sealed, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	plain, err := s.sealer.Open(binding(id), sealed)
+	if err != nil {
+		return nil, fmt.Errorf("tusstore: state of upload %s: %w", id, err)
+	}
+	u := &upload{s: s, id: id}
+	if err := json.Unmarshal(plain, &u.st); err != nil {
+		return nil, fmt.Errorf("tusstore: state of upload %s: %w", id, err)
+	}
+	return u, nil
+}
+
+func (u *upload) save(ctx context.Context) error {
+	plain, err := json.Marshal(u.st)
+	if err != nil {
+		return err
+	}
+	sealed := u.s.sealer.Seal(binding(u.id), plain)
+	_, err = u.s.blobs.Put(ctx, infoKey(u.id), strings.NewReader(string(sealed)))
+	return err
+}
+
+// WriteChunk implements handler.Upload. It stores what arrives as one
+// encrypted part, even when the request breaks off: the part is closed
+// and recorded with the bytes received, and the client resumes after it.
+func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
+	if offset != u.st.offset() {
+		return 0, handler.ErrMismatchOffset
+	}
+	key := partKey(u.id, offset)
+	pr, pw := io.Pipe()
+	type result struct {
+		key []byte
+		n   int64
+	}
+	done := make(chan result, 1)
+	go func() {
+		var res result
+		w, k, err := crypto.EncryptFile(pw)
+		if err == nil {
+			res.key = k
+			// A read error (the client went away) ends the part
+			// early; what arrived is still kept.
+			res.n, _ = io.Copy(w, src)
+			err = w.Close()
+		}
+		pw.CloseWithError(err)
+		done <- res
+	}()
+	// The part is stored even if the request's context ends: it holds
+	// bytes the client sent, and the state must match what is stored.
+	_, err := u.s.blobs.Put(context.WithoutCancel(ctx), key, pr)
+	pr.CloseWithError(errors.New("blob store stopped reading"))
+	res := <-done
+	if err != nil {
+		return 0, err
+	}
+	if res.n == 0 {
+		return 0, u.s.blobs.Delete(context.WithoutCancel(ctx), key)
+	}
+	u.st.Parts = append(u.st.Parts, part{Offset: offset, Size: res.n, Key: res.key})
+	if err := u.save(context.WithoutCancel(ctx)); err != nil {
+		return 0, err
+	}
+	return res.n, nil
+}
+
+// GetInfo implements handler.Upload.
+func (u *upload) GetInfo(ctx context.Context) (handler.FileInfo, error) {
+	return handler.FileInfo{ID: u.id, Size: u.st.Size, Offset: u.st.offset(), MetaData: u.st.MetaData}, nil
+}
+
+// GetReader implements handler.Upload: the plaintext of every part in
+// order, decrypted as it is read.
+func (u *upload) GetReader(ctx context.Context) (io.ReadCloser, error) {
+	return &reader{ctx: ctx, u: u}, nil
+}
+
+// FinishUpload implements handler.Upload; the work happens in the
+// handler's pre-finish hook, which makes the upload a file.
+func (u *upload) FinishUpload(ctx context.Context) error { return nil }
+
+// AsTerminatableUpload implements handler.TerminaterDataStore.
+func (s *Store) AsTerminatableUpload(up handler.Upload) handler.TerminatableUpload {
+	return up.(*upload)
+}
+
+// Terminate implements handler.TerminatableUpload.
+func (u *upload) Terminate(ctx context.Context) error {
+	return u.s.Delete(ctx, u.id)
+}
+
+// Delete removes an upload's state and parts.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if !ValidID(id) {
+		return handler.ErrNotFound
+	}
+	objs, err := s.blobs.List(ctx, prefix(id))
+	if err != nil {
+		return err
+	}
+	// The state first: an upload whose state is gone is gone, even if
+	// deleting a part fails below (the abandoned-upload sweep gets it).
+	if err := s.blobs.Delete(ctx, infoKey(id)); err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if err := s.blobs.Delete(ctx, o.Key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MetaData returns the metadata of an upload (the handler stores the
+// uploader's id there), or handler.ErrNotFound.
+func (s *Store) MetaData(ctx context.Context, id string) (map[string]string, error) {
+	up, err := s.GetUpload(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return up.(*upload).st.MetaData, nil
+}
+
+// Sweep deletes uploads not touched since before: abandoned partial
+// uploads, and leftovers of ones already made into files.
+func (s *Store) Sweep(ctx context.Context, before time.Time) (int, error) {
+	objs, err := s.blobs.List(ctx, "uploads/")
+	if err != nil {
+		return 0, err
+	}
+	latest := map[string]time.Time{}
+	for _, o := range objs {
+		id, _, _ := strings.Cut(strings.TrimPrefix(o.Key, "uploads/"), "/")
+		if o.Modified.After(latest[id]) {
+			latest[id] = o.Modified
+		}
+	}
+	n := 0
+	for id, t := range latest {
+		if t.Before(before) && ValidID(id) {
+			if err := s.Delete(ctx, id); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// reader decrypts an upload's parts one after another.
+type reader struct {
+	ctx  context.Context
+	u    *upload
+	next int
+	cur  io.Reader
+	obj  blob.Object
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	for {
+		if r.cur != nil {
+			n, err := r.cur.Read(p)
+			if !errors.Is(err, io.EOF) {
+				return n, err
+			}
+			r.obj.Close()
+			r.cur, r.obj = nil, nil
+			if n > 0 {
+				return n, nil
+			}
+		}
+		if r.next == len(r.u.st.Parts) {
+			return 0, io.EOF
+		}
+		pt := r.u.st.Parts[r.next]
+		r.next++
+		obj, err := r.u.s.blobs.Open(r.ctx, partKey(r.u.id, pt.Offset))
+		if err != nil {
+			return 0, err
+		}
+		dec, err := crypto.DecryptFile(io.NewSectionReader(obj, 0, obj.Size()), pt.Key)
+		if err != nil {
+			obj.Close()
+			return 0, err
+		}
+		r.cur, r.obj = dec, obj
+	}
+}
+
+func (r *reader) Close() error {
+	if r.obj != nil {
+		return r.obj.Close()
+	}
+	return nil
+}
