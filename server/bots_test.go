@@ -343,6 +343,18 @@ func TestBotAPIShapes(t *testing.T) {
 			r, _ := http.NewRequest(http.MethodGet, base+"sendMessage?"+url.Values{"chat_id": {fmt.Sprint(-g.Id)}, "text": {"x"}}.Encode(), nil)
 			return r
 		}, 403, "Forbidden"},
+		{"file by URL", func() *http.Request {
+			r, _ := http.NewRequest(http.MethodGet, base+"sendDocument?"+url.Values{"chat_id": {chat}, "document": {"https://example.org/a.pdf"}}.Encode(), nil)
+			return r
+		}, 400, "does not fetch files from URLs"},
+		{"unknown file_id", func() *http.Request {
+			r, _ := http.NewRequest(http.MethodGet, base+"sendPhoto?"+url.Values{"chat_id": {chat}, "photo": {"0123456789abcdef0123456789abcdef"}}.Encode(), nil)
+			return r
+		}, 400, "wrong file identifier"},
+		{"missing file", func() *http.Request {
+			r, _ := http.NewRequest(http.MethodGet, base+"sendDocument?chat_id="+chat, nil)
+			return r
+		}, 400, `"document"`},
 		{"bad parse_mode markup", func() *http.Request {
 			r, _ := http.NewRequest(http.MethodGet, base+"sendMessage?"+url.Values{"chat_id": {chat}, "text": {"<b>x"}, "parse_mode": {"HTML"}}.Encode(), nil)
 			return r

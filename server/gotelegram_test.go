@@ -1,7 +1,10 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +26,13 @@ func TestGoTelegramEchoBot(t *testing.T) {
 	ctx, cancel := context.WithCancel(ctxT(t))
 	defer cancel()
 	answered := make(chan error, 1)
+	// A document that is not all one byte, so a shifted or truncated
+	// download would show.
+	doc := make([]byte, 300_000)
+	for i := range doc {
+		doc[i] = byte(i * 7 % 251)
+	}
+	fetched := make(chan []byte, 1)
 	b, err := bot.New(token,
 		bot.WithServerURL(n.URL()),
 		bot.WithDefaultHandler(func(ctx context.Context, b *bot.Bot, u *models.Update) {
@@ -38,6 +48,30 @@ func TestGoTelegramEchoBot(t *testing.T) {
 					{{Text: "Press me", CallbackData: "pressed"}},
 				}},
 			})
+		}),
+		bot.WithMessageTextHandler("doc", bot.MatchTypeCommand, func(ctx context.Context, b *bot.Bot, u *models.Update) {
+			m, err := b.SendDocument(ctx, &bot.SendDocumentParams{
+				ChatID: u.Message.Chat.ID, Caption: "your report",
+				Document: &models.InputFileUpload{Filename: "report.bin", Data: bytes.NewReader(doc)},
+			})
+			if err != nil || m.Document == nil {
+				t.Errorf("sendDocument: %v %+v", err, m)
+				return
+			}
+			// The bot fetches it back, as bots fetch what people send them.
+			f, err := b.GetFile(ctx, &bot.GetFileParams{FileID: m.Document.FileID})
+			if err != nil {
+				t.Errorf("getFile: %v", err)
+				return
+			}
+			resp, err := http.Get(b.FileDownloadLink(f))
+			if err != nil {
+				t.Errorf("download: %v", err)
+				return
+			}
+			defer resp.Body.Close()
+			got, _ := io.ReadAll(resp.Body)
+			fetched <- got
 		}),
 		bot.WithCallbackQueryDataHandler("pressed", bot.MatchTypeExact, func(ctx context.Context, b *bot.Bot, u *models.Update) {
 			_, err := b.AnswerCallbackQuery(ctx, &bot.AnswerCallbackQueryParams{CallbackQueryID: u.CallbackQuery.ID, Text: "got it"})
@@ -63,6 +97,27 @@ func TestGoTelegramEchoBot(t *testing.T) {
 	send(t, alice, to(name), "hello there")
 	if echo := next(t, alice, fromBot).GetNewMessage(); echo.Text != "echo: hello there" {
 		t.Fatalf("echo = %v", echo)
+	}
+
+	send(t, alice, to(name), "/doc")
+	withDoc := next(t, alice, fromBot).GetNewMessage()
+	if withDoc.Text != "your report" || withDoc.File == nil || withDoc.File.Name != "report.bin" || withDoc.File.Size != int64(len(doc)) {
+		t.Fatalf("document message = %v", withDoc)
+	}
+	var got bytes.Buffer
+	if _, _, err := alice.DownloadRange(ctxT(t), withDoc.File.Id, 0, &got, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), doc) {
+		t.Fatalf("alice downloaded %d bytes that differ from the %d the bot sent", got.Len(), len(doc))
+	}
+	select {
+	case back := <-fetched:
+		if !bytes.Equal(back, doc) {
+			t.Fatalf("the bot downloaded %d bytes that differ from what it sent", len(back))
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the bot did not download its document")
 	}
 
 	qid, err := alice.Press(ctxT(t), welcome.ChatId, welcome.Id, welcome.Buttons[0].Buttons[0].Data)

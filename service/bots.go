@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
@@ -499,7 +501,11 @@ func (s *Service) openExtra(ctx context.Context, m *herald.Message) error {
 
 // BotSend sends a message as a bot, with an inline keyboard and entities.
 func (s *Service) BotSend(ctx context.Context, c Caller, p SendParams, x herald.Extras) (herald.Message, error) {
-	if err := herald.ValidateText(p.Text); err != nil {
+	validate := herald.ValidateText
+	if p.FileID != "" {
+		validate = herald.ValidateCaption
+	}
+	if err := validate(p.Text); err != nil {
 		return herald.Message{}, err
 	}
 	if err := validateExtras(x, p.Text); err != nil {
@@ -524,9 +530,22 @@ func (s *Service) BotSend(ctx context.Context, c Caller, p SendParams, x herald.
 		}
 	}
 	m := herald.Message{ChatID: ch.ID, SenderID: c.UserID, RandomID: p.RandomID, Text: p.Text, ReplyTo: p.ReplyTo, SentAt: s.now()}
+	if p.FileID != "" {
+		f, err := s.attachable(ctx, c, p.FileID)
+		if err != nil {
+			return herald.Message{}, err
+		}
+		m.File = &herald.File{ID: f.ID}
+	}
 	s.setTimer(&m, ch, 0)
 	if err := s.seal(&m); err != nil {
 		return herald.Message{}, err
+	}
+	if m.File != nil {
+		// As in append: the file's key is bound to the message first.
+		if err := s.bindFile(ctx, &m); err != nil {
+			return herald.Message{}, err
+		}
 	}
 	extra, err := s.sealExtras(ch.ID, x)
 	if err != nil {
@@ -604,6 +623,32 @@ func sameExtras(a, b herald.Extras) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return string(ja) == string(jb)
+}
+
+// BotUpload stores a file a bot sent in one piece (multipart, as the Bot
+// API uploads): it is checked against the size limit and the bot's quota,
+// hashed, and then stored like a finished resumable upload. open must
+// return the bytes from the start each time it is called.
+func (s *Service) BotUpload(ctx context.Context, c Caller, name string, size int64, open func() (io.ReadCloser, error)) (herald.File, error) {
+	if err := s.CheckUpload(ctx, c, size); err != nil {
+		return herald.File{}, err
+	}
+	r, err := open()
+	if err != nil {
+		return herald.File{}, herald.Wrap("service.BotUpload", err)
+	}
+	h := sha256.New()
+	_, err = io.Copy(h, r)
+	r.Close()
+	if err != nil {
+		return herald.File{}, herald.Wrap("service.BotUpload", err)
+	}
+	id := make([]byte, 16)
+	rand.Read(id)
+	return s.FinishUpload(ctx, c, Upload{
+		ID: hex.EncodeToString(id), Name: name, SHA256: hex.EncodeToString(h.Sum(nil)), Size: size,
+		Open: func(context.Context) (io.ReadCloser, error) { return open() },
+	})
 }
 
 // ---- button presses ----

@@ -78,9 +78,10 @@ func New(svc *service.Service, b bus.Bus, log *slog.Logger, opts Options) *API {
 	return &API{svc: svc, bus: b, log: log, opts: opts, polls: map[int64]*poll{}, hooks: map[int64]*webhooker{}, confirmed: map[int64]confirmState{}, stop: make(chan struct{})}
 }
 
-// Handles reports whether a request is for the Bot API.
+// Handles reports whether a request is for the Bot API: a method call at
+// /bot<token>/… or a file download at /file/bot<token>/….
 func Handles(r *http.Request) bool {
-	return strings.HasPrefix(r.URL.Path, "/bot")
+	return strings.HasPrefix(r.URL.Path, "/bot") || strings.HasPrefix(r.URL.Path, "/file/bot")
 }
 
 // apiError is an answer with the Bot API's error_code and description.
@@ -167,6 +168,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{code: http.StatusMethodNotAllowed, desc: "Method Not Allowed: use GET or POST"})
 		return
 	}
+	if strings.HasPrefix(r.URL.Path, "/file/bot") {
+		a.serveFile(w, r)
+		return
+	}
 	rest := strings.TrimPrefix(r.URL.Path, "/bot")
 	token, name, ok := strings.Cut(rest, "/")
 	if !ok || token == "" {
@@ -184,7 +189,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{code: http.StatusNotFound, desc: "Not Found: method not found"})
 		return
 	}
-	p, err := parseParams(r)
+	p, err := parseParams(r, min(maxUploadBytes, a.svc.MaxFileSize()+1<<20))
 	if err != nil {
 		writeError(w, err)
 		return

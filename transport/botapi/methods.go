@@ -57,6 +57,14 @@ func init() {
 		"setChatMenuButton":               ok,
 		"getChatMenuButton":               getChatMenuButton,
 		"setMyDefaultAdministratorRights": ok,
+		"sendDocument":                    sendMedia("document"),
+		"sendPhoto":                       sendMedia("photo"),
+		"sendVideo":                       sendMedia("video"),
+		"sendAudio":                       sendMedia("audio"),
+		"sendVoice":                       sendMedia("voice"),
+		"sendAnimation":                   sendMedia("animation"),
+		"getFile":                         getFile,
+		"editMessageCaption":              editMessageCaption,
 	} {
 		methods[strings.ToLower(name)] = fn
 	}
@@ -365,11 +373,11 @@ func sendMessage(ctx context.Context, r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.send(ctx, ch, text, herald.Extras{Buttons: buttons, Entities: ents}, reply, allow)
+	return r.send(ctx, ch, text, "", herald.Extras{Buttons: buttons, Entities: ents}, reply, allow)
 }
 
-func (r *request) send(ctx context.Context, ch herald.Chat, text string, x herald.Extras, reply int64, allow bool) (any, error) {
-	p := service.SendParams{Peer: service.Peer{ChatID: ch.ID}, Text: text, ReplyTo: reply}
+func (r *request) send(ctx context.Context, ch herald.Chat, text, fileID string, x herald.Extras, reply int64, allow bool) (any, error) {
+	p := service.SendParams{Peer: service.Peer{ChatID: ch.ID}, Text: text, ReplyTo: reply, FileID: fileID}
 	m, err := r.api.svc.BotSend(ctx, r.caller, p, x)
 	if err != nil && reply > 0 && allow && herald.IsKind(err, herald.NotFound) {
 		p.ReplyTo = 0
@@ -511,7 +519,11 @@ func copyMessage(ctx context.Context, r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := r.send(ctx, to, src.Text, x, reply, allow)
+	fileID := ""
+	if src.File != nil {
+		fileID = src.File.ID
+	}
+	res, err := r.send(ctx, to, src.Text, fileID, x, reply, allow)
 	if err != nil {
 		return nil, err
 	}

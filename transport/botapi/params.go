@@ -14,9 +14,9 @@ import (
 // Bounds on a request: Telegram's own bounds are about the same (a text
 // is 4,096 characters; uploads, when they come, get their own limit).
 const (
-	maxBodyBytes      = 1 << 20  // JSON and url-encoded bodies
-	maxMultipartBytes = 10 << 20 // multipart bodies (files will raise this)
-	maxMultipartMem   = 1 << 20  // held in memory before spilling to disk
+	maxBodyBytes    = 1 << 20  // JSON and url-encoded bodies
+	maxUploadBytes  = 50 << 20 // multipart bodies: a bot uploads files of up to 50 MB, as on Telegram
+	maxMultipartMem = 1 << 20  // held in memory before spilling to disk
 )
 
 // params are a request's parameters, whichever of the four encodings
@@ -26,11 +26,12 @@ type params struct {
 	files map[string][]*multipart.FileHeader
 }
 
-// parseParams reads the query string and the body. Libraries differ in
+// parseParams reads the query string and the body (multipart bodies up to
+// maxMultipart bytes). Libraries differ in
 // which encoding they use (go-telegram/bot always multipart, grammY JSON,
 // others url-encoded or the query string), so all are accepted for every
 // method.
-func parseParams(r *http.Request) (params, error) {
+func parseParams(r *http.Request, maxMultipart int64) (params, error) {
 	p := params{v: map[string]string{}}
 	for k, vs := range r.URL.Query() {
 		if len(vs) > 0 {
@@ -76,7 +77,7 @@ func parseParams(r *http.Request) (params, error) {
 		if ctParams["boundary"] == "" {
 			return p, badRequest("the multipart body has no boundary")
 		}
-		r.Body = http.MaxBytesReader(nil, r.Body, maxMultipartBytes)
+		r.Body = http.MaxBytesReader(nil, r.Body, maxMultipart)
 		if err := r.ParseMultipartForm(maxMultipartMem); err != nil {
 			if errors.Is(err, io.EOF) {
 				return p, nil // an empty multipart body (go-telegram/bot's getMe): no parameters

@@ -81,6 +81,13 @@ type Message struct {
 	AuthorSig      string                `json:"author_signature,omitempty"`
 	Text           string                `json:"text,omitempty"`
 	Entities       []MessageEntity       `json:"entities,omitempty"`
+	Caption        string                `json:"caption,omitempty"`
+	CaptionEnts    []MessageEntity       `json:"caption_entities,omitempty"`
+	Document       *FileObject           `json:"document,omitempty"`
+	Photo          []PhotoSize           `json:"photo,omitempty"`
+	Video          *FileObject           `json:"video,omitempty"`
+	Audio          *FileObject           `json:"audio,omitempty"`
+	Voice          *FileObject           `json:"voice,omitempty"`
 	ReplyMarkup    *InlineKeyboardMarkup `json:"reply_markup,omitempty"`
 	HasProtected   bool                  `json:"has_protected_content,omitempty"`
 	IsTopicMessage bool                  `json:"is_topic_message,omitempty"`
@@ -245,6 +252,11 @@ func (r renderer) message(ctx context.Context, ch herald.Chat, m herald.Message,
 			kb.InlineKeyboard = append(kb.InlineKeyboard, rr)
 		}
 		out.ReplyMarkup = kb
+	}
+	if m.File != nil {
+		// A file's text is its caption.
+		attachFile(out, m.File)
+		out.Caption, out.CaptionEnts, out.Text, out.Entities = out.Text, out.Entities, "", nil
 	}
 	if m.ReplyTo > 0 && depth == 0 {
 		if rm, err := r.svc.Message(ctx, r.bot, m.ChatID, m.ReplyTo); err == nil {
