@@ -465,3 +465,68 @@ func TestBotGroupPrivacy(t *testing.T) {
 		t.Fatalf("after leaving: %d %s", r.status, r.Description)
 	}
 }
+
+// TestBotChannel: a bot that is a channel's admin receives its posts as
+// channel_post (copied from the channel's own log when it reads) under
+// the channel's -100… id, and posts to it by id or @name.
+func TestBotChannel(t *testing.T) {
+	n := startBotNode(t, laxBots)
+	alice := signup(t, n, "alice")
+	name, token := newBot(t, alice)
+	chName := fmt.Sprintf("news%d", userSeq.Add(1))
+	ch, err := alice.CreateChannel(ctxT(t), &pb.CreateChannelRequest{Username: chName, Title: "News"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.SetRole(ctxT(t), ch.Id, name, true); err != nil {
+		t.Fatal(err)
+	}
+	apiID := service.ChannelIDBase - ch.Id
+	if !strings.HasPrefix(fmt.Sprint(apiID), "-100") {
+		t.Fatalf("channel id %d", apiID)
+	}
+	// Posted before the bot ever read: it still gets it, from its join on.
+	send(t, alice, &pb.Peer{ChatId: ch.Id}, "Edition 1")
+	var ups []struct {
+		UpdateID    int64 `json:"update_id"`
+		ChannelPost *struct {
+			MessageID  int64  `json:"message_id"`
+			Text       string `json:"text"`
+			SenderChat struct {
+				ID int64 `json:"id"`
+			} `json:"sender_chat"`
+			Chat struct {
+				ID       int64  `json:"id"`
+				Type     string `json:"type"`
+				Username string `json:"username"`
+			} `json:"chat"`
+		} `json:"channel_post"`
+	}
+	for range 10 {
+		mustOK(t, call(t, n, token, "getUpdates", map[string]any{"timeout": 5}), &ups)
+		if len(ups) > 0 {
+			break
+		}
+	}
+	if len(ups) != 1 || ups[0].ChannelPost == nil {
+		t.Fatalf("updates = %+v", ups)
+	}
+	p := ups[0].ChannelPost
+	if p.Text != "Edition 1" || p.Chat.ID != apiID || p.Chat.Type != "channel" || p.Chat.Username != chName || p.SenderChat.ID != apiID {
+		t.Fatalf("channel_post = %+v", p)
+	}
+	mustOK(t, call(t, n, token, "getUpdates", map[string]any{"offset": ups[0].UpdateID + 1}), nil)
+	for _, id := range []any{apiID, "@" + chName} {
+		mustOK(t, call(t, n, token, "sendMessage", map[string]any{"chat_id": id, "text": "from the bot"}), nil)
+	}
+	hist, err := alice.History(ctxT(t), &pb.HistoryRequest{Peer: &pb.Peer{ChatId: ch.Id}})
+	if err != nil || len(hist) != 3 || hist[2].Text != "from the bot" {
+		t.Fatalf("history = %v, %v", hist, err)
+	}
+	// Its own posts do not come back to it.
+	var rest []json.RawMessage
+	mustOK(t, call(t, n, token, "getUpdates", nil), &rest)
+	if len(rest) != 0 {
+		t.Fatalf("the bot got its own posts: %s", rest)
+	}
+}

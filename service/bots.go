@@ -775,33 +775,90 @@ func (s *Service) BotUpdates(ctx context.Context, c Caller, b herald.Bot, after 
 	}
 	var out []BotUpdate
 	oldest := s.now().Add(-herald.BotUpdateLifetime)
-	for len(out) < limit {
-		d, err := s.store.Difference(ctx, c.UserID, after, limit)
-		if err != nil {
+	// A second round when the log showed the bot joining a broadcast
+	// chat: what was posted there since the join is copied at once.
+	for round := 0; round < 2; round++ {
+		if err := s.pullBroadcast(ctx, c); err != nil {
 			return nil, after, err
 		}
-		for i := range d.Updates {
-			u := &d.Updates[i]
-			after = u.Pts
-			if u.At.Before(oldest) {
-				continue
-			}
-			bu, ok, err := s.botUpdate(ctx, c, b, u)
+		joined := false
+		for len(out) < limit {
+			d, err := s.store.Difference(ctx, c.UserID, after, limit)
 			if err != nil {
 				return nil, after, err
 			}
-			if ok {
-				out = append(out, bu)
-				if len(out) == limit {
-					return out, after, nil
+			for i := range d.Updates {
+				u := &d.Updates[i]
+				after = u.Pts
+				joined = joined || u.Kind == herald.UpdChatJoined
+				if u.At.Before(oldest) {
+					continue
+				}
+				bu, ok, err := s.botUpdate(ctx, c, b, u)
+				if err != nil {
+					return nil, after, err
+				}
+				if ok {
+					out = append(out, bu)
+					if len(out) == limit {
+						return out, after, nil
+					}
 				}
 			}
+			if !d.More {
+				break
+			}
 		}
-		if !d.More {
+		if !joined {
 			break
 		}
 	}
 	return out, after, nil
+}
+
+// pullBroadcast copies new posts and edits of the broadcast chats the bot
+// is in (channels and large groups, which fan out on read) from their
+// logs into the bot's own log, so the bot reads one log with one
+// update_id sequence. The copy is lazy, when the bot reads, so a post to
+// a channel costs nothing more for having a bot among its subscribers.
+func (s *Service) pullBroadcast(ctx context.Context, c Caller) error {
+	chats, err := s.store.BroadcastChats(ctx, c.UserID)
+	if err != nil || len(chats) == 0 {
+		return err
+	}
+	cursors, err := s.bots.BotCursors(ctx, c.UserID)
+	if err != nil {
+		return err
+	}
+	for _, id := range chats {
+		from, ok := cursors[id]
+		if !ok {
+			continue // followed once the bot's log shows it joining
+		}
+		for {
+			d, err := s.store.ChatDifference(ctx, id, from, herald.MaxDifferencePage)
+			if err != nil {
+				return err
+			}
+			if d.Pts <= from {
+				break
+			}
+			var ups []herald.Update
+			for _, u := range d.Updates {
+				if u.Kind == herald.UpdNewMessage || u.Kind == herald.UpdEditMessage {
+					ups = append(ups, herald.Update{Kind: u.Kind, ChatID: id, Seq: u.Seq, ActorID: u.ActorID, At: u.At})
+				}
+			}
+			if _, err := s.bots.PullChat(ctx, c.UserID, id, from, d.Pts, ups); err != nil {
+				return err
+			}
+			from = d.Pts
+			if !d.More {
+				break
+			}
+		}
+	}
+	return nil
 }
 
 // botUpdate decides whether the bot sees a log entry, and renders it.
@@ -828,6 +885,15 @@ func (s *Service) botUpdate(ctx context.Context, c Caller, b herald.Bot, u *hera
 		}
 		bu.Chat, bu.Message = ch, m
 		return bu, true, nil
+	case herald.UpdChatJoined:
+		// Joining a channel or large group: from here on its posts are
+		// copied into this log (see pullBroadcast).
+		if ch, err := s.chatMeta(ctx, u.ChatID); err == nil && ch.Broadcast {
+			if err := s.bots.FollowChat(ctx, c.UserID, u.ChatID, u.Seq); err != nil {
+				return bu, false, err
+			}
+		}
+		return bu, false, nil
 	case herald.UpdCallback:
 		if len(u.Seqs) != 1 {
 			return bu, false, nil

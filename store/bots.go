@@ -36,6 +36,18 @@ type Bots interface {
 	// before, and those logged before olderThan.
 	ForgetUpdates(ctx context.Context, userID, before int64, olderThan time.Time) error
 
+	// FollowChat starts copying broadcast chat chatID's log into the bot's
+	// log from position pts, unless it already follows the chat.
+	FollowChat(ctx context.Context, botID, chatID, pts int64) error
+	// BotCursors returns, per followed broadcast chat, the chat log
+	// position the bot has copied up to.
+	BotCursors(ctx context.Context, botID int64) (map[int64]int64, error)
+	// PullChat moves the bot's cursor in chatID from from to to and
+	// appends ups (their UserID the bot's) to the bot's log, numbering
+	// them. If the cursor is no longer at from (another request pulled
+	// first) nothing is written and nil is returned.
+	PullChat(ctx context.Context, botID, chatID, from, to int64, ups []herald.Update) ([]herald.Update, error)
+
 	// SetExtra stores (or with nil, removes) the sealed extras of a message.
 	SetExtra(ctx context.Context, chatID, seq int64, extra []byte) error
 	// Extra returns the sealed extras of a message, nil if it has none.

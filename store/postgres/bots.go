@@ -148,6 +148,9 @@ func (db *DB) DeleteBot(ctx context.Context, userID int64) error {
 		if err := affected(n, err, "postgres.DeleteBot", "no such bot"); err != nil {
 			return err
 		}
+		if _, err := t.exec(ctx, `DELETE FROM bot_cursors WHERE bot_id = ?`, userID); err != nil {
+			return classify("postgres.DeleteBot", err)
+		}
 		_, err = t.exec(ctx, `DELETE FROM updates WHERE user_id = ?`, userID)
 		return classify("postgres.DeleteBot", err)
 	})
@@ -159,6 +162,54 @@ func (db *DB) ForgetUpdates(ctx context.Context, userID, before int64, olderThan
 		_, err := t.exec(ctx, `DELETE FROM updates WHERE user_id = ? AND (pts < ? OR at < ?)`, userID, before, ms(olderThan))
 		return classify("postgres.ForgetUpdates", err)
 	})
+}
+
+// FollowChat implements store.Bots.
+func (db *DB) FollowChat(ctx context.Context, botID, chatID, pts int64) error {
+	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
+		_, err := t.exec(ctx, `INSERT INTO bot_cursors (bot_id, chat_id, pts) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, botID, chatID, pts)
+		return classify("postgres.FollowChat", err)
+	})
+}
+
+// BotCursors implements store.Bots.
+func (db *DB) BotCursors(ctx context.Context, botID int64) (map[int64]int64, error) {
+	rows, err := db.rq.query(ctx, `SELECT chat_id, pts FROM bot_cursors WHERE bot_id = ?`, botID)
+	if err != nil {
+		return nil, classify("postgres.BotCursors", err)
+	}
+	defer rows.Close()
+	out := map[int64]int64{}
+	for rows.Next() {
+		var chat, pts int64
+		if err := rows.Scan(&chat, &pts); err != nil {
+			return nil, classify("postgres.BotCursors", err)
+		}
+		out[chat] = pts
+	}
+	return out, classify("postgres.BotCursors", rows.Err())
+}
+
+// PullChat implements store.Bots.
+func (db *DB) PullChat(ctx context.Context, botID, chatID, from, to int64, ups []herald.Update) ([]herald.Update, error) {
+	var out []herald.Update
+	err := db.do(ctx, locks{users: []int64{botID}}, func(ctx context.Context, t *tx) error {
+		out = nil
+		n, err := t.exec(ctx, `UPDATE bot_cursors SET pts = ? WHERE bot_id = ? AND chat_id = ? AND pts = ?`, to, botID, chatID, from)
+		if err != nil {
+			return classify("postgres.PullChat", err)
+		}
+		if n == 0 || len(ups) == 0 {
+			return nil
+		}
+		b := &batch{}
+		for _, u := range ups {
+			u.UserID = botID
+			logUpdate(b, u, &out)
+		}
+		return classify("postgres.PullChat", b.run(ctx, t))
+	})
+	return out, err
 }
 
 // SetExtra implements store.Bots.

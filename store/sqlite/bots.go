@@ -146,6 +146,9 @@ func (db *DB) DeleteBot(ctx context.Context, userID int64) error {
 		if err := affected(res, err, "sqlite.DeleteBot", "no such bot"); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM bot_cursors WHERE bot_id = ?`, userID); err != nil {
+			return classify("sqlite.DeleteBot", err)
+		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM updates WHERE user_id = ?`, userID)
 		return classify("sqlite.DeleteBot", err)
 	})
@@ -157,6 +160,56 @@ func (db *DB) ForgetUpdates(ctx context.Context, userID, before int64, olderThan
 		_, err := tx.ExecContext(ctx, `DELETE FROM updates WHERE user_id = ? AND (pts < ? OR at < ?)`, userID, before, ms(olderThan))
 		return classify("sqlite.ForgetUpdates", err)
 	})
+}
+
+// FollowChat implements store.Bots.
+func (db *DB) FollowChat(ctx context.Context, botID, chatID, pts int64) error {
+	return db.do(ctx, func(tx querier) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO bot_cursors (bot_id, chat_id, pts) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, botID, chatID, pts)
+		return classify("sqlite.FollowChat", err)
+	})
+}
+
+// BotCursors implements store.Bots.
+func (db *DB) BotCursors(ctx context.Context, botID int64) (map[int64]int64, error) {
+	rows, err := db.rq.QueryContext(ctx, `SELECT chat_id, pts FROM bot_cursors WHERE bot_id = ?`, botID)
+	if err != nil {
+		return nil, classify("sqlite.BotCursors", err)
+	}
+	defer rows.Close()
+	out := map[int64]int64{}
+	for rows.Next() {
+		var chat, pts int64
+		if err := rows.Scan(&chat, &pts); err != nil {
+			return nil, classify("sqlite.BotCursors", err)
+		}
+		out[chat] = pts
+	}
+	return out, classify("sqlite.BotCursors", rows.Err())
+}
+
+// PullChat implements store.Bots.
+func (db *DB) PullChat(ctx context.Context, botID, chatID, from, to int64, ups []herald.Update) ([]herald.Update, error) {
+	var out []herald.Update
+	err := db.do(ctx, func(tx querier) error {
+		out = nil
+		res, err := tx.ExecContext(ctx, `UPDATE bot_cursors SET pts = ? WHERE bot_id = ? AND chat_id = ? AND pts = ?`, to, botID, chatID, from)
+		if err != nil {
+			return classify("sqlite.PullChat", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		for _, u := range ups {
+			u.UserID = botID
+			if err := logUpdate(ctx, tx, &u); err != nil {
+				return err
+			}
+			out = append(out, u)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // SetExtra implements store.Bots.

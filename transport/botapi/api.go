@@ -258,18 +258,39 @@ func (a *API) startPoll(ctx context.Context, botID int64) (context.Context, func
 	}
 }
 
-// wake returns a channel that receives whenever something is logged for
-// the bot, on any node, and a function that stops it.
-func (a *API) wake(botID int64) (<-chan struct{}, func(), error) {
+// wake returns a channel that receives whenever something may have been
+// logged for the bot, on any node: an entry of its own log, or a post in
+// a channel or large group it is in (those are copied into its log when
+// it reads). The returned function stops it.
+func (a *API) wake(ctx context.Context, c service.Caller) (<-chan struct{}, func(), error) {
 	ch := make(chan struct{}, 1)
-	sub, err := a.bus.Subscribe(bus.UserTopic(botID), func([]byte) {
+	notify := func([]byte) {
 		select {
 		case ch <- struct{}{}:
 		default:
 		}
-	})
+	}
+	topics := []string{bus.UserTopic(c.UserID)}
+	chats, err := a.svc.FollowedChats(ctx, c)
 	if err != nil {
 		return nil, nil, err
 	}
-	return ch, func() { sub.Unsubscribe() }, nil
+	for _, id := range chats {
+		topics = append(topics, bus.ChatTopic(id))
+	}
+	var subs []bus.Subscription
+	stop := func() {
+		for _, s := range subs {
+			s.Unsubscribe()
+		}
+	}
+	for _, t := range topics {
+		sub, err := a.bus.Subscribe(t, notify)
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		subs = append(subs, sub)
+	}
+	return ch, stop, nil
 }

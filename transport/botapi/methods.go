@@ -147,7 +147,7 @@ func getUpdates(ctx context.Context, r *request) (any, error) {
 	svc := r.api.svc
 	ctx, done := r.api.startPoll(ctx, r.caller.UserID)
 	defer done()
-	wake, stop, err := r.api.wake(r.caller.UserID)
+	wake, stop, err := r.api.wake(ctx, r.caller)
 	if err != nil {
 		return nil, err
 	}

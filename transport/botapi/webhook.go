@@ -92,12 +92,6 @@ func (a *API) deliver(h *webhooker) {
 		}
 		cancel()
 	}()
-	wake, stop, err := a.wake(h.botID)
-	if err != nil {
-		a.log.Error("webhook: subscribe", "bot", h.botID, "err", err)
-		return
-	}
-	defer stop()
 	var after int64
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
@@ -155,12 +149,25 @@ func (a *API) deliver(h *webhooker) {
 		if len(ups) > 0 {
 			continue // there may be more
 		}
+		// Subscribed afresh each round, as the bot may have joined a
+		// channel, and before looking once more, so that nothing logged
+		// between the read above and the subscription is missed.
+		wake, stop, err := a.wake(ctx, caller)
+		if err != nil {
+			backoff = a.sleep(ctx, backoff)
+			continue
+		}
+		if more, _, err := a.svc.BotUpdates(ctx, caller, b, after, 1); err == nil && len(more) > 0 {
+			stop()
+			continue
+		}
 		select {
 		case <-wake:
 		case <-time.After(30 * time.Second):
 			// Bus events are not durable: a periodic look catches one lost.
 		case <-ctx.Done():
 		}
+		stop()
 	}
 }
 

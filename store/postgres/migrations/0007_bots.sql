@@ -30,3 +30,10 @@ CREATE TABLE callbacks (
 	at       BIGINT  NOT NULL,
 	answered INTEGER NOT NULL DEFAULT 0
 );
+
+CREATE TABLE bot_cursors (
+	bot_id  BIGINT NOT NULL,
+	chat_id BIGINT NOT NULL,
+	pts     BIGINT NOT NULL,
+	PRIMARY KEY (bot_id, chat_id)
+);

@@ -34,3 +34,12 @@ CREATE TABLE callbacks (
 	at       INTEGER NOT NULL,
 	answered INTEGER NOT NULL DEFAULT 0
 );
+
+-- How far each bot has copied each broadcast chat's log (channels and
+-- large groups fan out on read) into its own update log.
+CREATE TABLE bot_cursors (
+	bot_id  INTEGER NOT NULL,
+	chat_id INTEGER NOT NULL,
+	pts     INTEGER NOT NULL,
+	PRIMARY KEY (bot_id, chat_id)
+) WITHOUT ROWID;
