@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	pb "github.com/heraldim/herald/proto/herald/v1"
 	"github.com/heraldim/herald/server"
 	"github.com/heraldim/herald/service"
+	"github.com/heraldim/herald/transport/botapi"
 )
 
 // laxBots lifts the bots' send rates for tests that are not about them.
@@ -528,5 +530,96 @@ func TestBotChannel(t *testing.T) {
 	mustOK(t, call(t, n, token, "getUpdates", nil), &rest)
 	if len(rest) != 0 {
 		t.Fatalf("the bot got its own posts: %s", rest)
+	}
+}
+
+// TestBotWebhookRetries: updates are POSTed with the secret header; a
+// failing webhook is retried with backoff and its error shown by
+// getWebhookInfo; a method call in the answer is carried out.
+func TestBotWebhookRetries(t *testing.T) {
+	n, err := server.Open(server.Config{
+		Listen: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: cheap, AbuseLimits: lax, BotLimits: laxBots,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), BotAPI: botapi.Options{WebhookBackoff: 10 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Serve()
+	t.Cleanup(func() { n.Shutdown(context.Background()) })
+	alice := signup(t, n, "alice")
+	name, token := newBot(t, alice)
+
+	type hit struct {
+		secret string
+		body   []byte
+	}
+	hits := make(chan hit, 16)
+	fails := 2
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		hits <- hit{r.Header.Get("X-Telegram-Bot-Api-Secret-Token"), body}
+		if fails > 0 {
+			fails--
+			http.Error(w, "not yet", http.StatusInternalServerError)
+			return
+		}
+		var u struct {
+			Message struct {
+				Chat struct {
+					ID int64 `json:"id"`
+				} `json:"chat"`
+			} `json:"message"`
+		}
+		json.Unmarshal(body, &u)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"method": "sendMessage", "chat_id": u.Message.Chat.ID, "text": "answered in the webhook's reply"})
+	}))
+	defer hook.Close()
+	mustOK(t, call(t, n, token, "setWebhook", map[string]any{"url": hook.URL + "/h", "secret_token": "abc_123"}), nil)
+	send(t, alice, to(name), "knock knock")
+	var first []byte
+	for i := range 3 {
+		select {
+		case h := <-hits:
+			if h.secret != "abc_123" {
+				t.Fatalf("secret header %q", h.secret)
+			}
+			if i == 0 {
+				first = h.body
+			} else if !bytes.Equal(h.body, first) {
+				t.Fatalf("retry %d sent %s, first try %s", i, h.body, first)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("webhook try %d did not come", i+1)
+		}
+	}
+	if !strings.Contains(string(first), "knock knock") {
+		t.Fatalf("webhook body %s", first)
+	}
+	reply := next(t, alice, func(u *pb.Update) bool { return u.GetNewMessage().GetFrom() == name }).GetNewMessage()
+	if reply.Text != "answered in the webhook's reply" {
+		t.Fatalf("reply = %v", reply)
+	}
+	var info struct {
+		URL              string `json:"url"`
+		Pending          int    `json:"pending_update_count"`
+		LastErrorMessage string `json:"last_error_message"`
+	}
+	// The update is confirmed right after the webhook's answer was acted
+	// on, so alice may see the reply a moment before.
+	for range 200 {
+		mustOK(t, call(t, n, token, "getWebhookInfo", nil), &info)
+		if info.Pending == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if info.URL != hook.URL+"/h" || info.Pending != 0 || !strings.Contains(info.LastErrorMessage, "500") {
+		t.Fatalf("webhook info = %+v", info)
+	}
+	select {
+	case h := <-hits:
+		t.Fatalf("a delivered update came again: %s", h.body)
+	default:
 	}
 }

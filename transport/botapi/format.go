@@ -94,6 +94,11 @@ func parseError(format string, args ...any) error {
 
 // formatText applies parse_mode to text.
 func formatText(text, mode string) (string, []herald.Entity, error) {
+	if !utf8.ValidString(text) {
+		// Markup removed between two stray bytes could join them into
+		// a character, and move every offset after it.
+		return "", nil, badRequest("text must be valid UTF-8")
+	}
 	switch strings.ToLower(mode) {
 	case "":
 		return text, nil, nil
