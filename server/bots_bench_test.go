@@ -3,10 +3,10 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"testing"
