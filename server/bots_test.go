@@ -623,3 +623,40 @@ func TestBotWebhookRetries(t *testing.T) {
 	default:
 	}
 }
+
+// TestBotPollConflict: a second getUpdates of the same bot ends the one
+// waiting with 409, as Telegram does when two instances of a bot run.
+func TestBotPollConflict(t *testing.T) {
+	n := startBotNode(t, laxBots)
+	alice := signup(t, n, "alice")
+	_, token := newBot(t, alice)
+	first := make(chan apiResult, 1)
+	go func() {
+		body := strings.NewReader(`{"timeout":30}`)
+		req, _ := http.NewRequest(http.MethodPost, n.URL()+"/bot"+token+"/getUpdates", body)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			first <- apiResult{}
+			return
+		}
+		defer resp.Body.Close()
+		var r apiResult
+		json.NewDecoder(resp.Body).Decode(&r)
+		r.status = resp.StatusCode
+		first <- r
+	}()
+	// Each quick poll replaces whichever poll is waiting; keep making them
+	// until the long one has been replaced.
+	for {
+		mustOK(t, call(t, n, token, "getUpdates", map[string]any{"timeout": 0}), nil)
+		select {
+		case r := <-first:
+			if r.status != 409 || !strings.HasPrefix(r.Description, "Conflict: terminated by other getUpdates request") {
+				t.Fatalf("the replaced poll: %d %q", r.status, r.Description)
+			}
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}

@@ -219,6 +219,15 @@ func (s *Service) AuthenticateBot(ctx context.Context, token string) (Caller, he
 	if b.Deleted || subtle.ConstantTimeCompare(hash, hashSecret(secret)) != 1 {
 		return Caller{}, b, bad
 	}
+	// A suspension made by a moderator holds for bots too: read fresh,
+	// as the cache of users does not follow suspensions.
+	us, err := s.store.Users(ctx, []int64{id})
+	if err != nil {
+		return Caller{}, b, err
+	}
+	if u := us[id]; u.Suspended(s.now()) {
+		return Caller{}, b, herald.Errorf(herald.PermissionDenied, "this bot is suspended until %s: %s", u.SuspendedUntil.Format("2006-01-02 15:04 MST"), u.SuspendReason)
+	}
 	return Caller{UserID: b.UserID, Username: b.Username, Bot: true}, b, nil
 }
 
