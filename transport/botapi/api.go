@@ -194,7 +194,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	res, err := m(ctx, &request{api: a, caller: caller, bot: bot, p: p, render: renderer{svc: a.svc, bot: caller}})
+	res, err := m(ctx, &request{api: a, caller: caller, bot: bot, p: p, render: newRenderer(a.svc, caller)})
 	if err != nil {
 		if herald.ErrorKind(err) == herald.Internal && !isAPIError(err) {
 			a.log.ErrorContext(ctx, "bot api", "method", name, "bot", caller.UserID, "err", err)
@@ -217,7 +217,7 @@ func (a *API) call(ctx context.Context, caller service.Caller, bot herald.Bot, n
 	if !ok {
 		return nil, &apiError{code: http.StatusNotFound, desc: "Not Found: method not found"}
 	}
-	return m(ctx, &request{api: a, caller: caller, bot: bot, p: p, render: renderer{svc: a.svc, bot: caller}})
+	return m(ctx, &request{api: a, caller: caller, bot: bot, p: p, render: newRenderer(a.svc, caller)})
 }
 
 // Close stops webhook delivery and waits for it.

@@ -144,9 +144,20 @@ func getUpdates(ctx context.Context, r *request) (any, error) {
 		}
 		allowed = asked
 	}
-	svc := r.api.svc
 	ctx, done := r.api.startPoll(ctx, r.caller.UserID)
 	defer done()
+	out, err := r.poll(ctx, offset, int(limit), wait, allowed)
+	if err != nil && errors.Is(context.Cause(ctx), errConflict) {
+		// Replaced by a newer poll while it waited, or while its store
+		// call was under way: the newer one has the updates.
+		return nil, errConflict
+	}
+	return out, err
+}
+
+// poll is getUpdates once it is the bot's one poll.
+func (r *request) poll(ctx context.Context, offset int64, limit int, wait time.Duration, allowed []string) ([]Update, error) {
+	svc := r.api.svc
 	wake, stop, err := r.api.wake(ctx, r.caller)
 	if err != nil {
 		return nil, err
@@ -170,11 +181,8 @@ func getUpdates(ctx context.Context, r *request) (any, error) {
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {
-		ups, last, err := svc.BotUpdates(ctx, r.caller, r.bot, after, int(limit))
+		ups, last, err := svc.BotUpdates(ctx, r.caller, r.bot, after, limit)
 		if err != nil {
-			if cause := context.Cause(ctx); errors.Is(cause, errConflict) {
-				return nil, errConflict
-			}
 			return nil, err
 		}
 		out := make([]Update, 0, len(ups))

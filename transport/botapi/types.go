@@ -167,9 +167,26 @@ type WebhookInfo struct {
 }
 
 // renderer turns Herald's values into the Bot API's, as one bot sees them.
+// It lives for one request (or one webhook round), and remembers the ids
+// of the chats it rendered: a page of updates from one person would
+// otherwise look up the same direct chat's members once per message.
 type renderer struct {
 	svc *service.Service
 	bot service.Caller
+	ids map[int64]int64 // Herald chat id → Bot API chat id
+}
+
+func newRenderer(svc *service.Service, bot service.Caller) renderer {
+	return renderer{svc: svc, bot: bot, ids: map[int64]int64{}}
+}
+
+func (r renderer) chatID(ctx context.Context, ch herald.Chat) int64 {
+	if id, ok := r.ids[ch.ID]; ok {
+		return id
+	}
+	id := r.svc.ChatAPIID(ctx, r.bot, ch)
+	r.ids[ch.ID] = id
+	return id
 }
 
 func apiUser(u herald.User) User {
@@ -190,7 +207,7 @@ func (r renderer) user(ctx context.Context, id int64) User {
 
 // chat renders a chat. A direct chat is the other person, with their id.
 func (r renderer) chat(ctx context.Context, ch herald.Chat) Chat {
-	out := Chat{ID: r.svc.ChatAPIID(ctx, r.bot, ch)}
+	out := Chat{ID: r.chatID(ctx, ch)}
 	switch ch.Kind {
 	case herald.Direct:
 		u := r.user(ctx, out.ID)

@@ -109,7 +109,7 @@ func (a *API) deliver(h *webhooker) {
 			continue
 		}
 		caller := service.Caller{UserID: b.UserID, Username: b.Username, Bot: true}
-		rd := renderer{svc: a.svc, bot: caller}
+		rd := newRenderer(a.svc, caller)
 		ups, last, err := a.svc.BotUpdates(ctx, caller, b, after, 100)
 		if err != nil {
 			backoff = a.sleep(ctx, backoff)
