@@ -19,6 +19,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +53,7 @@ type part struct {
 }
 
 type state struct {
+	Owner    int64             `json:"owner"`
 	Size     int64             `json:"size"`
 	MetaData map[string]string `json:"meta"`
 	Parts    []part            `json:"parts"`
@@ -96,7 +99,15 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	}
 	var b [16]byte
 	rand.Read(b[:])
-	u := &upload{s: s, id: hex.EncodeToString(b[:]), st: state{Size: info.Size, MetaData: info.MetaData}}
+	// The owner is the server's, not the client's, metadata: kept apart,
+	// so HEAD never echoes it.
+	meta := maps.Clone(info.MetaData)
+	owner, err := strconv.ParseInt(meta[OwnerKey], 10, 64)
+	if err != nil || owner <= 0 {
+		return nil, fmt.Errorf("tusstore: upload without an owner")
+	}
+	delete(meta, OwnerKey)
+	u := &upload{s: s, id: hex.EncodeToString(b[:]), st: state{Owner: owner, Size: info.Size, MetaData: meta}}
 	if err := u.save(ctx); err != nil {
 		return nil, err
 	}
@@ -236,14 +247,18 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// MetaData returns the metadata of an upload (the handler stores the
-// uploader's id there), or handler.ErrNotFound.
-func (s *Store) MetaData(ctx context.Context, id string) (map[string]string, error) {
+// OwnerKey is the metadata key under which the upload handler hands the
+// uploader's user id to NewUpload.
+const OwnerKey = "herald-owner"
+
+// Owner returns the id of the user an upload belongs to, or
+// handler.ErrNotFound.
+func (s *Store) Owner(ctx context.Context, id string) (int64, error) {
 	up, err := s.GetUpload(ctx, id)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	return up.(*upload).st.MetaData, nil
+	return up.(*upload).st.Owner, nil
 }
 
 // Sweep deletes uploads not touched since before: abandoned partial
