@@ -163,41 +163,24 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 		return 0, handler.ErrMismatchOffset
 	}
 	key := partKey(u.id, offset)
-	pr, pw := io.Pipe()
-	type result struct {
-		key []byte
-		n   int64
-	}
-	done := make(chan result, 1)
-	go func() {
-		var res result
-		w, k, err := crypto.EncryptFile(pw)
-		if err == nil {
-			res.key = k
-			// A read error (the client went away) ends the part
-			// early; what arrived is still kept.
-			res.n, _ = io.Copy(w, src)
-			err = w.Close()
-		}
-		pw.CloseWithError(err)
-		done <- res
-	}()
 	// The part is stored even if the request's context ends: it holds
 	// bytes the client sent, and the state must match what is stored.
-	_, err := u.s.blobs.Put(context.WithoutCancel(ctx), key, pr)
-	pr.CloseWithError(errors.New("blob store stopped reading"))
-	res := <-done
+	bg := context.WithoutCancel(ctx)
+	pk, n, err := crypto.EncryptStream(src, true, func(ct io.Reader) error {
+		_, err := u.s.blobs.Put(bg, key, ct)
+		return err
+	})
 	if err != nil {
 		return 0, err
 	}
-	if res.n == 0 {
-		return 0, u.s.blobs.Delete(context.WithoutCancel(ctx), key)
+	if n == 0 {
+		return 0, u.s.blobs.Delete(bg, key)
 	}
-	u.st.Parts = append(u.st.Parts, part{Offset: offset, Size: res.n, Key: res.key})
-	if err := u.save(context.WithoutCancel(ctx)); err != nil {
+	u.st.Parts = append(u.st.Parts, part{Offset: offset, Size: n, Key: pk})
+	if err := u.save(bg); err != nil {
 		return 0, err
 	}
-	return res.n, nil
+	return n, nil
 }
 
 // GetInfo implements handler.Upload.
