@@ -87,6 +87,9 @@ type Envelope struct {
 	Body         []byte
 	SentAt       time.Time
 	ExpiresAt    time.Time // the server deletes it, delivered or not, at this time
+	// RegistrationID is, on a send, the recipient device's registration id
+	// as the sender's session knows it; not stored.
+	RegistrationID uint32
 }
 
 // KeyStatus tells a device how its published keys stand.

@@ -21,6 +21,7 @@ import (
 	"go.mau.fi/libsignal/ecc"
 	"go.mau.fi/libsignal/keys/identity"
 	"go.mau.fi/libsignal/keys/prekey"
+	"go.mau.fi/libsignal/logger"
 	"go.mau.fi/libsignal/protocol"
 	"go.mau.fi/libsignal/serialize"
 	sigsession "go.mau.fi/libsignal/session"
@@ -95,8 +96,24 @@ type Secret struct {
 	done    chan struct{}
 }
 
+// quiet replaces libsignal's logger, which writes to standard output,
+// once: a library must not print, and its messages are not the user's.
+var quiet sync.Once
+
+type silent struct{}
+
+func (silent) Debug(string, string)   {}
+func (silent) Info(string, string)    {}
+func (silent) Warning(string, string) {}
+func (silent) Error(string, string)   {}
+func (silent) Configure(string)       {}
+
 // NewSecret returns the secret chats of the device c is logged in as.
 func NewSecret(c *Client, opts SecretOptions) *Secret {
+	quiet.Do(func() {
+		var l logger.Loggable = silent{}
+		logger.Setup(&l)
+	})
 	if opts.PreKeys <= 0 {
 		opts.PreKeys = 100
 	}
@@ -188,7 +205,7 @@ func (s *Secret) maintain(ctx context.Context, st *pb.KeyStatus) error {
 	if err != nil {
 		return err
 	}
-	if cur == nil || s.opts.Now().Sub(time.UnixMilli(cur.at)) >= s.opts.RotateEvery {
+	if cur == nil || s.opts.Now().Sub(time.Unix(cur.at, 0)) >= s.opts.RotateEvery {
 		next := uint32(1)
 		if cur != nil {
 			next = cur.id + 1
@@ -235,7 +252,7 @@ func (s *Secret) rotateSigned(ctx context.Context, id uint32) error {
 	sig := rec.Signature()
 	req := &pb.PublishKeysRequest{
 		IdentityKey: s.sig.id.PublicKey().Serialize(), RegistrationId: s.sig.reg,
-		SignedPreKey: &pb.SignedPreKey{Id: id, PublicKey: rec.KeyPair().PublicKey().Serialize(), Signature: sig[:], CreatedAt: rec.Timestamp()},
+		SignedPreKey: &pb.SignedPreKey{Id: id, PublicKey: rec.KeyPair().PublicKey().Serialize(), Signature: sig[:], CreatedAt: rec.Timestamp() * 1000},
 	}
 	if err := s.c.Call(ctx, "keys.publish", req, &pb.KeyStatus{}); err != nil {
 		return err
@@ -259,7 +276,8 @@ func (s *Secret) topUp(ctx context.Context, serverMax uint32, first bool) error 
 			start = uint32(n)
 		}
 	}
-	recs, err := keyhelper.GeneratePreKeys(int(start), s.opts.PreKeys, s.sig.ser.PreKeyRecord)
+	// libsignal's second argument is the last id, not a count.
+	recs, err := keyhelper.GeneratePreKeys(int(start), int(start)+s.opts.PreKeys-1, s.sig.ser.PreKeyRecord)
 	if err != nil {
 		return err
 	}
@@ -274,7 +292,7 @@ func (s *Secret) topUp(ctx context.Context, serverMax uint32, first bool) error 
 	sig := signed.Signature()
 	req := &pb.PublishKeysRequest{
 		IdentityKey: s.sig.id.PublicKey().Serialize(), RegistrationId: s.sig.reg,
-		SignedPreKey: &pb.SignedPreKey{Id: cur.id, PublicKey: signed.KeyPair().PublicKey().Serialize(), Signature: sig[:], CreatedAt: signed.Timestamp()},
+		SignedPreKey: &pb.SignedPreKey{Id: cur.id, PublicKey: signed.KeyPair().PublicKey().Serialize(), Signature: sig[:], CreatedAt: signed.Timestamp() * 1000},
 	}
 	for _, r := range recs {
 		if err := s.sig.StorePreKey(ctx, r.ID().Value, r); err != nil {
@@ -335,37 +353,45 @@ func (s *Secret) resolve(ctx context.Context, username string) (*pb.User, error)
 // Signal session with each of their devices and this user's other
 // devices that it has none with yet, and returns the chat's id.
 func (s *Secret) Start(ctx context.Context, username string) (string, error) {
+	id, _, err := s.start(ctx, username)
+	return id, err
+}
+
+// start is Start that also returns the warning to show if the safety
+// number changed since the chat was last used.
+func (s *Secret) start(ctx context.Context, username string) (string, string, error) {
 	u, err := s.resolve(ctx, username)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	me, _ := s.c.Self()
 	if u.Id == me {
-		return "", herald.Errorf(herald.Invalid, "a secret chat is between two people")
+		return "", "", herald.Errorf(herald.Invalid, "a secret chat is between two people")
 	}
 	unlock, err := s.lock(ctx)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer unlock()
 	p, err := s.loadPeer(u.Id)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	p.Username = u.Username
 	if len(p.Devices) == 0 {
 		if p.Devices, err = s.buildSessions(ctx, u.Username, nil); err != nil {
-			return "", err
+			return "", "", err
 		}
 		self, _ := s.selfName(ctx)
 		if p.Own, err = s.buildSessions(ctx, self, nil); err != nil {
-			return "", err
+			return "", "", err
 		}
 	}
-	if _, err := s.updateSafety(ctx, p); err != nil {
-		return "", err
+	warn, err := s.updateSafety(ctx, p)
+	if err != nil {
+		return "", "", err
 	}
-	return ChatID(me, u.Id), s.savePeer(p)
+	return ChatID(me, u.Id), warn, s.savePeer(p)
 }
 
 func (s *Secret) selfName(ctx context.Context) (string, error) {
@@ -419,7 +445,25 @@ func (s *Secret) processBundle(ctx context.Context, b *pb.Bundle) error {
 	}
 	bundle := prekey.NewBundle(b.RegistrationId, uint32(b.DeviceId), otkID, sp.Id, otk, spk, [64]byte(sp.Signature), identity.NewKey(ik))
 	addr := protocol.NewSignalAddress(strconv.FormatInt(b.UserId, 10), uint32(b.DeviceId))
+	if err := s.forgetChanged(ctx, addr, identity.NewKey(ik)); err != nil {
+		return err
+	}
 	return s.builder(addr).ProcessBundle(ctx, bundle)
+}
+
+// forgetChanged drops the trust and session of an address whose identity
+// key is not the one seen before: the server gave the device id of a
+// device that is gone to a new one. The change shows in the safety
+// number, which is what protects against a server that lies.
+func (s *Secret) forgetChanged(ctx context.Context, addr *protocol.SignalAddress, k *identity.Key) error {
+	ok, err := s.sig.IsTrustedIdentity(ctx, addr, k)
+	if err != nil || ok {
+		return err
+	}
+	if err := s.kv.Delete("trust/" + addrKey(addr)); err != nil {
+		return err
+	}
+	return s.sig.DeleteSession(ctx, addr)
 }
 
 func (s *Secret) builder(addr *protocol.SignalAddress) *sigsession.Builder {
@@ -501,7 +545,8 @@ func (s *Secret) Send(ctx context.Context, username, text string, opts SecretSen
 	} else if err := herald.ValidateCaption(text); err != nil {
 		return nil, err
 	}
-	if _, err := s.Start(ctx, username); err != nil {
+	_, warn0, err := s.start(ctx, username)
+	if err != nil {
 		return nil, err
 	}
 	u, err := s.resolve(ctx, username)
@@ -527,6 +572,9 @@ func (s *Secret) Send(ctx context.Context, username, text string, opts SecretSen
 	warn, err := s.fanOut(ctx, u, p, life, fileIDs)
 	if err != nil {
 		return nil, err
+	}
+	if warn == "" {
+		warn = warn0
 	}
 	m := &SecretMessage{
 		ID: p.ID, ChatID: ChatID(me, u.Id), PeerID: u.Id, Peer: u.Username, Outgoing: true, FromID: me,
@@ -653,7 +701,14 @@ func (s *Secret) encrypt(ctx context.Context, user, device int64, plain []byte) 
 	if err != nil {
 		return nil, herald.Errorf(herald.Internal, "cannot encrypt for device %d: %v", device, err)
 	}
-	return &pb.OutgoingEnvelope{DeviceId: device, Type: int32(ct.Type()), Body: ct.Serialize()}, nil
+	// The registration id the session was built with tells the server
+	// which incarnation of the device this is for: a device id can be
+	// given again to a later device.
+	rec, err := s.sig.LoadSession(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.OutgoingEnvelope{DeviceId: device, Type: int32(ct.Type()), Body: ct.Serialize(), RegistrationId: rec.SessionState().RemoteRegistrationID()}, nil
 }
 
 // uploadEncrypted encrypts a file with age to a fresh X25519 identity

@@ -264,7 +264,9 @@ func (s *Secret) open(ctx context.Context, e *pb.Envelope) (*SecretEvent, error)
 		var m *protocol.PreKeySignalMessage
 		m, err = protocol.NewPreKeySignalMessageFromBytes(e.Body, s.sig.ser.PreKeySignalMessage, s.sig.ser.SignalMessage)
 		if err == nil {
-			plain, err = cipher.DecryptMessage(ctx, m)
+			if err = s.forgetChanged(ctx, addr, m.IdentityKey()); err == nil {
+				plain, err = cipher.DecryptMessage(ctx, m)
+			}
 		}
 	case herald.EnvelopeWhisper:
 		var m *protocol.SignalMessage

@@ -88,18 +88,52 @@ func (s *signalStore) IsTrustedIdentity(_ context.Context, a *protocol.SignalAdd
 	return !ok || bytes.Equal(b, k.Serialize()), nil
 }
 
+// storedKey is how prekeys are kept. libsignal's own record encoding is
+// not used for them: in v0.2.1 reading a record back takes the first 32
+// bytes of the 33-byte serialized public key (type byte included), so a
+// reloaded key pair has a wrong public half.
+type storedKey struct {
+	ID        uint32 `json:"id"`
+	Timestamp int64  `json:"ts,omitempty"`
+	Public    []byte `json:"public"`
+	Private   []byte `json:"private"`
+	Signature []byte `json:"sig,omitempty"`
+}
+
+func encodeKey(id uint32, ts int64, kp *ecc.ECKeyPair, sig []byte) []byte {
+	priv := kp.PrivateKey().Serialize()
+	b, _ := json.Marshal(storedKey{ID: id, Timestamp: ts, Public: kp.PublicKey().Serialize(), Private: priv[:], Signature: sig})
+	return b
+}
+
+func decodeKey(b []byte) (*storedKey, *ecc.ECKeyPair, error) {
+	var k storedKey
+	if err := json.Unmarshal(b, &k); err != nil {
+		return nil, nil, err
+	}
+	pub, err := ecc.DecodePoint(k.Public, 0)
+	if err != nil || len(k.Private) != 32 {
+		return nil, nil, fmt.Errorf("a stored prekey is damaged")
+	}
+	return &k, ecc.NewECKeyPair(pub, ecc.NewDjbECPrivateKey([32]byte(k.Private))), nil
+}
+
 // LoadPreKey implements store.PreKey.
 func (s *signalStore) LoadPreKey(_ context.Context, id uint32) (*record.PreKey, error) {
 	b, ok, err := s.kv.Get("prekey/" + strconv.FormatUint(uint64(id), 10))
 	if err != nil || !ok {
 		return nil, err
 	}
-	return record.NewPreKeyFromBytes(b, s.ser.PreKeyRecord)
+	k, kp, err := decodeKey(b)
+	if err != nil {
+		return nil, err
+	}
+	return record.NewPreKey(k.ID, kp, s.ser.PreKeyRecord), nil
 }
 
 // StorePreKey implements store.PreKey.
 func (s *signalStore) StorePreKey(_ context.Context, id uint32, r *record.PreKey) error {
-	return s.kv.Put("prekey/"+strconv.FormatUint(uint64(id), 10), r.Serialize())
+	return s.kv.Put("prekey/"+strconv.FormatUint(uint64(id), 10), encodeKey(id, 0, r.KeyPair(), nil))
 }
 
 // ContainsPreKey implements store.PreKey.
@@ -120,7 +154,14 @@ func (s *signalStore) LoadSignedPreKey(_ context.Context, id uint32) (*record.Si
 	if err != nil || !ok {
 		return nil, err
 	}
-	return record.NewSignedPreKeyFromBytes(b, s.ser.SignedPreKeyRecord)
+	k, kp, err := decodeKey(b)
+	if err != nil {
+		return nil, err
+	}
+	if len(k.Signature) != 64 {
+		return nil, fmt.Errorf("a stored signed prekey is damaged")
+	}
+	return record.NewSignedPreKey(k.ID, k.Timestamp, kp, [64]byte(k.Signature), s.ser.SignedPreKeyRecord), nil
 }
 
 // LoadSignedPreKeys implements store.SignedPreKey.
@@ -148,7 +189,8 @@ func (s *signalStore) LoadSignedPreKeys(ctx context.Context) ([]*record.SignedPr
 
 // StoreSignedPreKey implements store.SignedPreKey.
 func (s *signalStore) StoreSignedPreKey(_ context.Context, id uint32, r *record.SignedPreKey) error {
-	return s.kv.Put("signed/"+strconv.FormatUint(uint64(id), 10), r.Serialize())
+	sig := r.Signature()
+	return s.kv.Put("signed/"+strconv.FormatUint(uint64(id), 10), encodeKey(id, r.Timestamp(), r.KeyPair(), sig[:]))
 }
 
 // ContainsSignedPreKey implements store.SignedPreKey.

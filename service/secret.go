@@ -218,14 +218,15 @@ func (s *Service) SendSecret(ctx context.Context, c Caller, p SecretSend) ([]her
 		return nil, herald.Errorf(herald.NotFound, "@%s has no device that can receive secret messages yet", u.Username)
 	}
 	owner := map[int64]int64{}
+	reg := map[int64]uint32{}
 	cur := []herald.DeviceSet{{UserID: u.ID}, {UserID: c.UserID}}
 	for _, k := range theirs {
-		owner[k.DeviceID] = u.ID
+		owner[k.DeviceID], reg[k.DeviceID] = u.ID, k.RegistrationID
 		cur[0].Devices = append(cur[0].Devices, k.DeviceID)
 	}
 	for _, k := range mine {
 		if k.DeviceID != c.DeviceID {
-			owner[k.DeviceID] = c.UserID
+			owner[k.DeviceID], reg[k.DeviceID] = c.UserID, k.RegistrationID
 			cur[1].Devices = append(cur[1].Devices, k.DeviceID)
 		}
 	}
@@ -235,9 +236,13 @@ func (s *Service) SendSecret(ctx context.Context, c Caller, p SecretSend) ([]her
 			missing = append(missing, d)
 		}
 	}
-	for _, d := range named {
+	for i, d := range named {
 		if _, ok := owner[d]; !ok {
 			extra = append(extra, d)
+		} else if r := p.Envelopes[i].RegistrationID; r != 0 && r != reg[d] {
+			// Encrypted for an earlier device that had this id: it is
+			// gone (extra) and a new one is there (missing).
+			extra, missing = append(extra, d), append(missing, d)
 		}
 	}
 	if len(missing) > 0 || len(extra) > 0 {

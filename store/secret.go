@@ -43,6 +43,9 @@ type Secret interface {
 	// or before now, and the envelopes and keys of devices that no longer
 	// exist, and returns how many envelopes it deleted.
 	ExpireEnvelopes(ctx context.Context, now time.Time, limit int) (int, error)
+	// ForgetDevice deletes a device's keys and envelopes, when the device
+	// is logged out or revoked (its id may be given to a later device).
+	ForgetDevice(ctx context.Context, deviceID int64) error
 	// GrantFile lets userIDs read a file sent in a secret chat.
 	GrantFile(ctx context.Context, fileID string, userIDs []int64) error
 	// FileGranted reports whether userID was granted the file.

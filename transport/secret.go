@@ -61,7 +61,7 @@ var secretMethods = map[string]method{
 	"secret.send": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SecretSendRequest) (proto.Message, error) {
 		p := service.SecretSend{Username: r.Username, TTL: time.Duration(r.TtlMs) * time.Millisecond, FileIDs: r.FileIds}
 		for _, e := range r.Envelopes {
-			p.Envelopes = append(p.Envelopes, herald.Envelope{DeviceID: e.DeviceId, Type: herald.EnvelopeType(e.Type), Body: e.Body})
+			p.Envelopes = append(p.Envelopes, herald.Envelope{DeviceID: e.DeviceId, Type: herald.EnvelopeType(e.Type), Body: e.Body, RegistrationID: e.RegistrationId})
 		}
 		envs, err := c.srv.svc.SendSecret(ctx, caller, p)
 		if err != nil {

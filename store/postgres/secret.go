@@ -250,3 +250,15 @@ func (db *DB) FileGranted(ctx context.Context, userID int64, fileID string) (boo
 	err := db.rq.queryRow(ctx, sqltext.FileGranted, fileID, userID).Scan(&ok)
 	return ok, classify("postgres.FileGranted", err)
 }
+
+// ForgetDevice implements store.Secret.
+func (db *DB) ForgetDevice(ctx context.Context, deviceID int64) error {
+	return db.do(ctx, locks{}, func(ctx context.Context, tx *tx) error {
+		for _, q := range []string{sqltext.ForgetKeys, sqltext.ForgetPreKeys, sqltext.ForgetEnvelopes} {
+			if _, err := tx.exec(ctx, q, deviceID); err != nil {
+				return classify("postgres.ForgetDevice", err)
+			}
+		}
+		return nil
+	})
+}

@@ -261,3 +261,15 @@ func (db *DB) FileGranted(ctx context.Context, userID int64, fileID string) (boo
 	err := db.rq.QueryRowContext(ctx, sqltext.FileGranted, fileID, userID).Scan(&ok)
 	return ok, classify("sqlite.FileGranted", err)
 }
+
+// ForgetDevice implements store.Secret.
+func (db *DB) ForgetDevice(ctx context.Context, deviceID int64) error {
+	return db.do(ctx, func(tx querier) error {
+		for _, q := range []string{sqltext.ForgetKeys, sqltext.ForgetPreKeys, sqltext.ForgetEnvelopes} {
+			if _, err := tx.ExecContext(ctx, q, deviceID); err != nil {
+				return classify("sqlite.ForgetDevice", err)
+			}
+		}
+		return nil
+	})
+}

@@ -5188,12 +5188,13 @@ func (x *Envelope) GetUserId() int64 {
 }
 
 type OutgoingEnvelope struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DeviceId      int64                  `protobuf:"varint,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
-	Type          int32                  `protobuf:"varint,2,opt,name=type,proto3" json:"type,omitempty"`
-	Body          []byte                 `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId       int64                  `protobuf:"varint,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	Type           int32                  `protobuf:"varint,2,opt,name=type,proto3" json:"type,omitempty"`
+	Body           []byte                 `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	RegistrationId uint32                 `protobuf:"varint,4,opt,name=registration_id,json=registrationId,proto3" json:"registration_id,omitempty"` // the device's as the sender's session knows it; a mismatch is STALE_DEVICES
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *OutgoingEnvelope) Reset() {
@@ -5245,6 +5246,13 @@ func (x *OutgoingEnvelope) GetBody() []byte {
 		return x.Body
 	}
 	return nil
+}
+
+func (x *OutgoingEnvelope) GetRegistrationId() uint32 {
+	if x != nil {
+		return x.RegistrationId
+	}
+	return 0
 }
 
 // secret.send: one secret message, encrypted separately for every device
@@ -6030,11 +6038,12 @@ const file_herald_proto_rawDesc = "" +
 	"expires_at\x18\b \x01(\x03R\texpiresAt\x12'\n" +
 	"\x0fsender_username\x18\t \x01(\tR\x0esenderUsername\x12\x17\n" +
 	"\auser_id\x18\n" +
-	" \x01(\x03R\x06userId\"W\n" +
+	" \x01(\x03R\x06userId\"\x80\x01\n" +
 	"\x10OutgoingEnvelope\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\x03R\bdeviceId\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\x05R\x04type\x12\x12\n" +
-	"\x04body\x18\x03 \x01(\fR\x04body\"\x9c\x01\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\x12'\n" +
+	"\x0fregistration_id\x18\x04 \x01(\rR\x0eregistrationId\"\x9c\x01\n" +
 	"\x11SecretSendRequest\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x129\n" +
 	"\tenvelopes\x18\x02 \x03(\v2\x1b.herald.v1.OutgoingEnvelopeR\tenvelopes\x12\x15\n" +

@@ -25,6 +25,9 @@ const (
 	OrphanEnvelopes = `DELETE FROM envelopes WHERE id IN (SELECT e.id FROM envelopes e WHERE NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = e.device_id) LIMIT ?)`
 	OrphanKeys      = `DELETE FROM device_keys WHERE NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = device_keys.device_id)`
 	OrphanPreKeys   = `DELETE FROM one_time_prekeys WHERE NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = one_time_prekeys.device_id)`
+	ForgetKeys      = `DELETE FROM device_keys WHERE device_id = ?`
+	ForgetPreKeys   = `DELETE FROM one_time_prekeys WHERE device_id = ?`
+	ForgetEnvelopes = `DELETE FROM envelopes WHERE device_id = ?`
 	GrantFile       = `INSERT INTO file_grants (file_id, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING`
 	FileGranted     = `SELECT EXISTS (SELECT 1 FROM file_grants WHERE file_id = ? AND user_id = ?)`
 	// ClaimPreKey (SQLite) deletes and returns a device's lowest one-time
