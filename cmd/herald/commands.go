@@ -46,6 +46,7 @@ func init() {
 		"autodelete": cmdAutodelete,
 		"report":     cmdReport,
 		"clear":      cmdClear,
+		"secret":     cmdSecret,
 		"appeal":     cmdAppeal,
 		"rules":      cmdRules,
 		"block":      func(ctx context.Context, c *cli, args []string) error { return cmdBlock(ctx, c, args, true) },
@@ -188,6 +189,7 @@ func cmdSignup(ctx context.Context, c *cli, args []string) error {
 	if err := c.saveSession(res, c.server); err != nil {
 		return err
 	}
+	c.initSecret(cctx, cl)
 	return c.printSession("signed up", res)
 }
 
@@ -221,6 +223,7 @@ func cmdLogin(ctx context.Context, c *cli, args []string) error {
 	if err := c.saveSession(res, c.server); err != nil {
 		return err
 	}
+	c.initSecret(cctx, cl)
 	return c.printSession("logged in", res)
 }
 
@@ -481,11 +484,24 @@ func cmdListen(ctx context.Context, c *cli, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
+	secrets, stopSecret := c.listenSecret(ctx, cl)
+	defer stopSecret()
 	seen := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case ev := <-secrets:
+			if ev.Message == nil || (ev.Message.Outgoing && !p.on["all"]) {
+				continue
+			}
+			if err := c.printSecret(ev.Message); err != nil {
+				return err
+			}
+			seen++
+			if count > 0 && seen >= count {
+				return nil
+			}
 		case ev, ok := <-cl.Events():
 			if !ok {
 				if err := cl.Err(); err != nil {

@@ -56,6 +56,10 @@ const usage = `usage: herald [--server URL] [--home DIR] [--json] COMMAND [ARGS]
   appeal TARGET [--note TEXT]      ask the moderators to look again at an action on your content
   block @user | unblock @user      a blocked user cannot message you or add you to groups
   rules                            the server's rules
+  secret start @user               end-to-end encrypted chat (Signal protocol); prints its id
+  secret send @user TEXT [--ttl 10s] [--file PATH]   encrypted on this device for every device of both
+  secret history @user             decrypted from this device's own store
+  secret verify @user [--confirm]  the safety number to compare in person
 
 TARGET is @username (the direct chat with that user) or a numeric chat id.
 The password comes from $HERALD_PASSWORD, else it is asked for.
