@@ -353,45 +353,49 @@ func (s *Secret) resolve(ctx context.Context, username string) (*pb.User, error)
 // Signal session with each of their devices and this user's other
 // devices that it has none with yet, and returns the chat's id.
 func (s *Secret) Start(ctx context.Context, username string) (string, error) {
-	id, _, err := s.start(ctx, username)
+	_, id, _, err := s.start(ctx, username, true)
 	return id, err
 }
 
-// start is Start that also returns the warning to show if the safety
-// number changed since the chat was last used.
-func (s *Secret) start(ctx context.Context, username string) (string, string, error) {
+// start is Start that also returns the peer and the warning to show if
+// the safety number changed. With refresh it recomputes the safety number
+// (thousands of SHA-512 rounds and two requests); otherwise only when the
+// chat is new, since sends learn of device changes from STALE_DEVICES.
+func (s *Secret) start(ctx context.Context, username string, refresh bool) (*pb.User, string, string, error) {
 	u, err := s.resolve(ctx, username)
 	if err != nil {
-		return "", "", err
+		return nil, "", "", err
 	}
 	me, _ := s.c.Self()
 	if u.Id == me {
-		return "", "", herald.Errorf(herald.Invalid, "a secret chat is between two people")
+		return nil, "", "", herald.Errorf(herald.Invalid, "a secret chat is between two people")
 	}
 	unlock, err := s.lock(ctx)
 	if err != nil {
-		return "", "", err
+		return nil, "", "", err
 	}
 	defer unlock()
 	p, err := s.loadPeer(u.Id)
 	if err != nil {
-		return "", "", err
+		return nil, "", "", err
 	}
 	p.Username = u.Username
 	if len(p.Devices) == 0 {
 		if p.Devices, err = s.buildSessions(ctx, u.Username, nil); err != nil {
-			return "", "", err
+			return nil, "", "", err
 		}
 		self, _ := s.selfName(ctx)
 		if p.Own, err = s.buildSessions(ctx, self, nil); err != nil {
-			return "", "", err
+			return nil, "", "", err
 		}
 	}
-	warn, err := s.updateSafety(ctx, p)
-	if err != nil {
-		return "", "", err
+	warn := ""
+	if refresh || p.Safety == "" {
+		if warn, err = s.updateSafety(ctx, p); err != nil {
+			return nil, "", "", err
+		}
 	}
-	return ChatID(me, u.Id), warn, s.savePeer(p)
+	return u, ChatID(me, u.Id), warn, s.savePeer(p)
 }
 
 func (s *Secret) selfName(ctx context.Context) (string, error) {
@@ -545,11 +549,7 @@ func (s *Secret) Send(ctx context.Context, username, text string, opts SecretSen
 	} else if err := herald.ValidateCaption(text); err != nil {
 		return nil, err
 	}
-	_, warn0, err := s.start(ctx, username)
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.resolve(ctx, username)
+	u, _, warn0, err := s.start(ctx, username, false)
 	if err != nil {
 		return nil, err
 	}

@@ -446,10 +446,7 @@ func (s *Secret) updateSafety(ctx context.Context, peer *peerInfo) (string, erro
 
 // SafetyNumber returns the current safety number with username.
 func (s *Secret) SafetyNumber(ctx context.Context, username string) (SafetyNumber, error) {
-	if _, err := s.Start(ctx, username); err != nil {
-		return SafetyNumber{}, err
-	}
-	u, err := s.resolve(ctx, username)
+	u, _, _, err := s.start(ctx, username, true)
 	if err != nil {
 		return SafetyNumber{}, err
 	}
