@@ -449,7 +449,7 @@ func (s *Secret) processBundle(ctx context.Context, b *pb.Bundle) error {
 	}
 	bundle := prekey.NewBundle(b.RegistrationId, uint32(b.DeviceId), otkID, sp.Id, otk, spk, [64]byte(sp.Signature), identity.NewKey(ik))
 	addr := protocol.NewSignalAddress(strconv.FormatInt(b.UserId, 10), uint32(b.DeviceId))
-	if err := s.forgetChanged(ctx, addr, identity.NewKey(ik)); err != nil {
+	if _, err := s.forgetChanged(ctx, addr, identity.NewKey(ik)); err != nil {
 		return err
 	}
 	return s.builder(addr).ProcessBundle(ctx, bundle)
@@ -459,15 +459,16 @@ func (s *Secret) processBundle(ctx context.Context, b *pb.Bundle) error {
 // key is not the one seen before: the server gave the device id of a
 // device that is gone to a new one. The change shows in the safety
 // number, which is what protects against a server that lies.
-func (s *Secret) forgetChanged(ctx context.Context, addr *protocol.SignalAddress, k *identity.Key) error {
+// It reports whether it forgot anything.
+func (s *Secret) forgetChanged(ctx context.Context, addr *protocol.SignalAddress, k *identity.Key) (bool, error) {
 	ok, err := s.sig.IsTrustedIdentity(ctx, addr, k)
 	if err != nil || ok {
-		return err
+		return false, err
 	}
 	if err := s.kv.Delete("trust/" + addrKey(addr)); err != nil {
-		return err
+		return false, err
 	}
-	return s.sig.DeleteSession(ctx, addr)
+	return true, s.sig.DeleteSession(ctx, addr)
 }
 
 func (s *Secret) builder(addr *protocol.SignalAddress) *sigsession.Builder {

@@ -259,12 +259,13 @@ func (s *Secret) open(ctx context.Context, e *pb.Envelope) (*SecretEvent, error)
 	cipher := sigsession.NewCipher(s.builder(addr), addr)
 	var plain []byte
 	var err error
+	changed := false // the sender's device has a new identity key
 	switch herald.EnvelopeType(e.Type) {
 	case herald.EnvelopePreKey:
 		var m *protocol.PreKeySignalMessage
 		m, err = protocol.NewPreKeySignalMessageFromBytes(e.Body, s.sig.ser.PreKeySignalMessage, s.sig.ser.SignalMessage)
 		if err == nil {
-			if err = s.forgetChanged(ctx, addr, m.IdentityKey()); err == nil {
+			if changed, err = s.forgetChanged(ctx, addr, m.IdentityKey()); err == nil {
 				plain, err = cipher.DecryptMessage(ctx, m)
 			}
 		}
@@ -302,8 +303,10 @@ func (s *Secret) open(ctx context.Context, e *pb.Envelope) (*SecretEvent, error)
 		return nil, err
 	}
 	warn := ""
-	if e.SenderId != me && !slices.Contains(peer.Devices, e.SenderDevice) {
-		peer.Devices = append(peer.Devices, e.SenderDevice)
+	if e.SenderId != me && (changed || !slices.Contains(peer.Devices, e.SenderDevice)) {
+		if !slices.Contains(peer.Devices, e.SenderDevice) {
+			peer.Devices = append(peer.Devices, e.SenderDevice)
+		}
 		if peer.Username == "" {
 			peer.Username = e.SenderUsername
 		}
