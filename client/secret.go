@@ -94,6 +94,7 @@ type Secret struct {
 	started bool
 	stop    chan struct{}
 	done    chan struct{}
+	purge   chan struct{} // a timer started: Receive looks again when the next is due
 }
 
 // quiet replaces libsignal's logger, which writes to standard output,
@@ -127,7 +128,7 @@ func NewSecret(c *Client, opts SecretOptions) *Secret {
 		c: c, kv: opts.Store, opts: opts,
 		sig:    &signalStore{kv: opts.Store, ser: serialize.NewProtoBufSerializer()},
 		events: make(chan SecretEvent, 256), seen: map[int64]bool{},
-		stop: make(chan struct{}), done: make(chan struct{}),
+		stop: make(chan struct{}), done: make(chan struct{}), purge: make(chan struct{}, 1),
 	}
 }
 
@@ -143,6 +144,16 @@ func (s *Secret) lock(ctx context.Context) (func(), error) { return s.kv.Lock(ct
 // the store (the home was logged in again as a new device) are wiped:
 // each device has its own identity.
 func (s *Secret) Init(ctx context.Context) error {
+	if err := s.initKeys(ctx); err != nil {
+		return err
+	}
+	// Every use of the device's secret chats starts by removing what
+	// expired while nothing ran.
+	_, err := s.Purge(ctx)
+	return err
+}
+
+func (s *Secret) initKeys(ctx context.Context) error {
 	uid, did := s.c.Self()
 	if did == 0 {
 		return herald.Errorf(herald.Unauthenticated, "log in before using secret chats")

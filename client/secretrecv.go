@@ -6,6 +6,7 @@ import (
 	"crypto/sha512"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"strconv"
@@ -28,7 +29,62 @@ func msgKey(peer int64, id string) string {
 // replayed envelope is not shown twice). The store is locked.
 func (s *Secret) putMessage(m *SecretMessage) error {
 	b, _ := json.Marshal(m)
-	return s.kv.Put(msgKey(m.PeerID, m.ID), b)
+	if err := s.kv.Put(msgKey(m.PeerID, m.ID), b); err != nil {
+		return err
+	}
+	if m.ExpiresAt.IsZero() {
+		return nil
+	}
+	// An index of timers, so Purge finds what is due without reading
+	// every message.
+	return s.kv.Put(fmt.Sprintf("expiry/%020d/%d/%s", m.ExpiresAt.UnixMilli(), m.PeerID, m.ID), nil)
+}
+
+// Purge deletes every message whose timer ran out, in every chat, and
+// returns when the next one is due (zero if none is set). Receive runs it
+// as timers fall due; a program that does not receive should call it.
+func (s *Secret) Purge(ctx context.Context) (time.Time, error) {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer unlock()
+	keys, err := s.kv.Keys("expiry/")
+	if err != nil {
+		return time.Time{}, err
+	}
+	sort.Strings(keys)
+	now := s.opts.Now()
+	for _, k := range keys {
+		parts := strings.SplitN(strings.TrimPrefix(k, "expiry/"), "/", 3)
+		if len(parts) != 3 {
+			s.kv.Delete(k)
+			continue
+		}
+		at, err1 := strconv.ParseInt(parts[0], 10, 64)
+		peer, err2 := strconv.ParseInt(parts[1], 10, 64)
+		if err1 != nil || err2 != nil {
+			s.kv.Delete(k)
+			continue
+		}
+		if due := time.UnixMilli(at); due.After(now) {
+			return due, nil
+		}
+		if err := s.kv.Delete(msgKey(peer, parts[2])); err != nil {
+			return time.Time{}, err
+		}
+		if err := s.kv.Delete(k); err != nil {
+			return time.Time{}, err
+		}
+	}
+	return time.Time{}, nil
+}
+
+func (s *Secret) wakePurge() {
+	select {
+	case s.purge <- struct{}{}:
+	default:
+	}
 }
 
 func (s *Secret) hasMessage(peer int64, id string) bool {
@@ -117,6 +173,9 @@ func (s *Secret) MarkRead(ctx context.Context, peer int64) ([]*SecretMessage, er
 	}
 	p, err := s.loadPeer(peer)
 	unlock()
+	if len(read) > 0 {
+		s.wakePurge()
+	}
 	if err != nil || len(read) == 0 || p.Username == "" {
 		return ms, err
 	}
@@ -172,7 +231,21 @@ func (s *Secret) Receive(ctx context.Context) {
 	s.mu.Unlock()
 	go func() {
 		defer close(s.done)
+		// Timers are enforced here as they fall due, not only when a chat
+		// is next opened: an expired message must not linger on disk. The
+		// wall clock decides when to look; s.opts.Now decides what is due.
+		timer := time.NewTimer(time.Hour)
+		defer timer.Stop()
+		purge := func() {
+			next, err := s.Purge(ctx)
+			wait := time.Minute
+			if err == nil && !next.IsZero() {
+				wait = min(wait, max(next.Sub(s.opts.Now()), 10*time.Millisecond))
+			}
+			timer.Reset(wait)
+		}
 		s.Sync(ctx)
+		purge()
 		for {
 			select {
 			case <-ctx.Done():
@@ -184,7 +257,11 @@ func (s *Secret) Receive(ctx context.Context) {
 			case e := <-s.c.Envelopes():
 				s.handle(ctx, e)
 				s.c.Call(ctx, "secret.ack", &pb.AckRequest{Ids: []int64{e.Id}}, nil)
+				continue
+			case <-s.purge:
+			case <-timer.C:
 			}
+			purge()
 		}
 	}()
 }
@@ -334,6 +411,9 @@ func (s *Secret) open(ctx context.Context, e *pb.Envelope) (*SecretEvent, error)
 				return nil, err
 			}
 			done = append(done, id)
+		}
+		if len(done) > 0 {
+			s.wakePurge()
 		}
 		return &SecretEvent{Read: done, Peer: peerID}, nil
 	case "m":

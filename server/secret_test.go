@@ -382,18 +382,31 @@ func TestSecretTTLBothSides(t *testing.T) {
 			t.Fatal("alice never learned the message was read")
 		}
 	}
-	clock.Add((11 * time.Second).Milliseconds())
+	// Just before the end both still have it; just after, the purge that
+	// runs as timers fall due leaves nothing in either store.
+	clock.Add((9 * time.Second).Milliseconds())
 	for _, d := range []*sdev{a, b} {
+		if _, err := d.s.Purge(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		if keys, _ := d.store.Keys("msg/"); len(keys) != 1 {
+			t.Errorf("%s: %v before the timer ran out", d.user.name, keys)
+		}
+	}
+	clock.Add((2 * time.Second).Milliseconds())
+	for _, d := range []*sdev{a, b} {
+		if _, err := d.s.Purge(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		if keys, _ := d.store.Keys("msg/"); len(keys) != 0 {
+			t.Errorf("%s's store still holds %v", d.user.name, keys)
+		}
 		peer := b.user.name
 		if d == b {
 			peer = a.user.name
 		}
-		h, err := d.s.History(ctxT(t), peer)
-		if err != nil || len(h) != 0 {
-			t.Errorf("%s still has %d messages (%v)", d.user.name, len(h), err)
-		}
-		if keys, _ := d.store.Keys("msg/"); len(keys) != 0 {
-			t.Errorf("%s's store still holds %v", d.user.name, keys)
+		if h, err := d.s.History(ctxT(t), peer); err != nil || len(h) != 0 {
+			t.Errorf("%s still shows %d messages (%v)", d.user.name, len(h), err)
 		}
 	}
 }
