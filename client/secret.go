@@ -25,6 +25,7 @@ import (
 	"go.mau.fi/libsignal/protocol"
 	"go.mau.fi/libsignal/serialize"
 	sigsession "go.mau.fi/libsignal/session"
+	"go.mau.fi/libsignal/state/record"
 	"go.mau.fi/libsignal/util/keyhelper"
 	"go.mau.fi/libsignal/util/optional"
 )
@@ -253,10 +254,14 @@ func (s *Secret) currentSigned() (*signedInfo, error) {
 // rotateSigned makes signed prekey id, publishes it, and keeps the two
 // before it: envelopes sent to them may still be in flight.
 func (s *Secret) rotateSigned(ctx context.Context, id uint32) error {
-	rec, err := keyhelper.GenerateSignedPreKey(s.sig.id, id, s.sig.ser.SignedPreKeyRecord)
+	// As keyhelper.GenerateSignedPreKey, but stamped with this Secret's
+	// clock, which decides when the next rotation is due.
+	kp, err := ecc.GenerateKeyPair()
 	if err != nil {
 		return err
 	}
+	sig0 := ecc.CalculateSignature(s.sig.id.PrivateKey(), kp.PublicKey().Serialize())
+	rec := record.NewSignedPreKey(id, s.opts.Now().Unix(), kp, sig0, s.sig.ser.SignedPreKeyRecord)
 	if err := s.sig.StoreSignedPreKey(ctx, id, rec); err != nil {
 		return err
 	}

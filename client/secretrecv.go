@@ -201,7 +201,9 @@ func (s *Secret) Sync(ctx context.Context) error {
 				return err
 			}
 		}
-		if l.Keys != nil && l.Keys.Low {
+		// Top up one-time prekeys if the server says they run low, and
+		// rotate the signed prekey if it is due.
+		if l.Keys != nil {
 			unlock, err := s.lock(ctx)
 			if err != nil {
 				return err

@@ -580,3 +580,50 @@ func TestSecretServerSeesNoPlaintext(t *testing.T) {
 func slogTo(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// The signed prekey rotates on schedule: a device whose signed prekey is
+// older than RotateEvery publishes a new one, which the server takes
+// because it is newer, and sessions built on either keep working.
+func TestSecretSignedPreKeyRotates(t *testing.T) {
+	n := startNode(t, "")
+	var clock atomic.Int64
+	// Bobby's device made its keys eight days ago.
+	clock.Store(time.Now().Add(-8 * 24 * time.Hour).UnixMilli())
+	now := func() time.Time { return time.UnixMilli(clock.Load()) }
+	b := secretOn(t, signup(t, n, "bobby"), nil, now, false)
+	a := secretOn(t, signup(t, n, "alice"), nil, nil, false)
+	var before, after pb.KeyStatus
+	if err := b.Call(ctxT(t), "keys.status", &pb.Empty{}, &before); err != nil {
+		t.Fatal(err)
+	}
+	secretSend(t, a, b.user.name, "on the first signed prekey", client.SecretSendOptions{})
+	clock.Store(time.Now().UnixMilli())
+	if err := b.s.Sync(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Call(ctxT(t), "keys.status", &pb.Empty{}, &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.SignedAt <= before.SignedAt {
+		t.Fatalf("the signed prekey was not rotated: made at %d, before %d", after.SignedAt, before.SignedAt)
+	}
+	var bl pb.BundleList
+	if err := a.Call(ctxT(t), "keys.bundles", &pb.BundlesRequest{Username: b.user.name}, &bl); err != nil || len(bl.Bundles) != 1 {
+		t.Fatalf("bundles: %v, %v", bl.Bundles, err)
+	}
+	if bl.Bundles[0].SignedPreKey.Id != 2 {
+		t.Errorf("the server hands out signed prekey %d, want the rotated 2", bl.Bundles[0].SignedPreKey.Id)
+	}
+	// A new sender's session rests on the new signed prekey.
+	c := secretOn(t, signup(t, n, "carol"), nil, nil, false)
+	secretSend(t, c, b.user.name, "on the second", client.SecretSendOptions{})
+	secretSend(t, a, b.user.name, "still on the first session", client.SecretSendOptions{})
+	if err := b.s.Sync(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	for _, peer := range []string{a.user.name, c.user.name} {
+		if h, err := b.s.History(ctxT(t), peer); err != nil || len(h) == 0 {
+			t.Errorf("bobby's chat with %s: %d messages, %v", peer, len(h), err)
+		}
+	}
+}
