@@ -880,6 +880,15 @@ func TestCLISecret(t *testing.T) {
 	if !got.Secret || got.Text != "only bobby can read this" || got.From != "alice" || got.Chat != id || got.TTL != 10 {
 		t.Errorf("listen got %+v", got)
 	}
+	// listen showed it, so its timer runs: alice's device learned that
+	// from bobby's encrypted read receipt.
+	var mine struct {
+		ExpiresAt string `json:"expires_at"`
+		Secret    bool   `json:"secret"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(alice.ok(t, "secret", "history", "@bobby", "--json"))), &mine); err != nil || !mine.Secret || mine.ExpiresAt == "" {
+		t.Errorf("alice's copy after bobby read it: %+v, %v", mine, err)
+	}
 	hist := bobby.ok(t, "secret", "history", "@alice")
 	if !strings.Contains(hist, "only bobby can read this") || !strings.Contains(hist, "secret") {
 		t.Errorf("secret history: %q", hist)

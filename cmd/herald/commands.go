@@ -484,7 +484,7 @@ func cmdListen(ctx context.Context, c *cli, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	secrets, stopSecret := c.listenSecret(ctx, cl)
+	secrets, sec, stopSecret := c.listenSecret(ctx, cl)
 	defer stopSecret()
 	seen := 0
 	for {
@@ -498,6 +498,7 @@ func cmdListen(ctx context.Context, c *cli, args []string) error {
 			if err := c.printSecret(ev.Message); err != nil {
 				return err
 			}
+			c.shownSecret(ctx, sec, ev.Message)
 			seen++
 			if count > 0 && seen >= count {
 				return nil

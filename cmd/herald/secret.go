@@ -168,17 +168,30 @@ func (c *cli) printSecret(m *client.SecretMessage) error {
 }
 
 // listenSecret starts receiving secret messages for listen, if this
-// device has secret chats; it returns nil events otherwise.
-func (c *cli) listenSecret(ctx context.Context, cl *client.Client) (<-chan client.SecretEvent, func()) {
+// device has secret chats. Its events are nil otherwise.
+func (c *cli) listenSecret(ctx context.Context, cl *client.Client) (<-chan client.SecretEvent, *client.Secret, func()) {
 	if _, ok, _ := (client.Home{Dir: c.home}).SecretStore().Get("identity"); !ok {
-		return nil, func() {}
+		return nil, nil, func() {}
 	}
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
 	s, err := c.secretFor(cctx, cl)
 	cancel()
 	if err != nil {
-		return nil, func() {}
+		return nil, nil, func() {}
 	}
 	s.Receive(ctx)
-	return s.Events(), s.Close
+	return s.Events(), s, s.Close
+}
+
+// shownSecret marks an incoming secret message read once listen printed
+// it: its self-destruct timer starts, on every device of both people.
+func (c *cli) shownSecret(ctx context.Context, s *client.Secret, m *client.SecretMessage) {
+	if m.Outgoing || m.TTL == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	if _, err := s.MarkRead(cctx, m.PeerID); err != nil && !c.json {
+		fmt.Fprintf(c.stderr, "note: could not start the timer of a secret message: %s\n", herald.ErrorMessage(err))
+	}
 }
