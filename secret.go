@@ -138,6 +138,7 @@ func NewStaleDevices(missing, extra []int64, current []DeviceSet) *StaleDevicesE
 		err: Errorf(Stale, "the devices changed (%s): encrypt for the current devices and send again", strings.Join(parts, ", "))}
 }
 
+// Error implements error with the sentence of the inner *Error.
 func (e *StaleDevicesError) Error() string { return e.err.Error() }
 
 // Unwrap gives the *Error inside, so ErrorKind and ErrorMessage see it.
