@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -194,7 +193,7 @@ func (c *Client) Connect(ctx context.Context) error {
 }
 
 func (c *Client) dial(ctx context.Context) (*session, error) {
-	ws, _, err := websocket.Dial(ctx, c.wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"User-Agent": {"herald-go"}}})
+	ws, _, err := websocket.Dial(ctx, c.wsURL, dialOptions())
 	if err != nil {
 		return nil, &herald.Error{Kind: herald.Unavailable, Msg: fmt.Sprintf("cannot reach the server at %s", c.opts.Server), Err: err}
 	}
