@@ -95,6 +95,22 @@ type session struct {
 	pending map[uint64]chan *pb.Response
 	lost    chan struct{}
 	err     error
+	endOnce sync.Once
+}
+
+// end fails the session's pending calls and reports it lost, once: when
+// its reader stops, or earlier when Drop gives up on it.
+func (s *session) end() {
+	s.endOnce.Do(func() {
+		s.mu.Lock()
+		pend := s.pending
+		s.pending = nil
+		s.mu.Unlock()
+		for _, ch := range pend {
+			close(ch)
+		}
+		close(s.lost)
+	})
 }
 
 // New returns a Client; Connect opens its connection.
@@ -270,16 +286,7 @@ func (c *Client) loop(s *session) {
 
 // read dispatches frames of one connection until it ends.
 func (c *Client) read(s *session) {
-	defer func() {
-		s.mu.Lock()
-		pend := s.pending
-		s.pending = nil
-		s.mu.Unlock()
-		for _, ch := range pend {
-			close(ch)
-		}
-		close(s.lost)
-	}()
+	defer s.end()
 	for {
 		_, data, err := s.ws.Read(context.Background())
 		if err != nil {
