@@ -184,10 +184,15 @@ function showAuth() {
   $('auth-username').focus();
 }
 
-async function loadRules() {
-  // server.info needs no account, but the bridge needs a client: the
-  // rules show up after the first connection instead. Kept simple: the
-  // signup form links them when a session exists.
+// The server's rules, if its operator set any, are shown before signing up.
+async function loadRules(h) {
+  try {
+    const info = parse(await h.info());
+    if (info.rules) {
+      $('rules-text').textContent = info.rules;
+      $('rules').hidden = false;
+    }
+  } catch { /* the form works without them */ }
 }
 
 const handlers = {
@@ -579,8 +584,10 @@ $('scroller').addEventListener('scroll', () => {
 
 // ---- messages -----------------------------------------------------------------
 
+// Channel posts are from the channel (from_id 0), so they are never
+// drawn as one's own, whoever posted them.
 function isMine(m) {
-  return m.from_id === state.me.id || (m.from_id === 0 && false);
+  return m.from_id === state.me.id;
 }
 
 function tickState(m) {
@@ -800,7 +807,7 @@ function onNewMessage(m) {
     const direct = e ? e.chat.kind === 'direct' && e.chat.peer && e.chat.peer.username === state.open.draft : !m.author && m.from_id !== 0;
     if (direct && (mine || m.from === state.open.draft)) {
       state.open = { id: m.chat_id };
-      state.complete = false;
+      $('history-status').textContent = '';
       reloadChatsSoon();
     }
   }
@@ -810,8 +817,7 @@ function onNewMessage(m) {
   } else {
     if (!e.last || m.id >= e.last.id) e.last = m;
     const viewing = state.open && state.open.id === m.chat_id && document.visibilityState === 'visible';
-    if (!mine && !viewing && !m.service) e.unread += 1;
-    if (!mine && !viewing && m.service) e.unread += 1;
+    if (!mine && !viewing) e.unread += 1;
     renderChats();
   }
   upsertMessage(m);

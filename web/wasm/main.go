@@ -91,6 +91,7 @@ func main() {
 		"call":      promised(b.call),
 		"logout":    promised(b.logout),
 		"stop":      promised(b.stop),
+		"info":      promised(b.info),
 		"connected": js.FuncOf(func(js.Value, []js.Value) any { return b.connected() }),
 		"drop":      js.FuncOf(func(js.Value, []js.Value) any { b.cut(); return nil }),
 	}
@@ -375,6 +376,27 @@ func (b *bridge) logout(args []js.Value) (any, error) {
 		return "the server could not be told: " + err.Error(), nil
 	}
 	return nil, nil
+}
+
+// info() resolves with the server's ServerInfo (its rules), which the
+// sign-up form shows; it needs no account, so it asks on a connection of
+// its own.
+func (b *bridge) info(args []js.Value) (any, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := client.New(client.Options{Server: b.server})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if err := c.Connect(ctx); err != nil {
+		return nil, err
+	}
+	var res pb.ServerInfo
+	if err := c.Call(ctx, "server.info", &pb.Empty{}, &res); err != nil {
+		return nil, err
+	}
+	return marshal(&res), nil
 }
 
 func (b *bridge) stop(args []js.Value) (any, error) {
