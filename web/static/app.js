@@ -34,8 +34,10 @@ const engine = (async () => {
   const go = new Go();
   const ready = new Promise((resolve) => { globalThis.heraldReady = resolve; });
   const src = await WebAssembly.instantiateStreaming(fetch('herald.wasm'), go.importObject);
+  performance.mark('herald-compiled');
   go.run(src.instance);
   await ready;
+  performance.mark('herald-ready');
   return globalThis.herald;
 })();
 
