@@ -301,6 +301,10 @@ await scenario('keyboard only: sign up and send a message', async () => {
 await scenario('screenshots at desktop and phone width', async () => {
   await openChat(alice, 'Daily News');
   await alice.page.screenshot({ path: join(artifacts, 'channel-desktop.png') });
+  await alice.page.emulateMedia({ colorScheme: 'dark' });
+  await openChat(alice, 'Weekend plans');
+  await alice.page.screenshot({ path: join(artifacts, 'group-desktop-dark.png') });
+  await alice.page.emulateMedia({ colorScheme: 'light' });
   const phone = await person('phone', { width: 390, height: 760 });
   await phone.page.screenshot({ path: join(artifacts, 'signin-phone.png') });
   await phone.context.close();

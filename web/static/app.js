@@ -969,7 +969,7 @@ function messageMenu(id) {
   dlg.querySelector('.error').textContent = '';
   const show = {
     reply: !state.preview && canPost(chat),
-    edit: (mine || (chat && chat.kind === 'channel' && admin)) && !m.ttl_ms,
+    edit: mine || (chat && chat.kind === 'channel' && admin),
     'delete-me': !state.preview,
     'delete-all': mine || admin,
   };
