@@ -200,7 +200,12 @@ func (b *bridge) open(ctx context.Context, token string, h handlers) (*client.Cl
 func (b *bridge) pump(c *client.Client, gen int, h handlers) {
 	state := ""
 	tell := func(s string) {
-		if s != state && h.onConnection.Type() == js.TypeFunction {
+		// A client the page has replaced (a failed login's, say) says
+		// nothing more: its "closed" would hide the new one's state.
+		b.mu.Lock()
+		current := b.gen == gen
+		b.mu.Unlock()
+		if current && s != state && h.onConnection.Type() == js.TypeFunction {
 			state = s
 			h.onConnection.Invoke(s)
 		}
