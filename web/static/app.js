@@ -276,10 +276,12 @@ $('logout-btn').addEventListener('click', async () => {
 // When the browser reports the network gone, drop the socket at once: an
 // idle WebSocket can look open for minutes after the network died, while
 // the engine, once it knows, keeps retrying and then catches up on
-// everything it missed from the update log.
-window.addEventListener('offline', () => {
-  engine.then((h) => h.drop());
-});
+// everything it missed from the update log. When the network comes back
+// (after a laptop slept, or on another Wi-Fi with another address), the
+// old socket is as likely dead: a fresh one costs one catch-up.
+for (const ev of ['offline', 'online']) {
+  window.addEventListener(ev, () => { engine.then((h) => h.drop()); });
+}
 
 function renderConn() {
   const c = $('conn');
