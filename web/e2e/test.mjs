@@ -98,6 +98,13 @@ async function openChat(p, title) {
 
 const results = [];
 async function scenario(name, fn) {
+  // The scenarios build on each other (same people, same chats): after a
+  // failure the rest would only wait out their ceilings.
+  if (results.some((r) => !r.ok)) {
+    results.push({ name, ok: false, skipped: true });
+    console.log(`not ok - ${name} # SKIP after an earlier failure`);
+    return;
+  }
   const t0 = Date.now();
   try {
     await fn();
@@ -149,14 +156,14 @@ await scenario('New chat by username; a message reaches bobby in real time', asy
   // bobby's chat list shows the new chat with its unread badge.
   const item = chats(bobby).getByRole('button').filter({ hasText: 'alice' });
   await visible(item.filter({ hasText: 'Hello bobby' }));
-  await visible(item.getByLabel('1 unread'));
+  await visible(item.filter({ hasText: '1 unread' }));
   await openChat(bobby, 'alice');
   await visible(message(bobby, 'Hello bobby'));
   // Now open: the next one appears in the Messages list as it is sent.
   await send(alice, 'Are you there?');
   await visible(message(bobby, 'Are you there?'));
   // bobby has read both: alice sees the read ticks.
-  await visible(message(alice, 'Are you there?').getByLabel('read'));
+  await visible(message(alice, 'Are you there?').getByLabel('read', { exact: true }));
 });
 
 await scenario('bobby replies; typing shows; alice sees the reply quoted', async () => {
@@ -216,9 +223,9 @@ await scenario('a chat-wide auto-delete timer and mute', async () => {
   await visible(message(bobby, 'turned off auto-delete'));
 
   await button(bobby, 'Mute').click();
-  await visible(chats(bobby).getByLabel('muted'));
+  await visible(chats(bobby).getByLabel('muted', { exact: true }));
   await button(bobby, 'Unmute').click();
-  await gone(chats(bobby).getByLabel('muted'));
+  await gone(chats(bobby).getByLabel('muted', { exact: true }));
 });
 
 await scenario('bobby goes offline; what alice sends meanwhile appears when he is back, without reload', async () => {
@@ -229,6 +236,8 @@ await scenario('bobby goes offline; what alice sends meanwhile appears when he i
   await send(alice, 'Missed 1');
   await send(alice, 'Missed 2');
   await send(alice, 'Missed 3');
+  // Nothing reached bobby while he was cut off...
+  if (await message(bobby, 'Missed').count()) throw new Error('bobby got messages while offline');
   await bobby.context.setOffline(false);
   for (const t of ['Missed 1', 'Missed 2', 'Missed 3']) await visible(message(bobby, t));
   const after = await bobby.page.evaluate(() => performance.getEntriesByType('navigation').length + ':' + performance.timeOrigin);

@@ -355,6 +355,7 @@ function renderChatItem(entry) {
   if (c.muted) {
     const mu = el('span', 'muted-ic', '🔕');
     mu.title = 'Muted';
+    mu.setAttribute('role', 'img');
     mu.setAttribute('aria-label', 'muted');
     top.append(mu);
   }
@@ -362,8 +363,9 @@ function renderChatItem(entry) {
   const bottom = el('span', 'chat-bottom');
   bottom.append(el('span', 'chat-last', lastLine(entry)));
   if (entry.unread > 0) {
+    // The words are for screen readers; the number is what shows.
     const badge = el('span', 'badge' + (c.muted ? ' muted' : ''), String(entry.unread));
-    badge.setAttribute('aria-label', `${entry.unread} unread`);
+    badge.append(el('span', 'visually-hidden', ' unread'));
     bottom.append(badge);
   }
   body.append(top, bottom);
@@ -383,14 +385,16 @@ function showConvo() {
 
 $('back-btn').addEventListener('click', closeChat);
 function closeChat() {
+  const was = state.open && state.open.id;
   state.open = null;
   state.preview = null;
   $('convo').hidden = true;
   $('placeholder').hidden = false;
   $('app').classList.remove('chat-open');
   renderChats();
-  const first = $('chats').querySelector('button');
-  (first || $('new-chat-btn')).focus();
+  // Back where the person was in the list.
+  const item = (was && $('chats').querySelector(`button[data-chat="${was}"]`)) || $('chats').querySelector('button');
+  (item || $('new-chat-btn')).focus();
 }
 
 function resetConvo() {
@@ -627,13 +631,14 @@ function renderMessage(m) {
   const meta = el('span', 'meta');
   if (m.ttl_ms) {
     const t = el('span', 'ttl');
+    t.setAttribute('role', 'img');
     if (m.expires_at) {
       t.dataset.expires = m.expires_at;
-      t.textContent = '⏱ ' + countdown(m.expires_at - Date.now());
-      t.setAttribute('aria-label', `disappears in ${countdown(m.expires_at - Date.now())}`);
+      paintCountdown(t, m.expires_at - Date.now());
     } else {
       t.textContent = '⏱ ' + duration(m.ttl_ms);
       t.title = 'The countdown starts when it is read';
+      t.setAttribute('aria-label', `disappears ${duration(m.ttl_ms)} after it is read`);
     }
     meta.append(t);
   }
@@ -642,6 +647,7 @@ function renderMessage(m) {
   meta.append(el('time', '', shortTime(m.sent_at)));
   if (mine && chat && !chat.chat.broadcast) {
     const ticks = el('span', 'ticks');
+    ticks.setAttribute('role', 'img');
     const s = tickState(m);
     ticks.textContent = s === 'read' ? '✓✓' : '✓';
     ticks.classList.toggle('read', s === 'read');
@@ -656,6 +662,11 @@ function renderMessage(m) {
   more.addEventListener('click', () => messageMenu(m.id));
   li.append(more);
   return li;
+}
+
+function paintCountdown(t, left) {
+  t.textContent = '⏱ ' + countdown(left);
+  t.setAttribute('aria-label', `disappears in ${countdown(left)}`);
 }
 
 function findLi(id) {
@@ -717,7 +728,7 @@ setInterval(() => {
       if (li && state.open) removeMessage(state.open.id, Number(li.dataset.id));
       continue;
     }
-    t.textContent = '⏱ ' + countdown(left);
+    paintCountdown(t, left);
   }
   // Typing notices last 6 s unless renewed.
   let changed = false;
@@ -910,6 +921,7 @@ $('composer').addEventListener('submit', async (e) => {
   const bubble = el('div', 'bubble');
   const meta = el('span', 'meta');
   const clock = el('span', 'ticks', '🕓');
+  clock.setAttribute('role', 'img');
   clock.setAttribute('aria-label', 'sending');
   meta.append(clock);
   bubble.append(el('div', 'text', text), meta);
