@@ -600,7 +600,7 @@ function isMine(m) {
 
 function tickState(m) {
   const e = state.chats.get(m.chat_id);
-  if (!e || e.chat.broadcast) return '';
+  if (!e || e.chat.broadcast) return 'sent';
   if (e.peer_read_id >= m.id) return 'read';
   return 'sent';
 }
@@ -645,7 +645,9 @@ function renderMessage(m) {
   if (m.edited_at) meta.append(el('span', 'edited', 'edited'));
   if (m.views) meta.append(el('span', 'views', `👁 ${m.views}`));
   meta.append(el('time', '', shortTime(m.sent_at)));
-  if (mine && chat && !chat.chat.broadcast) {
+  // A draft's first message is drawn before its chat is in the list: it
+  // is a direct chat, so it gets ticks too.
+  if (mine && (!chat || !chat.chat.broadcast)) {
     const ticks = el('span', 'ticks');
     ticks.setAttribute('role', 'img');
     const s = tickState(m);
