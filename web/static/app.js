@@ -295,8 +295,14 @@ function renderConn() {
 async function loadChats() {
   const list = await call('chats.list');
   state.chats.clear();
+  // The server orders chats without messages by when they were created,
+  // which the page cannot see: such a chat keeps its place by borrowing
+  // the time of the chat above it.
+  let above = Date.now();
   for (const d of list.dialogs || []) {
-    state.chats.set(d.chat.id, { chat: d.chat, last: d.last || null, unread: d.unread || 0, read_id: d.read_id || 0, peer_read_id: d.peer_read_id || 0 });
+    const since = d.last ? d.last.sent_at : above;
+    above = since;
+    state.chats.set(d.chat.id, { chat: d.chat, last: d.last || null, since, unread: d.unread || 0, read_id: d.read_id || 0, peer_read_id: d.peer_read_id || 0 });
   }
   renderChats();
   if (state.open && state.open.id && state.chats.has(state.open.id)) renderHead();
@@ -309,7 +315,8 @@ function reloadChatsSoon() {
 }
 
 function sortedChats() {
-  return [...state.chats.values()].sort((a, b) => (b.last ? b.last.sent_at : 0) - (a.last ? a.last.sent_at : 0) || b.chat.id - a.chat.id);
+  const at = (e) => (e.last ? e.last.sent_at : e.since || 0);
+  return [...state.chats.values()].sort((a, b) => at(b) - at(a) || b.chat.id - a.chat.id);
 }
 
 function renderChats() {
