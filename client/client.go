@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -103,6 +102,22 @@ type session struct {
 	pending map[uint64]chan *pb.Response
 	lost    chan struct{}
 	err     error
+	endOnce sync.Once
+}
+
+// end fails the session's pending calls and reports it lost, once: when
+// its reader stops, or earlier when Drop gives up on it.
+func (s *session) end() {
+	s.endOnce.Do(func() {
+		s.mu.Lock()
+		pend := s.pending
+		s.pending = nil
+		s.mu.Unlock()
+		for _, ch := range pend {
+			close(ch)
+		}
+		close(s.lost)
+	})
 }
 
 // New returns a Client; Connect opens its connection.
@@ -202,7 +217,7 @@ func (c *Client) Connect(ctx context.Context) error {
 }
 
 func (c *Client) dial(ctx context.Context) (*session, error) {
-	ws, _, err := websocket.Dial(ctx, c.wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"User-Agent": {"herald-go"}}})
+	ws, _, err := websocket.Dial(ctx, c.wsURL, dialOptions())
 	if err != nil {
 		return nil, &herald.Error{Kind: herald.Unavailable, Msg: fmt.Sprintf("cannot reach the server at %s", c.opts.Server), Err: err}
 	}
@@ -302,16 +317,7 @@ func (c *Client) loop(s *session) {
 
 // read dispatches frames of one connection until it ends.
 func (c *Client) read(s *session) {
-	defer func() {
-		s.mu.Lock()
-		pend := s.pending
-		s.pending = nil
-		s.mu.Unlock()
-		for _, ch := range pend {
-			close(ch)
-		}
-		close(s.lost)
-	}()
+	defer s.end()
 	for {
 		_, data, err := s.ws.Read(context.Background())
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/bus"
 	"github.com/heraldim/herald/service"
+	"github.com/heraldim/herald/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -65,7 +66,8 @@ type topicConns struct {
 	conns map[*conn]struct{}
 }
 
-// New returns a Server. Its Handler serves /v1/ws, /healthz and /metrics.
+// New returns a Server. Its Handler serves /v1/ws, /healthz, /metrics and
+// the web client at /.
 func New(svc *service.Service, b bus.Bus, log *slog.Logger, limits Limits) *Server {
 	d := DefaultLimits
 	for _, f := range []struct {
@@ -103,6 +105,8 @@ func (s *Server) Handler() http.Handler {
 	if s.files != nil {
 		s.files.mount(mux)
 	}
+	// Everything else is the web client (its own security headers).
+	mux.Handle("/", web.Handler())
 	return mux
 }
 
