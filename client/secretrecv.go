@@ -571,3 +571,37 @@ func (s *Secret) Verify(ctx context.Context, username string) (SafetyNumber, err
 	sn.Verified, sn.Changed = true, false
 	return sn, s.savePeer(p)
 }
+
+// SecretPeer is someone this device has a secret chat with.
+type SecretPeer struct {
+	ID       int64  `json:"id"`
+	Username string `json:"username"`
+	ChatID   string `json:"chat_id"`
+}
+
+// Peers lists the secret chats this device keeps, so a client can show
+// them after a restart without asking the server (which does not know
+// them).
+func (s *Secret) Peers(ctx context.Context) ([]SecretPeer, error) {
+	keys, err := s.kv.Keys("peer/")
+	if err != nil {
+		return nil, err
+	}
+	me, err := s.c.Me(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []SecretPeer
+	for _, k := range keys {
+		id, err := strconv.ParseInt(strings.TrimPrefix(k, "peer/"), 10, 64)
+		if err != nil {
+			continue
+		}
+		p, err := s.loadPeer(id)
+		if err != nil || p.Username == "" {
+			continue
+		}
+		out = append(out, SecretPeer{ID: id, Username: p.Username, ChatID: ChatID(me.Id, id)})
+	}
+	return out, nil
+}

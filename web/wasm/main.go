@@ -66,6 +66,8 @@ var methods = map[string]pair{
 	"messages.read":    typed[pb.ReadRequest, pb.ReadResult](),
 	"messages.typing":  typed[pb.TypingRequest, pb.Empty](),
 	"messages.clear":   typed[pb.ClearRequest, pb.ClearResult](),
+	"files.get":        typed[pb.FileRequest, pb.File](),
+	"files.link":       typed[pb.FileLinkRequest, pb.FileLink](),
 }
 
 var (
@@ -79,7 +81,8 @@ type bridge struct {
 
 	mu  sync.Mutex
 	c   *client.Client
-	gen int // which client the event pump belongs to
+	gen int          // which client the event pump belongs to
+	sec *secretState // the secret chats of c, once it is authenticated
 }
 
 func main() {
@@ -92,6 +95,8 @@ func main() {
 		"logout":    promised(b.logout),
 		"stop":      promised(b.stop),
 		"info":      promised(b.info),
+		"upload":    promised(b.upload),
+		"secret":    promised(b.secretCall),
 		"connected": js.FuncOf(func(js.Value, []js.Value) any { return b.connected() }),
 		"drop":      js.FuncOf(func(js.Value, []js.Value) any { b.cut(); return nil }),
 	}
@@ -274,6 +279,7 @@ func (b *bridge) start(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.authenticated(c, handlersOf(arg(args, 1)))
 	return marshal(me), nil
 }
 
@@ -313,17 +319,45 @@ func (b *bridge) auth(args []js.Value, fn func(context.Context, *client.Client, 
 		b.forget(c)
 		return nil, err
 	}
+	b.authenticated(c, handlersOf(arg(args, 1)))
 	return marshal(res), nil
+}
+
+// authenticated starts the secret chats of c, if it is still the page's
+// client.
+func (b *bridge) authenticated(c *client.Client, h handlers) {
+	b.mu.Lock()
+	current, gen := b.c == c, b.gen
+	b.mu.Unlock()
+	if current {
+		b.startSecret(c, gen, h)
+	}
 }
 
 // forget closes c if it is still the page's client.
 func (b *bridge) forget(c *client.Client) {
 	b.mu.Lock()
+	var sec *secretState
 	if b.c == c {
 		b.c = nil
+		sec, b.sec = b.sec, nil
 	}
 	b.mu.Unlock()
+	closeSecret(sec)
 	c.Close()
+}
+
+// closeSecret stops a client's secret chats once they have started.
+func closeSecret(st *secretState) {
+	if st == nil {
+		return
+	}
+	go func() {
+		<-st.ready
+		if st.s != nil {
+			st.s.Close()
+		}
+	}()
 }
 
 // call(method, JSON params) resolves with the JSON result.
@@ -408,7 +442,10 @@ func (b *bridge) stop(args []js.Value) (any, error) {
 	b.mu.Lock()
 	c := b.c
 	b.c = nil
+	sec := b.sec
+	b.sec = nil
 	b.mu.Unlock()
+	closeSecret(sec)
 	if c != nil {
 		c.Close()
 	}
