@@ -154,7 +154,7 @@ func SecurityHeaders(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "+
-		"img-src 'self' data: blob:; media-src 'self' blob:; font-src 'self'; connect-src "+connect+"; "+
+		"img-src 'self' data:; media-src 'self'; font-src 'self'; connect-src "+connect+"; "+
 		"manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "+
 		"require-trusted-types-for 'script'; trusted-types 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")

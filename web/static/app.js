@@ -15,8 +15,10 @@ const INT_KEYS = new Set([
   'max_id', 'user_id', 'expires_at', 'ttl_ms', 'last_id', 'member_count', 'views',
   'unread', 'read_id', 'peer_read_id', 'at', 'created_at', 'last_seen',
 ]);
-const parse = (text) => JSON.parse(text, (k, v) => {
-  if (INT_KEYS.has(k) && typeof v === 'string') return Number(v);
+// A file's id is 32 hex digits, not a number: objects with a sha256 are
+// files (and secret messages' ids are random strings), and keep theirs.
+const parse = (text) => JSON.parse(text, function revive(k, v) {
+  if (INT_KEYS.has(k) && typeof v === 'string' && /^-?\d+$/.test(v) && !('sha256' in this)) return Number(v);
   if (k === 'ids' && Array.isArray(v)) return v.map(Number);
   return v;
 });
@@ -63,6 +65,8 @@ const state = {
   editing: null,         // message being edited
   lastTyping: 0,
   conn: 'connecting',
+  secrets: new Map(),    // secret chats, username → {peer_id, username, chat_id, last, unread}
+  upload: null,          // the file being uploaded: {file, caption, peer}
 };
 
 // ---- session storage -----------------------------------------------------
@@ -137,7 +141,7 @@ function paintAvatar(node, name) {
 }
 function chatName(entry) {
   const c = entry.chat;
-  if (c.kind === 'direct') return c.peer ? c.peer.username : c.title;
+  if (c.kind === 'direct' || c.kind === 'secret') return c.peer ? c.peer.username : c.title;
   return c.title || (c.username ? '@' + c.username : 'Chat ' + c.id);
 }
 function errorText(err) {
@@ -204,6 +208,7 @@ const handlers = {
       if (kind === 'update') onUpdate(v);
       else if (kind === 'typing') onTyping(v);
       else if (kind === 'resync') resync();
+      else if (kind === 'secret') onSecret(v);
     } catch (err) {
       console.error('event', err);
     }
@@ -260,6 +265,9 @@ async function enterApp(me) {
   renderConn();
   await loadChats();
   $('new-chat-btn').focus();
+  // Secret chats come from this browser's own store, once the engine has
+  // opened it (a first login also makes and publishes the keys).
+  loadSecrets().catch((err) => console.warn('secret chats:', errorText(err)));
 }
 
 function loggedOut() {
@@ -316,7 +324,13 @@ function reloadChatsSoon() {
 
 function sortedChats() {
   const at = (e) => (e.last ? e.last.sent_at : e.since || 0);
-  return [...state.chats.values()].sort((a, b) => at(b) - at(a) || b.chat.id - a.chat.id);
+  const secret = [...state.secrets.values()].map(secretEntry);
+  return [...state.chats.values(), ...secret].sort((a, b) => at(b) - at(a) || String(b.chat.id).localeCompare(String(a.chat.id)));
+}
+
+// secretEntry makes a secret chat look like a chat-list entry.
+function secretEntry(s) {
+  return { secret: s, chat: { id: s.chat_id, kind: 'secret', peer: { username: s.username } }, last: s.last, since: s.since || 0, unread: s.unread || 0 };
 }
 
 function renderChats() {
@@ -335,6 +349,7 @@ function lastLine(entry) {
   const m = entry.last;
   if (!m) return entry.chat.kind === 'channel' ? 'Channel created' : 'No messages yet';
   if (m.deleted) return 'Message deleted';
+  if (m.file && !m.text) return fileLabel(m.file);
   const who = entry.chat.kind === 'group' && !m.service ? (m.from_id === state.me.id ? 'You: ' : `${m.from}: `) : (entry.chat.kind === 'direct' && m.from_id === state.me.id ? 'You: ' : '');
   return who + (m.text || '');
 }
@@ -345,7 +360,7 @@ function renderChatItem(entry) {
   const b = el('button', 'chat-item');
   b.type = 'button';
   b.dataset.chat = c.id;
-  if (state.open && state.open.id === c.id) {
+  if (state.open && (state.open.id === c.id || (entry.secret && state.open.secret === entry.secret.username))) {
     b.setAttribute('aria-current', 'true');
     b.classList.add('active');
   }
@@ -358,6 +373,13 @@ function renderChatItem(entry) {
   const title = el('span', 'chat-name', name);
   if (c.kind === 'channel') title.prepend(el('span', 'kind-ic', '📣 '));
   if (c.kind === 'group') title.prepend(el('span', 'kind-ic', '👥 '));
+  if (c.kind === 'secret') {
+    // Read out as "Secret chat with alice", shown as a green lock.
+    const lock = el('span', 'kind-ic lock', '🔒 ');
+    lock.setAttribute('aria-hidden', 'true');
+    title.prepend(lock, el('span', 'visually-hidden', 'Secret chat with '));
+    title.classList.add('secret-name');
+  }
   top.append(title);
   if (c.muted) {
     const mu = el('span', 'muted-ic', '🔕');
@@ -377,7 +399,7 @@ function renderChatItem(entry) {
   }
   body.append(top, bottom);
   b.append(av, body);
-  b.addEventListener('click', () => openChat(c.id));
+  b.addEventListener('click', () => (entry.secret ? openSecret(entry.secret.username) : openChat(c.id)));
   li.append(b);
   return li;
 }
@@ -416,6 +438,7 @@ function resetConvo() {
   $('history-status').textContent = '';
   $('send-error').textContent = '';
   $('message-input').value = '';
+  if (!state.upload || !state.upload.busy) $('upload').hidden = true;
   $('ttl').value = '0';
 }
 
@@ -482,7 +505,11 @@ function canPost(chat) {
 function renderHead() {
   const chat = openChatObj();
   let name; let sub;
-  if (state.open && state.open.draft) {
+  const secret = state.open && state.open.secret;
+  if (secret) {
+    name = secret;
+    sub = 'Secret chat · end-to-end encrypted on your devices';
+  } else if (state.open && state.open.draft) {
     name = state.open.draft;
     sub = `@${state.open.draft}`;
   } else if (chat) {
@@ -496,6 +523,9 @@ function renderHead() {
     sub = '';
   }
   $('chat-title').textContent = name;
+  $('chat-lock').hidden = !secret;
+  $('safety-btn').hidden = !secret;
+  $('convo').classList.toggle('secret', !!secret);
   paintAvatar($('chat-avatar'), name);
   const typers = typingIn(state.open && state.open.id);
   $('chat-sub').textContent = typers.length ? `${typers.join(', ')} ${typers.length === 1 ? 'is' : 'are'} typing…` : sub;
@@ -510,9 +540,9 @@ function renderHead() {
     $('mute-btn').setAttribute('aria-pressed', chat.muted ? 'true' : 'false');
   }
   const admin = chat && (chat.kind === 'direct' || chat.role === 'owner' || chat.role === 'admin');
-  $('autodel-wrap').hidden = !member || !admin;
+  $('autodel-wrap').hidden = !member || !admin || !!secret;
   if (chat) $('autodel').value = String(chat.ttl_ms || 0);
-  const postable = !preview && canPost(chat);
+  const postable = secret || (!preview && canPost(chat));
   $('composer').hidden = !postable;
   $('readonly-note').hidden = postable;
   $('readonly-note').textContent = preview ? 'You are previewing this channel. Join to follow it.' : 'Only the channel\u2019s admins can post here.';
@@ -634,7 +664,11 @@ function renderMessage(m) {
     q.append(el('strong', '', orig ? orig.from : 'Reply'), el('span', '', orig ? (orig.deleted ? 'Message deleted' : orig.text) : `to message #${m.reply_to}`));
     bubble.append(q);
   }
-  bubble.append(el('div', 'text', m.text));
+  if (m.file) {
+    bubble.append(renderFile(m.file));
+    li.classList.add('has-file');
+  }
+  if (m.text || !m.file) bubble.append(el('div', 'text', m.text));
   const meta = el('span', 'meta');
   if (m.ttl_ms) {
     const t = el('span', 'ttl');
@@ -665,6 +699,12 @@ function renderMessage(m) {
   }
   bubble.append(meta);
   li.append(bubble);
+  // A secret message lives only on the devices: there is nothing to ask
+  // the server to edit or delete, and its timer is its delete.
+  if (m.secret) {
+    li.dataset.secret = '1';
+    return li;
+  }
   const more = el('button', 'more', '⋯');
   more.type = 'button';
   more.setAttribute('aria-label', `Actions for message from ${mine ? 'you' : m.from}`);
@@ -734,7 +774,8 @@ setInterval(() => {
     const left = Number(t.dataset.expires) - now;
     const li = t.closest('li');
     if (left <= 0) {
-      if (li && state.open) removeMessage(state.open.id, Number(li.dataset.id));
+      if (li && li.dataset.secret) li.remove();
+      else if (li && state.open) removeMessage(state.open.id, Number(li.dataset.id));
       continue;
     }
     paintCountdown(t, left);
@@ -914,8 +955,12 @@ $('composer').addEventListener('submit', async (e) => {
     } catch (err) { $('send-error').textContent = errorText(err); input.value = text; }
     return;
   }
-  const peer = state.open.draft ? { username: state.open.draft } : { chat_id: state.open.id };
-  const req = { peer, text, random_id: newRandomId() };
+  if (state.open.secret) {
+    input.value = '';
+    input.style.height = 'auto';
+    return sendSecret(state.open.secret, text, Number($('ttl').value));
+  }
+  const req = { peer: currentPeer(), text, random_id: newRandomId() };
   const ttl = Number($('ttl').value);
   if (ttl) req.ttl_ms = ttl;
   if (state.reply) req.reply_to = state.reply.id;
@@ -924,6 +969,18 @@ $('composer').addEventListener('submit', async (e) => {
   input.value = '';
   input.style.height = 'auto';
   state.lastTyping = 0;
+  await sendRequest(req, text);
+});
+
+// currentPeer is where the composer sends: the open chat, or the person
+// of a chat not created yet.
+function currentPeer() {
+  return state.open.draft ? { username: state.open.draft } : { chat_id: state.open.id };
+}
+
+// sendRequest sends req and keeps the screen in step: the message is
+// drawn at once with a clock and replaced by the stored one.
+async function sendRequest(req, text) {
   // Shown at once with a clock; replaced by the real message when the
   // server's echo of this random id arrives (even after a reconnect).
   const li = el('li', 'msg out pending');
@@ -933,7 +990,9 @@ $('composer').addEventListener('submit', async (e) => {
   clock.setAttribute('role', 'img');
   clock.setAttribute('aria-label', 'sending');
   meta.append(clock);
-  bubble.append(el('div', 'text', text), meta);
+  if (req.file_id) bubble.append(el('div', 'file-pending', '📎 ' + (state.upload ? state.upload.file.name : 'File')));
+  if (text) bubble.append(el('div', 'text', text));
+  bubble.append(meta);
   li.append(bubble);
   $('messages').append(li);
   $('scroller').scrollTop = $('scroller').scrollHeight;
@@ -959,7 +1018,7 @@ $('composer').addEventListener('submit', async (e) => {
     clock.setAttribute('aria-label', 'not sent');
     $('send-error').textContent = errorText(err);
   }
-});
+}
 
 function renderContext() {
   const bar = $('context-bar');
@@ -1115,6 +1174,296 @@ const openFind = formDialog('dlg-find', async () => {
   setTimeout(() => openPreview(chat));
 });
 $('find-channel-btn').addEventListener('click', openFind);
+
+// ---- files ------------------------------------------------------------------------------------
+
+const sizeFmt = (n) => (n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(n < 10240 ? 1 : 0)} KB` : n < 1 << 30 ? `${(n / (1 << 20)).toFixed(1)} MB` : `${(n / (1 << 30)).toFixed(2)} GB`);
+
+function fileLabel(f) {
+  return { photo: '🖼 Photo', video: '🎬 Video', audio: '🎵 ' + f.name, voice: '🎤 Voice message' }[f.kind] || '📄 ' + f.name;
+}
+
+// Signed links (files.link) let <img>, <video> and <a> fetch a file with
+// no token: the token never goes into a URL, where it would reach
+// history and logs. A link lasts an hour; one is reused until ten
+// minutes before it expires.
+const links = new Map(); // file id → Promise<{url, expires_at}>
+function fileLink(id) {
+  const have = links.get(id);
+  if (have) return have.then((l) => (l.expires_at - Date.now() > 600_000 ? l.url : (links.delete(id), fileLink(id))));
+  const p = call('files.link', { id });
+  links.set(id, p);
+  p.catch(() => links.delete(id));
+  return p.then((l) => l.url);
+}
+
+// renderFile draws an attachment the way a messenger does: a photo's
+// thumbnail (opening the full photo), a playable video or audio, or a
+// document card with its name and size that opens or downloads it.
+function renderFile(f) {
+  const name = f.name || 'file';
+  if (f.kind === 'photo' && f.thumb) {
+    const a = el('a', 'photo');
+    a.target = '_blank';
+    a.rel = 'noopener';
+    a.setAttribute('aria-label', `Open photo ${name}`);
+    const img = el('img');
+    img.alt = name;
+    img.decoding = 'async';
+    if (f.width && f.height) {
+      // Reserve the thumbnail's box so the list does not jump when it loads.
+      const scale = Math.min(1, 320 / Math.max(f.width, f.height));
+      img.width = Math.round(f.width * scale);
+      img.height = Math.round(f.height * scale);
+    }
+    a.append(img);
+    fileLink(f.id).then((url) => { img.src = url + '&thumb=1'; a.href = url; }, () => { img.alt = `${name} (could not be loaded)`; });
+    return a;
+  }
+  if (f.kind === 'video' || f.kind === 'audio' || f.kind === 'voice') {
+    const wrap = el('div', 'media');
+    const media = el(f.kind === 'video' ? 'video' : 'audio');
+    media.controls = true;
+    media.preload = 'metadata';
+    media.setAttribute('aria-label', name);
+    if (f.kind === 'video' && f.width && f.height) {
+      media.width = Math.min(360, f.width);
+    }
+    wrap.append(media);
+    if (f.kind !== 'video') wrap.append(el('div', 'media-name', `${name} · ${sizeFmt(f.size)}`));
+    fileLink(f.id).then((url) => { media.src = url; }, () => {});
+    return wrap;
+  }
+  const a = el('a', 'doc');
+  a.target = '_blank';
+  a.rel = 'noopener';
+  a.download = name;
+  const icon = el('span', 'doc-ic', /pdf/.test(f.mime || '') ? 'PDF' : (name.split('.').pop() || 'FILE').slice(0, 4).toUpperCase());
+  icon.setAttribute('aria-hidden', 'true');
+  const info = el('span', 'doc-info');
+  info.append(el('span', 'doc-name', name), el('span', 'doc-size', sizeFmt(f.size)));
+  a.append(icon, info);
+  a.setAttribute('aria-label', `Download ${name}, ${sizeFmt(f.size)}`);
+  fileLink(f.id).then((url) => { a.href = url; }, () => {});
+  return a;
+}
+
+$('attach-btn').addEventListener('click', () => {
+  if (state.upload && state.upload.busy) return;
+  $('file-input').click();
+});
+$('file-input').addEventListener('change', () => {
+  const file = $('file-input').files[0];
+  $('file-input').value = '';
+  if (!file || !state.open) return;
+  if (state.open.secret) {
+    $('send-error').textContent = 'Files in secret chats can be sent from the herald command line; the web client sends text only.';
+    return;
+  }
+  const caption = input.value;
+  input.value = '';
+  upload({ file, caption, peer: currentPeer(), draft: state.open.draft });
+});
+$('upload-retry').addEventListener('click', () => { if (state.upload) upload(state.upload); });
+$('upload-dismiss').addEventListener('click', () => {
+  if (state.upload && state.upload.caption && !input.value) input.value = state.upload.caption;
+  state.upload = null;
+  $('upload').hidden = true;
+  input.focus();
+});
+
+// upload sends a file through the engine's tus client, then the message
+// that carries it. An interrupted upload keeps its place on the server
+// and in localStorage: Resume upload (or attaching the same file again,
+// even after a reload) continues from the last byte the server has.
+async function upload(u) {
+  state.upload = u;
+  u.busy = true;
+  const box = $('upload');
+  const bar = $('upload-progress');
+  box.hidden = false;
+  box.classList.remove('failed');
+  $('upload-name').textContent = `${u.file.name} · ${sizeFmt(u.file.size)}`;
+  $('upload-retry').hidden = true;
+  $('upload-dismiss').hidden = true;
+  $('upload-status').textContent = 'Preparing…';
+  bar.setAttribute('aria-label', `Uploading ${u.file.name}`);
+  bar.value = 0;
+  try {
+    const h = await engine;
+    const f = parse(await h.upload(u.file, (done, total) => {
+      bar.value = total ? done / total : 1;
+      $('upload-status').textContent = `${Math.floor((100 * done) / (total || 1))}%`;
+    }));
+    $('upload-status').textContent = 'Sending…';
+    u.busy = false;
+    const req = { peer: u.peer, text: u.caption, file_id: f.id, random_id: newRandomId() };
+    const ttl = Number($('ttl').value);
+    if (ttl) req.ttl_ms = ttl;
+    await sendRequest(req, u.caption);
+    if (state.upload === u) { state.upload = null; box.hidden = true; }
+  } catch (err) {
+    u.busy = false;
+    box.classList.add('failed');
+    $('upload-status').textContent = `Upload interrupted: ${errorText(err)}`;
+    $('upload-retry').hidden = false;
+    $('upload-dismiss').hidden = false;
+    $('upload-retry').focus();
+  }
+}
+
+// ---- secret chats --------------------------------------------------------------------------
+
+async function secret(op, params = {}) {
+  const h = await engine;
+  return JSON.parse(await h.secret(op, JSON.stringify(params)));
+}
+
+// A secret message as this device keeps it (client.SecretMessage) in the
+// shape renderMessage draws.
+function secretMsg(s) {
+  return {
+    secret: true, id: s.id, chat_id: s.chat_id, from_id: s.from_id, from: s.from, text: s.text,
+    sent_at: Date.parse(s.sent_at), ttl_ms: s.ttl ? Math.round(s.ttl / 1e6) : 0,
+    expires_at: s.expires_at ? Date.parse(s.expires_at) : 0, read_at: s.read_at ? Date.parse(s.read_at) : 0,
+    peer_id: s.peer_id, peer: s.peer, outgoing: s.outgoing, warning: s.warning || '',
+  };
+}
+
+async function loadSecrets() {
+  for (const p of await secret('chats')) {
+    const hist = (await secret('history', { username: p.username })).map(secretMsg);
+    const last = hist[hist.length - 1] || null;
+    state.secrets.set(p.username, { peer_id: p.id, username: p.username, chat_id: p.chat_id, last, since: last ? last.sent_at : 0, unread: 0 });
+  }
+  renderChats();
+}
+
+async function openSecret(username) {
+  state.open = { secret: username };
+  state.preview = null;
+  resetConvo();
+  state.complete = true;
+  showConvo();
+  renderHead();
+  renderChats();
+  const s = state.secrets.get(username);
+  if (s) { s.unread = 0; renderChats(); }
+  await renderSecretHistory();
+  focusComposer();
+}
+
+// renderSecretHistory draws the open secret chat from the local store:
+// the server has only ciphertext, which it deletes once delivered.
+async function renderSecretHistory() {
+  const username = state.open && state.open.secret;
+  if (!username) return;
+  const hist = (await secret('history', { username })).map(secretMsg);
+  if (!state.open || state.open.secret !== username) return;
+  $('history-status').textContent = 'Messages in this chat are end-to-end encrypted: only you and @' + username + ' can read them. They are kept in this browser only.';
+  const ul = $('messages');
+  const pending = [...ul.querySelectorAll('li.pending')];
+  ul.replaceChildren(...hist.map((m) => {
+    const li = renderMessage(m);
+    if (m.warning) li.querySelector('.bubble').prepend(el('div', 'warning', '⚠ ' + m.warning));
+    return li;
+  }), ...pending);
+  $('scroller').scrollTop = $('scroller').scrollHeight;
+  // Reading starts the timers of what came in, on every device of both.
+  if (document.visibilityState === 'visible' && hist.some((m) => !m.outgoing && !m.read_at)) {
+    const s = state.secrets.get(username);
+    if (s) {
+      const started = await secret('read', { peer_id: s.peer_id }).catch(() => []);
+      if (started && started.length) renderSecretHistory();
+    }
+  }
+}
+
+async function sendSecret(username, text, ttl) {
+  const li = el('li', 'msg out pending');
+  const bubble = el('div', 'bubble');
+  const clock = el('span', 'ticks', '🕓');
+  clock.setAttribute('role', 'img');
+  clock.setAttribute('aria-label', 'sending');
+  const meta = el('span', 'meta');
+  meta.append(clock);
+  bubble.append(el('div', 'text', text), meta);
+  li.append(bubble);
+  $('messages').append(li);
+  $('scroller').scrollTop = $('scroller').scrollHeight;
+  try {
+    const m = secretMsg(await secret('send', { username, text, ttl_ms: ttl }));
+    li.remove();
+    const s = state.secrets.get(username);
+    if (s) { s.last = m; s.since = m.sent_at; }
+    renderChats();
+    await renderSecretHistory();
+  } catch (err) {
+    li.classList.add('failed');
+    clock.textContent = '⚠';
+    clock.setAttribute('aria-label', 'not sent');
+    $('send-error').textContent = errorText(err);
+  }
+}
+
+function onSecret(ev) {
+  if (ev.error) { console.warn('secret chat:', ev.error); return; }
+  let username = null;
+  if (ev.message) {
+    const m = secretMsg(ev.message);
+    username = m.peer;
+    let s = state.secrets.get(username);
+    if (!s) {
+      s = { peer_id: m.peer_id, username, chat_id: m.chat_id, last: null, since: 0, unread: 0 };
+      state.secrets.set(username, s);
+    }
+    s.last = m;
+    s.since = m.sent_at;
+    const viewing = state.open && state.open.secret === username && document.visibilityState === 'visible';
+    if (!m.outgoing && !viewing) s.unread += 1;
+    renderChats();
+  } else if (ev.read) {
+    for (const s of state.secrets.values()) if (s.peer_id === ev.peer) username = s.username;
+  }
+  if (username && state.open && state.open.secret === username) renderSecretHistory();
+}
+
+const openNewSecret = formDialog('dlg-secret', async () => {
+  const name = clean($('secret-username').value);
+  if (!name) throw new Error('Enter a username.');
+  if (name === state.me.username) throw new Error('That is you. Pick someone else.');
+  const user = await call('users.resolve', { username: name });
+  const { chat_id: chatId } = await secret('start', { username: user.username });
+  if (!state.secrets.has(user.username)) {
+    state.secrets.set(user.username, { peer_id: user.id, username: user.username, chat_id: chatId, last: null, since: Date.now(), unread: 0 });
+  }
+  setTimeout(() => openSecret(user.username));
+});
+$('new-secret-btn').addEventListener('click', openNewSecret);
+
+// The safety number: both people see the same 60 digits exactly when no
+// one sits between them; Verify records that they compared it in person.
+async function showSafety() {
+  const username = state.open && state.open.secret;
+  if (!username) return;
+  const dlg = $('dlg-safety');
+  dlg.querySelector('.error').textContent = '';
+  $('safety-with').textContent = `Compare these numbers with @${username}, in person or on a call you trust. If they match, no one can read your secret chat.`;
+  const paint = (sn) => {
+    $('safety-number').textContent = (sn.number.match(/\d{1,5}/g) || [sn.number]).join(' ');
+    $('safety-state').textContent = sn.verified ? '✓ Verified' : sn.changed ? '⚠ Changed since the chat began: compare again.' : 'Not verified yet.';
+    $('safety-state').classList.toggle('ok', sn.verified);
+    $('verify-btn').hidden = sn.verified;
+  };
+  $('safety-number').textContent = '…';
+  dlg.showModal();
+  try { paint(await secret('safety', { username })); } catch (err) { dlg.querySelector('.error').textContent = errorText(err); }
+  $('verify-btn').onclick = async () => {
+    try { paint(await secret('verify', { username })); $('safety-close').focus(); } catch (err) { dlg.querySelector('.error').textContent = errorText(err); }
+  };
+}
+$('safety-btn').addEventListener('click', showSafety);
+$('safety-close').addEventListener('click', () => $('dlg-safety').close());
 
 // Dialogs give focus back to the button that opened them.
 for (const dlg of document.querySelectorAll('dialog')) {
