@@ -10,7 +10,8 @@
 // Screenshots go to HERALD_ARTIFACTS (default ./artifacts).
 
 import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 
 const base = process.env.HERALD_URL;
@@ -40,13 +41,17 @@ async function person(name, viewport = { width: 1280, height: 800 }) {
   const page = await context.newPage();
   page.on('pageerror', (err) => problems.push(`${name}: page error: ${err.message}`));
   page.on('console', (msg) => {
-    // Failed reconnects while the context is offline are the browser
-    // reporting what the test did; anything else is a problem.
-    if (msg.type() === 'error' && !/WebSocket connection to .* failed/.test(msg.text())) problems.push(`${name}: console: ${msg.text()}`);
+    // Failed reconnects while the context is offline, and the upload
+    // request the resume scenario cuts, are the browser reporting what
+    // the test did; anything else is a problem.
+    if (msg.type() === 'error' && !/WebSocket connection to .* failed|ERR_INTERNET_DISCONNECTED/.test(msg.text())) problems.push(`${name}: console: ${msg.text()}`);
   });
   page.on('request', (req) => {
     urls.push(req.url());
   });
+  // What the page sends on the WebSocket, to check secret text never
+  // leaves the browser in the clear.
+  page.on('websocket', (ws) => ws.on('framesent', (f) => sent.push(Buffer.from(f.payload))));
   // The policy must never have to block anything the client does itself.
   await page.addInitScript(() => {
     document.addEventListener('securitypolicyviolation', (e) => {
@@ -57,6 +62,21 @@ async function person(name, viewport = { width: 1280, height: 800 }) {
   return { name, context, page };
 }
 const urls = [];
+const sent = [];
+
+// attach picks files through the Attach file button's file chooser, the
+// way a person does.
+async function attach(p, files) {
+  const [chooser] = await Promise.all([p.page.waitForEvent('filechooser', { timeout: WAIT }), button(p, 'Attach file').click()]);
+  await chooser.setFiles(files);
+}
+const sha256 = (b) => createHash('sha256').update(b).digest('hex');
+// fetchHash fetches a link in the page (as the browser would follow it)
+// and returns the SHA-256 of what came back.
+const fetchHash = (p, href) => p.page.evaluate(async (u) => {
+  const buf = await (await fetch(u)).arrayBuffer();
+  return [...new Uint8Array(await crypto.subtle.digest('SHA-256', buf))].map((x) => x.toString(16).padStart(2, '0')).join('');
+}, href);
 
 const textbox = (p, name) => p.page.getByRole('textbox', { name, exact: true });
 const button = (p, name) => p.page.getByRole('button', { name, exact: true });
@@ -305,6 +325,149 @@ await scenario('a channel: found by name, previewed, joined; a post reaches the 
   await visible(chats(bobby).getByRole('button').filter({ hasText: 'Daily News' }));
 });
 
+await scenario('files: alice sends a photo, a video and a document; bobby sees, plays and downloads them', async () => {
+  await openChat(alice, 'bobby');
+  await openChat(bobby, 'alice');
+  // A real PNG, drawn by the browser: a sunset over the sea.
+  const png = Buffer.from(await alice.page.evaluate(() => {
+    const c = document.createElement('canvas');
+    c.width = 480; c.height = 320;
+    const g = c.getContext('2d');
+    const sky = g.createLinearGradient(0, 0, 0, 200);
+    sky.addColorStop(0, '#2b3a8c'); sky.addColorStop(0.6, '#e9735b'); sky.addColorStop(1, '#f7c66b');
+    g.fillStyle = sky; g.fillRect(0, 0, 480, 200);
+    g.fillStyle = '#ffd98a'; g.beginPath(); g.arc(240, 200, 46, Math.PI, 0); g.fill();
+    const sea = g.createLinearGradient(0, 200, 0, 320);
+    sea.addColorStop(0, '#1d5e8c'); sea.addColorStop(1, '#0b2a45');
+    g.fillStyle = sea; g.fillRect(0, 200, 480, 120);
+    return c.toDataURL('image/png').split(',')[1];
+  }), 'base64');
+  await attach(alice, { name: 'sunset.png', mimeType: 'image/png', buffer: png });
+  const thumb = messages(bobby).getByRole('img', { name: 'sunset.png', exact: true });
+  await visible(thumb);
+  await bobby.page.waitForFunction(() => {
+    const i = document.querySelector('#messages img[alt="sunset.png"]');
+    return i && i.complete && i.naturalWidth > 0;
+  }, null, { timeout: WAIT });
+  // The thumbnail came through a signed link, not the token.
+  const src = await thumb.getAttribute('src');
+  if (!/sig=.*thumb=1/.test(src)) throw new Error(`thumbnail src ${src}`);
+
+  // A video with a caption from the Message field.
+  await textbox(alice, 'Message').fill('Our clip from Saturday');
+  await attach(alice, { name: 'clip.webm', mimeType: 'video/webm', buffer: readFileSync(new URL('../../server/testdata/clip.webm', import.meta.url)) });
+  await visible(message(bobby, 'Our clip from Saturday'));
+  const video = message(bobby, 'Our clip from Saturday').locator('video');
+  await visible(video);
+  await video.evaluate(async (v) => {
+    v.muted = true; // autoplay rules allow a muted play without a gesture
+    await v.play();
+  });
+  await bobby.page.waitForFunction(() => document.querySelector('#messages video').currentTime > 0, null, { timeout: WAIT });
+  const mid = await video.evaluate(async (v) => {
+    const target = v.duration / 2;
+    const seeked = new Promise((r) => v.addEventListener('seeked', r, { once: true }));
+    v.currentTime = target;
+    await seeked;
+    return target;
+  });
+  // Playing on from the middle: the server's ranges serve the seek.
+  await bobby.page.waitForFunction((t) => document.querySelector('#messages video').currentTime > t + 0.2, mid, { timeout: WAIT });
+  await video.evaluate((v) => v.pause());
+
+  // A document opens or downloads through its link: the bytes are alice's.
+  const pdf = Buffer.from('%PDF-1.4\n% Herald test document\n' + 'stream '.repeat(800) + '\n%%EOF\n');
+  await attach(alice, { name: 'minutes.pdf', mimeType: 'application/pdf', buffer: pdf });
+  const doc = messages(bobby).getByRole('link', { name: /^Download minutes\.pdf, / });
+  await visible(doc);
+  await bobby.page.waitForFunction(() => (document.querySelector('#messages a.doc[download="minutes.pdf"]') || {}).href, null, { timeout: WAIT });
+  if (await fetchHash(bobby, await doc.getAttribute('href')) !== sha256(pdf)) throw new Error('the document link served other bytes');
+  await alice.page.screenshot({ path: join(artifacts, 'files-desktop.png') });
+});
+
+await scenario('an upload cut off mid-way resumes from where the server stopped', async () => {
+  // Two chunks of the SDK's 8 MiB; the second one's request is cut.
+  const big = randomBytes(8 * 1024 * 1024 + 123457);
+  const posts = []; const offsets = [];
+  const watch = (r) => {
+    if (!r.url().includes('/v1/uploads/')) return;
+    if (r.method() === 'POST') posts.push(r.url());
+    if (r.method() === 'PATCH') offsets.push(Number(r.headers()['upload-offset']));
+  };
+  alice.page.on('request', watch);
+  let cut = false;
+  await alice.page.route('**/v1/uploads/**', (route) => {
+    const r = route.request();
+    if (!cut && r.method() === 'PATCH' && Number(r.headers()['upload-offset']) > 0) {
+      cut = true;
+      return route.abort('internetdisconnected');
+    }
+    return route.continue();
+  });
+  try {
+    await attach(alice, { name: 'backup.bin', mimeType: 'application/octet-stream', buffer: big });
+    await visible(button(alice, 'Resume upload'));
+    await visible(alice.page.getByRole('progressbar', { name: 'Uploading backup.bin', exact: true }));
+    await button(alice, 'Resume upload').click();
+    const doc = messages(bobby).getByRole('link', { name: /^Download backup\.bin, / });
+    await visible(doc);
+    await bobby.page.waitForFunction(() => (document.querySelector('#messages a.doc[download="backup.bin"]') || {}).href, null, { timeout: WAIT });
+    if (await fetchHash(bobby, await doc.getAttribute('href')) !== sha256(big)) throw new Error('the resumed file differs');
+  } finally {
+    alice.page.off('request', watch);
+    await alice.page.unroute('**/v1/uploads/**');
+  }
+  // One upload, and its first chunk sent once: the retry continued it.
+  if (posts.length !== 1) throw new Error(`${posts.length} uploads created`);
+  if (offsets.filter((o) => o === 0).length !== 1) throw new Error(`chunks sent at ${offsets}`);
+});
+
+await scenario('a secret chat: decrypted in the browser, lock shown, timers, equal safety numbers', async () => {
+  await button(alice, 'New secret chat').click();
+  await textbox(alice, 'Username').fill('bobby');
+  await button(alice, 'Start secret chat').click();
+  await visible(alice.page.getByRole('img', { name: 'Secret chat', exact: true }));
+  await send(alice, 'Top secret hello');
+  const item = chats(bobby).getByRole('button', { name: /^Secret chat with alice/ });
+  await visible(item);
+  await item.click();
+  await visible(message(bobby, 'Top secret hello'));
+  await visible(bobby.page.getByRole('img', { name: 'Secret chat', exact: true }));
+  await send(bobby, 'Secret reply');
+  await visible(message(alice, 'Secret reply'));
+  // The server carried ciphertext only.
+  for (const t of ['Top secret hello', 'Secret reply']) {
+    if (sent.some((b) => b.includes(t))) throw new Error(`"${t}" went to the server in the clear`);
+  }
+
+  // A per-message timer: starts when bobby reads it, then gone on both.
+  await alice.page.getByLabel('Self-destruct timer').selectOption({ label: '⏱ 5 s' });
+  await send(alice, 'Burn after reading');
+  await visible(message(bobby, 'Burn after reading'));
+  await visible(message(alice, 'Burn after reading').getByLabel(/disappears in/));
+  await gone(message(bobby, 'Burn after reading'));
+  await gone(message(alice, 'Burn after reading'));
+  await alice.page.getByLabel('Self-destruct timer').selectOption({ label: '⏱ Off' });
+
+  const safety = async (p) => {
+    await button(p, 'Safety number').click();
+    await p.page.waitForFunction(() => /\d{5} \d{5}/.test(document.querySelector('#safety-number').textContent), null, { timeout: WAIT });
+    return p.page.locator('#safety-number').textContent();
+  };
+  const a = await safety(alice);
+  const b = await safety(bobby);
+  if (a !== b) throw new Error(`safety numbers differ: ${a} / ${b}`);
+  await button(alice, 'Verify').click();
+  await visible(alice.page.getByText('✓ Verified'));
+  await alice.page.screenshot({ path: join(artifacts, 'secret-safety-desktop.png') });
+  await button(alice, 'Close').click();
+  await button(bobby, 'Close').click();
+  await alice.page.screenshot({ path: join(artifacts, 'secret-desktop.png') });
+  await bobby.page.setViewportSize({ width: 390, height: 760 });
+  await bobby.page.screenshot({ path: join(artifacts, 'secret-phone.png') });
+  await bobby.page.setViewportSize({ width: 1280, height: 800 });
+});
+
 await scenario('keyboard only: sign up and send a message', async () => {
   carol = await person('carol');
   const kb = carol.page.keyboard;
@@ -341,6 +504,9 @@ await scenario('screenshots at desktop and phone width', async () => {
   await bobby.page.screenshot({ path: join(artifacts, 'chats-phone.png') });
   await openChat(bobby, 'alice');
   await bobby.page.screenshot({ path: join(artifacts, 'chat-phone.png') });
+  // Scrolled back to the attachments.
+  await messages(bobby).getByRole('img', { name: 'sunset.png', exact: true }).scrollIntoViewIfNeeded();
+  await bobby.page.screenshot({ path: join(artifacts, 'files-phone.png') });
   await button(bobby, 'Back to chats').click();
   await openChat(bobby, 'Weekend plans');
   await bobby.page.screenshot({ path: join(artifacts, 'group-phone.png') });

@@ -1314,9 +1314,12 @@ async function upload(u) {
 
 // ---- secret chats --------------------------------------------------------------------------
 
+// secret runs one operation of the engine's secret chats. Lists come
+// back as JSON null when empty (Go's nil slice): they are arrays here.
 async function secret(op, params = {}) {
   const h = await engine;
-  return JSON.parse(await h.secret(op, JSON.stringify(params)));
+  const v = JSON.parse(await h.secret(op, JSON.stringify(params)));
+  return v === null && ['chats', 'history', 'read'].includes(op) ? [] : v;
 }
 
 // A secret message as this device keeps it (client.SecretMessage) in the
@@ -1359,6 +1362,12 @@ async function renderSecretHistory() {
   const username = state.open && state.open.secret;
   if (!username) return;
   const hist = (await secret('history', { username })).map(secretMsg);
+  const entry = state.secrets.get(username);
+  if (entry) {
+    // An expired message leaves the list's preview too.
+    entry.last = hist[hist.length - 1] || null;
+    renderChats();
+  }
   if (!state.open || state.open.secret !== username) return;
   $('history-status').textContent = 'Messages in this chat are end-to-end encrypted: only you and @' + username + ' can read them. They are kept in this browser only.';
   const ul = $('messages');
