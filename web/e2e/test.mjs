@@ -405,8 +405,12 @@ await scenario('an upload cut off mid-way resumes from where the server stopped'
     return route.continue();
   });
   try {
+    const T0 = Date.now();
+    alice.page.on('request', (r) => { if (r.url().includes('/v1/')) console.log('TIMING req', r.method(), Date.now() - T0); });
     await attach(alice, { name: 'backup.bin', mimeType: 'application/octet-stream', buffer: big });
+    console.log('TIMING attached', Date.now() - T0);
     await visible(button(alice, 'Resume upload'));
+    console.log('TIMING cut', Date.now() - T0);
     await visible(alice.page.getByRole('progressbar', { name: 'Uploading backup.bin', exact: true }));
     await button(alice, 'Resume upload').click();
     const doc = messages(bobby).getByRole('link', { name: /^Download backup\.bin, / });
