@@ -605,3 +605,11 @@ func (s *Secret) Peers(ctx context.Context) ([]SecretPeer, error) {
 	}
 	return out, nil
 }
+
+// Stored returns the secret chat with peer as this device keeps it,
+// oldest first, without fetching from the server or marking anything
+// read: what a chat list shows before the person opens the chat, whose
+// timers must not start until they do.
+func (s *Secret) Stored(peer int64) ([]*SecretMessage, error) {
+	return s.messages(peer)
+}

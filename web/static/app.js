@@ -774,7 +774,7 @@ setInterval(() => {
     const left = Number(t.dataset.expires) - now;
     const li = t.closest('li');
     if (left <= 0) {
-      if (li && li.dataset.secret) li.remove();
+      if (li && li.dataset.secret) { li.remove(); secretExpired(); }
       else if (li && state.open) removeMessage(state.open.id, Number(li.dataset.id));
       continue;
     }
@@ -1226,9 +1226,6 @@ function renderFile(f) {
     media.controls = true;
     media.preload = 'metadata';
     media.setAttribute('aria-label', name);
-    if (f.kind === 'video' && f.width && f.height) {
-      media.width = Math.min(360, f.width);
-    }
     wrap.append(media);
     if (f.kind !== 'video') wrap.append(el('div', 'media-name', `${name} · ${sizeFmt(f.size)}`));
     fileLink(f.id).then((url) => { media.src = url; }, () => {});
@@ -1319,7 +1316,7 @@ async function upload(u) {
 async function secret(op, params = {}) {
   const h = await engine;
   const v = JSON.parse(await h.secret(op, JSON.stringify(params)));
-  return v === null && ['chats', 'history', 'read'].includes(op) ? [] : v;
+  return v === null && ['chats', 'history', 'stored', 'read'].includes(op) ? [] : v;
 }
 
 // A secret message as this device keeps it (client.SecretMessage) in the
@@ -1335,7 +1332,8 @@ function secretMsg(s) {
 
 async function loadSecrets() {
   for (const p of await secret('chats')) {
-    const hist = (await secret('history', { username: p.username })).map(secretMsg);
+    // Stored, not history: listing a chat must not start its timers.
+    const hist = (await secret('stored', { peer_id: p.id })).map(secretMsg);
     const last = hist[hist.length - 1] || null;
     state.secrets.set(p.username, { peer_id: p.id, username: p.username, chat_id: p.chat_id, last, since: last ? last.sent_at : 0, unread: 0 });
   }
@@ -1361,8 +1359,11 @@ async function openSecret(username) {
 async function renderSecretHistory() {
   const username = state.open && state.open.secret;
   if (!username) return;
-  const hist = (await secret('history', { username })).map(secretMsg);
+  // Reading starts the timers of what came in, on every device of both:
+  // only a chat on screen is read.
   const entry = state.secrets.get(username);
+  const visible = document.visibilityState === 'visible';
+  const hist = (await (visible || !entry ? secret('history', { username }) : secret('stored', { peer_id: entry.peer_id }))).map(secretMsg);
   if (entry) {
     // An expired message leaves the list's preview too.
     entry.last = hist[hist.length - 1] || null;
@@ -1378,14 +1379,16 @@ async function renderSecretHistory() {
     return li;
   }), ...pending);
   $('scroller').scrollTop = $('scroller').scrollHeight;
-  // Reading starts the timers of what came in, on every device of both.
-  if (document.visibilityState === 'visible' && hist.some((m) => !m.outgoing && !m.read_at)) {
-    const s = state.secrets.get(username);
-    if (s) {
-      const started = await secret('read', { peer_id: s.peer_id }).catch(() => []);
-      if (started && started.length) renderSecretHistory();
-    }
-  }
+}
+document.addEventListener('visibilitychange', () => {
+  if (state.open && state.open.secret && document.visibilityState === 'visible') renderSecretHistory();
+});
+// secretExpired redraws the open secret chat soon after a countdown ran
+// out, so the list's preview drops the message too.
+let secretTimer = 0;
+function secretExpired() {
+  clearTimeout(secretTimer);
+  secretTimer = setTimeout(() => renderSecretHistory().catch(() => {}), 300);
 }
 
 async function sendSecret(username, text, ttl) {

@@ -251,7 +251,8 @@ func (b *bridge) secret() (*client.Secret, error) {
 //	chats {}                          → [{id, username, chat_id}]
 //	start {username}                  → {chat_id}
 //	send {username, text, ttl_ms}     → SecretMessage
-//	history {username}                → [SecretMessage]
+//	history {username}                → [SecretMessage], marking them read
+//	stored {peer_id}                  → [SecretMessage], marking nothing
 //	read {peer_id}                    → [SecretMessage] whose timers started
 //	safety {username}, verify {username} → {number, verified, changed}
 func (b *bridge) secretCall(args []js.Value) (any, error) {
@@ -284,6 +285,8 @@ func (b *bridge) secretCall(args []js.Value) (any, error) {
 		out, err = s.Send(ctx, p.Username, p.Text, client.SecretSendOptions{TTL: time.Duration(p.TTLms) * time.Millisecond})
 	case "history":
 		out, err = s.History(ctx, p.Username)
+	case "stored":
+		out, err = s.Stored(p.PeerID)
 	case "read":
 		out, err = s.MarkRead(ctx, p.PeerID)
 	case "safety", "verify":
