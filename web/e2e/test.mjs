@@ -10,7 +10,8 @@
 // Screenshots go to HERALD_ARTIFACTS (default ./artifacts).
 
 import { chromium } from 'playwright-core';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 
@@ -388,6 +389,10 @@ await scenario('files: alice sends a photo, a video and a document; bobby sees, 
 await scenario('an upload cut off mid-way resumes after a reload from where the server stopped', async () => {
   // Two chunks of the SDK's 8 MiB; the second one's request is cut.
   const big = randomBytes(8 * 1024 * 1024 + 123457);
+  // From a file on disk: the browser reads it by path, where a buffer
+  // would cross the DevTools protocol in base64, twice.
+  const bigPath = join(mkdtempSync(join(tmpdir(), 'herald-e2e-')), 'backup.bin');
+  writeFileSync(bigPath, big);
   const posts = []; const offsets = [];
   const watch = (r) => {
     if (!r.url().includes('/v1/uploads/')) return;
@@ -407,7 +412,7 @@ await scenario('an upload cut off mid-way resumes after a reload from where the 
   try {
     const T0 = Date.now();
     alice.page.on('request', (r) => { if (r.url().includes('/v1/')) console.log('TIMING req', r.method(), Date.now() - T0); });
-    await attach(alice, { name: 'backup.bin', mimeType: 'application/octet-stream', buffer: big });
+    await attach(alice, bigPath);
     console.log('TIMING attached', Date.now() - T0);
     await visible(button(alice, 'Resume upload'));
     console.log('TIMING cut', Date.now() - T0);
@@ -417,7 +422,7 @@ await scenario('an upload cut off mid-way resumes after a reload from where the 
     // file is attached again.
     await alice.page.reload();
     await openChat(alice, 'bobby');
-    await attach(alice, { name: 'backup.bin', mimeType: 'application/octet-stream', buffer: big });
+    await attach(alice, bigPath);
     const doc = messages(bobby).getByRole('link', { name: /^Download backup\.bin, / });
     await visible(doc);
     await bobby.page.waitForFunction(() => (document.querySelector('#messages a.doc[download="backup.bin"]') || {}).href, null, { timeout: WAIT });

@@ -636,6 +636,9 @@ function isMine(m) {
 }
 
 function tickState(m) {
+  // A secret message is read when the recipient's receipt (inside the
+  // encryption) started its timer.
+  if (m.secret) return m.read_at ? 'read' : 'sent';
   const e = state.chats.get(m.chat_id);
   if (!e || e.chat.broadcast) return 'sent';
   if (e.peer_read_id >= m.id) return 'read';
