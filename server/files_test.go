@@ -623,3 +623,47 @@ func TestFileDiesWithItsMessage(t *testing.T) {
 		t.Fatalf("bobby after expiry: %d", resp.StatusCode)
 	}
 }
+
+// An upload whose last answer never reached the client: running the
+// upload again finds the file by the upload's id instead of sending the
+// content again.
+func TestFileUploadLastAnswerLost(t *testing.T) {
+	n := startNode(t, "")
+	alice := signup(t, n, "alice")
+	data := randomBytes(200_000, 9)
+	resp := tusPost(t, n, alice.token, len(data), map[string]string{"filename": "lost.bin", "sha256": sha(data)})
+	loc := resp.Header.Get("Location")
+	req, _ := http.NewRequestWithContext(ctxT(t), http.MethodPatch, loc, bytes.NewReader(data))
+	req.Header.Set("Authorization", "Bearer "+alice.token)
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Upload-Offset", "0")
+	req.Header.Set("Content-Type", "application/offset+octet-stream")
+	pr, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr.Body.Close() // the answer, with the file's id, is "lost"
+	if pr.StatusCode != 200 {
+		t.Fatalf("final PATCH: %d", pr.StatusCode)
+	}
+	id := loc[strings.LastIndex(loc, "/")+1:]
+	resume := memResume{fmt.Sprintf("%s-%d", sha(data), len(data)): loc}
+	var sent int64 = -1
+	f, err := alice.UploadFile(ctxT(t), bytes.NewReader(data), int64(len(data)), client.UploadOptions{
+		Name: "lost.bin", Resume: resume,
+		Progress: func(done, total int64) {
+			if sent < 0 {
+				sent = done
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Id != id || sent != int64(len(data)) {
+		t.Fatalf("file %s (want %s), first progress %d: the content was sent again", f.Id, id, sent)
+	}
+	if resp, _ := get(t, n, alice.token, "/v1/uploads/"+id); resp.StatusCode == 200 {
+		t.Fatal("the finished upload is still there")
+	}
+}

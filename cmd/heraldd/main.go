@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/server"
 	"github.com/heraldim/herald/service"
 	"github.com/heraldim/herald/store/postgres"
@@ -91,11 +92,11 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	maxFileBytes, err := parseSize(*maxFile)
+	maxFileBytes, err := herald.ParseSize(*maxFile)
 	if err != nil {
 		return fmt.Errorf("-max-file-size: %w", err)
 	}
-	quotaBytes, err := parseSize(*quota)
+	quotaBytes, err := herald.ParseSize(*quota)
 	if err != nil {
 		return fmt.Errorf("-storage-quota: %w", err)
 	}
@@ -177,26 +178,4 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// parseSize reads a byte count with an optional binary unit: 1048576,
-// 500KiB, 20MiB, 2GiB, 1TiB.
-func parseSize(v string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
-	mult := int64(1)
-	num := strings.TrimSpace(v)
-	for _, u := range units {
-		if n, ok := strings.CutSuffix(num, u.suffix); ok {
-			num, mult = strings.TrimSpace(n), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n <= 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("%q is not a size like 2GiB, 500MiB or 1048576", v)
-	}
-	return n * mult, nil
 }
