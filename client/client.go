@@ -91,6 +91,10 @@ type Client struct {
 	pts     int64
 	ptsSet  bool
 	chans   map[int64]int64 // broadcast chat → last log position delivered
+
+	userID, deviceID int64             // who this client is authenticated as
+	envelopes        chan *pb.Envelope // pushed secret-chat envelopes (see Envelopes)
+	connected        chan struct{}     // a (re)connection happened (see Connected)
 }
 
 type session struct {
@@ -117,6 +121,7 @@ func New(opts Options) (*Client, error) {
 		opts: opts, wsURL: u, token: opts.Token,
 		events: make(chan Event, opts.EventBuffer), pushes: make(chan *pb.Frame, 4096), syncCh: make(chan struct{}, 1), syncDone: make(chan struct{}),
 		ready: make(chan struct{}), stop: make(chan struct{}), stopped: make(chan struct{}),
+		envelopes: make(chan *pb.Envelope, 1024), connected: make(chan struct{}, 1),
 	}
 	if opts.Pts >= 0 {
 		c.pts, c.ptsSet = opts.Pts, true
@@ -214,6 +219,7 @@ func (c *Client) dial(ctx context.Context) (*session, error) {
 		if !c.ptsSet {
 			c.pts, c.ptsSet = res.Pts, true
 		}
+		c.userID, c.deviceID = res.GetUser().GetId(), res.GetDevice().GetId()
 		c.mu.Unlock()
 	}
 	return s, nil
@@ -224,6 +230,28 @@ func (c *Client) setSession(s *session) {
 	defer c.mu.Unlock()
 	c.sess = s
 	close(c.ready)
+	select {
+	case c.connected <- struct{}{}:
+	default:
+	}
+}
+
+// Envelopes delivers secret-chat envelopes the server pushes to this
+// device. Pushes are best effort: one that finds the channel full is
+// dropped, and stays queued on the server for the next fetch (Secret
+// fetches on every reconnection).
+func (c *Client) Envelopes() <-chan *pb.Envelope { return c.envelopes }
+
+// Connected receives a value after the client (re)connects, so a secret
+// chat receiver knows to fetch what was queued while it was away.
+func (c *Client) Connected() <-chan struct{} { return c.connected }
+
+// Self returns the user and device this client is authenticated as (0, 0
+// before it is).
+func (c *Client) Self() (userID, deviceID int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.userID, c.deviceID
 }
 
 // loop waits for the connection to drop and reconnects with backoff.
@@ -302,6 +330,11 @@ func (c *Client) read(s *session) {
 			s.mu.Unlock()
 			if ch != nil {
 				ch <- k.Response
+			}
+		case *pb.Frame_Envelope:
+			select {
+			case c.envelopes <- k.Envelope:
+			default: // still queued on the server; fetched later
 			}
 		case *pb.Frame_Typing, *pb.Frame_CallbackAnswer:
 			select {
@@ -422,6 +455,13 @@ func (c *Client) callOn(ctx context.Context, s *session, method string, req, res
 			return errLost
 		}
 		if r.Error != nil {
+			if st := r.Error.Stale; st != nil && r.Error.Kind == string(herald.Stale) {
+				cur := make([]herald.DeviceSet, 0, len(st.Current))
+				for _, d := range st.Current {
+					cur = append(cur, herald.DeviceSet{UserID: d.UserId, Devices: d.DeviceIds})
+				}
+				return herald.NewStaleDevices(st.Missing, st.Extra, cur)
+			}
 			return &herald.Error{Kind: herald.Kind(r.Error.Kind), Msg: r.Error.Message, RetryAfter: time.Duration(r.Error.RetryAfterMs) * time.Millisecond}
 		}
 		if resp != nil {

@@ -243,6 +243,11 @@ func (s *Service) readable(ctx context.Context, userID int64, id string) (herald
 		return herald.File{}, herald.Errorf(herald.NotFound, "no such file")
 	}
 	ok, err := s.store.CanReadFile(ctx, userID, id)
+	if err == nil && !ok && s.secret != nil {
+		// An encrypted attachment of a secret message: no chat on the
+		// server carries it, the sender granted it to the recipient.
+		ok, err = s.secret.FileGranted(ctx, userID, id)
+	}
 	if err != nil {
 		return herald.File{}, err
 	}

@@ -285,6 +285,17 @@ func (s *Server) deliver(topic string, data []byte) {
 		for _, c := range targets {
 			c.push(frame)
 		}
+	case service.EventEnvelope:
+		// Only the device it is encrypted for can use it.
+		var frame []byte
+		for _, c := range targets {
+			if c.deviceID() == ev.DeviceID {
+				if frame == nil {
+					frame = encodeEnvelope(s.render.envelope(ctx, ev.Envelope))
+				}
+				c.push(frame)
+			}
+		}
 	case service.EventTyping:
 		frame := encodeTyping(ev.ChatID, ev.UserID, s.svc.UserNames(ctx, ev.UserID)[ev.UserID])
 		for _, c := range targets {

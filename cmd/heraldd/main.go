@@ -88,6 +88,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	blobsURL := fs.String("blobs", env(getenv, "HERALD_BLOBS", ""), "where files' encrypted bytes live: empty for DATA/blobs, file:///path, or s3://bucket?endpoint=host:port[&region=..&secure=false&prefix=..] with keys in HERALD_S3_ACCESS_KEY/HERALD_S3_SECRET_KEY (HERALD_BLOBS)")
 	maxFile := fs.String("max-file-size", env(getenv, "HERALD_MAX_FILE_SIZE", "2GiB"), "largest file accepted, e.g. 2GiB or 500MiB (HERALD_MAX_FILE_SIZE)")
 	quota := fs.String("storage-quota", env(getenv, "HERALD_STORAGE_QUOTA", "100GiB"), "bytes of files one user may own (HERALD_STORAGE_QUOTA)")
+	retention := fs.Duration("secret-retention", envDuration(getenv, "HERALD_SECRET_RETENTION", 30*24*time.Hour), "how long an undelivered secret-chat envelope waits for its device (HERALD_SECRET_RETENTION)")
 	abandoned := fs.Duration("upload-abandoned", envDuration(getenv, "HERALD_UPLOAD_ABANDONED", 24*time.Hour), "how long an unfinished upload is kept after its last byte (HERALD_UPLOAD_ABANDONED)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -115,6 +116,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	cfg.Pprof = *pprofOn
 	cfg.Blobs, cfg.MaxFileSize, cfg.StorageQuota, cfg.UploadAbandoned = *blobsURL, maxFileBytes, quotaBytes, *abandoned
 	cfg.BotLimits = service.BotLimits{PerSecond: *botRate, PerChatPerSecond: *botChatRate}
+	cfg.EnvelopeRetention = *retention
 	cfg.AbuseLimits = service.Limits{DirectPerSecond: *sendRate, GroupPerSecond: *sendRate / 2, ChannelPerSecond: *sendRate / 2, SignupsPerHourPerAddr: *signupRate, JoinsPerMinutePerChat: *joinRate}
 
 	if sub == "migrate" {
