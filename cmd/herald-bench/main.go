@@ -43,7 +43,7 @@ commands:
   direct   pairs of users in direct chats, open-loop at a fixed rate (--max: find the highest rate within a p99 bound)
   group    one group of N members, fan-out on write
   channel  one channel, N connected subscribers: time for a post to reach the last of them
-  connect  ramp to C idle WebSocket connections and hold them; memory per connection
+  connect  ramp to C idle WebSocket connections and hold them; memory per connection; then one channel post to all of them
   sync     an offline device catches up on K missed updates
   files    upload one large generated file, download it, and time random range reads
 
@@ -365,6 +365,8 @@ func runConnect(ctx context.Context, args []string, getenv func(string) string, 
 		sources  = fs.Int("sources", 0, "source addresses 127.0.0.2… to spread connections over (default: one per 20,000)")
 		maxFail  = fs.Int("max-failures", 100, "stop the ramp after this many failed connections")
 		rampMax  = fs.Duration("ramp-timeout", 10*time.Minute, "bound on the ramp")
+		noBcast  = fs.Bool("no-broadcast", false, "skip the closing broadcast (one channel post to every connection)")
+		bcastMax = fs.Duration("broadcast-timeout", time.Minute, "bound on the wait for the broadcast to reach every connection")
 	)
 	c.register(fs, getenv)
 	if err := parse(fs, &c, args); err != nil {
@@ -372,6 +374,7 @@ func runConnect(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	for _, chk := range []error{
 		checkRange("connections", *conns, 1, maxConnections),
+		checkDuration("broadcast-timeout", *bcastMax),
 		checkDuration("hold", *hold),
 		checkDuration("ramp-timeout", *rampMax),
 		checkRange("parallel", *parallel, 1, 10_000),
@@ -393,6 +396,7 @@ func runConnect(ctx context.Context, args []string, getenv func(string) string, 
 	res, err := bench.RunConnect(ctx, bench.ConnectConfig{
 		Server: c.server, Connections: *conns, Hold: *hold, Users: *users, Parallel: *parallel,
 		Sources: *sources, MaxFailures: *maxFail, RampTimeout: *rampMax, Accounts: accs, Log: log,
+		NoBroadcast: *noBcast, BroadcastTimeout: *bcastMax,
 	})
 	if res.Opened == 0 && err != nil {
 		return err
