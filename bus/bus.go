@@ -44,6 +44,12 @@ func ChatTopic(chatID int64) string {
 	return "c." + itoa(chatID)
 }
 
+// CatchUpTopic carries node-wide notices: a node whose connection to the
+// bus was interrupted publishes one after it is back, since events it
+// published meanwhile may not have reached the other nodes, and every node
+// then tells all its connections to catch up from the store.
+const CatchUpTopic = "catchup"
+
 func itoa(v int64) string {
 	var b [20]byte
 	i := len(b)

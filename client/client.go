@@ -305,6 +305,13 @@ func (c *Client) read(s *session) {
 			case c.pushes <- f:
 			default: // typing is best effort
 			}
+		case *pb.Frame_CatchUp:
+			// The server may have missed pushing us something (its link
+			// to the other nodes broke); the logs are in the store, so the
+			// catch-up that a reconnect runs finds it.
+			if c.opts.Follow {
+				c.requestSync()
+			}
 		case *pb.Frame_Update:
 			if !c.opts.Follow {
 				continue

@@ -50,6 +50,11 @@ type Server struct {
 	render  renderer
 	files   *filesHTTP // nil until EnableFiles
 
+	nodeID     [16]byte         // tells this node's catch-up notices from others'
+	catchUpSub bus.Subscription // other nodes' catch-up notices
+	stopped    chan struct{}    // closed by stop
+	stopOnce   sync.Once
+
 	mu      sync.Mutex
 	topics  map[string]*topicConns // bus topics this node follows, and for which connections
 	conns   map[*conn]struct{}
@@ -87,6 +92,11 @@ func New(svc *service.Service, b bus.Bus, log *slog.Logger, limits Limits) *Serv
 	s := &Server{
 		svc: svc, bus: b, log: log, limits: limits, reg: reg, metrics: newMetrics(reg), render: renderer{svc: svc},
 		topics: map[string]*topicConns{}, conns: map[*conn]struct{}{},
+		nodeID: newNodeID(), stopped: make(chan struct{}),
+	}
+	if err := s.followCatchUps(); err != nil {
+		// Only a closed bus refuses; a node with no bus serves nobody.
+		log.Error("follow other nodes' catch-up notices", "err", err)
 	}
 	return s
 }
@@ -298,6 +308,7 @@ func (s *Server) Close() {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	s.stop()
 	for _, c := range conns {
 		c.close(websocket.StatusGoingAway, "server shutting down")
 	}

@@ -39,6 +39,7 @@ type Frame struct {
 	//	*Frame_Response
 	//	*Frame_Update
 	//	*Frame_Typing
+	//	*Frame_CatchUp
 	Kind          isFrame_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -117,6 +118,15 @@ func (x *Frame) GetTyping() *Typing {
 	return nil
 }
 
+func (x *Frame) GetCatchUp() *CatchUp {
+	if x != nil {
+		if x, ok := x.Kind.(*Frame_CatchUp); ok {
+			return x.CatchUp
+		}
+	}
+	return nil
+}
+
 type isFrame_Kind interface {
 	isFrame_Kind()
 }
@@ -137,6 +147,10 @@ type Frame_Typing struct {
 	Typing *Typing `protobuf:"bytes,4,opt,name=typing,proto3,oneof"`
 }
 
+type Frame_CatchUp struct {
+	CatchUp *CatchUp `protobuf:"bytes,5,opt,name=catch_up,json=catchUp,proto3,oneof"`
+}
+
 func (*Frame_Request) isFrame_Kind() {}
 
 func (*Frame_Response) isFrame_Kind() {}
@@ -144,6 +158,8 @@ func (*Frame_Response) isFrame_Kind() {}
 func (*Frame_Update) isFrame_Kind() {}
 
 func (*Frame_Typing) isFrame_Kind() {}
+
+func (*Frame_CatchUp) isFrame_Kind() {}
 
 type Request struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3707,6 +3723,55 @@ func (x *Typing) GetUsername() string {
 	return ""
 }
 
+// CatchUp (pushed) says the server may have failed to push some entries of
+// the user's log or of followed broadcast chats' logs (its link to the
+// other nodes was interrupted): run the catch-up loops, updates.difference
+// from the device's pts and then channels.difference per followed chat.
+// Like a gap, it costs a round trip and never loses or repeats anything.
+type CatchUp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"` // for logs; not for a person
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CatchUp) Reset() {
+	*x = CatchUp{}
+	mi := &file_herald_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CatchUp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CatchUp) ProtoMessage() {}
+
+func (x *CatchUp) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CatchUp.ProtoReflect.Descriptor instead.
+func (*CatchUp) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *CatchUp) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type ServerInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Rules         string                 `protobuf:"bytes,1,opt,name=rules,proto3" json:"rules,omitempty"` // the operator's rules, shown at signup and in takedown notices
@@ -3716,7 +3781,7 @@ type ServerInfo struct {
 
 func (x *ServerInfo) Reset() {
 	*x = ServerInfo{}
-	mi := &file_herald_proto_msgTypes[57]
+	mi := &file_herald_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3728,7 +3793,7 @@ func (x *ServerInfo) String() string {
 func (*ServerInfo) ProtoMessage() {}
 
 func (x *ServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[57]
+	mi := &file_herald_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3741,7 +3806,7 @@ func (x *ServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
 func (*ServerInfo) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{57}
+	return file_herald_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ServerInfo) GetRules() string {
@@ -3761,7 +3826,7 @@ type BlockRequest struct {
 
 func (x *BlockRequest) Reset() {
 	*x = BlockRequest{}
-	mi := &file_herald_proto_msgTypes[58]
+	mi := &file_herald_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3773,7 +3838,7 @@ func (x *BlockRequest) String() string {
 func (*BlockRequest) ProtoMessage() {}
 
 func (x *BlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[58]
+	mi := &file_herald_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3786,7 +3851,7 @@ func (x *BlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockRequest.ProtoReflect.Descriptor instead.
 func (*BlockRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{58}
+	return file_herald_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *BlockRequest) GetUsername() string {
@@ -3818,7 +3883,7 @@ type ReportRequest struct {
 
 func (x *ReportRequest) Reset() {
 	*x = ReportRequest{}
-	mi := &file_herald_proto_msgTypes[59]
+	mi := &file_herald_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3830,7 +3895,7 @@ func (x *ReportRequest) String() string {
 func (*ReportRequest) ProtoMessage() {}
 
 func (x *ReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[59]
+	mi := &file_herald_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3843,7 +3908,7 @@ func (x *ReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
 func (*ReportRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{59}
+	return file_herald_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ReportRequest) GetUsername() string {
@@ -3916,7 +3981,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_herald_proto_msgTypes[60]
+	mi := &file_herald_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3928,7 +3993,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[60]
+	mi := &file_herald_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3941,7 +4006,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{60}
+	return file_herald_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *Report) GetId() int64 {
@@ -4044,7 +4109,7 @@ type ReportList struct {
 
 func (x *ReportList) Reset() {
 	*x = ReportList{}
-	mi := &file_herald_proto_msgTypes[61]
+	mi := &file_herald_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4056,7 +4121,7 @@ func (x *ReportList) String() string {
 func (*ReportList) ProtoMessage() {}
 
 func (x *ReportList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[61]
+	mi := &file_herald_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4069,7 +4134,7 @@ func (x *ReportList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportList.ProtoReflect.Descriptor instead.
 func (*ReportList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{61}
+	return file_herald_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ReportList) GetReports() []*Report {
@@ -4089,7 +4154,7 @@ type ReportsRequest struct {
 
 func (x *ReportsRequest) Reset() {
 	*x = ReportsRequest{}
-	mi := &file_herald_proto_msgTypes[62]
+	mi := &file_herald_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4101,7 +4166,7 @@ func (x *ReportsRequest) String() string {
 func (*ReportsRequest) ProtoMessage() {}
 
 func (x *ReportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[62]
+	mi := &file_herald_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4114,7 +4179,7 @@ func (x *ReportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportsRequest.ProtoReflect.Descriptor instead.
 func (*ReportsRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{62}
+	return file_herald_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ReportsRequest) GetStatus() string {
@@ -4140,7 +4205,7 @@ type ShowReportRequest struct {
 
 func (x *ShowReportRequest) Reset() {
 	*x = ShowReportRequest{}
-	mi := &file_herald_proto_msgTypes[63]
+	mi := &file_herald_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4152,7 +4217,7 @@ func (x *ShowReportRequest) String() string {
 func (*ShowReportRequest) ProtoMessage() {}
 
 func (x *ShowReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[63]
+	mi := &file_herald_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4165,7 +4230,7 @@ func (x *ShowReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowReportRequest.ProtoReflect.Descriptor instead.
 func (*ShowReportRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{63}
+	return file_herald_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ShowReportRequest) GetId() int64 {
@@ -4189,7 +4254,7 @@ type ReportView struct {
 
 func (x *ReportView) Reset() {
 	*x = ReportView{}
-	mi := &file_herald_proto_msgTypes[64]
+	mi := &file_herald_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4201,7 +4266,7 @@ func (x *ReportView) String() string {
 func (*ReportView) ProtoMessage() {}
 
 func (x *ReportView) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[64]
+	mi := &file_herald_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4214,7 +4279,7 @@ func (x *ReportView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportView.ProtoReflect.Descriptor instead.
 func (*ReportView) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{64}
+	return file_herald_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ReportView) GetReport() *Report {
@@ -4258,7 +4323,7 @@ type AdminRequest struct {
 
 func (x *AdminRequest) Reset() {
 	*x = AdminRequest{}
-	mi := &file_herald_proto_msgTypes[65]
+	mi := &file_herald_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4270,7 +4335,7 @@ func (x *AdminRequest) String() string {
 func (*AdminRequest) ProtoMessage() {}
 
 func (x *AdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[65]
+	mi := &file_herald_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4283,7 +4348,7 @@ func (x *AdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminRequest.ProtoReflect.Descriptor instead.
 func (*AdminRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{65}
+	return file_herald_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *AdminRequest) GetTarget() string {
@@ -4335,7 +4400,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_herald_proto_msgTypes[66]
+	mi := &file_herald_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4347,7 +4412,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[66]
+	mi := &file_herald_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4360,7 +4425,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{66}
+	return file_herald_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *AuditEntry) GetId() int64 {
@@ -4414,7 +4479,7 @@ type AuditList struct {
 
 func (x *AuditList) Reset() {
 	*x = AuditList{}
-	mi := &file_herald_proto_msgTypes[67]
+	mi := &file_herald_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4426,7 +4491,7 @@ func (x *AuditList) String() string {
 func (*AuditList) ProtoMessage() {}
 
 func (x *AuditList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[67]
+	mi := &file_herald_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4439,7 +4504,7 @@ func (x *AuditList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditList.ProtoReflect.Descriptor instead.
 func (*AuditList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{67}
+	return file_herald_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *AuditList) GetEntries() []*AuditEntry {
@@ -4453,12 +4518,13 @@ var File_herald_proto protoreflect.FileDescriptor
 
 const file_herald_proto_rawDesc = "" +
 	"\n" +
-	"\fherald.proto\x12\therald.v1\"\xcc\x01\n" +
+	"\fherald.proto\x12\therald.v1\"\xfd\x01\n" +
 	"\x05Frame\x12.\n" +
 	"\arequest\x18\x01 \x01(\v2\x12.herald.v1.RequestH\x00R\arequest\x121\n" +
 	"\bresponse\x18\x02 \x01(\v2\x13.herald.v1.ResponseH\x00R\bresponse\x12+\n" +
 	"\x06update\x18\x03 \x01(\v2\x11.herald.v1.UpdateH\x00R\x06update\x12+\n" +
-	"\x06typing\x18\x04 \x01(\v2\x11.herald.v1.TypingH\x00R\x06typingB\x06\n" +
+	"\x06typing\x18\x04 \x01(\v2\x11.herald.v1.TypingH\x00R\x06typing\x12/\n" +
+	"\bcatch_up\x18\x05 \x01(\v2\x12.herald.v1.CatchUpH\x00R\acatchUpB\x06\n" +
 	"\x04kind\"I\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
@@ -4725,7 +4791,9 @@ const file_herald_proto_rawDesc = "" +
 	"\x06Typing\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\x03R\x06userId\x12\x1a\n" +
-	"\busername\x18\x03 \x01(\tR\busername\"\"\n" +
+	"\busername\x18\x03 \x01(\tR\busername\"!\n" +
+	"\aCatchUp\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\"\n" +
 	"\n" +
 	"ServerInfo\x12\x14\n" +
 	"\x05rules\x18\x01 \x01(\tR\x05rules\"D\n" +
@@ -4805,7 +4873,7 @@ func file_herald_proto_rawDescGZIP() []byte {
 	return file_herald_proto_rawDescData
 }
 
-var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
 var file_herald_proto_goTypes = []any{
 	(*Frame)(nil),                 // 0: herald.v1.Frame
 	(*Request)(nil),               // 1: herald.v1.Request
@@ -4864,63 +4932,65 @@ var file_herald_proto_goTypes = []any{
 	(*ReadHistory)(nil),           // 54: herald.v1.ReadHistory
 	(*ChatMembership)(nil),        // 55: herald.v1.ChatMembership
 	(*Typing)(nil),                // 56: herald.v1.Typing
-	(*ServerInfo)(nil),            // 57: herald.v1.ServerInfo
-	(*BlockRequest)(nil),          // 58: herald.v1.BlockRequest
-	(*ReportRequest)(nil),         // 59: herald.v1.ReportRequest
-	(*Report)(nil),                // 60: herald.v1.Report
-	(*ReportList)(nil),            // 61: herald.v1.ReportList
-	(*ReportsRequest)(nil),        // 62: herald.v1.ReportsRequest
-	(*ShowReportRequest)(nil),     // 63: herald.v1.ShowReportRequest
-	(*ReportView)(nil),            // 64: herald.v1.ReportView
-	(*AdminRequest)(nil),          // 65: herald.v1.AdminRequest
-	(*AuditEntry)(nil),            // 66: herald.v1.AuditEntry
-	(*AuditList)(nil),             // 67: herald.v1.AuditList
+	(*CatchUp)(nil),               // 57: herald.v1.CatchUp
+	(*ServerInfo)(nil),            // 58: herald.v1.ServerInfo
+	(*BlockRequest)(nil),          // 59: herald.v1.BlockRequest
+	(*ReportRequest)(nil),         // 60: herald.v1.ReportRequest
+	(*Report)(nil),                // 61: herald.v1.Report
+	(*ReportList)(nil),            // 62: herald.v1.ReportList
+	(*ReportsRequest)(nil),        // 63: herald.v1.ReportsRequest
+	(*ShowReportRequest)(nil),     // 64: herald.v1.ShowReportRequest
+	(*ReportView)(nil),            // 65: herald.v1.ReportView
+	(*AdminRequest)(nil),          // 66: herald.v1.AdminRequest
+	(*AuditEntry)(nil),            // 67: herald.v1.AuditEntry
+	(*AuditList)(nil),             // 68: herald.v1.AuditList
 }
 var file_herald_proto_depIdxs = []int32{
 	1,  // 0: herald.v1.Frame.request:type_name -> herald.v1.Request
 	2,  // 1: herald.v1.Frame.response:type_name -> herald.v1.Response
 	52, // 2: herald.v1.Frame.update:type_name -> herald.v1.Update
 	56, // 3: herald.v1.Frame.typing:type_name -> herald.v1.Typing
-	3,  // 4: herald.v1.Response.error:type_name -> herald.v1.Error
-	9,  // 5: herald.v1.AuthResult.user:type_name -> herald.v1.User
-	10, // 6: herald.v1.AuthResult.device:type_name -> herald.v1.Device
-	10, // 7: herald.v1.DeviceList.devices:type_name -> herald.v1.Device
-	9,  // 8: herald.v1.Chat.peer:type_name -> herald.v1.User
-	16, // 9: herald.v1.Chat.members:type_name -> herald.v1.Member
-	9,  // 10: herald.v1.Member.user:type_name -> herald.v1.User
-	15, // 11: herald.v1.Dialog.chat:type_name -> herald.v1.Chat
-	31, // 12: herald.v1.Dialog.last:type_name -> herald.v1.Message
-	17, // 13: herald.v1.DialogList.dialogs:type_name -> herald.v1.Dialog
-	14, // 14: herald.v1.GetChatRequest.peer:type_name -> herald.v1.Peer
-	14, // 15: herald.v1.MuteRequest.peer:type_name -> herald.v1.Peer
-	36, // 16: herald.v1.Message.fwd:type_name -> herald.v1.Forward
-	32, // 17: herald.v1.Message.file:type_name -> herald.v1.File
-	14, // 18: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
-	14, // 19: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
-	14, // 20: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
-	31, // 21: herald.v1.MessageList.messages:type_name -> herald.v1.Message
-	14, // 22: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
-	14, // 23: herald.v1.ClearRequest.peer:type_name -> herald.v1.Peer
-	14, // 24: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
-	52, // 25: herald.v1.Difference.updates:type_name -> herald.v1.Update
-	31, // 26: herald.v1.Update.new_message:type_name -> herald.v1.Message
-	31, // 27: herald.v1.Update.edit_message:type_name -> herald.v1.Message
-	53, // 28: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
-	54, // 29: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
-	54, // 30: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
-	55, // 31: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
-	55, // 32: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
-	55, // 33: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
-	60, // 34: herald.v1.ReportList.reports:type_name -> herald.v1.Report
-	60, // 35: herald.v1.ReportView.report:type_name -> herald.v1.Report
-	60, // 36: herald.v1.ReportView.related:type_name -> herald.v1.Report
-	31, // 37: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
-	66, // 38: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	57, // 4: herald.v1.Frame.catch_up:type_name -> herald.v1.CatchUp
+	3,  // 5: herald.v1.Response.error:type_name -> herald.v1.Error
+	9,  // 6: herald.v1.AuthResult.user:type_name -> herald.v1.User
+	10, // 7: herald.v1.AuthResult.device:type_name -> herald.v1.Device
+	10, // 8: herald.v1.DeviceList.devices:type_name -> herald.v1.Device
+	9,  // 9: herald.v1.Chat.peer:type_name -> herald.v1.User
+	16, // 10: herald.v1.Chat.members:type_name -> herald.v1.Member
+	9,  // 11: herald.v1.Member.user:type_name -> herald.v1.User
+	15, // 12: herald.v1.Dialog.chat:type_name -> herald.v1.Chat
+	31, // 13: herald.v1.Dialog.last:type_name -> herald.v1.Message
+	17, // 14: herald.v1.DialogList.dialogs:type_name -> herald.v1.Dialog
+	14, // 15: herald.v1.GetChatRequest.peer:type_name -> herald.v1.Peer
+	14, // 16: herald.v1.MuteRequest.peer:type_name -> herald.v1.Peer
+	36, // 17: herald.v1.Message.fwd:type_name -> herald.v1.Forward
+	32, // 18: herald.v1.Message.file:type_name -> herald.v1.File
+	14, // 19: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
+	14, // 20: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
+	14, // 21: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
+	31, // 22: herald.v1.MessageList.messages:type_name -> herald.v1.Message
+	14, // 23: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
+	14, // 24: herald.v1.ClearRequest.peer:type_name -> herald.v1.Peer
+	14, // 25: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
+	52, // 26: herald.v1.Difference.updates:type_name -> herald.v1.Update
+	31, // 27: herald.v1.Update.new_message:type_name -> herald.v1.Message
+	31, // 28: herald.v1.Update.edit_message:type_name -> herald.v1.Message
+	53, // 29: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
+	54, // 30: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
+	54, // 31: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
+	55, // 32: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
+	55, // 33: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
+	55, // 34: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
+	61, // 35: herald.v1.ReportList.reports:type_name -> herald.v1.Report
+	61, // 36: herald.v1.ReportView.report:type_name -> herald.v1.Report
+	61, // 37: herald.v1.ReportView.related:type_name -> herald.v1.Report
+	31, // 38: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
+	67, // 39: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
+	40, // [40:40] is the sub-list for method output_type
+	40, // [40:40] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_herald_proto_init() }
@@ -4933,6 +5003,7 @@ func file_herald_proto_init() {
 		(*Frame_Response)(nil),
 		(*Frame_Update)(nil),
 		(*Frame_Typing)(nil),
+		(*Frame_CatchUp)(nil),
 	}
 	file_herald_proto_msgTypes[28].OneofWrappers = []any{}
 	file_herald_proto_msgTypes[52].OneofWrappers = []any{
@@ -4951,7 +5022,7 @@ func file_herald_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_proto_rawDesc), len(file_herald_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   68,
+			NumMessages:   69,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

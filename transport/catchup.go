@@ -1,0 +1,166 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"time"
+
+	"github.com/heraldim/herald/bus"
+	pb "github.com/heraldim/herald/proto/herald/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// catchUpAgain is how long after the bus connection comes back the node
+// tells its connections to catch up a second time. The subscriptions that
+// a reconnect sends again reach the bus server at once, but cross a NATS
+// cluster to the other servers asynchronously, with no signal when they
+// have; an event another node publishes in that moment is missed, and a
+// device that then receives nothing more would not notice the gap. Two
+// seconds is far longer than interest takes to cross a healthy cluster.
+const catchUpAgain = 2 * time.Second
+
+// BusLost is the bus's report that events may not have reached this
+// node's connections (bus/nats's OnLoss): topic's subscribers, when its
+// subscription dropped messages because it fell behind, or everyone
+// (topic ""), after the connection to the bus was re-established.
+//
+// The store has every update, so nothing is lost, only not pushed; each
+// affected connection is sent a CatchUp frame, on which the client runs
+// the catch-up it runs after a reconnect. After a reconnect the node also
+// tells every other node to do the same for all their connections, since
+// what this node published while it was cut off (Publish failed) or just
+// before it noticed (the bytes were in flight) may never have reached
+// them. That costs every connected device one difference call per
+// interruption, which a NATS server's loss justifies.
+//
+// BusLost does not block: it runs on the bus's callback goroutine.
+func (s *Server) BusLost(topic string) {
+	if topic != "" && topic != bus.CatchUpTopic {
+		s.catchUp(s.topicConns(topic))
+		return
+	}
+	go s.reconnected()
+}
+
+// reconnected tells this node's connections, and every other node, to
+// catch up after the bus connection was interrupted, and this node's
+// connections once more when interest has crossed the cluster.
+func (s *Server) reconnected() {
+	s.log.Warn("the bus connection was interrupted; connections on every node are told to catch up")
+	s.catchUp(s.allConns())
+	if !s.isClosing() {
+		if err := s.bus.Publish(context.Background(), bus.CatchUpTopic, s.nodeID[:]); err != nil {
+			// Only if the bus dropped again at once; its next reconnect
+			// calls BusLost, and this, again.
+			s.log.Warn("tell the other nodes to catch up", "err", err)
+		}
+	}
+	t := time.NewTimer(catchUpAgain)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		s.catchUp(s.allConns())
+	case <-s.stopped:
+	}
+}
+
+// followCatchUps subscribes the node to the other nodes' catch-up notices.
+func (s *Server) followCatchUps() error {
+	sub, err := s.bus.Subscribe(bus.CatchUpTopic, func(data []byte) {
+		if bytes.Equal(data, s.nodeID[:]) {
+			return // our own: reconnected already told our connections
+		}
+		s.catchUp(s.allConns())
+	})
+	if err != nil {
+		return err
+	}
+	s.catchUpSub = sub
+	return nil
+}
+
+// catchUp pushes a CatchUp frame to each authenticated connection in
+// conns. A connection whose queue is full is cut off as a slow consumer,
+// which has the same effect once it reconnects.
+func (s *Server) catchUp(conns []*conn) {
+	for _, c := range conns {
+		if _, ok := c.authed(); ok {
+			c.push(catchUpFrame)
+		}
+	}
+	s.metrics.catchUps.Add(float64(len(conns)))
+}
+
+func (s *Server) allConns() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (s *Server) topicConns(topic string) []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tc := s.topics[topic]
+	if tc == nil {
+		return nil
+	}
+	out := make([]*conn, 0, len(tc.conns))
+	for c := range tc.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+var catchUpFrame = func() []byte {
+	b, _ := proto.Marshal(&pb.Frame{Kind: &pb.Frame_CatchUp{CatchUp: &pb.CatchUp{Reason: "bus"}}})
+	return b
+}()
+
+// newNodeID names this node in its own catch-up notices, so that it can
+// tell them from other nodes'.
+func newNodeID() (id [16]byte) {
+	rand.Read(id[:])
+	return id
+}
+
+// Abort drops every connection at once, without the closing handshake,
+// and refuses new ones, as a node that crashed would: for failure tests
+// (server.Node.Kill). Clients see a broken connection, not "going away".
+func (s *Server) Abort() {
+	s.mu.Lock()
+	s.closing = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	s.stop()
+	for _, c := range conns {
+		c.ws.CloseNow()
+	}
+	for _, c := range conns {
+		<-c.done
+	}
+}
+
+// stop ends the node's own background work: catch-up timers and the
+// catch-up subscription.
+func (s *Server) stop() {
+	s.stopOnce.Do(func() {
+		close(s.stopped)
+		if s.catchUpSub != nil {
+			s.catchUpSub.Unsubscribe()
+		}
+	})
+}
