@@ -84,12 +84,14 @@ func (s *Server) followCatchUps() error {
 // conns. A connection whose queue is full is cut off as a slow consumer,
 // which has the same effect once it reconnects.
 func (s *Server) catchUp(conns []*conn) {
+	n := 0
 	for _, c := range conns {
 		if _, ok := c.authed(); ok {
 			c.push(catchUpFrame)
+			n++
 		}
 	}
-	s.metrics.catchUps.Add(float64(len(conns)))
+	s.metrics.catchUps.Add(float64(n))
 }
 
 func (s *Server) allConns() []*conn {
