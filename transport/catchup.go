@@ -36,11 +36,15 @@ const catchUpAgain = 2 * time.Second
 //
 // BusLost does not block: it runs on the bus's callback goroutine.
 func (s *Server) BusLost(topic string) {
-	if topic != "" && topic != bus.CatchUpTopic {
+	switch topic {
+	case "":
+		go s.reconnected()
+	case bus.CatchUpTopic:
+		// A notice from another node may be among the dropped messages.
+		s.catchUp(s.allConns())
+	default:
 		s.catchUp(s.topicConns(topic))
-		return
 	}
-	go s.reconnected()
 }
 
 // reconnected tells this node's connections, and every other node, to
