@@ -408,7 +408,9 @@ func TestNATSServerLost(t *testing.T) {
 // and acknowledged but its publish fails. When A's server is back, A
 // reconnects and tells every node to have its connections catch up, and
 // the recipient on B gets the message. The sender's own device on A, whose
-// subscription missed it too, gets it as well.
+// subscription missed it too, gets it as well. A device revoked through A
+// during the outage, whose revocation event was lost the same way, is cut
+// off on B once A is back.
 func TestEventsPublishedDuringBusOutageArrive(t *testing.T) {
 	cluster := func(port, clusterPort int, routes ...*url.URL) *natsserver.Options {
 		return &natsserver.Options{
@@ -440,6 +442,7 @@ func TestEventsPublishedDuringBusOutageArrive(t *testing.T) {
 	}
 	a, b := node(s1.ClientURL()), node(s2.ClientURL())
 	alice, bobby := signup(t, a, "alice"), signup(t, b, "bobby")
+	laptop := login(t, b, alice.user)
 	first := send(t, alice, to(bobby.user.name), "before the outage")
 	if m := nextMessage(t, bobby); m.Id != first.Id {
 		t.Fatalf("bobby got %v", m)
@@ -450,6 +453,17 @@ func TestEventsPublishedDuringBusOutageArrive(t *testing.T) {
 	s1.WaitForShutdown()
 	waitUntil(t, "node A notices it lost NATS", func() bool { return a.BusURL() == "" })
 	during := send(t, alice, to(bobby.user.name), "during the outage")
+	devs, err := alice.Devices(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range devs {
+		if !d.Current {
+			if err := alice.RevokeDevice(ctxT(t), d.Id); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 
 	// The same server, on the same port, back in the cluster.
 	natsServer(t, cluster(s1Port, -1, route))
@@ -457,6 +471,19 @@ func TestEventsPublishedDuringBusOutageArrive(t *testing.T) {
 		if m := nextMessage(t, d); m.Id != during.Id || m.Text != "during the outage" {
 			t.Fatalf("%s got %v, want the message sent during the outage", d.user.name, m)
 		}
+	}
+	// The laptop's client stops for good once its connection is closed
+	// and its token is refused.
+	deadline := time.After(patience)
+	for open := true; open; {
+		select {
+		case _, open = <-laptop.Events():
+		case <-deadline:
+			t.Fatal("a device revoked during the bus outage is still connected to node B")
+		}
+	}
+	if !herald.IsKind(laptop.Err(), herald.Unauthenticated) {
+		t.Fatalf("the revoked laptop stopped with %v, want UNAUTHENTICATED", laptop.Err())
 	}
 }
 

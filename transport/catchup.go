@@ -8,6 +8,7 @@ import (
 
 	"github.com/heraldim/herald/bus"
 	pb "github.com/heraldim/herald/proto/herald/v1"
+	"github.com/heraldim/herald/service"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -53,6 +54,7 @@ func (s *Server) BusLost(topic string) {
 func (s *Server) reconnected() {
 	s.log.Warn("the bus connection was interrupted; connections on every node are told to catch up")
 	s.catchUp(s.allConns())
+	go s.recheck()
 	if !s.isClosing() {
 		if err := s.bus.Publish(context.Background(), bus.CatchUpTopic, s.nodeID[:]); err != nil {
 			// Only if the bus dropped again at once; its next reconnect
@@ -76,12 +78,86 @@ func (s *Server) followCatchUps() error {
 			return // our own: reconnected already told our connections
 		}
 		s.catchUp(s.allConns())
+		go s.recheck()
 	})
 	if err != nil {
 		return err
 	}
 	s.catchUpSub = sub
 	return nil
+}
+
+// recheck repairs, from the store, what lost bus events other than
+// updates would have left wrong on this node's connections: a revocation
+// (the device's connection must close, on every node) and a follow of a
+// broadcast chat (the connection must receive its posts). A CatchUp
+// cannot repair those, since they change the server's side of the
+// connection, not the device's log. It reads each local user's devices
+// and followed chats once; a lost unfollow is left alone (the extra pushes
+// stop at the next reconnect), because a follow event arriving while
+// recheck runs could otherwise be undone by its older read.
+//
+// Calls while one runs are folded into one more run after it.
+func (s *Server) recheck() {
+	s.mu.Lock()
+	if s.rechecking {
+		s.recheckAgain = true
+		s.mu.Unlock()
+		return
+	}
+	s.rechecking = true
+	s.mu.Unlock()
+	for {
+		s.recheckOnce()
+		s.mu.Lock()
+		again := s.recheckAgain
+		s.recheckAgain = false
+		s.rechecking = again
+		s.mu.Unlock()
+		if !again {
+			return
+		}
+	}
+}
+
+func (s *Server) recheckOnce() {
+	ctx := context.Background()
+	byUser := map[int64][]*conn{}
+	callers := map[int64]service.Caller{}
+	for _, c := range s.allConns() {
+		if caller, ok := c.authed(); ok {
+			byUser[caller.UserID] = append(byUser[caller.UserID], c)
+			callers[caller.UserID] = caller
+		}
+	}
+	for user, conns := range byUser {
+		if s.isClosing() {
+			return
+		}
+		caller := callers[user]
+		devs, err := s.svc.Devices(ctx, caller)
+		if err != nil {
+			// The store is away too; the next interruption, or the
+			// device's next reconnect, checks again.
+			s.log.Warn("recheck connections after a bus interruption", "user", user, "err", err)
+			continue
+		}
+		live := make(map[int64]bool, len(devs))
+		for _, d := range devs {
+			live[d.ID] = true
+		}
+		for _, c := range conns {
+			if !live[c.deviceID()] {
+				c.revoke("device logged out")
+				continue
+			}
+			if caller, ok := c.authed(); ok {
+				if err := s.subscribe(ctx, c, caller); err != nil {
+					s.log.Warn("resubscribe after a bus interruption", "user", user, "err", err)
+				}
+			}
+		}
+	}
 }
 
 // catchUp pushes a CatchUp frame to each authenticated connection in

@@ -55,10 +55,12 @@ type Server struct {
 	stopped    chan struct{}    // closed by stop
 	stopOnce   sync.Once
 
-	mu      sync.Mutex
-	topics  map[string]*topicConns // bus topics this node follows, and for which connections
-	conns   map[*conn]struct{}
-	closing bool
+	mu           sync.Mutex
+	topics       map[string]*topicConns // bus topics this node follows, and for which connections
+	conns        map[*conn]struct{}
+	closing      bool
+	rechecking   bool // recheck is running
+	recheckAgain bool // and must run once more when it ends
 }
 
 // topicConns is one bus subscription shared by every local connection that
@@ -197,9 +199,14 @@ func (s *Server) subscribe(ctx context.Context, c *conn, caller service.Caller) 
 }
 
 // join adds c to a topic, subscribing the node to it if c is the first.
+// A connection that has already gone (untrack ran) is not added: nothing
+// would ever remove it.
 func (s *Server) join(c *conn, topic string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.conns[c]; !ok {
+		return nil
+	}
 	tc := s.topics[topic]
 	if tc == nil {
 		sub, err := s.bus.Subscribe(topic, func(data []byte) { s.deliver(topic, data) })
