@@ -56,12 +56,27 @@ exports() {
 	echo "export HERALD_TEST_PG_CTL='$bin/pg_ctl -D $data -l $dir/server.log'"
 }
 
+# pin_config writes the settings the server was started with into its
+# configuration, so that a plain pg_ctl start (the restart test stops the
+# server and starts it again) brings it back where the tests look for it.
+# A server started by an older version of this script lacks them.
+pin_config() {
+	grep -q "^port = $1\$" "$data/postgresql.conf" && return
+	cat >>"$data/postgresql.conf" <<CONF
+port = $1
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+max_connections = 300
+CONF
+}
+
 # Reuse a server from an earlier run if it is still up.
 if [ -f "$dir/port" ] && [ -f "$data/postmaster.pid" ]; then
 	port=$(cat "$dir/port")
 	if as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1 &&
 		as_pg "$bin/psql" -h 127.0.0.1 -p "$port" -U herald -d herald_test -Atqc 'SELECT 1' >/dev/null 2>&1; then
 		echo "postgres.sh: reusing the server on port $port"
+		pin_config "$port"
 		exports "$port" >&3
 		exit 0
 	fi
@@ -105,15 +120,7 @@ if [ -z "$started" ]; then
 	exit 1
 fi
 echo "$port" >"$dir/port"
-# The same settings in the configuration, so that a plain pg_ctl start
-# (the restart test stops the server and starts it again) brings the
-# server back where the tests look for it.
-cat >>"$data/postgresql.conf" <<CONF
-port = $port
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$dir'
-max_connections = 300
-CONF
+pin_config "$port"
 
 as_pg "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -Atq <<'SQL'
 CREATE ROLE herald LOGIN CREATEDB;
