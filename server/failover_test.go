@@ -142,29 +142,45 @@ func signupVia(t *testing.T, url, prefix string) *device {
 	return &device{Client: c, user: user{name: name, id: res.User.Id}, token: res.Token}
 }
 
+// loginVia adds a device for u that connects through url.
+func loginVia(t *testing.T, url string, u user) *device {
+	t.Helper()
+	c := newClient(t, url, "", true, -1)
+	res, err := c.Login(ctxT(t), &pb.LoginRequest{Username: u.name, Password: password, DeviceName: "phone"})
+	if err != nil {
+		t.Fatalf("login %s: %v", u.name, err)
+	}
+	return &device{Client: c, user: u, token: res.Token}
+}
+
 // conversation is a sender sending to a receiver without pause, and a
-// record of what was acknowledged and what arrived.
+// record of what was acknowledged and of what arrived on each device
+// that watches the chat: the receiver, the sender's own device (every
+// member's devices get each new message, the sender's included), and any
+// others.
 type conversation struct {
 	t        *testing.T
 	from, to *device
+	watchers []*device
 	stop     chan struct{}
 	sent     chan struct{} // closed when the sender has stopped
 
 	mu       sync.Mutex
 	acked    []int64             // ids the sender was answered with, in order
 	failures map[herald.Kind]int // sends answered with an error, by kind
-	received []int64             // ids of new messages in the chat that reached the receiver, in order
+	received [][]int64           // per watcher: ids of the sender's new messages that reached it, in order
 	changed  chan struct{}
 }
 
-// converse starts from sending to to, and collects what to receives.
-// Sends run one at a time. The SDK resends one whose connection dropped
-// (same random id); one answered UNAVAILABLE is sent again here, also
-// with the same random id, as an application would, so a send whose
-// outcome was unknown is stored once.
-func converse(t *testing.T, from, to *device) *conversation {
-	cv := &conversation{t: t, from: from, to: to, stop: make(chan struct{}), sent: make(chan struct{}),
-		changed: make(chan struct{}, 1), failures: map[herald.Kind]int{}}
+// converse starts from sending to to, and collects what to, from and
+// others receive. Sends run one at a time. The SDK resends one whose
+// connection dropped (same random id); one answered UNAVAILABLE is sent
+// again here, also with the same random id, as an application would, so
+// a send whose outcome was unknown is stored once.
+func converse(t *testing.T, from, to *device, others ...*device) *conversation {
+	cv := &conversation{t: t, from: from, to: to, watchers: append([]*device{to, from}, others...),
+		stop: make(chan struct{}), sent: make(chan struct{}), changed: make(chan struct{}, 1), failures: map[herald.Kind]int{}}
+	cv.received = make([][]int64, len(cv.watchers))
 	go func() {
 		defer close(cv.sent)
 		for i := 0; !cv.stopping(); i++ {
@@ -188,16 +204,18 @@ func converse(t *testing.T, from, to *device) *conversation {
 			}
 		}
 	}()
-	go func() {
-		for ev := range to.Events() {
-			if m := ev.Update.GetNewMessage(); m != nil && m.FromId == from.user.id {
-				cv.mu.Lock()
-				cv.received = append(cv.received, m.Id)
-				cv.mu.Unlock()
-				cv.poke()
+	for i, d := range cv.watchers {
+		go func() {
+			for ev := range d.Events() {
+				if m := ev.Update.GetNewMessage(); m != nil && m.FromId == from.user.id {
+					cv.mu.Lock()
+					cv.received[i] = append(cv.received[i], m.Id)
+					cv.mu.Unlock()
+					cv.poke()
+				}
 			}
-		}
-	}()
+		}()
+	}
 	t.Cleanup(cv.halt)
 	return cv
 }
@@ -230,11 +248,16 @@ func (cv *conversation) halt() {
 	<-cv.sent
 }
 
-// counts returns how many sends were acknowledged and messages received.
+// counts returns how many sends were acknowledged, and the fewest
+// messages any watching device has received.
 func (cv *conversation) counts() (acked, received int) {
 	cv.mu.Lock()
 	defer cv.mu.Unlock()
-	return len(cv.acked), len(cv.received)
+	received = len(cv.received[0])
+	for _, r := range cv.received {
+		received = min(received, len(r))
+	}
+	return len(cv.acked), received
 }
 
 // waitFor polls cond, on every change of the conversation and at least
@@ -251,21 +274,21 @@ func (cv *conversation) waitFor(what string, cond func(acked, received int) bool
 		case <-time.After(100 * time.Millisecond):
 		case <-deadline:
 			a, r := cv.counts()
-			cv.t.Fatalf("%s: not within %v (%d acknowledged, %d received)", what, patience, a, r)
+			cv.t.Fatalf("%s: not within %v (%d acknowledged, %d received by the device furthest behind)", what, patience, a, r)
 		}
 	}
 }
 
 // progress waits until k more messages than now have been acknowledged
-// and received: delivery goes on.
+// and received on every watching device: delivery goes on.
 func (cv *conversation) progress(what string, k int) {
 	cv.t.Helper()
 	a0, _ := cv.counts()
 	cv.waitFor(what, func(a, r int) bool { return a >= a0+k && r >= a0+k })
 }
 
-// check stops the sender, waits for the receiver to have every
-// acknowledged message, and asserts that it got each exactly once, in
+// check stops the sender, waits for every watching device to have every
+// acknowledged message, and asserts that each got each exactly once, in
 // the chat's order. Sends may have failed only with the kinds in allowed.
 func (cv *conversation) check(allowed ...herald.Kind) {
 	cv.t.Helper()
@@ -278,26 +301,33 @@ func (cv *conversation) check(allowed ...herald.Kind) {
 		cv.t.Fatal("nothing was acknowledged")
 	}
 	last := slices.Max(acked)
-	cv.waitFor("every acknowledged message reaches the receiver", func(int, int) bool {
+	cv.waitFor("every acknowledged message reaches every device", func(int, int) bool {
 		cv.mu.Lock()
 		defer cv.mu.Unlock()
-		return len(cv.received) > 0 && cv.received[len(cv.received)-1] >= last
-	})
-	cv.mu.Lock()
-	got := slices.Clone(cv.received)
-	cv.mu.Unlock()
-	for i := 1; i < len(got); i++ {
-		if got[i] <= got[i-1] {
-			cv.t.Fatalf("received out of order or twice: id %d after %d (%v)", got[i], got[i-1], got)
+		for _, r := range cv.received {
+			if len(r) == 0 || r[len(r)-1] < last {
+				return false
+			}
 		}
-	}
-	in := map[int64]bool{}
-	for _, id := range got {
-		in[id] = true
-	}
-	for _, id := range acked {
-		if !in[id] {
-			cv.t.Fatalf("acknowledged message %d never reached the receiver", id)
+		return true
+	})
+	for w, d := range cv.watchers {
+		cv.mu.Lock()
+		got := slices.Clone(cv.received[w])
+		cv.mu.Unlock()
+		for i := 1; i < len(got); i++ {
+			if got[i] <= got[i-1] {
+				cv.t.Fatalf("%s received out of order or twice: id %d after %d (%v)", d.user.name, got[i], got[i-1], got)
+			}
+		}
+		in := map[int64]bool{}
+		for _, id := range got {
+			in[id] = true
+		}
+		for _, id := range acked {
+			if !in[id] {
+				cv.t.Fatalf("acknowledged message %d never reached a device of %s", id, d.user.name)
+			}
 		}
 	}
 	for k, n := range failures {
@@ -305,7 +335,7 @@ func (cv *conversation) check(allowed ...herald.Kind) {
 			cv.t.Errorf("%d sends failed with %s", n, k)
 		}
 	}
-	cv.t.Logf("%d messages acknowledged, %d received, each once and in order; failed sends by kind: %v", len(acked), len(got), failures)
+	cv.t.Logf("%d messages acknowledged; each reached all %d devices once and in order; failed sends by kind: %v", len(acked), len(cv.watchers), failures)
 }
 
 // TestNodeKilledMidConversation runs three nodes on one PostgreSQL
@@ -314,7 +344,9 @@ func (cv *conversation) check(allowed ...herald.Kind) {
 // sending; the receiver's device reconnects through the balancer to a live
 // node and ends up with every acknowledged message exactly once, in
 // order. Then the sender's node dies too, with a send in flight: the SDK
-// resends it with the same random id, so it is stored once.
+// resends it with the same random id, so it is stored once. The
+// receiver's second device, on the third node, and the sender's own
+// device converge on the same messages.
 func TestNodeKilledMidConversation(t *testing.T) {
 	dsn := pgSchema(t)
 	ns := natsServer(t, nil)
@@ -322,10 +354,12 @@ func TestNodeKilledMidConversation(t *testing.T) {
 	nodes := []*server.Node{pgNode(t, dsn, ns.ClientURL(), key), pgNode(t, dsn, ns.ClientURL(), key), pgNode(t, dsn, ns.ClientURL(), key)}
 	lb := newBalancer(t, nodes[0].Addr(), nodes[1].Addr(), nodes[2].Addr())
 
-	// Round robin: the receiver lands on node 0, the sender on node 1.
+	// Round robin: the receiver lands on node 0, the sender on node 1,
+	// the receiver's second device on node 2.
 	bobby := signupVia(t, lb.URL(), "bobby")
 	alice := signupVia(t, lb.URL(), "alice")
-	cv := converse(t, alice, bobby)
+	phone := loginVia(t, lb.URL(), bobby.user)
+	cv := converse(t, alice, bobby, phone)
 	cv.progress("delivery before any failure", 20)
 
 	nodes[0].Kill()
