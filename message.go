@@ -34,6 +34,12 @@ type Message struct {
 	ExpiresAt   time.Time
 	Waiting     bool
 	SealedUntil time.Time
+
+	// Extra is the sealed form of Extras (a bot's inline keyboard and text
+	// entities), kept beside the message by the store; Extras is filled in
+	// by the service for delivery, like Text.
+	Extra  []byte
+	Extras Extras
 }
 
 // Forward names where a forwarded message first came from.

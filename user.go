@@ -16,6 +16,8 @@ type User struct {
 	Role           string    // "" or RoleModerator
 	SuspendedUntil time.Time // zero unless suspended
 	SuspendReason  string
+
+	IsBot bool // a bot account (see Bot); filled in by the service
 }
 
 // Suspended reports whether the account is suspended at t.

@@ -58,6 +58,9 @@ type Event struct {
 	Update *pb.Update
 	// Typing: a member is typing (ephemeral).
 	Typing *pb.Typing
+	// CallbackAnswer: a bot answered a button press of this user
+	// (ephemeral; see Press).
+	CallbackAnswer *pb.CallbackAnswer
 	// Resync: the device was too far behind; reload the chat list. The
 	// log continues after it.
 	Resync bool
@@ -300,7 +303,7 @@ func (c *Client) read(s *session) {
 			if ch != nil {
 				ch <- k.Response
 			}
-		case *pb.Frame_Typing:
+		case *pb.Frame_Typing, *pb.Frame_CallbackAnswer:
 			select {
 			case c.pushes <- f:
 			default: // typing is best effort

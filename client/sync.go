@@ -38,6 +38,10 @@ func (c *Client) syncLoop() {
 				c.emit(Event{Typing: t})
 				continue
 			}
+			if a := f.GetCallbackAnswer(); a != nil {
+				c.emit(Event{CallbackAnswer: a})
+				continue
+			}
 			u := f.GetUpdate()
 			if u == nil {
 				continue

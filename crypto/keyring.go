@@ -2,6 +2,7 @@ package crypto
 
 import (
 	"bytes"
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -167,6 +168,12 @@ type KeyRing struct {
 	path  string
 	width int64 // seconds
 
+	// shared, when set, keeps the ring in storage that several nodes share
+	// instead of the file at path; version is the stored version this
+	// node's state came from (see OpenSharedKeyRing).
+	shared  RingStorage
+	version int64
+
 	mu  sync.Mutex // serialises writers: creation, destruction, rewrap
 	kek cipher.AEAD
 	mac cipher.AEAD
@@ -237,6 +244,127 @@ func OpenKeyRing(path string, master []byte, width time.Duration) (*KeyRing, err
 	r.state.Store(st)
 	return r, nil
 }
+
+// RingStorage keeps a key ring's encoded state where several nodes share
+// it (a table in the shared database). The state is already wrapped and
+// authenticated under keys derived from the master key; storage sees no
+// raw key.
+type RingStorage interface {
+	// LoadRing returns the stored ring and its version, or nil and 0 if
+	// none is stored yet.
+	LoadRing(ctx context.Context) (data []byte, version int64, err error)
+	// SaveRing replaces the stored ring with data if its version is still
+	// prev (0: none stored yet) and returns the new version; ok is false,
+	// and nothing is written, when another node changed it first.
+	SaveRing(ctx context.Context, data []byte, prev int64) (version int64, ok bool, err error)
+}
+
+// errConflict reports that another node changed a shared ring first.
+var errConflict = errors.New("crypto: the shared key ring changed underneath")
+
+// storageTimeout bounds one round trip to shared ring storage.
+const storageTimeout = 15 * time.Second
+
+// OpenSharedKeyRing opens a key ring kept in shared storage, creating an
+// empty one if none is stored, for several nodes that share a database
+// and a master key. Each node keeps the keys it has used in memory;
+// writers use compare-and-swap on the stored version, so nodes that
+// create or destroy buckets at the same moment never overwrite each
+// other: the loser reloads and retries. A node that meets a value sealed
+// under a bucket it does not know reloads the ring before calling it
+// corrupt, and every node destroys ended buckets in memory on its own
+// sweep, so a key dies on every node within one sweep of its end.
+//
+// Deletion is as final as the storage's: a database keeps deleted rows
+// until it vacuums them, and its write-ahead log and backups keep them
+// longer. See docs/OPERATIONS.md.
+func OpenSharedKeyRing(storage RingStorage, master []byte, width time.Duration) (*KeyRing, error) {
+	if len(master) != KeySize {
+		return nil, fmt.Errorf("crypto: master key must be %d bytes, got %d", KeySize, len(master))
+	}
+	if width == 0 {
+		width = DefaultBucketWidth
+	}
+	if width < time.Second || width%time.Second != 0 {
+		return nil, fmt.Errorf("crypto: key ring bucket width %v is not a positive whole number of seconds", width)
+	}
+	kek, mac, err := ringKeys(master)
+	if err != nil {
+		return nil, err
+	}
+	r := &KeyRing{path: "shared", shared: storage, width: int64(width / time.Second), kek: kek, mac: mac}
+	r.state.Store(&ringState{buckets: map[int64]*bucket{}})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.reloadLocked(); err != nil {
+		return nil, err
+	}
+	if r.version == 0 {
+		err := r.persist(r.state.Load())
+		if errors.Is(err, errConflict) {
+			err = r.reloadLocked() // another node created it first
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// reloadLocked replaces the in-memory state with the shared one. The
+// horizon never moves back: buckets this node destroyed stay destroyed.
+func (r *KeyRing) reloadLocked() error {
+	ctx, cancel := context.WithTimeout(context.Background(), storageTimeout)
+	defer cancel()
+	data, v, err := r.shared.LoadRing(ctx)
+	if err != nil {
+		return fmt.Errorf("crypto: load shared key ring: %w", err)
+	}
+	cur := r.state.Load()
+	if data == nil {
+		r.version = 0
+		return nil
+	}
+	st, err := r.parse(data)
+	if err != nil {
+		return fmt.Errorf("crypto: shared key ring: %w", err)
+	}
+	if cur != nil && cur.horizon > st.horizon {
+		st.horizon = cur.horizon
+		for end := range st.buckets {
+			if end <= st.horizon {
+				delete(st.buckets, end)
+			}
+		}
+	}
+	r.version = v
+	r.state.Store(st)
+	return nil
+}
+
+// persist makes st durable: in the ring file, or in shared storage if
+// the stored version is still the one this node last saw (errConflict
+// if not).
+func (r *KeyRing) persist(st *ringState) error {
+	if r.shared == nil {
+		return r.write(st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storageTimeout)
+	defer cancel()
+	v, ok, err := r.shared.SaveRing(ctx, r.encode(st), r.version)
+	if err != nil {
+		return fmt.Errorf("crypto: save shared key ring: %w", err)
+	}
+	if !ok {
+		return errConflict
+	}
+	r.version = v
+	return nil
+}
+
+// maxConflicts bounds compare-and-swap retries; each one means another
+// node made progress, so running out means something is wrong.
+const maxConflicts = 20
 
 func ringKeys(master []byte) (kek, mac cipher.AEAD, err error) {
 	if kek, err = deriveAEAD(master, kekInfo); err != nil {
@@ -356,31 +484,43 @@ func (r *KeyRing) bucketEnd(expiresAt time.Time) (int64, error) {
 func (r *KeyRing) create(expiresAt time.Time, end int64) (*bucket, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := r.state.Load()
-	// The horizon may have moved while we waited for the lock.
-	if ceilUnix(expiresAt) <= st.horizon {
-		return nil, fmt.Errorf("%w: expiry %s is not after the last destruction", ErrExpired, expiresAt.UTC().Format(time.RFC3339))
-	}
-	if b := st.buckets[end]; b != nil {
+	for range maxConflicts {
+		st := r.state.Load()
+		// The horizon may have moved while we waited for the lock.
+		if ceilUnix(expiresAt) <= st.horizon {
+			return nil, fmt.Errorf("%w: expiry %s is not after the last destruction", ErrExpired, expiresAt.UTC().Format(time.RFC3339))
+		}
+		if b := st.buckets[end]; b != nil {
+			return b, nil
+		}
+		if len(st.buckets) >= maxBuckets {
+			return nil, fmt.Errorf("crypto: key ring holds %d buckets, its limit; use a wider bucket or shorter expiries", maxBuckets)
+		}
+		key := make([]byte, KeySize)
+		rand.Read(key)
+		b, err := newBucket(end, key)
+		if err != nil {
+			return nil, err
+		}
+		b.wrapped = r.wrap(end, key)
+		next := &ringState{horizon: st.horizon, buckets: maps.Clone(st.buckets)}
+		next.buckets[end] = b
+		err = r.persist(next)
+		if errors.Is(err, errConflict) {
+			// Another node changed the ring, perhaps creating this
+			// very bucket: take its state and look again.
+			if err := r.reloadLocked(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		r.state.Store(next)
 		return b, nil
 	}
-	if len(st.buckets) >= maxBuckets {
-		return nil, fmt.Errorf("crypto: key ring holds %d buckets, its limit; use a wider bucket or shorter expiries", maxBuckets)
-	}
-	key := make([]byte, KeySize)
-	rand.Read(key)
-	b, err := newBucket(end, key)
-	if err != nil {
-		return nil, err
-	}
-	b.wrapped = r.wrap(end, key)
-	next := &ringState{horizon: st.horizon, buckets: maps.Clone(st.buckets)}
-	next.buckets[end] = b
-	if err := r.write(next); err != nil {
-		return nil, err
-	}
-	r.state.Store(next)
-	return b, nil
+	return nil, fmt.Errorf("crypto: the shared key ring kept changing; gave up after %d tries", maxConflicts)
 }
 
 func newBucket(end int64, key []byte) (*bucket, error) {
@@ -428,6 +568,19 @@ func (r *KeyRing) Open(id int64, sealed []byte) ([]byte, error) {
 	}
 	st := r.state.Load()
 	b := st.buckets[end]
+	if b == nil && end > st.horizon && r.shared != nil {
+		// Another node may have made this bucket since this one loaded.
+		r.mu.Lock()
+		if st = r.state.Load(); st.buckets[end] == nil {
+			if err := r.reloadLocked(); err != nil {
+				r.mu.Unlock()
+				return nil, err
+			}
+		}
+		st = r.state.Load()
+		b = st.buckets[end]
+		r.mu.Unlock()
+	}
 	if b == nil {
 		if end <= st.horizon {
 			return nil, ErrExpired
@@ -459,36 +612,47 @@ func (r *KeyRing) DestroyBefore(t time.Time) (destroyed int, err error) {
 	h := t.Unix() // floor: a bucket ending at second e is over once t >= e
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := r.state.Load()
-	if h <= st.horizon {
-		return 0, nil
-	}
-	var doomed []*bucket
-	for end, b := range st.buckets {
-		if end <= h {
-			doomed = append(doomed, b)
+	for range maxConflicts {
+		st := r.state.Load()
+		if h <= st.horizon {
+			return 0, nil
 		}
-	}
-	next := &ringState{horizon: h, buckets: st.buckets}
-	if len(doomed) == 0 {
+		var doomed []*bucket
+		for end, b := range st.buckets {
+			if end <= h {
+				doomed = append(doomed, b)
+			}
+		}
+		next := &ringState{horizon: h, buckets: st.buckets}
+		if len(doomed) == 0 {
+			r.state.Store(next)
+			return 0, nil
+		}
+		next.buckets = maps.Clone(st.buckets)
+		for _, b := range doomed {
+			delete(next.buckets, b.end)
+		}
+		err = r.persist(next)
+		if errors.Is(err, errConflict) {
+			// Another node changed the ring (perhaps destroying these
+			// very buckets): take its state and look again.
+			if err := r.reloadLocked(); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if err != nil && !errors.Is(err, errScrub) {
+			return 0, err
+		}
 		r.state.Store(next)
-		return 0, nil
+		for _, b := range doomed {
+			// Best effort: the AES key schedule inside b.aead cannot be
+			// cleared, and the garbage collector may have copied either.
+			clear(b.key)
+		}
+		return len(doomed), err
 	}
-	next.buckets = maps.Clone(st.buckets)
-	for _, b := range doomed {
-		delete(next.buckets, b.end)
-	}
-	err = r.write(next)
-	if err != nil && !errors.Is(err, errScrub) {
-		return 0, err
-	}
-	r.state.Store(next)
-	for _, b := range doomed {
-		// Best effort: the AES key schedule inside b.aead cannot be
-		// cleared, and the garbage collector may have copied either.
-		clear(b.key)
-	}
-	return len(doomed), err
+	return 0, fmt.Errorf("crypto: the shared key ring kept changing; gave up after %d tries", maxConflicts)
 }
 
 // Buckets reports how many bucket keys are live, for tests and metrics.
@@ -521,8 +685,10 @@ func (r *KeyRing) Rewrap(newMaster []byte) error {
 		next.buckets[end] = &nb
 	}
 	// A failed scrub still leaves the new file in place, so the new keys
-	// are the ones in force; any other failure leaves the old file.
-	if err = r.write(next); err != nil && !errors.Is(err, errScrub) {
+	// are the ones in force; any other failure leaves the old file. A
+	// shared ring changed by another node is not rewrapped: stop the
+	// other nodes first.
+	if err = r.persist(next); err != nil && !errors.Is(err, errScrub) {
 		r.kek, r.mac = oldKEK, oldMAC
 		return err
 	}

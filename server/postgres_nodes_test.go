@@ -111,3 +111,79 @@ func TestNodesOnPostgresAndNATS(t *testing.T) {
 		t.Fatalf("alice got %q", m.Text)
 	}
 }
+
+// TestTimersAcrossNodes: a self-destructing message sealed on one node
+// opens on another (the key ring lives in the shared database), expires
+// on every device, and the sweepers of both nodes, racing, delete it
+// exactly once.
+func TestTimersAcrossNodes(t *testing.T) {
+	dsn := pgSchema(t)
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	key := t.TempDir() + "/master.key"
+	node := func() *server.Node {
+		n, err := server.Open(server.Config{
+			Listen: "127.0.0.1:0", DataDir: t.TempDir(), DB: dsn, Bus: ns.ClientURL(), MasterKeyFile: key,
+			PasswordCost: cheap, AbuseLimits: lax, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			SweepEvery: 50 * time.Millisecond, BucketWidth: time.Second,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Serve()
+		t.Cleanup(func() { n.Shutdown(context.Background()) })
+		return n
+	}
+	a, b := node(), node()
+	alice, bobby := signup(t, a, "alice"), signup(t, b, "bobby")
+	g, err := alice.CreateGroup(ctxT(t), "ttl across nodes", []string{bobby.user.name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next(t, bobby, func(u *pb.Update) bool { return u.GetChatJoined() != nil })
+	m, err := alice.Send(ctxT(t), &pb.SendRequest{Peer: &pb.Peer{ChatId: g.Id}, Text: "gone in 2s", TtlMs: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Node B opens a body sealed under a bucket node A created.
+	if got := nextMessage(t, bobby); got.Id != m.Id || got.Text != "gone in 2s" {
+		t.Fatalf("bobby on node B got %v", got)
+	}
+	hist, err := bobby.History(ctxT(t), &pb.HistoryRequest{Peer: &pb.Peer{ChatId: g.Id}})
+	if err != nil || len(hist) == 0 || hist[len(hist)-1].Text != "gone in 2s" {
+		t.Fatalf("history on node B: %v %v", hist, err)
+	}
+	// Both devices see it go, exactly once each.
+	for _, d := range []*device{alice, bobby} {
+		u := next(t, d, func(u *pb.Update) bool { return u.GetDeleteMessages() != nil })
+		if ids := u.GetDeleteMessages().Ids; len(ids) != 1 || ids[0] != m.Id {
+			t.Fatalf("%s: delete of %v, want [%d]", d.user.name, ids, m.Id)
+		}
+	}
+	// A second sweep round on both nodes finds nothing left to do: no
+	// second delete reaches anyone.
+	time.Sleep(300 * time.Millisecond)
+	send(t, alice, &pb.Peer{ChatId: g.Id}, "after")
+	for _, d := range []*device{alice, bobby} {
+		u := next(t, d, func(u *pb.Update) bool { return u.GetDeleteMessages() != nil || u.GetNewMessage() != nil })
+		if u.GetDeleteMessages() != nil {
+			t.Fatalf("%s got a second delete: %v", d.user.name, u)
+		}
+	}
+	hist, err = alice.History(ctxT(t), &pb.HistoryRequest{Peer: &pb.Peer{ChatId: g.Id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hist {
+		if h.Id == m.Id {
+			t.Fatalf("the expired message is still in history: %v", h)
+		}
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/heraldim/herald/store/postgres"
 	"github.com/heraldim/herald/store/sqlite"
 	"github.com/heraldim/herald/transport"
+	"github.com/heraldim/herald/transport/botapi"
 )
 
 // Config is a node's configuration.
@@ -59,6 +60,11 @@ type Config struct {
 	// AbuseLimits are the abuse limits; zero fields take
 	// service.DefaultLimits.
 	AbuseLimits service.Limits
+	// BotLimits are the bots' send rates; zero fields take
+	// service.DefaultBotLimits.
+	BotLimits service.BotLimits
+	// BotAPI configures the Bot API at /bot<token>/<method>.
+	BotAPI botapi.Options
 	// Blobs is where files' encrypted bytes live: "" for DataDir/blobs,
 	// file:///path, or s3://bucket?endpoint=host:port (see docs/OPERATIONS.md).
 	Blobs string
@@ -80,6 +86,7 @@ type Node struct {
 	ln   net.Listener
 	http *http.Server
 	tr   *transport.Server
+	bots *botapi.API
 	bus  bus.Bus
 	done chan error
 
@@ -113,13 +120,14 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	ring, err := crypto.OpenKeyRing(filepath.Join(cfg.DataDir, "keyring"), key, cfg.BucketWidth)
-	if err != nil {
-		return nil, fmt.Errorf("key ring: %w", err)
-	}
 	db, mod, err := openStore(cfg.DB, cfg.DataDir)
 	if err != nil {
 		return nil, err
+	}
+	ring, err := openRing(db, cfg, key)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("key ring: %w", err)
 	}
 	blobs, err := openBlobs(cfg.Blobs, cfg.DataDir)
 	if err != nil {
@@ -138,9 +146,11 @@ func Open(cfg Config) (*Node, error) {
 		db.Close()
 		return nil, fmt.Errorf("bus: %w", err)
 	}
+	bots, _ := db.(store.Bots)
 	svc := service.New(service.Config{
 		Store: db, Moderation: mod, Bus: b, Sealer: sealer, Ring: ring, Log: cfg.Log, Signup: cfg.Signup,
 		PasswordCost: cfg.PasswordCost, LargeGroup: cfg.LargeGroup, Limits: cfg.AbuseLimits,
+		Bots: bots, BotLimits: cfg.BotLimits,
 		Blobs: blobs, MaxFileSize: cfg.MaxFileSize, StorageQuota: cfg.StorageQuota,
 	})
 	// What expired while the server was down is gone, and its keys
@@ -165,8 +175,9 @@ func Open(cfg Config) (*Node, error) {
 		db.Close()
 		return nil, err
 	}
-	n := &Node{Service: svc, Store: db, cfg: cfg, ln: ln, tr: tr, bus: b, done: make(chan error, 1), stopSweep: make(chan struct{}), swept: make(chan struct{})}
-	var h http.Handler = tr.Handler()
+	api := botapi.New(svc, b, cfg.Log, cfg.BotAPI)
+	n := &Node{Service: svc, Store: db, cfg: cfg, ln: ln, tr: tr, bots: api, bus: b, done: make(chan error, 1), stopSweep: make(chan struct{}), swept: make(chan struct{})}
+	var h http.Handler = withBotAPI(api, tr.Handler())
 	if cfg.Pprof {
 		mux := http.NewServeMux()
 		mux.Handle("/", h)
@@ -178,6 +189,19 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	return n, nil
+}
+
+// openRing opens the key ring: in the database when the store is shared
+// by several nodes (PostgreSQL), so a value sealed on one node opens on
+// every other; else in DATA/keyring, where a destroyed key is overwritten
+// in place.
+func openRing(db store.Store, cfg Config, master []byte) (*crypto.KeyRing, error) {
+	if rs, ok := db.(crypto.RingStorage); ok {
+		if _, shared := db.(store.Locker); shared {
+			return crypto.OpenSharedKeyRing(rs, master, cfg.BucketWidth)
+		}
+	}
+	return crypto.OpenKeyRing(filepath.Join(cfg.DataDir, "keyring"), master, cfg.BucketWidth)
 }
 
 // openStore interprets -db: empty for SQLite in the data directory, a
@@ -217,6 +241,18 @@ func sqlitePath(db, dataDir string) (string, error) {
 	return db, nil
 }
 
+// withBotAPI sends /bot<token>/… to the Bot API and everything else to
+// next. (A ServeMux pattern cannot match "/bot" followed by a token.)
+func withBotAPI(api *botapi.API, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if botapi.Handles(r) {
+			api.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // Addr is the address the node listens on.
 func (n *Node) Addr() string { return n.ln.Addr().String() }
 
@@ -227,6 +263,11 @@ func (n *Node) URL() string { return "http://" + n.Addr() }
 func (n *Node) Serve() {
 	n.sweeping = true
 	go n.sweep()
+	if !n.cfg.Console {
+		if err := n.bots.Start(context.Background()); err != nil {
+			n.cfg.Log.Error("bot webhooks", "err", err)
+		}
+	}
 	go func() {
 		err := n.http.Serve(n.ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -239,6 +280,8 @@ func (n *Node) Serve() {
 // Shutdown stops accepting, closes every connection, lets queued writes
 // commit, and closes the store.
 func (n *Node) Shutdown(ctx context.Context) error {
+	// Long polls end first: the HTTP server waits for every request.
+	n.bots.Close()
 	err := n.http.Shutdown(ctx)
 	select {
 	case <-n.stopSweep:
@@ -263,6 +306,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 // rolled back), which changes nothing a client was told: a write's
 // answer is lost with its connection either way.
 func (n *Node) Kill() {
+	n.bots.Close()
 	n.http.Close()
 	n.tr.Abort()
 	n.stopSweeper()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/store"
 )
 
 // sweepBatch bounds one sweeper transaction, so a burst of expiries never
@@ -25,9 +26,31 @@ type SweepStats struct {
 // ended. The order matters: a waiting body is moved to a later bucket
 // before its old bucket is destroyed, and everything due is deleted before
 // its key goes. Run at start, before serving, and then every second.
+//
+// On a store shared by several nodes every node runs it, and the
+// database decides who works: the node that takes the store's "sweep"
+// lock does this round; the others only destroy ended bucket keys in
+// their own memory (the shared ring is already rid of them, or will be
+// by the node holding the lock). So no message is expired twice, and as
+// long as one node is up none is missed.
 func (s *Service) Sweep(ctx context.Context) (SweepStats, error) {
 	var st SweepStats
 	now := s.now()
+	if l, ok := s.store.(store.Locker); ok {
+		unlock, mine, err := l.TryLock(ctx, "sweep")
+		if err != nil {
+			return st, err
+		}
+		if !mine {
+			if s.ring != nil {
+				if _, err := s.ring.DestroyBefore(now); err != nil {
+					return st, herald.Wrap("service.Sweep", err)
+				}
+			}
+			return st, nil
+		}
+		defer unlock()
+	}
 	for {
 		ups, n, err := s.store.ExpireMessages(ctx, now, sweepBatch)
 		if err != nil {

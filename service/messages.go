@@ -58,7 +58,7 @@ func (s *Service) open(ctx context.Context, m *herald.Message) error {
 	m.Text = string(pt)
 	m.Body = nil
 	s.fileMeta(ctx, m)
-	return nil
+	return s.openExtra(ctx, m)
 }
 
 // SendParams is a new message.
@@ -530,10 +530,18 @@ func (s *Service) startCountdowns(ctx context.Context, c Caller, chatID, seq int
 // other person's block.
 func (s *Service) sendAllowed(ctx context.Context, c Caller, ch herald.Chat) error {
 	now := s.now()
+	if c.Bot {
+		// Bots have their own rates (Telegram's), per bot and per chat.
+		if err := s.botRL.take(c.UserID, ch.ID, now); err != nil {
+			return err
+		}
+	}
 	switch ch.Kind {
 	case herald.Direct:
-		if err := s.rl.direct.take(key(c.UserID), now); err != nil {
-			return err
+		if !c.Bot {
+			if err := s.rl.direct.take(key(c.UserID), now); err != nil {
+				return err
+			}
 		}
 		members, err := s.store.Members(ctx, ch.ID)
 		if err != nil {
@@ -548,7 +556,13 @@ func (s *Service) sendAllowed(ctx context.Context, c Caller, ch herald.Chat) err
 		}
 		return nil
 	case herald.Channel:
+		if c.Bot {
+			return nil
+		}
 		return s.rl.channel.take(key(c.UserID), now)
+	}
+	if c.Bot {
+		return nil
 	}
 	return s.rl.group.take(key(c.UserID), now)
 }

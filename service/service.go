@@ -38,6 +38,11 @@ type Config struct {
 	Moderation store.Moderation
 	// Limits are the abuse limits (zero fields: defaults).
 	Limits Limits
+	// Bots stores bot accounts; without it bot features answer
+	// UNAVAILABLE.
+	Bots store.Bots
+	// BotLimits are the send rates of bots (zero fields: defaults).
+	BotLimits BotLimits
 	// Ring seals bodies of messages with a timer under keys that are
 	// destroyed when their time bucket ends.
 	Ring   *crypto.KeyRing
@@ -72,6 +77,8 @@ type Service struct {
 	log    *slog.Logger
 
 	moderation store.Moderation
+	bots       store.Bots
+	botRL      *botLimiters
 	rl         *limiters
 	signup     SignupMode
 	cost       PasswordCost
@@ -98,13 +105,14 @@ type Caller struct {
 	UserID   int64
 	DeviceID int64
 	Username string
+	Bot      bool // a bot, calling through the Bot API (DeviceID is 0)
 }
 
 // New returns a Service.
 func New(cfg Config) *Service {
 	s := &Service{
 		store: cfg.Store, bus: cfg.Bus, sealer: cfg.Sealer, ring: cfg.Ring, log: cfg.Log,
-		moderation: cfg.Moderation, rl: newLimiters(cfg.Limits),
+		moderation: cfg.Moderation, rl: newLimiters(cfg.Limits), bots: cfg.Bots, botRL: newBotLimiters(cfg.BotLimits),
 		signup: cfg.Signup, cost: cfg.PasswordCost, gap: cfg.TooLongGap, now: cfg.Now, large: cfg.LargeGroup,
 		limits: newLoginLimits(), users: map[int64]herald.User{}, chats: map[int64]herald.Chat{},
 		blobs: cfg.Blobs, maxFile: cfg.MaxFileSize, quota: cfg.StorageQuota, files: map[string]herald.File{},
@@ -148,16 +156,20 @@ const (
 	// stop following broadcast chat ChatID's bus topic.
 	EventFollow   EventKind = "follow"
 	EventUnfollow EventKind = "unfollow"
+	// EventCallbackAnswer carries a bot's answer to a button press of
+	// this user (Answer is set; UserID is the bot, ChatID the chat).
+	EventCallbackAnswer EventKind = "callback_answer"
 )
 
 // Event is what the service publishes on a user's bus topic. Message bodies
 // inside travel sealed; OpenEvent opens them on the receiving node.
 type Event struct {
-	Kind     EventKind      `json:"k"`
-	Update   *herald.Update `json:"u,omitempty"`
-	DeviceID int64          `json:"d,omitempty"`
-	ChatID   int64          `json:"c,omitempty"`
-	UserID   int64          `json:"f,omitempty"`
+	Kind     EventKind       `json:"k"`
+	Update   *herald.Update  `json:"u,omitempty"`
+	DeviceID int64           `json:"d,omitempty"`
+	ChatID   int64           `json:"c,omitempty"`
+	UserID   int64           `json:"f,omitempty"`
+	Answer   *CallbackAnswer `json:"a,omitempty"`
 }
 
 // DecodeEvent parses a bus message and opens any message body in it.
@@ -170,6 +182,9 @@ func (s *Service) DecodeEvent(ctx context.Context, data []byte) (Event, error) {
 		if err := s.open(ctx, ev.Update.Message); err != nil {
 			return ev, err
 		}
+	}
+	if ev.Answer != nil {
+		s.openAnswer(ev.ChatID, ev.Answer)
 	}
 	return ev, nil
 }
@@ -198,7 +213,7 @@ func (s *Service) announce(ctx context.Context, ups []herald.Update) {
 		u := ups[i]
 		if u.Message != nil {
 			m := *u.Message
-			m.Text = "" // never put plaintext on the bus
+			m.Text, m.Extras = "", herald.Extras{} // never put plaintext on the bus; Extra travels sealed
 			u.Message = &m
 		}
 		if u.UserID == 0 {
@@ -237,6 +252,14 @@ func (s *Service) user(ctx context.Context, id int64) (herald.User, error) {
 	u, ok = m[id]
 	if !ok {
 		return u, herald.Errorf(herald.NotFound, "no user %d", id)
+	}
+	if s.bots != nil {
+		// A bot stays a bot, even deleted, so this never goes stale either.
+		_, _, err := s.bots.Bot(ctx, id)
+		if err != nil && !herald.IsKind(err, herald.NotFound) {
+			return u, err
+		}
+		u.IsBot = err == nil
 	}
 	s.usersMu.Lock()
 	s.users[id] = u

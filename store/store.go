@@ -185,6 +185,14 @@ type Store interface {
 	Close() error
 }
 
+// Locker is implemented by stores that several nodes share: TryLock
+// takes a lock named name across all of them, or reports ok false when
+// another node holds it. Work that must run on one node at a time (the
+// expiry sweep) takes it; a single-node store need not implement it.
+type Locker interface {
+	TryLock(ctx context.Context, name string) (unlock func(), ok bool, err error)
+}
+
 // Moderation is what trust and safety needs from the store. It is separate
 // from Store so a store can be brought up without it; the SQLite store
 // implements both.

@@ -17,7 +17,7 @@ func unixMS(t time.Time) int64 {
 }
 
 func pbUser(u herald.User) *pb.User {
-	return &pb.User{Id: u.ID, Username: u.Username, DisplayName: u.DisplayName}
+	return &pb.User{Id: u.ID, Username: u.Username, DisplayName: u.DisplayName, IsBot: u.IsBot}
 }
 
 // renderer converts domain values to wire values, looking up usernames
@@ -58,6 +58,7 @@ func pbMessage(m *herald.Message, sig service.Signature, names map[int64]string)
 	if m.Fwd != nil {
 		out.Fwd = &pb.Forward{FromId: m.Fwd.UserID, From: names[m.Fwd.UserID], ChatId: m.Fwd.ChatID, Id: m.Fwd.Seq}
 	}
+	out.Buttons = pbButtons(m.Extras.Buttons)
 	if m.File != nil {
 		out.File = pbFile(*m.File)
 	}

@@ -297,6 +297,11 @@ func (s *Server) deliver(topic string, data []byte) {
 		if ev.Update.Kind == herald.UpdNewMessage {
 			s.metrics.messagesOut.Add(float64(len(targets)))
 		}
+	case service.EventCallbackAnswer:
+		frame := s.encodeAnswer(ctx, ev)
+		for _, c := range targets {
+			c.push(frame)
+		}
 	case service.EventTyping:
 		frame := encodeTyping(ev.ChatID, ev.UserID, s.svc.UserNames(ctx, ev.UserID)[ev.UserID])
 		for _, c := range targets {

@@ -7,6 +7,7 @@
 //	herald-bench channel --server URL --subscribers N --posts P
 //	herald-bench connect --server URL --connections C --hold D
 //	herald-bench sync    --server URL --missed K
+//	herald-bench files   --server URL --size 1GiB [--ranges 200 --range-size 1MiB]
 //
 // Every subcommand takes --json (one JSON object on stdout instead of a
 // table) and --users FILE (accounts made by `heraldd bench-users`; without
@@ -45,6 +46,7 @@ commands:
   channel  one channel, N connected subscribers: time for a post to reach the last of them
   connect  ramp to C idle WebSocket connections and hold them; memory per connection
   sync     an offline device catches up on K missed updates
+  files    upload one large generated file, download it, and time random range reads
 
 run "herald-bench COMMAND -h" for its flags; docs/BENCH-LOAD.md explains the figures.
 `
@@ -57,6 +59,9 @@ const (
 	maxConnections = 1_000_000
 	maxMissed      = 10_000_000
 	maxPosts       = 100_000
+	maxFileSize    = 64 << 30 // the server's own limit (-max-file-size, 2 GiB by default) usually refuses first
+	maxRanges      = 100_000
+	maxRangeSize   = 1 << 30
 )
 
 // common holds the flags every subcommand takes.
@@ -112,6 +117,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cmds := map[string]func(context.Context, []string, func(string) string, io.Writer, io.Writer) error{
 		"direct": runDirect, "group": runGroup, "channel": runChannel, "connect": runConnect, "sync": runSync,
+		"files": runFiles,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -494,6 +500,55 @@ func runChannel(ctx context.Context, args []string, getenv func(string) string, 
 		JoinParallel: *joinPar, Parallel: *parallel, Sources: *sources, TextSize: *textSize, Accounts: accs, Log: log,
 	})
 	if res.Sent == 0 && err != nil {
+		return err
+	}
+	return output(&c, stdout, res, err)
+}
+
+func runFiles(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("files", stderr)
+	var (
+		c         common
+		size      = bench.ByteSize(1 << 30)
+		rangeSize = bench.ByteSize(1 << 20)
+		ranges    = fs.Int("ranges", 200, "random range reads after the download, one at a time, from the middle half of the file")
+		timeout   = fs.Duration("timeout", 30*time.Minute, "bound on the upload, the download and the range reads, each")
+	)
+	fs.Var(&size, "size", "the file's size, e.g. 1GiB or 100MiB (the content is generated, never held in memory)")
+	fs.Var(&rangeSize, "range-size", "bytes per range read, e.g. 1MiB")
+	c.register(fs, getenv)
+	if err := parse(fs, &c, args); err != nil {
+		return err
+	}
+	switch {
+	case size > maxFileSize:
+		return usagef("--size must be at most 64GiB")
+	case rangeSize > maxRangeSize || rangeSize > size:
+		return usagef("--range-size must be at most 1GiB and at most --size")
+	}
+	for _, chk := range []error{
+		checkRange("ranges", *ranges, 0, maxRanges),
+		checkDuration("timeout", *timeout),
+	} {
+		if chk != nil {
+			return chk
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.deadline)
+	defer cancel()
+	log := progress(&c, stderr)
+	accs, err := c.accounts(log)
+	if err != nil {
+		return err
+	}
+	n := *ranges
+	if n == 0 {
+		n = -1 // none (FilesConfig takes 0 as the default)
+	}
+	res, err := bench.RunFiles(ctx, bench.FilesConfig{
+		Server: c.server, Size: int64(size), Ranges: n, RangeSize: int64(rangeSize), Timeout: *timeout, Accounts: accs, Log: log,
+	})
+	if res.FileID == "" && err != nil {
 		return err
 	}
 	return output(&c, stdout, res, err)

@@ -23,7 +23,7 @@ func TestUsageErrors(t *testing.T) {
 		want string // in stderr
 	}{
 		{"no command", nil, "usage:"},
-		{"unknown command", []string{"files"}, `unknown command "files"`},
+		{"unknown command", []string{"uploads"}, `unknown command "uploads"`},
 		{"not loopback", []string{"direct", "--server", "http://10.1.2.3:8080"}, "only targets loopback"},
 		{"public name", []string{"sync", "--server", "http://example.com"}, "only targets loopback"},
 		{"https", []string{"connect", "--server", "https://127.0.0.1:8443"}, "use http://"},
@@ -37,6 +37,10 @@ func TestUsageErrors(t *testing.T) {
 		{"no missed", []string{"sync", "--missed", "0"}, "--missed must be between"},
 		{"no subscribers", []string{"channel", "--subscribers", "0"}, "--subscribers must be between"},
 		{"no posts", []string{"channel", "--posts", "0"}, "--posts must be between"},
+		{"bad size", []string{"files", "--size", "1GB"}, "not a size like"},
+		{"huge file", []string{"files", "--size", "1TiB"}, "--size must be at most"},
+		{"range beyond file", []string{"files", "--size", "1MiB", "--range-size", "2MiB"}, "--range-size must be"},
+		{"negative ranges", []string{"files", "--ranges", "-1"}, "--ranges must be between"},
 		{"max without time", []string{"direct", "--max", "--max-time", "0s"}, "--max-time must be positive"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -120,5 +124,22 @@ func TestRunsAgainstServer(t *testing.T) {
 	}
 	if errb.Len() == 0 {
 		t.Error("no progress lines without -q")
+	}
+
+	out.Reset()
+	errb.Reset()
+	if code := run(ctx, []string{"files", "--size", "9MiB", "--ranges", "5", "--range-size", "64KiB", "--json", "-q"}, env, &out, &errb); code != 0 {
+		t.Fatalf("files exited %d: %s", code, errb.String())
+	}
+	var fr struct {
+		Size     int64 `json:"size_bytes"`
+		Verified bool  `json:"download_verified"`
+		RangesOK int   `json:"ranges_ok"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &fr); err != nil {
+		t.Fatalf("files --json printed %q: %v", out.String(), err)
+	}
+	if fr.Size != 9<<20 || !fr.Verified || fr.RangesOK != 5 {
+		t.Errorf("files --json: %+v", fr)
 	}
 }

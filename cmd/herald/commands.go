@@ -44,6 +44,8 @@ func init() {
 		"channel":    cmdChannel,
 		"join":       cmdJoin,
 		"autodelete": cmdAutodelete,
+		"bot":        cmdBot,
+		"press":      cmdPress,
 		"report":     cmdReport,
 		"clear":      cmdClear,
 		"appeal":     cmdAppeal,
@@ -751,6 +753,9 @@ func messageJSON(m *pb.Message) map[string]any {
 	if m.Service {
 		out["service"] = true
 	}
+	if len(m.Buttons) > 0 {
+		out["buttons"] = buttonsJSON(m.Buttons)
+	}
 	if m.File != nil {
 		out["file"] = fileJSON(m.File)
 	}
@@ -777,6 +782,9 @@ func (c *cli) printMessage(m *pb.Message) error {
 		}
 	}
 	b.WriteString(m.Text)
+	if len(m.Buttons) > 0 {
+		b.WriteString(buttonsText(m.Buttons))
+	}
 	if m.EditedAt != 0 {
 		b.WriteString(" (edited)")
 	}

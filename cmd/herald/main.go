@@ -56,6 +56,10 @@ const usage = `usage: herald [--server URL] [--home DIR] [--json] COMMAND [ARGS]
   appeal TARGET [--note TEXT]      ask the moderators to look again at an action on your content
   block @user | unblock @user      a blocked user cannot message you or add you to groups
   rules                            the server's rules
+  bot create NAME [--name DISPLAY] prints the new bot's token (NAME ends in "bot")
+  bot token NAME --rotate          prints a new token; the old one stops working at once
+  bot list | bot delete NAME | bot privacy NAME on|off
+  press TARGET ID BUTTON [--wait DURATION]   press a bot's inline button (its data, text or number); prints the bot's answer
 
 TARGET is @username (the direct chat with that user) or a numeric chat id.
 The password comes from $HERALD_PASSWORD, else it is asked for.

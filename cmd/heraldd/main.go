@@ -80,6 +80,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	level := fs.String("log-level", env(getenv, "HERALD_LOG_LEVEL", "info"), "debug, info, warn or error (HERALD_LOG_LEVEL)")
 	pprofOn := fs.Bool("pprof", env(getenv, "HERALD_PPROF", "") == "1", "serve Go profiles under /debug/pprof/ (admin only: never on a public address) (HERALD_PPROF=1)")
 	sendRate := fs.Float64("send-rate", envFloat(getenv, "HERALD_SEND_RATE", 0), "messages one user may send per second into direct chats; half that into groups and channels; 0 for the default 10 (HERALD_SEND_RATE)")
+	botRate := fs.Float64("bot-rate", envFloat(getenv, "HERALD_BOT_RATE", 0), "messages one bot may send per second in all; 0 for the default 30 (HERALD_BOT_RATE)")
+	botChatRate := fs.Float64("bot-chat-rate", envFloat(getenv, "HERALD_BOT_CHAT_RATE", 0), "messages one bot may send per second into one chat, after a burst of 3; 0 for the default 1 (HERALD_BOT_CHAT_RATE)")
 	signupRate := fs.Int("signup-rate", int(envFloat(getenv, "HERALD_SIGNUP_RATE", 0)), "accounts one address may create per hour; 0 for the default 20 (HERALD_SIGNUP_RATE)")
 	joinRate := fs.Int("join-rate", int(envFloat(getenv, "HERALD_JOIN_RATE", 0)), "joins of one group or channel per minute, counting every user; 0 for the default 120 (HERALD_JOIN_RATE)")
 	blobsURL := fs.String("blobs", env(getenv, "HERALD_BLOBS", ""), "where files' encrypted bytes live: empty for DATA/blobs, file:///path, or s3://bucket?endpoint=host:port[&region=..&secure=false&prefix=..] with keys in HERALD_S3_ACCESS_KEY/HERALD_S3_SECRET_KEY (HERALD_BLOBS)")
@@ -111,6 +113,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	cfg := server.Config{Listen: *listen, DataDir: *data, DB: *db, Bus: *busSpec, Signup: mode, MasterKeyFile: *keyFile, Log: log}
 	cfg.Pprof = *pprofOn
 	cfg.Blobs, cfg.MaxFileSize, cfg.StorageQuota, cfg.UploadAbandoned = *blobsURL, maxFileBytes, quotaBytes, *abandoned
+	cfg.BotLimits = service.BotLimits{PerSecond: *botRate, PerChatPerSecond: *botChatRate}
 	cfg.AbuseLimits = service.Limits{DirectPerSecond: *sendRate, GroupPerSecond: *sendRate / 2, ChannelPerSecond: *sendRate / 2, SignupsPerHourPerAddr: *signupRate, JoinsPerMinutePerChat: *joinRate}
 
 	if sub == "migrate" {

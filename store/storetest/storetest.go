@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DifferencePaging", testDifferencePaging},
 		{"Dialogs", testDialogs},
 		{"Bodies", testBodies},
+		{"Bots", testBots},
 		{"Files", testFiles},
 	}
 	for _, tc := range tests {

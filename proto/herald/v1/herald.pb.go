@@ -40,6 +40,7 @@ type Frame struct {
 	//	*Frame_Update
 	//	*Frame_Typing
 	//	*Frame_CatchUp
+	//	*Frame_CallbackAnswer
 	Kind          isFrame_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -127,6 +128,15 @@ func (x *Frame) GetCatchUp() *CatchUp {
 	return nil
 }
 
+func (x *Frame) GetCallbackAnswer() *CallbackAnswer {
+	if x != nil {
+		if x, ok := x.Kind.(*Frame_CallbackAnswer); ok {
+			return x.CallbackAnswer
+		}
+	}
+	return nil
+}
+
 type isFrame_Kind interface {
 	isFrame_Kind()
 }
@@ -151,6 +161,10 @@ type Frame_CatchUp struct {
 	CatchUp *CatchUp `protobuf:"bytes,5,opt,name=catch_up,json=catchUp,proto3,oneof"`
 }
 
+type Frame_CallbackAnswer struct {
+	CallbackAnswer *CallbackAnswer `protobuf:"bytes,10,opt,name=callback_answer,json=callbackAnswer,proto3,oneof"` // a bot answered this user's button press (pushed, never stored)
+}
+
 func (*Frame_Request) isFrame_Kind() {}
 
 func (*Frame_Response) isFrame_Kind() {}
@@ -160,6 +174,8 @@ func (*Frame_Update) isFrame_Kind() {}
 func (*Frame_Typing) isFrame_Kind() {}
 
 func (*Frame_CatchUp) isFrame_Kind() {}
+
+func (*Frame_CallbackAnswer) isFrame_Kind() {}
 
 type Request struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -630,6 +646,7 @@ type User struct {
 	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	Username      string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
 	DisplayName   string                 `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	IsBot         bool                   `protobuf:"varint,10,opt,name=is_bot,json=isBot,proto3" json:"is_bot,omitempty"` // a bot account, driven through the Bot API
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -683,6 +700,13 @@ func (x *User) GetDisplayName() string {
 		return x.DisplayName
 	}
 	return ""
+}
+
+func (x *User) GetIsBot() bool {
+	if x != nil {
+		return x.IsBot
+	}
+	return false
 }
 
 type Device struct {
@@ -1950,6 +1974,7 @@ type Message struct {
 	ExpiresAt     int64                  `protobuf:"varint,15,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"` // Unix ms when the message disappears; 0 while its timer waits for the recipient to read it
 	Service       bool                   `protobuf:"varint,16,opt,name=service,proto3" json:"service,omitempty"`                      // a notice from the server (a timer change), not from a person
 	File          *File                  `protobuf:"bytes,17,opt,name=file,proto3" json:"file,omitempty"`                             // the attachment, if any; text is then its caption
+	Buttons       []*ButtonRow           `protobuf:"bytes,30,rep,name=buttons,proto3" json:"buttons,omitempty"`                       // a bot's inline keyboard, rows top to bottom
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2099,6 +2124,13 @@ func (x *Message) GetService() bool {
 func (x *Message) GetFile() *File {
 	if x != nil {
 		return x.File
+	}
+	return nil
+}
+
+func (x *Message) GetButtons() []*ButtonRow {
+	if x != nil {
+		return x.Buttons
 	}
 	return nil
 }
@@ -4514,17 +4546,600 @@ func (x *AuditList) GetEntries() []*AuditEntry {
 	return nil
 }
 
+// InlineButton is one button of a bot's inline keyboard. Pressing one
+// with data (messages.press) sends the bot a callback query; one with a
+// url is a link.
+type InlineButton struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	Data          string                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	Url           string                 `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InlineButton) Reset() {
+	*x = InlineButton{}
+	mi := &file_herald_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InlineButton) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InlineButton) ProtoMessage() {}
+
+func (x *InlineButton) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InlineButton.ProtoReflect.Descriptor instead.
+func (*InlineButton) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *InlineButton) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *InlineButton) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+func (x *InlineButton) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+type ButtonRow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Buttons       []*InlineButton        `protobuf:"bytes,1,rep,name=buttons,proto3" json:"buttons,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ButtonRow) Reset() {
+	*x = ButtonRow{}
+	mi := &file_herald_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ButtonRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ButtonRow) ProtoMessage() {}
+
+func (x *ButtonRow) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ButtonRow.ProtoReflect.Descriptor instead.
+func (*ButtonRow) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *ButtonRow) GetButtons() []*InlineButton {
+	if x != nil {
+		return x.Buttons
+	}
+	return nil
+}
+
+type CreateBotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"` // ends in "bot"
+	DisplayName   string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateBotRequest) Reset() {
+	*x = CreateBotRequest{}
+	mi := &file_herald_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateBotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateBotRequest) ProtoMessage() {}
+
+func (x *CreateBotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateBotRequest.ProtoReflect.Descriptor instead.
+func (*CreateBotRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *CreateBotRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *CreateBotRequest) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+type BotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BotRequest) Reset() {
+	*x = BotRequest{}
+	mi := &file_herald_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BotRequest) ProtoMessage() {}
+
+func (x *BotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BotRequest.ProtoReflect.Descriptor instead.
+func (*BotRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *BotRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+type SetBotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	Privacy       *bool                  `protobuf:"varint,2,opt,name=privacy,proto3,oneof" json:"privacy,omitempty"` // group privacy mode: commands, replies and mentions only
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetBotRequest) Reset() {
+	*x = SetBotRequest{}
+	mi := &file_herald_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBotRequest) ProtoMessage() {}
+
+func (x *SetBotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBotRequest.ProtoReflect.Descriptor instead.
+func (*SetBotRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *SetBotRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *SetBotRequest) GetPrivacy() bool {
+	if x != nil && x.Privacy != nil {
+		return *x.Privacy
+	}
+	return false
+}
+
+type Bot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Token         string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"` // only from bots.create and bots.token
+	Privacy       bool                   `protobuf:"varint,3,opt,name=privacy,proto3" json:"privacy,omitempty"`
+	WebhookUrl    string                 `protobuf:"bytes,4,opt,name=webhook_url,json=webhookUrl,proto3" json:"webhook_url,omitempty"`
+	CreatedAt     int64                  `protobuf:"varint,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"` // Unix milliseconds
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Bot) Reset() {
+	*x = Bot{}
+	mi := &file_herald_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Bot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Bot) ProtoMessage() {}
+
+func (x *Bot) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Bot.ProtoReflect.Descriptor instead.
+func (*Bot) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *Bot) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *Bot) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *Bot) GetPrivacy() bool {
+	if x != nil {
+		return x.Privacy
+	}
+	return false
+}
+
+func (x *Bot) GetWebhookUrl() string {
+	if x != nil {
+		return x.WebhookUrl
+	}
+	return ""
+}
+
+func (x *Bot) GetCreatedAt() int64 {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return 0
+}
+
+type BotList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bots          []*Bot                 `protobuf:"bytes,1,rep,name=bots,proto3" json:"bots,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BotList) Reset() {
+	*x = BotList{}
+	mi := &file_herald_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BotList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BotList) ProtoMessage() {}
+
+func (x *BotList) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BotList.ProtoReflect.Descriptor instead.
+func (*BotList) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *BotList) GetBots() []*Bot {
+	if x != nil {
+		return x.Bots
+	}
+	return nil
+}
+
+type PressRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChatId        int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
+	Id            int64                  `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`    // the message
+	Data          string                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"` // the button's callback data
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PressRequest) Reset() {
+	*x = PressRequest{}
+	mi := &file_herald_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PressRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PressRequest) ProtoMessage() {}
+
+func (x *PressRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PressRequest.ProtoReflect.Descriptor instead.
+func (*PressRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *PressRequest) GetChatId() int64 {
+	if x != nil {
+		return x.ChatId
+	}
+	return 0
+}
+
+func (x *PressRequest) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *PressRequest) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+type PressResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	QueryId       int64                  `protobuf:"varint,1,opt,name=query_id,json=queryId,proto3" json:"query_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PressResult) Reset() {
+	*x = PressResult{}
+	mi := &file_herald_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PressResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PressResult) ProtoMessage() {}
+
+func (x *PressResult) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PressResult.ProtoReflect.Descriptor instead.
+func (*PressResult) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *PressResult) GetQueryId() int64 {
+	if x != nil {
+		return x.QueryId
+	}
+	return 0
+}
+
+// CallbackAnswer is a bot's answer to a button press, pushed to the
+// presser's devices.
+type CallbackAnswer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	QueryId       int64                  `protobuf:"varint,1,opt,name=query_id,json=queryId,proto3" json:"query_id,omitempty"`
+	ChatId        int64                  `protobuf:"varint,2,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
+	MessageId     int64                  `protobuf:"varint,3,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	BotId         int64                  `protobuf:"varint,4,opt,name=bot_id,json=botId,proto3" json:"bot_id,omitempty"`
+	Bot           string                 `protobuf:"bytes,5,opt,name=bot,proto3" json:"bot,omitempty"`      // the bot's username
+	Text          string                 `protobuf:"bytes,6,opt,name=text,proto3" json:"text,omitempty"`    // may be empty
+	Alert         bool                   `protobuf:"varint,7,opt,name=alert,proto3" json:"alert,omitempty"` // show as a dialog rather than a notice
+	Url           string                 `protobuf:"bytes,8,opt,name=url,proto3" json:"url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallbackAnswer) Reset() {
+	*x = CallbackAnswer{}
+	mi := &file_herald_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallbackAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallbackAnswer) ProtoMessage() {}
+
+func (x *CallbackAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallbackAnswer.ProtoReflect.Descriptor instead.
+func (*CallbackAnswer) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *CallbackAnswer) GetQueryId() int64 {
+	if x != nil {
+		return x.QueryId
+	}
+	return 0
+}
+
+func (x *CallbackAnswer) GetChatId() int64 {
+	if x != nil {
+		return x.ChatId
+	}
+	return 0
+}
+
+func (x *CallbackAnswer) GetMessageId() int64 {
+	if x != nil {
+		return x.MessageId
+	}
+	return 0
+}
+
+func (x *CallbackAnswer) GetBotId() int64 {
+	if x != nil {
+		return x.BotId
+	}
+	return 0
+}
+
+func (x *CallbackAnswer) GetBot() string {
+	if x != nil {
+		return x.Bot
+	}
+	return ""
+}
+
+func (x *CallbackAnswer) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *CallbackAnswer) GetAlert() bool {
+	if x != nil {
+		return x.Alert
+	}
+	return false
+}
+
+func (x *CallbackAnswer) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
 var File_herald_proto protoreflect.FileDescriptor
 
 const file_herald_proto_rawDesc = "" +
 	"\n" +
-	"\fherald.proto\x12\therald.v1\"\xfd\x01\n" +
+	"\fherald.proto\x12\therald.v1\"\xc3\x02\n" +
 	"\x05Frame\x12.\n" +
 	"\arequest\x18\x01 \x01(\v2\x12.herald.v1.RequestH\x00R\arequest\x121\n" +
 	"\bresponse\x18\x02 \x01(\v2\x13.herald.v1.ResponseH\x00R\bresponse\x12+\n" +
 	"\x06update\x18\x03 \x01(\v2\x11.herald.v1.UpdateH\x00R\x06update\x12+\n" +
 	"\x06typing\x18\x04 \x01(\v2\x11.herald.v1.TypingH\x00R\x06typing\x12/\n" +
-	"\bcatch_up\x18\x05 \x01(\v2\x12.herald.v1.CatchUpH\x00R\acatchUpB\x06\n" +
+	"\bcatch_up\x18\x05 \x01(\v2\x12.herald.v1.CatchUpH\x00R\acatchUp\x12D\n" +
+	"\x0fcallback_answer\x18\n" +
+	" \x01(\v2\x19.herald.v1.CallbackAnswerH\x00R\x0ecallbackAnswerB\x06\n" +
 	"\x04kind\"I\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
@@ -4558,11 +5173,13 @@ const file_herald_proto_rawDesc = "" +
 	"\x04user\x18\x01 \x01(\v2\x0f.herald.v1.UserR\x04user\x12)\n" +
 	"\x06device\x18\x02 \x01(\v2\x11.herald.v1.DeviceR\x06device\x12\x14\n" +
 	"\x05token\x18\x03 \x01(\tR\x05token\x12\x10\n" +
-	"\x03pts\x18\x04 \x01(\x03R\x03pts\"U\n" +
+	"\x03pts\x18\x04 \x01(\x03R\x03pts\"l\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12!\n" +
-	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\"\x82\x01\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12\x15\n" +
+	"\x06is_bot\x18\n" +
+	" \x01(\bR\x05isBot\"\x82\x01\n" +
 	"\x06Device\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1d\n" +
@@ -4656,7 +5273,7 @@ const file_herald_proto_rawDesc = "" +
 	"\x15ChatDifferenceRequest\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x10\n" +
 	"\x03pts\x18\x02 \x01(\x03R\x03pts\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xc4\x03\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xf4\x03\n" +
 	"\aMessage\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x03R\x02id\x12\x17\n" +
@@ -4676,7 +5293,8 @@ const file_herald_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\x0f \x01(\x03R\texpiresAt\x12\x18\n" +
 	"\aservice\x18\x10 \x01(\bR\aservice\x12#\n" +
-	"\x04file\x18\x11 \x01(\v2\x0f.herald.v1.FileR\x04file\"\xe3\x01\n" +
+	"\x04file\x18\x11 \x01(\v2\x0f.herald.v1.FileR\x04file\x12.\n" +
+	"\abuttons\x18\x1e \x03(\v2\x14.herald.v1.ButtonRowR\abuttons\"\xe3\x01\n" +
 	"\x04File\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -4859,7 +5477,50 @@ const file_herald_proto_rawDesc = "" +
 	"\x06target\x18\x05 \x01(\tR\x06target\x12\x16\n" +
 	"\x06reason\x18\x06 \x01(\tR\x06reason\"<\n" +
 	"\tAuditList\x12/\n" +
-	"\aentries\x18\x01 \x03(\v2\x15.herald.v1.AuditEntryR\aentriesB5Z3github.com/heraldim/herald/proto/herald/v1;heraldv1b\x06proto3"
+	"\aentries\x18\x01 \x03(\v2\x15.herald.v1.AuditEntryR\aentries\"H\n" +
+	"\fInlineButton\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\tR\x04data\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\">\n" +
+	"\tButtonRow\x121\n" +
+	"\abuttons\x18\x01 \x03(\v2\x17.herald.v1.InlineButtonR\abuttons\"Q\n" +
+	"\x10CreateBotRequest\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\"(\n" +
+	"\n" +
+	"BotRequest\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\"V\n" +
+	"\rSetBotRequest\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12\x1d\n" +
+	"\aprivacy\x18\x02 \x01(\bH\x00R\aprivacy\x88\x01\x01B\n" +
+	"\n" +
+	"\b_privacy\"\x9a\x01\n" +
+	"\x03Bot\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.herald.v1.UserR\x04user\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\x12\x18\n" +
+	"\aprivacy\x18\x03 \x01(\bR\aprivacy\x12\x1f\n" +
+	"\vwebhook_url\x18\x04 \x01(\tR\n" +
+	"webhookUrl\x12\x1d\n" +
+	"\n" +
+	"created_at\x18\x05 \x01(\x03R\tcreatedAt\"-\n" +
+	"\aBotList\x12\"\n" +
+	"\x04bots\x18\x01 \x03(\v2\x0e.herald.v1.BotR\x04bots\"K\n" +
+	"\fPressRequest\x12\x17\n" +
+	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x03R\x02id\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\tR\x04data\"(\n" +
+	"\vPressResult\x12\x19\n" +
+	"\bquery_id\x18\x01 \x01(\x03R\aqueryId\"\xc8\x01\n" +
+	"\x0eCallbackAnswer\x12\x19\n" +
+	"\bquery_id\x18\x01 \x01(\x03R\aqueryId\x12\x17\n" +
+	"\achat_id\x18\x02 \x01(\x03R\x06chatId\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x03 \x01(\x03R\tmessageId\x12\x15\n" +
+	"\x06bot_id\x18\x04 \x01(\x03R\x05botId\x12\x10\n" +
+	"\x03bot\x18\x05 \x01(\tR\x03bot\x12\x12\n" +
+	"\x04text\x18\x06 \x01(\tR\x04text\x12\x14\n" +
+	"\x05alert\x18\a \x01(\bR\x05alert\x12\x10\n" +
+	"\x03url\x18\b \x01(\tR\x03urlB5Z3github.com/heraldim/herald/proto/herald/v1;heraldv1b\x06proto3"
 
 var (
 	file_herald_proto_rawDescOnce sync.Once
@@ -4873,7 +5534,7 @@ func file_herald_proto_rawDescGZIP() []byte {
 	return file_herald_proto_rawDescData
 }
 
-var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
+var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
 var file_herald_proto_goTypes = []any{
 	(*Frame)(nil),                 // 0: herald.v1.Frame
 	(*Request)(nil),               // 1: herald.v1.Request
@@ -4944,6 +5605,16 @@ var file_herald_proto_goTypes = []any{
 	(*AdminRequest)(nil),          // 66: herald.v1.AdminRequest
 	(*AuditEntry)(nil),            // 67: herald.v1.AuditEntry
 	(*AuditList)(nil),             // 68: herald.v1.AuditList
+	(*InlineButton)(nil),          // 69: herald.v1.InlineButton
+	(*ButtonRow)(nil),             // 70: herald.v1.ButtonRow
+	(*CreateBotRequest)(nil),      // 71: herald.v1.CreateBotRequest
+	(*BotRequest)(nil),            // 72: herald.v1.BotRequest
+	(*SetBotRequest)(nil),         // 73: herald.v1.SetBotRequest
+	(*Bot)(nil),                   // 74: herald.v1.Bot
+	(*BotList)(nil),               // 75: herald.v1.BotList
+	(*PressRequest)(nil),          // 76: herald.v1.PressRequest
+	(*PressResult)(nil),           // 77: herald.v1.PressResult
+	(*CallbackAnswer)(nil),        // 78: herald.v1.CallbackAnswer
 }
 var file_herald_proto_depIdxs = []int32{
 	1,  // 0: herald.v1.Frame.request:type_name -> herald.v1.Request
@@ -4951,46 +5622,51 @@ var file_herald_proto_depIdxs = []int32{
 	52, // 2: herald.v1.Frame.update:type_name -> herald.v1.Update
 	56, // 3: herald.v1.Frame.typing:type_name -> herald.v1.Typing
 	57, // 4: herald.v1.Frame.catch_up:type_name -> herald.v1.CatchUp
-	3,  // 5: herald.v1.Response.error:type_name -> herald.v1.Error
-	9,  // 6: herald.v1.AuthResult.user:type_name -> herald.v1.User
-	10, // 7: herald.v1.AuthResult.device:type_name -> herald.v1.Device
-	10, // 8: herald.v1.DeviceList.devices:type_name -> herald.v1.Device
-	9,  // 9: herald.v1.Chat.peer:type_name -> herald.v1.User
-	16, // 10: herald.v1.Chat.members:type_name -> herald.v1.Member
-	9,  // 11: herald.v1.Member.user:type_name -> herald.v1.User
-	15, // 12: herald.v1.Dialog.chat:type_name -> herald.v1.Chat
-	31, // 13: herald.v1.Dialog.last:type_name -> herald.v1.Message
-	17, // 14: herald.v1.DialogList.dialogs:type_name -> herald.v1.Dialog
-	14, // 15: herald.v1.GetChatRequest.peer:type_name -> herald.v1.Peer
-	14, // 16: herald.v1.MuteRequest.peer:type_name -> herald.v1.Peer
-	36, // 17: herald.v1.Message.fwd:type_name -> herald.v1.Forward
-	32, // 18: herald.v1.Message.file:type_name -> herald.v1.File
-	14, // 19: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
-	14, // 20: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
-	14, // 21: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
-	31, // 22: herald.v1.MessageList.messages:type_name -> herald.v1.Message
-	14, // 23: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
-	14, // 24: herald.v1.ClearRequest.peer:type_name -> herald.v1.Peer
-	14, // 25: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
-	52, // 26: herald.v1.Difference.updates:type_name -> herald.v1.Update
-	31, // 27: herald.v1.Update.new_message:type_name -> herald.v1.Message
-	31, // 28: herald.v1.Update.edit_message:type_name -> herald.v1.Message
-	53, // 29: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
-	54, // 30: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
-	54, // 31: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
-	55, // 32: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
-	55, // 33: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
-	55, // 34: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
-	61, // 35: herald.v1.ReportList.reports:type_name -> herald.v1.Report
-	61, // 36: herald.v1.ReportView.report:type_name -> herald.v1.Report
-	61, // 37: herald.v1.ReportView.related:type_name -> herald.v1.Report
-	31, // 38: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
-	67, // 39: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	78, // 5: herald.v1.Frame.callback_answer:type_name -> herald.v1.CallbackAnswer
+	3,  // 6: herald.v1.Response.error:type_name -> herald.v1.Error
+	9,  // 7: herald.v1.AuthResult.user:type_name -> herald.v1.User
+	10, // 8: herald.v1.AuthResult.device:type_name -> herald.v1.Device
+	10, // 9: herald.v1.DeviceList.devices:type_name -> herald.v1.Device
+	9,  // 10: herald.v1.Chat.peer:type_name -> herald.v1.User
+	16, // 11: herald.v1.Chat.members:type_name -> herald.v1.Member
+	9,  // 12: herald.v1.Member.user:type_name -> herald.v1.User
+	15, // 13: herald.v1.Dialog.chat:type_name -> herald.v1.Chat
+	31, // 14: herald.v1.Dialog.last:type_name -> herald.v1.Message
+	17, // 15: herald.v1.DialogList.dialogs:type_name -> herald.v1.Dialog
+	14, // 16: herald.v1.GetChatRequest.peer:type_name -> herald.v1.Peer
+	14, // 17: herald.v1.MuteRequest.peer:type_name -> herald.v1.Peer
+	36, // 18: herald.v1.Message.fwd:type_name -> herald.v1.Forward
+	32, // 19: herald.v1.Message.file:type_name -> herald.v1.File
+	70, // 20: herald.v1.Message.buttons:type_name -> herald.v1.ButtonRow
+	14, // 21: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
+	14, // 22: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
+	14, // 23: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
+	31, // 24: herald.v1.MessageList.messages:type_name -> herald.v1.Message
+	14, // 25: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
+	14, // 26: herald.v1.ClearRequest.peer:type_name -> herald.v1.Peer
+	14, // 27: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
+	52, // 28: herald.v1.Difference.updates:type_name -> herald.v1.Update
+	31, // 29: herald.v1.Update.new_message:type_name -> herald.v1.Message
+	31, // 30: herald.v1.Update.edit_message:type_name -> herald.v1.Message
+	53, // 31: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
+	54, // 32: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
+	54, // 33: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
+	55, // 34: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
+	55, // 35: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
+	55, // 36: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
+	61, // 37: herald.v1.ReportList.reports:type_name -> herald.v1.Report
+	61, // 38: herald.v1.ReportView.report:type_name -> herald.v1.Report
+	61, // 39: herald.v1.ReportView.related:type_name -> herald.v1.Report
+	31, // 40: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
+	67, // 41: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
+	69, // 42: herald.v1.ButtonRow.buttons:type_name -> herald.v1.InlineButton
+	9,  // 43: herald.v1.Bot.user:type_name -> herald.v1.User
+	74, // 44: herald.v1.BotList.bots:type_name -> herald.v1.Bot
+	45, // [45:45] is the sub-list for method output_type
+	45, // [45:45] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_herald_proto_init() }
@@ -5004,6 +5680,7 @@ func file_herald_proto_init() {
 		(*Frame_Update)(nil),
 		(*Frame_Typing)(nil),
 		(*Frame_CatchUp)(nil),
+		(*Frame_CallbackAnswer)(nil),
 	}
 	file_herald_proto_msgTypes[28].OneofWrappers = []any{}
 	file_herald_proto_msgTypes[52].OneofWrappers = []any{
@@ -5016,13 +5693,14 @@ func file_herald_proto_init() {
 		(*Update_ChatLeft)(nil),
 		(*Update_MembersChanged)(nil),
 	}
+	file_herald_proto_msgTypes[73].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_proto_rawDesc), len(file_herald_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   69,
+			NumMessages:   79,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

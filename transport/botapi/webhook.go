@@ -1,0 +1,228 @@
+package botapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/service"
+)
+
+// webhooker delivers one bot's updates to its webhook, one at a time and
+// in order: an update is forgotten only after the bot's server answered
+// 2xx; a failure is retried with exponential backoff.
+type webhooker struct {
+	botID int64
+	quit  chan struct{}
+
+	mu      sync.Mutex
+	errAt   time.Time
+	errText string
+}
+
+// Start begins webhook delivery for every bot that has a webhook. With
+// several nodes, every node delivers; run webhook bots against one node
+// (docs/BOTS.md).
+func (a *API) Start(ctx context.Context) error {
+	bots, err := a.svc.WebhookBots(ctx)
+	if err != nil {
+		if herald.IsKind(err, herald.Unavailable) {
+			return nil // a store without bots
+		}
+		return err
+	}
+	for _, b := range bots {
+		a.ensureHook(b)
+	}
+	return nil
+}
+
+// ensureHook starts or stops delivery for b to match its webhook setting.
+func (a *API) ensureHook(b herald.Bot) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	h := a.hooks[b.UserID]
+	switch {
+	case b.WebhookURL == "" && h != nil:
+		close(h.quit)
+		delete(a.hooks, b.UserID)
+	case b.WebhookURL != "" && h == nil:
+		select {
+		case <-a.stop:
+			return
+		default:
+		}
+		h = &webhooker{botID: b.UserID, quit: make(chan struct{})}
+		a.hooks[b.UserID] = h
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.deliver(h)
+		}()
+	}
+}
+
+func (a *API) hookError(botID int64) (time.Time, string) {
+	a.mu.Lock()
+	h := a.hooks[botID]
+	a.mu.Unlock()
+	if h == nil {
+		return time.Time{}, ""
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.errAt, h.errText
+}
+
+// deliver runs until the webhook is removed or the API closes.
+func (a *API) deliver(h *webhooker) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-h.quit:
+		case <-a.stop:
+		}
+		cancel()
+	}()
+	var after int64
+	backoff := time.Duration(0)
+	for ctx.Err() == nil {
+		b, err := a.svc.Bot(ctx, service.Caller{UserID: h.botID, Bot: true})
+		if err != nil || b.WebhookURL == "" || b.Deleted {
+			if err == nil || herald.IsKind(err, herald.NotFound) {
+				a.mu.Lock()
+				if a.hooks[h.botID] == h {
+					delete(a.hooks, h.botID)
+				}
+				a.mu.Unlock()
+				return
+			}
+			backoff = a.sleep(ctx, backoff)
+			continue
+		}
+		caller := service.Caller{UserID: b.UserID, Username: b.Username, Bot: true}
+		rd := newRenderer(a.svc, caller)
+		ups, last, err := a.svc.BotUpdates(ctx, caller, b, after, 100)
+		if err != nil {
+			backoff = a.sleep(ctx, backoff)
+			continue
+		}
+		failed := false
+		for _, bu := range ups {
+			u := rd.update(ctx, bu)
+			if len(b.AllowedUpdates) > 0 && !slices.Contains(b.AllowedUpdates, u.kind()) {
+				continue
+			}
+			if err := a.post(ctx, b, caller, u); err != nil {
+				h.mu.Lock()
+				h.errAt, h.errText = time.Now(), err.Error()
+				h.mu.Unlock()
+				a.log.Warn("webhook delivery failed", "bot", b.UserID, "update", bu.ID, "err", err)
+				failed = true
+				break
+			}
+			after = bu.ID
+			if err := a.svc.ConfirmBotUpdates(ctx, caller, bu.ID+1); err != nil {
+				failed = true
+				break
+			}
+		}
+		if failed {
+			backoff = a.sleep(ctx, backoff)
+			continue
+		}
+		backoff = 0
+		if last > after {
+			after = last
+			if err := a.svc.ConfirmBotUpdates(ctx, caller, last+1); err != nil {
+				continue
+			}
+		}
+		if len(ups) > 0 {
+			continue // there may be more
+		}
+		// Subscribed afresh each round, as the bot may have joined a
+		// channel, and before looking once more, so that nothing logged
+		// between the read above and the subscription is missed.
+		wake, stop, err := a.wake(ctx, caller)
+		if err != nil {
+			backoff = a.sleep(ctx, backoff)
+			continue
+		}
+		if more, _, err := a.svc.BotUpdates(ctx, caller, b, after, 1); err == nil && len(more) > 0 {
+			stop()
+			continue
+		}
+		select {
+		case <-wake:
+		case <-time.After(30 * time.Second):
+			// Bus events are not durable: a periodic look catches one lost.
+		case <-ctx.Done():
+		}
+		stop()
+	}
+}
+
+// sleep waits out the next backoff step and returns the one after.
+func (a *API) sleep(ctx context.Context, d time.Duration) time.Duration {
+	if d == 0 {
+		d = a.opts.WebhookBackoff
+	}
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+	return min(2*d, time.Minute)
+}
+
+// post sends one update. A 2xx answer may carry a method call, which is
+// run as the bot (Telegram allows one per answer; telegraf uses it).
+func (a *API) post(ctx context.Context, b herald.Bot, caller service.Caller, u Update) error {
+	body, err := json.Marshal(u)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.WebhookURL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if b.WebhookSecret != "" {
+		req.Header.Set("X-Telegram-Bot-Api-Secret-Token", b.WebhookSecret)
+	}
+	resp, err := a.opts.WebhookClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("connection failed: %w", err)
+	}
+	defer resp.Body.Close()
+	reply, _ := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("wrong response from the webhook: %s", resp.Status)
+	}
+	var call map[string]json.RawMessage
+	if json.Unmarshal(reply, &call) == nil && call["method"] != nil {
+		var name string
+		json.Unmarshal(call["method"], &name)
+		p := params{v: map[string]string{}}
+		for k, raw := range call {
+			var s string
+			if len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
+				p.v[k] = s
+			} else {
+				p.v[k] = string(raw)
+			}
+		}
+		if _, err := a.call(ctx, caller, b, name, p); err != nil {
+			a.log.Warn("webhook reply method failed", "bot", b.UserID, "method", name, "err", err)
+		}
+	}
+	return nil
+}
