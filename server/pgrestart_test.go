@@ -19,14 +19,14 @@ import (
 //
 // Stopping the server breaks every other test's connections to it, so
 // this test runs only when HERALD_TEST_PG_RESTART=1: .ci/run sets it in a
-// go test invocation of its own, after all the others, and
-// HERALD_TEST_PG_CTL (printed by .ci/postgres.sh) says how to stop and
-// start the server. Run it by hand the same way:
+// go test invocation of its own, after all the others, against a
+// PostgreSQL of its own, and HERALD_TEST_PG_CTL (printed by
+// .ci/postgres.sh) says how to stop and start the server. Run it by hand
+// the same way, with a HERALD_PG_DIR nobody else uses:
 //
 //	eval "$(HERALD_PG_DIR=/tmp/my-pg bash .ci/postgres.sh)"
 //	HERALD_TEST_PG_RESTART=1 go test ./server -run '^TestPostgresRestart$'
-//
-// with a HERALD_PG_DIR of your own if anyone else uses the default one.
+
 func TestPostgresRestart(t *testing.T) {
 	if os.Getenv("HERALD_TEST_PG_RESTART") != "1" {
 		t.Skip("restarts PostgreSQL: runs only with HERALD_TEST_PG_RESTART=1, alone (see .ci/run)")
