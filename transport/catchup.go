@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"strings"
 	"time"
 
 	"github.com/heraldim/herald/bus"
@@ -89,13 +90,12 @@ func (s *Server) followCatchUps() error {
 
 // recheck repairs, from the store, what lost bus events other than
 // updates would have left wrong on this node's connections: a revocation
-// (the device's connection must close, on every node) and a follow of a
-// broadcast chat (the connection must receive its posts). A CatchUp
-// cannot repair those, since they change the server's side of the
-// connection, not the device's log. It reads each local user's devices
-// and followed chats once; a lost unfollow is left alone (the extra pushes
-// stop at the next reconnect), because a follow event arriving while
-// recheck runs could otherwise be undone by its older read.
+// (the device's connection must close, on every node), a follow of a
+// broadcast chat (the connection must receive its posts) and an unfollow
+// (it must stop receiving them: the user left, was removed from a
+// private channel, or muted it). A CatchUp cannot repair those, since
+// they change the server's side of the connection, not the device's log.
+// It reads each local user's devices and followed chats once.
 //
 // Calls while one runs are folded into one more run after it.
 func (s *Server) recheck() {
@@ -151,14 +151,61 @@ func (s *Server) recheckOnce() {
 				c.revoke("device logged out")
 				continue
 			}
-			if caller, ok := c.authed(); ok {
-				if err := s.subscribe(ctx, c, caller); err != nil {
-					s.log.Warn("resubscribe after a bus interruption", "user", user, "err", err)
-				}
+			if err := s.refollow(ctx, c); err != nil {
+				s.log.Warn("resubscribe after a bus interruption", "user", user, "err", err)
 			}
 		}
 	}
 }
+
+// refollow makes c's broadcast chat subscriptions match the chats its
+// user follows in the store. If a follow or unfollow event reached c
+// while the store was read, the read may be the older of the two and
+// nothing is changed: the event itself is the newer word.
+func (s *Server) refollow(ctx context.Context, c *conn) error {
+	caller, ok := c.authed()
+	if !ok {
+		return nil
+	}
+	s.mu.Lock()
+	gen := c.follows
+	s.mu.Unlock()
+	chats, err := s.svc.FollowedChats(ctx, caller)
+	if err != nil {
+		return err
+	}
+	want := make(map[string]bool, len(chats))
+	for _, id := range chats {
+		want[bus.ChatTopic(id)] = true
+	}
+	var drop []bus.Subscription
+	defer func() {
+		for _, sub := range drop {
+			sub.Unsubscribe()
+		}
+	}()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.follows != gen {
+		return nil
+	}
+	for t := range c.topics {
+		if strings.HasPrefix(t, chatTopicPrefix) && !want[t] {
+			if sub := s.partLocked(c, t); sub != nil {
+				drop = append(drop, sub)
+			}
+		}
+	}
+	for t := range want {
+		if err := s.joinLocked(c, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chatTopicPrefix is what every bus.ChatTopic starts with.
+var chatTopicPrefix = strings.TrimSuffix(bus.ChatTopic(0), "0")
 
 // catchUp pushes a CatchUp frame to each authenticated connection in
 // conns. A connection whose queue is full is cut off as a slow consumer,

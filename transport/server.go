@@ -204,6 +204,11 @@ func (s *Server) subscribe(ctx context.Context, c *conn, caller service.Caller) 
 func (s *Server) join(c *conn, topic string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.joinLocked(c, topic)
+}
+
+// joinLocked is join with s.mu held.
+func (s *Server) joinLocked(c *conn, topic string) error {
 	if _, ok := s.conns[c]; !ok {
 		return nil
 	}
@@ -224,6 +229,18 @@ func (s *Server) join(c *conn, topic string) error {
 // part removes c from a topic; the node unsubscribes when nobody is left.
 func (s *Server) part(c *conn, topic string) {
 	s.mu.Lock()
+	sub := s.partLocked(c, topic)
+	s.mu.Unlock()
+	if sub != nil {
+		sub.Unsubscribe()
+	}
+}
+
+// partLocked is part with s.mu held. It returns the node's subscription to
+// the topic if c was the last connection on it, for the caller to end
+// once s.mu is released (Unsubscribe waits for a delivery in progress,
+// which takes s.mu).
+func (s *Server) partLocked(c *conn, topic string) bus.Subscription {
 	var sub bus.Subscription
 	if tc := s.topics[topic]; tc != nil {
 		delete(tc.conns, c)
@@ -233,10 +250,7 @@ func (s *Server) part(c *conn, topic string) {
 		}
 	}
 	delete(c.topics, topic)
-	s.mu.Unlock()
-	if sub != nil {
-		sub.Unsubscribe()
-	}
+	return sub
 }
 
 func (s *Server) unsubscribe(c *conn) {
@@ -281,6 +295,9 @@ func (s *Server) deliver(topic string, data []byte) {
 		}
 	case service.EventFollow, service.EventUnfollow:
 		for _, c := range targets {
+			s.mu.Lock()
+			c.follows++ // tells recheck its read may be older than this
+			s.mu.Unlock()
 			if ev.Kind == service.EventFollow {
 				if err := s.join(c, bus.ChatTopic(ev.ChatID)); err != nil {
 					s.log.Warn("follow chat", "chat", ev.ChatID, "err", err)
