@@ -1,9 +1,9 @@
 package transport
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"strings"
 	"time"
 
@@ -22,6 +22,20 @@ import (
 // seconds is far longer than interest takes to cross a healthy cluster.
 const catchUpAgain = 2 * time.Second
 
+// catchUpBeat is how often each node repeats its catch-up notice (its
+// id and epoch, see BusLost). The notice a node publishes right after a
+// reconnect can itself be lost: the server it reconnected to may not yet
+// have its routes to the rest of the cluster back (a restarted server) or
+// know the other nodes' interest. The beat delivers the new epoch once
+// they are, so the other nodes' connections catch up at most a beat late.
+const catchUpBeat = 5 * time.Second
+
+// forgetNode is how long a node that sends no beat is remembered, so
+// that nodes that come and go do not grow the table for ever. One that
+// comes back after that costs a catch-up, as a node first heard of with a
+// reconnect behind it does.
+const forgetNode = time.Hour
+
 // BusLost is the bus's report that events may not have reached this
 // node's connections (bus/nats's OnLoss): topic's subscribers, when its
 // subscription dropped messages because it fell behind, or everyone
@@ -30,11 +44,17 @@ const catchUpAgain = 2 * time.Second
 // The store has every update, so nothing is lost, only not pushed; each
 // affected connection is sent a CatchUp frame, on which the client runs
 // the catch-up it runs after a reconnect. After a reconnect the node also
-// tells every other node to do the same for all their connections, since
-// what this node published while it was cut off (Publish failed) or just
-// before it noticed (the bytes were in flight) may never have reached
-// them. That costs every connected device one difference call per
-// interruption, which a NATS server's loss justifies.
+// has every other node do the same for all their connections, since what
+// this node published while it was cut off (Publish failed) or just before
+// it noticed (the bytes were in flight) may never have reached them: it
+// starts a new epoch, which its catch-up notices carry (at once, then
+// every catchUpBeat), and a node that sees another's epoch grow tells its
+// connections to catch up. A node it has not heard from before counts as
+// having been at epoch 0 (no reconnect), so a notice that arrives only
+// after the reconnect, or a node started meanwhile, still catches up
+// (once, needlessly at worst). That costs every connected device
+// one difference call per interruption, which a NATS server's loss
+// justifies.
 //
 // BusLost does not block: it runs on the bus's callback goroutine.
 func (s *Server) BusLost(topic string) {
@@ -42,7 +62,8 @@ func (s *Server) BusLost(topic string) {
 	case "":
 		go s.reconnected()
 	case bus.CatchUpTopic:
-		// A notice from another node may be among the dropped messages.
+		// A notice from another node may be among the dropped messages;
+		// its beat repeats it, but our connections need not wait.
 		s.catchUp(s.allConns())
 	default:
 		s.catchUp(s.topicConns(topic))
@@ -54,15 +75,10 @@ func (s *Server) BusLost(topic string) {
 // connections once more when interest has crossed the cluster.
 func (s *Server) reconnected() {
 	s.log.Warn("the bus connection was interrupted; connections on every node are told to catch up")
+	s.epoch.Add(1)
 	s.catchUp(s.allConns())
 	go s.recheck()
-	if !s.isClosing() {
-		if err := s.bus.Publish(context.Background(), bus.CatchUpTopic, s.nodeID[:]); err != nil {
-			// Only if the bus dropped again at once; its next reconnect
-			// calls BusLost, and this, again.
-			s.log.Warn("tell the other nodes to catch up", "err", err)
-		}
-	}
+	s.beat()
 	t := time.NewTimer(catchUpAgain)
 	defer t.Stop()
 	select {
@@ -72,20 +88,82 @@ func (s *Server) reconnected() {
 	}
 }
 
-// followCatchUps subscribes the node to the other nodes' catch-up notices.
-func (s *Server) followCatchUps() error {
-	sub, err := s.bus.Subscribe(bus.CatchUpTopic, func(data []byte) {
-		if bytes.Equal(data, s.nodeID[:]) {
-			return // our own: reconnected already told our connections
+// beat publishes this node's catch-up notice: its id and epoch.
+func (s *Server) beat() {
+	if s.isClosing() {
+		return
+	}
+	msg := binary.BigEndian.AppendUint64(append([]byte(nil), s.nodeID[:]...), s.epoch.Load())
+	if err := s.bus.Publish(context.Background(), bus.CatchUpTopic, msg); err != nil {
+		// The bus is down again; its reconnect starts a new epoch, and
+		// the next beat carries it.
+		s.log.Debug("catch-up notice", "err", err)
+	}
+}
+
+// beats publishes the notice every catchUpBeat until the server stops.
+func (s *Server) beats() {
+	t := time.NewTicker(catchUpBeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.beat()
+		case <-s.stopped:
+			return
 		}
-		s.catchUp(s.allConns())
-		go s.recheck()
-	})
+	}
+}
+
+// followCatchUps subscribes the node to the other nodes' catch-up notices
+// and starts its own beat.
+func (s *Server) followCatchUps() error {
+	sub, err := s.bus.Subscribe(bus.CatchUpTopic, s.notice)
 	if err != nil {
 		return err
 	}
 	s.catchUpSub = sub
+	go s.beats()
 	return nil
+}
+
+// notice handles a catch-up notice: if a node has started a new epoch
+// since we last heard from it, what it published before may not have
+// reached us.
+func (s *Server) notice(data []byte) {
+	if len(data) != len(s.nodeID)+8 {
+		s.log.Warn("a catch-up notice of the wrong size", "bytes", len(data))
+		return
+	}
+	var id [16]byte
+	copy(id[:], data)
+	if id == s.nodeID {
+		return // our own: reconnected already told our connections
+	}
+	epoch := binary.BigEndian.Uint64(data[len(id):])
+	now := time.Now()
+	s.mu.Lock()
+	seen := s.epochs[id]
+	s.epochs[id] = nodeEpoch{epoch: max(epoch, seen.epoch), at: now}
+	if len(s.epochs) > 1 && now.Sub(s.pruned) > forgetNode/4 {
+		s.pruned = now
+		for k, v := range s.epochs {
+			if now.Sub(v.at) > forgetNode {
+				delete(s.epochs, k)
+			}
+		}
+	}
+	s.mu.Unlock()
+	if epoch > seen.epoch {
+		s.catchUp(s.allConns())
+		go s.recheck()
+	}
+}
+
+// nodeEpoch is the last epoch heard from another node, and when.
+type nodeEpoch struct {
+	epoch uint64
+	at    time.Time
 }
 
 // recheck repairs, from the store, what lost bus events other than

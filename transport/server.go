@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -51,6 +52,7 @@ type Server struct {
 	files   *filesHTTP // nil until EnableFiles
 
 	nodeID     [16]byte         // tells this node's catch-up notices from others'
+	epoch      atomic.Uint64    // this node's bus reconnects, carried by its notices
 	catchUpSub bus.Subscription // other nodes' catch-up notices
 	stopped    chan struct{}    // closed by stop
 	stopOnce   sync.Once
@@ -59,8 +61,10 @@ type Server struct {
 	topics       map[string]*topicConns // bus topics this node follows, and for which connections
 	conns        map[*conn]struct{}
 	closing      bool
-	rechecking   bool // recheck is running
-	recheckAgain bool // and must run once more when it ends
+	rechecking   bool                   // recheck is running
+	recheckAgain bool                   // and must run once more when it ends
+	epochs       map[[16]byte]nodeEpoch // other nodes' last notices
+	pruned       time.Time              // when epochs was last pruned
 }
 
 // topicConns is one bus subscription shared by every local connection that
@@ -94,7 +98,7 @@ func New(svc *service.Service, b bus.Bus, log *slog.Logger, limits Limits) *Serv
 	s := &Server{
 		svc: svc, bus: b, log: log, limits: limits, reg: reg, metrics: newMetrics(reg), render: renderer{svc: svc},
 		topics: map[string]*topicConns{}, conns: map[*conn]struct{}{},
-		nodeID: newNodeID(), stopped: make(chan struct{}),
+		nodeID: newNodeID(), stopped: make(chan struct{}), epochs: map[[16]byte]nodeEpoch{},
 	}
 	if err := s.followCatchUps(); err != nil {
 		// Only a closed bus refuses; a node with no bus serves nobody.
