@@ -215,10 +215,11 @@ func (s *Server) recheckOnce() {
 		caller := callers[user]
 		devs, err := s.svc.Devices(ctx, caller)
 		if err != nil {
-			// The store is away too; the next interruption, or the
-			// device's next reconnect, checks again.
+			// The store is away too, most likely for every user: stop
+			// rather than log once per user. The next interruption, or
+			// each device's next reconnect, checks again.
 			s.log.Warn("recheck connections after a bus interruption", "user", user, "err", err)
-			continue
+			return
 		}
 		live := make(map[int64]bool, len(devs))
 		for _, d := range devs {
