@@ -1,6 +1,7 @@
 package herald
 
 import (
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -90,4 +91,26 @@ func ValidateCaption(s string) error {
 		return Errorf(TooLarge, "a caption has at most %d characters, this one has %d", MaxCaptionRunes, n)
 	}
 	return nil
+}
+
+// ParseSize reads a positive byte count with an optional binary unit, as
+// operators write limits: 1048576, 500KiB, 20MiB, 2GiB, 1TiB.
+func ParseSize(v string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+	mult := int64(1)
+	num := strings.TrimSpace(v)
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, Errorf(Invalid, "%q is not a size like 2GiB, 500MiB or 1048576", v)
+	}
+	return n * mult, nil
 }

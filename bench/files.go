@@ -13,8 +13,6 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -626,25 +624,7 @@ type ByteSize int64
 
 // ParseByteSize reads a positive byte count with an optional binary unit
 // (B, KiB, MiB, GiB, TiB).
-func ParseByteSize(v string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
-	mult := int64(1)
-	num := strings.TrimSpace(v)
-	for _, u := range units {
-		if n, ok := strings.CutSuffix(num, u.suffix); ok {
-			num, mult = strings.TrimSpace(n), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n <= 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("%q is not a size like 1GiB, 100MiB or 1048576", v)
-	}
-	return n * mult, nil
-}
+func ParseByteSize(v string) (int64, error) { return herald.ParseSize(v) }
 
 // Set implements flag.Value.
 func (b *ByteSize) Set(v string) error {

@@ -38,6 +38,7 @@ func RandomID() int64 {
 func (c *Client) authenticated(res *pb.AuthResult) {
 	c.mu.Lock()
 	c.token = res.Token
+	c.userID, c.deviceID = res.GetUser().GetId(), res.GetDevice().GetId()
 	if !c.ptsSet {
 		c.pts, c.ptsSet = res.Pts, true
 	}

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -91,6 +90,10 @@ type Client struct {
 	pts     int64
 	ptsSet  bool
 	chans   map[int64]int64 // broadcast chat → last log position delivered
+
+	userID, deviceID int64             // who this client is authenticated as
+	envelopes        chan *pb.Envelope // pushed secret-chat envelopes (see Envelopes)
+	connected        chan struct{}     // a (re)connection happened (see Connected)
 }
 
 type session struct {
@@ -99,6 +102,22 @@ type session struct {
 	pending map[uint64]chan *pb.Response
 	lost    chan struct{}
 	err     error
+	endOnce sync.Once
+}
+
+// end fails the session's pending calls and reports it lost, once: when
+// its reader stops, or earlier when Drop gives up on it.
+func (s *session) end() {
+	s.endOnce.Do(func() {
+		s.mu.Lock()
+		pend := s.pending
+		s.pending = nil
+		s.mu.Unlock()
+		for _, ch := range pend {
+			close(ch)
+		}
+		close(s.lost)
+	})
 }
 
 // New returns a Client; Connect opens its connection.
@@ -117,6 +136,7 @@ func New(opts Options) (*Client, error) {
 		opts: opts, wsURL: u, token: opts.Token,
 		events: make(chan Event, opts.EventBuffer), pushes: make(chan *pb.Frame, 4096), syncCh: make(chan struct{}, 1), syncDone: make(chan struct{}),
 		ready: make(chan struct{}), stop: make(chan struct{}), stopped: make(chan struct{}),
+		envelopes: make(chan *pb.Envelope, 1024), connected: make(chan struct{}, 1),
 	}
 	if opts.Pts >= 0 {
 		c.pts, c.ptsSet = opts.Pts, true
@@ -197,7 +217,7 @@ func (c *Client) Connect(ctx context.Context) error {
 }
 
 func (c *Client) dial(ctx context.Context) (*session, error) {
-	ws, _, err := websocket.Dial(ctx, c.wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"User-Agent": {"herald-go"}}})
+	ws, _, err := websocket.Dial(ctx, c.wsURL, dialOptions())
 	if err != nil {
 		return nil, &herald.Error{Kind: herald.Unavailable, Msg: fmt.Sprintf("cannot reach the server at %s", c.opts.Server), Err: err}
 	}
@@ -214,6 +234,7 @@ func (c *Client) dial(ctx context.Context) (*session, error) {
 		if !c.ptsSet {
 			c.pts, c.ptsSet = res.Pts, true
 		}
+		c.userID, c.deviceID = res.GetUser().GetId(), res.GetDevice().GetId()
 		c.mu.Unlock()
 	}
 	return s, nil
@@ -224,6 +245,28 @@ func (c *Client) setSession(s *session) {
 	defer c.mu.Unlock()
 	c.sess = s
 	close(c.ready)
+	select {
+	case c.connected <- struct{}{}:
+	default:
+	}
+}
+
+// Envelopes delivers secret-chat envelopes the server pushes to this
+// device. Pushes are best effort: one that finds the channel full is
+// dropped, and stays queued on the server for the next fetch (Secret
+// fetches on every reconnection).
+func (c *Client) Envelopes() <-chan *pb.Envelope { return c.envelopes }
+
+// Connected receives a value after the client (re)connects, so a secret
+// chat receiver knows to fetch what was queued while it was away.
+func (c *Client) Connected() <-chan struct{} { return c.connected }
+
+// Self returns the user and device this client is authenticated as (0, 0
+// before it is).
+func (c *Client) Self() (userID, deviceID int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.userID, c.deviceID
 }
 
 // loop waits for the connection to drop and reconnects with backoff.
@@ -274,16 +317,7 @@ func (c *Client) loop(s *session) {
 
 // read dispatches frames of one connection until it ends.
 func (c *Client) read(s *session) {
-	defer func() {
-		s.mu.Lock()
-		pend := s.pending
-		s.pending = nil
-		s.mu.Unlock()
-		for _, ch := range pend {
-			close(ch)
-		}
-		close(s.lost)
-	}()
+	defer s.end()
 	for {
 		_, data, err := s.ws.Read(context.Background())
 		if err != nil {
@@ -302,6 +336,11 @@ func (c *Client) read(s *session) {
 			s.mu.Unlock()
 			if ch != nil {
 				ch <- k.Response
+			}
+		case *pb.Frame_Envelope:
+			select {
+			case c.envelopes <- k.Envelope:
+			default: // still queued on the server; fetched later
 			}
 		case *pb.Frame_Typing, *pb.Frame_CallbackAnswer:
 			select {
@@ -429,6 +468,13 @@ func (c *Client) callOn(ctx context.Context, s *session, method string, req, res
 			return errLost
 		}
 		if r.Error != nil {
+			if st := r.Error.Stale; st != nil && r.Error.Kind == string(herald.Stale) {
+				cur := make([]herald.DeviceSet, 0, len(st.Current))
+				for _, d := range st.Current {
+					cur = append(cur, herald.DeviceSet{UserID: d.UserId, Devices: d.DeviceIds})
+				}
+				return herald.NewStaleDevices(st.Missing, st.Extra, cur)
+			}
 			return &herald.Error{Kind: herald.Kind(r.Error.Kind), Msg: r.Error.Message, RetryAfter: time.Duration(r.Error.RetryAfterMs) * time.Millisecond}
 		}
 		if resp != nil {

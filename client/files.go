@@ -94,7 +94,7 @@ func (c *Client) UploadFile(ctx context.Context, r io.ReadSeeker, size int64, op
 				// Finished (its last answer lost), swept, or complete but
 				// never made a file (the server stopped in between). The
 				// file of a finished upload has the upload's id.
-				if f, err := c.FileInfo(ctx, loc[strings.LastIndex(loc, "/")+1:]); err == nil && f.Sha256 == sum {
+				if f := c.finishedFile(ctx, loc[strings.LastIndex(loc, "/")+1:], sum, opts.Name); f != nil {
 					opts.Resume.Delete(key)
 					progress(size, size)
 					return f, nil
@@ -136,6 +136,26 @@ func (c *Client) UploadFile(ctx context.Context, r io.ReadSeeker, size int64, op
 			return file, nil
 		}
 	}
+}
+
+// finishedFile looks for the file an upload became, over plain HTTP (an
+// SDK used only for files need not have its WebSocket up): the file of a
+// finished upload has the upload's id, and its ETag is the SHA-256.
+func (c *Client) finishedFile(ctx context.Context, id, sum, name string) *pb.File {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, c.httpBase()+"/v1/files/"+id, nil)
+	if err != nil {
+		return nil
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token())
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	drain(resp)
+	if resp.StatusCode != http.StatusOK || strings.Trim(resp.Header.Get("ETag"), `"`) != sum {
+		return nil
+	}
+	return &pb.File{Id: id, Name: name, Size: resp.ContentLength, Mime: resp.Header.Get("Content-Type"), Sha256: sum}
 }
 
 func (c *Client) authorize(req *http.Request) {

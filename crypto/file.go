@@ -104,3 +104,41 @@ func fileAEAD(fileKey []byte, label string) (cipher.AEAD, error) {
 	}
 	return newGCM(k)
 }
+
+// EncryptStream encrypts what it reads from src under a fresh file key
+// and hands the ciphertext, as a stream, to store (which reads it to its
+// end, as a blob store's Put does). It returns the key and the number of
+// plaintext bytes encrypted. With keepPartial, a read error from src
+// (a client gone mid-upload) ends the file early, authenticated, instead
+// of failing: what arrived is kept.
+func EncryptStream(src io.Reader, keepPartial bool, store func(io.Reader) error) (key []byte, n int64, err error) {
+	pr, pw := io.Pipe()
+	type result struct {
+		key []byte
+		n   int64
+	}
+	done := make(chan result, 1)
+	go func() {
+		var res result
+		w, k, err := EncryptFile(pw)
+		if err == nil {
+			res.key = k
+			res.n, err = io.Copy(w, src)
+			if err != nil && keepPartial {
+				err = nil
+			}
+			if err == nil {
+				err = w.Close()
+			}
+		}
+		pw.CloseWithError(err)
+		done <- res
+	}()
+	err = store(pr)
+	pr.CloseWithError(errors.New("crypto: the store stopped reading"))
+	res := <-done
+	if err != nil {
+		return nil, 0, err
+	}
+	return res.key, res.n, nil
+}

@@ -202,20 +202,11 @@ type bucket struct {
 // another master key, is an error: a server must not start and silently
 // treat every live TTL message as expired.
 func OpenKeyRing(path string, master []byte, width time.Duration) (*KeyRing, error) {
-	if len(master) != KeySize {
-		return nil, fmt.Errorf("crypto: master key must be %d bytes, got %d", KeySize, len(master))
-	}
-	if width == 0 {
-		width = DefaultBucketWidth
-	}
-	if width < time.Second || width%time.Second != 0 {
-		return nil, fmt.Errorf("crypto: key ring bucket width %v is not a positive whole number of seconds", width)
-	}
-	kek, mac, err := ringKeys(master)
+	r, err := newKeyRing(master, width)
 	if err != nil {
 		return nil, err
 	}
-	r := &KeyRing{path: path, width: int64(width / time.Second), kek: kek, mac: mac}
+	r.path = path
 
 	// A temporary file left by a crash holds wrapped keys that may since
 	// have been destroyed; it was never the ring, so remove it.
@@ -279,20 +270,11 @@ const storageTimeout = 15 * time.Second
 // until it vacuums them, and its write-ahead log and backups keep them
 // longer. See docs/OPERATIONS.md.
 func OpenSharedKeyRing(storage RingStorage, master []byte, width time.Duration) (*KeyRing, error) {
-	if len(master) != KeySize {
-		return nil, fmt.Errorf("crypto: master key must be %d bytes, got %d", KeySize, len(master))
-	}
-	if width == 0 {
-		width = DefaultBucketWidth
-	}
-	if width < time.Second || width%time.Second != 0 {
-		return nil, fmt.Errorf("crypto: key ring bucket width %v is not a positive whole number of seconds", width)
-	}
-	kek, mac, err := ringKeys(master)
+	r, err := newKeyRing(master, width)
 	if err != nil {
 		return nil, err
 	}
-	r := &KeyRing{path: "shared", shared: storage, width: int64(width / time.Second), kek: kek, mac: mac}
+	r.path, r.shared = "shared", storage
 	r.state.Store(&ringState{buckets: map[int64]*bucket{}})
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -365,6 +347,25 @@ func (r *KeyRing) persist(st *ringState) error {
 // maxConflicts bounds compare-and-swap retries; each one means another
 // node made progress, so running out means something is wrong.
 const maxConflicts = 20
+
+// newKeyRing checks the arguments both kinds of ring take and derives
+// the ring's keys.
+func newKeyRing(master []byte, width time.Duration) (*KeyRing, error) {
+	if len(master) != KeySize {
+		return nil, fmt.Errorf("crypto: master key must be %d bytes, got %d", KeySize, len(master))
+	}
+	if width == 0 {
+		width = DefaultBucketWidth
+	}
+	if width < time.Second || width%time.Second != 0 {
+		return nil, fmt.Errorf("crypto: key ring bucket width %v is not a positive whole number of seconds", width)
+	}
+	kek, mac, err := ringKeys(master)
+	if err != nil {
+		return nil, err
+	}
+	return &KeyRing{width: int64(width / time.Second), kek: kek, mac: mac}, nil
+}
 
 func ringKeys(master []byte) (kek, mac cipher.AEAD, err error) {
 	if kek, err = deriveAEAD(master, kekInfo); err != nil {

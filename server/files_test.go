@@ -128,10 +128,14 @@ func TestFileUploadResumesAndComesBackIdentical(t *testing.T) {
 	alice, bobby := signup(t, n, "alice"), signup(t, n, "bobby")
 	data := randomBytes(50<<20, 1)
 	resume := memResume{}
+	// 50 MiB through the race detector on a loaded machine takes a while;
+	// the ceiling only stops a hung test.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
 
 	// The first attempt breaks off in the middle of the third chunk.
 	src := &failingFile{Reader: bytes.NewReader(data), at: 2*client.UploadChunk + 12345}
-	_, err := alice.UploadFile(ctxT(t), src, int64(len(data)), client.UploadOptions{
+	_, err := alice.UploadFile(ctx, src, int64(len(data)), client.UploadOptions{
 		Name: "film.bin", Resume: resume,
 		Progress: func(done, total int64) { src.armed = true }, // after hashing, before sending
 	})
@@ -144,7 +148,7 @@ func TestFileUploadResumesAndComesBackIdentical(t *testing.T) {
 
 	// The second attempt continues where the server says the first stopped.
 	var first int64 = -1
-	f, err := alice.UploadFile(ctxT(t), bytes.NewReader(data), int64(len(data)), client.UploadOptions{
+	f, err := alice.UploadFile(ctx, bytes.NewReader(data), int64(len(data)), client.UploadOptions{
 		Name: "film.bin", Resume: resume,
 		Progress: func(done, total int64) {
 			if first < 0 {
@@ -177,7 +181,7 @@ func TestFileUploadResumesAndComesBackIdentical(t *testing.T) {
 	// Through the SDK, interrupted and resumed by offset...
 	var buf bytes.Buffer
 	buf.Write(data[:1234567]) // what an earlier, broken download left
-	if _, _, err := bobby.DownloadRange(ctxT(t), f.Id, int64(buf.Len()), &buf, nil); err != nil {
+	if _, _, err := bobby.DownloadRange(ctx, f.Id, int64(buf.Len()), &buf, nil); err != nil {
 		t.Fatal(err)
 	}
 	if sha(buf.Bytes()) != sha(data) {
@@ -621,5 +625,49 @@ func TestFileDiesWithItsMessage(t *testing.T) {
 	}
 	if resp, _ := get(t, n, bobby.token, "/v1/files/"+f.Id); resp.StatusCode != 404 {
 		t.Fatalf("bobby after expiry: %d", resp.StatusCode)
+	}
+}
+
+// An upload whose last answer never reached the client: running the
+// upload again finds the file by the upload's id instead of sending the
+// content again.
+func TestFileUploadLastAnswerLost(t *testing.T) {
+	n := startNode(t, "")
+	alice := signup(t, n, "alice")
+	data := randomBytes(200_000, 9)
+	resp := tusPost(t, n, alice.token, len(data), map[string]string{"filename": "lost.bin", "sha256": sha(data)})
+	loc := resp.Header.Get("Location")
+	req, _ := http.NewRequestWithContext(ctxT(t), http.MethodPatch, loc, bytes.NewReader(data))
+	req.Header.Set("Authorization", "Bearer "+alice.token)
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Upload-Offset", "0")
+	req.Header.Set("Content-Type", "application/offset+octet-stream")
+	pr, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr.Body.Close() // the answer, with the file's id, is "lost"
+	if pr.StatusCode != 200 {
+		t.Fatalf("final PATCH: %d", pr.StatusCode)
+	}
+	id := loc[strings.LastIndex(loc, "/")+1:]
+	resume := memResume{fmt.Sprintf("%s-%d", sha(data), len(data)): loc}
+	var sent int64 = -1
+	f, err := alice.UploadFile(ctxT(t), bytes.NewReader(data), int64(len(data)), client.UploadOptions{
+		Name: "lost.bin", Resume: resume,
+		Progress: func(done, total int64) {
+			if sent < 0 {
+				sent = done
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Id != id || sent != int64(len(data)) {
+		t.Fatalf("file %s (want %s), first progress %d: the content was sent again", f.Id, id, sent)
+	}
+	if resp, _ := get(t, n, alice.token, "/v1/uploads/"+id); resp.StatusCode == 200 {
+		t.Fatal("the finished upload is still there")
 	}
 }

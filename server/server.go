@@ -75,6 +75,9 @@ type Config struct {
 	// UploadAbandoned is how long an unfinished upload is kept after its
 	// last byte (default 24 hours).
 	UploadAbandoned time.Duration
+	// EnvelopeRetention is how long an undelivered secret-chat envelope
+	// waits for its device (zero: 30 days).
+	EnvelopeRetention time.Duration
 }
 
 // Node is a running server.
@@ -152,6 +155,7 @@ func Open(cfg Config) (*Node, error) {
 		PasswordCost: cfg.PasswordCost, LargeGroup: cfg.LargeGroup, Limits: cfg.AbuseLimits,
 		Bots: bots, BotLimits: cfg.BotLimits,
 		Blobs: blobs, MaxFileSize: cfg.MaxFileSize, StorageQuota: cfg.StorageQuota,
+		Secret: secretStore(db), EnvelopeRetention: cfg.EnvelopeRetention,
 	})
 	// What expired while the server was down is gone, and its keys
 	// destroyed, before the first request is served.
@@ -374,6 +378,12 @@ func (n *Node) sweep() {
 			}
 		}
 	}
+}
+
+// secretStore returns the store's secret-chat half, if it has one.
+func secretStore(db store.Store) store.Secret {
+	s, _ := db.(store.Secret)
+	return s
 }
 
 // openBus interprets -bus. onLoss hears of events the bus may have lost

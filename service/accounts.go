@@ -289,6 +289,13 @@ func (s *Service) RevokeDevice(ctx context.Context, c Caller, deviceID int64) er
 	if err := s.store.DeleteDevice(ctx, c.UserID, deviceID); err != nil {
 		return err
 	}
+	if s.secret != nil {
+		// Its keys must not outlive it: SQLite may give its id to the
+		// next device, which will publish keys of its own.
+		if err := s.secret.ForgetDevice(ctx, deviceID); err != nil {
+			return err
+		}
+	}
 	s.emit(context.WithoutCancel(ctx), c.UserID, Event{Kind: EventRevoked, DeviceID: deviceID})
 	return nil
 }

@@ -19,6 +19,7 @@ type SweepStats struct {
 	Resealed  int // waiting timers moved to a later bucket
 	Destroyed int // key-ring buckets destroyed
 	Files     int // files of self-destructed messages deleted
+	Envelopes int // secret-chat envelopes past their time, or of devices gone
 }
 
 // Sweep deletes every message whose time is up, keeps waiting timers'
@@ -61,6 +62,11 @@ func (s *Service) Sweep(ctx context.Context) (SweepStats, error) {
 		if n < sweepBatch {
 			break
 		}
+	}
+	ne, err := s.sweepEnvelopes(ctx, now)
+	st.Envelopes = ne
+	if err != nil {
+		return st, err
 	}
 	nf, err := s.sweepFiles(ctx)
 	st.Files = nf

@@ -150,32 +150,14 @@ func (s *Service) FinishUpload(ctx context.Context, c Caller, up Upload) (herald
 // encryptTo streams r, encrypted under a fresh file key, into the blob
 // store at key, and returns the file key and the plaintext length.
 func (s *Service) encryptTo(ctx context.Context, key string, r io.Reader) ([]byte, int64, error) {
-	pr, pw := io.Pipe()
-	type result struct {
-		key []byte
-		n   int64
-	}
-	done := make(chan result, 1)
-	go func() {
-		var res result
-		w, k, err := crypto.EncryptFile(pw)
-		if err == nil {
-			res.key = k
-			res.n, err = io.Copy(w, r)
-			if err == nil {
-				err = w.Close()
-			}
-		}
-		pw.CloseWithError(err)
-		done <- res
-	}()
-	_, err := s.blobs.Put(ctx, key, pr)
-	pr.CloseWithError(errors.New("blob store stopped reading"))
-	res := <-done
+	fk, n, err := crypto.EncryptStream(r, false, func(ct io.Reader) error {
+		_, err := s.blobs.Put(ctx, key, ct)
+		return err
+	})
 	if err != nil {
 		return nil, 0, herald.Wrap("service.encryptTo", err)
 	}
-	return res.key, res.n, nil
+	return fk, n, nil
 }
 
 func withoutKey(f herald.File) herald.File {
@@ -261,6 +243,11 @@ func (s *Service) readable(ctx context.Context, userID int64, id string) (herald
 		return herald.File{}, herald.Errorf(herald.NotFound, "no such file")
 	}
 	ok, err := s.store.CanReadFile(ctx, userID, id)
+	if err == nil && !ok && s.secret != nil {
+		// An encrypted attachment of a secret message: no chat on the
+		// server carries it, the sender granted it to the recipient.
+		ok, err = s.secret.FileGranted(ctx, userID, id)
+	}
 	if err != nil {
 		return herald.File{}, err
 	}

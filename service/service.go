@@ -64,6 +64,12 @@ type Config struct {
 	// (zero: herald.DefaultMaxFileSize and herald.DefaultStorageQuota).
 	MaxFileSize  int64
 	StorageQuota int64
+	// Secret keeps secret chats' public keys and envelope queues; without
+	// it those methods answer UNAVAILABLE.
+	Secret store.Secret
+	// EnvelopeRetention is how long an undelivered secret envelope is
+	// kept (zero: herald.DefaultEnvelopeRetention).
+	EnvelopeRetention time.Duration
 	// Now returns the time; tests replace it.
 	Now func() time.Time
 }
@@ -98,6 +104,9 @@ type Service struct {
 	quota   int64
 	filesMu sync.RWMutex
 	files   map[string]herald.File // file metadata for delivery, without keys
+
+	secret    store.Secret
+	retention time.Duration
 }
 
 // Caller is an authenticated device making a request.
@@ -116,6 +125,10 @@ func New(cfg Config) *Service {
 		signup: cfg.Signup, cost: cfg.PasswordCost, gap: cfg.TooLongGap, now: cfg.Now, large: cfg.LargeGroup,
 		limits: newLoginLimits(), users: map[int64]herald.User{}, chats: map[int64]herald.Chat{},
 		blobs: cfg.Blobs, maxFile: cfg.MaxFileSize, quota: cfg.StorageQuota, files: map[string]herald.File{},
+	}
+	s.secret, s.retention = cfg.Secret, cfg.EnvelopeRetention
+	if s.retention <= 0 {
+		s.retention = herald.DefaultEnvelopeRetention
 	}
 	if s.maxFile <= 0 {
 		s.maxFile = herald.DefaultMaxFileSize
@@ -159,17 +172,21 @@ const (
 	// EventCallbackAnswer carries a bot's answer to a button press of
 	// this user (Answer is set; UserID is the bot, ChatID the chat).
 	EventCallbackAnswer EventKind = "callback_answer"
+	// EventEnvelope carries a secret-chat envelope (ciphertext) for
+	// device DeviceID.
+	EventEnvelope EventKind = "envelope"
 )
 
 // Event is what the service publishes on a user's bus topic. Message bodies
 // inside travel sealed; OpenEvent opens them on the receiving node.
 type Event struct {
-	Kind     EventKind       `json:"k"`
-	Update   *herald.Update  `json:"u,omitempty"`
-	DeviceID int64           `json:"d,omitempty"`
-	ChatID   int64           `json:"c,omitempty"`
-	UserID   int64           `json:"f,omitempty"`
-	Answer   *CallbackAnswer `json:"a,omitempty"`
+	Kind     EventKind        `json:"k"`
+	Update   *herald.Update   `json:"u,omitempty"`
+	DeviceID int64            `json:"d,omitempty"`
+	ChatID   int64            `json:"c,omitempty"`
+	UserID   int64            `json:"f,omitempty"`
+	Answer   *CallbackAnswer  `json:"a,omitempty"`
+	Envelope *herald.Envelope `json:"e,omitempty"`
 }
 
 // DecodeEvent parses a bus message and opens any message body in it.

@@ -322,6 +322,7 @@ func pbError(err error) *pb.Error {
 	if errors.As(err, &he) && he.RetryAfter > 0 {
 		e.RetryAfterMs = he.RetryAfter.Milliseconds()
 	}
+	pbStale(err, e)
 	return e
 }
 

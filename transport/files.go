@@ -95,8 +95,8 @@ func (f *filesHTTP) serveUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id := strings.Trim(strings.TrimPrefix(r.URL.Path, "/v1/uploads/"), "/"); id != "" {
-		meta, err := f.uploads.MetaData(r.Context(), id)
-		if err != nil || meta["owner"] != strconv.FormatInt(caller.UserID, 10) {
+		owner, err := f.uploads.Owner(r.Context(), id)
+		if err != nil || owner != caller.UserID {
 			tusError(w, herald.Errorf(herald.NotFound, "no such upload"))
 			return
 		}
@@ -120,7 +120,7 @@ func (f *filesHTTP) beforeCreate(ev tus.HookEvent) (tus.HTTPResponse, tus.FileIn
 	if err := f.svc.CheckUpload(ev.Context, c, ev.Upload.Size); err != nil {
 		return tus.HTTPResponse{}, tus.FileInfoChanges{}, tusErr(err)
 	}
-	meta := tus.MetaData{"owner": strconv.FormatInt(c.UserID, 10)}
+	meta := tus.MetaData{tusstore.OwnerKey: strconv.FormatInt(c.UserID, 10)}
 	for _, k := range []string{"filename", "sha256", "width", "height", "duration_ms"} {
 		if v, ok := ev.Upload.MetaData[k]; ok && len(v) <= 1024 {
 			meta[k] = v
@@ -154,16 +154,21 @@ func (f *filesHTTP) beforeFinish(ev tus.HookEvent) (tus.HTTPResponse, error) {
 			return u.GetReader(ctx)
 		},
 	}
-	file, err := f.svc.FinishUpload(ev.Context, c, up)
+	// Finishing a large file takes seconds per GiB. It must not stop
+	// when the client gives up waiting for the answer: the client asks
+	// again, and finds the file by the upload's id.
+	ctx := context.WithoutCancel(ev.Context)
+	file, err := f.svc.FinishUpload(ctx, c, up)
 	if herald.IsKind(err, herald.Invalid) {
 		// A damaged upload cannot be resumed into a good one.
-		f.uploads.Delete(context.WithoutCancel(ev.Context), id)
+		f.uploads.Delete(ctx, id)
 	}
 	if err != nil {
+		f.log.WarnContext(ctx, "upload not made a file", "upload", id, "err", err)
 		return tus.HTTPResponse{}, tusErr(err)
 	}
-	if err := f.uploads.Delete(context.WithoutCancel(ev.Context), id); err != nil {
-		f.log.WarnContext(ev.Context, "upload parts not deleted; the sweep will", "upload", id, "err", err)
+	if err := f.uploads.Delete(ctx, id); err != nil {
+		f.log.WarnContext(ctx, "upload parts not deleted; the sweep will", "upload", id, "err", err)
 	}
 	body, _ := json.Marshal(jsonFile(file))
 	return tus.HTTPResponse{

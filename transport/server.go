@@ -17,6 +17,7 @@ import (
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/bus"
 	"github.com/heraldim/herald/service"
+	"github.com/heraldim/herald/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -76,7 +77,8 @@ type topicConns struct {
 	conns map[*conn]struct{}
 }
 
-// New returns a Server. Its Handler serves /v1/ws, /healthz and /metrics.
+// New returns a Server. Its Handler serves /v1/ws, /healthz, /metrics and
+// the web client at /.
 func New(svc *service.Service, b bus.Bus, log *slog.Logger, limits Limits) *Server {
 	d := DefaultLimits
 	for _, f := range []struct {
@@ -119,6 +121,8 @@ func (s *Server) Handler() http.Handler {
 	if s.files != nil {
 		s.files.mount(mux)
 	}
+	// Everything else is the web client (its own security headers).
+	mux.Handle("/", web.Handler())
 	return mux
 }
 
@@ -322,6 +326,17 @@ func (s *Server) deliver(topic string, data []byte) {
 		frame := s.encodeAnswer(ctx, ev)
 		for _, c := range targets {
 			c.push(frame)
+		}
+	case service.EventEnvelope:
+		// Only the device it is encrypted for can use it.
+		var frame []byte
+		for _, c := range targets {
+			if c.deviceID() == ev.DeviceID {
+				if frame == nil {
+					frame = encodeEnvelope(s.render.envelope(ctx, ev.Envelope))
+				}
+				c.push(frame)
+			}
 		}
 	case service.EventTyping:
 		frame := encodeTyping(ev.ChatID, ev.UserID, s.svc.UserNames(ctx, ev.UserID)[ev.UserID])

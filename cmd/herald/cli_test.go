@@ -846,3 +846,63 @@ func TestCLI(t *testing.T) {
 		}
 	})
 }
+
+// Secret chats from the command line: keys made at signup, a chat id, a
+// message that listen prints decrypted and marked secret, history from
+// the device's own store, and safety numbers that match.
+func TestCLISecret(t *testing.T) {
+	srv := startServer(t)
+	alice, bobby := srv.newDevice(t), srv.newDevice(t)
+	alice.ok(t, "signup", "alice")
+	bobby.ok(t, "signup", "bobby")
+	id := strings.TrimSpace(alice.ok(t, "secret", "start", "@bobby"))
+	if !strings.HasPrefix(id, "s") || len(id) != 17 {
+		t.Fatalf("secret start printed %q", id)
+	}
+	base := srv.resumes(t)
+	l := bobby.listen(t, "--count", "1", "--timeout", "20s", "--json")
+	srv.waitListeners(t, base, l)
+	alice.ok(t, "secret", "send", "@bobby", "only bobby can read this", "--ttl", "10s")
+	r := l.wait(t)
+	if r.code != 0 {
+		t.Fatalf("listen: %s", r)
+	}
+	var got struct {
+		Chat   string  `json:"chat"`
+		Text   string  `json:"text"`
+		From   string  `json:"from"`
+		Secret bool    `json:"secret"`
+		TTL    float64 `json:"ttl"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &got); err != nil {
+		t.Fatalf("listen printed %q: %v", r.stdout, err)
+	}
+	if !got.Secret || got.Text != "only bobby can read this" || got.From != "alice" || got.Chat != id || got.TTL != 10 {
+		t.Errorf("listen got %+v", got)
+	}
+	// listen showed it, so its timer runs: alice's device learned that
+	// from bobby's encrypted read receipt.
+	var mine struct {
+		ExpiresAt string `json:"expires_at"`
+		Secret    bool   `json:"secret"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(alice.ok(t, "secret", "history", "@bobby", "--json"))), &mine); err != nil || !mine.Secret || mine.ExpiresAt == "" {
+		t.Errorf("alice's copy after bobby read it: %+v, %v", mine, err)
+	}
+	hist := bobby.ok(t, "secret", "history", "@alice")
+	if !strings.Contains(hist, "only bobby can read this") || !strings.Contains(hist, "secret") {
+		t.Errorf("secret history: %q", hist)
+	}
+	va, vb := alice.ok(t, "secret", "verify", "@bobby"), bobby.ok(t, "secret", "verify", "@alice")
+	if strings.SplitN(va, "\n", 2)[0] != strings.SplitN(vb, "\n", 2)[0] || len(va) < 60 {
+		t.Errorf("safety numbers differ:\n%s\n%s", va, vb)
+	}
+	if out := alice.ok(t, "secret", "verify", "@bobby", "--confirm"); !strings.Contains(out, "verified") {
+		t.Errorf("verify --confirm: %q", out)
+	}
+	// The private keys stay in the device's home, readable by its owner only.
+	info, err := os.Stat(filepath.Join(alice.home, "secret", "identity"))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("identity file: %v, %v", info, err)
+	}
+}

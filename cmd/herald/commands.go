@@ -48,6 +48,7 @@ func init() {
 		"press":      cmdPress,
 		"report":     cmdReport,
 		"clear":      cmdClear,
+		"secret":     cmdSecret,
 		"appeal":     cmdAppeal,
 		"rules":      cmdRules,
 		"block":      func(ctx context.Context, c *cli, args []string) error { return cmdBlock(ctx, c, args, true) },
@@ -190,6 +191,7 @@ func cmdSignup(ctx context.Context, c *cli, args []string) error {
 	if err := c.saveSession(res, c.server); err != nil {
 		return err
 	}
+	c.initSecret(cctx, cl)
 	return c.printSession("signed up", res)
 }
 
@@ -223,6 +225,7 @@ func cmdLogin(ctx context.Context, c *cli, args []string) error {
 	if err := c.saveSession(res, c.server); err != nil {
 		return err
 	}
+	c.initSecret(cctx, cl)
 	return c.printSession("logged in", res)
 }
 
@@ -483,11 +486,25 @@ func cmdListen(ctx context.Context, c *cli, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
+	secrets, sec, stopSecret := c.listenSecret(ctx, cl)
+	defer stopSecret()
 	seen := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case ev := <-secrets:
+			if ev.Message == nil || (ev.Message.Outgoing && !p.on["all"]) {
+				continue
+			}
+			if err := c.printSecret(ev.Message); err != nil {
+				return err
+			}
+			c.shownSecret(ctx, sec, ev.Message)
+			seen++
+			if count > 0 && seen >= count {
+				return nil
+			}
 		case ev, ok := <-cl.Events():
 			if !ok {
 				if err := cl.Err(); err != nil {

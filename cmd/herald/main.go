@@ -60,6 +60,10 @@ const usage = `usage: herald [--server URL] [--home DIR] [--json] COMMAND [ARGS]
   bot token NAME --rotate          prints a new token; the old one stops working at once
   bot list | bot delete NAME | bot privacy NAME on|off
   press TARGET ID BUTTON [--wait DURATION]   press a bot's inline button (its data, text or number); prints the bot's answer
+  secret start @user               end-to-end encrypted chat (Signal protocol); prints its id
+  secret send @user TEXT [--ttl 10s] [--file PATH]   encrypted on this device for every device of both
+  secret history @user             decrypted from this device's own store
+  secret verify @user [--confirm]  the safety number to compare in person
 
 TARGET is @username (the direct chat with that user) or a numeric chat id.
 The password comes from $HERALD_PASSWORD, else it is asked for.

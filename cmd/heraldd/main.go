@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/server"
 	"github.com/heraldim/herald/service"
 	"github.com/heraldim/herald/store/postgres"
@@ -87,15 +88,16 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	blobsURL := fs.String("blobs", env(getenv, "HERALD_BLOBS", ""), "where files' encrypted bytes live: empty for DATA/blobs, file:///path, or s3://bucket?endpoint=host:port[&region=..&secure=false&prefix=..] with keys in HERALD_S3_ACCESS_KEY/HERALD_S3_SECRET_KEY (HERALD_BLOBS)")
 	maxFile := fs.String("max-file-size", env(getenv, "HERALD_MAX_FILE_SIZE", "2GiB"), "largest file accepted, e.g. 2GiB or 500MiB (HERALD_MAX_FILE_SIZE)")
 	quota := fs.String("storage-quota", env(getenv, "HERALD_STORAGE_QUOTA", "100GiB"), "bytes of files one user may own (HERALD_STORAGE_QUOTA)")
+	retention := fs.Duration("secret-retention", envDuration(getenv, "HERALD_SECRET_RETENTION", 30*24*time.Hour), "how long an undelivered secret-chat envelope waits for its device (HERALD_SECRET_RETENTION)")
 	abandoned := fs.Duration("upload-abandoned", envDuration(getenv, "HERALD_UPLOAD_ABANDONED", 24*time.Hour), "how long an unfinished upload is kept after its last byte (HERALD_UPLOAD_ABANDONED)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	maxFileBytes, err := parseSize(*maxFile)
+	maxFileBytes, err := herald.ParseSize(*maxFile)
 	if err != nil {
 		return fmt.Errorf("-max-file-size: %w", err)
 	}
-	quotaBytes, err := parseSize(*quota)
+	quotaBytes, err := herald.ParseSize(*quota)
 	if err != nil {
 		return fmt.Errorf("-storage-quota: %w", err)
 	}
@@ -114,6 +116,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	cfg.Pprof = *pprofOn
 	cfg.Blobs, cfg.MaxFileSize, cfg.StorageQuota, cfg.UploadAbandoned = *blobsURL, maxFileBytes, quotaBytes, *abandoned
 	cfg.BotLimits = service.BotLimits{PerSecond: *botRate, PerChatPerSecond: *botChatRate}
+	cfg.EnvelopeRetention = *retention
 	cfg.AbuseLimits = service.Limits{DirectPerSecond: *sendRate, GroupPerSecond: *sendRate / 2, ChannelPerSecond: *sendRate / 2, SignupsPerHourPerAddr: *signupRate, JoinsPerMinutePerChat: *joinRate}
 
 	if sub == "migrate" {
@@ -177,26 +180,4 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// parseSize reads a byte count with an optional binary unit: 1048576,
-// 500KiB, 20MiB, 2GiB, 1TiB.
-func parseSize(v string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
-	mult := int64(1)
-	num := strings.TrimSpace(v)
-	for _, u := range units {
-		if n, ok := strings.CutSuffix(num, u.suffix); ok {
-			num, mult = strings.TrimSpace(n), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n <= 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("%q is not a size like 2GiB, 500MiB or 1048576", v)
-	}
-	return n * mult, nil
 }

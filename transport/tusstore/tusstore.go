@@ -19,6 +19,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +53,7 @@ type part struct {
 }
 
 type state struct {
+	Owner    int64             `json:"owner"`
 	Size     int64             `json:"size"`
 	MetaData map[string]string `json:"meta"`
 	Parts    []part            `json:"parts"`
@@ -96,7 +99,15 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	}
 	var b [16]byte
 	rand.Read(b[:])
-	u := &upload{s: s, id: hex.EncodeToString(b[:]), st: state{Size: info.Size, MetaData: info.MetaData}}
+	// The owner is the server's, not the client's, metadata: kept apart,
+	// so HEAD never echoes it.
+	meta := maps.Clone(info.MetaData)
+	owner, err := strconv.ParseInt(meta[OwnerKey], 10, 64)
+	if err != nil || owner <= 0 {
+		return nil, fmt.Errorf("tusstore: upload without an owner")
+	}
+	delete(meta, OwnerKey)
+	u := &upload{s: s, id: hex.EncodeToString(b[:]), st: state{Owner: owner, Size: info.Size, MetaData: meta}}
 	if err := u.save(ctx); err != nil {
 		return nil, err
 	}
@@ -152,41 +163,24 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 		return 0, handler.ErrMismatchOffset
 	}
 	key := partKey(u.id, offset)
-	pr, pw := io.Pipe()
-	type result struct {
-		key []byte
-		n   int64
-	}
-	done := make(chan result, 1)
-	go func() {
-		var res result
-		w, k, err := crypto.EncryptFile(pw)
-		if err == nil {
-			res.key = k
-			// A read error (the client went away) ends the part
-			// early; what arrived is still kept.
-			res.n, _ = io.Copy(w, src)
-			err = w.Close()
-		}
-		pw.CloseWithError(err)
-		done <- res
-	}()
 	// The part is stored even if the request's context ends: it holds
 	// bytes the client sent, and the state must match what is stored.
-	_, err := u.s.blobs.Put(context.WithoutCancel(ctx), key, pr)
-	pr.CloseWithError(errors.New("blob store stopped reading"))
-	res := <-done
+	bg := context.WithoutCancel(ctx)
+	pk, n, err := crypto.EncryptStream(src, true, func(ct io.Reader) error {
+		_, err := u.s.blobs.Put(bg, key, ct)
+		return err
+	})
 	if err != nil {
 		return 0, err
 	}
-	if res.n == 0 {
-		return 0, u.s.blobs.Delete(context.WithoutCancel(ctx), key)
+	if n == 0 {
+		return 0, u.s.blobs.Delete(bg, key)
 	}
-	u.st.Parts = append(u.st.Parts, part{Offset: offset, Size: res.n, Key: res.key})
-	if err := u.save(context.WithoutCancel(ctx)); err != nil {
+	u.st.Parts = append(u.st.Parts, part{Offset: offset, Size: n, Key: pk})
+	if err := u.save(bg); err != nil {
 		return 0, err
 	}
-	return res.n, nil
+	return n, nil
 }
 
 // GetInfo implements handler.Upload.
@@ -236,14 +230,18 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// MetaData returns the metadata of an upload (the handler stores the
-// uploader's id there), or handler.ErrNotFound.
-func (s *Store) MetaData(ctx context.Context, id string) (map[string]string, error) {
+// OwnerKey is the metadata key under which the upload handler hands the
+// uploader's user id to NewUpload.
+const OwnerKey = "herald-owner"
+
+// Owner returns the id of the user an upload belongs to, or
+// handler.ErrNotFound.
+func (s *Store) Owner(ctx context.Context, id string) (int64, error) {
 	up, err := s.GetUpload(ctx, id)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	return up.(*upload).st.MetaData, nil
+	return up.(*upload).st.Owner, nil
 }
 
 // Sweep deletes uploads not touched since before: abandoned partial

@@ -41,6 +41,7 @@ type Frame struct {
 	//	*Frame_Typing
 	//	*Frame_CatchUp
 	//	*Frame_CallbackAnswer
+	//	*Frame_Envelope
 	Kind          isFrame_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -137,6 +138,15 @@ func (x *Frame) GetCallbackAnswer() *CallbackAnswer {
 	return nil
 }
 
+func (x *Frame) GetEnvelope() *Envelope {
+	if x != nil {
+		if x, ok := x.Kind.(*Frame_Envelope); ok {
+			return x.Envelope
+		}
+	}
+	return nil
+}
+
 type isFrame_Kind interface {
 	isFrame_Kind()
 }
@@ -165,6 +175,10 @@ type Frame_CallbackAnswer struct {
 	CallbackAnswer *CallbackAnswer `protobuf:"bytes,10,opt,name=callback_answer,json=callbackAnswer,proto3,oneof"` // a bot answered this user's button press (pushed, never stored)
 }
 
+type Frame_Envelope struct {
+	Envelope *Envelope `protobuf:"bytes,40,opt,name=envelope,proto3,oneof"` // a secret-chat envelope for this device (docs/SECRET.md)
+}
+
 func (*Frame_Request) isFrame_Kind() {}
 
 func (*Frame_Response) isFrame_Kind() {}
@@ -176,6 +190,8 @@ func (*Frame_Typing) isFrame_Kind() {}
 func (*Frame_CatchUp) isFrame_Kind() {}
 
 func (*Frame_CallbackAnswer) isFrame_Kind() {}
+
+func (*Frame_Envelope) isFrame_Kind() {}
 
 type Request struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -302,6 +318,7 @@ type Error struct {
 	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`       // INVALID_ARGUMENT, UNAUTHENTICATED, ... (docs/PROTOCOL.md)
 	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"` // a sentence for a person
 	RetryAfterMs  int64                  `protobuf:"varint,3,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
+	Stale         *StaleDevices          `protobuf:"bytes,40,opt,name=stale,proto3" json:"stale,omitempty"` // with STALE_DEVICES: the devices a secret message must reach now
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -355,6 +372,13 @@ func (x *Error) GetRetryAfterMs() int64 {
 		return x.RetryAfterMs
 	}
 	return 0
+}
+
+func (x *Error) GetStale() *StaleDevices {
+	if x != nil {
+		return x.Stale
+	}
+	return nil
 }
 
 type Empty struct {
@@ -5127,11 +5151,1175 @@ func (x *CallbackAnswer) GetUrl() string {
 	return ""
 }
 
+type PreKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	PublicKey     []byte                 `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"` // libsignal's serialized Curve25519 key (33 bytes)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreKey) Reset() {
+	*x = PreKey{}
+	mi := &file_herald_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreKey) ProtoMessage() {}
+
+func (x *PreKey) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreKey.ProtoReflect.Descriptor instead.
+func (*PreKey) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *PreKey) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *PreKey) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+type SignedPreKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	PublicKey     []byte                 `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`                   // XEdDSA by the identity key over public_key
+	CreatedAt     int64                  `protobuf:"varint,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"` // Unix ms
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignedPreKey) Reset() {
+	*x = SignedPreKey{}
+	mi := &file_herald_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignedPreKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignedPreKey) ProtoMessage() {}
+
+func (x *SignedPreKey) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignedPreKey.ProtoReflect.Descriptor instead.
+func (*SignedPreKey) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *SignedPreKey) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SignedPreKey) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *SignedPreKey) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *SignedPreKey) GetCreatedAt() int64 {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return 0
+}
+
+// keys.publish: the device's identity key (set once for the device),
+// its current signed prekey (replaced only by a newer one), and one-time
+// prekeys to add to its supply.
+type PublishKeysRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	IdentityKey    []byte                 `protobuf:"bytes,1,opt,name=identity_key,json=identityKey,proto3" json:"identity_key,omitempty"`
+	RegistrationId uint32                 `protobuf:"varint,2,opt,name=registration_id,json=registrationId,proto3" json:"registration_id,omitempty"`
+	SignedPreKey   *SignedPreKey          `protobuf:"bytes,3,opt,name=signed_pre_key,json=signedPreKey,proto3" json:"signed_pre_key,omitempty"`
+	PreKeys        []*PreKey              `protobuf:"bytes,4,rep,name=pre_keys,json=preKeys,proto3" json:"pre_keys,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PublishKeysRequest) Reset() {
+	*x = PublishKeysRequest{}
+	mi := &file_herald_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishKeysRequest) ProtoMessage() {}
+
+func (x *PublishKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishKeysRequest.ProtoReflect.Descriptor instead.
+func (*PublishKeysRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *PublishKeysRequest) GetIdentityKey() []byte {
+	if x != nil {
+		return x.IdentityKey
+	}
+	return nil
+}
+
+func (x *PublishKeysRequest) GetRegistrationId() uint32 {
+	if x != nil {
+		return x.RegistrationId
+	}
+	return 0
+}
+
+func (x *PublishKeysRequest) GetSignedPreKey() *SignedPreKey {
+	if x != nil {
+		return x.SignedPreKey
+	}
+	return nil
+}
+
+func (x *PublishKeysRequest) GetPreKeys() []*PreKey {
+	if x != nil {
+		return x.PreKeys
+	}
+	return nil
+}
+
+type KeyStatus struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PreKeys       int32                  `protobuf:"varint,1,opt,name=pre_keys,json=preKeys,proto3" json:"pre_keys,omitempty"`                 // one-time prekeys left on the server
+	Low           bool                   `protobuf:"varint,2,opt,name=low,proto3" json:"low,omitempty"`                                        // upload more
+	SignedAt      int64                  `protobuf:"varint,3,opt,name=signed_at,json=signedAt,proto3" json:"signed_at,omitempty"`              // Unix ms the current signed prekey was made
+	MaxPreKeyId   uint32                 `protobuf:"varint,4,opt,name=max_pre_key_id,json=maxPreKeyId,proto3" json:"max_pre_key_id,omitempty"` // the highest one-time prekey id uploaded
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyStatus) Reset() {
+	*x = KeyStatus{}
+	mi := &file_herald_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyStatus) ProtoMessage() {}
+
+func (x *KeyStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyStatus.ProtoReflect.Descriptor instead.
+func (*KeyStatus) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *KeyStatus) GetPreKeys() int32 {
+	if x != nil {
+		return x.PreKeys
+	}
+	return 0
+}
+
+func (x *KeyStatus) GetLow() bool {
+	if x != nil {
+		return x.Low
+	}
+	return false
+}
+
+func (x *KeyStatus) GetSignedAt() int64 {
+	if x != nil {
+		return x.SignedAt
+	}
+	return 0
+}
+
+func (x *KeyStatus) GetMaxPreKeyId() uint32 {
+	if x != nil {
+		return x.MaxPreKeyId
+	}
+	return 0
+}
+
+// keys.bundles: claims one prekey bundle per device of a user (or only of
+// the devices listed); each one-time prekey is handed out once.
+type BundlesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	DeviceIds     []int64                `protobuf:"varint,2,rep,packed,name=device_ids,json=deviceIds,proto3" json:"device_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BundlesRequest) Reset() {
+	*x = BundlesRequest{}
+	mi := &file_herald_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BundlesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BundlesRequest) ProtoMessage() {}
+
+func (x *BundlesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BundlesRequest.ProtoReflect.Descriptor instead.
+func (*BundlesRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *BundlesRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *BundlesRequest) GetDeviceIds() []int64 {
+	if x != nil {
+		return x.DeviceIds
+	}
+	return nil
+}
+
+type Bundle struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	UserId         int64                  `protobuf:"varint,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	DeviceId       int64                  `protobuf:"varint,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	RegistrationId uint32                 `protobuf:"varint,3,opt,name=registration_id,json=registrationId,proto3" json:"registration_id,omitempty"`
+	IdentityKey    []byte                 `protobuf:"bytes,4,opt,name=identity_key,json=identityKey,proto3" json:"identity_key,omitempty"`
+	SignedPreKey   *SignedPreKey          `protobuf:"bytes,5,opt,name=signed_pre_key,json=signedPreKey,proto3" json:"signed_pre_key,omitempty"`
+	PreKey         *PreKey                `protobuf:"bytes,6,opt,name=pre_key,json=preKey,proto3" json:"pre_key,omitempty"` // absent when the device's one-time prekeys ran out
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Bundle) Reset() {
+	*x = Bundle{}
+	mi := &file_herald_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Bundle) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Bundle) ProtoMessage() {}
+
+func (x *Bundle) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Bundle.ProtoReflect.Descriptor instead.
+func (*Bundle) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *Bundle) GetUserId() int64 {
+	if x != nil {
+		return x.UserId
+	}
+	return 0
+}
+
+func (x *Bundle) GetDeviceId() int64 {
+	if x != nil {
+		return x.DeviceId
+	}
+	return 0
+}
+
+func (x *Bundle) GetRegistrationId() uint32 {
+	if x != nil {
+		return x.RegistrationId
+	}
+	return 0
+}
+
+func (x *Bundle) GetIdentityKey() []byte {
+	if x != nil {
+		return x.IdentityKey
+	}
+	return nil
+}
+
+func (x *Bundle) GetSignedPreKey() *SignedPreKey {
+	if x != nil {
+		return x.SignedPreKey
+	}
+	return nil
+}
+
+func (x *Bundle) GetPreKey() *PreKey {
+	if x != nil {
+		return x.PreKey
+	}
+	return nil
+}
+
+type BundleList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Bundles       []*Bundle              `protobuf:"bytes,2,rep,name=bundles,proto3" json:"bundles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BundleList) Reset() {
+	*x = BundleList{}
+	mi := &file_herald_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BundleList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BundleList) ProtoMessage() {}
+
+func (x *BundleList) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BundleList.ProtoReflect.Descriptor instead.
+func (*BundleList) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *BundleList) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *BundleList) GetBundles() []*Bundle {
+	if x != nil {
+		return x.Bundles
+	}
+	return nil
+}
+
+// keys.identities: the identity keys of a user's devices, claiming nothing.
+type IdentitiesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IdentitiesRequest) Reset() {
+	*x = IdentitiesRequest{}
+	mi := &file_herald_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IdentitiesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IdentitiesRequest) ProtoMessage() {}
+
+func (x *IdentitiesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IdentitiesRequest.ProtoReflect.Descriptor instead.
+func (*IdentitiesRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *IdentitiesRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+type DeviceIdentity struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId      int64                  `protobuf:"varint,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	IdentityKey   []byte                 `protobuf:"bytes,2,opt,name=identity_key,json=identityKey,proto3" json:"identity_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceIdentity) Reset() {
+	*x = DeviceIdentity{}
+	mi := &file_herald_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceIdentity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceIdentity) ProtoMessage() {}
+
+func (x *DeviceIdentity) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceIdentity.ProtoReflect.Descriptor instead.
+func (*DeviceIdentity) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *DeviceIdentity) GetDeviceId() int64 {
+	if x != nil {
+		return x.DeviceId
+	}
+	return 0
+}
+
+func (x *DeviceIdentity) GetIdentityKey() []byte {
+	if x != nil {
+		return x.IdentityKey
+	}
+	return nil
+}
+
+type IdentityList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Devices       []*DeviceIdentity      `protobuf:"bytes,2,rep,name=devices,proto3" json:"devices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IdentityList) Reset() {
+	*x = IdentityList{}
+	mi := &file_herald_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IdentityList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IdentityList) ProtoMessage() {}
+
+func (x *IdentityList) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IdentityList.ProtoReflect.Descriptor instead.
+func (*IdentityList) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *IdentityList) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *IdentityList) GetDevices() []*DeviceIdentity {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+type Envelope struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Id             int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	SenderId       int64                  `protobuf:"varint,2,opt,name=sender_id,json=senderId,proto3" json:"sender_id,omitempty"`
+	SenderDevice   int64                  `protobuf:"varint,3,opt,name=sender_device,json=senderDevice,proto3" json:"sender_device,omitempty"`
+	DeviceId       int64                  `protobuf:"varint,4,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`    // the recipient device
+	Type           int32                  `protobuf:"varint,5,opt,name=type,proto3" json:"type,omitempty"`                            // 2: Signal message, 3: prekey Signal message
+	Body           []byte                 `protobuf:"bytes,6,opt,name=body,proto3" json:"body,omitempty"`                             // ciphertext
+	SentAt         int64                  `protobuf:"varint,7,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`          // Unix ms
+	ExpiresAt      int64                  `protobuf:"varint,8,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"` // Unix ms the server drops it, delivered or not
+	SenderUsername string                 `protobuf:"bytes,9,opt,name=sender_username,json=senderUsername,proto3" json:"sender_username,omitempty"`
+	UserId         int64                  `protobuf:"varint,10,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"` // the recipient device's user
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Envelope) Reset() {
+	*x = Envelope{}
+	mi := &file_herald_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Envelope) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Envelope) ProtoMessage() {}
+
+func (x *Envelope) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
+func (*Envelope) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *Envelope) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Envelope) GetSenderId() int64 {
+	if x != nil {
+		return x.SenderId
+	}
+	return 0
+}
+
+func (x *Envelope) GetSenderDevice() int64 {
+	if x != nil {
+		return x.SenderDevice
+	}
+	return 0
+}
+
+func (x *Envelope) GetDeviceId() int64 {
+	if x != nil {
+		return x.DeviceId
+	}
+	return 0
+}
+
+func (x *Envelope) GetType() int32 {
+	if x != nil {
+		return x.Type
+	}
+	return 0
+}
+
+func (x *Envelope) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *Envelope) GetSentAt() int64 {
+	if x != nil {
+		return x.SentAt
+	}
+	return 0
+}
+
+func (x *Envelope) GetExpiresAt() int64 {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return 0
+}
+
+func (x *Envelope) GetSenderUsername() string {
+	if x != nil {
+		return x.SenderUsername
+	}
+	return ""
+}
+
+func (x *Envelope) GetUserId() int64 {
+	if x != nil {
+		return x.UserId
+	}
+	return 0
+}
+
+type OutgoingEnvelope struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId       int64                  `protobuf:"varint,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	Type           int32                  `protobuf:"varint,2,opt,name=type,proto3" json:"type,omitempty"`
+	Body           []byte                 `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	RegistrationId uint32                 `protobuf:"varint,4,opt,name=registration_id,json=registrationId,proto3" json:"registration_id,omitempty"` // the device's as the sender's session knows it; a mismatch is STALE_DEVICES
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *OutgoingEnvelope) Reset() {
+	*x = OutgoingEnvelope{}
+	mi := &file_herald_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutgoingEnvelope) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutgoingEnvelope) ProtoMessage() {}
+
+func (x *OutgoingEnvelope) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutgoingEnvelope.ProtoReflect.Descriptor instead.
+func (*OutgoingEnvelope) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *OutgoingEnvelope) GetDeviceId() int64 {
+	if x != nil {
+		return x.DeviceId
+	}
+	return 0
+}
+
+func (x *OutgoingEnvelope) GetType() int32 {
+	if x != nil {
+		return x.Type
+	}
+	return 0
+}
+
+func (x *OutgoingEnvelope) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *OutgoingEnvelope) GetRegistrationId() uint32 {
+	if x != nil {
+		return x.RegistrationId
+	}
+	return 0
+}
+
+// secret.send: one secret message, encrypted separately for every device
+// of the recipient and every other device of the sender.
+type SecretSendRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	Envelopes     []*OutgoingEnvelope    `protobuf:"bytes,2,rep,name=envelopes,proto3" json:"envelopes,omitempty"`
+	TtlMs         int64                  `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`      // drop undelivered envelopes after this (0: the server's retention)
+	FileIds       []string               `protobuf:"bytes,4,rep,name=file_ids,json=fileIds,proto3" json:"file_ids,omitempty"` // encrypted attachments the recipient may download
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretSendRequest) Reset() {
+	*x = SecretSendRequest{}
+	mi := &file_herald_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretSendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretSendRequest) ProtoMessage() {}
+
+func (x *SecretSendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretSendRequest.ProtoReflect.Descriptor instead.
+func (*SecretSendRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *SecretSendRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *SecretSendRequest) GetEnvelopes() []*OutgoingEnvelope {
+	if x != nil {
+		return x.Envelopes
+	}
+	return nil
+}
+
+func (x *SecretSendRequest) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+func (x *SecretSendRequest) GetFileIds() []string {
+	if x != nil {
+		return x.FileIds
+	}
+	return nil
+}
+
+type SecretSendResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SentAt        int64                  `protobuf:"varint,1,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
+	Ids           []int64                `protobuf:"varint,2,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretSendResult) Reset() {
+	*x = SecretSendResult{}
+	mi := &file_herald_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretSendResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretSendResult) ProtoMessage() {}
+
+func (x *SecretSendResult) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretSendResult.ProtoReflect.Descriptor instead.
+func (*SecretSendResult) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *SecretSendResult) GetSentAt() int64 {
+	if x != nil {
+		return x.SentAt
+	}
+	return 0
+}
+
+func (x *SecretSendResult) GetIds() []int64 {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+type DeviceSet struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        int64                  `protobuf:"varint,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	DeviceIds     []int64                `protobuf:"varint,2,rep,packed,name=device_ids,json=deviceIds,proto3" json:"device_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceSet) Reset() {
+	*x = DeviceSet{}
+	mi := &file_herald_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceSet) ProtoMessage() {}
+
+func (x *DeviceSet) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceSet.ProtoReflect.Descriptor instead.
+func (*DeviceSet) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *DeviceSet) GetUserId() int64 {
+	if x != nil {
+		return x.UserId
+	}
+	return 0
+}
+
+func (x *DeviceSet) GetDeviceIds() []int64 {
+	if x != nil {
+		return x.DeviceIds
+	}
+	return nil
+}
+
+type StaleDevices struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Missing       []int64                `protobuf:"varint,1,rep,packed,name=missing,proto3" json:"missing,omitempty"`
+	Extra         []int64                `protobuf:"varint,2,rep,packed,name=extra,proto3" json:"extra,omitempty"`
+	Current       []*DeviceSet           `protobuf:"bytes,3,rep,name=current,proto3" json:"current,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StaleDevices) Reset() {
+	*x = StaleDevices{}
+	mi := &file_herald_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StaleDevices) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StaleDevices) ProtoMessage() {}
+
+func (x *StaleDevices) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StaleDevices.ProtoReflect.Descriptor instead.
+func (*StaleDevices) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *StaleDevices) GetMissing() []int64 {
+	if x != nil {
+		return x.Missing
+	}
+	return nil
+}
+
+func (x *StaleDevices) GetExtra() []int64 {
+	if x != nil {
+		return x.Extra
+	}
+	return nil
+}
+
+func (x *StaleDevices) GetCurrent() []*DeviceSet {
+	if x != nil {
+		return x.Current
+	}
+	return nil
+}
+
+type FetchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Limit         int32                  `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchRequest) Reset() {
+	*x = FetchRequest{}
+	mi := &file_herald_proto_msgTypes[95]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchRequest) ProtoMessage() {}
+
+func (x *FetchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[95]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
+func (*FetchRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{95}
+}
+
+func (x *FetchRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type EnvelopeList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Envelopes     []*Envelope            `protobuf:"bytes,1,rep,name=envelopes,proto3" json:"envelopes,omitempty"`
+	More          bool                   `protobuf:"varint,2,opt,name=more,proto3" json:"more,omitempty"`
+	Keys          *KeyStatus             `protobuf:"bytes,3,opt,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnvelopeList) Reset() {
+	*x = EnvelopeList{}
+	mi := &file_herald_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnvelopeList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnvelopeList) ProtoMessage() {}
+
+func (x *EnvelopeList) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnvelopeList.ProtoReflect.Descriptor instead.
+func (*EnvelopeList) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{96}
+}
+
+func (x *EnvelopeList) GetEnvelopes() []*Envelope {
+	if x != nil {
+		return x.Envelopes
+	}
+	return nil
+}
+
+func (x *EnvelopeList) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
+func (x *EnvelopeList) GetKeys() *KeyStatus {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+type AckRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ids           []int64                `protobuf:"varint,1,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckRequest) Reset() {
+	*x = AckRequest{}
+	mi := &file_herald_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckRequest) ProtoMessage() {}
+
+func (x *AckRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckRequest.ProtoReflect.Descriptor instead.
+func (*AckRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *AckRequest) GetIds() []int64 {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
 var File_herald_proto protoreflect.FileDescriptor
 
 const file_herald_proto_rawDesc = "" +
 	"\n" +
-	"\fherald.proto\x12\therald.v1\"\xc3\x02\n" +
+	"\fherald.proto\x12\therald.v1\"\xf6\x02\n" +
 	"\x05Frame\x12.\n" +
 	"\arequest\x18\x01 \x01(\v2\x12.herald.v1.RequestH\x00R\arequest\x121\n" +
 	"\bresponse\x18\x02 \x01(\v2\x13.herald.v1.ResponseH\x00R\bresponse\x12+\n" +
@@ -5139,7 +6327,8 @@ const file_herald_proto_rawDesc = "" +
 	"\x06typing\x18\x04 \x01(\v2\x11.herald.v1.TypingH\x00R\x06typing\x12/\n" +
 	"\bcatch_up\x18\x05 \x01(\v2\x12.herald.v1.CatchUpH\x00R\acatchUp\x12D\n" +
 	"\x0fcallback_answer\x18\n" +
-	" \x01(\v2\x19.herald.v1.CallbackAnswerH\x00R\x0ecallbackAnswerB\x06\n" +
+	" \x01(\v2\x19.herald.v1.CallbackAnswerH\x00R\x0ecallbackAnswer\x121\n" +
+	"\benvelope\x18( \x01(\v2\x13.herald.v1.EnvelopeH\x00R\benvelopeB\x06\n" +
 	"\x04kind\"I\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
@@ -5148,11 +6337,12 @@ const file_herald_proto_rawDesc = "" +
 	"\bResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06result\x18\x02 \x01(\fR\x06result\x12&\n" +
-	"\x05error\x18\x03 \x01(\v2\x10.herald.v1.ErrorR\x05error\"[\n" +
+	"\x05error\x18\x03 \x01(\v2\x10.herald.v1.ErrorR\x05error\"\x8a\x01\n" +
 	"\x05Error\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12$\n" +
-	"\x0eretry_after_ms\x18\x03 \x01(\x03R\fretryAfterMs\"\a\n" +
+	"\x0eretry_after_ms\x18\x03 \x01(\x03R\fretryAfterMs\x12-\n" +
+	"\x05stale\x18( \x01(\v2\x17.herald.v1.StaleDevicesR\x05stale\"\a\n" +
 	"\x05Empty\"\xa3\x01\n" +
 	"\rSignupRequest\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
@@ -5520,7 +6710,94 @@ const file_herald_proto_rawDesc = "" +
 	"\x03bot\x18\x05 \x01(\tR\x03bot\x12\x12\n" +
 	"\x04text\x18\x06 \x01(\tR\x04text\x12\x14\n" +
 	"\x05alert\x18\a \x01(\bR\x05alert\x12\x10\n" +
-	"\x03url\x18\b \x01(\tR\x03urlB5Z3github.com/heraldim/herald/proto/herald/v1;heraldv1b\x06proto3"
+	"\x03url\x18\b \x01(\tR\x03url\"7\n" +
+	"\x06PreKey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey\"z\n" +
+	"\fSignedPreKey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\x12\x1d\n" +
+	"\n" +
+	"created_at\x18\x04 \x01(\x03R\tcreatedAt\"\xcd\x01\n" +
+	"\x12PublishKeysRequest\x12!\n" +
+	"\fidentity_key\x18\x01 \x01(\fR\videntityKey\x12'\n" +
+	"\x0fregistration_id\x18\x02 \x01(\rR\x0eregistrationId\x12=\n" +
+	"\x0esigned_pre_key\x18\x03 \x01(\v2\x17.herald.v1.SignedPreKeyR\fsignedPreKey\x12,\n" +
+	"\bpre_keys\x18\x04 \x03(\v2\x11.herald.v1.PreKeyR\apreKeys\"z\n" +
+	"\tKeyStatus\x12\x19\n" +
+	"\bpre_keys\x18\x01 \x01(\x05R\apreKeys\x12\x10\n" +
+	"\x03low\x18\x02 \x01(\bR\x03low\x12\x1b\n" +
+	"\tsigned_at\x18\x03 \x01(\x03R\bsignedAt\x12#\n" +
+	"\x0emax_pre_key_id\x18\x04 \x01(\rR\vmaxPreKeyId\"K\n" +
+	"\x0eBundlesRequest\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12\x1d\n" +
+	"\n" +
+	"device_ids\x18\x02 \x03(\x03R\tdeviceIds\"\xf5\x01\n" +
+	"\x06Bundle\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\x03R\x06userId\x12\x1b\n" +
+	"\tdevice_id\x18\x02 \x01(\x03R\bdeviceId\x12'\n" +
+	"\x0fregistration_id\x18\x03 \x01(\rR\x0eregistrationId\x12!\n" +
+	"\fidentity_key\x18\x04 \x01(\fR\videntityKey\x12=\n" +
+	"\x0esigned_pre_key\x18\x05 \x01(\v2\x17.herald.v1.SignedPreKeyR\fsignedPreKey\x12*\n" +
+	"\apre_key\x18\x06 \x01(\v2\x11.herald.v1.PreKeyR\x06preKey\"^\n" +
+	"\n" +
+	"BundleList\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.herald.v1.UserR\x04user\x12+\n" +
+	"\abundles\x18\x02 \x03(\v2\x11.herald.v1.BundleR\abundles\"/\n" +
+	"\x11IdentitiesRequest\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\"P\n" +
+	"\x0eDeviceIdentity\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\x03R\bdeviceId\x12!\n" +
+	"\fidentity_key\x18\x02 \x01(\fR\videntityKey\"h\n" +
+	"\fIdentityList\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.herald.v1.UserR\x04user\x123\n" +
+	"\adevices\x18\x02 \x03(\v2\x19.herald.v1.DeviceIdentityR\adevices\"\x9b\x02\n" +
+	"\bEnvelope\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x1b\n" +
+	"\tsender_id\x18\x02 \x01(\x03R\bsenderId\x12#\n" +
+	"\rsender_device\x18\x03 \x01(\x03R\fsenderDevice\x12\x1b\n" +
+	"\tdevice_id\x18\x04 \x01(\x03R\bdeviceId\x12\x12\n" +
+	"\x04type\x18\x05 \x01(\x05R\x04type\x12\x12\n" +
+	"\x04body\x18\x06 \x01(\fR\x04body\x12\x17\n" +
+	"\asent_at\x18\a \x01(\x03R\x06sentAt\x12\x1d\n" +
+	"\n" +
+	"expires_at\x18\b \x01(\x03R\texpiresAt\x12'\n" +
+	"\x0fsender_username\x18\t \x01(\tR\x0esenderUsername\x12\x17\n" +
+	"\auser_id\x18\n" +
+	" \x01(\x03R\x06userId\"\x80\x01\n" +
+	"\x10OutgoingEnvelope\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\x03R\bdeviceId\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\x05R\x04type\x12\x12\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\x12'\n" +
+	"\x0fregistration_id\x18\x04 \x01(\rR\x0eregistrationId\"\x9c\x01\n" +
+	"\x11SecretSendRequest\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x129\n" +
+	"\tenvelopes\x18\x02 \x03(\v2\x1b.herald.v1.OutgoingEnvelopeR\tenvelopes\x12\x15\n" +
+	"\x06ttl_ms\x18\x03 \x01(\x03R\x05ttlMs\x12\x19\n" +
+	"\bfile_ids\x18\x04 \x03(\tR\afileIds\"=\n" +
+	"\x10SecretSendResult\x12\x17\n" +
+	"\asent_at\x18\x01 \x01(\x03R\x06sentAt\x12\x10\n" +
+	"\x03ids\x18\x02 \x03(\x03R\x03ids\"C\n" +
+	"\tDeviceSet\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\x03R\x06userId\x12\x1d\n" +
+	"\n" +
+	"device_ids\x18\x02 \x03(\x03R\tdeviceIds\"n\n" +
+	"\fStaleDevices\x12\x18\n" +
+	"\amissing\x18\x01 \x03(\x03R\amissing\x12\x14\n" +
+	"\x05extra\x18\x02 \x03(\x03R\x05extra\x12.\n" +
+	"\acurrent\x18\x03 \x03(\v2\x14.herald.v1.DeviceSetR\acurrent\"$\n" +
+	"\fFetchRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\"\x7f\n" +
+	"\fEnvelopeList\x121\n" +
+	"\tenvelopes\x18\x01 \x03(\v2\x13.herald.v1.EnvelopeR\tenvelopes\x12\x12\n" +
+	"\x04more\x18\x02 \x01(\bR\x04more\x12(\n" +
+	"\x04keys\x18\x03 \x01(\v2\x14.herald.v1.KeyStatusR\x04keys\"\x1e\n" +
+	"\n" +
+	"AckRequest\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\x03R\x03idsB5Z3github.com/heraldim/herald/proto/herald/v1;heraldv1b\x06proto3"
 
 var (
 	file_herald_proto_rawDescOnce sync.Once
@@ -5534,7 +6811,7 @@ func file_herald_proto_rawDescGZIP() []byte {
 	return file_herald_proto_rawDescData
 }
 
-var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
+var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
 var file_herald_proto_goTypes = []any{
 	(*Frame)(nil),                 // 0: herald.v1.Frame
 	(*Request)(nil),               // 1: herald.v1.Request
@@ -5615,6 +6892,25 @@ var file_herald_proto_goTypes = []any{
 	(*PressRequest)(nil),          // 76: herald.v1.PressRequest
 	(*PressResult)(nil),           // 77: herald.v1.PressResult
 	(*CallbackAnswer)(nil),        // 78: herald.v1.CallbackAnswer
+	(*PreKey)(nil),                // 79: herald.v1.PreKey
+	(*SignedPreKey)(nil),          // 80: herald.v1.SignedPreKey
+	(*PublishKeysRequest)(nil),    // 81: herald.v1.PublishKeysRequest
+	(*KeyStatus)(nil),             // 82: herald.v1.KeyStatus
+	(*BundlesRequest)(nil),        // 83: herald.v1.BundlesRequest
+	(*Bundle)(nil),                // 84: herald.v1.Bundle
+	(*BundleList)(nil),            // 85: herald.v1.BundleList
+	(*IdentitiesRequest)(nil),     // 86: herald.v1.IdentitiesRequest
+	(*DeviceIdentity)(nil),        // 87: herald.v1.DeviceIdentity
+	(*IdentityList)(nil),          // 88: herald.v1.IdentityList
+	(*Envelope)(nil),              // 89: herald.v1.Envelope
+	(*OutgoingEnvelope)(nil),      // 90: herald.v1.OutgoingEnvelope
+	(*SecretSendRequest)(nil),     // 91: herald.v1.SecretSendRequest
+	(*SecretSendResult)(nil),      // 92: herald.v1.SecretSendResult
+	(*DeviceSet)(nil),             // 93: herald.v1.DeviceSet
+	(*StaleDevices)(nil),          // 94: herald.v1.StaleDevices
+	(*FetchRequest)(nil),          // 95: herald.v1.FetchRequest
+	(*EnvelopeList)(nil),          // 96: herald.v1.EnvelopeList
+	(*AckRequest)(nil),            // 97: herald.v1.AckRequest
 }
 var file_herald_proto_depIdxs = []int32{
 	1,  // 0: herald.v1.Frame.request:type_name -> herald.v1.Request
@@ -5623,50 +6919,64 @@ var file_herald_proto_depIdxs = []int32{
 	56, // 3: herald.v1.Frame.typing:type_name -> herald.v1.Typing
 	57, // 4: herald.v1.Frame.catch_up:type_name -> herald.v1.CatchUp
 	78, // 5: herald.v1.Frame.callback_answer:type_name -> herald.v1.CallbackAnswer
-	3,  // 6: herald.v1.Response.error:type_name -> herald.v1.Error
-	9,  // 7: herald.v1.AuthResult.user:type_name -> herald.v1.User
-	10, // 8: herald.v1.AuthResult.device:type_name -> herald.v1.Device
-	10, // 9: herald.v1.DeviceList.devices:type_name -> herald.v1.Device
-	9,  // 10: herald.v1.Chat.peer:type_name -> herald.v1.User
-	16, // 11: herald.v1.Chat.members:type_name -> herald.v1.Member
-	9,  // 12: herald.v1.Member.user:type_name -> herald.v1.User
-	15, // 13: herald.v1.Dialog.chat:type_name -> herald.v1.Chat
-	31, // 14: herald.v1.Dialog.last:type_name -> herald.v1.Message
-	17, // 15: herald.v1.DialogList.dialogs:type_name -> herald.v1.Dialog
-	14, // 16: herald.v1.GetChatRequest.peer:type_name -> herald.v1.Peer
-	14, // 17: herald.v1.MuteRequest.peer:type_name -> herald.v1.Peer
-	36, // 18: herald.v1.Message.fwd:type_name -> herald.v1.Forward
-	32, // 19: herald.v1.Message.file:type_name -> herald.v1.File
-	70, // 20: herald.v1.Message.buttons:type_name -> herald.v1.ButtonRow
-	14, // 21: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
-	14, // 22: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
-	14, // 23: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
-	31, // 24: herald.v1.MessageList.messages:type_name -> herald.v1.Message
-	14, // 25: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
-	14, // 26: herald.v1.ClearRequest.peer:type_name -> herald.v1.Peer
-	14, // 27: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
-	52, // 28: herald.v1.Difference.updates:type_name -> herald.v1.Update
-	31, // 29: herald.v1.Update.new_message:type_name -> herald.v1.Message
-	31, // 30: herald.v1.Update.edit_message:type_name -> herald.v1.Message
-	53, // 31: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
-	54, // 32: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
-	54, // 33: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
-	55, // 34: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
-	55, // 35: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
-	55, // 36: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
-	61, // 37: herald.v1.ReportList.reports:type_name -> herald.v1.Report
-	61, // 38: herald.v1.ReportView.report:type_name -> herald.v1.Report
-	61, // 39: herald.v1.ReportView.related:type_name -> herald.v1.Report
-	31, // 40: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
-	67, // 41: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
-	69, // 42: herald.v1.ButtonRow.buttons:type_name -> herald.v1.InlineButton
-	9,  // 43: herald.v1.Bot.user:type_name -> herald.v1.User
-	74, // 44: herald.v1.BotList.bots:type_name -> herald.v1.Bot
-	45, // [45:45] is the sub-list for method output_type
-	45, // [45:45] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	89, // 6: herald.v1.Frame.envelope:type_name -> herald.v1.Envelope
+	3,  // 7: herald.v1.Response.error:type_name -> herald.v1.Error
+	94, // 8: herald.v1.Error.stale:type_name -> herald.v1.StaleDevices
+	9,  // 9: herald.v1.AuthResult.user:type_name -> herald.v1.User
+	10, // 10: herald.v1.AuthResult.device:type_name -> herald.v1.Device
+	10, // 11: herald.v1.DeviceList.devices:type_name -> herald.v1.Device
+	9,  // 12: herald.v1.Chat.peer:type_name -> herald.v1.User
+	16, // 13: herald.v1.Chat.members:type_name -> herald.v1.Member
+	9,  // 14: herald.v1.Member.user:type_name -> herald.v1.User
+	15, // 15: herald.v1.Dialog.chat:type_name -> herald.v1.Chat
+	31, // 16: herald.v1.Dialog.last:type_name -> herald.v1.Message
+	17, // 17: herald.v1.DialogList.dialogs:type_name -> herald.v1.Dialog
+	14, // 18: herald.v1.GetChatRequest.peer:type_name -> herald.v1.Peer
+	14, // 19: herald.v1.MuteRequest.peer:type_name -> herald.v1.Peer
+	36, // 20: herald.v1.Message.fwd:type_name -> herald.v1.Forward
+	32, // 21: herald.v1.Message.file:type_name -> herald.v1.File
+	70, // 22: herald.v1.Message.buttons:type_name -> herald.v1.ButtonRow
+	14, // 23: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
+	14, // 24: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
+	14, // 25: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
+	31, // 26: herald.v1.MessageList.messages:type_name -> herald.v1.Message
+	14, // 27: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
+	14, // 28: herald.v1.ClearRequest.peer:type_name -> herald.v1.Peer
+	14, // 29: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
+	52, // 30: herald.v1.Difference.updates:type_name -> herald.v1.Update
+	31, // 31: herald.v1.Update.new_message:type_name -> herald.v1.Message
+	31, // 32: herald.v1.Update.edit_message:type_name -> herald.v1.Message
+	53, // 33: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
+	54, // 34: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
+	54, // 35: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
+	55, // 36: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
+	55, // 37: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
+	55, // 38: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
+	61, // 39: herald.v1.ReportList.reports:type_name -> herald.v1.Report
+	61, // 40: herald.v1.ReportView.report:type_name -> herald.v1.Report
+	61, // 41: herald.v1.ReportView.related:type_name -> herald.v1.Report
+	31, // 42: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
+	67, // 43: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
+	69, // 44: herald.v1.ButtonRow.buttons:type_name -> herald.v1.InlineButton
+	9,  // 45: herald.v1.Bot.user:type_name -> herald.v1.User
+	74, // 46: herald.v1.BotList.bots:type_name -> herald.v1.Bot
+	80, // 47: herald.v1.PublishKeysRequest.signed_pre_key:type_name -> herald.v1.SignedPreKey
+	79, // 48: herald.v1.PublishKeysRequest.pre_keys:type_name -> herald.v1.PreKey
+	80, // 49: herald.v1.Bundle.signed_pre_key:type_name -> herald.v1.SignedPreKey
+	79, // 50: herald.v1.Bundle.pre_key:type_name -> herald.v1.PreKey
+	9,  // 51: herald.v1.BundleList.user:type_name -> herald.v1.User
+	84, // 52: herald.v1.BundleList.bundles:type_name -> herald.v1.Bundle
+	9,  // 53: herald.v1.IdentityList.user:type_name -> herald.v1.User
+	87, // 54: herald.v1.IdentityList.devices:type_name -> herald.v1.DeviceIdentity
+	90, // 55: herald.v1.SecretSendRequest.envelopes:type_name -> herald.v1.OutgoingEnvelope
+	93, // 56: herald.v1.StaleDevices.current:type_name -> herald.v1.DeviceSet
+	89, // 57: herald.v1.EnvelopeList.envelopes:type_name -> herald.v1.Envelope
+	82, // 58: herald.v1.EnvelopeList.keys:type_name -> herald.v1.KeyStatus
+	59, // [59:59] is the sub-list for method output_type
+	59, // [59:59] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_herald_proto_init() }
@@ -5681,6 +6991,7 @@ func file_herald_proto_init() {
 		(*Frame_Typing)(nil),
 		(*Frame_CatchUp)(nil),
 		(*Frame_CallbackAnswer)(nil),
+		(*Frame_Envelope)(nil),
 	}
 	file_herald_proto_msgTypes[28].OneofWrappers = []any{}
 	file_herald_proto_msgTypes[52].OneofWrappers = []any{
@@ -5700,7 +7011,7 @@ func file_herald_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_proto_rawDesc), len(file_herald_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   79,
+			NumMessages:   98,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,377 @@
+// End-to-end tests of Herald's web client: Debian's Chromium, driven by
+// playwright-core, against a real heraldd that the Go test
+// (web/e2e_test.go) starts on a free port and names in HERALD_URL. People
+// are found the way assistive technology finds them: by role and
+// accessible name. No step waits for a fixed time; every wait is for
+// something to appear or disappear, with a generous ceiling.
+//
+//   HERALD_URL=http://127.0.0.1:8080 node test.mjs
+//
+// Screenshots go to HERALD_ARTIFACTS (default ./artifacts).
+
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const base = process.env.HERALD_URL;
+if (!base) {
+  console.error('set HERALD_URL to a running heraldd');
+  process.exit(2);
+}
+const artifacts = process.env.HERALD_ARTIFACTS || 'artifacts';
+mkdirSync(artifacts, { recursive: true });
+const PASSWORD = 'correct horse battery';
+// The ceiling for anything that should happen "now": generous, because CI
+// runs this beside the other packages' tests on two cores, and it is a
+// ceiling, not a measurement.
+const WAIT = 60_000;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+});
+
+const problems = []; // console errors and CSP violations, from every page
+
+async function person(name, viewport = { width: 1280, height: 800 }) {
+  const context = await browser.newContext({ viewport });
+  context.setDefaultTimeout(WAIT);
+  const page = await context.newPage();
+  page.on('pageerror', (err) => problems.push(`${name}: page error: ${err.message}`));
+  page.on('console', (msg) => {
+    // Failed reconnects while the context is offline are the browser
+    // reporting what the test did; anything else is a problem.
+    if (msg.type() === 'error' && !/WebSocket connection to .* failed/.test(msg.text())) problems.push(`${name}: console: ${msg.text()}`);
+  });
+  page.on('request', (req) => {
+    urls.push(req.url());
+  });
+  // The policy must never have to block anything the client does itself.
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
+  await page.goto(base + '/');
+  return { name, context, page };
+}
+const urls = [];
+
+const textbox = (p, name) => p.page.getByRole('textbox', { name, exact: true });
+const button = (p, name) => p.page.getByRole('button', { name, exact: true });
+const chats = (p) => p.page.getByRole('list', { name: 'Chats', exact: true });
+const messages = (p) => p.page.getByRole('list', { name: 'Messages', exact: true });
+const message = (p, text) => messages(p).getByRole('listitem').filter({ hasText: text });
+const visible = (loc) => loc.first().waitFor({ state: 'visible', timeout: WAIT });
+const gone = (loc, timeout = WAIT) => loc.waitFor({ state: 'detached', timeout });
+
+async function signup(p) {
+  await textbox(p, 'Username').fill(p.name);
+  await p.page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await button(p, 'Sign up').click();
+  await visible(chats(p));
+  await visible(button(p, 'New chat'));
+}
+
+async function newChat(p, username) {
+  await button(p, 'New chat').click();
+  await textbox(p, 'Username').fill(username);
+  await textbox(p, 'Username').press('Enter');
+  await visible(textbox(p, 'Message'));
+}
+
+async function send(p, text) {
+  await textbox(p, 'Message').fill(text);
+  await button(p, 'Send').click();
+  await visible(message(p, text));
+}
+
+async function openChat(p, title) {
+  // The item's name starts with the chat's title (after a kind icon).
+  const esc = title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  await chats(p).getByRole('button', { name: new RegExp(`^(\\S+ )?${esc}\\b`) }).first().click();
+  await visible(messages(p));
+}
+
+// ---- a tiny runner: scenarios run in order and share the people ----
+
+const results = [];
+async function scenario(name, fn) {
+  // The scenarios build on each other (same people, same chats): after a
+  // failure the rest would only wait out their ceilings.
+  if (results.some((r) => !r.ok)) {
+    results.push({ name, ok: false, skipped: true });
+    console.log(`not ok - ${name} # SKIP after an earlier failure`);
+    return;
+  }
+  const t0 = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    console.log(`ok - ${name} (${Date.now() - t0} ms)`);
+  } catch (err) {
+    results.push({ name, ok: false });
+    console.log(`not ok - ${name}\n  ${String(err.stack || err).split('\n').join('\n  ')}`);
+    for (const p of [alice, bobby, carol].filter(Boolean)) {
+      await p.page.screenshot({ path: join(artifacts, `failed-${name.replace(/\W+/g, '-')}-${p.name}.png`) }).catch(() => {});
+    }
+  }
+}
+
+let alice; let bobby; let carol;
+
+// Each page compiles the 10 MB engine: the scenarios use as few pages as
+// they can, so that CI's two cores stay free for the other packages' tests.
+await scenario('first load: sign-in form ready, downloads measured', async () => {
+  alice = await person('alice');
+  const p = alice;
+  await visible(textbox(p, 'Username'));
+  // Ready means the WebAssembly engine answered: the form works from here.
+  await p.page.waitForFunction(() => globalThis.herald && typeof globalThis.herald.call === 'function', null, { timeout: WAIT });
+  const m = await p.page.evaluate(() => {
+    const nav = performance.getEntriesByType('navigation')[0];
+    const res = performance.getEntriesByType('resource');
+    const sum = (f) => res.reduce((a, r) => a + f(r), nav.transferSize || 0);
+    return {
+      ready_ms: Math.round(performance.now()),
+      dom_content_loaded_ms: Math.round(nav.domContentLoadedEventEnd),
+      transferred_bytes: sum((r) => r.transferSize || 0),
+      decoded_bytes: res.reduce((a, r) => a + (r.decodedBodySize || 0), nav.decodedBodySize || 0),
+      files: res.map((r) => `${r.name.replace(/^.*\//, '')}:${r.transferSize}/${r.decodedBodySize}`),
+    };
+  });
+  console.log(`metrics ${JSON.stringify(m)}`);
+  await p.page.screenshot({ path: join(artifacts, 'signin-desktop.png') });
+});
+
+await scenario('alice and bobby sign up through the form', async () => {
+  bobby = await person('bobby');
+  await signup(alice);
+  await signup(bobby);
+});
+
+await scenario('New chat by username; a message reaches bobby in real time', async () => {
+  await newChat(alice, 'bobby');
+  await send(alice, 'Hello bobby');
+  // bobby's chat list shows the new chat with its unread badge.
+  const item = chats(bobby).getByRole('button').filter({ hasText: 'alice' });
+  await visible(item.filter({ hasText: 'Hello bobby' }));
+  await visible(item.filter({ hasText: '1 unread' }));
+  await openChat(bobby, 'alice');
+  await visible(message(bobby, 'Hello bobby'));
+  // Now open: the next one appears in the Messages list as it is sent.
+  await send(alice, 'Are you there?');
+  await visible(message(bobby, 'Are you there?'));
+  // bobby has read both: alice sees the read ticks.
+  await visible(message(alice, 'Are you there?').getByLabel('read', { exact: true }));
+});
+
+await scenario('bobby replies; typing shows; alice sees the reply quoted', async () => {
+  await textbox(bobby, 'Message').pressSequentially('Yes');
+  await visible(alice.page.getByText('bobby is typing…'));
+  await textbox(bobby, 'Message').fill('');
+  await message(bobby, 'Are you there?').getByRole('button', { name: /Actions for message/ }).click();
+  await button(bobby, 'Reply').click();
+  await send(bobby, 'Yes, here!');
+  const reply = message(alice, 'Yes, here!');
+  await visible(reply);
+  await visible(reply.filter({ hasText: 'Are you there?' })); // the quote
+});
+
+await scenario('edit, delete for everyone, delete for me', async () => {
+  await send(alice, 'Typo herre');
+  await visible(message(bobby, 'Typo herre'));
+  await message(alice, 'Typo herre').getByRole('button', { name: /Actions for message/ }).click();
+  await button(alice, 'Edit').click();
+  await textbox(alice, 'Message').fill('Typo fixed');
+  await textbox(alice, 'Message').press('Enter');
+  await visible(message(bobby, 'Typo fixed').filter({ hasText: 'edited' }));
+
+  await send(alice, 'Unsend me');
+  await visible(message(bobby, 'Unsend me'));
+  await message(alice, 'Unsend me').getByRole('button', { name: /Actions for message/ }).click();
+  await button(alice, 'Delete for everyone').click();
+  await gone(message(bobby, 'Unsend me'));
+  await gone(message(alice, 'Unsend me'));
+
+  await message(bobby, 'Typo fixed').getByRole('button', { name: /Actions for message/ }).click();
+  await button(bobby, 'Delete for me').click();
+  await gone(message(bobby, 'Typo fixed'));
+  await visible(message(alice, 'Typo fixed')); // still there for alice
+});
+
+await scenario('a self-destructing message counts down and vanishes for both', async () => {
+  await alice.page.getByLabel('Self-destruct timer').selectOption({ label: '⏱ 5 s' });
+  await send(alice, 'This will vanish');
+  // bobby has the chat open, so he reads it and its countdown starts.
+  await visible(message(bobby, 'This will vanish'));
+  await visible(message(alice, 'This will vanish').getByLabel(/disappears in/));
+  await gone(message(bobby, 'This will vanish'));
+  await gone(message(alice, 'This will vanish'));
+  await alice.page.getByLabel('Self-destruct timer').selectOption({ label: '⏱ Off' });
+});
+
+await scenario('a chat-wide auto-delete timer and mute', async () => {
+  await alice.page.getByRole('combobox', { name: 'Auto-delete' }).selectOption({ label: '1 day' });
+  // The change is announced in the chat, to both sides.
+  await visible(message(bobby, 'set messages to auto-delete'));
+  await send(alice, 'Gone tomorrow');
+  // Counted from sending: the countdown shows at once, on both sides.
+  await visible(message(alice, 'Gone tomorrow').getByLabel(/disappears in/));
+  await visible(message(bobby, 'Gone tomorrow').getByLabel(/disappears in/));
+  await alice.page.getByRole('combobox', { name: 'Auto-delete' }).selectOption({ label: 'Off' });
+  await visible(message(bobby, 'turned off auto-delete'));
+
+  await button(bobby, 'Mute').click();
+  await visible(chats(bobby).getByLabel('muted', { exact: true }));
+  await button(bobby, 'Unmute').click();
+  await gone(chats(bobby).getByLabel('muted', { exact: true }));
+});
+
+await scenario('bobby goes offline; what alice sends meanwhile appears when he is back, without reload', async () => {
+  const before = await bobby.page.evaluate(() => performance.getEntriesByType('navigation').length + ':' + performance.timeOrigin);
+  await bobby.context.setOffline(true);
+  // The engine notices the socket is gone.
+  await visible(bobby.page.getByText('Connecting…'));
+  await send(alice, 'Missed 1');
+  await send(alice, 'Missed 2');
+  await send(alice, 'Missed 3');
+  // Nothing reached bobby while he was cut off...
+  if (await message(bobby, 'Missed').count()) throw new Error('bobby got messages while offline');
+  await bobby.context.setOffline(false);
+  for (const t of ['Missed 1', 'Missed 2', 'Missed 3']) await visible(message(bobby, t));
+  const after = await bobby.page.evaluate(() => performance.getEntriesByType('navigation').length + ':' + performance.timeOrigin);
+  if (before !== after) throw new Error('the page was reloaded');
+  // In order, after what came before.
+  const texts = await messages(bobby).getByRole('listitem').allTextContents();
+  const idx = ['Missed 1', 'Missed 2', 'Missed 3'].map((t) => texts.findIndex((x) => x.includes(t)));
+  if (!(idx[0] < idx[1] && idx[1] < idx[2])) throw new Error(`out of order: ${idx}`);
+  await alice.page.screenshot({ path: join(artifacts, 'chat-desktop.png') });
+});
+
+await scenario('infinite scroll back through history', async () => {
+  // Seed through alice's own engine (the UI is not the point here).
+  await alice.page.evaluate(async () => {
+    const chats = JSON.parse(await globalThis.herald.call('chats.list', '{}')).dialogs;
+    const chat = chats.find((d) => d.chat.kind === 'direct').chat.id;
+    for (let i = 1; i <= 120; i++) {
+      await globalThis.herald.call('messages.send', JSON.stringify({ peer: { chat_id: chat }, text: `Seed ${i}.` }));
+    }
+  });
+  await visible(message(bobby, 'Seed 120.'));
+  // Reopen from the list so only the newest page is loaded.
+  await button(bobby, 'New group').focus();
+  await openChat(bobby, 'alice');
+  await visible(message(bobby, 'Seed 120.'));
+  const scroller = bobby.page.locator('#scroller');
+  for (let i = 0; i < 20 && !(await message(bobby, 'Hello bobby').count()); i++) {
+    await scroller.evaluate((e) => { e.scrollTop = 0; });
+    await bobby.page.waitForFunction(() => !document.querySelector('#history-status').textContent.startsWith('Loading'), null, { timeout: WAIT });
+  }
+  await visible(message(bobby, 'Hello bobby'));
+  await visible(message(bobby, 'Seed 1.'));
+});
+
+await scenario('a group: created by alice, bobby gets the messages', async () => {
+  await button(alice, 'New group').click();
+  await textbox(alice, 'Group name').fill('Weekend plans');
+  await textbox(alice, 'Members').fill('bobby');
+  await button(alice, 'Create group').click();
+  await visible(alice.page.getByRole('heading', { name: 'Weekend plans' }));
+  await send(alice, 'Hike on Saturday?');
+  await openChat(bobby, 'Weekend plans');
+  await visible(message(bobby, 'Hike on Saturday?'));
+  await send(bobby, 'I am in');
+  await visible(message(alice, 'I am in'));
+});
+
+await scenario('a channel: found by name, previewed, joined; a post reaches the subscriber', async () => {
+  await button(alice, 'New channel').click();
+  await textbox(alice, 'Channel name').fill('dailynews');
+  await textbox(alice, 'Title').fill('Daily News');
+  await button(alice, 'Create channel').click();
+  await visible(alice.page.getByRole('heading', { name: 'Daily News' }));
+  await send(alice, 'Edition 1');
+
+  await button(bobby, 'Find channel').click();
+  await textbox(bobby, 'Channel name').fill('@dailynews');
+  await button(bobby, 'Preview').click();
+  await visible(message(bobby, 'Edition 1'));
+  await button(bobby, 'Join').click();
+  await visible(bobby.page.getByText('Only the channel’s admins can post here.'));
+  await send(alice, 'Edition 2');
+  await visible(message(bobby, 'Edition 2'));
+  await visible(chats(bobby).getByRole('button').filter({ hasText: 'Daily News' }));
+});
+
+await scenario('keyboard only: sign up and send a message', async () => {
+  carol = await person('carol');
+  const kb = carol.page.keyboard;
+  await visible(textbox(carol, 'Username'));
+  await carol.page.waitForFunction(() => document.activeElement && document.activeElement.id === 'auth-username', null, { timeout: WAIT });
+  await kb.type('carol');
+  await kb.press('Tab');
+  await kb.type(PASSWORD);
+  await kb.press('Tab'); // Log in
+  await kb.press('Tab'); // Sign up
+  await kb.press('Enter');
+  await visible(chats(carol));
+  // Focus lands on New chat.
+  await carol.page.waitForFunction(() => document.activeElement && document.activeElement.id === 'new-chat-btn', null, { timeout: WAIT });
+  await kb.press('Enter');
+  await kb.type('alice');
+  await kb.press('Enter');
+  await carol.page.waitForFunction(() => document.activeElement && document.activeElement.id === 'message-input', null, { timeout: WAIT });
+  await kb.type('Hi alice, typed with keys only');
+  await kb.press('Enter');
+  await visible(message(carol, 'Hi alice, typed with keys only'));
+  await visible(chats(alice).getByRole('button').filter({ hasText: 'Hi alice, typed with keys only' }));
+});
+
+await scenario('screenshots at desktop and phone width', async () => {
+  await openChat(alice, 'Daily News');
+  await alice.page.screenshot({ path: join(artifacts, 'channel-desktop.png') });
+  await alice.page.emulateMedia({ colorScheme: 'dark' });
+  await openChat(alice, 'Weekend plans');
+  await alice.page.screenshot({ path: join(artifacts, 'group-desktop-dark.png') });
+  await alice.page.emulateMedia({ colorScheme: 'light' });
+  await bobby.page.setViewportSize({ width: 390, height: 760 });
+  await button(bobby, 'Back to chats').click();
+  await bobby.page.screenshot({ path: join(artifacts, 'chats-phone.png') });
+  await openChat(bobby, 'alice');
+  await bobby.page.screenshot({ path: join(artifacts, 'chat-phone.png') });
+  await button(bobby, 'Back to chats').click();
+  await openChat(bobby, 'Weekend plans');
+  await bobby.page.screenshot({ path: join(artifacts, 'group-phone.png') });
+});
+
+await scenario('the token never appears in a URL, and nothing was blocked', async () => {
+  const tokens = [];
+  for (const p of [alice, bobby, carol]) {
+    tokens.push(await p.page.evaluate(() => JSON.parse(localStorage.getItem('herald.session')).token));
+  }
+  for (const u of urls) {
+    for (const t of tokens) {
+      if (t && u.includes(t)) throw new Error(`a token is in ${u}`);
+    }
+  }
+  if (problems.length) throw new Error(problems.join('\n'));
+});
+
+await scenario('logout wipes local state', async () => {
+  await button(carol, 'Log out').click();
+  await visible(button(carol, 'Log in'));
+  const left = await carol.page.evaluate(async () => ({
+    local: localStorage.length,
+    dbs: indexedDB.databases ? (await indexedDB.databases()).length : 0,
+  }));
+  if (left.local !== 0 || left.dbs !== 0) throw new Error(`left behind: ${JSON.stringify(left)}`);
+  await carol.page.setViewportSize({ width: 390, height: 760 });
+  await carol.page.screenshot({ path: join(artifacts, 'signin-phone.png') });
+});
+
+await browser.close();
+const failed = results.filter((r) => !r.ok).length;
+console.log(`${results.length - failed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

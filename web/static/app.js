@@ -1,0 +1,1132 @@
+// Herald's web client: the page. Everything that speaks the protocol —
+// the socket, authentication, reconnecting, following the update log with
+// every gap filled — is the Go SDK compiled to WebAssembly (herald.wasm,
+// reached as globalThis.herald). This module only keeps what is on screen
+// in step with the events it delivers. It builds the DOM with textContent
+// and never with HTML strings, so no message text can become markup.
+
+const SESSION_KEY = 'herald.session';
+
+// Ids and times are int64 on the wire; protobuf JSON writes them as
+// strings. These keys are turned back into numbers (all stay below 2^53).
+// random_id is left a string: it uses 63 bits.
+const INT_KEYS = new Set([
+  'id', 'chat_id', 'from_id', 'sent_at', 'edited_at', 'reply_to', 'pts', 'chat_pts',
+  'max_id', 'user_id', 'expires_at', 'ttl_ms', 'last_id', 'member_count', 'views',
+  'unread', 'read_id', 'peer_read_id', 'at', 'created_at', 'last_seen',
+]);
+const parse = (text) => JSON.parse(text, (k, v) => {
+  if (INT_KEYS.has(k) && typeof v === 'string') return Number(v);
+  if (k === 'ids' && Array.isArray(v)) return v.map(Number);
+  return v;
+});
+
+const $ = (id) => document.getElementById(id);
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// The engine starts downloading at once, while the page shows itself.
+const engine = (async () => {
+  const go = new Go();
+  const ready = new Promise((resolve) => { globalThis.heraldReady = resolve; });
+  const src = await WebAssembly.instantiateStreaming(fetch('herald.wasm'), go.importObject);
+  performance.mark('herald-compiled');
+  go.run(src.instance);
+  await ready;
+  performance.mark('herald-ready');
+  return globalThis.herald;
+})();
+
+async function call(method, params = {}) {
+  const h = await engine;
+  return parse(await h.call(method, JSON.stringify(params)));
+}
+
+// ---- state -------------------------------------------------------------
+
+const state = {
+  me: null,              // {id, username, display_name}
+  chats: new Map(),      // chat id → {chat, last, unread, read_id, peer_read_id}
+  open: null,            // {id} of an open chat, or {draft: username}
+  preview: null,         // a public channel being previewed: its Chat
+  msgs: new Map(),       // id → message, for the open chat
+  oldest: 0,             // smallest id loaded in the open chat
+  complete: false,       // no older history
+  loading: false,
+  pending: new Map(),    // random_id → {chat_id, text, el}
+  typing: new Map(),     // chat id → Map(username → expiry ms)
+  reply: null,           // message being replied to
+  editing: null,         // message being edited
+  lastTyping: 0,
+  conn: 'connecting',
+};
+
+// ---- session storage -----------------------------------------------------
+
+// The token lives in localStorage: it must survive a reload, it is a
+// short string read once at start, and IndexedDB would add an async API
+// without protecting it any better (both are readable by script on this
+// origin, which is why the Content-Security-Policy admits no script but
+// this server's own). It never goes into a URL: the engine sends it inside
+// the WebSocket as auth.resume.
+function saveSession(token, user) {
+  localStorage.setItem(SESSION_KEY, JSON.stringify({ token, user_id: user.id, username: user.username }));
+}
+function loadSession() {
+  try { return JSON.parse(localStorage.getItem(SESSION_KEY) || 'null'); } catch { return null; }
+}
+
+// wipe forgets everything this origin kept: the token, any other
+// storage, and every IndexedDB database (where secret-chat keys will live).
+async function wipe() {
+  localStorage.clear();
+  sessionStorage.clear();
+  if (indexedDB.databases) {
+    for (const db of await indexedDB.databases()) {
+      if (db.name) indexedDB.deleteDatabase(db.name);
+    }
+  }
+  if (globalThis.caches) {
+    for (const k of await caches.keys()) await caches.delete(k);
+  }
+}
+
+// Another tab logging out logs this one out too.
+window.addEventListener('storage', (e) => {
+  if ((e.key === SESSION_KEY || e.key === null) && !localStorage.getItem(SESSION_KEY) && state.me) {
+    location.replace('/');
+  }
+});
+
+// ---- formatting ----------------------------------------------------------
+
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const dayFmt = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short' });
+function shortTime(ms) {
+  if (!ms) return '';
+  const d = new Date(ms);
+  return new Date().toDateString() === d.toDateString() ? timeFmt.format(d) : dayFmt.format(d);
+}
+function duration(ms) {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.round(s / 60)} min`;
+  if (s < 86400) return `${Math.round(s / 3600)} h`;
+  if (s < 30 * 86400) return `${Math.round(s / 86400)} d`;
+  if (s < 365 * 86400) return `${Math.round(s / (30 * 86400))} mo`;
+  return `${Math.round(s / (365 * 86400))} y`;
+}
+function countdown(ms) {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  if (s >= 86400) return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+  if (s >= 3600) return `${Math.floor(s / 3600)}:${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+function hue(name) {
+  let h = 0;
+  for (const c of name) h = (h * 31 + c.codePointAt(0)) % 360;
+  return h;
+}
+function paintAvatar(node, name) {
+  node.textContent = (name || '?').replace(/^@/, '').slice(0, 1).toUpperCase();
+  node.style.setProperty('--h', hue(name || '?'));
+}
+function chatName(entry) {
+  const c = entry.chat;
+  if (c.kind === 'direct') return c.peer ? c.peer.username : c.title;
+  return c.title || (c.username ? '@' + c.username : 'Chat ' + c.id);
+}
+function errorText(err) {
+  if (!err) return '';
+  const m = err.message || String(err);
+  if (err.kind === 'RATE_LIMITED' && err.retryAfterMs) return `${m}`;
+  return m;
+}
+
+// ---- boot and authentication -----------------------------------------------
+
+async function boot() {
+  const saved = loadSession();
+  if (saved && saved.token) {
+    showBoot('Connecting…');
+    try {
+      const h = await engine;
+      const me = parse(await h.start(saved.token, handlers));
+      return enterApp(me);
+    } catch (err) {
+      if (err && err.kind === 'UNAUTHENTICATED') {
+        await wipe();
+      } else {
+        // The server is unreachable: try again shortly, keep the token.
+        showBoot('Cannot reach the server. Retrying…');
+        setTimeout(boot, 2000);
+        return;
+      }
+    }
+  }
+  showAuth();
+  engine.then(loadRules, () => {});
+}
+
+function showBoot(text) {
+  $('boot').hidden = false;
+  $('boot').querySelector('span').textContent = text;
+  $('auth').hidden = true;
+  $('app').hidden = true;
+}
+
+function showAuth() {
+  $('boot').hidden = true;
+  $('app').hidden = true;
+  $('auth').hidden = false;
+  $('auth-username').focus();
+}
+
+// The server's rules, if its operator set any, are shown before signing up.
+async function loadRules(h) {
+  try {
+    const info = parse(await h.info());
+    if (info.rules) {
+      $('rules-text').textContent = info.rules;
+      $('rules').hidden = false;
+    }
+  } catch { /* the form works without them */ }
+}
+
+const handlers = {
+  onEvent: (kind, json) => {
+    try {
+      const v = parse(json);
+      if (kind === 'update') onUpdate(v);
+      else if (kind === 'typing') onTyping(v);
+      else if (kind === 'resync') resync();
+    } catch (err) {
+      console.error('event', err);
+    }
+  },
+  onConnection: (s) => {
+    state.conn = s;
+    renderConn();
+    if (s === 'logged-out') loggedOut();
+  },
+};
+
+async function authenticate(kind) {
+  const username = $('auth-username').value.trim().replace(/^@/, '').toLowerCase();
+  const password = $('auth-password').value;
+  const errEl = $('auth-error');
+  errEl.textContent = '';
+  if (!username) { errEl.textContent = 'Enter a username.'; $('auth-username').focus(); return; }
+  if (!password) { errEl.textContent = 'Enter a password.'; $('auth-password').focus(); return; }
+  const buttons = [$('login-btn'), $('signup-btn')];
+  buttons.forEach((b) => { b.disabled = true; });
+  $('auth-form').setAttribute('aria-busy', 'true');
+  try {
+    const h = await engine;
+    const req = JSON.stringify({ username, password, device_name: deviceName() });
+    const res = parse(kind === 'signup' ? await h.signup(req, handlers) : await h.login(req, handlers));
+    saveSession(res.token, res.user);
+    $('auth-password').value = '';
+    await enterApp(res.user);
+  } catch (err) {
+    errEl.textContent = errorText(err);
+    (err && err.kind === 'ALREADY_EXISTS' ? $('auth-username') : $('auth-password')).focus();
+  } finally {
+    buttons.forEach((b) => { b.disabled = false; });
+    $('auth-form').removeAttribute('aria-busy');
+  }
+}
+
+function deviceName() {
+  const ua = navigator.userAgent;
+  const browser = /Firefox\//.test(ua) ? 'Firefox' : /Edg\//.test(ua) ? 'Edge' : /Chrom/.test(ua) ? 'Chromium' : /Safari\//.test(ua) ? 'Safari' : 'Browser';
+  return `Web (${browser})`;
+}
+
+$('auth-form').addEventListener('submit', (e) => { e.preventDefault(); authenticate('login'); });
+$('signup-btn').addEventListener('click', () => authenticate('signup'));
+
+async function enterApp(me) {
+  state.me = me;
+  $('boot').hidden = true;
+  $('auth').hidden = true;
+  $('app').hidden = false;
+  $('me-name').textContent = me.display_name || me.username;
+  paintAvatar($('me-avatar'), me.username);
+  renderConn();
+  await loadChats();
+  $('new-chat-btn').focus();
+}
+
+function loggedOut() {
+  wipe().then(() => location.replace('/'));
+}
+
+$('logout-btn').addEventListener('click', async () => {
+  $('logout-btn').disabled = true;
+  try { await (await engine).logout(); } catch { /* forgotten locally either way */ }
+  await wipe();
+  location.replace('/');
+});
+
+// When the browser reports the network gone, drop the socket at once: an
+// idle WebSocket can look open for minutes after the network died, while
+// the engine, once it knows, keeps retrying and then catches up on
+// everything it missed from the update log. When the network comes back
+// (after a laptop slept, or on another Wi-Fi with another address), the
+// old socket is as likely dead: a fresh one costs one catch-up.
+for (const ev of ['offline', 'online']) {
+  window.addEventListener(ev, () => { engine.then((h) => h.drop()); });
+}
+
+function renderConn() {
+  const c = $('conn');
+  const text = { online: '', connecting: 'Connecting…', closed: 'Disconnected', 'logged-out': 'Logged out' }[state.conn] ?? '';
+  c.textContent = text || `@${state.me ? state.me.username : ''}`;
+  c.classList.toggle('warn', !!text);
+}
+
+// ---- chat list -------------------------------------------------------------
+
+async function loadChats() {
+  const list = await call('chats.list');
+  state.chats.clear();
+  // The server orders chats without messages by when they were created,
+  // which the page cannot see: such a chat keeps its place by borrowing
+  // the time of the chat above it.
+  let above = Date.now();
+  for (const d of list.dialogs || []) {
+    const since = d.last ? d.last.sent_at : above;
+    above = since;
+    state.chats.set(d.chat.id, { chat: d.chat, last: d.last || null, since, unread: d.unread || 0, read_id: d.read_id || 0, peer_read_id: d.peer_read_id || 0 });
+  }
+  renderChats();
+  if (state.open && state.open.id && state.chats.has(state.open.id)) renderHead();
+}
+
+let chatsTimer = 0;
+function reloadChatsSoon() {
+  clearTimeout(chatsTimer);
+  chatsTimer = setTimeout(() => loadChats().catch(() => {}), 150);
+}
+
+function sortedChats() {
+  const at = (e) => (e.last ? e.last.sent_at : e.since || 0);
+  return [...state.chats.values()].sort((a, b) => at(b) - at(a) || b.chat.id - a.chat.id);
+}
+
+function renderChats() {
+  const ul = $('chats');
+  const items = sortedChats();
+  $('chats-empty').hidden = items.length > 0;
+  const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.chat : null;
+  ul.replaceChildren(...items.map(renderChatItem));
+  if (focused) {
+    const b = ul.querySelector(`button[data-chat="${focused}"]`);
+    if (b) b.focus();
+  }
+}
+
+function lastLine(entry) {
+  const m = entry.last;
+  if (!m) return entry.chat.kind === 'channel' ? 'Channel created' : 'No messages yet';
+  if (m.deleted) return 'Message deleted';
+  const who = entry.chat.kind === 'group' && !m.service ? (m.from_id === state.me.id ? 'You: ' : `${m.from}: `) : (entry.chat.kind === 'direct' && m.from_id === state.me.id ? 'You: ' : '');
+  return who + (m.text || '');
+}
+
+function renderChatItem(entry) {
+  const c = entry.chat;
+  const li = el('li');
+  const b = el('button', 'chat-item');
+  b.type = 'button';
+  b.dataset.chat = c.id;
+  if (state.open && state.open.id === c.id) {
+    b.setAttribute('aria-current', 'true');
+    b.classList.add('active');
+  }
+  const name = chatName(entry);
+  const av = el('span', 'avatar');
+  av.setAttribute('aria-hidden', 'true');
+  paintAvatar(av, name);
+  const body = el('span', 'chat-body');
+  const top = el('span', 'chat-top');
+  const title = el('span', 'chat-name', name);
+  if (c.kind === 'channel') title.prepend(el('span', 'kind-ic', '📣 '));
+  if (c.kind === 'group') title.prepend(el('span', 'kind-ic', '👥 '));
+  top.append(title);
+  if (c.muted) {
+    const mu = el('span', 'muted-ic', '🔕');
+    mu.title = 'Muted';
+    mu.setAttribute('role', 'img');
+    mu.setAttribute('aria-label', 'muted');
+    top.append(mu);
+  }
+  top.append(el('span', 'chat-time', entry.last ? shortTime(entry.last.sent_at) : ''));
+  const bottom = el('span', 'chat-bottom');
+  bottom.append(el('span', 'chat-last', lastLine(entry)));
+  if (entry.unread > 0) {
+    // The words are for screen readers; the number is what shows.
+    const badge = el('span', 'badge' + (c.muted ? ' muted' : ''), String(entry.unread));
+    badge.append(el('span', 'visually-hidden', ' unread'));
+    bottom.append(badge);
+  }
+  body.append(top, bottom);
+  b.append(av, body);
+  b.addEventListener('click', () => openChat(c.id));
+  li.append(b);
+  return li;
+}
+
+// ---- opening a chat --------------------------------------------------------
+
+function showConvo() {
+  $('placeholder').hidden = true;
+  $('convo').hidden = false;
+  $('app').classList.add('chat-open');
+}
+
+$('back-btn').addEventListener('click', closeChat);
+function closeChat() {
+  const was = state.open && state.open.id;
+  state.open = null;
+  state.preview = null;
+  $('convo').hidden = true;
+  $('placeholder').hidden = false;
+  $('app').classList.remove('chat-open');
+  renderChats();
+  // Back where the person was in the list.
+  const item = (was && $('chats').querySelector(`button[data-chat="${was}"]`)) || $('chats').querySelector('button');
+  (item || $('new-chat-btn')).focus();
+}
+
+function resetConvo() {
+  state.msgs.clear();
+  state.oldest = 0;
+  state.complete = false;
+  state.loading = false;
+  state.reply = null;
+  state.editing = null;
+  renderContext();
+  $('messages').replaceChildren();
+  $('history-status').textContent = '';
+  $('send-error').textContent = '';
+  $('message-input').value = '';
+  $('ttl').value = '0';
+}
+
+async function openChat(id, { focus = true } = {}) {
+  state.open = { id };
+  state.preview = null;
+  resetConvo();
+  showConvo();
+  renderHead();
+  renderChats();
+  await loadOlder();
+  markRead();
+  if (focus) focusComposer();
+}
+
+function openDraft(username) {
+  state.open = { draft: username };
+  state.preview = null;
+  resetConvo();
+  state.complete = true;
+  showConvo();
+  renderHead();
+  renderChats();
+  $('history-status').textContent = `This is the start of your conversation with @${username}.`;
+  focusComposer();
+}
+
+async function openPreview(chat) {
+  state.open = { id: chat.id };
+  state.preview = chat.role === 'none' ? chat : null;
+  resetConvo();
+  showConvo();
+  renderHead();
+  renderChats();
+  await loadOlder();
+  if (state.preview) $('join-btn').focus();
+  else focusComposer();
+}
+
+function focusComposer() {
+  const input = $('message-input');
+  if (!$('composer').hidden) input.focus();
+  else if (!$('join-btn').hidden) $('join-btn').focus();
+  else $('messages').focus();
+}
+
+function openEntry() {
+  return state.open && state.open.id ? state.chats.get(state.open.id) : null;
+}
+
+function openChatObj() {
+  const e = openEntry();
+  if (e) return e.chat;
+  if (state.preview) return state.preview;
+  return null;
+}
+
+function canPost(chat) {
+  if (!chat) return true; // a draft direct chat
+  if (chat.kind === 'channel') return chat.role === 'owner' || chat.role === 'admin';
+  return chat.role !== 'none';
+}
+
+function renderHead() {
+  const chat = openChatObj();
+  let name; let sub;
+  if (state.open && state.open.draft) {
+    name = state.open.draft;
+    sub = `@${state.open.draft}`;
+  } else if (chat) {
+    name = chat.kind === 'direct' ? (chat.peer ? chat.peer.username : chat.title) : (chat.title || '@' + chat.username);
+    if (chat.kind === 'direct') sub = `@${name}`;
+    else if (chat.kind === 'group') sub = `${chat.member_count} member${chat.member_count === 1 ? '' : 's'}`;
+    else sub = `${chat.member_count} subscriber${chat.member_count === 1 ? '' : 's'}${chat.username ? ' · @' + chat.username : ' · private'}`;
+    if (chat.ttl_ms) sub += ` · auto-delete ${duration(chat.ttl_ms)}`;
+  } else {
+    name = '';
+    sub = '';
+  }
+  $('chat-title').textContent = name;
+  paintAvatar($('chat-avatar'), name);
+  const typers = typingIn(state.open && state.open.id);
+  $('chat-sub').textContent = typers.length ? `${typers.join(', ')} ${typers.length === 1 ? 'is' : 'are'} typing…` : sub;
+  $('chat-sub').classList.toggle('typing', typers.length > 0);
+
+  const member = chat && chat.role && chat.role !== 'none';
+  const preview = !!state.preview;
+  $('join-btn').hidden = !preview;
+  $('mute-btn').hidden = !member;
+  if (chat) {
+    $('mute-btn').textContent = chat.muted ? 'Unmute' : 'Mute';
+    $('mute-btn').setAttribute('aria-pressed', chat.muted ? 'true' : 'false');
+  }
+  const admin = chat && (chat.kind === 'direct' || chat.role === 'owner' || chat.role === 'admin');
+  $('autodel-wrap').hidden = !member || !admin;
+  if (chat) $('autodel').value = String(chat.ttl_ms || 0);
+  const postable = !preview && canPost(chat);
+  $('composer').hidden = !postable;
+  $('readonly-note').hidden = postable;
+  $('readonly-note').textContent = preview ? 'You are previewing this channel. Join to follow it.' : 'Only the channel\u2019s admins can post here.';
+  // Broadcast chats have no typing indicators and no read receipts.
+}
+
+$('mute-btn').addEventListener('click', async () => {
+  const chat = openChatObj();
+  if (!chat) return;
+  try {
+    await call('chats.mute', { peer: { chat_id: chat.id }, muted: !chat.muted });
+    chat.muted = !chat.muted;
+    renderHead();
+    renderChats();
+  } catch (err) { $('send-error').textContent = errorText(err); }
+});
+
+$('join-btn').addEventListener('click', async () => {
+  const chat = state.preview;
+  if (!chat) return;
+  try {
+    await call('channels.join', { username: chat.username });
+    state.preview = null;
+    await loadChats();
+    renderHead();
+    focusComposer();
+  } catch (err) { $('readonly-note').textContent = errorText(err); }
+});
+
+$('autodel').addEventListener('change', async () => {
+  const chat = openChatObj();
+  if (!chat) return;
+  const ttl = Number($('autodel').value);
+  try {
+    const res = await call('chats.set_ttl', { peer: { chat_id: chat.id }, ttl_ms: ttl });
+    chat.ttl_ms = res.ttl_ms || 0;
+    renderHead();
+  } catch (err) {
+    $('send-error').textContent = errorText(err);
+    $('autodel').value = String(chat.ttl_ms || 0);
+  }
+});
+
+// ---- history -----------------------------------------------------------------
+
+async function loadOlder() {
+  if (!state.open || !state.open.id || state.loading || state.complete) return;
+  const chatId = state.open.id;
+  state.loading = true;
+  $('history-status').textContent = 'Loading…';
+  const scroller = $('scroller');
+  const first = state.msgs.size === 0;
+  const before = scroller.scrollHeight - scroller.scrollTop;
+  try {
+    const page = await call('messages.history', { peer: { chat_id: chatId }, before_id: state.oldest, limit: 50 });
+    if (!state.open || state.open.id !== chatId) return;
+    const msgs = page.messages || [];
+    if (msgs.length === 0) state.complete = true;
+    const frag = document.createDocumentFragment();
+    for (const m of msgs) {
+      if (state.msgs.has(m.id)) continue;
+      state.msgs.set(m.id, m);
+      frag.append(renderMessage(m));
+    }
+    if (msgs.length) state.oldest = msgs[0].id;
+    if (state.oldest <= 1) state.complete = true;
+    $('messages').prepend(frag);
+    $('history-status').textContent = state.complete ? (state.msgs.size ? 'Beginning of the conversation' : 'No messages yet') : '';
+    if (first) scroller.scrollTop = scroller.scrollHeight;
+    else scroller.scrollTop = scroller.scrollHeight - before;
+  } catch (err) {
+    $('history-status').textContent = errorText(err);
+  } finally {
+    state.loading = false;
+  }
+  // A short first page may not fill the screen: keep going until it
+  // scrolls or the history ends.
+  if (!state.complete && scroller.scrollHeight <= scroller.clientHeight + 40) loadOlder();
+}
+
+$('scroller').addEventListener('scroll', () => {
+  if ($('scroller').scrollTop < 120) loadOlder();
+});
+
+// ---- messages -----------------------------------------------------------------
+
+// Channel posts are from the channel (from_id 0), so they are never
+// drawn as one's own, whoever posted them.
+function isMine(m) {
+  return m.from_id === state.me.id;
+}
+
+function tickState(m) {
+  const e = state.chats.get(m.chat_id);
+  if (!e || e.chat.broadcast) return 'sent';
+  if (e.peer_read_id >= m.id) return 'read';
+  return 'sent';
+}
+
+function renderMessage(m) {
+  const chat = state.chats.get(m.chat_id);
+  const mine = isMine(m);
+  const li = el('li', 'msg ' + (m.service ? 'service' : mine ? 'out' : 'in'));
+  li.dataset.id = m.id;
+  if (m.service) {
+    li.append(el('span', 'service-text', m.text));
+    return li;
+  }
+  const bubble = el('div', 'bubble');
+  if (chat && chat.chat.kind !== 'direct' && !mine) {
+    const from = el('div', 'from', m.from + (m.author ? ` · ${m.author}` : ''));
+    from.style.setProperty('--h', hue(m.from));
+    bubble.append(from);
+  }
+  if (m.fwd) bubble.append(el('div', 'fwd', `Forwarded from ${m.fwd.from}`));
+  if (m.reply_to) {
+    const orig = state.msgs.get(m.reply_to);
+    const q = el('div', 'reply-quote');
+    q.append(el('strong', '', orig ? orig.from : 'Reply'), el('span', '', orig ? (orig.deleted ? 'Message deleted' : orig.text) : `to message #${m.reply_to}`));
+    bubble.append(q);
+  }
+  bubble.append(el('div', 'text', m.text));
+  const meta = el('span', 'meta');
+  if (m.ttl_ms) {
+    const t = el('span', 'ttl');
+    t.setAttribute('role', 'img');
+    if (m.expires_at) {
+      t.dataset.expires = m.expires_at;
+      paintCountdown(t, m.expires_at - Date.now());
+    } else {
+      t.textContent = '⏱ ' + duration(m.ttl_ms);
+      t.title = 'The countdown starts when it is read';
+      t.setAttribute('aria-label', `disappears ${duration(m.ttl_ms)} after it is read`);
+    }
+    meta.append(t);
+  }
+  if (m.edited_at) meta.append(el('span', 'edited', 'edited'));
+  if (m.views) meta.append(el('span', 'views', `👁 ${m.views}`));
+  meta.append(el('time', '', shortTime(m.sent_at)));
+  // A draft's first message is drawn before its chat is in the list: it
+  // is a direct chat, so it gets ticks too.
+  if (mine && (!chat || !chat.chat.broadcast)) {
+    const ticks = el('span', 'ticks');
+    ticks.setAttribute('role', 'img');
+    const s = tickState(m);
+    ticks.textContent = s === 'read' ? '✓✓' : '✓';
+    ticks.classList.toggle('read', s === 'read');
+    ticks.setAttribute('aria-label', s === 'read' ? 'read' : 'delivered');
+    meta.append(ticks);
+  }
+  bubble.append(meta);
+  li.append(bubble);
+  const more = el('button', 'more', '⋯');
+  more.type = 'button';
+  more.setAttribute('aria-label', `Actions for message from ${mine ? 'you' : m.from}`);
+  more.addEventListener('click', () => messageMenu(m.id));
+  li.append(more);
+  return li;
+}
+
+function paintCountdown(t, left) {
+  t.textContent = '⏱ ' + countdown(left);
+  t.setAttribute('aria-label', `disappears in ${countdown(left)}`);
+}
+
+function findLi(id) {
+  return $('messages').querySelector(`li[data-id="${id}"]`);
+}
+
+function upsertMessage(m) {
+  if (!state.open || state.open.id !== m.chat_id) return;
+  const had = state.msgs.has(m.id);
+  state.msgs.set(m.id, m);
+  const node = renderMessage(m);
+  const old = findLi(m.id);
+  if (old) { old.replaceWith(node); return; }
+  if (had) return;
+  const scroller = $('scroller');
+  const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+  // Keep id order: a message can arrive after a later one (a sync filling
+  // a gap), so insert before the first higher id.
+  const ul = $('messages');
+  let next = null;
+  for (const li of ul.children) {
+    if (li.dataset.id && Number(li.dataset.id) > m.id) { next = li; break; }
+  }
+  ul.insertBefore(node, next && !next.classList.contains('pending') ? next : ul.querySelector('li.pending'));
+  if (state.oldest === 0) state.oldest = m.id;
+  if (atBottom || isMine(m)) scroller.scrollTop = scroller.scrollHeight;
+}
+
+function removeMessage(chatId, id) {
+  if (!state.open || state.open.id !== chatId) return;
+  state.msgs.delete(id);
+  const li = findLi(id);
+  if (li) li.remove();
+  if (state.reply && state.reply.id === id) { state.reply = null; renderContext(); }
+  if (state.editing && state.editing.id === id) { state.editing = null; renderContext(); }
+}
+
+function refreshTicks() {
+  for (const m of state.msgs.values()) {
+    if (!isMine(m)) continue;
+    const li = findLi(m.id);
+    const t = li && li.querySelector('.ticks');
+    if (!t) continue;
+    const read = tickState(m) === 'read';
+    t.textContent = read ? '✓✓' : '✓';
+    t.classList.toggle('read', read);
+    t.setAttribute('aria-label', read ? 'read' : 'delivered');
+  }
+}
+
+// Countdowns tick here, and a message whose time is up leaves the screen
+// even before the server's delete arrives (or while offline).
+setInterval(() => {
+  const now = Date.now();
+  for (const t of document.querySelectorAll('.ttl[data-expires]')) {
+    const left = Number(t.dataset.expires) - now;
+    const li = t.closest('li');
+    if (left <= 0) {
+      if (li && state.open) removeMessage(state.open.id, Number(li.dataset.id));
+      continue;
+    }
+    paintCountdown(t, left);
+  }
+  // Typing notices last 6 s unless renewed.
+  let changed = false;
+  for (const [chat, who] of state.typing) {
+    for (const [name, until] of who) {
+      if (until <= now) { who.delete(name); changed = true; }
+    }
+    if (who.size === 0) state.typing.delete(chat);
+  }
+  if (changed && state.open) renderHead();
+}, 1000);
+
+// ---- reading --------------------------------------------------------------------
+
+let readTimer = 0;
+function markRead() {
+  clearTimeout(readTimer);
+  readTimer = setTimeout(async () => {
+    const e = openEntry();
+    if (!e || state.preview || document.visibilityState !== 'visible') return;
+    let max = 0;
+    for (const id of state.msgs.keys()) max = Math.max(max, id);
+    if (max === 0 || (e.read_id >= max && e.unread === 0)) return;
+    try {
+      await call('messages.read', { peer: { chat_id: e.chat.id }, max_id: max });
+      e.read_id = Math.max(e.read_id, max);
+      e.unread = 0;
+      renderChats();
+    } catch { /* next time */ }
+  }, 100);
+}
+document.addEventListener('visibilitychange', markRead);
+
+// ---- updates ------------------------------------------------------------------------
+
+function onUpdate(u) {
+  if (u.new_message) return onNewMessage(u.new_message);
+  if (u.edit_message) {
+    const m = u.edit_message;
+    upsertMessage(m);
+    const e = state.chats.get(m.chat_id);
+    if (e && e.last && e.last.id === m.id) { e.last = m; renderChats(); }
+    return;
+  }
+  if (u.delete_messages) {
+    const d = u.delete_messages;
+    for (const id of d.ids || []) removeMessage(d.chat_id, id);
+    const e = state.chats.get(d.chat_id);
+    if (e && e.last && (d.ids || []).includes(e.last.id)) reloadChatsSoon();
+    return;
+  }
+  if (u.read_inbox) {
+    const r = u.read_inbox;
+    const e = state.chats.get(r.chat_id);
+    if (e) {
+      e.read_id = Math.max(e.read_id, r.max_id);
+      if (!e.last || r.max_id >= e.last.id) { e.unread = 0; renderChats(); } else reloadChatsSoon();
+    }
+    return;
+  }
+  if (u.read_outbox) {
+    const r = u.read_outbox;
+    const e = state.chats.get(r.chat_id);
+    if (e) {
+      e.peer_read_id = Math.max(e.peer_read_id, r.max_id);
+      if (state.open && state.open.id === r.chat_id) refreshTicks();
+    }
+    return;
+  }
+  if (u.chat_left) {
+    const l = u.chat_left;
+    if (state.open && state.open.id === l.chat_id && !state.preview) closeChat();
+    state.chats.delete(l.chat_id);
+    reloadChatsSoon();
+    return;
+  }
+  if (u.chat_joined || u.members_changed) reloadChatsSoon();
+}
+
+function onNewMessage(m) {
+  const mine = isMine(m);
+  if (mine && m.random_id && state.pending.has(m.random_id)) {
+    const p = state.pending.get(m.random_id);
+    state.pending.delete(m.random_id);
+    if (p.el) p.el.remove();
+  }
+  // A draft direct chat becomes real with its first message, from
+  // either side.
+  if (state.open && state.open.draft) {
+    const e = state.chats.get(m.chat_id);
+    const direct = e ? e.chat.kind === 'direct' && e.chat.peer && e.chat.peer.username === state.open.draft : !m.author && m.from_id !== 0;
+    if (direct && (mine || m.from === state.open.draft)) {
+      state.open = { id: m.chat_id };
+      $('history-status').textContent = '';
+      reloadChatsSoon();
+    }
+  }
+  let e = state.chats.get(m.chat_id);
+  if (!e) {
+    reloadChatsSoon();
+  } else {
+    if (!e.last || m.id >= e.last.id) e.last = m;
+    const viewing = state.open && state.open.id === m.chat_id && document.visibilityState === 'visible';
+    if (!mine && !viewing) e.unread += 1;
+    renderChats();
+  }
+  upsertMessage(m);
+  if (!mine) markRead();
+  // New typing from this person is over: they sent.
+  const who = state.typing.get(m.chat_id);
+  if (who && who.delete(m.from)) renderHead();
+}
+
+function onTyping(t) {
+  if (!state.typing.has(t.chat_id)) state.typing.set(t.chat_id, new Map());
+  state.typing.get(t.chat_id).set(t.username, Date.now() + 6000);
+  if (state.open && state.open.id === t.chat_id) renderHead();
+}
+
+function typingIn(chatId) {
+  const who = chatId ? state.typing.get(chatId) : null;
+  return who ? [...who.keys()] : [];
+}
+
+// resync: the device was too far behind to replay the log; reload what is
+// shown.
+async function resync() {
+  await loadChats();
+  if (state.open && state.open.id) openChat(state.open.id, { focus: false });
+}
+
+// ---- composing ----------------------------------------------------------------------
+
+const input = $('message-input');
+input.addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    $('composer').requestSubmit();
+  } else if (e.key === 'Escape' && (state.reply || state.editing)) {
+    e.preventDefault();
+    cancelContext();
+  }
+});
+input.addEventListener('input', () => {
+  input.style.height = 'auto';
+  input.style.height = Math.min(input.scrollHeight, 160) + 'px';
+  const chat = openChatObj();
+  if (!chat || chat.broadcast || !input.value) return;
+  const now = Date.now();
+  if (now - state.lastTyping > 4000) {
+    state.lastTyping = now;
+    call('messages.typing', { chat_id: chat.id }).catch(() => {});
+  }
+});
+
+function newRandomId() {
+  const b = new BigUint64Array(1);
+  crypto.getRandomValues(b);
+  return ((b[0] & ((1n << 63n) - 1n)) | 1n).toString();
+}
+
+$('composer').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const text = input.value;
+  $('send-error').textContent = '';
+  if (!text.trim() || !state.open) return;
+  if (state.editing) {
+    const m = state.editing;
+    state.editing = null;
+    renderContext();
+    input.value = '';
+    try {
+      upsertMessage(await call('messages.edit', { chat_id: m.chat_id, id: m.id, text }));
+    } catch (err) { $('send-error').textContent = errorText(err); input.value = text; }
+    return;
+  }
+  const peer = state.open.draft ? { username: state.open.draft } : { chat_id: state.open.id };
+  const req = { peer, text, random_id: newRandomId() };
+  const ttl = Number($('ttl').value);
+  if (ttl) req.ttl_ms = ttl;
+  if (state.reply) req.reply_to = state.reply.id;
+  state.reply = null;
+  renderContext();
+  input.value = '';
+  input.style.height = 'auto';
+  state.lastTyping = 0;
+  // Shown at once with a clock; replaced by the real message when the
+  // server's echo of this random id arrives (even after a reconnect).
+  const li = el('li', 'msg out pending');
+  const bubble = el('div', 'bubble');
+  const meta = el('span', 'meta');
+  const clock = el('span', 'ticks', '🕓');
+  clock.setAttribute('role', 'img');
+  clock.setAttribute('aria-label', 'sending');
+  meta.append(clock);
+  bubble.append(el('div', 'text', text), meta);
+  li.append(bubble);
+  $('messages').append(li);
+  $('scroller').scrollTop = $('scroller').scrollHeight;
+  state.pending.set(req.random_id, { text, el: li });
+  try {
+    const m = await call('messages.send', req);
+    if (state.pending.has(req.random_id)) {
+      state.pending.delete(req.random_id);
+      li.remove();
+    }
+    if (state.open && state.open.draft) {
+      state.open = { id: m.chat_id };
+      await loadChats();
+      renderHead();
+    }
+    upsertMessage(m);
+    const en = state.chats.get(m.chat_id);
+    if (en && (!en.last || m.id >= en.last.id)) { en.last = m; renderChats(); }
+  } catch (err) {
+    state.pending.delete(req.random_id);
+    li.classList.add('failed');
+    clock.textContent = '⚠';
+    clock.setAttribute('aria-label', 'not sent');
+    $('send-error').textContent = errorText(err);
+  }
+});
+
+function renderContext() {
+  const bar = $('context-bar');
+  const m = state.editing || state.reply;
+  bar.hidden = !m;
+  if (!m) return;
+  $('context-kind').textContent = state.editing ? 'Editing' : `Reply to ${m.from}:`;
+  $('context-text').textContent = m.text.length > 80 ? m.text.slice(0, 80) + '…' : m.text;
+}
+function cancelContext() {
+  if (state.editing) input.value = '';
+  state.reply = null;
+  state.editing = null;
+  renderContext();
+  input.focus();
+}
+$('context-cancel').addEventListener('click', cancelContext);
+
+// ---- message actions ------------------------------------------------------------------
+
+function messageMenu(id) {
+  const m = state.msgs.get(id);
+  if (!m) return;
+  const chat = openChatObj();
+  const dlg = $('dlg-msg');
+  const mine = isMine(m);
+  const admin = chat && (chat.role === 'owner' || chat.role === 'admin');
+  $('dlg-msg-title').textContent = mine ? 'Your message' : `Message from ${m.from}`;
+  $('dlg-msg-text').textContent = m.text;
+  dlg.querySelector('.error').textContent = '';
+  const show = {
+    reply: !state.preview && canPost(chat),
+    edit: mine || (chat && chat.kind === 'channel' && admin),
+    'delete-me': !state.preview,
+    'delete-all': mine || admin,
+  };
+  for (const b of dlg.querySelectorAll('[data-act]')) {
+    const act = b.dataset.act;
+    b.hidden = act in show ? !show[act] : false;
+    b.onclick = () => messageAction(act, m);
+  }
+  dlg.returnFocus = findLi(id) && findLi(id).querySelector('.more');
+  dlg.showModal();
+}
+
+async function messageAction(act, m) {
+  const dlg = $('dlg-msg');
+  try {
+    if (act === 'reply') {
+      state.reply = m; state.editing = null; renderContext();
+      dlg.close(); input.focus(); return;
+    }
+    if (act === 'edit') {
+      state.editing = m; state.reply = null; renderContext();
+      input.value = m.text;
+      dlg.close(); input.focus(); return;
+    }
+    if (act === 'delete-me' || act === 'delete-all') {
+      await call('messages.delete', { chat_id: m.chat_id, ids: [m.id], for_everyone: act === 'delete-all' });
+      removeMessage(m.chat_id, m.id);
+      reloadChatsSoon();
+    }
+    dlg.close();
+    if (dlg.returnFocus && dlg.returnFocus.isConnected) dlg.returnFocus.focus(); else input.focus();
+  } catch (err) {
+    dlg.querySelector('.error').textContent = errorText(err);
+  }
+}
+
+// ---- dialogs -------------------------------------------------------------------------------
+
+// formDialog opens a dialog whose form calls submit(); an error keeps it
+// open with the sentence shown next to the fields.
+function formDialog(id, submit) {
+  const dlg = $(id);
+  const form = dlg.querySelector('form');
+  const err = dlg.querySelector('.error');
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    const btn = form.querySelector('button[type=submit]');
+    btn.disabled = true;
+    try {
+      if (await submit(dlg) !== false) {
+        form.reset();
+        dlg.close();
+      }
+    } catch (ex) {
+      err.textContent = errorText(ex);
+    } finally {
+      btn.disabled = false;
+    }
+  });
+  form.querySelector('.cancel').addEventListener('click', () => { form.reset(); dlg.close(); });
+  return () => {
+    err.textContent = '';
+    dlg.showModal();
+    form.querySelector('input').focus();
+  };
+}
+
+const clean = (s) => s.trim().replace(/^@/, '').toLowerCase();
+
+const openNewChat = formDialog('dlg-chat', async () => {
+  const name = clean($('new-chat-username').value);
+  if (!name) throw new Error('Enter a username.');
+  if (name === state.me.username) throw new Error('That is you. Pick someone else.');
+  const user = await call('users.resolve', { username: name });
+  const existing = [...state.chats.values()].find((e) => e.chat.kind === 'direct' && e.chat.peer && e.chat.peer.id === user.id);
+  if (existing) {
+    setTimeout(() => openChat(existing.chat.id));
+  } else {
+    setTimeout(() => openDraft(user.username));
+  }
+});
+$('new-chat-btn').addEventListener('click', openNewChat);
+
+const openNewGroup = formDialog('dlg-group', async () => {
+  const title = $('group-title').value.trim();
+  if (!title) throw new Error('Give the group a name.');
+  const usernames = $('group-members').value.split(/[\s,]+/).map(clean).filter(Boolean);
+  const chat = await call('groups.create', { title, usernames });
+  await loadChats();
+  setTimeout(() => openChat(chat.id));
+});
+$('new-group-btn').addEventListener('click', openNewGroup);
+
+const openNewChannel = formDialog('dlg-channel', async () => {
+  const priv = $('channel-private').checked;
+  const username = clean($('channel-name').value);
+  const title = $('channel-title').value.trim();
+  if (!priv && !username) throw new Error('A public channel needs a name.');
+  if (priv && !username && !title) throw new Error('Give the channel a title.');
+  const chat = await call('channels.create', { username, title, description: $('channel-description').value.trim(), private: priv });
+  await loadChats();
+  setTimeout(() => openChat(chat.id));
+});
+$('new-channel-btn').addEventListener('click', openNewChannel);
+
+const openFind = formDialog('dlg-find', async () => {
+  const raw = $('find-name').value.trim();
+  if (!raw) throw new Error('Enter a channel name.');
+  const looksLikeInvite = !raw.startsWith('@') && /[A-Z-]/.test(raw) && raw.length === 22;
+  if (looksLikeInvite) {
+    const chat = await call('channels.join', { invite: raw });
+    await loadChats();
+    setTimeout(() => openChat(chat.id));
+    return;
+  }
+  const name = clean(raw);
+  const chat = await call('chats.get', { peer: { username: name } });
+  if (chat.kind !== 'channel') throw new Error(`@${name} is a person, not a channel: use New chat.`);
+  setTimeout(() => openPreview(chat));
+});
+$('find-channel-btn').addEventListener('click', openFind);
+
+// Dialogs give focus back to the button that opened them.
+for (const dlg of document.querySelectorAll('dialog')) {
+  let opener = null;
+  dlg.addEventListener('close', () => {
+    if (opener && opener.isConnected && !dlg.contains(document.activeElement) && document.activeElement === document.body) opener.focus();
+  });
+  const orig = dlg.showModal.bind(dlg);
+  dlg.showModal = () => { opener = document.activeElement; orig(); };
+}
+
+boot().catch((err) => {
+  console.error(err);
+  showBoot('The web client could not start: ' + errorText(err));
+});

@@ -1,0 +1,232 @@
+// Package web is Herald's browser client, embedded so that heraldd alone
+// serves it at /. The page is plain HTML, CSS and ES modules; the protocol
+// runs in the browser as the Go client SDK compiled to WebAssembly
+// (./wasm), so there is one implementation of the protocol for every
+// client. See docs/WEB.md.
+//
+// static/herald.wasm.gz and static/wasm_exec.js are built output, committed
+// so that `go build ./cmd/heraldd` needs no extra step; `go generate ./web`
+// rebuilds them and a test fails when they are stale.
+package web
+
+//go:generate go run ./internal/genwasm
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"io"
+	"io/fs"
+	"mime"
+	"net/http"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+//go:embed static
+var static embed.FS
+
+// asset is one file the handler serves, with its gzipped form when that
+// is smaller.
+type asset struct {
+	ctype    string
+	identity []byte // nil for the wasm until a client without gzip asks
+	gz       []byte
+	etag     string
+
+	once  sync.Once // decompresses identity from gz on first need
+	unzip error
+}
+
+func (a *asset) plain() ([]byte, error) {
+	a.once.Do(func() {
+		if a.identity != nil {
+			return
+		}
+		var zr *gzip.Reader
+		zr, a.unzip = gzip.NewReader(bytes.NewReader(a.gz))
+		if a.unzip == nil {
+			a.identity, a.unzip = io.ReadAll(zr)
+		}
+	})
+	return a.identity, a.unzip
+}
+
+// handler serves the embedded client.
+type handler struct {
+	assets map[string]*asset
+}
+
+// Handler returns the handler for the web client's files. Mount it at "/";
+// paths it does not know answer 404. Every response carries the security
+// headers (see SecurityHeaders).
+func Handler() http.Handler {
+	h := &handler{assets: map[string]*asset{}}
+	sub, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err) // the embed directive guarantees the directory
+	}
+	err = fs.WalkDir(sub, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(sub, p)
+		if err != nil {
+			return err
+		}
+		name := "/" + p
+		a := &asset{}
+		if strings.HasSuffix(name, ".gz") {
+			// Committed pre-compressed (the wasm): served as is to the
+			// browsers that accept gzip, which is all of them.
+			name = strings.TrimSuffix(name, ".gz")
+			a.gz = b
+		} else {
+			a.identity = b
+			if z := gzipped(b); len(z) < len(b)*9/10 {
+				a.gz = z
+			}
+		}
+		a.ctype = contentType(name)
+		sum := sha256.Sum256(b)
+		a.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
+		h.assets[name] = a
+		return nil
+	})
+	if err != nil {
+		panic(err)
+	}
+	h.assets["/"] = h.assets["/index.html"]
+	delete(h.assets, "/index.html")
+	return h
+}
+
+func contentType(name string) string {
+	switch path.Ext(name) {
+	case ".wasm":
+		// instantiateStreaming insists on exactly this type.
+		return "application/wasm"
+	case ".js", ".mjs":
+		return "text/javascript; charset=utf-8"
+	case ".html":
+		return "text/html; charset=utf-8"
+	case ".css":
+		return "text/css; charset=utf-8"
+	case ".svg":
+		return "image/svg+xml"
+	case ".webmanifest":
+		return "application/manifest+json"
+	}
+	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
+		return t
+	}
+	return "application/octet-stream"
+}
+
+func gzipped(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw.Write(b)
+	zw.Close()
+	return buf.Bytes()
+}
+
+// hostRE is what a Host header may hold to be echoed into the policy; the
+// HTTP server has already refused malformed ones, this keeps a stray quote
+// or semicolon from ever reaching the header.
+var hostRE = regexp.MustCompile(`^[A-Za-z0-9.\-]+(:[0-9]+)?$|^\[[0-9A-Fa-f:.]+\](:[0-9]+)?$`)
+
+// SecurityHeaders sets the headers every web response carries: a
+// Content-Security-Policy that allows only this server's own scripts,
+// styles and sockets (no inline script at all; 'wasm-unsafe-eval' is the
+// narrow permission to compile WebAssembly, not to eval JavaScript), no
+// framing, no MIME sniffing, and no Referer leaving the page.
+func SecurityHeaders(w http.ResponseWriter, r *http.Request) {
+	connect := "'self'"
+	if hostRE.MatchString(r.Host) {
+		// Older browsers do not count ws: and wss: as 'self'.
+		connect += " ws://" + r.Host + " wss://" + r.Host
+	}
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "+
+		"img-src 'self' data: blob:; media-src 'self' blob:; font-src 'self'; connect-src "+connect+"; "+
+		"manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "+
+		"require-trusted-types-for 'script'; trusted-types 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()")
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	SecurityHeaders(w, r)
+	a := h.assets[r.URL.Path]
+	if a == nil || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", a.ctype)
+	// Revalidate every time: a 304 costs one round trip and no body, and
+	// the page never runs a wasm from an older server against a newer one.
+	hd.Set("Cache-Control", "no-cache")
+	body, etag := a.identity, a.etag
+	if a.gz != nil {
+		hd.Set("Vary", "Accept-Encoding")
+		if acceptsGzip(r) {
+			hd.Set("Content-Encoding", "gzip")
+			body, etag = a.gz, strings.TrimSuffix(a.etag, `"`)+`-gz"`
+		} else {
+			var err error
+			if body, err = a.plain(); err != nil {
+				http.Error(w, "internal error", http.StatusInternalServerError)
+				return
+			}
+		}
+	}
+	hd.Set("ETag", etag)
+	// Served whole (no ranges): every file is small or fetched at once,
+	// and a length lets the browser show the wasm's progress.
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	hd.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+}
+
+// etagMatch reads If-None-Match: a list of tags, or *.
+func etagMatch(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == etag || t == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// acceptsGzip reads Accept-Encoding, honouring an explicit gzip;q=0.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(name), "gzip") {
+			continue
+		}
+		params = strings.ReplaceAll(params, " ", "")
+		return params != "q=0" && params != "q=0.0" && params != "q=0.00" && params != "q=0.000"
+	}
+	return false
+}

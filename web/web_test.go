@@ -1,0 +1,224 @@
+package web_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldim/herald/server"
+	"github.com/heraldim/herald/service"
+)
+
+// cheap keeps Argon2id fast in tests; production uses the default cost.
+var cheap = service.PasswordCost{Time: 1, MemoryK: 64, Threads: 1}
+
+// lax lifts the abuse limits: the browser tests sign up several people
+// from one address and seed history in a burst.
+var lax = service.Limits{
+	SignupsPerHourPerAddr: 1 << 30, DirectPerSecond: 1 << 30, GroupPerSecond: 1 << 30, ChannelPerSecond: 1 << 30,
+	NewAccountChatsPerDay: 1 << 30, JoinsPerMinutePerChat: 1 << 30,
+}
+
+// startNode starts a real heraldd node on a free loopback port.
+func startNode(t *testing.T) *server.Node {
+	t.Helper()
+	n, err := server.Open(server.Config{
+		Listen: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: cheap, AbuseLimits: lax,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Serve()
+	t.Cleanup(func() { n.Shutdown(context.Background()) })
+	return n
+}
+
+func get(t *testing.T, url string, hdr map[string]string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	// The default transport would ask for gzip itself and hide
+	// Content-Encoding; these tests look at the wire.
+	tr := &http.Transport{DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	res, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	return res
+}
+
+// TestSecurityHeaders checks that every response of the web client, found
+// or not, carries the policy, and that the policy is the strict one.
+func TestSecurityHeaders(t *testing.T) {
+	n := startNode(t)
+	for _, path := range []string{"/", "/app.js", "/style.css", "/wasm_exec.js", "/herald.wasm", "/icon.svg", "/nope", "/v1/nope"} {
+		res := get(t, n.URL()+path, map[string]string{"Accept-Encoding": "gzip"})
+		want := http.StatusOK
+		if strings.Contains(path, "nope") {
+			want = http.StatusNotFound
+		}
+		if res.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, res.StatusCode, want)
+		}
+		h := res.Header
+		csp := h.Get("Content-Security-Policy")
+		for _, d := range []string{
+			"default-src 'none'", "script-src 'self' 'wasm-unsafe-eval';", "style-src 'self';",
+			"connect-src 'self' ws://" + n.Addr() + " wss://" + n.Addr() + ";", "frame-ancestors 'none'", "base-uri 'none'",
+		} {
+			if !strings.Contains(csp, d) {
+				t.Errorf("GET %s: Content-Security-Policy %q lacks %q", path, csp, d)
+			}
+		}
+		if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "'unsafe-eval'") {
+			t.Errorf("GET %s: the policy allows inline or eval'd script: %q", path, csp)
+		}
+		for k, v := range map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"} {
+			if h.Get(k) != v {
+				t.Errorf("GET %s: %s = %q, want %q", path, k, h.Get(k), v)
+			}
+		}
+	}
+	// The API's own endpoints are not the web client's business.
+	if res := get(t, n.URL()+"/healthz", nil); res.StatusCode != 200 {
+		t.Errorf("/healthz: %d", res.StatusCode)
+	}
+}
+
+// TestPageHasNoInlineScript holds the page to what the policy enforces,
+// so a change that would be blocked in the browser fails here first.
+func TestPageHasNoInlineScript(t *testing.T) {
+	n := startNode(t)
+	body, _ := io.ReadAll(get(t, n.URL()+"/", nil).Body)
+	page := string(body)
+	for _, bad := range []string{"<script>", " onclick=", " onload=", " onsubmit=", "javascript:", "style=\""} {
+		if strings.Contains(page, bad) {
+			t.Errorf("the page contains %q, which the Content-Security-Policy blocks", bad)
+		}
+	}
+	if !strings.Contains(page, `<script src="wasm_exec.js"`) || !strings.Contains(page, `<script type="module" src="app.js">`) {
+		t.Error("the page does not load its scripts from files")
+	}
+}
+
+// TestWasmServedCompressed checks the wasm is sent gzipped to browsers
+// that accept it, as-is to clients that do not, with the type that
+// WebAssembly.instantiateStreaming requires, and revalidated by ETag.
+func TestWasmServedCompressed(t *testing.T) {
+	n := startNode(t)
+	res := get(t, n.URL()+"/herald.wasm", map[string]string{"Accept-Encoding": "gzip, deflate, br"})
+	if ce, ct := res.Header.Get("Content-Encoding"), res.Header.Get("Content-Type"); ce != "gzip" || ct != "application/wasm" {
+		t.Fatalf("Content-Encoding %q, Content-Type %q", ce, ct)
+	}
+	zr, err := gzip.NewReader(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unzipped, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(unzipped, []byte("\x00asm")) {
+		t.Fatal("the gzipped body is not a wasm module")
+	}
+	plain := get(t, n.URL()+"/herald.wasm", nil)
+	if plain.Header.Get("Content-Encoding") != "" {
+		t.Fatalf("sent %q to a client that did not ask", plain.Header.Get("Content-Encoding"))
+	}
+	raw, _ := io.ReadAll(plain.Body)
+	if !bytes.Equal(raw, unzipped) {
+		t.Fatal("the identity and gzip bodies differ")
+	}
+	if none := get(t, n.URL()+"/herald.wasm", map[string]string{"Accept-Encoding": "gzip;q=0"}); none.Header.Get("Content-Encoding") != "" {
+		t.Fatal("gzip;q=0 still got gzip")
+	}
+	etag := res.Header.Get("ETag")
+	again := get(t, n.URL()+"/herald.wasm", map[string]string{"Accept-Encoding": "gzip", "If-None-Match": etag})
+	if again.StatusCode != http.StatusNotModified {
+		t.Fatalf("revalidation with %s: %d, want 304", etag, again.StatusCode)
+	}
+	t.Logf("herald.wasm: %d bytes, %s gzipped", len(raw), res.Header.Get("Content-Length"))
+}
+
+// TestWasmIsCurrent rebuilds the wasm and fails if the committed one
+// differs: the web client must be rebuilt (go generate ./web) whenever the
+// SDK or the bridge changes. The build is reproducible, so the comparison
+// is byte for byte.
+func TestWasmIsCurrent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the wasm (about half a minute)")
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command to build with")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "run", "./internal/genwasm", "-check")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	t.Logf("%s", bytes.TrimSpace(out))
+}
+
+// TestBrowser runs the end-to-end scenarios of e2e/test.mjs: Debian's
+// Chromium driven by playwright-core against this test's real server.
+// Without node or chromium it skips, except under CI=true, where it fails.
+func TestBrowser(t *testing.T) {
+	ci := os.Getenv("CI") == "true"
+	missing := func(what string) {
+		if ci {
+			t.Fatalf("%s is missing (.ci/run installs it)", what)
+		}
+		t.Skipf("%s is missing; apt-get install -y chromium nodejs npm", what)
+	}
+	chromium := os.Getenv("CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		missing("chromium")
+	}
+	for _, tool := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing(tool)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 7*time.Minute)
+	defer cancel()
+	npm := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
+	npm.Dir = "e2e"
+	if out, err := npm.CombinedOutput(); err != nil {
+		t.Fatalf("npm ci: %v\n%s", err, out)
+	}
+	n := startNode(t)
+	artifacts, err := filepath.Abs(filepath.Join("..", "test-artifacts", "web"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := exec.CommandContext(ctx, "node", "test.mjs")
+	node.Dir = "e2e"
+	node.Env = append(os.Environ(), "HERALD_URL="+n.URL(), "HERALD_ARTIFACTS="+artifacts, "CHROMIUM="+chromium)
+	out, err := node.CombinedOutput()
+	t.Logf("screenshots in %s\n%s", artifacts, out)
+	if err != nil {
+		t.Fatalf("browser scenarios failed: %v", err)
+	}
+}
