@@ -24,6 +24,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -78,7 +79,7 @@ func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
 	if def == "" {
 		def = "http://127.0.0.1:8080"
 	}
-	fs.StringVar(&c.server, "server", def, "the server's base URL, a loopback address only ($HERALD_SERVER)")
+	fs.StringVar(&c.server, "server", def, "the server's base URL, a loopback address only ($HERALD_SERVER); direct, group and channel take a comma-separated list of nodes and spread clients over them")
 	fs.BoolVar(&c.json, "json", false, "print one JSON object with the figures instead of a table")
 	fs.StringVar(&c.users, "users", "", "`FILE` of \"username token\" lines from `heraldd bench-users`; without it users are signed up over the protocol")
 	fs.IntVar(&c.signups, "signup-parallel", 4, "signups in flight when users are signed up over the protocol")
@@ -149,7 +150,7 @@ func parse(fs *flag.FlagSet, c *common, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	srv, err := bench.CheckServer(c.server)
+	srv, err := bench.CheckServers(c.server)
 	if err != nil {
 		return usageError{err.Error()}
 	}
@@ -393,6 +394,9 @@ func runConnect(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	if strings.Contains(c.server, ",") {
+		return usagef("--server: this scenario takes one server")
+	}
 	res, err := bench.RunConnect(ctx, bench.ConnectConfig{
 		Server: c.server, Connections: *conns, Hold: *hold, Users: *users, Parallel: *parallel,
 		Sources: *sources, MaxFailures: *maxFail, RampTimeout: *rampMax, Accounts: accs, Log: log,
@@ -437,6 +441,9 @@ func runSync(ctx context.Context, args []string, getenv func(string) string, std
 	accs, err := c.accounts(log)
 	if err != nil {
 		return err
+	}
+	if strings.Contains(c.server, ",") {
+		return usagef("--server: this scenario takes one server")
 	}
 	res, err := bench.RunSync(ctx, bench.SyncConfig{
 		Server: c.server, Missed: *missed, SenderUsers: *users, Senders: *senders, InFlight: *inFlight, TextSize: *textSize,
