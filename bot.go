@@ -17,6 +17,7 @@ const (
 	MaxWebhookURL     = 2048             //
 	MaxBotTokenSecret = 64               //
 	CallbackLifetime  = 48 * time.Hour   // how long a button press can still be answered
+	MaxBotsPerUser    = 20               // bots one person may own, as on Telegram
 	botSuffix         = "bot"            //
 	botUsernameMinLen = MinUsernameRunes // a bot name obeys the username rules too
 )

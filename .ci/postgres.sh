@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Starts a throwaway PostgreSQL for the store tests and prints the one line
-# that points them at it, for .ci/run to eval:
+# Starts a throwaway PostgreSQL for the store tests and prints the lines
+# that point them at it, for .ci/run to eval:
 #
 #	eval "$(bash .ci/postgres.sh)"
 #
@@ -13,7 +13,7 @@
 # HERALD_PG_DIR overrides where the cluster lives (default /tmp/herald-postgres).
 set -euo pipefail
 
-# Everything but the final export line goes to stderr: stdout is eval'd.
+# Everything but the final export lines goes to stderr: stdout is eval'd.
 exec 3>&1 1>&2
 
 dir=${HERALD_PG_DIR:-/tmp/herald-postgres}
@@ -48,13 +48,36 @@ as_pg() { (cd / && runuser -u postgres -- "$@"); }
 
 dsn() { echo "postgres://herald@127.0.0.1:$1/herald_test?sslmode=disable"; }
 
+# What the restart test (server.TestPostgresRestart) runs, as the postgres
+# user, to stop and start this server: pg_ctl with its data directory and
+# log. Words are split on spaces, so the paths must not contain any.
+exports() {
+	echo "export HERALD_TEST_POSTGRES='$(dsn "$1")'"
+	echo "export HERALD_TEST_PG_CTL='$bin/pg_ctl -D $data -l $dir/server.log'"
+}
+
+# pin_config writes the settings the server was started with into its
+# configuration, so that a plain pg_ctl start (the restart test stops the
+# server and starts it again) brings it back where the tests look for it.
+# A server started by an older version of this script lacks them.
+pin_config() {
+	grep -q "^port = $1\$" "$data/postgresql.conf" && return
+	cat >>"$data/postgresql.conf" <<CONF
+port = $1
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+max_connections = 300
+CONF
+}
+
 # Reuse a server from an earlier run if it is still up.
 if [ -f "$dir/port" ] && [ -f "$data/postmaster.pid" ]; then
 	port=$(cat "$dir/port")
 	if as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1 &&
 		as_pg "$bin/psql" -h 127.0.0.1 -p "$port" -U herald -d herald_test -Atqc 'SELECT 1' >/dev/null 2>&1; then
 		echo "postgres.sh: reusing the server on port $port"
-		echo "export HERALD_TEST_POSTGRES='$(dsn "$port")'" >&3
+		pin_config "$port"
+		exports "$port" >&3
 		exit 0
 	fi
 	# A server of ours that does not answer: stop it if it still runs.
@@ -97,6 +120,7 @@ if [ -z "$started" ]; then
 	exit 1
 fi
 echo "$port" >"$dir/port"
+pin_config "$port"
 
 as_pg "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -Atq <<'SQL'
 CREATE ROLE herald LOGIN CREATEDB;
@@ -104,4 +128,4 @@ CREATE DATABASE herald_test OWNER herald;
 SQL
 
 echo "postgres.sh: PostgreSQL ($(basename "$(dirname "$bin")")) on 127.0.0.1:$port, data in $data"
-echo "export HERALD_TEST_POSTGRES='$(dsn "$port")'" >&3
+exports "$port" >&3

@@ -162,7 +162,6 @@ func RunChannel(ctx context.Context, cfg ChannelConfig) (ChannelResult, error) {
 	}
 	owner, subs := accs[0], accs[1:]
 	clients := sourceClients(cfg.Sources)
-	url := wsURL(cfg.Server)
 	failure := func(err error) {
 		k := errorKind(err)
 		res.Errors[k]++
@@ -172,7 +171,7 @@ func RunChannel(ctx context.Context, cfg ChannelConfig) (ChannelResult, error) {
 	}
 
 	// The owner and the channel.
-	oc, err := client.New(client.Options{Server: cfg.Server, Token: owner.Token})
+	oc, err := client.New(client.Options{Server: Pick(cfg.Server, 0), Token: owner.Token})
 	if err != nil {
 		return res, err
 	}
@@ -199,7 +198,7 @@ func RunChannel(ctx context.Context, cfg ChannelConfig) (ChannelResult, error) {
 	)
 	start := time.Now()
 	err = forEach(ctx, len(subs), cfg.JoinParallel, func(i int) error {
-		err := joinChannel(ctx, clients[i%len(clients)], url, subs[i].Token, res.Channel, &limited)
+		err := joinChannel(ctx, clients[i%len(clients)], wsURL(Pick(cfg.Server, i)), subs[i].Token, res.Channel, &limited)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -304,7 +303,7 @@ func RunChannel(ctx context.Context, cfg ChannelConfig) (ChannelResult, error) {
 	start = time.Now()
 	err = forEach(ctx, len(subs), cfg.Parallel, func(i int) error {
 		dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
-		ws, err := dialResume(dctx, clients[i%len(clients)], url, subs[i].Token)
+		ws, err := dialResume(dctx, clients[i%len(clients)], wsURL(Pick(cfg.Server, i)), subs[i].Token)
 		dcancel()
 		if err != nil {
 			mu.Lock()

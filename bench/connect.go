@@ -31,6 +31,13 @@ type ConnectConfig struct {
 	MaxFailures int
 	// RampTimeout bounds the ramp (default 10 minutes).
 	RampTimeout time.Duration
+	// NoBroadcast skips the closing broadcast: by default the users join
+	// one channel before the ramp, and after the hold one post goes to
+	// every connection.
+	NoBroadcast bool
+	// BroadcastTimeout bounds the wait for the post to reach every
+	// connection (default 1 minute).
+	BroadcastTimeout time.Duration
 	Accounts    *Accounts
 	Log         io.Writer
 }
@@ -64,6 +71,18 @@ type ConnectResult struct {
 	GoroutinesPerConn   float64     `json:"server_goroutines_per_conn"`
 	ServerConnections   float64     `json:"server_connections"` // herald_connections after the ramp
 	GeneratorHeapPerCon float64     `json:"generator_heap_bytes_per_conn"`
+	// The closing broadcast: one channel post, timed from the owner's
+	// send to its arrival on each connection.
+	Broadcast *BroadcastResult `json:"broadcast,omitempty"`
+}
+
+// BroadcastResult is how one post reached every idle connection.
+type BroadcastResult struct {
+	Channel  string  `json:"channel"`
+	Reached  int     `json:"reached"` // connections that received the post
+	Missing  int     `json:"missing"` // open connections that did not, by the timeout
+	LastMS   float64 `json:"last_ms"` // send → arrival at the last connection
+	Delivery Latency `json:"delivery"`
 }
 
 func (c *ConnectConfig) defaults() {
@@ -79,6 +98,9 @@ func (c *ConnectConfig) defaults() {
 	}
 	if c.RampTimeout <= 0 {
 		c.RampTimeout = 10 * time.Minute
+	}
+	if c.BroadcastTimeout <= 0 {
+		c.BroadcastTimeout = time.Minute
 	}
 	if c.Accounts == nil {
 		c.Accounts = &Accounts{Parallel: 4}
@@ -100,8 +122,9 @@ const fdMargin = 256
 
 // RunConnect opens Connections idle WebSocket connections (a raw client:
 // dial, auth.resume, then only reading), holds them open for Hold, and
-// measures what they cost the server. Broadcasting to them waits for
-// channels.
+// measures what they cost the server; then, unless NoBroadcast, one
+// channel post (every user joined the channel before the ramp) goes to
+// all of them, timed to the last.
 func RunConnect(ctx context.Context, cfg ConnectConfig) (ConnectResult, error) {
 	cfg.defaults()
 	res := ConnectResult{Scenario: "connect", Requested: cfg.Connections, Errors: map[string]int{}, ErrorSamples: map[string]string{}}
@@ -121,13 +144,25 @@ func RunConnect(ctx context.Context, cfg ConnectConfig) (ConnectResult, error) {
 	if _, err := RaiseFileLimit(uint64(cfg.Connections + fdMargin)); err != nil {
 		return res, fmt.Errorf("--connections %d: %w", cfg.Connections, err)
 	}
-	accs, err := cfg.Accounts.Take(ctx, cfg.Server, cfg.Users)
+	want := cfg.Users
+	if !cfg.NoBroadcast {
+		want++ // the channel's owner, who posts and holds no idle connection
+	}
+	accs, err := cfg.Accounts.Take(ctx, cfg.Server, want)
 	if err != nil {
 		return res, err
 	}
-	res.Users, res.Sources = len(accs), cfg.Sources
 	clients := sourceClients(cfg.Sources)
 	url := wsURL(cfg.Server)
+	var bc *broadcaster
+	if !cfg.NoBroadcast {
+		if bc, err = newBroadcaster(ctx, cfg.Server, accs[0], accs[1:], clients, url, cfg.Log); err != nil {
+			return res, err
+		}
+		defer bc.close()
+		accs = accs[1:]
+	}
+	res.Users, res.Sources = len(accs), cfg.Sources
 
 	var genMem0 runtime.MemStats
 	runtime.ReadMemStats(&genMem0)
@@ -178,13 +213,17 @@ func RunConnect(ctx context.Context, cfg ConnectConfig) (ConnectResult, error) {
 		go func() {
 			defer readers.Done()
 			for {
-				if _, _, err := ws.Read(context.Background()); err != nil {
+				_, data, err := ws.Read(context.Background())
+				if err != nil {
 					if !closing.Load() {
 						dropped.Add(1)
 					}
 					return
 				}
 				frames.Add(1)
+				if bc != nil {
+					bc.saw(data)
+				}
 			}
 		}()
 		mu.Lock()
@@ -238,10 +277,19 @@ func RunConnect(ctx context.Context, cfg ConnectConfig) (ConnectResult, error) {
 	case <-time.After(cfg.Hold):
 	}
 	res.HoldSeconds = time.Since(holdStart).Seconds()
-	res.Dropped = int(dropped.Load())
-	res.FramesReceived = frames.Load()
 	if end, err := SampleServer(ctx, cfg.Server); err == nil {
 		res.RSSEndMiB = end.RSS / (1 << 20)
 	}
+	if bc != nil && ctx.Err() == nil {
+		open := res.Opened - int(dropped.Load())
+		fmt.Fprintf(cfg.Log, "posting to @%s, which %d connections follow\n", bc.name, open)
+		b, err := bc.post(ctx, open, cfg.BroadcastTimeout)
+		res.Broadcast = &b
+		if err != nil {
+			return res, err
+		}
+	}
+	res.Dropped = int(dropped.Load())
+	res.FramesReceived = frames.Load()
 	return res, ctx.Err()
 }

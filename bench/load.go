@@ -117,7 +117,7 @@ func parseMarker(text string) (step int64, i int, ok bool) {
 func (e *loadEngine) connectMembers(ctx context.Context, accs []Account, parallel int) error {
 	e.members = make([]*member, len(accs))
 	err := forEach(ctx, len(accs), parallel, func(i int) error {
-		c, err := client.New(client.Options{Server: e.server, Token: accs[i].Token, Follow: true, Pts: -1, EventBuffer: 4096})
+		c, err := client.New(client.Options{Server: Pick(e.server, i), Token: accs[i].Token, Follow: true, Pts: -1, EventBuffer: 4096})
 		if err != nil {
 			return err
 		}

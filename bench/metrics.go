@@ -116,7 +116,33 @@ type ServerSample struct {
 }
 
 // SampleServer scrapes the server and picks out the figures a run reports.
+// For a list of servers (CheckServers) it adds up their figures, so CPU
+// and memory are the whole deployment's; MaxFDs is the smallest limit.
 func SampleServer(ctx context.Context, base string) (ServerSample, error) {
+	if strings.Contains(base, ",") {
+		var sum ServerSample
+		for i, b := range strings.Split(base, ",") {
+			s, err := SampleServer(ctx, b)
+			if err != nil {
+				return ServerSample{}, err
+			}
+			if i == 0 || s.MaxFDs < sum.MaxFDs {
+				sum.MaxFDs = s.MaxFDs
+			}
+			sum.RSS += s.RSS
+			sum.CPU += s.CPU
+			sum.HeapInuse += s.HeapInuse
+			sum.Goroutines += s.Goroutines
+			sum.OpenFDs += s.OpenFDs
+			sum.Connections += s.Connections
+			sum.Resumes += s.Resumes
+			sum.SlowConsumers += s.SlowConsumers
+			sum.MessagesIn += s.MessagesIn
+			sum.MessagesOut += s.MessagesOut
+		}
+		sum.At = time.Now()
+		return sum, nil
+	}
 	m, err := Scrape(ctx, base)
 	if err != nil {
 		return ServerSample{}, err

@@ -132,6 +132,11 @@ func (r ConnectResult) Write(w io.Writer) error {
 		{"server CPU during the ramp", fmt.Sprintf("%.1f s (%.2f cores)", r.Server.CPUSeconds, r.Server.CPUCores)},
 		{"generator memory per connection", fmt.Sprintf("%.1f KiB (heap + stacks)", r.GeneratorHeapPerCon/1024)},
 	}
+	if b := r.Broadcast; b != nil {
+		rows = append(rows,
+			Row{"broadcast", fmt.Sprintf("one post to @%s: reached %d connections, %d missing; the last after %.0f ms", b.Channel, b.Reached, b.Missing, b.LastMS)},
+			latencyRow("broadcast send → arrival", b.Delivery))
+	}
 	for _, k := range slices.Sorted(maps.Keys(r.ErrorSamples)) {
 		rows = append(rows, Row{"first " + k, r.ErrorSamples[k]})
 	}

@@ -126,6 +126,9 @@ func TestScenarios(t *testing.T) {
 		if r.Opened != 24 || r.Failed != 0 || r.Dropped != 0 || r.Users != 3 || r.ConnectLatency.Count != 24 {
 			t.Errorf("opened %d, failed %d %v, dropped %d, users %d, latency samples %d", r.Opened, r.Failed, r.ErrorSamples, r.Dropped, r.Users, r.ConnectLatency.Count)
 		}
+		if b := r.Broadcast; b == nil || b.Reached != 24 || b.Missing != 0 || b.Delivery.Count != 24 {
+			t.Errorf("broadcast = %+v, want the post on all 24 connections", b)
+		}
 		if r.ServerConnections < 24 {
 			t.Errorf("the server counted %.0f connections after the ramp, want at least 24", r.ServerConnections)
 		}

@@ -30,6 +30,30 @@ func CheckServer(raw string) (string, error) {
 	return u.String(), nil
 }
 
+// CheckServers validates a comma-separated list of --server URLs, the
+// nodes of one deployment, and returns it cleaned by CheckServer.
+// Scenarios that take a list spread their clients over its servers
+// round robin (see Pick) and add up the servers' metrics.
+func CheckServers(raw string) (string, error) {
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		u, err := CheckServer(strings.TrimSpace(p))
+		if err != nil {
+			return "", err
+		}
+		parts[i] = u
+	}
+	return strings.Join(parts, ","), nil
+}
+
+// Pick returns the i-th server of a list from CheckServers, round robin:
+// with two nodes, clients 0, 2, 4 … are on the first and 1, 3, 5 … on the
+// second, so each direct pair has one member on each.
+func Pick(servers string, i int) string {
+	list := strings.Split(servers, ",")
+	return list[i%len(list)]
+}
+
 func isLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true

@@ -81,7 +81,7 @@ func (a *Accounts) Take(ctx context.Context, server string, n int) ([]Account, e
 	if len(out) == n {
 		return out, nil
 	}
-	more, err := SignupAccounts(ctx, server, n-len(out), max(1, a.Parallel), a.Progress)
+	more, err := SignupAccounts(ctx, Pick(server, 0), n-len(out), max(1, a.Parallel), a.Progress)
 	if err != nil {
 		return nil, err
 	}

@@ -44,6 +44,14 @@ func ChatTopic(chatID int64) string {
 	return "c." + itoa(chatID)
 }
 
+// CatchUpTopic carries node-wide catch-up notices: each node publishes its
+// id and how many times its bus connection was interrupted (its epoch),
+// every few seconds and at once after a reconnect. Events it published
+// around an interruption may not have reached the other nodes, so a node
+// that sees another's epoch grow tells all its connections to catch up
+// from the store (see transport.Server.BusLost).
+const CatchUpTopic = "catchup"
+
 func itoa(v int64) string {
 	var b [20]byte
 	i := len(b)

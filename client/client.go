@@ -245,6 +245,10 @@ func (c *Client) setSession(s *session) {
 	defer c.mu.Unlock()
 	c.sess = s
 	close(c.ready)
+	c.signalConnected()
+}
+
+func (c *Client) signalConnected() {
 	select {
 	case c.connected <- struct{}{}:
 	default:
@@ -257,8 +261,9 @@ func (c *Client) setSession(s *session) {
 // fetches on every reconnection).
 func (c *Client) Envelopes() <-chan *pb.Envelope { return c.envelopes }
 
-// Connected receives a value after the client (re)connects, so a secret
-// chat receiver knows to fetch what was queued while it was away.
+// Connected receives a value after the client (re)connects, and when the
+// server says pushes may have been missed (a CatchUp frame), so a secret
+// chat receiver knows to fetch what was queued meanwhile.
 func (c *Client) Connected() <-chan struct{} { return c.connected }
 
 // Self returns the user and device this client is authenticated as (0, 0
@@ -347,6 +352,14 @@ func (c *Client) read(s *session) {
 			case c.pushes <- f:
 			default: // typing is best effort
 			}
+		case *pb.Frame_CatchUp:
+			// The server may have missed pushing us something (its link
+			// to the other nodes broke); the logs and the secret-chat
+			// queue are in the store, so what a reconnect runs finds it.
+			if c.opts.Follow {
+				c.requestSync()
+			}
+			c.signalConnected()
 		case *pb.Frame_Update:
 			if !c.opts.Follow {
 				continue

@@ -624,39 +624,46 @@ func TestBotWebhookRetries(t *testing.T) {
 	}
 }
 
-// TestBotPollConflict: a second getUpdates of the same bot ends the one
-// waiting with 409, as Telegram does when two instances of a bot run.
+// TestBotPollConflict: a second waiting getUpdates of the same bot ends
+// the one waiting with 409, as Telegram does when two instances of a bot
+// run; a getUpdates that does not wait takes nobody's place.
 func TestBotPollConflict(t *testing.T) {
 	n := startBotNode(t, laxBots)
 	alice := signup(t, n, "alice")
 	_, token := newBot(t, alice)
-	first := make(chan apiResult, 1)
-	go func() {
-		body := strings.NewReader(`{"timeout":30}`)
-		req, _ := http.NewRequest(http.MethodPost, n.URL()+"/bot"+token+"/getUpdates", body)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			first <- apiResult{}
-			return
-		}
-		defer resp.Body.Close()
-		var r apiResult
-		json.NewDecoder(resp.Body).Decode(&r)
-		r.status = resp.StatusCode
-		first <- r
-	}()
-	// Each quick poll replaces whichever poll is waiting; keep making them
-	// until the long one has been replaced.
+	longPoll := func(timeout int) chan apiResult {
+		done := make(chan apiResult, 1)
+		go func() {
+			body := strings.NewReader(fmt.Sprintf(`{"timeout":%d}`, timeout))
+			req, _ := http.NewRequest(http.MethodPost, n.URL()+"/bot"+token+"/getUpdates", body)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				done <- apiResult{}
+				return
+			}
+			defer resp.Body.Close()
+			var r apiResult
+			json.NewDecoder(resp.Body).Decode(&r)
+			r.status = resp.StatusCode
+			done <- r
+		}()
+		return done
+	}
+	first := longPoll(30)
+	// Whichever of two waiting polls arrives second wins; keep starting
+	// short ones until the long one has lost to one of them.
 	for {
 		mustOK(t, call(t, n, token, "getUpdates", map[string]any{"timeout": 0}), nil)
+		second := longPoll(1)
 		select {
 		case r := <-first:
 			if r.status != 409 || !strings.HasPrefix(r.Description, "Conflict: terminated by other getUpdates request") {
 				t.Fatalf("the replaced poll: %d %q", r.status, r.Description)
 			}
+			<-second
 			return
-		case <-time.After(10 * time.Millisecond):
+		case <-second:
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldim/herald/blob"
@@ -136,7 +137,14 @@ func Open(cfg Config) (*Node, error) {
 		db.Close()
 		return nil, fmt.Errorf("blobs: %w", err)
 	}
-	b, err := openBus(cfg.Bus, cfg.Log)
+	// The bus reports possible loss to the transport, which exists only
+	// later: until then no connection could have missed anything.
+	var lossTo atomic.Pointer[transport.Server]
+	b, err := openBus(cfg.Bus, cfg.Log, func(topic string) {
+		if tr := lossTo.Load(); tr != nil {
+			tr.BusLost(topic)
+		}
+	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("bus: %w", err)
@@ -159,6 +167,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("expiry sweep at start: %w", err)
 	}
 	tr := transport.New(svc, b, cfg.Log, cfg.Limits)
+	lossTo.Store(tr)
 	if err := tr.EnableFiles(transport.Files{Blobs: blobs, Sealer: sealer, Abandoned: cfg.UploadAbandoned}); err != nil {
 		b.Close()
 		db.Close()
@@ -294,6 +303,43 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// Kill stops the node the way a crash would, for failure tests: the
+// listener and every connection close at once, without the "going away"
+// that Shutdown sends, and the node leaves the bus. Writes already queued
+// still finish before the store closes (a crashed process's would be
+// rolled back), which changes nothing a client was told: a write's
+// answer is lost with its connection either way.
+func (n *Node) Kill() {
+	n.bots.Close()
+	n.http.Close()
+	n.tr.Abort()
+	n.stopSweeper()
+	n.bus.Close()
+	n.Store.Close()
+}
+
+// BusURL is the NATS server the node's bus is connected to at the moment,
+// or "" (the in-process bus, or while reconnecting): for health checks and
+// failure tests.
+func (n *Node) BusURL() string {
+	if nb, ok := n.bus.(*busnats.Bus); ok {
+		return nb.ConnectedURL()
+	}
+	return ""
+}
+
+// stopSweeper stops the sweeper, once, and waits for it.
+func (n *Node) stopSweeper() {
+	select {
+	case <-n.stopSweep:
+	default:
+		close(n.stopSweep)
+		if n.sweeping {
+			<-n.swept
+		}
+	}
+}
+
 func (n *Node) sweep() {
 	defer close(n.swept)
 	every := n.cfg.SweepEvery
@@ -340,13 +386,15 @@ func secretStore(db store.Store) store.Secret {
 	return s
 }
 
-// openBus interprets -bus.
-func openBus(spec string, log *slog.Logger) (bus.Bus, error) {
+// openBus interprets -bus. onLoss hears of events the bus may have lost
+// (a NATS reconnect, a subscription that fell behind); the in-process bus
+// loses none.
+func openBus(spec string, log *slog.Logger, onLoss func(topic string)) (bus.Bus, error) {
 	switch {
 	case spec == "" || spec == "memory":
 		return memory.New(), nil
 	case strings.HasPrefix(spec, "nats://"), strings.HasPrefix(spec, "tls://"):
-		return busnats.Open(spec, busnats.Logger(log))
+		return busnats.Open(spec, busnats.Logger(log), busnats.OnLoss(onLoss))
 	}
 	return nil, fmt.Errorf("unknown bus %q: use memory or nats://host:4222[,nats://host:4222…]", spec)
 }

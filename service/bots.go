@@ -110,6 +110,13 @@ func (s *Service) CreateBot(ctx context.Context, c Caller, username, displayName
 	if _, err := s.store.ChatByName(ctx, username); err == nil {
 		return herald.Bot{}, "", herald.Errorf(herald.AlreadyExists, "the name @%s is taken", username)
 	}
+	owned, err := s.bots.BotsOf(ctx, c.UserID)
+	if err != nil {
+		return herald.Bot{}, "", err
+	}
+	if len(owned) >= herald.MaxBotsPerUser {
+		return herald.Bot{}, "", herald.Errorf(herald.PermissionDenied, "you have %d bots, the most one person may have; delete one first", len(owned))
+	}
 	secret := newBotSecret()
 	b, err := s.bots.CreateBot(ctx, herald.User{Username: username, DisplayName: displayName, CreatedAt: s.now()}, c.UserID, hashSecret(secret))
 	if err != nil {

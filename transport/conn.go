@@ -21,9 +21,10 @@ type conn struct {
 	ws   *websocket.Conn
 	addr string
 
-	out    chan []byte // bounded outbound queue
-	done   chan struct{}
-	topics map[string]struct{} // guarded by srv.mu
+	out     chan []byte // bounded outbound queue
+	done    chan struct{}
+	topics  map[string]struct{} // guarded by srv.mu
+	follows int                 // follow and unfollow events applied; guarded by srv.mu
 
 	mu      sync.Mutex
 	caller  service.Caller // zero until authenticated, and again once revoked

@@ -9,6 +9,7 @@ type metrics struct {
 	messagesIn    prometheus.Counter
 	messagesOut   prometheus.Counter
 	slowConsumers prometheus.Counter
+	catchUps      prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -32,7 +33,10 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		slowConsumers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_slow_consumers_total", Help: "Connections cut off because their outbound queue was full.",
 		}),
+		catchUps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_catch_ups_total", Help: "CatchUp frames pushed because the bus may have lost events (a NATS reconnect or a subscription that fell behind).",
+		}),
 	}
-	reg.MustRegister(m.connections, m.requests, m.latency, m.messagesIn, m.messagesOut, m.slowConsumers)
+	reg.MustRegister(m.connections, m.requests, m.latency, m.messagesIn, m.messagesOut, m.slowConsumers, m.catchUps)
 	return m
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -51,10 +52,20 @@ type Server struct {
 	render  renderer
 	files   *filesHTTP // nil until EnableFiles
 
-	mu      sync.Mutex
-	topics  map[string]*topicConns // bus topics this node follows, and for which connections
-	conns   map[*conn]struct{}
-	closing bool
+	nodeID     [16]byte         // tells this node's catch-up notices from others'
+	epoch      atomic.Uint64    // this node's bus reconnects, carried by its notices
+	catchUpSub bus.Subscription // other nodes' catch-up notices
+	stopped    chan struct{}    // closed by stop
+	stopOnce   sync.Once
+
+	mu           sync.Mutex
+	topics       map[string]*topicConns // bus topics this node follows, and for which connections
+	conns        map[*conn]struct{}
+	closing      bool
+	rechecking   bool                   // recheck is running
+	recheckAgain bool                   // and must run once more when it ends
+	epochs       map[[16]byte]nodeEpoch // other nodes' last notices
+	pruned       time.Time              // when epochs was last pruned
 }
 
 // topicConns is one bus subscription shared by every local connection that
@@ -89,6 +100,11 @@ func New(svc *service.Service, b bus.Bus, log *slog.Logger, limits Limits) *Serv
 	s := &Server{
 		svc: svc, bus: b, log: log, limits: limits, reg: reg, metrics: newMetrics(reg), render: renderer{svc: svc},
 		topics: map[string]*topicConns{}, conns: map[*conn]struct{}{},
+		nodeID: newNodeID(), stopped: make(chan struct{}), epochs: map[[16]byte]nodeEpoch{},
+	}
+	if err := s.followCatchUps(); err != nil {
+		// Only a closed bus refuses; a node with no bus serves nobody.
+		log.Error("follow other nodes' catch-up notices", "err", err)
 	}
 	return s
 }
@@ -191,9 +207,19 @@ func (s *Server) subscribe(ctx context.Context, c *conn, caller service.Caller) 
 }
 
 // join adds c to a topic, subscribing the node to it if c is the first.
+// A connection that has already gone (untrack ran) is not added: nothing
+// would ever remove it.
 func (s *Server) join(c *conn, topic string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.joinLocked(c, topic)
+}
+
+// joinLocked is join with s.mu held.
+func (s *Server) joinLocked(c *conn, topic string) error {
+	if _, ok := s.conns[c]; !ok {
+		return nil
+	}
 	tc := s.topics[topic]
 	if tc == nil {
 		sub, err := s.bus.Subscribe(topic, func(data []byte) { s.deliver(topic, data) })
@@ -211,6 +237,18 @@ func (s *Server) join(c *conn, topic string) error {
 // part removes c from a topic; the node unsubscribes when nobody is left.
 func (s *Server) part(c *conn, topic string) {
 	s.mu.Lock()
+	sub := s.partLocked(c, topic)
+	s.mu.Unlock()
+	if sub != nil {
+		sub.Unsubscribe()
+	}
+}
+
+// partLocked is part with s.mu held. It returns the node's subscription to
+// the topic if c was the last connection on it, for the caller to end
+// once s.mu is released (Unsubscribe waits for a delivery in progress,
+// which takes s.mu).
+func (s *Server) partLocked(c *conn, topic string) bus.Subscription {
 	var sub bus.Subscription
 	if tc := s.topics[topic]; tc != nil {
 		delete(tc.conns, c)
@@ -220,10 +258,7 @@ func (s *Server) part(c *conn, topic string) {
 		}
 	}
 	delete(c.topics, topic)
-	s.mu.Unlock()
-	if sub != nil {
-		sub.Unsubscribe()
-	}
+	return sub
 }
 
 func (s *Server) unsubscribe(c *conn) {
@@ -268,6 +303,9 @@ func (s *Server) deliver(topic string, data []byte) {
 		}
 	case service.EventFollow, service.EventUnfollow:
 		for _, c := range targets {
+			s.mu.Lock()
+			c.follows++ // tells recheck its read may be older than this
+			s.mu.Unlock()
 			if ev.Kind == service.EventFollow {
 				if err := s.join(c, bus.ChatTopic(ev.ChatID)); err != nil {
 					s.log.Warn("follow chat", "chat", ev.ChatID, "err", err)
@@ -318,6 +356,7 @@ func (s *Server) Close() {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	s.stop()
 	for _, c := range conns {
 		c.close(websocket.StatusGoingAway, "server shutting down")
 	}

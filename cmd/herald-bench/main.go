@@ -24,6 +24,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -43,7 +44,7 @@ commands:
   direct   pairs of users in direct chats, open-loop at a fixed rate (--max: find the highest rate within a p99 bound)
   group    one group of N members, fan-out on write
   channel  one channel, N connected subscribers: time for a post to reach the last of them
-  connect  ramp to C idle WebSocket connections and hold them; memory per connection
+  connect  ramp to C idle WebSocket connections and hold them; memory per connection; then one channel post to all of them
   sync     an offline device catches up on K missed updates
   files    upload one large generated file, download it, and time random range reads
 
@@ -78,7 +79,7 @@ func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
 	if def == "" {
 		def = "http://127.0.0.1:8080"
 	}
-	fs.StringVar(&c.server, "server", def, "the server's base URL, a loopback address only ($HERALD_SERVER)")
+	fs.StringVar(&c.server, "server", def, "the server's base URL, a loopback address only ($HERALD_SERVER); direct, group and channel take a comma-separated list of nodes and spread clients over them")
 	fs.BoolVar(&c.json, "json", false, "print one JSON object with the figures instead of a table")
 	fs.StringVar(&c.users, "users", "", "`FILE` of \"username token\" lines from `heraldd bench-users`; without it users are signed up over the protocol")
 	fs.IntVar(&c.signups, "signup-parallel", 4, "signups in flight when users are signed up over the protocol")
@@ -149,7 +150,7 @@ func parse(fs *flag.FlagSet, c *common, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	srv, err := bench.CheckServer(c.server)
+	srv, err := bench.CheckServers(c.server)
 	if err != nil {
 		return usageError{err.Error()}
 	}
@@ -365,6 +366,8 @@ func runConnect(ctx context.Context, args []string, getenv func(string) string, 
 		sources  = fs.Int("sources", 0, "source addresses 127.0.0.2… to spread connections over (default: one per 20,000)")
 		maxFail  = fs.Int("max-failures", 100, "stop the ramp after this many failed connections")
 		rampMax  = fs.Duration("ramp-timeout", 10*time.Minute, "bound on the ramp")
+		noBcast  = fs.Bool("no-broadcast", false, "skip the closing broadcast (one channel post to every connection)")
+		bcastMax = fs.Duration("broadcast-timeout", time.Minute, "bound on the wait for the broadcast to reach every connection")
 	)
 	c.register(fs, getenv)
 	if err := parse(fs, &c, args); err != nil {
@@ -372,6 +375,7 @@ func runConnect(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	for _, chk := range []error{
 		checkRange("connections", *conns, 1, maxConnections),
+		checkDuration("broadcast-timeout", *bcastMax),
 		checkDuration("hold", *hold),
 		checkDuration("ramp-timeout", *rampMax),
 		checkRange("parallel", *parallel, 1, 10_000),
@@ -390,9 +394,13 @@ func runConnect(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	if strings.Contains(c.server, ",") {
+		return usagef("--server: this scenario takes one server")
+	}
 	res, err := bench.RunConnect(ctx, bench.ConnectConfig{
 		Server: c.server, Connections: *conns, Hold: *hold, Users: *users, Parallel: *parallel,
 		Sources: *sources, MaxFailures: *maxFail, RampTimeout: *rampMax, Accounts: accs, Log: log,
+		NoBroadcast: *noBcast, BroadcastTimeout: *bcastMax,
 	})
 	if res.Opened == 0 && err != nil {
 		return err
@@ -433,6 +441,9 @@ func runSync(ctx context.Context, args []string, getenv func(string) string, std
 	accs, err := c.accounts(log)
 	if err != nil {
 		return err
+	}
+	if strings.Contains(c.server, ",") {
+		return usagef("--server: this scenario takes one server")
 	}
 	res, err := bench.RunSync(ctx, bench.SyncConfig{
 		Server: c.server, Missed: *missed, SenderUsers: *users, Senders: *senders, InFlight: *inFlight, TextSize: *textSize,

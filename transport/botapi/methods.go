@@ -144,8 +144,13 @@ func getUpdates(ctx context.Context, r *request) (any, error) {
 		}
 		allowed = asked
 	}
-	ctx, done := r.api.startPoll(ctx, r.caller.UserID)
-	defer done()
+	if wait > 0 {
+		// Only waiting polls are exclusive: a quick look (grammY confirms
+		// its last offset with one while stopping) takes nobody's place.
+		var done func()
+		ctx, done = r.api.startPoll(ctx, r.caller.UserID)
+		defer done()
+	}
 	out, err := r.poll(ctx, offset, int(limit), wait, allowed)
 	if err != nil && errors.Is(context.Cause(ctx), errConflict) {
 		// Replaced by a newer poll while it waited, or while its store

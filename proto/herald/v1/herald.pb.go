@@ -39,6 +39,7 @@ type Frame struct {
 	//	*Frame_Response
 	//	*Frame_Update
 	//	*Frame_Typing
+	//	*Frame_CatchUp
 	//	*Frame_CallbackAnswer
 	//	*Frame_Envelope
 	Kind          isFrame_Kind `protobuf_oneof:"kind"`
@@ -119,6 +120,15 @@ func (x *Frame) GetTyping() *Typing {
 	return nil
 }
 
+func (x *Frame) GetCatchUp() *CatchUp {
+	if x != nil {
+		if x, ok := x.Kind.(*Frame_CatchUp); ok {
+			return x.CatchUp
+		}
+	}
+	return nil
+}
+
 func (x *Frame) GetCallbackAnswer() *CallbackAnswer {
 	if x != nil {
 		if x, ok := x.Kind.(*Frame_CallbackAnswer); ok {
@@ -157,6 +167,10 @@ type Frame_Typing struct {
 	Typing *Typing `protobuf:"bytes,4,opt,name=typing,proto3,oneof"`
 }
 
+type Frame_CatchUp struct {
+	CatchUp *CatchUp `protobuf:"bytes,5,opt,name=catch_up,json=catchUp,proto3,oneof"`
+}
+
 type Frame_CallbackAnswer struct {
 	CallbackAnswer *CallbackAnswer `protobuf:"bytes,10,opt,name=callback_answer,json=callbackAnswer,proto3,oneof"` // a bot answered this user's button press (pushed, never stored)
 }
@@ -172,6 +186,8 @@ func (*Frame_Response) isFrame_Kind() {}
 func (*Frame_Update) isFrame_Kind() {}
 
 func (*Frame_Typing) isFrame_Kind() {}
+
+func (*Frame_CatchUp) isFrame_Kind() {}
 
 func (*Frame_CallbackAnswer) isFrame_Kind() {}
 
@@ -3763,6 +3779,55 @@ func (x *Typing) GetUsername() string {
 	return ""
 }
 
+// CatchUp (pushed) says the server may have failed to push some entries of
+// the user's log or of followed broadcast chats' logs (its link to the
+// other nodes was interrupted): run the catch-up loops, updates.difference
+// from the device's pts and then channels.difference per followed chat.
+// Like a gap, it costs a round trip and never loses or repeats anything.
+type CatchUp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"` // for logs; not for a person
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CatchUp) Reset() {
+	*x = CatchUp{}
+	mi := &file_herald_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CatchUp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CatchUp) ProtoMessage() {}
+
+func (x *CatchUp) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CatchUp.ProtoReflect.Descriptor instead.
+func (*CatchUp) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *CatchUp) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type ServerInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Rules         string                 `protobuf:"bytes,1,opt,name=rules,proto3" json:"rules,omitempty"` // the operator's rules, shown at signup and in takedown notices
@@ -3772,7 +3837,7 @@ type ServerInfo struct {
 
 func (x *ServerInfo) Reset() {
 	*x = ServerInfo{}
-	mi := &file_herald_proto_msgTypes[57]
+	mi := &file_herald_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3784,7 +3849,7 @@ func (x *ServerInfo) String() string {
 func (*ServerInfo) ProtoMessage() {}
 
 func (x *ServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[57]
+	mi := &file_herald_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3797,7 +3862,7 @@ func (x *ServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
 func (*ServerInfo) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{57}
+	return file_herald_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ServerInfo) GetRules() string {
@@ -3817,7 +3882,7 @@ type BlockRequest struct {
 
 func (x *BlockRequest) Reset() {
 	*x = BlockRequest{}
-	mi := &file_herald_proto_msgTypes[58]
+	mi := &file_herald_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3829,7 +3894,7 @@ func (x *BlockRequest) String() string {
 func (*BlockRequest) ProtoMessage() {}
 
 func (x *BlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[58]
+	mi := &file_herald_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3842,7 +3907,7 @@ func (x *BlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockRequest.ProtoReflect.Descriptor instead.
 func (*BlockRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{58}
+	return file_herald_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *BlockRequest) GetUsername() string {
@@ -3874,7 +3939,7 @@ type ReportRequest struct {
 
 func (x *ReportRequest) Reset() {
 	*x = ReportRequest{}
-	mi := &file_herald_proto_msgTypes[59]
+	mi := &file_herald_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3886,7 +3951,7 @@ func (x *ReportRequest) String() string {
 func (*ReportRequest) ProtoMessage() {}
 
 func (x *ReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[59]
+	mi := &file_herald_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3899,7 +3964,7 @@ func (x *ReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
 func (*ReportRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{59}
+	return file_herald_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ReportRequest) GetUsername() string {
@@ -3972,7 +4037,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_herald_proto_msgTypes[60]
+	mi := &file_herald_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3984,7 +4049,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[60]
+	mi := &file_herald_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3997,7 +4062,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{60}
+	return file_herald_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *Report) GetId() int64 {
@@ -4100,7 +4165,7 @@ type ReportList struct {
 
 func (x *ReportList) Reset() {
 	*x = ReportList{}
-	mi := &file_herald_proto_msgTypes[61]
+	mi := &file_herald_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4112,7 +4177,7 @@ func (x *ReportList) String() string {
 func (*ReportList) ProtoMessage() {}
 
 func (x *ReportList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[61]
+	mi := &file_herald_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4125,7 +4190,7 @@ func (x *ReportList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportList.ProtoReflect.Descriptor instead.
 func (*ReportList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{61}
+	return file_herald_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ReportList) GetReports() []*Report {
@@ -4145,7 +4210,7 @@ type ReportsRequest struct {
 
 func (x *ReportsRequest) Reset() {
 	*x = ReportsRequest{}
-	mi := &file_herald_proto_msgTypes[62]
+	mi := &file_herald_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4157,7 +4222,7 @@ func (x *ReportsRequest) String() string {
 func (*ReportsRequest) ProtoMessage() {}
 
 func (x *ReportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[62]
+	mi := &file_herald_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4170,7 +4235,7 @@ func (x *ReportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportsRequest.ProtoReflect.Descriptor instead.
 func (*ReportsRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{62}
+	return file_herald_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ReportsRequest) GetStatus() string {
@@ -4196,7 +4261,7 @@ type ShowReportRequest struct {
 
 func (x *ShowReportRequest) Reset() {
 	*x = ShowReportRequest{}
-	mi := &file_herald_proto_msgTypes[63]
+	mi := &file_herald_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4208,7 +4273,7 @@ func (x *ShowReportRequest) String() string {
 func (*ShowReportRequest) ProtoMessage() {}
 
 func (x *ShowReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[63]
+	mi := &file_herald_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4221,7 +4286,7 @@ func (x *ShowReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowReportRequest.ProtoReflect.Descriptor instead.
 func (*ShowReportRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{63}
+	return file_herald_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ShowReportRequest) GetId() int64 {
@@ -4245,7 +4310,7 @@ type ReportView struct {
 
 func (x *ReportView) Reset() {
 	*x = ReportView{}
-	mi := &file_herald_proto_msgTypes[64]
+	mi := &file_herald_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4257,7 +4322,7 @@ func (x *ReportView) String() string {
 func (*ReportView) ProtoMessage() {}
 
 func (x *ReportView) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[64]
+	mi := &file_herald_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4270,7 +4335,7 @@ func (x *ReportView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportView.ProtoReflect.Descriptor instead.
 func (*ReportView) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{64}
+	return file_herald_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ReportView) GetReport() *Report {
@@ -4314,7 +4379,7 @@ type AdminRequest struct {
 
 func (x *AdminRequest) Reset() {
 	*x = AdminRequest{}
-	mi := &file_herald_proto_msgTypes[65]
+	mi := &file_herald_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4326,7 +4391,7 @@ func (x *AdminRequest) String() string {
 func (*AdminRequest) ProtoMessage() {}
 
 func (x *AdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[65]
+	mi := &file_herald_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4339,7 +4404,7 @@ func (x *AdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminRequest.ProtoReflect.Descriptor instead.
 func (*AdminRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{65}
+	return file_herald_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *AdminRequest) GetTarget() string {
@@ -4391,7 +4456,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_herald_proto_msgTypes[66]
+	mi := &file_herald_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4403,7 +4468,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[66]
+	mi := &file_herald_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4416,7 +4481,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{66}
+	return file_herald_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *AuditEntry) GetId() int64 {
@@ -4470,7 +4535,7 @@ type AuditList struct {
 
 func (x *AuditList) Reset() {
 	*x = AuditList{}
-	mi := &file_herald_proto_msgTypes[67]
+	mi := &file_herald_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4482,7 +4547,7 @@ func (x *AuditList) String() string {
 func (*AuditList) ProtoMessage() {}
 
 func (x *AuditList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[67]
+	mi := &file_herald_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4495,7 +4560,7 @@ func (x *AuditList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditList.ProtoReflect.Descriptor instead.
 func (*AuditList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{67}
+	return file_herald_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *AuditList) GetEntries() []*AuditEntry {
@@ -4519,7 +4584,7 @@ type InlineButton struct {
 
 func (x *InlineButton) Reset() {
 	*x = InlineButton{}
-	mi := &file_herald_proto_msgTypes[68]
+	mi := &file_herald_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4531,7 +4596,7 @@ func (x *InlineButton) String() string {
 func (*InlineButton) ProtoMessage() {}
 
 func (x *InlineButton) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[68]
+	mi := &file_herald_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4544,7 +4609,7 @@ func (x *InlineButton) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InlineButton.ProtoReflect.Descriptor instead.
 func (*InlineButton) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{68}
+	return file_herald_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *InlineButton) GetText() string {
@@ -4577,7 +4642,7 @@ type ButtonRow struct {
 
 func (x *ButtonRow) Reset() {
 	*x = ButtonRow{}
-	mi := &file_herald_proto_msgTypes[69]
+	mi := &file_herald_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4589,7 +4654,7 @@ func (x *ButtonRow) String() string {
 func (*ButtonRow) ProtoMessage() {}
 
 func (x *ButtonRow) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[69]
+	mi := &file_herald_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4602,7 +4667,7 @@ func (x *ButtonRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ButtonRow.ProtoReflect.Descriptor instead.
 func (*ButtonRow) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{69}
+	return file_herald_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ButtonRow) GetButtons() []*InlineButton {
@@ -4622,7 +4687,7 @@ type CreateBotRequest struct {
 
 func (x *CreateBotRequest) Reset() {
 	*x = CreateBotRequest{}
-	mi := &file_herald_proto_msgTypes[70]
+	mi := &file_herald_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4634,7 +4699,7 @@ func (x *CreateBotRequest) String() string {
 func (*CreateBotRequest) ProtoMessage() {}
 
 func (x *CreateBotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[70]
+	mi := &file_herald_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4647,7 +4712,7 @@ func (x *CreateBotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBotRequest.ProtoReflect.Descriptor instead.
 func (*CreateBotRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{70}
+	return file_herald_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *CreateBotRequest) GetUsername() string {
@@ -4673,7 +4738,7 @@ type BotRequest struct {
 
 func (x *BotRequest) Reset() {
 	*x = BotRequest{}
-	mi := &file_herald_proto_msgTypes[71]
+	mi := &file_herald_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4685,7 +4750,7 @@ func (x *BotRequest) String() string {
 func (*BotRequest) ProtoMessage() {}
 
 func (x *BotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[71]
+	mi := &file_herald_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4698,7 +4763,7 @@ func (x *BotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BotRequest.ProtoReflect.Descriptor instead.
 func (*BotRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{71}
+	return file_herald_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *BotRequest) GetUsername() string {
@@ -4718,7 +4783,7 @@ type SetBotRequest struct {
 
 func (x *SetBotRequest) Reset() {
 	*x = SetBotRequest{}
-	mi := &file_herald_proto_msgTypes[72]
+	mi := &file_herald_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4730,7 +4795,7 @@ func (x *SetBotRequest) String() string {
 func (*SetBotRequest) ProtoMessage() {}
 
 func (x *SetBotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[72]
+	mi := &file_herald_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4743,7 +4808,7 @@ func (x *SetBotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBotRequest.ProtoReflect.Descriptor instead.
 func (*SetBotRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{72}
+	return file_herald_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *SetBotRequest) GetUsername() string {
@@ -4773,7 +4838,7 @@ type Bot struct {
 
 func (x *Bot) Reset() {
 	*x = Bot{}
-	mi := &file_herald_proto_msgTypes[73]
+	mi := &file_herald_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4785,7 +4850,7 @@ func (x *Bot) String() string {
 func (*Bot) ProtoMessage() {}
 
 func (x *Bot) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[73]
+	mi := &file_herald_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4798,7 +4863,7 @@ func (x *Bot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bot.ProtoReflect.Descriptor instead.
 func (*Bot) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{73}
+	return file_herald_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *Bot) GetUser() *User {
@@ -4845,7 +4910,7 @@ type BotList struct {
 
 func (x *BotList) Reset() {
 	*x = BotList{}
-	mi := &file_herald_proto_msgTypes[74]
+	mi := &file_herald_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4857,7 +4922,7 @@ func (x *BotList) String() string {
 func (*BotList) ProtoMessage() {}
 
 func (x *BotList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[74]
+	mi := &file_herald_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4870,7 +4935,7 @@ func (x *BotList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BotList.ProtoReflect.Descriptor instead.
 func (*BotList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{74}
+	return file_herald_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *BotList) GetBots() []*Bot {
@@ -4891,7 +4956,7 @@ type PressRequest struct {
 
 func (x *PressRequest) Reset() {
 	*x = PressRequest{}
-	mi := &file_herald_proto_msgTypes[75]
+	mi := &file_herald_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4903,7 +4968,7 @@ func (x *PressRequest) String() string {
 func (*PressRequest) ProtoMessage() {}
 
 func (x *PressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[75]
+	mi := &file_herald_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4916,7 +4981,7 @@ func (x *PressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PressRequest.ProtoReflect.Descriptor instead.
 func (*PressRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{75}
+	return file_herald_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *PressRequest) GetChatId() int64 {
@@ -4949,7 +5014,7 @@ type PressResult struct {
 
 func (x *PressResult) Reset() {
 	*x = PressResult{}
-	mi := &file_herald_proto_msgTypes[76]
+	mi := &file_herald_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4961,7 +5026,7 @@ func (x *PressResult) String() string {
 func (*PressResult) ProtoMessage() {}
 
 func (x *PressResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[76]
+	mi := &file_herald_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4974,7 +5039,7 @@ func (x *PressResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PressResult.ProtoReflect.Descriptor instead.
 func (*PressResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{76}
+	return file_herald_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *PressResult) GetQueryId() int64 {
@@ -5002,7 +5067,7 @@ type CallbackAnswer struct {
 
 func (x *CallbackAnswer) Reset() {
 	*x = CallbackAnswer{}
-	mi := &file_herald_proto_msgTypes[77]
+	mi := &file_herald_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5014,7 +5079,7 @@ func (x *CallbackAnswer) String() string {
 func (*CallbackAnswer) ProtoMessage() {}
 
 func (x *CallbackAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[77]
+	mi := &file_herald_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5027,7 +5092,7 @@ func (x *CallbackAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackAnswer.ProtoReflect.Descriptor instead.
 func (*CallbackAnswer) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{77}
+	return file_herald_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *CallbackAnswer) GetQueryId() int64 {
@@ -5096,7 +5161,7 @@ type PreKey struct {
 
 func (x *PreKey) Reset() {
 	*x = PreKey{}
-	mi := &file_herald_proto_msgTypes[78]
+	mi := &file_herald_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5108,7 +5173,7 @@ func (x *PreKey) String() string {
 func (*PreKey) ProtoMessage() {}
 
 func (x *PreKey) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[78]
+	mi := &file_herald_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5121,7 +5186,7 @@ func (x *PreKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreKey.ProtoReflect.Descriptor instead.
 func (*PreKey) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{78}
+	return file_herald_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *PreKey) GetId() uint32 {
@@ -5150,7 +5215,7 @@ type SignedPreKey struct {
 
 func (x *SignedPreKey) Reset() {
 	*x = SignedPreKey{}
-	mi := &file_herald_proto_msgTypes[79]
+	mi := &file_herald_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5162,7 +5227,7 @@ func (x *SignedPreKey) String() string {
 func (*SignedPreKey) ProtoMessage() {}
 
 func (x *SignedPreKey) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[79]
+	mi := &file_herald_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5175,7 +5240,7 @@ func (x *SignedPreKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedPreKey.ProtoReflect.Descriptor instead.
 func (*SignedPreKey) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{79}
+	return file_herald_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *SignedPreKey) GetId() uint32 {
@@ -5221,7 +5286,7 @@ type PublishKeysRequest struct {
 
 func (x *PublishKeysRequest) Reset() {
 	*x = PublishKeysRequest{}
-	mi := &file_herald_proto_msgTypes[80]
+	mi := &file_herald_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5233,7 +5298,7 @@ func (x *PublishKeysRequest) String() string {
 func (*PublishKeysRequest) ProtoMessage() {}
 
 func (x *PublishKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[80]
+	mi := &file_herald_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5246,7 +5311,7 @@ func (x *PublishKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishKeysRequest.ProtoReflect.Descriptor instead.
 func (*PublishKeysRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{80}
+	return file_herald_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *PublishKeysRequest) GetIdentityKey() []byte {
@@ -5289,7 +5354,7 @@ type KeyStatus struct {
 
 func (x *KeyStatus) Reset() {
 	*x = KeyStatus{}
-	mi := &file_herald_proto_msgTypes[81]
+	mi := &file_herald_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5301,7 +5366,7 @@ func (x *KeyStatus) String() string {
 func (*KeyStatus) ProtoMessage() {}
 
 func (x *KeyStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[81]
+	mi := &file_herald_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5314,7 +5379,7 @@ func (x *KeyStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyStatus.ProtoReflect.Descriptor instead.
 func (*KeyStatus) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{81}
+	return file_herald_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *KeyStatus) GetPreKeys() int32 {
@@ -5357,7 +5422,7 @@ type BundlesRequest struct {
 
 func (x *BundlesRequest) Reset() {
 	*x = BundlesRequest{}
-	mi := &file_herald_proto_msgTypes[82]
+	mi := &file_herald_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5369,7 +5434,7 @@ func (x *BundlesRequest) String() string {
 func (*BundlesRequest) ProtoMessage() {}
 
 func (x *BundlesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[82]
+	mi := &file_herald_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5382,7 +5447,7 @@ func (x *BundlesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BundlesRequest.ProtoReflect.Descriptor instead.
 func (*BundlesRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{82}
+	return file_herald_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *BundlesRequest) GetUsername() string {
@@ -5413,7 +5478,7 @@ type Bundle struct {
 
 func (x *Bundle) Reset() {
 	*x = Bundle{}
-	mi := &file_herald_proto_msgTypes[83]
+	mi := &file_herald_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5425,7 +5490,7 @@ func (x *Bundle) String() string {
 func (*Bundle) ProtoMessage() {}
 
 func (x *Bundle) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[83]
+	mi := &file_herald_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5438,7 +5503,7 @@ func (x *Bundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bundle.ProtoReflect.Descriptor instead.
 func (*Bundle) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{83}
+	return file_herald_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *Bundle) GetUserId() int64 {
@@ -5493,7 +5558,7 @@ type BundleList struct {
 
 func (x *BundleList) Reset() {
 	*x = BundleList{}
-	mi := &file_herald_proto_msgTypes[84]
+	mi := &file_herald_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5505,7 +5570,7 @@ func (x *BundleList) String() string {
 func (*BundleList) ProtoMessage() {}
 
 func (x *BundleList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[84]
+	mi := &file_herald_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5518,7 +5583,7 @@ func (x *BundleList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BundleList.ProtoReflect.Descriptor instead.
 func (*BundleList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{84}
+	return file_herald_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *BundleList) GetUser() *User {
@@ -5545,7 +5610,7 @@ type IdentitiesRequest struct {
 
 func (x *IdentitiesRequest) Reset() {
 	*x = IdentitiesRequest{}
-	mi := &file_herald_proto_msgTypes[85]
+	mi := &file_herald_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5557,7 +5622,7 @@ func (x *IdentitiesRequest) String() string {
 func (*IdentitiesRequest) ProtoMessage() {}
 
 func (x *IdentitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[85]
+	mi := &file_herald_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5570,7 +5635,7 @@ func (x *IdentitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentitiesRequest.ProtoReflect.Descriptor instead.
 func (*IdentitiesRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{85}
+	return file_herald_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *IdentitiesRequest) GetUsername() string {
@@ -5590,7 +5655,7 @@ type DeviceIdentity struct {
 
 func (x *DeviceIdentity) Reset() {
 	*x = DeviceIdentity{}
-	mi := &file_herald_proto_msgTypes[86]
+	mi := &file_herald_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5602,7 +5667,7 @@ func (x *DeviceIdentity) String() string {
 func (*DeviceIdentity) ProtoMessage() {}
 
 func (x *DeviceIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[86]
+	mi := &file_herald_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5615,7 +5680,7 @@ func (x *DeviceIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceIdentity.ProtoReflect.Descriptor instead.
 func (*DeviceIdentity) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{86}
+	return file_herald_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *DeviceIdentity) GetDeviceId() int64 {
@@ -5642,7 +5707,7 @@ type IdentityList struct {
 
 func (x *IdentityList) Reset() {
 	*x = IdentityList{}
-	mi := &file_herald_proto_msgTypes[87]
+	mi := &file_herald_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5654,7 +5719,7 @@ func (x *IdentityList) String() string {
 func (*IdentityList) ProtoMessage() {}
 
 func (x *IdentityList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[87]
+	mi := &file_herald_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5667,7 +5732,7 @@ func (x *IdentityList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentityList.ProtoReflect.Descriptor instead.
 func (*IdentityList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{87}
+	return file_herald_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *IdentityList) GetUser() *User {
@@ -5702,7 +5767,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_herald_proto_msgTypes[88]
+	mi := &file_herald_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5714,7 +5779,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[88]
+	mi := &file_herald_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5727,7 +5792,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{88}
+	return file_herald_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *Envelope) GetId() int64 {
@@ -5812,7 +5877,7 @@ type OutgoingEnvelope struct {
 
 func (x *OutgoingEnvelope) Reset() {
 	*x = OutgoingEnvelope{}
-	mi := &file_herald_proto_msgTypes[89]
+	mi := &file_herald_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5824,7 +5889,7 @@ func (x *OutgoingEnvelope) String() string {
 func (*OutgoingEnvelope) ProtoMessage() {}
 
 func (x *OutgoingEnvelope) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[89]
+	mi := &file_herald_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5837,7 +5902,7 @@ func (x *OutgoingEnvelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutgoingEnvelope.ProtoReflect.Descriptor instead.
 func (*OutgoingEnvelope) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{89}
+	return file_herald_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *OutgoingEnvelope) GetDeviceId() int64 {
@@ -5882,7 +5947,7 @@ type SecretSendRequest struct {
 
 func (x *SecretSendRequest) Reset() {
 	*x = SecretSendRequest{}
-	mi := &file_herald_proto_msgTypes[90]
+	mi := &file_herald_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5894,7 +5959,7 @@ func (x *SecretSendRequest) String() string {
 func (*SecretSendRequest) ProtoMessage() {}
 
 func (x *SecretSendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[90]
+	mi := &file_herald_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5907,7 +5972,7 @@ func (x *SecretSendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretSendRequest.ProtoReflect.Descriptor instead.
 func (*SecretSendRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{90}
+	return file_herald_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *SecretSendRequest) GetUsername() string {
@@ -5948,7 +6013,7 @@ type SecretSendResult struct {
 
 func (x *SecretSendResult) Reset() {
 	*x = SecretSendResult{}
-	mi := &file_herald_proto_msgTypes[91]
+	mi := &file_herald_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5960,7 +6025,7 @@ func (x *SecretSendResult) String() string {
 func (*SecretSendResult) ProtoMessage() {}
 
 func (x *SecretSendResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[91]
+	mi := &file_herald_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5973,7 +6038,7 @@ func (x *SecretSendResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretSendResult.ProtoReflect.Descriptor instead.
 func (*SecretSendResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{91}
+	return file_herald_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *SecretSendResult) GetSentAt() int64 {
@@ -6000,7 +6065,7 @@ type DeviceSet struct {
 
 func (x *DeviceSet) Reset() {
 	*x = DeviceSet{}
-	mi := &file_herald_proto_msgTypes[92]
+	mi := &file_herald_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6012,7 +6077,7 @@ func (x *DeviceSet) String() string {
 func (*DeviceSet) ProtoMessage() {}
 
 func (x *DeviceSet) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[92]
+	mi := &file_herald_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6025,7 +6090,7 @@ func (x *DeviceSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceSet.ProtoReflect.Descriptor instead.
 func (*DeviceSet) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{92}
+	return file_herald_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *DeviceSet) GetUserId() int64 {
@@ -6053,7 +6118,7 @@ type StaleDevices struct {
 
 func (x *StaleDevices) Reset() {
 	*x = StaleDevices{}
-	mi := &file_herald_proto_msgTypes[93]
+	mi := &file_herald_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6065,7 +6130,7 @@ func (x *StaleDevices) String() string {
 func (*StaleDevices) ProtoMessage() {}
 
 func (x *StaleDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[93]
+	mi := &file_herald_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6078,7 +6143,7 @@ func (x *StaleDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StaleDevices.ProtoReflect.Descriptor instead.
 func (*StaleDevices) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{93}
+	return file_herald_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *StaleDevices) GetMissing() []int64 {
@@ -6111,7 +6176,7 @@ type FetchRequest struct {
 
 func (x *FetchRequest) Reset() {
 	*x = FetchRequest{}
-	mi := &file_herald_proto_msgTypes[94]
+	mi := &file_herald_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6123,7 +6188,7 @@ func (x *FetchRequest) String() string {
 func (*FetchRequest) ProtoMessage() {}
 
 func (x *FetchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[94]
+	mi := &file_herald_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6136,7 +6201,7 @@ func (x *FetchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
 func (*FetchRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{94}
+	return file_herald_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *FetchRequest) GetLimit() int32 {
@@ -6157,7 +6222,7 @@ type EnvelopeList struct {
 
 func (x *EnvelopeList) Reset() {
 	*x = EnvelopeList{}
-	mi := &file_herald_proto_msgTypes[95]
+	mi := &file_herald_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6169,7 +6234,7 @@ func (x *EnvelopeList) String() string {
 func (*EnvelopeList) ProtoMessage() {}
 
 func (x *EnvelopeList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[95]
+	mi := &file_herald_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6182,7 +6247,7 @@ func (x *EnvelopeList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnvelopeList.ProtoReflect.Descriptor instead.
 func (*EnvelopeList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{95}
+	return file_herald_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *EnvelopeList) GetEnvelopes() []*Envelope {
@@ -6215,7 +6280,7 @@ type AckRequest struct {
 
 func (x *AckRequest) Reset() {
 	*x = AckRequest{}
-	mi := &file_herald_proto_msgTypes[96]
+	mi := &file_herald_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6227,7 +6292,7 @@ func (x *AckRequest) String() string {
 func (*AckRequest) ProtoMessage() {}
 
 func (x *AckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[96]
+	mi := &file_herald_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6240,7 +6305,7 @@ func (x *AckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckRequest.ProtoReflect.Descriptor instead.
 func (*AckRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{96}
+	return file_herald_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *AckRequest) GetIds() []int64 {
@@ -6254,12 +6319,13 @@ var File_herald_proto protoreflect.FileDescriptor
 
 const file_herald_proto_rawDesc = "" +
 	"\n" +
-	"\fherald.proto\x12\therald.v1\"\xc5\x02\n" +
+	"\fherald.proto\x12\therald.v1\"\xf6\x02\n" +
 	"\x05Frame\x12.\n" +
 	"\arequest\x18\x01 \x01(\v2\x12.herald.v1.RequestH\x00R\arequest\x121\n" +
 	"\bresponse\x18\x02 \x01(\v2\x13.herald.v1.ResponseH\x00R\bresponse\x12+\n" +
 	"\x06update\x18\x03 \x01(\v2\x11.herald.v1.UpdateH\x00R\x06update\x12+\n" +
-	"\x06typing\x18\x04 \x01(\v2\x11.herald.v1.TypingH\x00R\x06typing\x12D\n" +
+	"\x06typing\x18\x04 \x01(\v2\x11.herald.v1.TypingH\x00R\x06typing\x12/\n" +
+	"\bcatch_up\x18\x05 \x01(\v2\x12.herald.v1.CatchUpH\x00R\acatchUp\x12D\n" +
 	"\x0fcallback_answer\x18\n" +
 	" \x01(\v2\x19.herald.v1.CallbackAnswerH\x00R\x0ecallbackAnswer\x121\n" +
 	"\benvelope\x18( \x01(\v2\x13.herald.v1.EnvelopeH\x00R\benvelopeB\x06\n" +
@@ -6533,7 +6599,9 @@ const file_herald_proto_rawDesc = "" +
 	"\x06Typing\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\x03R\x06userId\x12\x1a\n" +
-	"\busername\x18\x03 \x01(\tR\busername\"\"\n" +
+	"\busername\x18\x03 \x01(\tR\busername\"!\n" +
+	"\aCatchUp\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\"\n" +
 	"\n" +
 	"ServerInfo\x12\x14\n" +
 	"\x05rules\x18\x01 \x01(\tR\x05rules\"D\n" +
@@ -6743,7 +6811,7 @@ func file_herald_proto_rawDescGZIP() []byte {
 	return file_herald_proto_rawDescData
 }
 
-var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 97)
+var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
 var file_herald_proto_goTypes = []any{
 	(*Frame)(nil),                 // 0: herald.v1.Frame
 	(*Request)(nil),               // 1: herald.v1.Request
@@ -6802,111 +6870,113 @@ var file_herald_proto_goTypes = []any{
 	(*ReadHistory)(nil),           // 54: herald.v1.ReadHistory
 	(*ChatMembership)(nil),        // 55: herald.v1.ChatMembership
 	(*Typing)(nil),                // 56: herald.v1.Typing
-	(*ServerInfo)(nil),            // 57: herald.v1.ServerInfo
-	(*BlockRequest)(nil),          // 58: herald.v1.BlockRequest
-	(*ReportRequest)(nil),         // 59: herald.v1.ReportRequest
-	(*Report)(nil),                // 60: herald.v1.Report
-	(*ReportList)(nil),            // 61: herald.v1.ReportList
-	(*ReportsRequest)(nil),        // 62: herald.v1.ReportsRequest
-	(*ShowReportRequest)(nil),     // 63: herald.v1.ShowReportRequest
-	(*ReportView)(nil),            // 64: herald.v1.ReportView
-	(*AdminRequest)(nil),          // 65: herald.v1.AdminRequest
-	(*AuditEntry)(nil),            // 66: herald.v1.AuditEntry
-	(*AuditList)(nil),             // 67: herald.v1.AuditList
-	(*InlineButton)(nil),          // 68: herald.v1.InlineButton
-	(*ButtonRow)(nil),             // 69: herald.v1.ButtonRow
-	(*CreateBotRequest)(nil),      // 70: herald.v1.CreateBotRequest
-	(*BotRequest)(nil),            // 71: herald.v1.BotRequest
-	(*SetBotRequest)(nil),         // 72: herald.v1.SetBotRequest
-	(*Bot)(nil),                   // 73: herald.v1.Bot
-	(*BotList)(nil),               // 74: herald.v1.BotList
-	(*PressRequest)(nil),          // 75: herald.v1.PressRequest
-	(*PressResult)(nil),           // 76: herald.v1.PressResult
-	(*CallbackAnswer)(nil),        // 77: herald.v1.CallbackAnswer
-	(*PreKey)(nil),                // 78: herald.v1.PreKey
-	(*SignedPreKey)(nil),          // 79: herald.v1.SignedPreKey
-	(*PublishKeysRequest)(nil),    // 80: herald.v1.PublishKeysRequest
-	(*KeyStatus)(nil),             // 81: herald.v1.KeyStatus
-	(*BundlesRequest)(nil),        // 82: herald.v1.BundlesRequest
-	(*Bundle)(nil),                // 83: herald.v1.Bundle
-	(*BundleList)(nil),            // 84: herald.v1.BundleList
-	(*IdentitiesRequest)(nil),     // 85: herald.v1.IdentitiesRequest
-	(*DeviceIdentity)(nil),        // 86: herald.v1.DeviceIdentity
-	(*IdentityList)(nil),          // 87: herald.v1.IdentityList
-	(*Envelope)(nil),              // 88: herald.v1.Envelope
-	(*OutgoingEnvelope)(nil),      // 89: herald.v1.OutgoingEnvelope
-	(*SecretSendRequest)(nil),     // 90: herald.v1.SecretSendRequest
-	(*SecretSendResult)(nil),      // 91: herald.v1.SecretSendResult
-	(*DeviceSet)(nil),             // 92: herald.v1.DeviceSet
-	(*StaleDevices)(nil),          // 93: herald.v1.StaleDevices
-	(*FetchRequest)(nil),          // 94: herald.v1.FetchRequest
-	(*EnvelopeList)(nil),          // 95: herald.v1.EnvelopeList
-	(*AckRequest)(nil),            // 96: herald.v1.AckRequest
+	(*CatchUp)(nil),               // 57: herald.v1.CatchUp
+	(*ServerInfo)(nil),            // 58: herald.v1.ServerInfo
+	(*BlockRequest)(nil),          // 59: herald.v1.BlockRequest
+	(*ReportRequest)(nil),         // 60: herald.v1.ReportRequest
+	(*Report)(nil),                // 61: herald.v1.Report
+	(*ReportList)(nil),            // 62: herald.v1.ReportList
+	(*ReportsRequest)(nil),        // 63: herald.v1.ReportsRequest
+	(*ShowReportRequest)(nil),     // 64: herald.v1.ShowReportRequest
+	(*ReportView)(nil),            // 65: herald.v1.ReportView
+	(*AdminRequest)(nil),          // 66: herald.v1.AdminRequest
+	(*AuditEntry)(nil),            // 67: herald.v1.AuditEntry
+	(*AuditList)(nil),             // 68: herald.v1.AuditList
+	(*InlineButton)(nil),          // 69: herald.v1.InlineButton
+	(*ButtonRow)(nil),             // 70: herald.v1.ButtonRow
+	(*CreateBotRequest)(nil),      // 71: herald.v1.CreateBotRequest
+	(*BotRequest)(nil),            // 72: herald.v1.BotRequest
+	(*SetBotRequest)(nil),         // 73: herald.v1.SetBotRequest
+	(*Bot)(nil),                   // 74: herald.v1.Bot
+	(*BotList)(nil),               // 75: herald.v1.BotList
+	(*PressRequest)(nil),          // 76: herald.v1.PressRequest
+	(*PressResult)(nil),           // 77: herald.v1.PressResult
+	(*CallbackAnswer)(nil),        // 78: herald.v1.CallbackAnswer
+	(*PreKey)(nil),                // 79: herald.v1.PreKey
+	(*SignedPreKey)(nil),          // 80: herald.v1.SignedPreKey
+	(*PublishKeysRequest)(nil),    // 81: herald.v1.PublishKeysRequest
+	(*KeyStatus)(nil),             // 82: herald.v1.KeyStatus
+	(*BundlesRequest)(nil),        // 83: herald.v1.BundlesRequest
+	(*Bundle)(nil),                // 84: herald.v1.Bundle
+	(*BundleList)(nil),            // 85: herald.v1.BundleList
+	(*IdentitiesRequest)(nil),     // 86: herald.v1.IdentitiesRequest
+	(*DeviceIdentity)(nil),        // 87: herald.v1.DeviceIdentity
+	(*IdentityList)(nil),          // 88: herald.v1.IdentityList
+	(*Envelope)(nil),              // 89: herald.v1.Envelope
+	(*OutgoingEnvelope)(nil),      // 90: herald.v1.OutgoingEnvelope
+	(*SecretSendRequest)(nil),     // 91: herald.v1.SecretSendRequest
+	(*SecretSendResult)(nil),      // 92: herald.v1.SecretSendResult
+	(*DeviceSet)(nil),             // 93: herald.v1.DeviceSet
+	(*StaleDevices)(nil),          // 94: herald.v1.StaleDevices
+	(*FetchRequest)(nil),          // 95: herald.v1.FetchRequest
+	(*EnvelopeList)(nil),          // 96: herald.v1.EnvelopeList
+	(*AckRequest)(nil),            // 97: herald.v1.AckRequest
 }
 var file_herald_proto_depIdxs = []int32{
 	1,  // 0: herald.v1.Frame.request:type_name -> herald.v1.Request
 	2,  // 1: herald.v1.Frame.response:type_name -> herald.v1.Response
 	52, // 2: herald.v1.Frame.update:type_name -> herald.v1.Update
 	56, // 3: herald.v1.Frame.typing:type_name -> herald.v1.Typing
-	77, // 4: herald.v1.Frame.callback_answer:type_name -> herald.v1.CallbackAnswer
-	88, // 5: herald.v1.Frame.envelope:type_name -> herald.v1.Envelope
-	3,  // 6: herald.v1.Response.error:type_name -> herald.v1.Error
-	93, // 7: herald.v1.Error.stale:type_name -> herald.v1.StaleDevices
-	9,  // 8: herald.v1.AuthResult.user:type_name -> herald.v1.User
-	10, // 9: herald.v1.AuthResult.device:type_name -> herald.v1.Device
-	10, // 10: herald.v1.DeviceList.devices:type_name -> herald.v1.Device
-	9,  // 11: herald.v1.Chat.peer:type_name -> herald.v1.User
-	16, // 12: herald.v1.Chat.members:type_name -> herald.v1.Member
-	9,  // 13: herald.v1.Member.user:type_name -> herald.v1.User
-	15, // 14: herald.v1.Dialog.chat:type_name -> herald.v1.Chat
-	31, // 15: herald.v1.Dialog.last:type_name -> herald.v1.Message
-	17, // 16: herald.v1.DialogList.dialogs:type_name -> herald.v1.Dialog
-	14, // 17: herald.v1.GetChatRequest.peer:type_name -> herald.v1.Peer
-	14, // 18: herald.v1.MuteRequest.peer:type_name -> herald.v1.Peer
-	36, // 19: herald.v1.Message.fwd:type_name -> herald.v1.Forward
-	32, // 20: herald.v1.Message.file:type_name -> herald.v1.File
-	69, // 21: herald.v1.Message.buttons:type_name -> herald.v1.ButtonRow
-	14, // 22: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
-	14, // 23: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
-	14, // 24: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
-	31, // 25: herald.v1.MessageList.messages:type_name -> herald.v1.Message
-	14, // 26: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
-	14, // 27: herald.v1.ClearRequest.peer:type_name -> herald.v1.Peer
-	14, // 28: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
-	52, // 29: herald.v1.Difference.updates:type_name -> herald.v1.Update
-	31, // 30: herald.v1.Update.new_message:type_name -> herald.v1.Message
-	31, // 31: herald.v1.Update.edit_message:type_name -> herald.v1.Message
-	53, // 32: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
-	54, // 33: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
-	54, // 34: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
-	55, // 35: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
-	55, // 36: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
-	55, // 37: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
-	60, // 38: herald.v1.ReportList.reports:type_name -> herald.v1.Report
-	60, // 39: herald.v1.ReportView.report:type_name -> herald.v1.Report
-	60, // 40: herald.v1.ReportView.related:type_name -> herald.v1.Report
-	31, // 41: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
-	66, // 42: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
-	68, // 43: herald.v1.ButtonRow.buttons:type_name -> herald.v1.InlineButton
-	9,  // 44: herald.v1.Bot.user:type_name -> herald.v1.User
-	73, // 45: herald.v1.BotList.bots:type_name -> herald.v1.Bot
-	79, // 46: herald.v1.PublishKeysRequest.signed_pre_key:type_name -> herald.v1.SignedPreKey
-	78, // 47: herald.v1.PublishKeysRequest.pre_keys:type_name -> herald.v1.PreKey
-	79, // 48: herald.v1.Bundle.signed_pre_key:type_name -> herald.v1.SignedPreKey
-	78, // 49: herald.v1.Bundle.pre_key:type_name -> herald.v1.PreKey
-	9,  // 50: herald.v1.BundleList.user:type_name -> herald.v1.User
-	83, // 51: herald.v1.BundleList.bundles:type_name -> herald.v1.Bundle
-	9,  // 52: herald.v1.IdentityList.user:type_name -> herald.v1.User
-	86, // 53: herald.v1.IdentityList.devices:type_name -> herald.v1.DeviceIdentity
-	89, // 54: herald.v1.SecretSendRequest.envelopes:type_name -> herald.v1.OutgoingEnvelope
-	92, // 55: herald.v1.StaleDevices.current:type_name -> herald.v1.DeviceSet
-	88, // 56: herald.v1.EnvelopeList.envelopes:type_name -> herald.v1.Envelope
-	81, // 57: herald.v1.EnvelopeList.keys:type_name -> herald.v1.KeyStatus
-	58, // [58:58] is the sub-list for method output_type
-	58, // [58:58] is the sub-list for method input_type
-	58, // [58:58] is the sub-list for extension type_name
-	58, // [58:58] is the sub-list for extension extendee
-	0,  // [0:58] is the sub-list for field type_name
+	57, // 4: herald.v1.Frame.catch_up:type_name -> herald.v1.CatchUp
+	78, // 5: herald.v1.Frame.callback_answer:type_name -> herald.v1.CallbackAnswer
+	89, // 6: herald.v1.Frame.envelope:type_name -> herald.v1.Envelope
+	3,  // 7: herald.v1.Response.error:type_name -> herald.v1.Error
+	94, // 8: herald.v1.Error.stale:type_name -> herald.v1.StaleDevices
+	9,  // 9: herald.v1.AuthResult.user:type_name -> herald.v1.User
+	10, // 10: herald.v1.AuthResult.device:type_name -> herald.v1.Device
+	10, // 11: herald.v1.DeviceList.devices:type_name -> herald.v1.Device
+	9,  // 12: herald.v1.Chat.peer:type_name -> herald.v1.User
+	16, // 13: herald.v1.Chat.members:type_name -> herald.v1.Member
+	9,  // 14: herald.v1.Member.user:type_name -> herald.v1.User
+	15, // 15: herald.v1.Dialog.chat:type_name -> herald.v1.Chat
+	31, // 16: herald.v1.Dialog.last:type_name -> herald.v1.Message
+	17, // 17: herald.v1.DialogList.dialogs:type_name -> herald.v1.Dialog
+	14, // 18: herald.v1.GetChatRequest.peer:type_name -> herald.v1.Peer
+	14, // 19: herald.v1.MuteRequest.peer:type_name -> herald.v1.Peer
+	36, // 20: herald.v1.Message.fwd:type_name -> herald.v1.Forward
+	32, // 21: herald.v1.Message.file:type_name -> herald.v1.File
+	70, // 22: herald.v1.Message.buttons:type_name -> herald.v1.ButtonRow
+	14, // 23: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
+	14, // 24: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
+	14, // 25: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
+	31, // 26: herald.v1.MessageList.messages:type_name -> herald.v1.Message
+	14, // 27: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
+	14, // 28: herald.v1.ClearRequest.peer:type_name -> herald.v1.Peer
+	14, // 29: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
+	52, // 30: herald.v1.Difference.updates:type_name -> herald.v1.Update
+	31, // 31: herald.v1.Update.new_message:type_name -> herald.v1.Message
+	31, // 32: herald.v1.Update.edit_message:type_name -> herald.v1.Message
+	53, // 33: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
+	54, // 34: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
+	54, // 35: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
+	55, // 36: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
+	55, // 37: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
+	55, // 38: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
+	61, // 39: herald.v1.ReportList.reports:type_name -> herald.v1.Report
+	61, // 40: herald.v1.ReportView.report:type_name -> herald.v1.Report
+	61, // 41: herald.v1.ReportView.related:type_name -> herald.v1.Report
+	31, // 42: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
+	67, // 43: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
+	69, // 44: herald.v1.ButtonRow.buttons:type_name -> herald.v1.InlineButton
+	9,  // 45: herald.v1.Bot.user:type_name -> herald.v1.User
+	74, // 46: herald.v1.BotList.bots:type_name -> herald.v1.Bot
+	80, // 47: herald.v1.PublishKeysRequest.signed_pre_key:type_name -> herald.v1.SignedPreKey
+	79, // 48: herald.v1.PublishKeysRequest.pre_keys:type_name -> herald.v1.PreKey
+	80, // 49: herald.v1.Bundle.signed_pre_key:type_name -> herald.v1.SignedPreKey
+	79, // 50: herald.v1.Bundle.pre_key:type_name -> herald.v1.PreKey
+	9,  // 51: herald.v1.BundleList.user:type_name -> herald.v1.User
+	84, // 52: herald.v1.BundleList.bundles:type_name -> herald.v1.Bundle
+	9,  // 53: herald.v1.IdentityList.user:type_name -> herald.v1.User
+	87, // 54: herald.v1.IdentityList.devices:type_name -> herald.v1.DeviceIdentity
+	90, // 55: herald.v1.SecretSendRequest.envelopes:type_name -> herald.v1.OutgoingEnvelope
+	93, // 56: herald.v1.StaleDevices.current:type_name -> herald.v1.DeviceSet
+	89, // 57: herald.v1.EnvelopeList.envelopes:type_name -> herald.v1.Envelope
+	82, // 58: herald.v1.EnvelopeList.keys:type_name -> herald.v1.KeyStatus
+	59, // [59:59] is the sub-list for method output_type
+	59, // [59:59] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_herald_proto_init() }
@@ -6919,6 +6989,7 @@ func file_herald_proto_init() {
 		(*Frame_Response)(nil),
 		(*Frame_Update)(nil),
 		(*Frame_Typing)(nil),
+		(*Frame_CatchUp)(nil),
 		(*Frame_CallbackAnswer)(nil),
 		(*Frame_Envelope)(nil),
 	}
@@ -6933,14 +7004,14 @@ func file_herald_proto_init() {
 		(*Update_ChatLeft)(nil),
 		(*Update_MembersChanged)(nil),
 	}
-	file_herald_proto_msgTypes[72].OneofWrappers = []any{}
+	file_herald_proto_msgTypes[73].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_proto_rawDesc), len(file_herald_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   97,
+			NumMessages:   98,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
