@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"github.com/heraldim/herald/client"
+	pb "github.com/heraldim/herald/proto/herald/v1"
 	"io"
 	"log/slog"
 	"net/http"
@@ -41,6 +43,28 @@ func startNode(t *testing.T) *server.Node {
 	n.Serve()
 	t.Cleanup(func() { n.Shutdown(context.Background()) })
 	return n
+}
+
+// makeBot signs up a bot's owner over the protocol and creates a bot, for
+// the browser scenario in which a person presses a bot's button.
+func makeBot(t *testing.T, ctx context.Context, url string) *pb.Bot {
+	t.Helper()
+	c, err := client.New(client.Options{Server: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Signup(ctx, &pb.SignupRequest{Username: "botowner", Password: "correct horse battery", DeviceName: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.CreateBot(ctx, "pressbot", "Press")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func get(t *testing.T, url string, hdr map[string]string) *http.Response {
@@ -213,9 +237,11 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bot := makeBot(t, ctx, n.URL())
 	node := exec.CommandContext(ctx, "node", "test.mjs")
 	node.Dir = "e2e"
-	node.Env = append(os.Environ(), "HERALD_URL="+n.URL(), "HERALD_ARTIFACTS="+artifacts, "CHROMIUM="+chromium)
+	node.Env = append(os.Environ(), "HERALD_URL="+n.URL(), "HERALD_ARTIFACTS="+artifacts, "CHROMIUM="+chromium,
+		"HERALD_BOT_TOKEN="+bot.Token, "HERALD_BOT="+bot.User.Username)
 	out, err := node.CombinedOutput()
 	t.Logf("screenshots in %s\n%s", artifacts, out)
 	if err != nil {

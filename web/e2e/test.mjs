@@ -491,6 +491,56 @@ await scenario('a secret chat: decrypted in the browser, lock shown, timers, equ
   if (await message(bobby, 'Burn after reading').count()) throw new Error('an expired secret message came back');
 });
 
+await scenario("a bot's inline keyboard: shown under its message, pressed, the bot's answer shown", async () => {
+  const token = process.env.HERALD_BOT_TOKEN;
+  const name = process.env.HERALD_BOT;
+  if (!token || !name) throw new Error('HERALD_BOT_TOKEN and HERALD_BOT are not set');
+  // The bot: long polling on the Bot API, as any Telegram bot library
+  // does; it answers a message with a keyboard, and a press with a notice.
+  const api = async (method, params) => {
+    const res = await fetch(`${base}/bot${token}/${method}`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(params),
+    });
+    const j = await res.json();
+    if (!j.ok) throw new Error(`${method}: ${j.description}`);
+    return j.result;
+  };
+  let stop = false;
+  let answered = false;
+  const bot = (async () => {
+    let offset = 0;
+    while (!stop) {
+      const ups = await api('getUpdates', { offset, timeout: 2 });
+      for (const u of ups) {
+        offset = u.update_id + 1;
+        if (u.message) {
+          await api('sendMessage', {
+            chat_id: u.message.chat.id, text: 'Pick one',
+            reply_markup: { inline_keyboard: [[{ text: 'Yes', callback_data: 'yes' }, { text: 'No', callback_data: 'no' }]] },
+          });
+        }
+        if (u.callback_query) {
+          await api('answerCallbackQuery', { callback_query_id: u.callback_query.id, text: `You pressed ${u.callback_query.data}` });
+          answered = true;
+        }
+      }
+    }
+  })();
+  try {
+    await newChat(alice, name);
+    await send(alice, '/start');
+    const keyboard = message(alice, 'Pick one').getByRole('group', { name: /^Buttons from/ });
+    await visible(keyboard);
+    await keyboard.getByRole('button', { name: 'Yes', exact: true }).click();
+    await visible(alice.page.getByRole('status').filter({ hasText: 'You pressed yes' }));
+    await alice.page.screenshot({ path: join(artifacts, 'bot-desktop.png') });
+    if (!answered) throw new Error('the bot never saw the press');
+  } finally {
+    stop = true;
+    await bot.catch(() => {});
+  }
+});
+
 await scenario('keyboard only: sign up and send a message', async () => {
   carol = await person('carol');
   const kb = carol.page.keyboard;

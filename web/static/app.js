@@ -207,6 +207,7 @@ const handlers = {
       const v = parse(json);
       if (kind === 'update') onUpdate(v);
       else if (kind === 'typing') onTyping(v);
+      else if (kind === 'answer') onAnswer(v);
       else if (kind === 'resync') resync();
       else if (kind === 'secret') onSecret(v);
     } catch (err) {
@@ -672,6 +673,7 @@ function renderMessage(m) {
     li.classList.add('has-file');
   }
   if (m.text || !m.file) bubble.append(el('div', 'text', m.text));
+  if (m.buttons && m.buttons.length && !m.deleted) bubble.append(renderKeyboard(m));
   const meta = el('span', 'meta');
   if (m.ttl_ms) {
     const t = el('span', 'ttl');
@@ -714,6 +716,66 @@ function renderMessage(m) {
   more.addEventListener('click', () => messageMenu(m.id));
   li.append(more);
   return li;
+}
+
+// renderKeyboard draws a bot's inline keyboard: rows of buttons. One
+// with data is pressed through messages.press (the bot gets a callback
+// query and may answer); one with a url is a link, opened in a new tab
+// without a referrer.
+function renderKeyboard(m) {
+  const kb = el('div', 'keyboard');
+  kb.setAttribute('role', 'group');
+  kb.setAttribute('aria-label', `Buttons from ${m.from}`);
+  for (const row of m.buttons) {
+    const r = el('div', 'kb-row');
+    for (const b of row.buttons || []) {
+      if (b.url) {
+        const a = el('a', 'kb-btn', b.text);
+        a.href = b.url;
+        a.target = '_blank';
+        a.rel = 'noopener noreferrer';
+        r.append(a);
+        continue;
+      }
+      const btn = el('button', 'kb-btn', b.text);
+      btn.type = 'button';
+      btn.addEventListener('click', () => press(m, b, btn));
+      r.append(btn);
+    }
+    kb.append(r);
+  }
+  return kb;
+}
+
+// toast shows a short notice (a bot's answer) that screen readers read
+// out, and clears it after a while.
+let toastTimer;
+function toast(text) {
+  const n = $('notice');
+  n.textContent = text;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { n.textContent = ''; }, 6000);
+}
+
+async function press(m, b, btn) {
+  btn.disabled = true;
+  btn.setAttribute('aria-busy', 'true');
+  try {
+    await call('messages.press', { chat_id: m.chat_id, id: m.id, data: b.data });
+  } catch (err) {
+    $('send-error').textContent = err.message || String(err);
+  } finally {
+    btn.disabled = false;
+    btn.removeAttribute('aria-busy');
+  }
+}
+
+// onAnswer shows a bot's answer to a press: a notice, or a dialog when
+// the bot asked for an alert.
+function onAnswer(a) {
+  if (!a.text) return;
+  if (a.alert) alert(`${a.bot}: ${a.text}`);
+  else toast(`${a.bot}: ${a.text}`);
 }
 
 function paintCountdown(t, left) {

@@ -68,6 +68,7 @@ var methods = map[string]pair{
 	"messages.clear":   typed[pb.ClearRequest, pb.ClearResult](),
 	"files.get":        typed[pb.FileRequest, pb.File](),
 	"files.link":       typed[pb.FileLinkRequest, pb.FileLink](),
+	"messages.press":   typed[pb.PressRequest, pb.PressResult](),
 }
 
 var (
@@ -236,6 +237,8 @@ func (b *bridge) pump(c *client.Client, gen int, h handlers) {
 				h.onEvent.Invoke("update", marshal(ev.Update))
 			case ev.Typing != nil:
 				h.onEvent.Invoke("typing", marshal(ev.Typing))
+			case ev.CallbackAnswer != nil:
+				h.onEvent.Invoke("answer", marshal(ev.CallbackAnswer))
 			case ev.Resync:
 				h.onEvent.Invoke("resync", "{}")
 			}
