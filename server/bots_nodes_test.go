@@ -1,16 +1,11 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	pb "github.com/heraldim/herald/proto/herald/v1"
 	"github.com/heraldim/herald/server"
@@ -20,29 +15,7 @@ import (
 // through another, and its answer to a button press reaches the presser
 // on the other node (PostgreSQL and NATS between them).
 func TestBotAcrossNodes(t *testing.T) {
-	dsn := pgSchema(t)
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	key := t.TempDir() + "/master.key"
-	node := func() *server.Node {
-		n, err := server.Open(server.Config{
-			Listen: "127.0.0.1:0", DataDir: t.TempDir(), DB: dsn, Bus: ns.ClientURL(), MasterKeyFile: key,
-			PasswordCost: cheap, AbuseLimits: lax, BotLimits: laxBots, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		n.Serve()
-		t.Cleanup(func() { n.Shutdown(context.Background()) })
-		return n
-	}
+	node := sharedNodes(t, pgSchema(t), func(c *server.Config) { c.BotLimits = laxBots })
 	a, b := node(), node()
 	alice := signup(t, a, "alice")
 	name, token := newBot(t, alice)

@@ -54,10 +54,12 @@ func pgSchema(t *testing.T) string {
 	return u.String()
 }
 
-// TestNodesOnPostgresAndNATS runs two nodes, each with its own data
-// directory, on one PostgreSQL database and one NATS server.
-func TestNodesOnPostgresAndNATS(t *testing.T) {
-	dsn := pgSchema(t)
+// sharedNodes starts an embedded NATS server and returns a function that
+// starts nodes on it and on the PostgreSQL schema dsn, sharing one master
+// key, as the nodes of one deployment do; adjust tunes each node's
+// configuration.
+func sharedNodes(t *testing.T, dsn string, adjust func(*server.Config)) func() *server.Node {
+	t.Helper()
 	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
 	if err != nil {
 		t.Fatal(err)
@@ -67,13 +69,16 @@ func TestNodesOnPostgresAndNATS(t *testing.T) {
 	if !ns.ReadyForConnections(10 * time.Second) {
 		t.Fatal("nats-server not ready")
 	}
-	// The master key is shared, as it must be between nodes.
 	key := t.TempDir() + "/master.key"
-	node := func() *server.Node {
-		n, err := server.Open(server.Config{
+	return func() *server.Node {
+		cfg := server.Config{
 			Listen: "127.0.0.1:0", DataDir: t.TempDir(), DB: dsn, Bus: ns.ClientURL(), MasterKeyFile: key,
 			PasswordCost: cheap, AbuseLimits: lax, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
+		}
+		if adjust != nil {
+			adjust(&cfg)
+		}
+		n, err := server.Open(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,6 +86,13 @@ func TestNodesOnPostgresAndNATS(t *testing.T) {
 		t.Cleanup(func() { n.Shutdown(context.Background()) })
 		return n
 	}
+}
+
+// TestNodesOnPostgresAndNATS runs two nodes, each with its own data
+// directory, on one PostgreSQL database and one NATS server.
+func TestNodesOnPostgresAndNATS(t *testing.T) {
+	// The master key is shared, as it must be between nodes.
+	node := sharedNodes(t, pgSchema(t), nil)
 	a, b := node(), node()
 	alice, bobby := signup(t, a, "alice"), signup(t, b, "bobby")
 	sent := send(t, alice, to(bobby.user.name), "over postgres and nats")
@@ -117,30 +129,9 @@ func TestNodesOnPostgresAndNATS(t *testing.T) {
 // on every device, and the sweepers of both nodes, racing, delete it
 // exactly once.
 func TestTimersAcrossNodes(t *testing.T) {
-	dsn := pgSchema(t)
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	key := t.TempDir() + "/master.key"
-	node := func() *server.Node {
-		n, err := server.Open(server.Config{
-			Listen: "127.0.0.1:0", DataDir: t.TempDir(), DB: dsn, Bus: ns.ClientURL(), MasterKeyFile: key,
-			PasswordCost: cheap, AbuseLimits: lax, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			SweepEvery: 50 * time.Millisecond, BucketWidth: time.Second,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		n.Serve()
-		t.Cleanup(func() { n.Shutdown(context.Background()) })
-		return n
-	}
+	node := sharedNodes(t, pgSchema(t), func(c *server.Config) {
+		c.SweepEvery, c.BucketWidth = 50*time.Millisecond, time.Second
+	})
 	a, b := node(), node()
 	alice, bobby := signup(t, a, "alice"), signup(t, b, "bobby")
 	g, err := alice.CreateGroup(ctxT(t), "ttl across nodes", []string{bobby.user.name})
