@@ -38,8 +38,8 @@ type ConnectConfig struct {
 	// BroadcastTimeout bounds the wait for the post to reach every
 	// connection (default 1 minute).
 	BroadcastTimeout time.Duration
-	Accounts    *Accounts
-	Log         io.Writer
+	Accounts         *Accounts
+	Log              io.Writer
 }
 
 // ConnectResult is the outcome of the connect scenario.
