@@ -35,9 +35,8 @@ func startServer(t *testing.T) string {
 	return url
 }
 
-// ctxFor bounds a scenario. The ceiling only stops a hung run: under
-// -race on a loaded 2-core machine a tiny scenario has taken over a
-// minute, so it is generous.
+// ctxFor bounds a scenario. The ceiling only stops a hung run, so it is
+// generous: -race on a loaded 2-core machine is slow.
 func ctxFor(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
