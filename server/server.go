@@ -201,7 +201,7 @@ func Open(cfg Config) (*Node, error) {
 // in place.
 func openRing(db store.Store, cfg Config, master []byte) (*crypto.KeyRing, error) {
 	if rs, ok := db.(crypto.RingStorage); ok {
-		if _, shared := db.(store.Locker); shared {
+		if _, shared := db.(store.Leaser); shared {
 			return crypto.OpenSharedKeyRing(rs, master, cfg.BucketWidth)
 		}
 	}
@@ -308,9 +308,10 @@ func (n *Node) Shutdown(ctx context.Context) error {
 // that Shutdown sends, and the node leaves the bus. Writes already queued
 // still finish before the store closes (a crashed process's would be
 // rolled back), which changes nothing a client was told: a write's
-// answer is lost with its connection either way.
+// answer is lost with its connection either way. Its leases are not
+// handed over: they lapse, as a dead node's do.
 func (n *Node) Kill() {
-	n.bots.Close()
+	n.bots.Abort()
 	n.http.Close()
 	n.tr.Abort()
 	n.stopSweeper()

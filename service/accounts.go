@@ -8,13 +8,10 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
-	"sync"
-	"time"
 	"unicode/utf8"
 
 	"github.com/heraldim/herald"
 	"golang.org/x/crypto/argon2"
-	"golang.org/x/time/rate"
 )
 
 // PasswordCost holds Argon2id parameters.
@@ -56,54 +53,12 @@ func checkPassword(encoded []byte, password string) bool {
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
 
-// loginLimits throttles failed logins per username and per address, so
-// guessing a password costs hours, not seconds.
-type loginLimits struct {
-	mu     sync.Mutex
-	byName map[string]*rate.Limiter
-	byAddr map[string]*rate.Limiter
-}
-
-func newLoginLimits() *loginLimits {
-	return &loginLimits{byName: map[string]*rate.Limiter{}, byAddr: map[string]*rate.Limiter{}}
-}
-
-func (l *loginLimits) get(m map[string]*rate.Limiter, key string, every time.Duration, burst int) *rate.Limiter {
-	lim := m[key]
-	if lim == nil {
-		if len(m) > 100_000 {
-			clear(m) // bounded memory beats perfect memory of old failures
-		}
-		lim = rate.NewLimiter(rate.Every(every), burst)
-		m[key] = lim
-	}
-	return lim
-}
-
-// check returns RateLimited if either key has no failures left to spend.
-func (l *loginLimits) check(name, addr string, now time.Time) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, lim := range []*rate.Limiter{
-		l.get(l.byName, name, 12*time.Second, 5),
-		l.get(l.byAddr, addr, 3*time.Second, 20),
-	} {
-		if lim.TokensAt(now) < 1 {
-			r := lim.ReserveN(now, 1)
-			wait := r.DelayFrom(now)
-			r.CancelAt(now)
-			return &herald.Error{Kind: herald.RateLimited, Msg: fmt.Sprintf("too many failed logins, try again in %s", wait.Round(time.Second)), RetryAfter: wait}
-		}
-	}
-	return nil
-}
-
-// fail spends one failure from both keys.
-func (l *loginLimits) fail(name, addr string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.get(l.byName, name, 12*time.Second, 5).AllowN(now, 1)
-	l.get(l.byAddr, addr, 3*time.Second, 20).AllowN(now, 1)
+// loginFailed spends one failure of the username's and of the address's
+// allowance. Its errors are the store's, and a store that cannot count a
+// failure has failed the login already.
+func (s *Service) loginFailed(ctx context.Context, username, addr string) {
+	_ = s.rl.loginName.take(ctx, username)
+	_ = s.rl.loginAddr.take(ctx, addr)
 }
 
 // Session is what signup and login return: the account, the new device and
@@ -184,7 +139,7 @@ func (s *Service) Signup(ctx context.Context, username, password, displayName, d
 // SignupFrom is Signup for a client at a network address, which may create
 // only so many accounts per hour.
 func (s *Service) SignupFrom(ctx context.Context, addr, username, password, displayName, device, invite string) (Session, error) {
-	if err := s.rl.signup.take(addr, s.now()); err != nil {
+	if err := s.rl.signup.take(ctx, addr); err != nil {
 		return Session{}, err
 	}
 	return s.Signup(ctx, username, password, displayName, device, invite)
@@ -225,8 +180,10 @@ func (s *Service) Login(ctx context.Context, username, password, device, addr st
 	if len(username) > herald.MaxUsernameRunes || len(password) > herald.MaxPasswordBytes {
 		return Session{}, herald.Errorf(herald.Unauthenticated, "wrong username or password")
 	}
-	now := s.now()
-	if err := s.limits.check(username, addr, now); err != nil {
+	if err := s.rl.loginName.check(ctx, username); err != nil {
+		return Session{}, err
+	}
+	if err := s.rl.loginAddr.check(ctx, addr); err != nil {
 		return Session{}, err
 	}
 	u, hash, err := s.store.UserByName(ctx, username)
@@ -234,17 +191,17 @@ func (s *Service) Login(ctx context.Context, username, password, device, addr st
 		// Spend the same time as a real check, so timing does not reveal
 		// which usernames exist.
 		checkPassword(s.cost.hash("x"), password)
-		s.limits.fail(username, addr, now)
+		s.loginFailed(ctx, username, addr)
 		return Session{}, herald.Errorf(herald.Unauthenticated, "wrong username or password")
 	}
 	if err != nil {
 		return Session{}, err
 	}
 	if !checkPassword(hash, password) {
-		s.limits.fail(username, addr, now)
+		s.loginFailed(ctx, username, addr)
 		return Session{}, herald.Errorf(herald.Unauthenticated, "wrong username or password")
 	}
-	if u.Suspended(now) {
+	if u.Suspended(s.now()) {
 		return Session{}, herald.Errorf(herald.PermissionDenied, "this account is suspended until %s: %s",
 			u.SuspendedUntil.Format("2006-01-02 15:04 MST"), u.SuspendReason)
 	}

@@ -16,7 +16,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/heraldim/herald"
-	"golang.org/x/time/rate"
 )
 
 // BotLimits are the send rates of each bot: Telegram's published limits
@@ -36,7 +35,7 @@ type botLimiters struct {
 	all, chat *keyed
 }
 
-func newBotLimiters(l BotLimits) *botLimiters {
+func newBotLimiters(b buckets, l BotLimits) *botLimiters {
 	d := DefaultBotLimits
 	if l.PerSecond <= 0 {
 		l.PerSecond = d.PerSecond
@@ -48,8 +47,8 @@ func newBotLimiters(l BotLimits) *botLimiters {
 		l.PerChatBurst = d.PerChatBurst
 	}
 	return &botLimiters{
-		all:  newKeyed(rate.Limit(l.PerSecond), int(l.PerSecond), "messages from this bot"),
-		chat: newKeyed(rate.Limit(l.PerChatPerSecond), l.PerChatBurst, "messages from this bot to this chat"),
+		all:  newKeyed(b, "bot", l.PerSecond, int(l.PerSecond), "messages from this bot"),
+		chat: newKeyed(b, "bot-chat", l.PerChatPerSecond, l.PerChatBurst, "messages from this bot to this chat"),
 	}
 }
 
@@ -57,11 +56,11 @@ func newBotLimiters(l BotLimits) *botLimiters {
 // the chat. A refusal on the chat's rate gives back nothing of the
 // overall one it already spent; the bot waits a little longer, which
 // errs on the side of the server.
-func (l *botLimiters) take(botID, chatID int64, now time.Time) error {
-	if err := l.all.take(key(botID), now); err != nil {
+func (l *botLimiters) take(ctx context.Context, botID, chatID int64) error {
+	if err := l.all.take(ctx, key(botID)); err != nil {
 		return err
 	}
-	return l.chat.take(key(botID)+":"+key(chatID), now)
+	return l.chat.take(ctx, key(botID)+":"+key(chatID))
 }
 
 func (s *Service) botStore() error {
@@ -720,7 +719,7 @@ func (s *Service) Press(ctx context.Context, c Caller, chatID, seq int64, data s
 	if b.Deleted {
 		return 0, herald.Errorf(herald.Unavailable, "the bot @%s was deleted", b.Username)
 	}
-	if err := s.rl.direct.take(key(c.UserID), s.now()); err != nil {
+	if err := s.rl.direct.take(ctx, key(c.UserID)); err != nil {
 		return 0, err
 	}
 	cb, up, err := s.bots.LogCallback(ctx, herald.Callback{BotID: b.UserID, UserID: c.UserID, ChatID: chatID, Seq: seq, Data: data, At: s.now()})

@@ -99,7 +99,7 @@ func (s *Service) Join(ctx context.Context, c Caller, username, invite string) (
 	if ch.TakenDown {
 		return ch, unavailable(ch)
 	}
-	if err := s.rl.joins.take(key(ch.ID), s.now()); err != nil {
+	if err := s.rl.joins.take(ctx, key(ch.ID)); err != nil {
 		return ch, err
 	}
 	ups, err := s.store.AddMembers(ctx, ch.ID, c.UserID, []int64{c.UserID}, herald.RoleMember, s.now())

@@ -105,7 +105,7 @@ func (s *Service) directChat(ctx context.Context, c Caller, other herald.User, c
 		return ch, err
 	}
 	if s.now().Sub(me.CreatedAt) < s.rl.newAge {
-		if err := s.rl.newChats.take(key(c.UserID), s.now()); err != nil {
+		if err := s.rl.newChats.take(ctx, key(c.UserID)); err != nil {
 			return ch, err
 		}
 	}

@@ -13,6 +13,24 @@ import (
 // holds the write path for long: other writes queue between batches.
 const sweepBatch = 500
 
+// sweepLease is how long a node holds the sweep after its last renewal:
+// how long the sweep waits for a node that died in the middle of one.
+const sweepLease = 30 * time.Second
+
+// pruneEvery is how often the shared rate buckets are rid of full ones.
+const pruneEvery = time.Minute
+
+// pruneBuckets forgets full rate buckets in a shared store now and then,
+// so the table holds only users who spent recently.
+func (s *Service) pruneBuckets(ctx context.Context, now time.Time) error {
+	r, ok := s.store.(store.Rates)
+	last := s.pruned.Load()
+	if !ok || now.Sub(time.Unix(0, last)) < pruneEvery || !s.pruned.CompareAndSwap(last, now.UnixNano()) {
+		return nil
+	}
+	return r.PruneTokens(ctx)
+}
+
 // SweepStats says what one sweep did.
 type SweepStats struct {
 	Expired   int // messages deleted
@@ -30,15 +48,17 @@ type SweepStats struct {
 //
 // On a store shared by several nodes every node runs it, and the
 // database decides who works: the node that takes the store's "sweep"
-// lock does this round; the others only destroy ended bucket keys in
+// lease does this round; the others only destroy ended bucket keys in
 // their own memory (the shared ring is already rid of them, or will be
-// by the node holding the lock). So no message is expired twice, and as
-// long as one node is up none is missed.
+// by the node holding the lease). So no message is expired twice, and as
+// long as one node is up none is missed: a node that dies mid-sweep
+// holds the lease at most sweepLease longer.
 func (s *Service) Sweep(ctx context.Context) (SweepStats, error) {
 	var st SweepStats
 	now := s.now()
-	if l, ok := s.store.(store.Locker); ok {
-		unlock, mine, err := l.TryLock(ctx, "sweep")
+	l, shared := s.store.(store.Leaser)
+	if shared {
+		mine, err := l.Lease(ctx, "sweep", s.node, sweepLease)
 		if err != nil {
 			return st, err
 		}
@@ -50,9 +70,20 @@ func (s *Service) Sweep(ctx context.Context) (SweepStats, error) {
 			}
 			return st, nil
 		}
-		defer unlock()
+		// Released at once, so the next round goes to whichever node
+		// comes first.
+		defer l.Release(context.WithoutCancel(ctx), "sweep", s.node)
+	}
+	if err := s.pruneBuckets(ctx, now); err != nil {
+		return st, err
 	}
 	for {
+		if shared {
+			// A long sweep renews its lease between batches.
+			if _, err := l.Lease(ctx, "sweep", s.node, sweepLease); err != nil {
+				return st, err
+			}
+		}
 		ups, n, err := s.store.ExpireMessages(ctx, now, sweepBatch)
 		if err != nil {
 			return st, err
@@ -160,4 +191,24 @@ func HumanDuration(d time.Duration) string {
 		return fmt.Sprintf("%dm", d/time.Minute)
 	}
 	return d.String()
+}
+
+// HoldLease takes, or renews, the lease name for this node for ttl, for
+// work that one node at a time must do (a bot's webhook deliveries). On a
+// store served by one node, that node always holds it.
+func (s *Service) HoldLease(ctx context.Context, name string, ttl time.Duration) (bool, error) {
+	l, ok := s.store.(store.Leaser)
+	if !ok {
+		return true, nil
+	}
+	return l.Lease(ctx, name, s.node, ttl)
+}
+
+// ReleaseLease gives up this node's lease on name, so another node can
+// take it without waiting for it to lapse.
+func (s *Service) ReleaseLease(ctx context.Context, name string) error {
+	if l, ok := s.store.(store.Leaser); ok {
+		return l.Release(ctx, name, s.node)
+	}
+	return nil
 }

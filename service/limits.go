@@ -1,12 +1,12 @@
 package service
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/heraldim/herald"
-	"golang.org/x/time/rate"
 )
 
 // Limits are the abuse limits. Exceeding one gives RATE_LIMITED with the
@@ -59,55 +59,120 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// keyed is a set of token buckets by key, with bounded memory.
+// buckets is where token buckets live: in this node's memory, or in the
+// store when several nodes share it (store.Rates), so that a user who
+// spreads requests over nodes still meets one limit.
+type buckets interface {
+	TakeToken(ctx context.Context, key string, every time.Duration, burst int, spend bool) (time.Duration, error)
+}
+
+// memBuckets keeps buckets in memory with GCRA, as store/postgres does in
+// its table: a bucket is the time it will be full again.
+type memBuckets struct {
+	mu  sync.Mutex
+	tat map[string]time.Time
+	now func() time.Time
+}
+
+func newMemBuckets(now func() time.Time) *memBuckets {
+	return &memBuckets{tat: map[string]time.Time{}, now: now}
+}
+
+func (m *memBuckets) TakeToken(_ context.Context, key string, every time.Duration, burst int, spend bool) (time.Duration, error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	tat := m.tat[key]
+	if tat.Before(now) {
+		tat = now
+	}
+	next := tat.Add(every)
+	if wait := next.Sub(now) - time.Duration(burst)*every; wait > 0 {
+		return wait, nil
+	}
+	if spend {
+		if len(m.tat) > 100_000 {
+			m.prune(now)
+		}
+		m.tat[key] = next
+	}
+	return 0, nil
+}
+
+// prune forgets full buckets, and if that is not enough, every bucket:
+// bounded memory errs on the side of the user.
+func (m *memBuckets) prune(now time.Time) {
+	for k, t := range m.tat {
+		if t.Before(now) {
+			delete(m.tat, k)
+		}
+	}
+	if len(m.tat) > 100_000 {
+		clear(m.tat)
+	}
+}
+
+// keyed is one limit: a token bucket per key, named so that limits do not
+// share buckets.
 type keyed struct {
-	mu    sync.Mutex
-	m     map[string]*rate.Limiter
-	limit rate.Limit
+	b     buckets
+	name  string
+	every time.Duration
 	burst int
 	what  string
 }
 
-func newKeyed(limit rate.Limit, burst int, what string) *keyed {
-	return &keyed{m: map[string]*rate.Limiter{}, limit: limit, burst: max(1, burst), what: what}
+func newKeyed(b buckets, name string, perSecond float64, burst int, what string) *keyed {
+	return &keyed{b: b, name: name, every: time.Duration(float64(time.Second) / perSecond), burst: max(1, burst), what: what}
 }
 
 // take spends one token for key, or says how long to wait.
-func (k *keyed) take(key string, now time.Time) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	lim := k.m[key]
-	if lim == nil {
-		if len(k.m) > 100_000 {
-			clear(k.m) // forgetting old keys errs on the side of the user
-		}
-		lim = rate.NewLimiter(k.limit, k.burst)
-		k.m[key] = lim
+func (k *keyed) take(ctx context.Context, key string) error {
+	wait, err := k.b.TakeToken(ctx, k.name+":"+key, k.every, k.burst, true)
+	if err != nil {
+		return err
 	}
-	r := lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return &herald.Error{Kind: herald.RateLimited, Msg: fmt.Sprintf("too many %s; try again in %s", k.what, d.Round(time.Second)+time.Second), RetryAfter: d}
+	return k.refuse(wait)
+}
+
+// check says how long to wait if key has no token left, spending nothing.
+func (k *keyed) check(ctx context.Context, key string) error {
+	wait, err := k.b.TakeToken(ctx, k.name+":"+key, k.every, k.burst, false)
+	if err != nil {
+		return err
 	}
-	return nil
+	return k.refuse(wait)
+}
+
+func (k *keyed) refuse(wait time.Duration) error {
+	if wait <= 0 {
+		return nil
+	}
+	return &herald.Error{Kind: herald.RateLimited, Msg: fmt.Sprintf("too many %s; try again in %s", k.what, wait.Round(time.Second)+time.Second), RetryAfter: wait}
 }
 
 // limiters holds the service's keyed limits.
 type limiters struct {
 	signup, direct, group, channel, newChats, joins *keyed
-	newAge                                          time.Duration
+	// Failed logins per username and per address, so that guessing a
+	// password costs hours, not seconds: checked before, spent after a
+	// failure.
+	loginName, loginAddr *keyed
+	newAge               time.Duration
 }
 
-func newLimiters(l Limits) *limiters {
+func newLimiters(b buckets, l Limits) *limiters {
 	l = l.withDefaults()
 	return &limiters{
-		signup:   newKeyed(rate.Limit(float64(l.SignupsPerHourPerAddr)/3600), l.SignupsPerHourPerAddr, "signups from this address"),
-		direct:   newKeyed(rate.Limit(l.DirectPerSecond), int(2*l.DirectPerSecond), "messages"),
-		group:    newKeyed(rate.Limit(l.GroupPerSecond), int(2*l.GroupPerSecond), "messages to groups"),
-		channel:  newKeyed(rate.Limit(l.ChannelPerSecond), int(2*l.ChannelPerSecond), "channel posts"),
-		newChats: newKeyed(rate.Limit(float64(l.NewAccountChatsPerDay)/86400), l.NewAccountChatsPerDay, "new conversations for a new account"),
-		joins:    newKeyed(rate.Limit(float64(l.JoinsPerMinutePerChat)/60), l.JoinsPerMinutePerChat, "joins of this chat right now"),
-		newAge:   l.NewAccountAge,
+		signup:    newKeyed(b, "signup", float64(l.SignupsPerHourPerAddr)/3600, l.SignupsPerHourPerAddr, "signups from this address"),
+		direct:    newKeyed(b, "direct", l.DirectPerSecond, int(2*l.DirectPerSecond), "messages"),
+		group:     newKeyed(b, "group", l.GroupPerSecond, int(2*l.GroupPerSecond), "messages to groups"),
+		channel:   newKeyed(b, "channel", l.ChannelPerSecond, int(2*l.ChannelPerSecond), "channel posts"),
+		newChats:  newKeyed(b, "newchats", float64(l.NewAccountChatsPerDay)/86400, l.NewAccountChatsPerDay, "new conversations for a new account"),
+		joins:     newKeyed(b, "joins", float64(l.JoinsPerMinutePerChat)/60, l.JoinsPerMinutePerChat, "joins of this chat right now"),
+		loginName: newKeyed(b, "login-name", 1.0/12, 5, "failed logins"),
+		loginAddr: newKeyed(b, "login-addr", 1.0/3, 20, "failed logins"),
+		newAge:    l.NewAccountAge,
 	}
 }
 

@@ -529,17 +529,16 @@ func (s *Service) startCountdowns(ctx context.Context, c Caller, chatID, seq int
 // sendAllowed applies the per-user send rates and, in direct chats, the
 // other person's block.
 func (s *Service) sendAllowed(ctx context.Context, c Caller, ch herald.Chat) error {
-	now := s.now()
 	if c.Bot {
 		// Bots have their own rates (Telegram's), per bot and per chat.
-		if err := s.botRL.take(c.UserID, ch.ID, now); err != nil {
+		if err := s.botRL.take(ctx, c.UserID, ch.ID); err != nil {
 			return err
 		}
 	}
 	switch ch.Kind {
 	case herald.Direct:
 		if !c.Bot {
-			if err := s.rl.direct.take(key(c.UserID), now); err != nil {
+			if err := s.rl.direct.take(ctx, key(c.UserID)); err != nil {
 				return err
 			}
 		}
@@ -559,12 +558,12 @@ func (s *Service) sendAllowed(ctx context.Context, c Caller, ch herald.Chat) err
 		if c.Bot {
 			return nil
 		}
-		return s.rl.channel.take(key(c.UserID), now)
+		return s.rl.channel.take(ctx, key(c.UserID))
 	}
 	if c.Bot {
 		return nil
 	}
-	return s.rl.group.take(key(c.UserID), now)
+	return s.rl.group.take(ctx, key(c.UserID))
 }
 
 // ClearHistory deletes every message of a chat the caller can see: for

@@ -142,7 +142,7 @@ func (s *Service) Bundles(ctx context.Context, c Caller, username string, device
 	}
 	// Every claim spends a prekey of someone else's: as rate-limited as
 	// messages, so a script cannot drain a user's supply.
-	if err := s.rl.direct.take(key(c.UserID), s.now()); err != nil {
+	if err := s.rl.direct.take(ctx, key(c.UserID)); err != nil {
 		return u, nil, err
 	}
 	bs, err := s.secret.ClaimBundles(ctx, u.ID, deviceIDs)
@@ -203,7 +203,7 @@ func (s *Service) SendSecret(ctx context.Context, c Caller, p SecretSend) ([]her
 		}
 		named = append(named, e.DeviceID)
 	}
-	if err := s.rl.direct.take(key(c.UserID), s.now()); err != nil {
+	if err := s.rl.direct.take(ctx, key(c.UserID)); err != nil {
 		return nil, err
 	}
 	theirs, err := s.secret.DeviceKeys(ctx, u.ID)

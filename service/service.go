@@ -6,9 +6,13 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldim/herald"
@@ -36,8 +40,13 @@ type Config struct {
 	// Moderation stores reports, blocks, suspensions and the audit log;
 	// without it those features answer UNAVAILABLE.
 	Moderation store.Moderation
-	// Limits are the abuse limits (zero fields: defaults).
+	// Limits are the abuse limits (zero fields: defaults). On a store
+	// that implements store.Rates they count every node's requests
+	// together; otherwise this node's.
 	Limits Limits
+	// Node names this node in the store's leases (store.Leaser); empty
+	// gives a random name, unique for each Service.
+	Node string
 	// Bots stores bot accounts; without it bot features answer
 	// UNAVAILABLE.
 	Bots store.Bots
@@ -91,7 +100,6 @@ type Service struct {
 	gap        int64
 	large      int
 	now        func() time.Time
-	limits     *loginLimits
 
 	usersMu sync.RWMutex
 	users   map[int64]herald.User // usernames never change, so this cache never goes stale
@@ -107,6 +115,9 @@ type Service struct {
 
 	secret    store.Secret
 	retention time.Duration
+
+	node   string       // this node's name in the store's leases
+	pruned atomic.Int64 // when the sweep last pruned shared rate buckets (Unix ns)
 }
 
 // Caller is an authenticated device making a request.
@@ -121,12 +132,16 @@ type Caller struct {
 func New(cfg Config) *Service {
 	s := &Service{
 		store: cfg.Store, bus: cfg.Bus, sealer: cfg.Sealer, ring: cfg.Ring, log: cfg.Log,
-		moderation: cfg.Moderation, rl: newLimiters(cfg.Limits), bots: cfg.Bots, botRL: newBotLimiters(cfg.BotLimits),
+		moderation: cfg.Moderation, bots: cfg.Bots,
 		signup: cfg.Signup, cost: cfg.PasswordCost, gap: cfg.TooLongGap, now: cfg.Now, large: cfg.LargeGroup,
-		limits: newLoginLimits(), users: map[int64]herald.User{}, chats: map[int64]herald.Chat{},
+		users: map[int64]herald.User{}, chats: map[int64]herald.Chat{},
 		blobs: cfg.Blobs, maxFile: cfg.MaxFileSize, quota: cfg.StorageQuota, files: map[string]herald.File{},
 	}
 	s.secret, s.retention = cfg.Secret, cfg.EnvelopeRetention
+	s.node = cfg.Node
+	if s.node == "" {
+		s.node = newNodeName()
+	}
 	if s.retention <= 0 {
 		s.retention = herald.DefaultEnvelopeRetention
 	}
@@ -154,6 +169,11 @@ func New(cfg Config) *Service {
 	if s.now == nil {
 		s.now = func() time.Time { return time.Now().UTC() }
 	}
+	var b buckets = newMemBuckets(s.now)
+	if shared, ok := cfg.Store.(store.Rates); ok {
+		b = shared
+	}
+	s.rl, s.botRL = newLimiters(b, cfg.Limits), newBotLimiters(b, cfg.BotLimits)
 	return s
 }
 
@@ -360,4 +380,13 @@ func (s *Service) width() time.Duration {
 		return time.Hour
 	}
 	return s.ring.Width()
+}
+
+// newNodeName names a node by its host and a random suffix, so that two
+// nodes on one host, or one restarted, never share a lease.
+func newNodeName() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 6)
+	rand.Read(b)
+	return fmt.Sprintf("%s-%x", host, b)
 }

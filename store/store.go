@@ -185,12 +185,35 @@ type Store interface {
 	Close() error
 }
 
-// Locker is implemented by stores that several nodes share: TryLock
-// takes a lock named name across all of them, or reports ok false when
-// another node holds it. Work that must run on one node at a time (the
-// expiry sweep) takes it; a single-node store need not implement it.
-type Locker interface {
-	TryLock(ctx context.Context, name string) (unlock func(), ok bool, err error)
+// Leaser is implemented by stores that several nodes share. A lease names
+// work that one node at a time must do (the expiry sweep, one bot's
+// webhook deliveries): its holder keeps it by renewing it before it lapses,
+// and when the holder's node dies the lease lapses and another node takes
+// it. Leases are rows, not session locks, so they hold no connection and
+// survive a database restart; their times are the database's, so the
+// nodes' clocks need not agree. A single-node store need not implement it.
+type Leaser interface {
+	// Lease takes the lease name for holder, or renews it when holder has
+	// it already, until ttl from now. ok is false while another holder's
+	// lease on name runs.
+	Lease(ctx context.Context, name, holder string, ttl time.Duration) (ok bool, err error)
+	// Release ends holder's lease on name, if holder has it.
+	Release(ctx context.Context, name, holder string) error
+}
+
+// Rates is implemented by stores that several nodes share, so that an
+// abuse limit counts one user's requests on every node together. Each
+// key is a token bucket that gains a token every interval and holds at
+// most burst.
+type Rates interface {
+	// TakeToken spends one token from bucket key when spend is true, or
+	// only looks when it is false. wait is zero when a token was there
+	// (and, with spend, is now gone); otherwise nothing is spent and wait
+	// is how long until one is.
+	TakeToken(ctx context.Context, key string, every time.Duration, burst int, spend bool) (wait time.Duration, err error)
+	// PruneTokens forgets buckets that are full again, which is the same
+	// as never having spent from them.
+	PruneTokens(ctx context.Context) error
 }
 
 // Moderation is what trust and safety needs from the store. It is separate

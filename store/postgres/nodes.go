@@ -2,7 +2,8 @@ package postgres
 
 import (
 	"context"
-	"hash/fnv"
+	"crypto/sha256"
+	"time"
 )
 
 // LoadRing returns the shared key ring's state and version (nil and 0
@@ -35,32 +36,82 @@ func (db *DB) SaveRing(ctx context.Context, data []byte, prev int64) (int64, boo
 	return prev + 1, tag.RowsAffected() == 1, nil
 }
 
-// TryLock takes a lock named name across every node on this database
-// unless another node holds it (ok false): a PostgreSQL session advisory
-// lock, on a connection held until unlock. If the node dies, its session
-// ends and the lock with it, so no lease needs to time out.
-func (db *DB) TryLock(ctx context.Context, name string) (unlock func(), ok bool, err error) {
-	h := fnv.New64a()
-	h.Write([]byte("herald lock " + name))
-	key := int64(h.Sum64())
-	conn, err := db.read.Acquire(ctx)
-	if err != nil {
-		return nil, false, classify("postgres.TryLock", err)
+// nowUS is the database's clock in microseconds: leases and buckets are
+// timed by one clock, whichever node asks.
+const nowUS = `(extract(epoch FROM now()) * 1000000)::bigint`
+
+// Lease implements store.Leaser: one upsert that takes the row when it is
+// free, lapsed or already holder's.
+func (db *DB) Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	var got string
+	err := db.rq.queryRow(ctx, `INSERT INTO leases AS l (name, holder, until_us) VALUES (?, ?, `+nowUS+` + ?)
+		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_us = excluded.until_us
+		WHERE l.holder = excluded.holder OR l.until_us < `+nowUS+`
+		RETURNING holder`, name, holder, ttl.Microseconds()).Scan(&got)
+	if noRows(err) {
+		return false, nil
 	}
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil {
-		conn.Release()
-		return nil, false, classify("postgres.TryLock", err)
-	}
-	if !ok {
-		conn.Release()
-		return nil, false, nil
-	}
-	return func() {
-		// A failed unlock (the connection broke) still ends the lock,
-		// with the session; the broken connection is not reused.
-		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key); err != nil {
-			conn.Conn().Close(context.Background())
+	return err == nil, classify("postgres.Lease", err)
+}
+
+// Release implements store.Leaser.
+func (db *DB) Release(ctx context.Context, name, holder string) error {
+	_, err := db.rq.exec(ctx, `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)
+	return classify("postgres.Release", err)
+}
+
+// TakeToken implements store.Rates with GCRA: a bucket is one row holding
+// the time at which it would be full again if nothing more were spent
+// (its theoretical arrival time), so taking a token is one upsert that
+// moves that time on by one interval unless it would run more than burst
+// intervals ahead of now. Only a refusal costs a second query, for the
+// wait. The table is UNLOGGED (migration 0010): no fsync on the send path.
+func (db *DB) TakeToken(ctx context.Context, key string, every time.Duration, burst int, spend bool) (time.Duration, error) {
+	k := bucketKey(key)
+	step, window := every.Microseconds(), int64(burst)*every.Microseconds()
+	for try := 0; ; try++ {
+		if spend {
+			var tat int64
+			err := db.rq.queryRow(ctx, `INSERT INTO rate_buckets AS b (key, tat_us) VALUES (?, `+nowUS+` + ?)
+				ON CONFLICT (key) DO UPDATE SET tat_us = greatest(b.tat_us, `+nowUS+`) + ?
+				WHERE greatest(b.tat_us, `+nowUS+`) + ? - `+nowUS+` <= ?
+				RETURNING tat_us`, k, step, step, step, window).Scan(&tat)
+			if err == nil {
+				return 0, nil
+			}
+			if !noRows(err) {
+				return 0, classify("postgres.TakeToken", err)
+			}
 		}
-		conn.Release()
-	}, true, nil
+		var wait int64
+		err := db.rq.queryRow(ctx, `SELECT greatest(b.tat_us, `+nowUS+`) + ? - `+nowUS+` - ? FROM rate_buckets b WHERE key = ?`,
+			step, window, k).Scan(&wait)
+		switch {
+		case noRows(err) || (err == nil && wait <= 0):
+			// A refusal followed by a full bucket means it filled in
+			// between the two statements: worth one more try.
+			if !spend || try > 0 {
+				return 0, nil
+			}
+		case err != nil:
+			return 0, classify("postgres.TakeToken", err)
+		default:
+			return time.Duration(wait) * time.Microsecond, nil
+		}
+	}
+}
+
+// PruneTokens implements store.Rates: a bucket whose arrival time has
+// passed is full, the same as no row.
+func (db *DB) PruneTokens(ctx context.Context) error {
+	_, err := db.rq.exec(ctx, `DELETE FROM rate_buckets WHERE key IN
+		(SELECT key FROM rate_buckets WHERE tat_us < `+nowUS+` LIMIT 10000)`)
+	return classify("postgres.PruneTokens", err)
+}
+
+// bucketKey hashes a bucket's name, which holds an account id or a
+// network address, so that neither is stored.
+func bucketKey(key string) []byte {
+	h := sha256.Sum256([]byte("herald rate bucket\x00" + key))
+	return h[:16]
 }

@@ -3,12 +3,13 @@ package postgres_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/heraldim/herald/store/postgres"
 )
 
-// Two nodes on one database: the sweep lock is held by one at a time and
-// freed when its holder unlocks; ring saves are
+// Two nodes on one database: a lease is held by one node at a time, is
+// renewed by its holder, passes on when released or lapsed; ring saves are
 // compare-and-swap.
 func TestNodesCoordinate(t *testing.T) {
 	dsn := freshSchema(t)
@@ -17,28 +18,37 @@ func TestNodesCoordinate(t *testing.T) {
 	defer b.Close()
 	ctx := context.Background()
 
-	unlock, ok, err := a.TryLock(ctx, "sweep")
-	if err != nil || !ok {
-		t.Fatalf("a.TryLock = %v, %v", ok, err)
+	steps := []struct {
+		db        *postgres.DB
+		name, who string
+		ttl       time.Duration // 0: release instead
+		want      bool
+		why       string
+	}{
+		{a, "sweep", "node-a", time.Minute, true, "a free lease is taken"},
+		{b, "sweep", "node-b", time.Minute, false, "a running lease is not taken by another"},
+		{b, "other", "node-b", time.Minute, true, "another name is another lease"},
+		{a, "sweep", "node-a", time.Minute, true, "the holder renews"},
+		{a, "sweep", "node-a", 0, false, "a releases"},
+		{b, "sweep", "node-b", time.Millisecond, true, "a released lease is taken"},
+		{a, "sweep", "node-a", time.Minute, true, "a lapsed lease is taken over"},
+		{b, "sweep", "node-b", 0, false, "b releases a lease it no longer has"},
+		{b, "sweep", "node-b", time.Minute, false, "releasing another's lease does not end it"},
 	}
-	if _, ok, err := b.TryLock(ctx, "sweep"); err != nil || ok {
-		t.Fatalf("b took a lock a holds: %v, %v", ok, err)
-	}
-	if u, ok, err := b.TryLock(ctx, "other"); err != nil || !ok {
-		t.Fatalf("another name is another lock: %v, %v", ok, err)
-	} else {
-		u()
-	}
-	unlock()
-	unlockB, ok, err := b.TryLock(ctx, "sweep")
-	if err != nil || !ok {
-		t.Fatalf("b after a unlocked: %v, %v", ok, err)
-	}
-	unlockB()
-	if u, ok, err := a.TryLock(ctx, "sweep"); err != nil || !ok {
-		t.Fatalf("a after b unlocked: %v, %v", ok, err)
-	} else {
-		u()
+	for _, s := range steps {
+		if s.ttl == 0 {
+			if err := s.db.Release(ctx, s.name, s.who); err != nil {
+				t.Fatalf("%s: %v", s.why, err)
+			}
+			continue
+		}
+		got, err := s.db.Lease(ctx, s.name, s.who, s.ttl)
+		if err != nil || got != s.want {
+			t.Fatalf("%s: Lease(%s, %s) = %v, %v; want %v", s.why, s.name, s.who, got, err, s.want)
+		}
+		if s.ttl < time.Second {
+			time.Sleep(50 * time.Millisecond) // past the lease's end
+		}
 	}
 
 	if data, v, err := a.LoadRing(ctx); err != nil || data != nil || v != 0 {
@@ -60,5 +70,59 @@ func TestNodesCoordinate(t *testing.T) {
 	}
 	if data, v, err := a.LoadRing(ctx); err != nil || string(data) != "second" || v != 2 {
 		t.Fatalf("LoadRing = %q, %d, %v", data, v, err)
+	}
+}
+
+// Two nodes spend from one bucket: what one spends, the other cannot.
+func TestRatesShared(t *testing.T) {
+	dsn := freshSchema(t)
+	a, b := open(t, dsn, postgres.Options{}), open(t, dsn, postgres.Options{})
+	defer a.Close()
+	defer b.Close()
+	ctx := context.Background()
+	const every, burst = time.Hour, 3
+
+	nodes := []*postgres.DB{a, b, a}
+	for i, db := range nodes {
+		if wait, err := db.TakeToken(ctx, "direct:1", every, burst, true); err != nil || wait != 0 {
+			t.Fatalf("token %d of %d: wait %v, %v", i+1, burst, wait, err)
+		}
+	}
+	for _, db := range []*postgres.DB{a, b} {
+		wait, err := db.TakeToken(ctx, "direct:1", every, burst, false)
+		if err != nil || wait <= 0 || wait > every {
+			t.Fatalf("a look at the empty bucket = %v, %v; want a wait up to %v", wait, err, every)
+		}
+		wait, err = db.TakeToken(ctx, "direct:1", every, burst, true)
+		if err != nil || wait <= 0 || wait > every {
+			t.Fatalf("a take from the empty bucket = %v, %v; want a wait up to %v", wait, err, every)
+		}
+	}
+	if wait, err := b.TakeToken(ctx, "direct:2", every, burst, true); err != nil || wait != 0 {
+		t.Fatalf("another key's bucket is full: %v, %v", wait, err)
+	}
+	// Looking spends nothing.
+	for range 5 {
+		if wait, err := a.TakeToken(ctx, "login:x", every, 1, false); err != nil || wait != 0 {
+			t.Fatalf("look = %v, %v", wait, err)
+		}
+	}
+	if wait, err := a.TakeToken(ctx, "login:x", every, 1, true); err != nil || wait != 0 {
+		t.Fatalf("take after looks = %v, %v", wait, err)
+	}
+
+	// A fast bucket refills, and once full it is pruned like new.
+	if wait, err := a.TakeToken(ctx, "fast", time.Millisecond, 1, true); err != nil || wait != 0 {
+		t.Fatal(wait, err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if err := b.PruneTokens(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if wait, err := b.TakeToken(ctx, "fast", time.Millisecond, 1, true); err != nil || wait != 0 {
+		t.Fatalf("a refilled bucket: %v, %v", wait, err)
+	}
+	if wait, _ := a.TakeToken(ctx, "direct:1", every, burst, true); wait == 0 {
+		t.Fatal("prune forgot a bucket that was not full")
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldim/herald"
@@ -33,6 +34,10 @@ type Options struct {
 	// WebhookBackoff is the first wait after a failed webhook delivery;
 	// it doubles up to a minute (default 1 s).
 	WebhookBackoff time.Duration
+	// WebhookLease is how long a node holds a bot's webhook deliveries
+	// without renewing (default 15 s): how long the bot waits when that
+	// node dies before another node delivers. Nodes renew at a third of it.
+	WebhookLease time.Duration
 }
 
 // API is the Bot API handler.
@@ -51,6 +56,7 @@ type API struct {
 	wg        sync.WaitGroup
 	stop      chan struct{}
 	once      sync.Once
+	aborted   atomic.Bool // Abort: leave leases to lapse
 }
 
 type poll struct {
@@ -71,6 +77,9 @@ func New(svc *service.Service, b bus.Bus, log *slog.Logger, opts Options) *API {
 	}
 	if opts.WebhookBackoff <= 0 {
 		opts.WebhookBackoff = time.Second
+	}
+	if opts.WebhookLease <= 0 {
+		opts.WebhookLease = 15 * time.Second
 	}
 	if log == nil {
 		log = slog.Default()
@@ -222,6 +231,17 @@ func (a *API) call(ctx context.Context, caller service.Caller, bot herald.Bot, n
 
 // Close stops webhook delivery and waits for it.
 func (a *API) Close() {
+	a.close()
+}
+
+// Abort stops as Close does but keeps this node's webhook leases, which
+// then lapse as a dead node's do: for failure tests.
+func (a *API) Abort() {
+	a.aborted.Store(true)
+	a.close()
+}
+
+func (a *API) close() {
 	a.once.Do(func() { close(a.stop) })
 	a.mu.Lock()
 	for _, p := range a.polls {

@@ -27,14 +27,39 @@ type webhooker struct {
 	errText string
 }
 
-// Start begins webhook delivery for every bot that has a webhook. With
-// several nodes, every node delivers; run webhook bots against one node
-// (docs/BOTS.md).
+// Start begins webhook delivery for every bot that has a webhook, and
+// looks again every WebhookLease for webhooks set through other nodes.
+// Every node runs a deliverer for every webhook bot, and the bot's lease
+// in the store picks the one that delivers; the others stand by to take
+// over when its node dies.
 func (a *API) Start(ctx context.Context) error {
+	if err := a.scanHooks(ctx); err != nil {
+		return err
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		t := time.NewTicker(a.opts.WebhookLease)
+		defer t.Stop()
+		for {
+			select {
+			case <-a.stop:
+				return
+			case <-t.C:
+			}
+			if err := a.scanHooks(ctx); err != nil {
+				a.log.Warn("looking for webhooks failed", "err", err)
+			}
+		}
+	}()
+	return nil
+}
+
+func (a *API) scanHooks(ctx context.Context) error {
 	bots, err := a.svc.WebhookBots(ctx)
 	if err != nil {
 		if herald.IsKind(err, herald.Unavailable) {
-			return nil // a store without bots
+			return nil // a store without bots, or one down for now
 		}
 		return err
 	}
@@ -81,7 +106,12 @@ func (a *API) hookError(botID int64) (time.Time, string) {
 	return h.errAt, h.errText
 }
 
-// deliver runs until the webhook is removed or the API closes.
+// deliver runs until the webhook is removed or the API closes, and
+// delivers while this node holds the bot's lease: one node at a time, so
+// a bot is not sent each update once per node. When the holder dies its
+// lease lapses and another node goes on from the last update the bot
+// confirmed; the update in flight then may come twice, as the Bot API
+// allows (a bot recognises it by update_id).
 func (a *API) deliver(h *webhooker) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -92,6 +122,63 @@ func (a *API) deliver(h *webhooker) {
 		}
 		cancel()
 	}()
+	name := fmt.Sprintf("webhook:%d", h.botID)
+	defer func() {
+		// A node that stops hands the bot over at once rather than when
+		// the lease lapses.
+		if a.aborted.Load() {
+			return
+		}
+		rctx, done := context.WithTimeout(context.Background(), 5*time.Second)
+		defer done()
+		a.svc.ReleaseLease(rctx, name)
+	}()
+	for ctx.Err() == nil {
+		mine, err := a.svc.HoldLease(ctx, name, a.opts.WebhookLease)
+		if err != nil || !mine {
+			select {
+			case <-time.After(a.opts.WebhookLease / 3):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		held, lost := context.WithCancel(ctx)
+		go a.keepLease(held, lost, name)
+		gone := a.deliverHeld(held, h)
+		lost()
+		if gone {
+			return
+		}
+	}
+}
+
+// keepLease renews a lease until ctx ends, and calls lost when the lease
+// is gone or may be: another node must not start while this one goes on.
+func (a *API) keepLease(ctx context.Context, lost context.CancelFunc, name string) {
+	ttl := a.opts.WebhookLease
+	t := time.NewTicker(ttl / 3)
+	defer t.Stop()
+	renewed := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ok, err := a.svc.HoldLease(ctx, name, ttl)
+		switch {
+		case err == nil && ok:
+			renewed = time.Now()
+		case err == nil, time.Since(renewed) > ttl*2/3:
+			lost()
+			return
+		}
+	}
+}
+
+// deliverHeld delivers until ctx ends (false) or the webhook is gone
+// (true).
+func (a *API) deliverHeld(ctx context.Context, h *webhooker) bool {
 	var after int64
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
@@ -103,7 +190,7 @@ func (a *API) deliver(h *webhooker) {
 					delete(a.hooks, h.botID)
 				}
 				a.mu.Unlock()
-				return
+				return true
 			}
 			backoff = a.sleep(ctx, backoff)
 			continue
@@ -169,6 +256,7 @@ func (a *API) deliver(h *webhooker) {
 		}
 		stop()
 	}
+	return false
 }
 
 // sleep waits out the next backoff step and returns the one after.

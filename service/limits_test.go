@@ -1,0 +1,70 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/heraldim/herald"
+)
+
+// The in-memory buckets answer as store/postgres's shared ones do (GCRA):
+// a full bucket gives burst tokens at once, then one per interval; a
+// refusal says how long until the next token and spends nothing; a look
+// never spends.
+func TestMemBuckets(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	const every = 10 * time.Second
+	steps := []struct {
+		at    time.Duration // since t0
+		key   string
+		spend bool
+		wait  time.Duration // 0: a token was there
+	}{
+		{0, "a", true, 0},
+		{0, "a", true, 0},
+		{0, "a", true, 0},
+		{0, "a", false, every}, // burst of 3 spent: look
+		{0, "a", true, every},  // and a refused take
+		{0, "b", true, 0},      // another key
+		{4 * time.Second, "a", true, 6 * time.Second},
+		{10 * time.Second, "a", false, 0},
+		{10 * time.Second, "a", false, 0}, // looking twice spends nothing
+		{10 * time.Second, "a", true, 0},
+		{10 * time.Second, "a", true, every},
+		{time.Hour, "a", true, 0}, // refilled to burst, not beyond
+		{time.Hour, "a", true, 0},
+		{time.Hour, "a", true, 0},
+		{time.Hour, "a", true, every},
+	}
+	var now time.Time
+	m := newMemBuckets(func() time.Time { return now })
+	for i, s := range steps {
+		now = t0.Add(s.at)
+		wait, err := m.TakeToken(context.Background(), s.key, every, 3, s.spend)
+		if err != nil || wait != s.wait {
+			t.Fatalf("step %d (%+v): wait %v, %v; want %v", i, s, wait, err, s.wait)
+		}
+	}
+}
+
+// A limit's refusal is RATE_LIMITED with the wait, rounded up for people.
+func TestKeyedRefusal(t *testing.T) {
+	now := time.Now()
+	k := newKeyed(newMemBuckets(func() time.Time { return now }), "direct", 1, 1, "messages")
+	ctx := context.Background()
+	if err := k.take(ctx, "7"); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.check(ctx, "8"); err != nil {
+		t.Fatalf("another key: %v", err)
+	}
+	var he *herald.Error
+	if err := k.take(ctx, "7"); !errors.As(err, &he) || he.Kind != herald.RateLimited || he.RetryAfter != time.Second {
+		t.Fatalf("second take: %v", err)
+	}
+	if want := "too many messages; try again in 2s"; he.Msg != want {
+		t.Fatalf("message %q, want %q", he.Msg, want)
+	}
+}
