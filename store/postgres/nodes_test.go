@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,4 +127,24 @@ func TestRatesShared(t *testing.T) {
 	if wait, _ := a.TakeToken(ctx, "direct:1", every, burst, true); wait == 0 {
 		t.Fatal("prune forgot a bucket that was not full")
 	}
+}
+
+// BenchmarkTakeToken is the cost a shared abuse limit adds to a send: one
+// upsert on the UNLOGGED bucket table, from many goroutines at once, each
+// its own user (as senders are).
+func BenchmarkTakeToken(b *testing.B) {
+	db := open(b, freshSchema(b), postgres.Options{})
+	defer db.Close()
+	ctx := context.Background()
+	var next atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		key := fmt.Sprintf("direct:%d", next.Add(1))
+		for pb.Next() {
+			if _, err := db.TakeToken(ctx, key, time.Microsecond, 1<<20, true); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
