@@ -44,6 +44,12 @@ func ChatTopic(chatID int64) string {
 	return "c." + itoa(chatID)
 }
 
+// BotPollTopic carries notices of a bot's long polls starting, so that a
+// newer getUpdates on one node ends an older one waiting on another.
+func BotPollTopic(botID int64) string {
+	return "bp." + itoa(botID)
+}
+
 // CatchUpTopic carries node-wide catch-up notices: each node publishes its
 // id and how many times its bus connection was interrupted (its epoch),
 // every few seconds and at once after a reconnect. Events it published

@@ -80,3 +80,14 @@ func TestBotAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestBotPollConflictAcrossNodes: a newer getUpdates on one node ends an
+// older one waiting on another with 409, as on one node, so two instances
+// of a bot behind a load balancer are told, not fed the same updates.
+func TestBotPollConflictAcrossNodes(t *testing.T) {
+	node := sharedNodes(t, pgSchema(t), func(c *server.Config) { c.BotLimits = laxBots })
+	a, b := node(), node()
+	alice := signup(t, a, "alice")
+	_, token := newBot(t, alice)
+	pollsConflict(t, a, b, token)
+}

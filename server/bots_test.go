@@ -631,7 +631,14 @@ func TestBotPollConflict(t *testing.T) {
 	n := startBotNode(t, laxBots)
 	alice := signup(t, n, "alice")
 	_, token := newBot(t, alice)
-	longPoll := func(timeout int) chan apiResult {
+	pollsConflict(t, n, n, token)
+}
+
+// pollsConflict starts a long getUpdates on node a, then short ones on
+// node b, and checks that the long one is ended with 409 by a newer one.
+func pollsConflict(t *testing.T, a, b *server.Node, token string) {
+	t.Helper()
+	longPoll := func(n *server.Node, timeout int) chan apiResult {
 		done := make(chan apiResult, 1)
 		go func() {
 			body := strings.NewReader(fmt.Sprintf(`{"timeout":%d}`, timeout))
@@ -650,12 +657,12 @@ func TestBotPollConflict(t *testing.T) {
 		}()
 		return done
 	}
-	first := longPoll(30)
+	first := longPoll(a, 30)
 	// Whichever of two waiting polls arrives second wins; keep starting
 	// short ones until the long one has lost to one of them.
 	for {
-		mustOK(t, call(t, n, token, "getUpdates", map[string]any{"timeout": 0}), nil)
-		second := longPoll(1)
+		mustOK(t, call(t, b, token, "getUpdates", map[string]any{"timeout": 0}), nil)
+		second := longPoll(b, 1)
 		select {
 		case r := <-first:
 			if r.status != 409 || !strings.HasPrefix(r.Description, "Conflict: terminated by other getUpdates request") {

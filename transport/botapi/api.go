@@ -6,7 +6,10 @@
 package botapi
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -253,7 +256,8 @@ func (a *API) close() {
 
 // ---- long polling ----
 
-// startPoll registers a long poll for the bot, ending any earlier one.
+// startPoll registers a long poll for the bot, ending any earlier one,
+// on this node at once and on other nodes through the bus.
 func (a *API) startPoll(ctx context.Context, botID int64) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	p := &poll{cancel: cancel}
@@ -263,12 +267,14 @@ func (a *API) startPoll(ctx context.Context, botID int64) (context.Context, func
 	}
 	a.polls[botID] = p
 	a.mu.Unlock()
+	unsub := a.announcePoll(ctx, botID, cancel)
 	select {
 	case <-a.stop:
 		cancel(errors.New("server shutting down")) // answer at once, with what there is
 	default:
 	}
 	return ctx, func() {
+		unsub()
 		a.mu.Lock()
 		if a.polls[botID] == p {
 			delete(a.polls, botID)
@@ -276,6 +282,28 @@ func (a *API) startPoll(ctx context.Context, botID int64) (context.Context, func
 		a.mu.Unlock()
 		cancel(nil)
 	}
+}
+
+// announcePoll tells other nodes that this poll started, and ends it when
+// a newer poll of the same bot starts anywhere. A notice is the start
+// time and a random id; the later start wins, the larger id breaks a tie,
+// so two polls that start at once on two nodes do not end each other.
+// Without a bus connection the poll is exclusive on this node only.
+func (a *API) announcePoll(ctx context.Context, botID int64, cancel context.CancelCauseFunc) func() {
+	var me [16]byte
+	binary.BigEndian.PutUint64(me[:8], uint64(time.Now().UnixNano()))
+	rand.Read(me[8:])
+	topic := bus.BotPollTopic(botID)
+	sub, err := a.bus.Subscribe(topic, func(other []byte) {
+		if len(other) == len(me) && bytes.Compare(other, me[:]) > 0 {
+			cancel(errConflict)
+		}
+	})
+	if err != nil {
+		return func() {}
+	}
+	a.bus.Publish(ctx, topic, me[:])
+	return func() { sub.Unsubscribe() }
 }
 
 // wake returns a channel that receives whenever something may have been
