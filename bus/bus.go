@@ -50,6 +50,10 @@ func BotPollTopic(botID int64) string {
 	return "bp." + itoa(botID)
 }
 
+// ChatChangedTopic carries the ids of chats whose settings changed
+// (varint), so that every node drops its cached copy.
+const ChatChangedTopic = "chatchanged"
+
 // CatchUpTopic carries node-wide catch-up notices: each node publishes its
 // id and how many times its bus connection was interrupted (its epoch),
 // every few seconds and at once after a reconnect. Events it published

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
@@ -176,5 +177,32 @@ func TestTimersAcrossNodes(t *testing.T) {
 		if h.Id == m.Id {
 			t.Fatalf("the expired message is still in history: %v", h)
 		}
+	}
+}
+
+// TestChatChangeReachesEveryNode: a channel's settings changed through
+// one node sign the next post on every node. Each node caches how a
+// channel signs its posts; the change must reach the other's cache.
+func TestChatChangeReachesEveryNode(t *testing.T) {
+	node := sharedNodes(t, pgSchema(t), nil)
+	a, b := node(), node()
+	owner, fan := signup(t, a, "owner"), signup(t, b, "reader")
+	ch := createChannel(t, owner, fmt.Sprintf("signed%d", userSeq.Add(1)), false)
+	if _, err := fan.Join(ctxT(t), ch.Username, ""); err != nil {
+		t.Fatal(err)
+	}
+	next(t, fan, func(u *pb.Update) bool { return u.GetChatJoined() != nil })
+	// Node B signs this post, and caches the channel's settings.
+	send(t, owner, &pb.Peer{ChatId: ch.Id}, "unsigned")
+	if m := nextPost(t, fan).GetNewMessage(); m.Author != "" || m.From != ch.Username {
+		t.Fatalf("first post on node B: %v", m)
+	}
+	on := true
+	if _, err := owner.SetChat(ctxT(t), &pb.SetChatRequest{ChatId: ch.Id, Signatures: &on}); err != nil {
+		t.Fatal(err)
+	}
+	send(t, owner, &pb.Peer{ChatId: ch.Id}, "signed")
+	if m := nextPost(t, fan).GetNewMessage(); m.Text != "signed" || m.Author != owner.user.name {
+		t.Fatalf("post after signatures were turned on through node A, as node B shows it: %v", m)
 	}
 }

@@ -183,7 +183,7 @@ func (s *Service) SetChat(ctx context.Context, c Caller, chatID int64, set ChatS
 	if err := s.store.UpdateChat(ctx, ch); err != nil {
 		return ch, err
 	}
-	s.forgetChat(ch.ID)
+	s.forgetChat(ctx, ch.ID)
 	return ch, nil
 }
 

@@ -170,7 +170,7 @@ func (s *Service) SetAutoDelete(ctx context.Context, c Caller, p Peer, ttl time.
 	if err := s.store.SetChatTTL(ctx, ch.ID, ttl); err != nil {
 		return ch, err
 	}
-	s.forgetChat(ch.ID)
+	s.forgetChat(ctx, ch.ID)
 	ch.TTL = ttl
 	note := fmt.Sprintf("@%s set messages to auto-delete %s after sending", c.Username, HumanDuration(ttl))
 	if ttl == 0 {

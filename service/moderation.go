@@ -120,7 +120,7 @@ func (s *Service) Takedown(ctx context.Context, op Operator, target, reason stri
 	if err := m.SetTakedown(ctx, ch.ID, down, reason); err != nil {
 		return ch, err
 	}
-	s.forgetChat(ch.ID)
+	s.forgetChat(ctx, ch.ID)
 	if !down {
 		if _, err := s.append(ctx, herald.Message{ChatID: ch.ID, SenderID: ch.CreatedBy, Text: note, Service: true, SentAt: s.now()}); err != nil {
 			return ch, err

@@ -7,6 +7,7 @@ package service
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -105,7 +106,7 @@ type Service struct {
 	users   map[int64]herald.User // usernames never change, so this cache never goes stale
 
 	chatsMu sync.RWMutex
-	chats   map[int64]herald.Chat // how channel posts are signed; dropped on UpdateChat
+	chats   map[int64]cachedChat // how channel posts are signed; dropped on change, on every node
 
 	blobs   blob.Store
 	maxFile int64
@@ -134,7 +135,7 @@ func New(cfg Config) *Service {
 		store: cfg.Store, bus: cfg.Bus, sealer: cfg.Sealer, ring: cfg.Ring, log: cfg.Log,
 		moderation: cfg.Moderation, bots: cfg.Bots,
 		signup: cfg.Signup, cost: cfg.PasswordCost, gap: cfg.TooLongGap, now: cfg.Now, large: cfg.LargeGroup,
-		users: map[int64]herald.User{}, chats: map[int64]herald.Chat{},
+		users: map[int64]herald.User{}, chats: map[int64]cachedChat{},
 		blobs: cfg.Blobs, maxFile: cfg.MaxFileSize, quota: cfg.StorageQuota, files: map[string]herald.File{},
 	}
 	s.secret, s.retention = cfg.Secret, cfg.EnvelopeRetention
@@ -154,6 +155,7 @@ func New(cfg Config) *Service {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.listenChatChanges()
 	if s.signup == "" {
 		s.signup = SignupOpen
 	}
@@ -319,31 +321,70 @@ func (s *Service) UserNames(ctx context.Context, ids ...int64) map[int64]string 
 	return out
 }
 
-// chatMeta returns a chat through the cache, for signing messages.
+// chatMetaAge bounds how long a node trusts a cached chat: the bus tells
+// every node when a chat changes, and this catches a notice the bus lost.
+const chatMetaAge = time.Minute
+
+// cachedChat is a chat as chatMeta last read it.
+type cachedChat struct {
+	herald.Chat
+	read time.Time
+}
+
+// chatMeta returns a chat's settings for signing and routing, from a
+// cache that every node drops an entry of when the chat changes.
 func (s *Service) chatMeta(ctx context.Context, id int64) (herald.Chat, error) {
 	s.chatsMu.RLock()
 	c, ok := s.chats[id]
 	s.chatsMu.RUnlock()
-	if ok {
-		return c, nil
+	if ok && time.Since(c.read) < chatMetaAge {
+		return c.Chat, nil
 	}
-	c, err := s.store.Chat(ctx, id)
+	read := time.Now()
+	ch, err := s.store.Chat(ctx, id)
 	if err != nil {
-		return c, err
+		return ch, err
 	}
 	s.chatsMu.Lock()
 	if len(s.chats) > 100_000 {
 		clear(s.chats)
 	}
-	s.chats[id] = c
+	s.chats[id] = cachedChat{ch, read}
 	s.chatsMu.Unlock()
-	return c, nil
+	return ch, nil
 }
 
-func (s *Service) forgetChat(id int64) {
+// forgetChat drops a changed chat from this node's cache, and tells the
+// other nodes to drop it from theirs.
+func (s *Service) forgetChat(ctx context.Context, id int64) {
+	s.dropChat(id)
+	if s.bus != nil {
+		if err := s.bus.Publish(ctx, bus.ChatChangedTopic, binary.AppendVarint(nil, id)); err != nil {
+			s.log.Warn("telling other nodes of a chat change failed; their caches catch up within a minute", "chat", id, "err", err)
+		}
+	}
+}
+
+func (s *Service) dropChat(id int64) {
 	s.chatsMu.Lock()
 	delete(s.chats, id)
 	s.chatsMu.Unlock()
+}
+
+// listenChatChanges drops the chats other nodes changed from this node's
+// cache.
+func (s *Service) listenChatChanges() {
+	if s.bus == nil {
+		return
+	}
+	_, err := s.bus.Subscribe(bus.ChatChangedTopic, func(data []byte) {
+		if id, n := binary.Varint(data); n > 0 {
+			s.dropChat(id)
+		}
+	})
+	if err != nil {
+		s.log.Warn("listening for other nodes' chat changes failed; cached chats are trusted for a minute", "err", err)
+	}
 }
 
 // Signature says how a message is shown: who it is from, and for channel
