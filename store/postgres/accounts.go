@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -25,7 +26,7 @@ func (db *DB) CreateUser(ctx context.Context, u herald.User, hash []byte, invite
 		}
 		err := t.queryRow(ctx,
 			`INSERT INTO users (username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
-			u.Username, u.DisplayName, hash, ms(u.CreatedAt)).Scan(&u.ID)
+			u.Username, u.DisplayName, hash, sqlstore.Millis(u.CreatedAt)).Scan(&u.ID)
 		if err == nil {
 			b := &batch{}
 			b.exec(`INSERT INTO names (name, user_id) VALUES (?, ?)`, u.Username, u.ID)
@@ -67,7 +68,7 @@ func scanUser(s interface{ Scan(...any) error }, extra ...any) (herald.User, err
 	var u herald.User
 	var created, until int64
 	err := s.Scan(append([]any{&u.ID, &u.Username, &u.DisplayName, &created, &u.Role, &until, &u.SuspendReason}, extra...)...)
-	u.CreatedAt, u.SuspendedUntil = fromMS(created), fromMS(until)
+	u.CreatedAt, u.SuspendedUntil = sqlstore.FromMillis(created), sqlstore.FromMillis(until)
 	return u, err
 }
 
@@ -104,7 +105,7 @@ func users(ctx context.Context, q querier, ids []int64) (map[int64]herald.User, 
 // CreateInvite implements store.Store.
 func (db *DB) CreateInvite(ctx context.Context, code string, at time.Time) error {
 	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
-		_, err := t.exec(ctx, `INSERT INTO invites (code, created_at) VALUES (?, ?)`, code, ms(at))
+		_, err := t.exec(ctx, `INSERT INTO invites (code, created_at) VALUES (?, ?)`, code, sqlstore.Millis(at))
 		return classify("postgres.CreateInvite", err)
 	})
 }
@@ -114,7 +115,7 @@ func (db *DB) CreateDevice(ctx context.Context, d herald.Device, tokenHash []byt
 	err := db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
 		err := t.queryRow(ctx,
 			`INSERT INTO devices (user_id, name, token_hash, created_at, last_seen) VALUES (?, ?, ?, ?, ?) RETURNING id`,
-			d.UserID, d.Name, tokenHash, ms(d.CreatedAt), ms(d.LastSeen)).Scan(&d.ID)
+			d.UserID, d.Name, tokenHash, sqlstore.Millis(d.CreatedAt), sqlstore.Millis(d.LastSeen)).Scan(&d.ID)
 		return classify("postgres.CreateDevice", err)
 	})
 	return d, err
@@ -126,7 +127,7 @@ func scanDevice(s interface{ Scan(...any) error }) (herald.Device, error) {
 	var d herald.Device
 	var created, seen int64
 	err := s.Scan(&d.ID, &d.UserID, &d.Name, &created, &seen)
-	d.CreatedAt, d.LastSeen = fromMS(created), fromMS(seen)
+	d.CreatedAt, d.LastSeen = sqlstore.FromMillis(created), sqlstore.FromMillis(seen)
 	return d, err
 }
 
@@ -174,7 +175,7 @@ func (db *DB) DeleteDevice(ctx context.Context, userID, deviceID int64) error {
 // TouchDevice implements store.Store.
 func (db *DB) TouchDevice(ctx context.Context, deviceID int64, t time.Time) error {
 	return db.do(ctx, locks{}, func(ctx context.Context, tx *tx) error {
-		_, err := tx.exec(ctx, `UPDATE devices SET last_seen = ? WHERE id = ?`, ms(t), deviceID)
+		_, err := tx.exec(ctx, `UPDATE devices SET last_seen = ? WHERE id = ?`, sqlstore.Millis(t), deviceID)
 		return classify("postgres.TouchDevice", err)
 	})
 }

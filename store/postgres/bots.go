@@ -8,6 +8,7 @@ import (
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/store"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -28,7 +29,7 @@ func scanBot(s interface{ Scan(...any) error }) (herald.Bot, []byte, error) {
 	if err != nil {
 		return b, nil, err
 	}
-	b.CreatedAt, b.Deleted, b.ReadAll = fromMS(created), deleted, readAll != 0
+	b.CreatedAt, b.Deleted, b.ReadAll = sqlstore.FromMillis(created), deleted, readAll != 0
 	if allowed != "" {
 		b.AllowedUpdates = strings.Split(allowed, ",")
 	}
@@ -48,11 +49,11 @@ func (db *DB) CreateBot(ctx context.Context, u herald.User, ownerID int64, token
 		// "!" is no Argon2id hash, so no password ever matches it.
 		err := t.queryRow(ctx,
 			`INSERT INTO users (username, display_name, password_hash, created_at) VALUES (?, ?, '!', ?) RETURNING id`,
-			u.Username, u.DisplayName, ms(u.CreatedAt)).Scan(&b.UserID)
+			u.Username, u.DisplayName, sqlstore.Millis(u.CreatedAt)).Scan(&b.UserID)
 		if err == nil {
 			bt := &batch{}
 			bt.exec(`INSERT INTO names (name, user_id) VALUES (?, ?)`, u.Username, b.UserID)
-			bt.exec(`INSERT INTO bots (user_id, owner_id, token_hash, created_at) VALUES (?, ?, ?, ?)`, b.UserID, ownerID, tokenHash, ms(u.CreatedAt))
+			bt.exec(`INSERT INTO bots (user_id, owner_id, token_hash, created_at) VALUES (?, ?, ?, ?)`, b.UserID, ownerID, tokenHash, sqlstore.Millis(u.CreatedAt))
 			err = bt.run(ctx, t)
 		}
 		if err != nil {
@@ -135,7 +136,7 @@ func (db *DB) UpdateBot(ctx context.Context, b herald.Bot) error {
 	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
 		n, err := t.exec(ctx, `UPDATE bots SET read_all = ?, webhook_url = ?, webhook_secret = ?, allowed_updates = ?,
 			max_connections = ?, commands = ? WHERE user_id = ? AND token_hash IS NOT NULL`,
-			boolInt(b.ReadAll), b.WebhookURL, b.WebhookSecret, strings.Join(b.AllowedUpdates, ","), b.MaxConnections, commands, b.UserID)
+			sqlstore.Flag(b.ReadAll), b.WebhookURL, b.WebhookSecret, strings.Join(b.AllowedUpdates, ","), b.MaxConnections, commands, b.UserID)
 		return affected(n, err, "postgres.UpdateBot", "no such bot")
 	})
 }
@@ -159,7 +160,7 @@ func (db *DB) DeleteBot(ctx context.Context, userID int64) error {
 // ForgetUpdates implements store.Bots.
 func (db *DB) ForgetUpdates(ctx context.Context, userID, before int64, olderThan time.Time) error {
 	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
-		_, err := t.exec(ctx, `DELETE FROM updates WHERE user_id = ? AND (pts < ? OR at < ?)`, userID, before, ms(olderThan))
+		_, err := t.exec(ctx, `DELETE FROM updates WHERE user_id = ? AND (pts < ? OR at < ?)`, userID, before, sqlstore.Millis(olderThan))
 		return classify("postgres.ForgetUpdates", err)
 	})
 }
@@ -243,7 +244,7 @@ func (db *DB) LogCallback(ctx context.Context, c herald.Callback) (herald.Callba
 	err := db.do(ctx, locks{users: []int64{c.BotID}}, func(ctx context.Context, t *tx) error {
 		out = c
 		if err := t.queryRow(ctx, `INSERT INTO callbacks (bot_id, user_id, chat_id, seq, data, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
-			c.BotID, c.UserID, c.ChatID, c.Seq, c.Data, ms(c.At)).Scan(&out.ID); err != nil {
+			c.BotID, c.UserID, c.ChatID, c.Seq, c.Data, sqlstore.Millis(c.At)).Scan(&out.ID); err != nil {
 			return classify("postgres.LogCallback", err)
 		}
 		var got []herald.Update
@@ -270,7 +271,7 @@ func (db *DB) Callback(ctx context.Context, id int64) (herald.Callback, error) {
 	if noRows(err) {
 		return c, herald.Errorf(herald.NotFound, "no callback query %d", id)
 	}
-	c.At, c.Answered = fromMS(at), answered != 0
+	c.At, c.Answered = sqlstore.FromMillis(at), answered != 0
 	return c, classify("postgres.Callback", err)
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -26,7 +27,7 @@ func logUpdate(b *batch, u herald.Update, out *[]herald.Update) {
 		INSERT INTO updates (user_id, pts, kind, chat_id, seq, actor_id, seqs, at)
 		SELECT id, pts, ?::integer, ?::bigint, ?::bigint, ?::bigint, ?::text, ?::bigint FROM u
 		RETURNING pts`,
-		u.UserID, int(u.Kind), u.ChatID, u.Seq, u.ActorID, encodeSeqs(u.Seqs), ms(u.At))
+		u.UserID, int(u.Kind), u.ChatID, u.Seq, u.ActorID, encodeSeqs(u.Seqs), sqlstore.Millis(u.At))
 }
 
 // logForMembers queues the append of a copy of tmpl to the log of every
@@ -65,7 +66,7 @@ func logForMembers(b *batch, chatID int64, tmpl herald.Update, one *herald.Updat
 		tmpl.ChatID,
 		special.UserID, special.Seq, tmpl.Seq,
 		special.UserID, special.ActorID, tmpl.ActorID,
-		encodeSeqs(tmpl.Seqs), ms(tmpl.At))
+		encodeSeqs(tmpl.Seqs), sqlstore.Millis(tmpl.At))
 	b.then(func() error {
 		sort.Slice(got, func(i, j int) bool { return got[i].UserID < got[j].UserID })
 		*out = append(*out, got...)
@@ -87,7 +88,7 @@ func logChat(b *batch, u herald.Update, out *[]herald.Update) {
 		INSERT INTO chat_updates (chat_id, pts, kind, seq, seqs, actor_id, at)
 		SELECT id, pts, ?::integer, ?::bigint, ?::text, ?::bigint, ?::bigint FROM c
 		RETURNING pts`,
-		u.ChatID, int(u.Kind), u.Seq, encodeSeqs(u.Seqs), u.ActorID, ms(u.At))
+		u.ChatID, int(u.Kind), u.Seq, encodeSeqs(u.Seqs), u.ActorID, sqlstore.Millis(u.At))
 }
 
 // logEverywhere queues an update that every member must see: once in the
@@ -149,7 +150,7 @@ func scanChat(s interface{ Scan(...any) error }) (herald.Chat, error) {
 	c.TTL = time.Duration(ttl) * time.Millisecond
 	c.Kind = herald.ChatKind(kind)
 	c.Signatures, c.Broadcast = sigs != 0, bc != 0
-	c.CreatedAt = fromMS(created)
+	c.CreatedAt = sqlstore.FromMillis(created)
 	return c, err
 }
 
@@ -182,7 +183,7 @@ func insertChat(ctx context.Context, t *tx, c *herald.Chat) error {
 	err := t.queryRow(ctx,
 		`INSERT INTO chats (kind, title, username, description, signatures, broadcast, created_by, created_at, last_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		int(c.Kind), c.Title, c.Username, c.Description, boolInt(c.Signatures), boolInt(c.Broadcast), c.CreatedBy, ms(c.CreatedAt), ms(c.CreatedAt)).Scan(&c.ID)
+		int(c.Kind), c.Title, c.Username, c.Description, sqlstore.Flag(c.Signatures), sqlstore.Flag(c.Broadcast), c.CreatedBy, sqlstore.Millis(c.CreatedAt), sqlstore.Millis(c.CreatedAt)).Scan(&c.ID)
 	return classify("postgres.insertChat", err)
 }
 
@@ -193,7 +194,7 @@ func addMember(b *batch, chatID, userID int64, role herald.Role, at time.Time, a
 		`INSERT INTO members (chat_id, user_id, role, read_seq, joined_at)
 		 SELECT ?::bigint, ?::bigint, ?::integer, last_seq, ?::bigint FROM chats WHERE id = ?
 		 ON CONFLICT (chat_id, user_id) DO NOTHING`,
-		chatID, userID, int(role), ms(at), chatID)
+		chatID, userID, int(role), sqlstore.Millis(at), chatID)
 }
 
 // recountMembers queues setting a new chat's member_count from its rows;
@@ -285,7 +286,7 @@ func scanMember(s interface{ Scan(...any) error }) (herald.Member, error) {
 	var joined int64
 	err := s.Scan(&m.ChatID, &m.UserID, &role, &m.ReadSeq, &muted, &joined)
 	m.Role, m.Muted = herald.Role(role), muted != 0
-	m.JoinedAt = fromMS(joined)
+	m.JoinedAt = sqlstore.FromMillis(joined)
 	return m, err
 }
 

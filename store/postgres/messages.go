@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -21,12 +22,12 @@ func scanMessage(s interface{ Scan(...any) error }) (herald.Message, error) {
 	if fileID != "" {
 		m.File = &herald.File{ID: fileID}
 	}
-	m.TTL, m.ExpiresAt, m.SealedUntil = time.Duration(ttl)*time.Millisecond, fromMS(expires), fromMS(sealed)
+	m.TTL, m.ExpiresAt, m.SealedUntil = time.Duration(ttl)*time.Millisecond, sqlstore.FromMillis(expires), sqlstore.FromMillis(sealed)
 	m.Waiting, m.Service = waiting != 0, service != 0
 	if fu != 0 || fc != 0 {
 		m.Fwd = &herald.Forward{UserID: fu, ChatID: fc, Seq: fs}
 	}
-	m.SentAt, m.EditedAt, m.Deleted = fromMS(sent), fromMS(edited), deleted != 0
+	m.SentAt, m.EditedAt, m.Deleted = sqlstore.FromMillis(sent), sqlstore.FromMillis(edited), deleted != 0
 	return m, err
 }
 
@@ -104,7 +105,7 @@ func (db *DB) AppendMessage(ctx context.Context, in herald.Message) (herald.Mess
 		if m.Fwd != nil {
 			fu, fc, fs = m.Fwd.UserID, m.Fwd.ChatID, m.Fwd.Seq
 		}
-		sent := ms(m.SentAt)
+		sent := sqlstore.Millis(m.SentAt)
 		var stored bool
 		var chatPts int64
 		var broadcast int
@@ -121,8 +122,8 @@ func (db *DB) AppendMessage(ctx context.Context, in herald.Message) (herald.Mess
 		}, appendSQL,
 			sent, m.ChatID, m.ChatID, m.SenderID, m.RandomID,
 			m.ChatID, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, sent,
-			m.TTL.Milliseconds(), ms(m.ExpiresAt), boolInt(m.Waiting), ms(m.SealedUntil), boolInt(m.Service), fileID(m),
-			fileID(m),
+			m.TTL.Milliseconds(), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), sqlstore.Millis(m.SealedUntil), sqlstore.Flag(m.Service), sqlstore.FileID(m),
+			sqlstore.FileID(m),
 			m.ChatID, m.SenderID,
 			m.ChatID,
 			int(herald.UpdNewMessage), m.ChatID, m.SenderID, sent,
@@ -224,7 +225,7 @@ func (db *DB) EditMessage(ctx context.Context, chatID, seq int64, body []byte, a
 			}
 			return err
 		}, `UPDATE messages SET body = ?, edited_at = ? WHERE chat_id = ? AND seq = ? AND deleted = 0 RETURNING `+msgCols,
-			body, ms(at), chatID, seq)
+			body, sqlstore.Millis(at), chatID, seq)
 		isBroadcast(bt, chatID, &broadcast)
 		err := bt.run(ctx, t)
 		if !found && (err == nil || noRows(err)) {
@@ -399,7 +400,7 @@ func difference(ctx context.Context, q querier, table, owner string, id, pts int
 			d.More = true
 			break
 		}
-		u.UserID, u.Kind, u.Seqs, u.At = id, herald.UpdateKind(kind), decodeSeqs(seqs), fromMS(at)
+		u.UserID, u.Kind, u.Seqs, u.At = id, herald.UpdateKind(kind), decodeSeqs(seqs), sqlstore.FromMillis(at)
 		if hasMsg {
 			u.Message = &m
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/store"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 )
 
 var _ store.Moderation = (*DB)(nil)
@@ -33,7 +34,7 @@ func (db *DB) SetUserRole(ctx context.Context, userID int64, role string) error 
 func (db *DB) Suspend(ctx context.Context, userID int64, until time.Time, reason string, at time.Time) error {
 	return db.do(ctx, locks{users: []int64{userID}}, func(ctx context.Context, t *tx) error {
 		n, err := t.exec(ctx, `UPDATE users SET suspended_until = ?, suspended_at = ?, suspend_reason = ? WHERE id = ?`,
-			ms(until), ms(at), reason, userID)
+			sqlstore.Millis(until), sqlstore.Millis(at), reason, userID)
 		if err := affected(n, err, "postgres.Suspend", "no such user"); err != nil {
 			return err
 		}
@@ -47,7 +48,7 @@ func (db *DB) Suspend(ctx context.Context, userID int64, until time.Time, reason
 
 // SuspendedSince implements store.Moderation.
 func (db *DB) SuspendedSince(ctx context.Context, t time.Time) ([]int64, error) {
-	rows, err := db.rq.query(ctx, `SELECT id FROM users WHERE suspended_until > 0 AND suspended_at >= ?`, ms(t))
+	rows, err := db.rq.query(ctx, `SELECT id FROM users WHERE suspended_until > 0 AND suspended_at >= ?`, sqlstore.Millis(t))
 	if err != nil {
 		return nil, classify("postgres.SuspendedSince", err)
 	}
@@ -66,7 +67,7 @@ func (db *DB) SuspendedSince(ctx context.Context, t time.Time) ([]int64, error) 
 // SetTakedown implements store.Moderation.
 func (db *DB) SetTakedown(ctx context.Context, chatID int64, down bool, reason string) error {
 	return db.do(ctx, rowLocks(chatID), func(ctx context.Context, t *tx) error {
-		n, err := t.exec(ctx, `UPDATE chats SET taken_down = ?, takedown_reason = ? WHERE id = ?`, boolInt(down), reason, chatID)
+		n, err := t.exec(ctx, `UPDATE chats SET taken_down = ?, takedown_reason = ? WHERE id = ?`, sqlstore.Flag(down), reason, chatID)
 		return affected(n, err, "postgres.SetTakedown", "no such chat")
 	})
 }
@@ -76,7 +77,7 @@ func (db *DB) Block(ctx context.Context, userID, blockedID int64, on bool, at ti
 	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
 		var err error
 		if on {
-			_, err = t.exec(ctx, `INSERT INTO blocks (user_id, blocked_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, userID, blockedID, ms(at))
+			_, err = t.exec(ctx, `INSERT INTO blocks (user_id, blocked_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, userID, blockedID, sqlstore.Millis(at))
 		} else {
 			_, err = t.exec(ctx, `DELETE FROM blocks WHERE user_id = ? AND blocked_id = ?`, userID, blockedID)
 		}
@@ -98,7 +99,7 @@ func scanReport(s interface{ Scan(...any) error }) (herald.Report, error) {
 	var kind string
 	var created int64
 	err := s.Scan(&r.ID, &r.ReporterID, &kind, &r.TargetUser, &r.TargetChat, &r.TargetSeq, &r.Reason, &r.Note, &r.Evidence, &r.Status, &created)
-	r.Kind, r.CreatedAt = herald.ReportKind(kind), fromMS(created)
+	r.Kind, r.CreatedAt = herald.ReportKind(kind), sqlstore.FromMillis(created)
 	return r, err
 }
 
@@ -109,7 +110,7 @@ func (db *DB) CreateReport(ctx context.Context, r herald.Report) (herald.Report,
 		return classify("postgres.CreateReport", t.queryRow(ctx,
 			`INSERT INTO reports (reporter_id, kind, target_user, target_chat, target_seq, reason, note, evidence, status, created_at)
 			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?) RETURNING id`,
-			r.ReporterID, string(r.Kind), r.TargetUser, r.TargetChat, r.TargetSeq, r.Reason, r.Note, r.Evidence, ms(r.CreatedAt)).Scan(&r.ID))
+			r.ReporterID, string(r.Kind), r.TargetUser, r.TargetChat, r.TargetSeq, r.Reason, r.Note, r.Evidence, sqlstore.Millis(r.CreatedAt)).Scan(&r.ID))
 	})
 	return r, err
 }
@@ -156,7 +157,7 @@ func (db *DB) ResolveReports(ctx context.Context, kind herald.ReportKind, user, 
 func (db *DB) AppendAudit(ctx context.Context, e herald.AuditEntry) error {
 	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
 		_, err := t.exec(ctx, `INSERT INTO audit (at, operator, action, target, reason) VALUES (?, ?, ?, ?, ?)`,
-			ms(e.At), e.Operator, e.Action, e.Target, e.Reason)
+			sqlstore.Millis(e.At), e.Operator, e.Action, e.Target, e.Reason)
 		return classify("postgres.AppendAudit", err)
 	})
 }
@@ -175,7 +176,7 @@ func (db *DB) Audit(ctx context.Context, limit int) ([]herald.AuditEntry, error)
 		if err := rows.Scan(&e.ID, &at, &e.Operator, &e.Action, &e.Target, &e.Reason); err != nil {
 			return nil, classify("postgres.Audit", err)
 		}
-		e.At = fromMS(at)
+		e.At = sqlstore.FromMillis(at)
 		out = append(out, e)
 	}
 	return out, classify("postgres.Audit", rows.Err())

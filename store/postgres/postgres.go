@@ -131,6 +131,7 @@ import (
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/store"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -175,6 +176,7 @@ type Stats struct {
 
 // DB is a Store on a PostgreSQL database.
 type DB struct {
+	reads // the reads both stores share
 	opts  Options
 	read  *pgxpool.Pool
 	rq    poolQuerier
@@ -189,6 +191,10 @@ type DB struct {
 }
 
 var _ store.Store = (*DB)(nil)
+
+// reads names sqlstore.Reads for embedding in DB: its methods are DB's,
+// and the field stays unexported.
+type reads = sqlstore.Reads
 
 // op is one write method's work. fn runs on a writer's connection inside
 // the batch's transaction, with the writer's context: a caller giving up
@@ -280,6 +286,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	}
 	db := &DB{opts: opts, read: r, write: w, ops: make(chan *op, 4096)}
 	db.rq = poolQuerier{db}
+	db.reads = sqlstore.NewReads(dialect, shim{db.rq})
 	if opts.NoMigrate {
 		err = checkSchema(ctx, w)
 	} else {
@@ -976,25 +983,4 @@ func versions(ms []migration) []int32 {
 		out[i] = int32(m.version)
 	}
 	return out
-}
-
-func ms(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func fromMS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v).UTC()
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

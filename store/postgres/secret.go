@@ -8,7 +8,7 @@ import (
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/store"
-	"github.com/heraldim/herald/store/internal/sqltext"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 )
 
 var _ store.Secret = (*DB)(nil)
@@ -17,7 +17,7 @@ func scanKeys(s interface{ Scan(...any) error }) (herald.DeviceKeys, error) {
 	var k herald.DeviceKeys
 	var reg, sid, at int64
 	err := s.Scan(&k.UserID, &k.DeviceID, &reg, &k.IdentityKey, &sid, &k.Signed.PublicKey, &k.Signed.Signature, &at)
-	k.RegistrationID, k.Signed.ID, k.Signed.CreatedAt = uint32(reg), uint32(sid), fromMS(at)
+	k.RegistrationID, k.Signed.ID, k.Signed.CreatedAt = uint32(reg), uint32(sid), sqlstore.FromMillis(at)
 	return k, err
 }
 
@@ -27,32 +27,32 @@ func (db *DB) PublishKeys(ctx context.Context, k herald.DeviceKeys, oneTime []he
 	var st herald.KeyStatus
 	err := db.do(ctx, locks{}, func(ctx context.Context, tx *tx) error {
 		var owner int64
-		if err := tx.queryRow(ctx, sqltext.DeviceOwner, k.DeviceID).Scan(&owner); noRows(err) || (err == nil && owner != k.UserID) {
+		if err := tx.queryRow(ctx, sqlstore.DeviceOwner, k.DeviceID).Scan(&owner); noRows(err) || (err == nil && owner != k.UserID) {
 			return herald.Errorf(herald.NotFound, "no such device")
 		} else if err != nil {
 			return classify(op, err)
 		}
 		var ident []byte
 		var signedAt, maxID int64
-		err := tx.queryRow(ctx, sqltext.DeviceKeyRow, k.DeviceID).Scan(&ident, &signedAt, &maxID)
+		err := tx.queryRow(ctx, sqlstore.DeviceKeyRow, k.DeviceID).Scan(&ident, &signedAt, &maxID)
 		switch {
 		case noRows(err):
-			if _, err := tx.exec(ctx, sqltext.InsertKeys, k.DeviceID, k.UserID, int64(k.RegistrationID), k.IdentityKey,
-				int64(k.Signed.ID), k.Signed.PublicKey, k.Signed.Signature, ms(k.Signed.CreatedAt)); err != nil {
+			if _, err := tx.exec(ctx, sqlstore.InsertKeys, k.DeviceID, k.UserID, int64(k.RegistrationID), k.IdentityKey,
+				int64(k.Signed.ID), k.Signed.PublicKey, k.Signed.Signature, sqlstore.Millis(k.Signed.CreatedAt)); err != nil {
 				return classify(op, err)
 			}
 		case err != nil:
 			return classify(op, err)
 		case !bytes.Equal(ident, k.IdentityKey):
 			return herald.Errorf(herald.AlreadyExists, "this device already published a different identity key; a device's identity never changes (log in again to make a new device)")
-		case ms(k.Signed.CreatedAt) > signedAt:
-			if _, err := tx.exec(ctx, sqltext.UpdateSigned, int64(k.Signed.ID), k.Signed.PublicKey, k.Signed.Signature, ms(k.Signed.CreatedAt), k.DeviceID); err != nil {
+		case sqlstore.Millis(k.Signed.CreatedAt) > signedAt:
+			if _, err := tx.exec(ctx, sqlstore.UpdateSigned, int64(k.Signed.ID), k.Signed.PublicKey, k.Signed.Signature, sqlstore.Millis(k.Signed.CreatedAt), k.DeviceID); err != nil {
 				return classify(op, err)
 			}
 		}
 		if len(oneTime) > 0 {
 			var n int64
-			if err := tx.queryRow(ctx, sqltext.CountPreKeys, k.DeviceID).Scan(&n); err != nil {
+			if err := tx.queryRow(ctx, sqlstore.CountPreKeys, k.DeviceID).Scan(&n); err != nil {
 				return classify(op, err)
 			}
 			if int(n)+len(oneTime) > herald.MaxPreKeysStored {
@@ -60,13 +60,13 @@ func (db *DB) PublishKeys(ctx context.Context, k herald.DeviceKeys, oneTime []he
 			}
 			top := maxID
 			for _, p := range oneTime {
-				if _, err := tx.exec(ctx, sqltext.InsertPreKey, k.DeviceID, int64(p.ID), p.PublicKey); err != nil {
+				if _, err := tx.exec(ctx, sqlstore.InsertPreKey, k.DeviceID, int64(p.ID), p.PublicKey); err != nil {
 					return classify(op, err)
 				}
 				top = max(top, int64(p.ID))
 			}
 			if top != maxID {
-				if _, err := tx.exec(ctx, sqltext.SetMaxPreKey, top, k.DeviceID); err != nil {
+				if _, err := tx.exec(ctx, sqlstore.SetMaxPreKey, top, k.DeviceID); err != nil {
 					return classify(op, err)
 				}
 			}
@@ -81,12 +81,12 @@ func (db *DB) PublishKeys(ctx context.Context, k herald.DeviceKeys, oneTime []he
 func keyStatus(ctx context.Context, q querier, deviceID int64) (herald.KeyStatus, error) {
 	var st herald.KeyStatus
 	var at, maxID, n int64
-	err := q.queryRow(ctx, sqltext.KeyStatus, deviceID).Scan(&at, &maxID, &n)
+	err := q.queryRow(ctx, sqlstore.KeyStatus, deviceID).Scan(&at, &maxID, &n)
 	st.PreKeys = int(n)
 	if noRows(err) {
 		return herald.KeyStatus{Low: true}, nil
 	}
-	st.SignedAt, st.MaxID, st.Low = fromMS(at), uint32(maxID), st.PreKeys < herald.LowPreKeys
+	st.SignedAt, st.MaxID, st.Low = sqlstore.FromMillis(at), uint32(maxID), st.PreKeys < herald.LowPreKeys
 	return st, classify("postgres.KeyStatus", err)
 }
 
@@ -96,7 +96,7 @@ func (db *DB) KeyStatus(ctx context.Context, deviceID int64) (herald.KeyStatus, 
 }
 
 func userKeys(ctx context.Context, q querier, userID int64) ([]herald.DeviceKeys, error) {
-	rows, err := q.query(ctx, sqltext.UserKeys, userID)
+	rows, err := q.query(ctx, sqlstore.UserKeys, userID)
 	if err != nil {
 		return nil, classify("postgres.DeviceKeys", err)
 	}
@@ -133,7 +133,7 @@ func (db *DB) ClaimBundles(ctx context.Context, userID int64, deviceIDs []int64)
 			b := herald.Bundle{DeviceKeys: k}
 			var id int64
 			var pub []byte
-			err := tx.queryRow(ctx, sqltext.ClaimPreKeyLocked, k.DeviceID, k.DeviceID).Scan(&id, &pub)
+			err := tx.queryRow(ctx, sqlstore.ClaimPreKeyLocked, k.DeviceID, k.DeviceID).Scan(&id, &pub)
 			switch {
 			case noRows(err):
 			case err != nil:
@@ -153,8 +153,8 @@ func (db *DB) Enqueue(ctx context.Context, envs []herald.Envelope) ([]herald.Env
 	out := make([]herald.Envelope, len(envs))
 	err := db.do(ctx, locks{}, func(ctx context.Context, tx *tx) error {
 		for i, e := range envs {
-			if err := tx.queryRow(ctx, sqltext.InsertEnvelope, e.DeviceID, e.UserID, e.SenderID, e.SenderDevice, int64(e.Type), e.Body,
-				ms(e.SentAt), ms(e.ExpiresAt)).Scan(&e.ID); err != nil {
+			if err := tx.queryRow(ctx, sqlstore.InsertEnvelope, e.DeviceID, e.UserID, e.SenderID, e.SenderDevice, int64(e.Type), e.Body,
+				sqlstore.Millis(e.SentAt), sqlstore.Millis(e.ExpiresAt)).Scan(&e.ID); err != nil {
 				return classify("postgres.Enqueue", err)
 			}
 			out[i] = e
@@ -168,13 +168,13 @@ func scanEnvelope(s interface{ Scan(...any) error }) (herald.Envelope, error) {
 	var e herald.Envelope
 	var typ, sent, exp int64
 	err := s.Scan(&e.ID, &e.DeviceID, &e.UserID, &e.SenderID, &e.SenderDevice, &typ, &e.Body, &sent, &exp)
-	e.Type, e.SentAt, e.ExpiresAt = herald.EnvelopeType(typ), fromMS(sent), fromMS(exp)
+	e.Type, e.SentAt, e.ExpiresAt = herald.EnvelopeType(typ), sqlstore.FromMillis(sent), sqlstore.FromMillis(exp)
 	return e, err
 }
 
 // Envelopes implements store.Secret.
 func (db *DB) Envelopes(ctx context.Context, deviceID int64, now time.Time, limit int) ([]herald.Envelope, error) {
-	rows, err := db.rq.query(ctx, sqltext.Envelopes, deviceID, ms(now), limit)
+	rows, err := db.rq.query(ctx, sqlstore.Envelopes, deviceID, sqlstore.Millis(now), limit)
 	if err != nil {
 		return nil, classify("postgres.Envelopes", err)
 	}
@@ -196,7 +196,7 @@ func (db *DB) Ack(ctx context.Context, deviceID int64, ids []int64) (int, error)
 	err := db.do(ctx, locks{}, func(ctx context.Context, tx *tx) error {
 		n = 0
 		for _, id := range ids {
-			k, err := tx.exec(ctx, sqltext.AckEnvelope, deviceID, id)
+			k, err := tx.exec(ctx, sqlstore.AckEnvelope, deviceID, id)
 			if err != nil {
 				return classify("postgres.Ack", err)
 			}
@@ -215,14 +215,14 @@ func (db *DB) ExpireEnvelopes(ctx context.Context, now time.Time, limit int) (in
 		for _, q := range []struct {
 			sql  string
 			args []any
-		}{{sqltext.ExpireEnvelopes, []any{ms(now), limit}}, {sqltext.OrphanEnvelopes, []any{limit}}} {
+		}{{sqlstore.ExpireEnvelopes, []any{sqlstore.Millis(now), limit}}, {sqlstore.OrphanEnvelopes, []any{limit}}} {
 			k, err := tx.exec(ctx, q.sql, q.args...)
 			if err != nil {
 				return classify("postgres.ExpireEnvelopes", err)
 			}
 			n += int(k)
 		}
-		for _, q := range []string{sqltext.OrphanKeys, sqltext.OrphanPreKeys} {
+		for _, q := range []string{sqlstore.OrphanKeys, sqlstore.OrphanPreKeys} {
 			if _, err := tx.exec(ctx, q); err != nil {
 				return classify("postgres.ExpireEnvelopes", err)
 			}
@@ -236,7 +236,7 @@ func (db *DB) ExpireEnvelopes(ctx context.Context, now time.Time, limit int) (in
 func (db *DB) GrantFile(ctx context.Context, fileID string, userIDs []int64) error {
 	return db.do(ctx, locks{}, func(ctx context.Context, tx *tx) error {
 		for _, u := range userIDs {
-			if _, err := tx.exec(ctx, sqltext.GrantFile, fileID, u); err != nil {
+			if _, err := tx.exec(ctx, sqlstore.GrantFile, fileID, u); err != nil {
 				return classify("postgres.GrantFile", err)
 			}
 		}
@@ -247,14 +247,14 @@ func (db *DB) GrantFile(ctx context.Context, fileID string, userIDs []int64) err
 // FileGranted implements store.Secret.
 func (db *DB) FileGranted(ctx context.Context, userID int64, fileID string) (bool, error) {
 	var ok bool
-	err := db.rq.queryRow(ctx, sqltext.FileGranted, fileID, userID).Scan(&ok)
+	err := db.rq.queryRow(ctx, sqlstore.FileGranted, fileID, userID).Scan(&ok)
 	return ok, classify("postgres.FileGranted", err)
 }
 
 // ForgetDevice implements store.Secret.
 func (db *DB) ForgetDevice(ctx context.Context, deviceID int64) error {
 	return db.do(ctx, locks{}, func(ctx context.Context, tx *tx) error {
-		for _, q := range []string{sqltext.ForgetKeys, sqltext.ForgetPreKeys, sqltext.ForgetEnvelopes} {
+		for _, q := range []string{sqlstore.ForgetKeys, sqlstore.ForgetPreKeys, sqlstore.ForgetEnvelopes} {
 			if _, err := tx.exec(ctx, q, deviceID); err != nil {
 				return classify("postgres.ForgetDevice", err)
 			}

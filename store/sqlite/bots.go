@@ -10,6 +10,7 @@ import (
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/store"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 )
 
 var _ store.Bots = (*DB)(nil)
@@ -28,7 +29,7 @@ func scanBot(s interface{ Scan(...any) error }) (herald.Bot, []byte, error) {
 	if err != nil {
 		return b, nil, err
 	}
-	b.CreatedAt, b.Deleted, b.ReadAll = fromMS(created), deleted != 0, readAll != 0
+	b.CreatedAt, b.Deleted, b.ReadAll = sqlstore.FromMillis(created), deleted != 0, readAll != 0
 	if allowed != "" {
 		b.AllowedUpdates = strings.Split(allowed, ",")
 	}
@@ -47,7 +48,7 @@ func (db *DB) CreateBot(ctx context.Context, u herald.User, ownerID int64, token
 		// "!" is no Argon2id hash, so no password ever matches it.
 		err := tx.QueryRowContext(ctx,
 			`INSERT INTO users (username, display_name, password_hash, created_at) VALUES (?, ?, '!', ?) RETURNING id`,
-			u.Username, u.DisplayName, ms(u.CreatedAt)).Scan(&b.UserID)
+			u.Username, u.DisplayName, sqlstore.Millis(u.CreatedAt)).Scan(&b.UserID)
 		if err == nil {
 			_, err = tx.ExecContext(ctx, `INSERT INTO names (name, user_id) VALUES (?, ?)`, u.Username, b.UserID)
 		}
@@ -59,7 +60,7 @@ func (db *DB) CreateBot(ctx context.Context, u herald.User, ownerID int64, token
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO bots (user_id, owner_id, token_hash, created_at) VALUES (?, ?, ?, ?)`,
-			b.UserID, ownerID, tokenHash, ms(u.CreatedAt))
+			b.UserID, ownerID, tokenHash, sqlstore.Millis(u.CreatedAt))
 		return classify("sqlite.CreateBot", err)
 	})
 	return b, err
@@ -133,7 +134,7 @@ func (db *DB) UpdateBot(ctx context.Context, b herald.Bot) error {
 	return db.do(ctx, func(tx querier) error {
 		res, err := tx.ExecContext(ctx, `UPDATE bots SET read_all = ?, webhook_url = ?, webhook_secret = ?, allowed_updates = ?,
 			max_connections = ?, commands = ? WHERE user_id = ? AND token_hash IS NOT NULL`,
-			boolInt(b.ReadAll), b.WebhookURL, b.WebhookSecret, strings.Join(b.AllowedUpdates, ","), b.MaxConnections, commands, b.UserID)
+			sqlstore.Flag(b.ReadAll), b.WebhookURL, b.WebhookSecret, strings.Join(b.AllowedUpdates, ","), b.MaxConnections, commands, b.UserID)
 		return affected(res, err, "sqlite.UpdateBot", "no such bot")
 	})
 }
@@ -157,7 +158,7 @@ func (db *DB) DeleteBot(ctx context.Context, userID int64) error {
 // ForgetUpdates implements store.Bots.
 func (db *DB) ForgetUpdates(ctx context.Context, userID, before int64, olderThan time.Time) error {
 	return db.do(ctx, func(tx querier) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM updates WHERE user_id = ? AND (pts < ? OR at < ?)`, userID, before, ms(olderThan))
+		_, err := tx.ExecContext(ctx, `DELETE FROM updates WHERE user_id = ? AND (pts < ? OR at < ?)`, userID, before, sqlstore.Millis(olderThan))
 		return classify("sqlite.ForgetUpdates", err)
 	})
 }
@@ -241,7 +242,7 @@ func (db *DB) LogCallback(ctx context.Context, c herald.Callback) (herald.Callba
 	var u herald.Update
 	err := db.do(ctx, func(tx querier) error {
 		if err := tx.QueryRowContext(ctx, `INSERT INTO callbacks (bot_id, user_id, chat_id, seq, data, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
-			c.BotID, c.UserID, c.ChatID, c.Seq, c.Data, ms(c.At)).Scan(&c.ID); err != nil {
+			c.BotID, c.UserID, c.ChatID, c.Seq, c.Data, sqlstore.Millis(c.At)).Scan(&c.ID); err != nil {
 			return classify("sqlite.LogCallback", err)
 		}
 		u = herald.Update{UserID: c.BotID, Kind: herald.UpdCallback, ChatID: c.ChatID, Seq: c.Seq, ActorID: c.UserID, Seqs: []int64{c.ID}, At: c.At}
@@ -260,7 +261,7 @@ func (db *DB) Callback(ctx context.Context, id int64) (herald.Callback, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, herald.Errorf(herald.NotFound, "no callback query %d", id)
 	}
-	c.At, c.Answered = fromMS(at), answered != 0
+	c.At, c.Answered = sqlstore.FromMillis(at), answered != 0
 	return c, classify("sqlite.Callback", err)
 }
 

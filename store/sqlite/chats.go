@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 )
 
 // logUpdate appends u to its user's log, giving it the next pts.
@@ -19,7 +20,7 @@ func logUpdate(ctx context.Context, tx querier, u *herald.Update) error {
 	}
 	_, err := tx.ExecContext(ctx,
 		`INSERT INTO updates (user_id, pts, kind, chat_id, seq, actor_id, seqs, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.UserID, u.Pts, int(u.Kind), u.ChatID, u.Seq, u.ActorID, encodeSeqs(u.Seqs), ms(u.At))
+		u.UserID, u.Pts, int(u.Kind), u.ChatID, u.Seq, u.ActorID, encodeSeqs(u.Seqs), sqlstore.Millis(u.At))
 	return classify("sqlite.logUpdate", err)
 }
 
@@ -101,7 +102,7 @@ func scanChat(s interface{ Scan(...any) error }) (herald.Chat, error) {
 	c.TTL = time.Duration(ttl) * time.Millisecond
 	c.Kind = herald.ChatKind(kind)
 	c.Signatures, c.Broadcast = sigs != 0, bc != 0
-	c.CreatedAt = fromMS(created)
+	c.CreatedAt = sqlstore.FromMillis(created)
 	return c, err
 }
 
@@ -122,15 +123,8 @@ func insertChat(ctx context.Context, tx querier, c *herald.Chat) error {
 	err := tx.QueryRowContext(ctx,
 		`INSERT INTO chats (kind, title, username, description, signatures, broadcast, created_by, created_at, last_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		int(c.Kind), c.Title, c.Username, c.Description, boolInt(c.Signatures), boolInt(c.Broadcast), c.CreatedBy, ms(c.CreatedAt), ms(c.CreatedAt)).Scan(&c.ID)
+		int(c.Kind), c.Title, c.Username, c.Description, sqlstore.Flag(c.Signatures), sqlstore.Flag(c.Broadcast), c.CreatedBy, sqlstore.Millis(c.CreatedAt), sqlstore.Millis(c.CreatedAt)).Scan(&c.ID)
 	return classify("sqlite.insertChat", err)
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // logChat appends u to a broadcast chat's own log, giving it the chat's
@@ -142,7 +136,7 @@ func logChat(ctx context.Context, tx querier, u *herald.Update) error {
 	}
 	_, err := tx.ExecContext(ctx,
 		`INSERT INTO chat_updates (chat_id, pts, kind, seq, seqs, actor_id, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		u.ChatID, u.Pts, int(u.Kind), u.Seq, encodeSeqs(u.Seqs), u.ActorID, ms(u.At))
+		u.ChatID, u.Pts, int(u.Kind), u.Seq, encodeSeqs(u.Seqs), u.ActorID, sqlstore.Millis(u.At))
 	return classify("sqlite.logChat", err)
 }
 
@@ -152,7 +146,7 @@ func addMember(ctx context.Context, tx querier, chatID, userID int64, role heral
 		`INSERT INTO members (chat_id, user_id, role, read_seq, joined_at)
 		 SELECT ?, ?, ?, last_seq, ? FROM chats WHERE id = ?
 		 ON CONFLICT (chat_id, user_id) DO NOTHING`,
-		chatID, userID, int(role), ms(at), chatID)
+		chatID, userID, int(role), sqlstore.Millis(at), chatID)
 	if err != nil {
 		return false, classify("sqlite.addMember", err)
 	}
@@ -251,7 +245,7 @@ func scanMember(s interface{ Scan(...any) error }) (herald.Member, error) {
 	var joined int64
 	err := s.Scan(&m.ChatID, &m.UserID, &role, &m.ReadSeq, &muted, &joined)
 	m.Role, m.Muted = herald.Role(role), muted != 0
-	m.JoinedAt = fromMS(joined)
+	m.JoinedAt = sqlstore.FromMillis(joined)
 	return m, err
 }
 

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldim/herald"
-	"github.com/heraldim/herald/store/internal/sqltext"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 )
 
 const msgCols = `chat_id, seq, sender_id, random_id, body, reply_to, fwd_user, fwd_chat, fwd_seq, sent_at, edited_at, deleted, views, ttl, expires_at, waiting, sealed_until, service, file_id`
@@ -21,12 +21,12 @@ func scanMessage(s interface{ Scan(...any) error }) (herald.Message, error) {
 	if fileID != "" {
 		m.File = &herald.File{ID: fileID}
 	}
-	m.TTL, m.ExpiresAt, m.SealedUntil = time.Duration(ttl)*time.Millisecond, fromMS(expires), fromMS(sealed)
+	m.TTL, m.ExpiresAt, m.SealedUntil = time.Duration(ttl)*time.Millisecond, sqlstore.FromMillis(expires), sqlstore.FromMillis(sealed)
 	m.Waiting, m.Service = waiting != 0, service != 0
 	if fu != 0 || fc != 0 {
 		m.Fwd = &herald.Forward{UserID: fu, ChatID: fc, Seq: fs}
 	}
-	m.SentAt, m.EditedAt, m.Deleted = fromMS(sent), fromMS(edited), deleted != 0
+	m.SentAt, m.EditedAt, m.Deleted = sqlstore.FromMillis(sent), sqlstore.FromMillis(edited), deleted != 0
 	return m, err
 }
 
@@ -61,7 +61,7 @@ func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Messa
 		var broadcast bool
 		if err := tx.QueryRowContext(ctx,
 			`UPDATE chats SET last_seq = last_seq + 1, last_at = ? WHERE id = ? RETURNING last_seq, broadcast`,
-			ms(m.SentAt), m.ChatID).Scan(&m.Seq, &broadcast); err != nil {
+			sqlstore.Millis(m.SentAt), m.ChatID).Scan(&m.Seq, &broadcast); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return herald.Errorf(herald.NotFound, "no chat %d", m.ChatID)
 			}
@@ -73,12 +73,12 @@ func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Messa
 		}
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO messages (`+msgCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?)`,
-			m.ChatID, m.Seq, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, ms(m.SentAt),
-			m.TTL.Milliseconds(), ms(m.ExpiresAt), boolInt(m.Waiting), ms(m.SealedUntil), boolInt(m.Service), fileID(m)); err != nil {
+			m.ChatID, m.Seq, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, sqlstore.Millis(m.SentAt),
+			m.TTL.Milliseconds(), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), sqlstore.Millis(m.SealedUntil), sqlstore.Flag(m.Service), sqlstore.FileID(m)); err != nil {
 			return classify("sqlite.AppendMessage", err)
 		}
-		if id := fileID(m); id != "" {
-			if _, err := tx.ExecContext(ctx, sqltext.MarkAttached, id); err != nil {
+		if id := sqlstore.FileID(m); id != "" {
+			if _, err := tx.ExecContext(ctx, sqlstore.MarkAttached, id); err != nil {
 				return classify("sqlite.AppendMessage", err)
 			}
 		}
@@ -155,7 +155,7 @@ func (db *DB) EditMessage(ctx context.Context, chatID, seq int64, body []byte, a
 	var ups []herald.Update
 	err := db.do(ctx, func(tx querier) error {
 		res, err := tx.ExecContext(ctx, `UPDATE messages SET body = ?, edited_at = ? WHERE chat_id = ? AND seq = ? AND deleted = 0`,
-			body, ms(at), chatID, seq)
+			body, sqlstore.Millis(at), chatID, seq)
 		if err != nil {
 			return classify("sqlite.EditMessage", err)
 		}
@@ -333,7 +333,7 @@ func difference(ctx context.Context, q querier, table, owner string, id, pts int
 			d.More = true
 			break
 		}
-		u.UserID, u.Kind, u.Seqs, u.At = id, herald.UpdateKind(kind), decodeSeqs(seqs), fromMS(at)
+		u.UserID, u.Kind, u.Seqs, u.At = id, herald.UpdateKind(kind), decodeSeqs(seqs), sqlstore.FromMillis(at)
 		if hasMsg {
 			u.Message = &m
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/store"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 )
 
 var _ store.Moderation = (*DB)(nil)
@@ -34,7 +35,7 @@ func affected(res sql.Result, err error, op, missing string) error {
 func (db *DB) Suspend(ctx context.Context, userID int64, until time.Time, reason string, at time.Time) error {
 	return db.do(ctx, func(tx querier) error {
 		res, err := tx.ExecContext(ctx, `UPDATE users SET suspended_until = ?, suspended_at = ?, suspend_reason = ? WHERE id = ?`,
-			ms(until), ms(at), reason, userID)
+			sqlstore.Millis(until), sqlstore.Millis(at), reason, userID)
 		if err := affected(res, err, "sqlite.Suspend", "no such user"); err != nil {
 			return err
 		}
@@ -48,7 +49,7 @@ func (db *DB) Suspend(ctx context.Context, userID int64, until time.Time, reason
 
 // SuspendedSince implements store.Moderation.
 func (db *DB) SuspendedSince(ctx context.Context, t time.Time) ([]int64, error) {
-	rows, err := db.rq.QueryContext(ctx, `SELECT id FROM users WHERE suspended_until > 0 AND suspended_at >= ?`, ms(t))
+	rows, err := db.rq.QueryContext(ctx, `SELECT id FROM users WHERE suspended_until > 0 AND suspended_at >= ?`, sqlstore.Millis(t))
 	if err != nil {
 		return nil, classify("sqlite.SuspendedSince", err)
 	}
@@ -67,7 +68,7 @@ func (db *DB) SuspendedSince(ctx context.Context, t time.Time) ([]int64, error) 
 // SetTakedown implements store.Moderation.
 func (db *DB) SetTakedown(ctx context.Context, chatID int64, down bool, reason string) error {
 	return db.do(ctx, func(tx querier) error {
-		res, err := tx.ExecContext(ctx, `UPDATE chats SET taken_down = ?, takedown_reason = ? WHERE id = ?`, boolInt(down), reason, chatID)
+		res, err := tx.ExecContext(ctx, `UPDATE chats SET taken_down = ?, takedown_reason = ? WHERE id = ?`, sqlstore.Flag(down), reason, chatID)
 		return affected(res, err, "sqlite.SetTakedown", "no such chat")
 	})
 }
@@ -77,7 +78,7 @@ func (db *DB) Block(ctx context.Context, userID, blockedID int64, on bool, at ti
 	return db.do(ctx, func(tx querier) error {
 		var err error
 		if on {
-			_, err = tx.ExecContext(ctx, `INSERT INTO blocks (user_id, blocked_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, userID, blockedID, ms(at))
+			_, err = tx.ExecContext(ctx, `INSERT INTO blocks (user_id, blocked_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, userID, blockedID, sqlstore.Millis(at))
 		} else {
 			_, err = tx.ExecContext(ctx, `DELETE FROM blocks WHERE user_id = ? AND blocked_id = ?`, userID, blockedID)
 		}
@@ -99,7 +100,7 @@ func scanReport(s interface{ Scan(...any) error }) (herald.Report, error) {
 	var kind string
 	var created int64
 	err := s.Scan(&r.ID, &r.ReporterID, &kind, &r.TargetUser, &r.TargetChat, &r.TargetSeq, &r.Reason, &r.Note, &r.Evidence, &r.Status, &created)
-	r.Kind, r.CreatedAt = herald.ReportKind(kind), fromMS(created)
+	r.Kind, r.CreatedAt = herald.ReportKind(kind), sqlstore.FromMillis(created)
 	return r, err
 }
 
@@ -110,7 +111,7 @@ func (db *DB) CreateReport(ctx context.Context, r herald.Report) (herald.Report,
 		return classify("sqlite.CreateReport", tx.QueryRowContext(ctx,
 			`INSERT INTO reports (reporter_id, kind, target_user, target_chat, target_seq, reason, note, evidence, status, created_at)
 			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?) RETURNING id`,
-			r.ReporterID, string(r.Kind), r.TargetUser, r.TargetChat, r.TargetSeq, r.Reason, r.Note, r.Evidence, ms(r.CreatedAt)).Scan(&r.ID))
+			r.ReporterID, string(r.Kind), r.TargetUser, r.TargetChat, r.TargetSeq, r.Reason, r.Note, r.Evidence, sqlstore.Millis(r.CreatedAt)).Scan(&r.ID))
 	})
 	return r, err
 }
@@ -157,7 +158,7 @@ func (db *DB) ResolveReports(ctx context.Context, kind herald.ReportKind, user, 
 func (db *DB) AppendAudit(ctx context.Context, e herald.AuditEntry) error {
 	return db.do(ctx, func(tx querier) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO audit (at, operator, action, target, reason) VALUES (?, ?, ?, ?, ?)`,
-			ms(e.At), e.Operator, e.Action, e.Target, e.Reason)
+			sqlstore.Millis(e.At), e.Operator, e.Action, e.Target, e.Reason)
 		return classify("sqlite.AppendAudit", err)
 	})
 }
@@ -176,7 +177,7 @@ func (db *DB) Audit(ctx context.Context, limit int) ([]herald.AuditEntry, error)
 		if err := rows.Scan(&e.ID, &at, &e.Operator, &e.Action, &e.Target, &e.Reason); err != nil {
 			return nil, classify("sqlite.Audit", err)
 		}
-		e.At = fromMS(at)
+		e.At = sqlstore.FromMillis(at)
 		out = append(out, e)
 	}
 	return out, classify("sqlite.Audit", rows.Err())

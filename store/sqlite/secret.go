@@ -9,7 +9,7 @@ import (
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/store"
-	"github.com/heraldim/herald/store/internal/sqltext"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 )
 
 var _ store.Secret = (*DB)(nil)
@@ -18,7 +18,7 @@ func scanKeys(s interface{ Scan(...any) error }) (herald.DeviceKeys, error) {
 	var k herald.DeviceKeys
 	var reg, sid, at int64
 	err := s.Scan(&k.UserID, &k.DeviceID, &reg, &k.IdentityKey, &sid, &k.Signed.PublicKey, &k.Signed.Signature, &at)
-	k.RegistrationID, k.Signed.ID, k.Signed.CreatedAt = uint32(reg), uint32(sid), fromMS(at)
+	k.RegistrationID, k.Signed.ID, k.Signed.CreatedAt = uint32(reg), uint32(sid), sqlstore.FromMillis(at)
 	return k, err
 }
 
@@ -28,32 +28,32 @@ func (db *DB) PublishKeys(ctx context.Context, k herald.DeviceKeys, oneTime []he
 	var st herald.KeyStatus
 	err := db.do(ctx, func(tx querier) error {
 		var owner int64
-		if err := tx.QueryRowContext(ctx, sqltext.DeviceOwner, k.DeviceID).Scan(&owner); errors.Is(err, sql.ErrNoRows) || (err == nil && owner != k.UserID) {
+		if err := tx.QueryRowContext(ctx, sqlstore.DeviceOwner, k.DeviceID).Scan(&owner); errors.Is(err, sql.ErrNoRows) || (err == nil && owner != k.UserID) {
 			return herald.Errorf(herald.NotFound, "no such device")
 		} else if err != nil {
 			return classify(op, err)
 		}
 		var ident []byte
 		var signedAt, maxID int64
-		err := tx.QueryRowContext(ctx, sqltext.DeviceKeyRow, k.DeviceID).Scan(&ident, &signedAt, &maxID)
+		err := tx.QueryRowContext(ctx, sqlstore.DeviceKeyRow, k.DeviceID).Scan(&ident, &signedAt, &maxID)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			if _, err := tx.ExecContext(ctx, sqltext.InsertKeys, k.DeviceID, k.UserID, int64(k.RegistrationID), k.IdentityKey,
-				int64(k.Signed.ID), k.Signed.PublicKey, k.Signed.Signature, ms(k.Signed.CreatedAt)); err != nil {
+			if _, err := tx.ExecContext(ctx, sqlstore.InsertKeys, k.DeviceID, k.UserID, int64(k.RegistrationID), k.IdentityKey,
+				int64(k.Signed.ID), k.Signed.PublicKey, k.Signed.Signature, sqlstore.Millis(k.Signed.CreatedAt)); err != nil {
 				return classify(op, err)
 			}
 		case err != nil:
 			return classify(op, err)
 		case !bytes.Equal(ident, k.IdentityKey):
 			return herald.Errorf(herald.AlreadyExists, "this device already published a different identity key; a device's identity never changes (log in again to make a new device)")
-		case ms(k.Signed.CreatedAt) > signedAt:
-			if _, err := tx.ExecContext(ctx, sqltext.UpdateSigned, int64(k.Signed.ID), k.Signed.PublicKey, k.Signed.Signature, ms(k.Signed.CreatedAt), k.DeviceID); err != nil {
+		case sqlstore.Millis(k.Signed.CreatedAt) > signedAt:
+			if _, err := tx.ExecContext(ctx, sqlstore.UpdateSigned, int64(k.Signed.ID), k.Signed.PublicKey, k.Signed.Signature, sqlstore.Millis(k.Signed.CreatedAt), k.DeviceID); err != nil {
 				return classify(op, err)
 			}
 		}
 		if len(oneTime) > 0 {
 			var n int
-			if err := tx.QueryRowContext(ctx, sqltext.CountPreKeys, k.DeviceID).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, sqlstore.CountPreKeys, k.DeviceID).Scan(&n); err != nil {
 				return classify(op, err)
 			}
 			if n+len(oneTime) > herald.MaxPreKeysStored {
@@ -61,13 +61,13 @@ func (db *DB) PublishKeys(ctx context.Context, k herald.DeviceKeys, oneTime []he
 			}
 			top := maxID
 			for _, p := range oneTime {
-				if _, err := tx.ExecContext(ctx, sqltext.InsertPreKey, k.DeviceID, int64(p.ID), p.PublicKey); err != nil {
+				if _, err := tx.ExecContext(ctx, sqlstore.InsertPreKey, k.DeviceID, int64(p.ID), p.PublicKey); err != nil {
 					return classify(op, err)
 				}
 				top = max(top, int64(p.ID))
 			}
 			if top != maxID {
-				if _, err := tx.ExecContext(ctx, sqltext.SetMaxPreKey, top, k.DeviceID); err != nil {
+				if _, err := tx.ExecContext(ctx, sqlstore.SetMaxPreKey, top, k.DeviceID); err != nil {
 					return classify(op, err)
 				}
 			}
@@ -82,11 +82,11 @@ func (db *DB) PublishKeys(ctx context.Context, k herald.DeviceKeys, oneTime []he
 func keyStatus(ctx context.Context, q querier, deviceID int64) (herald.KeyStatus, error) {
 	var st herald.KeyStatus
 	var at, maxID int64
-	err := q.QueryRowContext(ctx, sqltext.KeyStatus, deviceID).Scan(&at, &maxID, &st.PreKeys)
+	err := q.QueryRowContext(ctx, sqlstore.KeyStatus, deviceID).Scan(&at, &maxID, &st.PreKeys)
 	if errors.Is(err, sql.ErrNoRows) {
 		return herald.KeyStatus{Low: true}, nil
 	}
-	st.SignedAt, st.MaxID, st.Low = fromMS(at), uint32(maxID), st.PreKeys < herald.LowPreKeys
+	st.SignedAt, st.MaxID, st.Low = sqlstore.FromMillis(at), uint32(maxID), st.PreKeys < herald.LowPreKeys
 	return st, classify("sqlite.KeyStatus", err)
 }
 
@@ -96,7 +96,7 @@ func (db *DB) KeyStatus(ctx context.Context, deviceID int64) (herald.KeyStatus, 
 }
 
 func userKeys(ctx context.Context, q querier, userID int64) ([]herald.DeviceKeys, error) {
-	rows, err := q.QueryContext(ctx, sqltext.UserKeys, userID)
+	rows, err := q.QueryContext(ctx, sqlstore.UserKeys, userID)
 	if err != nil {
 		return nil, classify("sqlite.DeviceKeys", err)
 	}
@@ -133,7 +133,7 @@ func (db *DB) ClaimBundles(ctx context.Context, userID int64, deviceIDs []int64)
 			b := herald.Bundle{DeviceKeys: k}
 			var id int64
 			var pub []byte
-			err := tx.QueryRowContext(ctx, sqltext.ClaimPreKey, k.DeviceID, k.DeviceID).Scan(&id, &pub)
+			err := tx.QueryRowContext(ctx, sqlstore.ClaimPreKey, k.DeviceID, k.DeviceID).Scan(&id, &pub)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 			case err != nil:
@@ -162,8 +162,8 @@ func (db *DB) Enqueue(ctx context.Context, envs []herald.Envelope) ([]herald.Env
 	out := make([]herald.Envelope, len(envs))
 	err := db.do(ctx, func(tx querier) error {
 		for i, e := range envs {
-			if err := tx.QueryRowContext(ctx, sqltext.InsertEnvelope, e.DeviceID, e.UserID, e.SenderID, e.SenderDevice, int64(e.Type), e.Body,
-				ms(e.SentAt), ms(e.ExpiresAt)).Scan(&e.ID); err != nil {
+			if err := tx.QueryRowContext(ctx, sqlstore.InsertEnvelope, e.DeviceID, e.UserID, e.SenderID, e.SenderDevice, int64(e.Type), e.Body,
+				sqlstore.Millis(e.SentAt), sqlstore.Millis(e.ExpiresAt)).Scan(&e.ID); err != nil {
 				return classify("sqlite.Enqueue", err)
 			}
 			out[i] = e
@@ -177,13 +177,13 @@ func scanEnvelope(s interface{ Scan(...any) error }) (herald.Envelope, error) {
 	var e herald.Envelope
 	var typ, sent, exp int64
 	err := s.Scan(&e.ID, &e.DeviceID, &e.UserID, &e.SenderID, &e.SenderDevice, &typ, &e.Body, &sent, &exp)
-	e.Type, e.SentAt, e.ExpiresAt = herald.EnvelopeType(typ), fromMS(sent), fromMS(exp)
+	e.Type, e.SentAt, e.ExpiresAt = herald.EnvelopeType(typ), sqlstore.FromMillis(sent), sqlstore.FromMillis(exp)
 	return e, err
 }
 
 // Envelopes implements store.Secret.
 func (db *DB) Envelopes(ctx context.Context, deviceID int64, now time.Time, limit int) ([]herald.Envelope, error) {
-	rows, err := db.rq.QueryContext(ctx, sqltext.Envelopes, deviceID, ms(now), limit)
+	rows, err := db.rq.QueryContext(ctx, sqlstore.Envelopes, deviceID, sqlstore.Millis(now), limit)
 	if err != nil {
 		return nil, classify("sqlite.Envelopes", err)
 	}
@@ -205,7 +205,7 @@ func (db *DB) Ack(ctx context.Context, deviceID int64, ids []int64) (int, error)
 	err := db.do(ctx, func(tx querier) error {
 		n = 0
 		for _, id := range ids {
-			res, err := tx.ExecContext(ctx, sqltext.AckEnvelope, deviceID, id)
+			res, err := tx.ExecContext(ctx, sqlstore.AckEnvelope, deviceID, id)
 			if err != nil {
 				return classify("sqlite.Ack", err)
 			}
@@ -225,7 +225,7 @@ func (db *DB) ExpireEnvelopes(ctx context.Context, now time.Time, limit int) (in
 		for _, q := range []struct {
 			sql  string
 			args []any
-		}{{sqltext.ExpireEnvelopes, []any{ms(now), limit}}, {sqltext.OrphanEnvelopes, []any{limit}}} {
+		}{{sqlstore.ExpireEnvelopes, []any{sqlstore.Millis(now), limit}}, {sqlstore.OrphanEnvelopes, []any{limit}}} {
 			res, err := tx.ExecContext(ctx, q.sql, q.args...)
 			if err != nil {
 				return classify("sqlite.ExpireEnvelopes", err)
@@ -233,7 +233,7 @@ func (db *DB) ExpireEnvelopes(ctx context.Context, now time.Time, limit int) (in
 			k, _ := res.RowsAffected()
 			n += int(k)
 		}
-		for _, q := range []string{sqltext.OrphanKeys, sqltext.OrphanPreKeys} {
+		for _, q := range []string{sqlstore.OrphanKeys, sqlstore.OrphanPreKeys} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return classify("sqlite.ExpireEnvelopes", err)
 			}
@@ -247,7 +247,7 @@ func (db *DB) ExpireEnvelopes(ctx context.Context, now time.Time, limit int) (in
 func (db *DB) GrantFile(ctx context.Context, fileID string, userIDs []int64) error {
 	return db.do(ctx, func(tx querier) error {
 		for _, u := range userIDs {
-			if _, err := tx.ExecContext(ctx, sqltext.GrantFile, fileID, u); err != nil {
+			if _, err := tx.ExecContext(ctx, sqlstore.GrantFile, fileID, u); err != nil {
 				return classify("sqlite.GrantFile", err)
 			}
 		}
@@ -258,14 +258,14 @@ func (db *DB) GrantFile(ctx context.Context, fileID string, userIDs []int64) err
 // FileGranted implements store.Secret.
 func (db *DB) FileGranted(ctx context.Context, userID int64, fileID string) (bool, error) {
 	var ok bool
-	err := db.rq.QueryRowContext(ctx, sqltext.FileGranted, fileID, userID).Scan(&ok)
+	err := db.rq.QueryRowContext(ctx, sqlstore.FileGranted, fileID, userID).Scan(&ok)
 	return ok, classify("sqlite.FileGranted", err)
 }
 
 // ForgetDevice implements store.Secret.
 func (db *DB) ForgetDevice(ctx context.Context, deviceID int64) error {
 	return db.do(ctx, func(tx querier) error {
-		for _, q := range []string{sqltext.ForgetKeys, sqltext.ForgetPreKeys, sqltext.ForgetEnvelopes} {
+		for _, q := range []string{sqlstore.ForgetKeys, sqlstore.ForgetPreKeys, sqlstore.ForgetEnvelopes} {
 			if _, err := tx.ExecContext(ctx, q, deviceID); err != nil {
 				return classify("sqlite.ForgetDevice", err)
 			}

@@ -1,4 +1,4 @@
-package sqltext
+package sqlstore
 
 // KeyCols are the columns of a device_keys row, in the order scanners
 // expect.
