@@ -99,7 +99,7 @@ func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]h
 // WaitingTimers implements store.Store.
 func (db *DB) WaitingTimers(ctx context.Context, sealedBy time.Time, limit int) ([]herald.Message, error) {
 	return messages(ctx, db.rq,
-		`SELECT `+msgCols+` FROM messages WHERE waiting = 1 AND deleted = 0 AND sealed_until <= ? AND sealed_until < expires_at
+		`SELECT `+sqlstore.MessageCols+` FROM messages WHERE waiting = 1 AND deleted = 0 AND sealed_until <= ? AND sealed_until < expires_at
 		 ORDER BY sealed_until, chat_id, seq LIMIT ?`,
 		sqlstore.Millis(sealedBy), limit)
 }
@@ -107,7 +107,7 @@ func (db *DB) WaitingTimers(ctx context.Context, sealedBy time.Time, limit int) 
 // UnreadTimers implements store.Store.
 func (db *DB) UnreadTimers(ctx context.Context, chatID, readerID, seq int64) ([]herald.Message, error) {
 	return messages(ctx, db.rq,
-		`SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND seq <= ? AND sender_id <> ? AND waiting = 1 AND deleted = 0 ORDER BY seq`,
+		`SELECT `+sqlstore.MessageCols+` FROM messages WHERE chat_id = ? AND seq <= ? AND sender_id <> ? AND waiting = 1 AND deleted = 0 ORDER BY seq`,
 		chatID, seq, readerID)
 }
 
@@ -119,7 +119,7 @@ func messages(ctx context.Context, q querier, query string, args ...any) ([]hera
 	defer rows.Close()
 	var out []herald.Message
 	for rows.Next() {
-		m, err := scanMessage(rows)
+		m, err := sqlstore.ScanMessage(rows)
 		if err != nil {
 			return nil, classify("postgres.messages", err)
 		}
@@ -145,7 +145,7 @@ func (db *DB) Reseal(ctx context.Context, msgs []herald.Message, announce bool, 
 		broadcast := map[int64]*bool{}
 		for i, m := range msgs {
 			bt.row(func(r pgx.Row) error {
-				got, err := scanMessage(r)
+				got, err := sqlstore.ScanMessage(r)
 				if err == nil {
 					cur[i] = &got
 				}
@@ -156,7 +156,7 @@ func (db *DB) Reseal(ctx context.Context, msgs []herald.Message, announce bool, 
 			},
 				// Only timers still waiting: a countdown started meanwhile wins.
 				`UPDATE messages SET body = ?, sealed_until = ?, expires_at = ?, waiting = ? WHERE chat_id = ? AND seq = ? AND deleted = 0 AND waiting = 1
-				 RETURNING `+msgCols,
+				 RETURNING `+sqlstore.MessageCols,
 				m.Body, sqlstore.Millis(m.SealedUntil), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), m.ChatID, m.Seq)
 			if announce && broadcast[m.ChatID] == nil {
 				broadcast[m.ChatID] = new(bool)

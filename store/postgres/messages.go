@@ -11,28 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const msgCols = `chat_id, seq, sender_id, random_id, body, reply_to, fwd_user, fwd_chat, fwd_seq, sent_at, edited_at, deleted, views, ttl, expires_at, waiting, sealed_until, service, file_id`
-
-func scanMessage(s interface{ Scan(...any) error }) (herald.Message, error) {
-	var m herald.Message
-	var fu, fc, fs, sent, edited, ttl, expires, sealed int64
-	var deleted, waiting, service int
-	var fileID string
-	err := s.Scan(&m.ChatID, &m.Seq, &m.SenderID, &m.RandomID, &m.Body, &m.ReplyTo, &fu, &fc, &fs, &sent, &edited, &deleted, &m.Views, &ttl, &expires, &waiting, &sealed, &service, &fileID)
-	if fileID != "" {
-		m.File = &herald.File{ID: fileID}
-	}
-	m.TTL, m.ExpiresAt, m.SealedUntil = time.Duration(ttl)*time.Millisecond, sqlstore.FromMillis(expires), sqlstore.FromMillis(sealed)
-	m.Waiting, m.Service = waiting != 0, service != 0
-	if fu != 0 || fc != 0 {
-		m.Fwd = &herald.Forward{UserID: fu, ChatID: fc, Seq: fs}
-	}
-	m.SentAt, m.EditedAt, m.Deleted = sqlstore.FromMillis(sent), sqlstore.FromMillis(edited), deleted != 0
-	return m, err
-}
-
 func messageAt(ctx context.Context, q querier, chatID, seq int64) (herald.Message, error) {
-	m, err := scanMessage(q.queryRow(ctx, `SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND seq = ?`, chatID, seq))
+	m, err := sqlstore.ScanMessage(q.queryRow(ctx, `SELECT `+sqlstore.MessageCols+` FROM messages WHERE chat_id = ? AND seq = ?`, chatID, seq))
 	if noRows(err) {
 		return m, herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
 	}
@@ -50,7 +30,7 @@ const appendSQL = `WITH c AS (
 		WHERE id = ? AND NOT EXISTS (SELECT 1 FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ? AND random_id <> 0)
 		RETURNING last_seq, broadcast, pts),
 	ins AS (
-		INSERT INTO messages (` + msgCols + `)
+		INSERT INTO messages (` + sqlstore.MessageCols + `)
 		SELECT ?::bigint, last_seq, ?::bigint, ?::bigint, ?::bytea, ?::bigint, ?::bigint, ?::bigint, ?::bigint, ?::bigint, 0, 0, 0,
 			?::bigint, ?::bigint, ?::integer, ?::bigint, ?::integer, ?::text
 		FROM c
@@ -88,7 +68,7 @@ func (db *DB) AppendMessage(ctx context.Context, in herald.Message) (herald.Mess
 			// another writer's batch) has committed, and is seen here, or
 			// waits for this one.
 			bt.row(func(r pgx.Row) error {
-				prev, err := scanMessage(r)
+				prev, err := sqlstore.ScanMessage(r)
 				if err == nil {
 					m, dup = prev, true
 				}
@@ -99,7 +79,7 @@ func (db *DB) AppendMessage(ctx context.Context, in herald.Message) (herald.Mess
 			},
 				// random_id <> 0 repeats the partial index's condition, so a
 				// prepared (generic) plan can use the index.
-				`SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ? AND random_id <> 0`, m.ChatID, m.SenderID, m.RandomID)
+				`SELECT `+sqlstore.MessageCols+` FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ? AND random_id <> 0`, m.ChatID, m.SenderID, m.RandomID)
 		}
 		var fu, fc, fs int64
 		if m.Fwd != nil {
@@ -167,13 +147,13 @@ func (db *DB) Message(ctx context.Context, userID, chatID, seq int64) (herald.Me
 	b := &batch{}
 	b.row(func(r pgx.Row) error {
 		var err error
-		m, err = scanMessage(r)
+		m, err = sqlstore.ScanMessage(r)
 		found = err == nil
 		if noRows(err) {
 			return nil
 		}
 		return err
-	}, `SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND seq = ?`, chatID, seq)
+	}, `SELECT `+sqlstore.MessageCols+` FROM messages WHERE chat_id = ? AND seq = ?`, chatID, seq)
 	b.row(func(r pgx.Row) error { return r.Scan(&hidden) },
 		`SELECT count(*) FROM hidden WHERE user_id = ? AND chat_id = ? AND seq = ?`, userID, chatID, seq)
 	if err := b.run(ctx, db.rq); err != nil {
@@ -199,10 +179,10 @@ func queueHistory(b *batch, userID, chatID, before int64, limit int, out *[]hera
 		before = 1 << 62
 	}
 	b.rows(func(r pgx.Rows) error {
-		m, err := scanMessage(r)
+		m, err := sqlstore.ScanMessage(r)
 		*out = append(*out, m)
 		return err
-	}, `SELECT `+msgCols+` FROM messages m
+	}, `SELECT `+sqlstore.MessageCols+` FROM messages m
 		 WHERE chat_id = ? AND seq < ? AND deleted = 0
 		 AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id = ? AND h.chat_id = m.chat_id AND h.seq = m.seq)
 		 ORDER BY seq DESC LIMIT ?`, chatID, before, userID, limit)
@@ -218,13 +198,13 @@ func (db *DB) EditMessage(ctx context.Context, chatID, seq int64, body []byte, a
 		bt := &batch{}
 		bt.row(func(r pgx.Row) error {
 			var err error
-			m, err = scanMessage(r)
+			m, err = sqlstore.ScanMessage(r)
 			found = err == nil
 			if noRows(err) {
 				return nil
 			}
 			return err
-		}, `UPDATE messages SET body = ?, edited_at = ? WHERE chat_id = ? AND seq = ? AND deleted = 0 RETURNING `+msgCols,
+		}, `UPDATE messages SET body = ?, edited_at = ? WHERE chat_id = ? AND seq = ? AND deleted = 0 RETURNING `+sqlstore.MessageCols,
 			body, sqlstore.Millis(at), chatID, seq)
 		isBroadcast(bt, chatID, &broadcast)
 		err := bt.run(ctx, t)
@@ -392,7 +372,7 @@ func difference(ctx context.Context, q querier, table, owner string, id, pts int
 		var at int64
 		var hasMsg bool
 		// The message columns go through the one message scanner.
-		m, err := scanMessage(skipScan{rows: rows, head: []any{&u.Pts, &kind, &u.ChatID, &u.Seq, &u.ActorID, &seqs, &at, &hasMsg}})
+		m, err := sqlstore.ScanMessage(skipScan{rows: rows, head: []any{&u.Pts, &kind, &u.ChatID, &u.Seq, &u.ActorID, &seqs, &at, &hasMsg}})
 		if err != nil {
 			return d, classify("postgres.Difference", err)
 		}
@@ -400,7 +380,7 @@ func difference(ctx context.Context, q querier, table, owner string, id, pts int
 			d.More = true
 			break
 		}
-		u.UserID, u.Kind, u.Seqs, u.At = id, herald.UpdateKind(kind), decodeSeqs(seqs), sqlstore.FromMillis(at)
+		u.UserID, u.Kind, u.Seqs, u.At = id, herald.UpdateKind(kind), sqlstore.DecodeSeqs(seqs), sqlstore.FromMillis(at)
 		if hasMsg {
 			u.Message = &m
 		}

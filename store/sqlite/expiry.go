@@ -59,7 +59,7 @@ func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]h
 // WaitingTimers implements store.Store.
 func (db *DB) WaitingTimers(ctx context.Context, sealedBy time.Time, limit int) ([]herald.Message, error) {
 	return messages(ctx, db.rq,
-		`SELECT `+msgCols+` FROM messages WHERE waiting = 1 AND deleted = 0 AND sealed_until <= ? AND sealed_until < expires_at
+		`SELECT `+sqlstore.MessageCols+` FROM messages WHERE waiting = 1 AND deleted = 0 AND sealed_until <= ? AND sealed_until < expires_at
 		 ORDER BY sealed_until LIMIT ?`,
 		sqlstore.Millis(sealedBy), limit)
 }
@@ -67,7 +67,7 @@ func (db *DB) WaitingTimers(ctx context.Context, sealedBy time.Time, limit int) 
 // UnreadTimers implements store.Store.
 func (db *DB) UnreadTimers(ctx context.Context, chatID, readerID, seq int64) ([]herald.Message, error) {
 	return messages(ctx, db.rq,
-		`SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND seq <= ? AND sender_id != ? AND waiting = 1 AND deleted = 0 ORDER BY seq`,
+		`SELECT `+sqlstore.MessageCols+` FROM messages WHERE chat_id = ? AND seq <= ? AND sender_id != ? AND waiting = 1 AND deleted = 0 ORDER BY seq`,
 		chatID, seq, readerID)
 }
 
@@ -79,7 +79,7 @@ func messages(ctx context.Context, q querier, query string, args ...any) ([]hera
 	defer rows.Close()
 	var out []herald.Message
 	for rows.Next() {
-		m, err := scanMessage(rows)
+		m, err := sqlstore.ScanMessage(rows)
 		if err != nil {
 			return nil, classify("sqlite.messages", err)
 		}

@@ -10,28 +10,8 @@ import (
 	"github.com/heraldim/herald/store/internal/sqlstore"
 )
 
-const msgCols = `chat_id, seq, sender_id, random_id, body, reply_to, fwd_user, fwd_chat, fwd_seq, sent_at, edited_at, deleted, views, ttl, expires_at, waiting, sealed_until, service, file_id`
-
-func scanMessage(s interface{ Scan(...any) error }) (herald.Message, error) {
-	var m herald.Message
-	var fu, fc, fs, sent, edited, ttl, expires, sealed int64
-	var deleted, waiting, service int
-	var fileID string
-	err := s.Scan(&m.ChatID, &m.Seq, &m.SenderID, &m.RandomID, &m.Body, &m.ReplyTo, &fu, &fc, &fs, &sent, &edited, &deleted, &m.Views, &ttl, &expires, &waiting, &sealed, &service, &fileID)
-	if fileID != "" {
-		m.File = &herald.File{ID: fileID}
-	}
-	m.TTL, m.ExpiresAt, m.SealedUntil = time.Duration(ttl)*time.Millisecond, sqlstore.FromMillis(expires), sqlstore.FromMillis(sealed)
-	m.Waiting, m.Service = waiting != 0, service != 0
-	if fu != 0 || fc != 0 {
-		m.Fwd = &herald.Forward{UserID: fu, ChatID: fc, Seq: fs}
-	}
-	m.SentAt, m.EditedAt, m.Deleted = sqlstore.FromMillis(sent), sqlstore.FromMillis(edited), deleted != 0
-	return m, err
-}
-
 func messageAt(ctx context.Context, q querier, chatID, seq int64) (herald.Message, error) {
-	m, err := scanMessage(q.QueryRowContext(ctx, `SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND seq = ?`, chatID, seq))
+	m, err := sqlstore.ScanMessage(q.QueryRowContext(ctx, `SELECT `+sqlstore.MessageCols+` FROM messages WHERE chat_id = ? AND seq = ?`, chatID, seq))
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
 	}
@@ -47,8 +27,8 @@ func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Messa
 		if m.RandomID != 0 {
 			// "random_id != 0" repeats the partial index's condition so
 			// SQLite uses it; without it every send scanned its chat.
-			prev, err := scanMessage(tx.QueryRowContext(ctx,
-				`SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ? AND random_id != 0`,
+			prev, err := sqlstore.ScanMessage(tx.QueryRowContext(ctx,
+				`SELECT `+sqlstore.MessageCols+` FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ? AND random_id != 0`,
 				m.ChatID, m.SenderID, m.RandomID))
 			if err == nil {
 				m, dup = prev, true
@@ -72,7 +52,7 @@ func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Messa
 			fu, fc, fs = m.Fwd.UserID, m.Fwd.ChatID, m.Fwd.Seq
 		}
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO messages (`+msgCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?)`,
+			`INSERT INTO messages (`+sqlstore.MessageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?)`,
 			m.ChatID, m.Seq, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, sqlstore.Millis(m.SentAt),
 			m.TTL.Milliseconds(), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), sqlstore.Millis(m.SealedUntil), sqlstore.Flag(m.Service), sqlstore.FileID(m)); err != nil {
 			return classify("sqlite.AppendMessage", err)
@@ -130,7 +110,7 @@ func history(ctx context.Context, q querier, userID, chatID, before int64, limit
 		before = 1 << 62
 	}
 	rows, err := q.QueryContext(ctx,
-		`SELECT `+msgCols+` FROM messages m
+		`SELECT `+sqlstore.MessageCols+` FROM messages m
 		 WHERE chat_id = ? AND seq < ? AND deleted = 0
 		 AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id = ? AND h.chat_id = m.chat_id AND h.seq = m.seq)
 		 ORDER BY seq DESC LIMIT ?`, chatID, before, userID, limit)
@@ -140,7 +120,7 @@ func history(ctx context.Context, q querier, userID, chatID, before int64, limit
 	defer rows.Close()
 	var out []herald.Message
 	for rows.Next() {
-		m, err := scanMessage(rows)
+		m, err := sqlstore.ScanMessage(rows)
 		if err != nil {
 			return nil, classify("sqlite.History", err)
 		}
@@ -325,7 +305,7 @@ func difference(ctx context.Context, q querier, table, owner string, id, pts int
 		var at int64
 		var hasMsg bool
 		// The message columns go through the one message scanner.
-		m, err := scanMessage(skipScan{rows: rows, head: []any{&u.Pts, &kind, &u.ChatID, &u.Seq, &u.ActorID, &seqs, &at, &hasMsg}})
+		m, err := sqlstore.ScanMessage(skipScan{rows: rows, head: []any{&u.Pts, &kind, &u.ChatID, &u.Seq, &u.ActorID, &seqs, &at, &hasMsg}})
 		if err != nil {
 			return d, classify("sqlite.Difference", err)
 		}
@@ -333,7 +313,7 @@ func difference(ctx context.Context, q querier, table, owner string, id, pts int
 			d.More = true
 			break
 		}
-		u.UserID, u.Kind, u.Seqs, u.At = id, herald.UpdateKind(kind), decodeSeqs(seqs), sqlstore.FromMillis(at)
+		u.UserID, u.Kind, u.Seqs, u.At = id, herald.UpdateKind(kind), sqlstore.DecodeSeqs(seqs), sqlstore.FromMillis(at)
 		if hasMsg {
 			u.Message = &m
 		}
