@@ -109,12 +109,9 @@ func isBroadcast(b *batch, chatID int64, broadcast *bool) {
 	}, `SELECT broadcast FROM chats WHERE id = ?`, chatID)
 }
 
+// chatByID reads a chat inside the writer's transaction or on the read pool.
 func chatByID(ctx context.Context, q querier, id int64) (herald.Chat, error) {
-	c, err := sqlstore.ScanChat(q.queryRow(ctx, `SELECT `+sqlstore.ChatCols+` FROM chats WHERE id = ?`, id))
-	if noRows(err) {
-		return c, herald.Errorf(herald.NotFound, "no chat %d", id)
-	}
-	return c, classify("postgres.Chat", err)
+	return dialect.ChatByID(ctx, shim{q}, id)
 }
 
 // queueChat queues the read of chat id into c.
@@ -127,11 +124,6 @@ func queueChat(b *batch, id int64, c *herald.Chat) {
 		*c = got
 		return err
 	}, `SELECT `+sqlstore.ChatCols+` FROM chats WHERE id = ?`, id)
-}
-
-// Chat implements store.Store.
-func (db *DB) Chat(ctx context.Context, chatID int64) (herald.Chat, error) {
-	return chatByID(ctx, db.rq, chatID)
 }
 
 func insertChat(ctx context.Context, t *tx, c *herald.Chat) error {
@@ -231,33 +223,6 @@ func (db *DB) CreateGroup(ctx context.Context, c herald.Chat, members []int64) (
 		return c, nil, err
 	}
 	return out, ups, nil
-}
-
-// Member implements store.Store.
-func (db *DB) Member(ctx context.Context, chatID, userID int64) (herald.Member, error) {
-	m, err := sqlstore.ScanMember(db.rq.queryRow(ctx, `SELECT `+sqlstore.MemberCols+` FROM members WHERE chat_id = ? AND user_id = ?`, chatID, userID))
-	if noRows(err) {
-		return m, herald.Errorf(herald.NotFound, "not a member of chat %d", chatID)
-	}
-	return m, classify("postgres.Member", err)
-}
-
-// Members implements store.Store.
-func (db *DB) Members(ctx context.Context, chatID int64) ([]herald.Member, error) {
-	rows, err := db.rq.query(ctx, `SELECT `+sqlstore.MemberCols+` FROM members WHERE chat_id = ? ORDER BY user_id`, chatID)
-	if err != nil {
-		return nil, classify("postgres.Members", err)
-	}
-	defer rows.Close()
-	var out []herald.Member
-	for rows.Next() {
-		m, err := sqlstore.ScanMember(rows)
-		if err != nil {
-			return nil, classify("postgres.Members", err)
-		}
-		out = append(out, m)
-	}
-	return out, classify("postgres.Members", rows.Err())
 }
 
 // AddMembers implements store.Store.

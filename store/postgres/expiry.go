@@ -96,38 +96,6 @@ func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]h
 	return ups, n, err
 }
 
-// WaitingTimers implements store.Store.
-func (db *DB) WaitingTimers(ctx context.Context, sealedBy time.Time, limit int) ([]herald.Message, error) {
-	return messages(ctx, db.rq,
-		`SELECT `+sqlstore.MessageCols+` FROM messages WHERE waiting = 1 AND deleted = 0 AND sealed_until <= ? AND sealed_until < expires_at
-		 ORDER BY sealed_until, chat_id, seq LIMIT ?`,
-		sqlstore.Millis(sealedBy), limit)
-}
-
-// UnreadTimers implements store.Store.
-func (db *DB) UnreadTimers(ctx context.Context, chatID, readerID, seq int64) ([]herald.Message, error) {
-	return messages(ctx, db.rq,
-		`SELECT `+sqlstore.MessageCols+` FROM messages WHERE chat_id = ? AND seq <= ? AND sender_id <> ? AND waiting = 1 AND deleted = 0 ORDER BY seq`,
-		chatID, seq, readerID)
-}
-
-func messages(ctx context.Context, q querier, query string, args ...any) ([]herald.Message, error) {
-	rows, err := q.query(ctx, query, args...)
-	if err != nil {
-		return nil, classify("postgres.messages", err)
-	}
-	defer rows.Close()
-	var out []herald.Message
-	for rows.Next() {
-		m, err := sqlstore.ScanMessage(rows)
-		if err != nil {
-			return nil, classify("postgres.messages", err)
-		}
-		out = append(out, m)
-	}
-	return out, classify("postgres.messages", rows.Err())
-}
-
 // Reseal implements store.Store.
 func (db *DB) Reseal(ctx context.Context, msgs []herald.Message, announce bool, at time.Time) ([]herald.Update, error) {
 	var ups []herald.Update

@@ -61,17 +61,9 @@ func memberIDs(ctx context.Context, q querier, chatID int64) ([]int64, error) {
 	return ids, classify("sqlite.members", rows.Err())
 }
 
+// chatByID reads a chat inside the writer's transaction or on the read pool.
 func chatByID(ctx context.Context, q querier, id int64) (herald.Chat, error) {
-	c, err := sqlstore.ScanChat(q.QueryRowContext(ctx, `SELECT `+sqlstore.ChatCols+` FROM chats WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, herald.Errorf(herald.NotFound, "no chat %d", id)
-	}
-	return c, classify("sqlite.Chat", err)
-}
-
-// Chat implements store.Store.
-func (db *DB) Chat(ctx context.Context, chatID int64) (herald.Chat, error) {
-	return chatByID(ctx, db.rq, chatID)
+	return dialect.ChatByID(ctx, shim{q}, id)
 }
 
 func insertChat(ctx context.Context, tx querier, c *herald.Chat) error {
@@ -190,33 +182,6 @@ func (db *DB) CreateGroup(ctx context.Context, c herald.Chat, members []int64) (
 		return err
 	})
 	return c, ups, err
-}
-
-// Member implements store.Store.
-func (db *DB) Member(ctx context.Context, chatID, userID int64) (herald.Member, error) {
-	m, err := sqlstore.ScanMember(db.rq.QueryRowContext(ctx, `SELECT `+sqlstore.MemberCols+` FROM members WHERE chat_id = ? AND user_id = ?`, chatID, userID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return m, herald.Errorf(herald.NotFound, "not a member of chat %d", chatID)
-	}
-	return m, classify("sqlite.Member", err)
-}
-
-// Members implements store.Store.
-func (db *DB) Members(ctx context.Context, chatID int64) ([]herald.Member, error) {
-	rows, err := db.rq.QueryContext(ctx, `SELECT `+sqlstore.MemberCols+` FROM members WHERE chat_id = ? ORDER BY user_id`, chatID)
-	if err != nil {
-		return nil, classify("sqlite.Members", err)
-	}
-	defer rows.Close()
-	var out []herald.Member
-	for rows.Next() {
-		m, err := sqlstore.ScanMember(rows)
-		if err != nil {
-			return nil, classify("sqlite.Members", err)
-		}
-		out = append(out, m)
-	}
-	return out, classify("sqlite.Members", rows.Err())
 }
 
 // AddMembers implements store.Store.
