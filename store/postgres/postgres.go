@@ -68,14 +68,19 @@
 //
 // # SQL dialect
 //
-// Queries are written in the SQL store/sqlite uses, with ? placeholders;
-// sql() rewrites them to $1, $2 … once per query text. That and a few
-// functions are the dialect shim: LEAST for SQLite's scalar min(), = ANY
+// Queries are written once, in SQL both engines accept, with ?
+// placeholders: sql() rewrites them to $1, $2 … once per query text.
+// store/internal/sqlstore holds the texts both stores share, the row
+// scanners, and the reads and writes whose Go is the same on both; this
+// package adapts its read pool and a writer's transaction to
+// sqlstore.Querier (shim) and embeds sqlstore.Reads. What stays here is
+// what PostgreSQL does differently: the batching writers, the lock order
+// and pipelined statements (batch), LEAST for SQLite's scalar min(), = ANY
 // of an array instead of generated IN lists (one statement text, one
-// prepared plan), casts on parameters PostgreSQL cannot type from context,
-// SELECT … FOR NO KEY UPDATE for the lock order, and data-modifying WITH
-// clauses where a write and its log entries go in one statement. Times are
-// Unix milliseconds in BIGINT and flags 0/1 INTEGERs, as in SQLite.
+// prepared plan), SELECT … FOR NO KEY UPDATE and FOR UPDATE SKIP LOCKED,
+// and data-modifying WITH clauses where a write and its log entries go in
+// one statement. Times are Unix milliseconds in BIGINT and flags 0/1
+// INTEGERs, as in SQLite.
 //
 // # PostgreSQL-compatible distributed databases
 //
@@ -803,9 +808,8 @@ var errClosed = herald.Errorf(herald.Unavailable, "the store is closed")
 var sqlCache sync.Map // string → string
 
 // sql rewrites a query written with SQLite's ? placeholders into
-// PostgreSQL's $1, $2 …, leaving ? inside quoted literals alone. This and
-// the few functions named in the package documentation are the dialect
-// shim.
+// PostgreSQL's $1, $2 …, leaving ? inside quoted literals alone (see
+// "SQL dialect" in the package documentation).
 func sql(q string) string {
 	if v, ok := sqlCache.Load(q); ok {
 		return v.(string)

@@ -15,8 +15,11 @@
 //     CAST(? AS TEXT) or CAST(? AS BIGINT), which both accept.
 //
 // Each store adapts its own connections to Querier, and gives its name and
-// its driver's errors to a Dialect; Reads is the read side built on those,
-// which each store embeds. What is an engine's own stays in its package:
+// its driver's errors to a Dialect. Reads is the read side built on those,
+// which each store embeds, so its methods are the store's. A Dialect method
+// named for a store method (CreateFile, PublishKeys …) is that write's
+// body: the store runs it inside its own writer's transaction, so the
+// writers keep their batching and this package never sees them. What is an engine's own stays in its package:
 // the writers (SQLite's single writer with group commit, PostgreSQL's
 // batching writers with savepoints, declared locks and pipelined
 // statements), statements that need PostgreSQL's arrays, LEAST, row locks
