@@ -11,14 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-func messageAt(ctx context.Context, q querier, chatID, seq int64) (herald.Message, error) {
-	m, err := sqlstore.ScanMessage(q.queryRow(ctx, `SELECT `+sqlstore.MessageCols+` FROM messages WHERE chat_id = ? AND seq = ?`, chatID, seq))
-	if noRows(err) {
-		return m, herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
-	}
-	return m, classify("postgres.Message", err)
-}
-
 // appendSQL is AppendMessage in one statement, so one round trip: the seq
 // (unless the send is a retry of a stored one), the message row, the
 // sender's read position, and the fan-out — a row in every member's log,
