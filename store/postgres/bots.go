@@ -2,43 +2,14 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/store"
-	"github.com/jackc/pgx/v5"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 )
 
 var _ store.Bots = (*DB)(nil)
-
-const botCols = `b.user_id, b.owner_id, u.username, u.display_name, b.created_at, b.token_hash IS NULL,
-	b.read_all, b.webhook_url, b.webhook_secret, b.allowed_updates, b.max_connections, b.commands, b.token_hash`
-
-func scanBot(s interface{ Scan(...any) error }) (herald.Bot, []byte, error) {
-	var b herald.Bot
-	var created int64
-	var deleted bool
-	var readAll int
-	var allowed, commands string
-	var hash []byte
-	err := s.Scan(&b.UserID, &b.OwnerID, &b.Username, &b.DisplayName, &created, &deleted,
-		&readAll, &b.WebhookURL, &b.WebhookSecret, &allowed, &b.MaxConnections, &commands, &hash)
-	if err != nil {
-		return b, nil, err
-	}
-	b.CreatedAt, b.Deleted, b.ReadAll = fromMS(created), deleted, readAll != 0
-	if allowed != "" {
-		b.AllowedUpdates = strings.Split(allowed, ",")
-	}
-	if commands != "" {
-		if err := json.Unmarshal([]byte(commands), &b.Commands); err != nil {
-			return b, nil, err
-		}
-	}
-	return b, hash, nil
-}
 
 // CreateBot implements store.Bots.
 func (db *DB) CreateBot(ctx context.Context, u herald.User, ownerID int64, tokenHash []byte) (herald.Bot, error) {
@@ -48,11 +19,11 @@ func (db *DB) CreateBot(ctx context.Context, u herald.User, ownerID int64, token
 		// "!" is no Argon2id hash, so no password ever matches it.
 		err := t.queryRow(ctx,
 			`INSERT INTO users (username, display_name, password_hash, created_at) VALUES (?, ?, '!', ?) RETURNING id`,
-			u.Username, u.DisplayName, ms(u.CreatedAt)).Scan(&b.UserID)
+			u.Username, u.DisplayName, sqlstore.Millis(u.CreatedAt)).Scan(&b.UserID)
 		if err == nil {
 			bt := &batch{}
 			bt.exec(`INSERT INTO names (name, user_id) VALUES (?, ?)`, u.Username, b.UserID)
-			bt.exec(`INSERT INTO bots (user_id, owner_id, token_hash, created_at) VALUES (?, ?, ?, ?)`, b.UserID, ownerID, tokenHash, ms(u.CreatedAt))
+			bt.exec(`INSERT INTO bots (user_id, owner_id, token_hash, created_at) VALUES (?, ?, ?, ?)`, b.UserID, ownerID, tokenHash, sqlstore.Millis(u.CreatedAt))
 			err = bt.run(ctx, t)
 		}
 		if err != nil {
@@ -67,127 +38,31 @@ func (db *DB) CreateBot(ctx context.Context, u herald.User, ownerID int64, token
 	return b, err
 }
 
-// Bot implements store.Bots.
-func (db *DB) Bot(ctx context.Context, userID int64) (herald.Bot, []byte, error) {
-	b, hash, err := scanBot(db.rq.queryRow(ctx, `SELECT `+botCols+` FROM bots b JOIN users u ON u.id = b.user_id WHERE b.user_id = ?`, userID))
-	if noRows(err) {
-		return b, nil, herald.Errorf(herald.NotFound, "no bot %d", userID)
-	}
-	return b, hash, classify("postgres.Bot", err)
-}
-
-// BotsOf implements store.Bots.
-func (db *DB) BotsOf(ctx context.Context, ownerID int64) ([]herald.Bot, error) {
-	rows, err := db.rq.query(ctx, `SELECT `+botCols+` FROM bots b JOIN users u ON u.id = b.user_id
-		WHERE b.owner_id = ? AND b.token_hash IS NOT NULL ORDER BY b.user_id`, ownerID)
-	if err != nil {
-		return nil, classify("postgres.BotsOf", err)
-	}
-	defer rows.Close()
-	var out []herald.Bot
-	for rows.Next() {
-		b, _, err := scanBot(rows)
-		if err != nil {
-			return nil, classify("postgres.BotsOf", err)
-		}
-		out = append(out, b)
-	}
-	return out, classify("postgres.BotsOf", rows.Err())
-}
-
-// WebhookBots implements store.Bots.
-func (db *DB) WebhookBots(ctx context.Context) ([]herald.Bot, error) {
-	rows, err := db.rq.query(ctx, `SELECT `+botCols+` FROM bots b JOIN users u ON u.id = b.user_id
-		WHERE b.webhook_url != '' AND b.token_hash IS NOT NULL ORDER BY b.user_id`)
-	if err != nil {
-		return nil, classify("postgres.WebhookBots", err)
-	}
-	defer rows.Close()
-	var out []herald.Bot
-	for rows.Next() {
-		b, _, err := scanBot(rows)
-		if err != nil {
-			return nil, classify("postgres.WebhookBots", err)
-		}
-		out = append(out, b)
-	}
-	return out, classify("postgres.WebhookBots", rows.Err())
-}
-
 // SetBotToken implements store.Bots.
 func (db *DB) SetBotToken(ctx context.Context, userID int64, tokenHash []byte) error {
-	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
-		n, err := t.exec(ctx, `UPDATE bots SET token_hash = ? WHERE user_id = ? AND token_hash IS NOT NULL`, tokenHash, userID)
-		return affected(n, err, "postgres.SetBotToken", "no such bot")
-	})
+	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error { return dialect.SetBotToken(ctx, shim{t}, userID, tokenHash) })
 }
 
 // UpdateBot implements store.Bots.
 func (db *DB) UpdateBot(ctx context.Context, b herald.Bot) error {
-	commands := ""
-	if len(b.Commands) > 0 {
-		j, err := json.Marshal(b.Commands)
-		if err != nil {
-			return herald.Wrap("postgres.UpdateBot", err)
-		}
-		commands = string(j)
-	}
-	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
-		n, err := t.exec(ctx, `UPDATE bots SET read_all = ?, webhook_url = ?, webhook_secret = ?, allowed_updates = ?,
-			max_connections = ?, commands = ? WHERE user_id = ? AND token_hash IS NOT NULL`,
-			boolInt(b.ReadAll), b.WebhookURL, b.WebhookSecret, strings.Join(b.AllowedUpdates, ","), b.MaxConnections, commands, b.UserID)
-		return affected(n, err, "postgres.UpdateBot", "no such bot")
-	})
+	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error { return dialect.UpdateBot(ctx, shim{t}, b) })
 }
 
 // DeleteBot implements store.Bots.
 func (db *DB) DeleteBot(ctx context.Context, userID int64) error {
-	return db.do(ctx, locks{users: []int64{userID}}, func(ctx context.Context, t *tx) error {
-		n, err := t.exec(ctx, `UPDATE bots SET token_hash = NULL, webhook_url = '', webhook_secret = '', commands = ''
-			WHERE user_id = ? AND token_hash IS NOT NULL`, userID)
-		if err := affected(n, err, "postgres.DeleteBot", "no such bot"); err != nil {
-			return err
-		}
-		if _, err := t.exec(ctx, `DELETE FROM bot_cursors WHERE bot_id = ?`, userID); err != nil {
-			return classify("postgres.DeleteBot", err)
-		}
-		_, err = t.exec(ctx, `DELETE FROM updates WHERE user_id = ?`, userID)
-		return classify("postgres.DeleteBot", err)
-	})
+	return db.do(ctx, locks{users: []int64{userID}}, func(ctx context.Context, t *tx) error { return dialect.DeleteBot(ctx, shim{t}, userID) })
 }
 
 // ForgetUpdates implements store.Bots.
 func (db *DB) ForgetUpdates(ctx context.Context, userID, before int64, olderThan time.Time) error {
 	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
-		_, err := t.exec(ctx, `DELETE FROM updates WHERE user_id = ? AND (pts < ? OR at < ?)`, userID, before, ms(olderThan))
-		return classify("postgres.ForgetUpdates", err)
+		return dialect.ForgetUpdates(ctx, shim{t}, userID, before, olderThan)
 	})
 }
 
 // FollowChat implements store.Bots.
 func (db *DB) FollowChat(ctx context.Context, botID, chatID, pts int64) error {
-	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
-		_, err := t.exec(ctx, `INSERT INTO bot_cursors (bot_id, chat_id, pts) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, botID, chatID, pts)
-		return classify("postgres.FollowChat", err)
-	})
-}
-
-// BotCursors implements store.Bots.
-func (db *DB) BotCursors(ctx context.Context, botID int64) (map[int64]int64, error) {
-	rows, err := db.rq.query(ctx, `SELECT chat_id, pts FROM bot_cursors WHERE bot_id = ?`, botID)
-	if err != nil {
-		return nil, classify("postgres.BotCursors", err)
-	}
-	defer rows.Close()
-	out := map[int64]int64{}
-	for rows.Next() {
-		var chat, pts int64
-		if err := rows.Scan(&chat, &pts); err != nil {
-			return nil, classify("postgres.BotCursors", err)
-		}
-		out[chat] = pts
-	}
-	return out, classify("postgres.BotCursors", rows.Err())
+	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error { return dialect.FollowChat(ctx, shim{t}, botID, chatID, pts) })
 }
 
 // PullChat implements store.Bots.
@@ -214,26 +89,7 @@ func (db *DB) PullChat(ctx context.Context, botID, chatID, from, to int64, ups [
 
 // SetExtra implements store.Bots.
 func (db *DB) SetExtra(ctx context.Context, chatID, seq int64, extra []byte) error {
-	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
-		var err error
-		if len(extra) == 0 {
-			_, err = t.exec(ctx, `DELETE FROM message_extras WHERE chat_id = ? AND seq = ?`, chatID, seq)
-		} else {
-			_, err = t.exec(ctx, `INSERT INTO message_extras (chat_id, seq, extra) VALUES (?, ?, ?)
-				ON CONFLICT (chat_id, seq) DO UPDATE SET extra = excluded.extra`, chatID, seq, extra)
-		}
-		return classify("postgres.SetExtra", err)
-	})
-}
-
-// Extra implements store.Bots.
-func (db *DB) Extra(ctx context.Context, chatID, seq int64) ([]byte, error) {
-	var extra []byte
-	err := db.rq.queryRow(ctx, `SELECT extra FROM message_extras WHERE chat_id = ? AND seq = ?`, chatID, seq).Scan(&extra)
-	if noRows(err) {
-		return nil, nil
-	}
-	return extra, classify("postgres.Extra", err)
+	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error { return dialect.SetExtra(ctx, shim{t}, chatID, seq, extra) })
 }
 
 // LogCallback implements store.Bots.
@@ -243,7 +99,7 @@ func (db *DB) LogCallback(ctx context.Context, c herald.Callback) (herald.Callba
 	err := db.do(ctx, locks{users: []int64{c.BotID}}, func(ctx context.Context, t *tx) error {
 		out = c
 		if err := t.queryRow(ctx, `INSERT INTO callbacks (bot_id, user_id, chat_id, seq, data, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
-			c.BotID, c.UserID, c.ChatID, c.Seq, c.Data, ms(c.At)).Scan(&out.ID); err != nil {
+			c.BotID, c.UserID, c.ChatID, c.Seq, c.Data, sqlstore.Millis(c.At)).Scan(&out.ID); err != nil {
 			return classify("postgres.LogCallback", err)
 		}
 		var got []herald.Update
@@ -260,34 +116,7 @@ func (db *DB) LogCallback(ctx context.Context, c herald.Callback) (herald.Callba
 	return out, u, err
 }
 
-// Callback implements store.Bots.
-func (db *DB) Callback(ctx context.Context, id int64) (herald.Callback, error) {
-	var c herald.Callback
-	var at int64
-	var answered int
-	err := db.rq.queryRow(ctx, `SELECT id, bot_id, user_id, chat_id, seq, data, at, answered FROM callbacks WHERE id = ?`, id).
-		Scan(&c.ID, &c.BotID, &c.UserID, &c.ChatID, &c.Seq, &c.Data, &at, &answered)
-	if noRows(err) {
-		return c, herald.Errorf(herald.NotFound, "no callback query %d", id)
-	}
-	c.At, c.Answered = fromMS(at), answered != 0
-	return c, classify("postgres.Callback", err)
-}
-
 // AnswerCallback implements store.Bots.
 func (db *DB) AnswerCallback(ctx context.Context, id int64) error {
-	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
-		n, err := t.exec(ctx, `UPDATE callbacks SET answered = 1 WHERE id = ? AND answered = 0`, id)
-		if err != nil {
-			return classify("postgres.AnswerCallback", err)
-		}
-		if n == 0 {
-			var x int
-			if err := t.queryRow(ctx, `SELECT 1 FROM callbacks WHERE id = ?`, id).Scan(&x); err == pgx.ErrNoRows || noRows(err) {
-				return herald.Errorf(herald.NotFound, "no callback query %d", id)
-			}
-			return herald.Errorf(herald.AlreadyExists, "callback query %d was already answered", id)
-		}
-		return nil
-	})
+	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error { return dialect.AnswerCallback(ctx, shim{t}, id) })
 }

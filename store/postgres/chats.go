@@ -4,11 +4,10 @@ import (
 	"context"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -26,7 +25,7 @@ func logUpdate(b *batch, u herald.Update, out *[]herald.Update) {
 		INSERT INTO updates (user_id, pts, kind, chat_id, seq, actor_id, seqs, at)
 		SELECT id, pts, ?::integer, ?::bigint, ?::bigint, ?::bigint, ?::text, ?::bigint FROM u
 		RETURNING pts`,
-		u.UserID, int(u.Kind), u.ChatID, u.Seq, u.ActorID, encodeSeqs(u.Seqs), ms(u.At))
+		u.UserID, int(u.Kind), u.ChatID, u.Seq, u.ActorID, sqlstore.EncodeSeqs(u.Seqs), sqlstore.Millis(u.At))
 }
 
 // logForMembers queues the append of a copy of tmpl to the log of every
@@ -65,7 +64,7 @@ func logForMembers(b *batch, chatID int64, tmpl herald.Update, one *herald.Updat
 		tmpl.ChatID,
 		special.UserID, special.Seq, tmpl.Seq,
 		special.UserID, special.ActorID, tmpl.ActorID,
-		encodeSeqs(tmpl.Seqs), ms(tmpl.At))
+		sqlstore.EncodeSeqs(tmpl.Seqs), sqlstore.Millis(tmpl.At))
 	b.then(func() error {
 		sort.Slice(got, func(i, j int) bool { return got[i].UserID < got[j].UserID })
 		*out = append(*out, got...)
@@ -87,7 +86,7 @@ func logChat(b *batch, u herald.Update, out *[]herald.Update) {
 		INSERT INTO chat_updates (chat_id, pts, kind, seq, seqs, actor_id, at)
 		SELECT id, pts, ?::integer, ?::bigint, ?::text, ?::bigint, ?::bigint FROM c
 		RETURNING pts`,
-		u.ChatID, int(u.Kind), u.Seq, encodeSeqs(u.Seqs), u.ActorID, ms(u.At))
+		u.ChatID, int(u.Kind), u.Seq, sqlstore.EncodeSeqs(u.Seqs), u.ActorID, sqlstore.Millis(u.At))
 }
 
 // logEverywhere queues an update that every member must see: once in the
@@ -110,79 +109,28 @@ func isBroadcast(b *batch, chatID int64, broadcast *bool) {
 	}, `SELECT broadcast FROM chats WHERE id = ?`, chatID)
 }
 
-func encodeSeqs(s []int64) string {
-	if len(s) == 0 {
-		return ""
-	}
-	b := make([]byte, 0, 8*len(s))
-	for i, v := range s {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, v, 10)
-	}
-	return string(b)
-}
-
-func decodeSeqs(s string) []int64 {
-	if s == "" {
-		return nil
-	}
-	parts := strings.Split(s, ",")
-	out := make([]int64, 0, len(parts))
-	for _, p := range parts {
-		if v, err := strconv.ParseInt(p, 10, 64); err == nil {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-const chatCols = `id, kind, title, username, description, signatures, broadcast, pts, created_by, created_at, last_seq, member_count, ttl, taken_down, takedown_reason`
-
-func scanChat(s interface{ Scan(...any) error }) (herald.Chat, error) {
-	var c herald.Chat
-	var kind, sigs, bc, down int
-	var created, ttl int64
-	err := s.Scan(&c.ID, &kind, &c.Title, &c.Username, &c.Description, &sigs, &bc, &c.Pts, &c.CreatedBy, &created, &c.LastSeq, &c.MemberCount, &ttl, &down, &c.TakedownReason)
-	c.TakenDown = down != 0
-	c.TTL = time.Duration(ttl) * time.Millisecond
-	c.Kind = herald.ChatKind(kind)
-	c.Signatures, c.Broadcast = sigs != 0, bc != 0
-	c.CreatedAt = fromMS(created)
-	return c, err
-}
-
+// chatByID reads a chat inside the writer's transaction or on the read pool.
 func chatByID(ctx context.Context, q querier, id int64) (herald.Chat, error) {
-	c, err := scanChat(q.queryRow(ctx, `SELECT `+chatCols+` FROM chats WHERE id = ?`, id))
-	if noRows(err) {
-		return c, herald.Errorf(herald.NotFound, "no chat %d", id)
-	}
-	return c, classify("postgres.Chat", err)
+	return dialect.ChatByID(ctx, shim{q}, id)
 }
 
 // queueChat queues the read of chat id into c.
 func queueChat(b *batch, id int64, c *herald.Chat) {
 	b.row(func(r pgx.Row) error {
-		got, err := scanChat(r)
+		got, err := sqlstore.ScanChat(r)
 		if noRows(err) {
 			return herald.Errorf(herald.NotFound, "no chat %d", id)
 		}
 		*c = got
 		return err
-	}, `SELECT `+chatCols+` FROM chats WHERE id = ?`, id)
-}
-
-// Chat implements store.Store.
-func (db *DB) Chat(ctx context.Context, chatID int64) (herald.Chat, error) {
-	return chatByID(ctx, db.rq, chatID)
+	}, `SELECT `+sqlstore.ChatCols+` FROM chats WHERE id = ?`, id)
 }
 
 func insertChat(ctx context.Context, t *tx, c *herald.Chat) error {
 	err := t.queryRow(ctx,
 		`INSERT INTO chats (kind, title, username, description, signatures, broadcast, created_by, created_at, last_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		int(c.Kind), c.Title, c.Username, c.Description, boolInt(c.Signatures), boolInt(c.Broadcast), c.CreatedBy, ms(c.CreatedAt), ms(c.CreatedAt)).Scan(&c.ID)
+		int(c.Kind), c.Title, c.Username, c.Description, sqlstore.Flag(c.Signatures), sqlstore.Flag(c.Broadcast), c.CreatedBy, sqlstore.Millis(c.CreatedAt), sqlstore.Millis(c.CreatedAt)).Scan(&c.ID)
 	return classify("postgres.insertChat", err)
 }
 
@@ -193,7 +141,7 @@ func addMember(b *batch, chatID, userID int64, role herald.Role, at time.Time, a
 		`INSERT INTO members (chat_id, user_id, role, read_seq, joined_at)
 		 SELECT ?::bigint, ?::bigint, ?::integer, last_seq, ?::bigint FROM chats WHERE id = ?
 		 ON CONFLICT (chat_id, user_id) DO NOTHING`,
-		chatID, userID, int(role), ms(at), chatID)
+		chatID, userID, int(role), sqlstore.Millis(at), chatID)
 }
 
 // recountMembers queues setting a new chat's member_count from its rows;
@@ -275,45 +223,6 @@ func (db *DB) CreateGroup(ctx context.Context, c herald.Chat, members []int64) (
 		return c, nil, err
 	}
 	return out, ups, nil
-}
-
-const memberCols = `chat_id, user_id, role, read_seq, muted, joined_at`
-
-func scanMember(s interface{ Scan(...any) error }) (herald.Member, error) {
-	var m herald.Member
-	var role, muted int
-	var joined int64
-	err := s.Scan(&m.ChatID, &m.UserID, &role, &m.ReadSeq, &muted, &joined)
-	m.Role, m.Muted = herald.Role(role), muted != 0
-	m.JoinedAt = fromMS(joined)
-	return m, err
-}
-
-// Member implements store.Store.
-func (db *DB) Member(ctx context.Context, chatID, userID int64) (herald.Member, error) {
-	m, err := scanMember(db.rq.queryRow(ctx, `SELECT `+memberCols+` FROM members WHERE chat_id = ? AND user_id = ?`, chatID, userID))
-	if noRows(err) {
-		return m, herald.Errorf(herald.NotFound, "not a member of chat %d", chatID)
-	}
-	return m, classify("postgres.Member", err)
-}
-
-// Members implements store.Store.
-func (db *DB) Members(ctx context.Context, chatID int64) ([]herald.Member, error) {
-	rows, err := db.rq.query(ctx, `SELECT `+memberCols+` FROM members WHERE chat_id = ? ORDER BY user_id`, chatID)
-	if err != nil {
-		return nil, classify("postgres.Members", err)
-	}
-	defer rows.Close()
-	var out []herald.Member
-	for rows.Next() {
-		m, err := scanMember(rows)
-		if err != nil {
-			return nil, classify("postgres.Members", err)
-		}
-		out = append(out, m)
-	}
-	return out, classify("postgres.Members", rows.Err())
 }
 
 // AddMembers implements store.Store.
@@ -414,7 +323,7 @@ func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error
 		var d herald.Dialog
 		var role, muted int
 		var err error
-		d.Chat, err = scanChat(multiScan{rows, func(dst ...any) []any { return append(dst, &role, &d.ReadSeq, &muted) }})
+		d.Chat, err = sqlstore.ScanChat(multiScan{rows, func(dst ...any) []any { return append(dst, &role, &d.ReadSeq, &muted) }})
 		if err != nil {
 			rows.Close()
 			return nil, classify("postgres.Dialogs", err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -27,7 +28,7 @@ func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]h
 		rows, err := t.query(ctx,
 			`SELECT chat_id, seq FROM messages WHERE expires_at > 0 AND expires_at <= ? AND deleted = 0
 			 ORDER BY expires_at, chat_id, seq LIMIT ?`,
-			ms(now), limit)
+			sqlstore.Millis(now), limit)
 		if err != nil {
 			return classify("postgres.ExpireMessages", err)
 		}
@@ -95,38 +96,6 @@ func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]h
 	return ups, n, err
 }
 
-// WaitingTimers implements store.Store.
-func (db *DB) WaitingTimers(ctx context.Context, sealedBy time.Time, limit int) ([]herald.Message, error) {
-	return messages(ctx, db.rq,
-		`SELECT `+msgCols+` FROM messages WHERE waiting = 1 AND deleted = 0 AND sealed_until <= ? AND sealed_until < expires_at
-		 ORDER BY sealed_until, chat_id, seq LIMIT ?`,
-		ms(sealedBy), limit)
-}
-
-// UnreadTimers implements store.Store.
-func (db *DB) UnreadTimers(ctx context.Context, chatID, readerID, seq int64) ([]herald.Message, error) {
-	return messages(ctx, db.rq,
-		`SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND seq <= ? AND sender_id <> ? AND waiting = 1 AND deleted = 0 ORDER BY seq`,
-		chatID, seq, readerID)
-}
-
-func messages(ctx context.Context, q querier, query string, args ...any) ([]herald.Message, error) {
-	rows, err := q.query(ctx, query, args...)
-	if err != nil {
-		return nil, classify("postgres.messages", err)
-	}
-	defer rows.Close()
-	var out []herald.Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, classify("postgres.messages", err)
-		}
-		out = append(out, m)
-	}
-	return out, classify("postgres.messages", rows.Err())
-}
-
 // Reseal implements store.Store.
 func (db *DB) Reseal(ctx context.Context, msgs []herald.Message, announce bool, at time.Time) ([]herald.Update, error) {
 	var ups []herald.Update
@@ -144,7 +113,7 @@ func (db *DB) Reseal(ctx context.Context, msgs []herald.Message, announce bool, 
 		broadcast := map[int64]*bool{}
 		for i, m := range msgs {
 			bt.row(func(r pgx.Row) error {
-				got, err := scanMessage(r)
+				got, err := sqlstore.ScanMessage(r)
 				if err == nil {
 					cur[i] = &got
 				}
@@ -155,8 +124,8 @@ func (db *DB) Reseal(ctx context.Context, msgs []herald.Message, announce bool, 
 			},
 				// Only timers still waiting: a countdown started meanwhile wins.
 				`UPDATE messages SET body = ?, sealed_until = ?, expires_at = ?, waiting = ? WHERE chat_id = ? AND seq = ? AND deleted = 0 AND waiting = 1
-				 RETURNING `+msgCols,
-				m.Body, ms(m.SealedUntil), ms(m.ExpiresAt), boolInt(m.Waiting), m.ChatID, m.Seq)
+				 RETURNING `+sqlstore.MessageCols,
+				m.Body, sqlstore.Millis(m.SealedUntil), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), m.ChatID, m.Seq)
 			if announce && broadcast[m.ChatID] == nil {
 				broadcast[m.ChatID] = new(bool)
 				bt.row(func(r pgx.Row) error {

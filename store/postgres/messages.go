@@ -7,36 +7,9 @@ import (
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 	"github.com/jackc/pgx/v5"
 )
-
-const msgCols = `chat_id, seq, sender_id, random_id, body, reply_to, fwd_user, fwd_chat, fwd_seq, sent_at, edited_at, deleted, views, ttl, expires_at, waiting, sealed_until, service, file_id`
-
-func scanMessage(s interface{ Scan(...any) error }) (herald.Message, error) {
-	var m herald.Message
-	var fu, fc, fs, sent, edited, ttl, expires, sealed int64
-	var deleted, waiting, service int
-	var fileID string
-	err := s.Scan(&m.ChatID, &m.Seq, &m.SenderID, &m.RandomID, &m.Body, &m.ReplyTo, &fu, &fc, &fs, &sent, &edited, &deleted, &m.Views, &ttl, &expires, &waiting, &sealed, &service, &fileID)
-	if fileID != "" {
-		m.File = &herald.File{ID: fileID}
-	}
-	m.TTL, m.ExpiresAt, m.SealedUntil = time.Duration(ttl)*time.Millisecond, fromMS(expires), fromMS(sealed)
-	m.Waiting, m.Service = waiting != 0, service != 0
-	if fu != 0 || fc != 0 {
-		m.Fwd = &herald.Forward{UserID: fu, ChatID: fc, Seq: fs}
-	}
-	m.SentAt, m.EditedAt, m.Deleted = fromMS(sent), fromMS(edited), deleted != 0
-	return m, err
-}
-
-func messageAt(ctx context.Context, q querier, chatID, seq int64) (herald.Message, error) {
-	m, err := scanMessage(q.queryRow(ctx, `SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND seq = ?`, chatID, seq))
-	if noRows(err) {
-		return m, herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
-	}
-	return m, classify("postgres.Message", err)
-}
 
 // appendSQL is AppendMessage in one statement, so one round trip: the seq
 // (unless the send is a retry of a stored one), the message row, the
@@ -49,7 +22,7 @@ const appendSQL = `WITH c AS (
 		WHERE id = ? AND NOT EXISTS (SELECT 1 FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ? AND random_id <> 0)
 		RETURNING last_seq, broadcast, pts),
 	ins AS (
-		INSERT INTO messages (` + msgCols + `)
+		INSERT INTO messages (` + sqlstore.MessageCols + `)
 		SELECT ?::bigint, last_seq, ?::bigint, ?::bigint, ?::bytea, ?::bigint, ?::bigint, ?::bigint, ?::bigint, ?::bigint, 0, 0, 0,
 			?::bigint, ?::bigint, ?::integer, ?::bigint, ?::integer, ?::text
 		FROM c
@@ -87,7 +60,7 @@ func (db *DB) AppendMessage(ctx context.Context, in herald.Message) (herald.Mess
 			// another writer's batch) has committed, and is seen here, or
 			// waits for this one.
 			bt.row(func(r pgx.Row) error {
-				prev, err := scanMessage(r)
+				prev, err := sqlstore.ScanMessage(r)
 				if err == nil {
 					m, dup = prev, true
 				}
@@ -98,13 +71,13 @@ func (db *DB) AppendMessage(ctx context.Context, in herald.Message) (herald.Mess
 			},
 				// random_id <> 0 repeats the partial index's condition, so a
 				// prepared (generic) plan can use the index.
-				`SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ? AND random_id <> 0`, m.ChatID, m.SenderID, m.RandomID)
+				`SELECT `+sqlstore.MessageCols+` FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ? AND random_id <> 0`, m.ChatID, m.SenderID, m.RandomID)
 		}
 		var fu, fc, fs int64
 		if m.Fwd != nil {
 			fu, fc, fs = m.Fwd.UserID, m.Fwd.ChatID, m.Fwd.Seq
 		}
-		sent := ms(m.SentAt)
+		sent := sqlstore.Millis(m.SentAt)
 		var stored bool
 		var chatPts int64
 		var broadcast int
@@ -121,8 +94,8 @@ func (db *DB) AppendMessage(ctx context.Context, in herald.Message) (herald.Mess
 		}, appendSQL,
 			sent, m.ChatID, m.ChatID, m.SenderID, m.RandomID,
 			m.ChatID, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, sent,
-			m.TTL.Milliseconds(), ms(m.ExpiresAt), boolInt(m.Waiting), ms(m.SealedUntil), boolInt(m.Service), fileID(m),
-			fileID(m),
+			m.TTL.Milliseconds(), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), sqlstore.Millis(m.SealedUntil), sqlstore.Flag(m.Service), sqlstore.FileID(m),
+			sqlstore.FileID(m),
 			m.ChatID, m.SenderID,
 			m.ChatID,
 			int(herald.UpdNewMessage), m.ChatID, m.SenderID, sent,
@@ -166,13 +139,13 @@ func (db *DB) Message(ctx context.Context, userID, chatID, seq int64) (herald.Me
 	b := &batch{}
 	b.row(func(r pgx.Row) error {
 		var err error
-		m, err = scanMessage(r)
+		m, err = sqlstore.ScanMessage(r)
 		found = err == nil
 		if noRows(err) {
 			return nil
 		}
 		return err
-	}, `SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND seq = ?`, chatID, seq)
+	}, `SELECT `+sqlstore.MessageCols+` FROM messages WHERE chat_id = ? AND seq = ?`, chatID, seq)
 	b.row(func(r pgx.Row) error { return r.Scan(&hidden) },
 		`SELECT count(*) FROM hidden WHERE user_id = ? AND chat_id = ? AND seq = ?`, userID, chatID, seq)
 	if err := b.run(ctx, db.rq); err != nil {
@@ -198,10 +171,10 @@ func queueHistory(b *batch, userID, chatID, before int64, limit int, out *[]hera
 		before = 1 << 62
 	}
 	b.rows(func(r pgx.Rows) error {
-		m, err := scanMessage(r)
+		m, err := sqlstore.ScanMessage(r)
 		*out = append(*out, m)
 		return err
-	}, `SELECT `+msgCols+` FROM messages m
+	}, `SELECT `+sqlstore.MessageCols+` FROM messages m
 		 WHERE chat_id = ? AND seq < ? AND deleted = 0
 		 AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id = ? AND h.chat_id = m.chat_id AND h.seq = m.seq)
 		 ORDER BY seq DESC LIMIT ?`, chatID, before, userID, limit)
@@ -217,14 +190,14 @@ func (db *DB) EditMessage(ctx context.Context, chatID, seq int64, body []byte, a
 		bt := &batch{}
 		bt.row(func(r pgx.Row) error {
 			var err error
-			m, err = scanMessage(r)
+			m, err = sqlstore.ScanMessage(r)
 			found = err == nil
 			if noRows(err) {
 				return nil
 			}
 			return err
-		}, `UPDATE messages SET body = ?, edited_at = ? WHERE chat_id = ? AND seq = ? AND deleted = 0 RETURNING `+msgCols,
-			body, ms(at), chatID, seq)
+		}, `UPDATE messages SET body = ?, edited_at = ? WHERE chat_id = ? AND seq = ? AND deleted = 0 RETURNING `+sqlstore.MessageCols,
+			body, sqlstore.Millis(at), chatID, seq)
 		isBroadcast(bt, chatID, &broadcast)
 		err := bt.run(ctx, t)
 		if !found && (err == nil || noRows(err)) {
@@ -340,82 +313,4 @@ func (db *DB) ReadHistory(ctx context.Context, userID, chatID, seq int64, at tim
 		return classify("postgres.ReadHistory", bt.run(ctx, t))
 	})
 	return ups, err
-}
-
-// Pts implements store.Store.
-func (db *DB) Pts(ctx context.Context, userID int64) (int64, error) {
-	var pts int64
-	err := db.rq.queryRow(ctx, `SELECT pts FROM users WHERE id = ?`, userID).Scan(&pts)
-	if noRows(err) {
-		return 0, herald.Errorf(herald.NotFound, "no user %d", userID)
-	}
-	return pts, classify("postgres.Pts", err)
-}
-
-// Difference implements store.Store.
-func (db *DB) Difference(ctx context.Context, userID, pts int64, limit int) (herald.Difference, error) {
-	return difference(ctx, db.rq, "updates", "user_id", userID, pts, limit)
-}
-
-// ChatDifference implements store.Store.
-func (db *DB) ChatDifference(ctx context.Context, chatID, pts int64, limit int) (herald.Difference, error) {
-	d, err := difference(ctx, db.rq, "chat_updates", "chat_id", chatID, pts, limit)
-	for i := range d.Updates {
-		d.Updates[i].UserID = 0
-		d.Updates[i].ChatID = chatID
-	}
-	return d, err
-}
-
-// difference pages through one log: a user's (updates) or a broadcast
-// chat's (chat_updates); both have the same columns.
-func difference(ctx context.Context, q querier, table, owner string, id, pts int64, limit int) (herald.Difference, error) {
-	d := herald.Difference{Pts: pts}
-	rows, err := q.query(ctx,
-		`SELECT u.pts, u.kind, u.chat_id, u.seq, u.actor_id, u.seqs, u.at, m.seq IS NOT NULL,
-		        coalesce(m.chat_id, 0), coalesce(m.seq, 0), coalesce(m.sender_id, 0), coalesce(m.random_id, 0), m.body,
-		        coalesce(m.reply_to, 0), coalesce(m.fwd_user, 0), coalesce(m.fwd_chat, 0), coalesce(m.fwd_seq, 0),
-		        coalesce(m.sent_at, 0), coalesce(m.edited_at, 0), coalesce(m.deleted, 0), coalesce(m.views, 0),
-		        coalesce(m.ttl, 0), coalesce(m.expires_at, 0), coalesce(m.waiting, 0), coalesce(m.sealed_until, 0), coalesce(m.service, 0), coalesce(m.file_id, '')
-		 FROM `+table+` u
-		 LEFT JOIN messages m ON u.kind IN (1, 2) AND m.chat_id = u.chat_id AND m.seq = u.seq
-		 WHERE u.`+owner+` = ? AND u.pts > ? ORDER BY u.pts LIMIT ?`, id, pts, limit+1)
-	if err != nil {
-		return d, classify("postgres.Difference", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var u herald.Update
-		var kind int
-		var seqs string
-		var at int64
-		var hasMsg bool
-		// The message columns go through the one message scanner.
-		m, err := scanMessage(skipScan{rows: rows, head: []any{&u.Pts, &kind, &u.ChatID, &u.Seq, &u.ActorID, &seqs, &at, &hasMsg}})
-		if err != nil {
-			return d, classify("postgres.Difference", err)
-		}
-		if len(d.Updates) == limit {
-			d.More = true
-			break
-		}
-		u.UserID, u.Kind, u.Seqs, u.At = id, herald.UpdateKind(kind), decodeSeqs(seqs), fromMS(at)
-		if hasMsg {
-			u.Message = &m
-		}
-		d.Updates = append(d.Updates, u)
-		d.Pts = u.Pts
-	}
-	return d, classify("postgres.Difference", rows.Err())
-}
-
-// skipScan scans a row whose first columns (head) are not the message's,
-// followed by the message scanner's columns.
-type skipScan struct {
-	rows pgx.Rows
-	head []any
-}
-
-func (s skipScan) Scan(dst ...any) error {
-	return s.rows.Scan(append(s.head[:len(s.head):len(s.head)], dst...)...)
 }

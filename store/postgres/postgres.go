@@ -68,14 +68,19 @@
 //
 // # SQL dialect
 //
-// Queries are written in the SQL store/sqlite uses, with ? placeholders;
-// sql() rewrites them to $1, $2 … once per query text. That and a few
-// functions are the dialect shim: LEAST for SQLite's scalar min(), = ANY
+// Queries are written once, in SQL both engines accept, with ?
+// placeholders: sql() rewrites them to $1, $2 … once per query text.
+// store/internal/sqlstore holds the texts both stores share, the row
+// scanners, and the reads and writes whose Go is the same on both; this
+// package adapts its read pool and a writer's transaction to
+// sqlstore.Querier (shim) and embeds sqlstore.Reads. What stays here is
+// what PostgreSQL does differently: the batching writers, the lock order
+// and pipelined statements (batch), LEAST for SQLite's scalar min(), = ANY
 // of an array instead of generated IN lists (one statement text, one
-// prepared plan), casts on parameters PostgreSQL cannot type from context,
-// SELECT … FOR NO KEY UPDATE for the lock order, and data-modifying WITH
-// clauses where a write and its log entries go in one statement. Times are
-// Unix milliseconds in BIGINT and flags 0/1 INTEGERs, as in SQLite.
+// prepared plan), SELECT … FOR NO KEY UPDATE and FOR UPDATE SKIP LOCKED,
+// and data-modifying WITH clauses where a write and its log entries go in
+// one statement. Times are Unix milliseconds in BIGINT and flags 0/1
+// INTEGERs, as in SQLite.
 //
 // # PostgreSQL-compatible distributed databases
 //
@@ -131,6 +136,7 @@ import (
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/store"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -175,6 +181,7 @@ type Stats struct {
 
 // DB is a Store on a PostgreSQL database.
 type DB struct {
+	reads // the reads both stores share
 	opts  Options
 	read  *pgxpool.Pool
 	rq    poolQuerier
@@ -189,6 +196,10 @@ type DB struct {
 }
 
 var _ store.Store = (*DB)(nil)
+
+// reads names sqlstore.Reads for embedding in DB: its methods are DB's,
+// and the field stays unexported.
+type reads = sqlstore.Reads
 
 // op is one write method's work. fn runs on a writer's connection inside
 // the batch's transaction, with the writer's context: a caller giving up
@@ -280,6 +291,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	}
 	db := &DB{opts: opts, read: r, write: w, ops: make(chan *op, 4096)}
 	db.rq = poolQuerier{db}
+	db.reads = sqlstore.NewReads(dialect, shim{db.rq})
 	if opts.NoMigrate {
 		err = checkSchema(ctx, w)
 	} else {
@@ -796,9 +808,8 @@ var errClosed = herald.Errorf(herald.Unavailable, "the store is closed")
 var sqlCache sync.Map // string → string
 
 // sql rewrites a query written with SQLite's ? placeholders into
-// PostgreSQL's $1, $2 …, leaving ? inside quoted literals alone. This and
-// the few functions named in the package documentation are the dialect
-// shim.
+// PostgreSQL's $1, $2 …, leaving ? inside quoted literals alone (see
+// "SQL dialect" in the package documentation).
 func sql(q string) string {
 	if v, ok := sqlCache.Load(q); ok {
 		return v.(string)
@@ -976,25 +987,4 @@ func versions(ms []migration) []int32 {
 		out[i] = int32(m.version)
 	}
 	return out
-}
-
-func ms(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func fromMS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v).UTC()
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

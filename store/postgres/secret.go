@@ -1,208 +1,58 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
-	"slices"
 	"time"
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/store"
-	"github.com/heraldim/herald/store/internal/sqltext"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 )
 
 var _ store.Secret = (*DB)(nil)
 
-func scanKeys(s interface{ Scan(...any) error }) (herald.DeviceKeys, error) {
-	var k herald.DeviceKeys
-	var reg, sid, at int64
-	err := s.Scan(&k.UserID, &k.DeviceID, &reg, &k.IdentityKey, &sid, &k.Signed.PublicKey, &k.Signed.Signature, &at)
-	k.RegistrationID, k.Signed.ID, k.Signed.CreatedAt = uint32(reg), uint32(sid), fromMS(at)
-	return k, err
-}
+// The reads of keys and envelopes are sqlstore.Reads'.
 
 // PublishKeys implements store.Secret.
 func (db *DB) PublishKeys(ctx context.Context, k herald.DeviceKeys, oneTime []herald.PreKey) (herald.KeyStatus, error) {
-	const op = "postgres.PublishKeys"
 	var st herald.KeyStatus
-	err := db.do(ctx, locks{}, func(ctx context.Context, tx *tx) error {
-		var owner int64
-		if err := tx.queryRow(ctx, sqltext.DeviceOwner, k.DeviceID).Scan(&owner); noRows(err) || (err == nil && owner != k.UserID) {
-			return herald.Errorf(herald.NotFound, "no such device")
-		} else if err != nil {
-			return classify(op, err)
-		}
-		var ident []byte
-		var signedAt, maxID int64
-		err := tx.queryRow(ctx, sqltext.DeviceKeyRow, k.DeviceID).Scan(&ident, &signedAt, &maxID)
-		switch {
-		case noRows(err):
-			if _, err := tx.exec(ctx, sqltext.InsertKeys, k.DeviceID, k.UserID, int64(k.RegistrationID), k.IdentityKey,
-				int64(k.Signed.ID), k.Signed.PublicKey, k.Signed.Signature, ms(k.Signed.CreatedAt)); err != nil {
-				return classify(op, err)
-			}
-		case err != nil:
-			return classify(op, err)
-		case !bytes.Equal(ident, k.IdentityKey):
-			return herald.Errorf(herald.AlreadyExists, "this device already published a different identity key; a device's identity never changes (log in again to make a new device)")
-		case ms(k.Signed.CreatedAt) > signedAt:
-			if _, err := tx.exec(ctx, sqltext.UpdateSigned, int64(k.Signed.ID), k.Signed.PublicKey, k.Signed.Signature, ms(k.Signed.CreatedAt), k.DeviceID); err != nil {
-				return classify(op, err)
-			}
-		}
-		if len(oneTime) > 0 {
-			var n int64
-			if err := tx.queryRow(ctx, sqltext.CountPreKeys, k.DeviceID).Scan(&n); err != nil {
-				return classify(op, err)
-			}
-			if int(n)+len(oneTime) > herald.MaxPreKeysStored {
-				return herald.Errorf(herald.TooLarge, "the server keeps at most %d one-time prekeys per device; %d are stored", herald.MaxPreKeysStored, n)
-			}
-			top := maxID
-			for _, p := range oneTime {
-				if _, err := tx.exec(ctx, sqltext.InsertPreKey, k.DeviceID, int64(p.ID), p.PublicKey); err != nil {
-					return classify(op, err)
-				}
-				top = max(top, int64(p.ID))
-			}
-			if top != maxID {
-				if _, err := tx.exec(ctx, sqltext.SetMaxPreKey, top, k.DeviceID); err != nil {
-					return classify(op, err)
-				}
-			}
-		}
-		var e error
-		st, e = keyStatus(ctx, tx, k.DeviceID)
-		return e
+	err := db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
+		var err error
+		st, err = dialect.PublishKeys(ctx, shim{t}, k, oneTime)
+		return err
 	})
 	return st, err
-}
-
-func keyStatus(ctx context.Context, q querier, deviceID int64) (herald.KeyStatus, error) {
-	var st herald.KeyStatus
-	var at, maxID, n int64
-	err := q.queryRow(ctx, sqltext.KeyStatus, deviceID).Scan(&at, &maxID, &n)
-	st.PreKeys = int(n)
-	if noRows(err) {
-		return herald.KeyStatus{Low: true}, nil
-	}
-	st.SignedAt, st.MaxID, st.Low = fromMS(at), uint32(maxID), st.PreKeys < herald.LowPreKeys
-	return st, classify("postgres.KeyStatus", err)
-}
-
-// KeyStatus implements store.Secret.
-func (db *DB) KeyStatus(ctx context.Context, deviceID int64) (herald.KeyStatus, error) {
-	return keyStatus(ctx, db.rq, deviceID)
-}
-
-func userKeys(ctx context.Context, q querier, userID int64) ([]herald.DeviceKeys, error) {
-	rows, err := q.query(ctx, sqltext.UserKeys, userID)
-	if err != nil {
-		return nil, classify("postgres.DeviceKeys", err)
-	}
-	defer rows.Close()
-	var out []herald.DeviceKeys
-	for rows.Next() {
-		k, err := scanKeys(rows)
-		if err != nil {
-			return nil, classify("postgres.DeviceKeys", err)
-		}
-		out = append(out, k)
-	}
-	return out, classify("postgres.DeviceKeys", rows.Err())
-}
-
-// DeviceKeys implements store.Secret.
-func (db *DB) DeviceKeys(ctx context.Context, userID int64) ([]herald.DeviceKeys, error) {
-	return userKeys(ctx, db.rq, userID)
 }
 
 // ClaimBundles implements store.Secret.
 func (db *DB) ClaimBundles(ctx context.Context, userID int64, deviceIDs []int64) ([]herald.Bundle, error) {
 	var out []herald.Bundle
-	err := db.do(ctx, locks{}, func(ctx context.Context, tx *tx) error {
-		out = out[:0]
-		keys, err := userKeys(ctx, tx, userID)
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			if len(deviceIDs) > 0 && !slices.Contains(deviceIDs, k.DeviceID) {
-				continue
-			}
-			b := herald.Bundle{DeviceKeys: k}
-			var id int64
-			var pub []byte
-			err := tx.queryRow(ctx, sqltext.ClaimPreKeyLocked, k.DeviceID, k.DeviceID).Scan(&id, &pub)
-			switch {
-			case noRows(err):
-			case err != nil:
-				return classify("postgres.ClaimBundles", err)
-			default:
-				b.PreKey = &herald.PreKey{ID: uint32(id), PublicKey: pub}
-			}
-			out = append(out, b)
-		}
-		return nil
+	err := db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
+		var err error
+		out, err = dialect.ClaimBundles(ctx, shim{t}, sqlstore.ClaimPreKeyLocked, userID, deviceIDs)
+		return err
 	})
 	return out, err
 }
 
 // Enqueue implements store.Secret.
 func (db *DB) Enqueue(ctx context.Context, envs []herald.Envelope) ([]herald.Envelope, error) {
-	out := make([]herald.Envelope, len(envs))
-	err := db.do(ctx, locks{}, func(ctx context.Context, tx *tx) error {
-		for i, e := range envs {
-			if err := tx.queryRow(ctx, sqltext.InsertEnvelope, e.DeviceID, e.UserID, e.SenderID, e.SenderDevice, int64(e.Type), e.Body,
-				ms(e.SentAt), ms(e.ExpiresAt)).Scan(&e.ID); err != nil {
-				return classify("postgres.Enqueue", err)
-			}
-			out[i] = e
-		}
-		return nil
+	var out []herald.Envelope
+	err := db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
+		var err error
+		out, err = dialect.Enqueue(ctx, shim{t}, envs)
+		return err
 	})
 	return out, err
-}
-
-func scanEnvelope(s interface{ Scan(...any) error }) (herald.Envelope, error) {
-	var e herald.Envelope
-	var typ, sent, exp int64
-	err := s.Scan(&e.ID, &e.DeviceID, &e.UserID, &e.SenderID, &e.SenderDevice, &typ, &e.Body, &sent, &exp)
-	e.Type, e.SentAt, e.ExpiresAt = herald.EnvelopeType(typ), fromMS(sent), fromMS(exp)
-	return e, err
-}
-
-// Envelopes implements store.Secret.
-func (db *DB) Envelopes(ctx context.Context, deviceID int64, now time.Time, limit int) ([]herald.Envelope, error) {
-	rows, err := db.rq.query(ctx, sqltext.Envelopes, deviceID, ms(now), limit)
-	if err != nil {
-		return nil, classify("postgres.Envelopes", err)
-	}
-	defer rows.Close()
-	var out []herald.Envelope
-	for rows.Next() {
-		e, err := scanEnvelope(rows)
-		if err != nil {
-			return nil, classify("postgres.Envelopes", err)
-		}
-		out = append(out, e)
-	}
-	return out, classify("postgres.Envelopes", rows.Err())
 }
 
 // Ack implements store.Secret.
 func (db *DB) Ack(ctx context.Context, deviceID int64, ids []int64) (int, error) {
 	n := 0
-	err := db.do(ctx, locks{}, func(ctx context.Context, tx *tx) error {
-		n = 0
-		for _, id := range ids {
-			k, err := tx.exec(ctx, sqltext.AckEnvelope, deviceID, id)
-			if err != nil {
-				return classify("postgres.Ack", err)
-			}
-			n += int(k)
-		}
-		return nil
+	err := db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
+		var err error
+		n, err = dialect.Ack(ctx, shim{t}, deviceID, ids)
+		return err
 	})
 	return n, err
 }
@@ -210,55 +60,20 @@ func (db *DB) Ack(ctx context.Context, deviceID int64, ids []int64) (int, error)
 // ExpireEnvelopes implements store.Secret.
 func (db *DB) ExpireEnvelopes(ctx context.Context, now time.Time, limit int) (int, error) {
 	n := 0
-	err := db.do(ctx, locks{}, func(ctx context.Context, tx *tx) error {
-		n = 0
-		for _, q := range []struct {
-			sql  string
-			args []any
-		}{{sqltext.ExpireEnvelopes, []any{ms(now), limit}}, {sqltext.OrphanEnvelopes, []any{limit}}} {
-			k, err := tx.exec(ctx, q.sql, q.args...)
-			if err != nil {
-				return classify("postgres.ExpireEnvelopes", err)
-			}
-			n += int(k)
-		}
-		for _, q := range []string{sqltext.OrphanKeys, sqltext.OrphanPreKeys} {
-			if _, err := tx.exec(ctx, q); err != nil {
-				return classify("postgres.ExpireEnvelopes", err)
-			}
-		}
-		return nil
+	err := db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
+		var err error
+		n, err = dialect.ExpireEnvelopes(ctx, shim{t}, now, limit)
+		return err
 	})
 	return n, err
 }
 
 // GrantFile implements store.Secret.
 func (db *DB) GrantFile(ctx context.Context, fileID string, userIDs []int64) error {
-	return db.do(ctx, locks{}, func(ctx context.Context, tx *tx) error {
-		for _, u := range userIDs {
-			if _, err := tx.exec(ctx, sqltext.GrantFile, fileID, u); err != nil {
-				return classify("postgres.GrantFile", err)
-			}
-		}
-		return nil
-	})
-}
-
-// FileGranted implements store.Secret.
-func (db *DB) FileGranted(ctx context.Context, userID int64, fileID string) (bool, error) {
-	var ok bool
-	err := db.rq.queryRow(ctx, sqltext.FileGranted, fileID, userID).Scan(&ok)
-	return ok, classify("postgres.FileGranted", err)
+	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error { return dialect.GrantFile(ctx, shim{t}, fileID, userIDs) })
 }
 
 // ForgetDevice implements store.Secret.
 func (db *DB) ForgetDevice(ctx context.Context, deviceID int64) error {
-	return db.do(ctx, locks{}, func(ctx context.Context, tx *tx) error {
-		for _, q := range []string{sqltext.ForgetKeys, sqltext.ForgetPreKeys, sqltext.ForgetEnvelopes} {
-			if _, err := tx.exec(ctx, q, deviceID); err != nil {
-				return classify("postgres.ForgetDevice", err)
-			}
-		}
-		return nil
-	})
+	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error { return dialect.ForgetDevice(ctx, shim{t}, deviceID) })
 }

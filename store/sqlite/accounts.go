@@ -3,11 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"strings"
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 )
 
 // querier is what reads need; *sql.DB and *sql.Conn both have it, so a
@@ -32,7 +32,7 @@ func (db *DB) CreateUser(ctx context.Context, u herald.User, hash []byte, invite
 		}
 		err := tx.QueryRowContext(ctx,
 			`INSERT INTO users (username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
-			u.Username, u.DisplayName, hash, ms(u.CreatedAt)).Scan(&u.ID)
+			u.Username, u.DisplayName, hash, sqlstore.Millis(u.CreatedAt)).Scan(&u.ID)
 		if err == nil {
 			_, err = tx.ExecContext(ctx, `INSERT INTO names (name, user_id) VALUES (?, ?)`, u.Username, u.ID)
 		}
@@ -53,20 +53,6 @@ func (db *DB) CreateUser(ctx context.Context, u herald.User, hash []byte, invite
 	return u, err
 }
 
-// UserByName implements store.Store.
-func (db *DB) UserByName(ctx context.Context, username string) (herald.User, []byte, error) {
-	var hash []byte
-	u, err := scanUser(db.rq.QueryRowContext(ctx,
-		`SELECT `+userCols+`, password_hash FROM users WHERE username = ?`, username), &hash)
-	if errors.Is(err, sql.ErrNoRows) {
-		return u, nil, herald.Errorf(herald.NotFound, "no user @%s", username)
-	}
-	if err != nil {
-		return u, nil, classify("sqlite.UserByName", err)
-	}
-	return u, hash, nil
-}
-
 // Users implements store.Store.
 func (db *DB) Users(ctx context.Context, ids []int64) (map[int64]herald.User, error) {
 	return users(ctx, db.rq, ids)
@@ -83,12 +69,12 @@ func users(ctx context.Context, q querier, ids []int64) (map[int64]herald.User, 
 			args[i] = id
 		}
 		rows, err := q.QueryContext(ctx,
-			`SELECT `+userCols+` FROM users WHERE id IN (`+placeholders(len(chunk))+`)`, args...)
+			`SELECT `+sqlstore.UserCols+` FROM users WHERE id IN (`+placeholders(len(chunk))+`)`, args...)
 		if err != nil {
 			return nil, classify("sqlite.Users", err)
 		}
 		for rows.Next() {
-			u, err := scanUser(rows)
+			u, err := sqlstore.ScanUser(rows)
 			if err != nil {
 				rows.Close()
 				return nil, classify("sqlite.Users", err)
@@ -102,17 +88,6 @@ func users(ctx context.Context, q querier, ids []int64) (map[int64]herald.User, 
 	return out, nil
 }
 
-const userCols = `id, username, display_name, created_at, role, suspended_until, suspend_reason`
-
-// scanUser reads userCols, then any extra columns into extra.
-func scanUser(s interface{ Scan(...any) error }, extra ...any) (herald.User, error) {
-	var u herald.User
-	var created, until int64
-	err := s.Scan(append([]any{&u.ID, &u.Username, &u.DisplayName, &created, &u.Role, &until, &u.SuspendReason}, extra...)...)
-	u.CreatedAt, u.SuspendedUntil = fromMS(created), fromMS(until)
-	return u, err
-}
-
 func placeholders(n int) string {
 	if n <= 0 {
 		return ""
@@ -122,10 +97,7 @@ func placeholders(n int) string {
 
 // CreateInvite implements store.Store.
 func (db *DB) CreateInvite(ctx context.Context, code string, at time.Time) error {
-	return db.do(ctx, func(tx querier) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO invites (code, created_at) VALUES (?, ?)`, code, ms(at))
-		return classify("sqlite.CreateInvite", err)
-	})
+	return db.do(ctx, func(tx querier) error { return dialect.CreateInvite(ctx, shim{tx}, code, at) })
 }
 
 // CreateDevice implements store.Store.
@@ -133,67 +105,18 @@ func (db *DB) CreateDevice(ctx context.Context, d herald.Device, tokenHash []byt
 	err := db.do(ctx, func(tx querier) error {
 		err := tx.QueryRowContext(ctx,
 			`INSERT INTO devices (user_id, name, token_hash, created_at, last_seen) VALUES (?, ?, ?, ?, ?) RETURNING id`,
-			d.UserID, d.Name, tokenHash, ms(d.CreatedAt), ms(d.LastSeen)).Scan(&d.ID)
+			d.UserID, d.Name, tokenHash, sqlstore.Millis(d.CreatedAt), sqlstore.Millis(d.LastSeen)).Scan(&d.ID)
 		return classify("sqlite.CreateDevice", err)
 	})
 	return d, err
 }
 
-const deviceCols = `id, user_id, name, created_at, last_seen`
-
-func scanDevice(s interface{ Scan(...any) error }) (herald.Device, error) {
-	var d herald.Device
-	var created, seen int64
-	err := s.Scan(&d.ID, &d.UserID, &d.Name, &created, &seen)
-	d.CreatedAt, d.LastSeen = fromMS(created), fromMS(seen)
-	return d, err
-}
-
-// DeviceByToken implements store.Store.
-func (db *DB) DeviceByToken(ctx context.Context, tokenHash []byte) (herald.Device, error) {
-	d, err := scanDevice(db.rq.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE token_hash = ?`, tokenHash))
-	if errors.Is(err, sql.ErrNoRows) {
-		return d, herald.Errorf(herald.NotFound, "no device has this token")
-	}
-	return d, classify("sqlite.DeviceByToken", err)
-}
-
-// Devices implements store.Store.
-func (db *DB) Devices(ctx context.Context, userID int64) ([]herald.Device, error) {
-	rows, err := db.rq.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE user_id = ? ORDER BY id`, userID)
-	if err != nil {
-		return nil, classify("sqlite.Devices", err)
-	}
-	defer rows.Close()
-	var out []herald.Device
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, classify("sqlite.Devices", err)
-		}
-		out = append(out, d)
-	}
-	return out, classify("sqlite.Devices", rows.Err())
-}
-
 // DeleteDevice implements store.Store.
 func (db *DB) DeleteDevice(ctx context.Context, userID, deviceID int64) error {
-	return db.do(ctx, func(tx querier) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE id = ? AND user_id = ?`, deviceID, userID)
-		if err != nil {
-			return classify("sqlite.DeleteDevice", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return herald.Errorf(herald.NotFound, "you have no device %d", deviceID)
-		}
-		return nil
-	})
+	return db.do(ctx, func(tx querier) error { return dialect.DeleteDevice(ctx, shim{tx}, userID, deviceID) })
 }
 
 // TouchDevice implements store.Store.
 func (db *DB) TouchDevice(ctx context.Context, deviceID int64, t time.Time) error {
-	return db.do(ctx, func(tx querier) error {
-		_, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen = ? WHERE id = ?`, ms(t), deviceID)
-		return classify("sqlite.TouchDevice", err)
-	})
+	return db.do(ctx, func(tx querier) error { return dialect.TouchDevice(ctx, shim{tx}, deviceID, t) })
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 )
 
 // CreateChannel implements store.Store.
@@ -58,7 +59,7 @@ func (db *DB) ChatByName(ctx context.Context, name string) (herald.Chat, error) 
 func (db *DB) UpdateChat(ctx context.Context, c herald.Chat) error {
 	return db.do(ctx, func(tx querier) error {
 		res, err := tx.ExecContext(ctx, `UPDATE chats SET title = ?, description = ?, signatures = ? WHERE id = ?`,
-			c.Title, c.Description, boolInt(c.Signatures), c.ID)
+			c.Title, c.Description, sqlstore.Flag(c.Signatures), c.ID)
 		if err != nil {
 			return classify("sqlite.UpdateChat", err)
 		}
@@ -72,7 +73,7 @@ func (db *DB) UpdateChat(ctx context.Context, c herald.Chat) error {
 // SetMuted implements store.Store.
 func (db *DB) SetMuted(ctx context.Context, chatID, userID int64, muted bool) error {
 	return db.do(ctx, func(tx querier) error {
-		res, err := tx.ExecContext(ctx, `UPDATE members SET muted = ? WHERE chat_id = ? AND user_id = ?`, boolInt(muted), chatID, userID)
+		res, err := tx.ExecContext(ctx, `UPDATE members SET muted = ? WHERE chat_id = ? AND user_id = ?`, sqlstore.Flag(muted), chatID, userID)
 		if err != nil {
 			return classify("sqlite.SetMuted", err)
 		}
@@ -134,7 +135,7 @@ func (db *DB) ViewPosts(ctx context.Context, chatID, userID, seq int64) error {
 // CreateChatInvite implements store.Store.
 func (db *DB) CreateChatInvite(ctx context.Context, code string, chatID, by int64, at time.Time) error {
 	return db.do(ctx, func(tx querier) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO chat_invites (code, chat_id, created_by, created_at) VALUES (?, ?, ?, ?)`, code, chatID, by, ms(at))
+		_, err := tx.ExecContext(ctx, `INSERT INTO chat_invites (code, chat_id, created_by, created_at) VALUES (?, ?, ?, ?)`, code, chatID, by, sqlstore.Millis(at))
 		return classify("sqlite.CreateChatInvite", err)
 	})
 }

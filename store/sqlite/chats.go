@@ -5,11 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 )
 
 // logUpdate appends u to its user's log, giving it the next pts.
@@ -19,7 +18,7 @@ func logUpdate(ctx context.Context, tx querier, u *herald.Update) error {
 	}
 	_, err := tx.ExecContext(ctx,
 		`INSERT INTO updates (user_id, pts, kind, chat_id, seq, actor_id, seqs, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.UserID, u.Pts, int(u.Kind), u.ChatID, u.Seq, u.ActorID, encodeSeqs(u.Seqs), ms(u.At))
+		u.UserID, u.Pts, int(u.Kind), u.ChatID, u.Seq, u.ActorID, sqlstore.EncodeSeqs(u.Seqs), sqlstore.Millis(u.At))
 	return classify("sqlite.logUpdate", err)
 }
 
@@ -62,75 +61,17 @@ func memberIDs(ctx context.Context, q querier, chatID int64) ([]int64, error) {
 	return ids, classify("sqlite.members", rows.Err())
 }
 
-func encodeSeqs(s []int64) string {
-	if len(s) == 0 {
-		return ""
-	}
-	b := make([]byte, 0, 8*len(s))
-	for i, v := range s {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, v, 10)
-	}
-	return string(b)
-}
-
-func decodeSeqs(s string) []int64 {
-	if s == "" {
-		return nil
-	}
-	parts := strings.Split(s, ",")
-	out := make([]int64, 0, len(parts))
-	for _, p := range parts {
-		if v, err := strconv.ParseInt(p, 10, 64); err == nil {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-const chatCols = `id, kind, title, username, description, signatures, broadcast, pts, created_by, created_at, last_seq, member_count, ttl, taken_down, takedown_reason`
-
-func scanChat(s interface{ Scan(...any) error }) (herald.Chat, error) {
-	var c herald.Chat
-	var kind, sigs, bc, down int
-	var created, ttl int64
-	err := s.Scan(&c.ID, &kind, &c.Title, &c.Username, &c.Description, &sigs, &bc, &c.Pts, &c.CreatedBy, &created, &c.LastSeq, &c.MemberCount, &ttl, &down, &c.TakedownReason)
-	c.TakenDown = down != 0
-	c.TTL = time.Duration(ttl) * time.Millisecond
-	c.Kind = herald.ChatKind(kind)
-	c.Signatures, c.Broadcast = sigs != 0, bc != 0
-	c.CreatedAt = fromMS(created)
-	return c, err
-}
-
+// chatByID reads a chat inside the writer's transaction or on the read pool.
 func chatByID(ctx context.Context, q querier, id int64) (herald.Chat, error) {
-	c, err := scanChat(q.QueryRowContext(ctx, `SELECT `+chatCols+` FROM chats WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, herald.Errorf(herald.NotFound, "no chat %d", id)
-	}
-	return c, classify("sqlite.Chat", err)
-}
-
-// Chat implements store.Store.
-func (db *DB) Chat(ctx context.Context, chatID int64) (herald.Chat, error) {
-	return chatByID(ctx, db.rq, chatID)
+	return dialect.ChatByID(ctx, shim{q}, id)
 }
 
 func insertChat(ctx context.Context, tx querier, c *herald.Chat) error {
 	err := tx.QueryRowContext(ctx,
 		`INSERT INTO chats (kind, title, username, description, signatures, broadcast, created_by, created_at, last_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		int(c.Kind), c.Title, c.Username, c.Description, boolInt(c.Signatures), boolInt(c.Broadcast), c.CreatedBy, ms(c.CreatedAt), ms(c.CreatedAt)).Scan(&c.ID)
+		int(c.Kind), c.Title, c.Username, c.Description, sqlstore.Flag(c.Signatures), sqlstore.Flag(c.Broadcast), c.CreatedBy, sqlstore.Millis(c.CreatedAt), sqlstore.Millis(c.CreatedAt)).Scan(&c.ID)
 	return classify("sqlite.insertChat", err)
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // logChat appends u to a broadcast chat's own log, giving it the chat's
@@ -142,7 +83,7 @@ func logChat(ctx context.Context, tx querier, u *herald.Update) error {
 	}
 	_, err := tx.ExecContext(ctx,
 		`INSERT INTO chat_updates (chat_id, pts, kind, seq, seqs, actor_id, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		u.ChatID, u.Pts, int(u.Kind), u.Seq, encodeSeqs(u.Seqs), u.ActorID, ms(u.At))
+		u.ChatID, u.Pts, int(u.Kind), u.Seq, sqlstore.EncodeSeqs(u.Seqs), u.ActorID, sqlstore.Millis(u.At))
 	return classify("sqlite.logChat", err)
 }
 
@@ -152,7 +93,7 @@ func addMember(ctx context.Context, tx querier, chatID, userID int64, role heral
 		`INSERT INTO members (chat_id, user_id, role, read_seq, joined_at)
 		 SELECT ?, ?, ?, last_seq, ? FROM chats WHERE id = ?
 		 ON CONFLICT (chat_id, user_id) DO NOTHING`,
-		chatID, userID, int(role), ms(at), chatID)
+		chatID, userID, int(role), sqlstore.Millis(at), chatID)
 	if err != nil {
 		return false, classify("sqlite.addMember", err)
 	}
@@ -241,45 +182,6 @@ func (db *DB) CreateGroup(ctx context.Context, c herald.Chat, members []int64) (
 		return err
 	})
 	return c, ups, err
-}
-
-const memberCols = `chat_id, user_id, role, read_seq, muted, joined_at`
-
-func scanMember(s interface{ Scan(...any) error }) (herald.Member, error) {
-	var m herald.Member
-	var role, muted int
-	var joined int64
-	err := s.Scan(&m.ChatID, &m.UserID, &role, &m.ReadSeq, &muted, &joined)
-	m.Role, m.Muted = herald.Role(role), muted != 0
-	m.JoinedAt = fromMS(joined)
-	return m, err
-}
-
-// Member implements store.Store.
-func (db *DB) Member(ctx context.Context, chatID, userID int64) (herald.Member, error) {
-	m, err := scanMember(db.rq.QueryRowContext(ctx, `SELECT `+memberCols+` FROM members WHERE chat_id = ? AND user_id = ?`, chatID, userID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return m, herald.Errorf(herald.NotFound, "not a member of chat %d", chatID)
-	}
-	return m, classify("sqlite.Member", err)
-}
-
-// Members implements store.Store.
-func (db *DB) Members(ctx context.Context, chatID int64) ([]herald.Member, error) {
-	rows, err := db.rq.QueryContext(ctx, `SELECT `+memberCols+` FROM members WHERE chat_id = ? ORDER BY user_id`, chatID)
-	if err != nil {
-		return nil, classify("sqlite.Members", err)
-	}
-	defer rows.Close()
-	var out []herald.Member
-	for rows.Next() {
-		m, err := scanMember(rows)
-		if err != nil {
-			return nil, classify("sqlite.Members", err)
-		}
-		out = append(out, m)
-	}
-	return out, classify("sqlite.Members", rows.Err())
 }
 
 // AddMembers implements store.Store.
@@ -380,7 +282,7 @@ func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error
 		var d herald.Dialog
 		var role, muted int
 		var err error
-		d.Chat, err = scanChat(multiScan{rows, func(dst ...any) []any { return append(dst, &role, &d.ReadSeq, &muted) }})
+		d.Chat, err = sqlstore.ScanChat(multiScan{rows, func(dst ...any) []any { return append(dst, &role, &d.ReadSeq, &muted) }})
 		if err != nil {
 			rows.Close()
 			return nil, classify("sqlite.Dialogs", err)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 )
 
 // ExpireMessages implements store.Store.
@@ -15,7 +16,7 @@ func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]h
 		ups, n = nil, 0
 		rows, err := tx.QueryContext(ctx,
 			`SELECT chat_id, seq FROM messages WHERE expires_at > 0 AND expires_at <= ? AND deleted = 0 ORDER BY expires_at LIMIT ?`,
-			ms(now), limit)
+			sqlstore.Millis(now), limit)
 		if err != nil {
 			return classify("sqlite.ExpireMessages", err)
 		}
@@ -55,38 +56,6 @@ func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]h
 	return ups, n, err
 }
 
-// WaitingTimers implements store.Store.
-func (db *DB) WaitingTimers(ctx context.Context, sealedBy time.Time, limit int) ([]herald.Message, error) {
-	return messages(ctx, db.rq,
-		`SELECT `+msgCols+` FROM messages WHERE waiting = 1 AND deleted = 0 AND sealed_until <= ? AND sealed_until < expires_at
-		 ORDER BY sealed_until LIMIT ?`,
-		ms(sealedBy), limit)
-}
-
-// UnreadTimers implements store.Store.
-func (db *DB) UnreadTimers(ctx context.Context, chatID, readerID, seq int64) ([]herald.Message, error) {
-	return messages(ctx, db.rq,
-		`SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND seq <= ? AND sender_id != ? AND waiting = 1 AND deleted = 0 ORDER BY seq`,
-		chatID, seq, readerID)
-}
-
-func messages(ctx context.Context, q querier, query string, args ...any) ([]herald.Message, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, classify("sqlite.messages", err)
-	}
-	defer rows.Close()
-	var out []herald.Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, classify("sqlite.messages", err)
-		}
-		out = append(out, m)
-	}
-	return out, classify("sqlite.messages", rows.Err())
-}
-
 // Reseal implements store.Store.
 func (db *DB) Reseal(ctx context.Context, msgs []herald.Message, announce bool, at time.Time) ([]herald.Update, error) {
 	var ups []herald.Update
@@ -96,7 +65,7 @@ func (db *DB) Reseal(ctx context.Context, msgs []herald.Message, announce bool, 
 			res, err := tx.ExecContext(ctx,
 				// Only timers still waiting: a countdown started meanwhile wins.
 				`UPDATE messages SET body = ?, sealed_until = ?, expires_at = ?, waiting = ? WHERE chat_id = ? AND seq = ? AND deleted = 0 AND waiting = 1`,
-				m.Body, ms(m.SealedUntil), ms(m.ExpiresAt), boolInt(m.Waiting), m.ChatID, m.Seq)
+				m.Body, sqlstore.Millis(m.SealedUntil), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), m.ChatID, m.Seq)
 			if err != nil {
 				return classify("sqlite.Reseal", err)
 			}

@@ -7,31 +7,11 @@ import (
 	"time"
 
 	"github.com/heraldim/herald"
-	"github.com/heraldim/herald/store/internal/sqltext"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 )
 
-const msgCols = `chat_id, seq, sender_id, random_id, body, reply_to, fwd_user, fwd_chat, fwd_seq, sent_at, edited_at, deleted, views, ttl, expires_at, waiting, sealed_until, service, file_id`
-
-func scanMessage(s interface{ Scan(...any) error }) (herald.Message, error) {
-	var m herald.Message
-	var fu, fc, fs, sent, edited, ttl, expires, sealed int64
-	var deleted, waiting, service int
-	var fileID string
-	err := s.Scan(&m.ChatID, &m.Seq, &m.SenderID, &m.RandomID, &m.Body, &m.ReplyTo, &fu, &fc, &fs, &sent, &edited, &deleted, &m.Views, &ttl, &expires, &waiting, &sealed, &service, &fileID)
-	if fileID != "" {
-		m.File = &herald.File{ID: fileID}
-	}
-	m.TTL, m.ExpiresAt, m.SealedUntil = time.Duration(ttl)*time.Millisecond, fromMS(expires), fromMS(sealed)
-	m.Waiting, m.Service = waiting != 0, service != 0
-	if fu != 0 || fc != 0 {
-		m.Fwd = &herald.Forward{UserID: fu, ChatID: fc, Seq: fs}
-	}
-	m.SentAt, m.EditedAt, m.Deleted = fromMS(sent), fromMS(edited), deleted != 0
-	return m, err
-}
-
 func messageAt(ctx context.Context, q querier, chatID, seq int64) (herald.Message, error) {
-	m, err := scanMessage(q.QueryRowContext(ctx, `SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND seq = ?`, chatID, seq))
+	m, err := sqlstore.ScanMessage(q.QueryRowContext(ctx, `SELECT `+sqlstore.MessageCols+` FROM messages WHERE chat_id = ? AND seq = ?`, chatID, seq))
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
 	}
@@ -47,8 +27,8 @@ func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Messa
 		if m.RandomID != 0 {
 			// "random_id != 0" repeats the partial index's condition so
 			// SQLite uses it; without it every send scanned its chat.
-			prev, err := scanMessage(tx.QueryRowContext(ctx,
-				`SELECT `+msgCols+` FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ? AND random_id != 0`,
+			prev, err := sqlstore.ScanMessage(tx.QueryRowContext(ctx,
+				`SELECT `+sqlstore.MessageCols+` FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ? AND random_id != 0`,
 				m.ChatID, m.SenderID, m.RandomID))
 			if err == nil {
 				m, dup = prev, true
@@ -61,7 +41,7 @@ func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Messa
 		var broadcast bool
 		if err := tx.QueryRowContext(ctx,
 			`UPDATE chats SET last_seq = last_seq + 1, last_at = ? WHERE id = ? RETURNING last_seq, broadcast`,
-			ms(m.SentAt), m.ChatID).Scan(&m.Seq, &broadcast); err != nil {
+			sqlstore.Millis(m.SentAt), m.ChatID).Scan(&m.Seq, &broadcast); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return herald.Errorf(herald.NotFound, "no chat %d", m.ChatID)
 			}
@@ -72,13 +52,13 @@ func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Messa
 			fu, fc, fs = m.Fwd.UserID, m.Fwd.ChatID, m.Fwd.Seq
 		}
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO messages (`+msgCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?)`,
-			m.ChatID, m.Seq, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, ms(m.SentAt),
-			m.TTL.Milliseconds(), ms(m.ExpiresAt), boolInt(m.Waiting), ms(m.SealedUntil), boolInt(m.Service), fileID(m)); err != nil {
+			`INSERT INTO messages (`+sqlstore.MessageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?)`,
+			m.ChatID, m.Seq, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, sqlstore.Millis(m.SentAt),
+			m.TTL.Milliseconds(), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), sqlstore.Millis(m.SealedUntil), sqlstore.Flag(m.Service), sqlstore.FileID(m)); err != nil {
 			return classify("sqlite.AppendMessage", err)
 		}
-		if id := fileID(m); id != "" {
-			if _, err := tx.ExecContext(ctx, sqltext.MarkAttached, id); err != nil {
+		if id := sqlstore.FileID(m); id != "" {
+			if _, err := tx.ExecContext(ctx, sqlstore.MarkAttached, id); err != nil {
 				return classify("sqlite.AppendMessage", err)
 			}
 		}
@@ -130,7 +110,7 @@ func history(ctx context.Context, q querier, userID, chatID, before int64, limit
 		before = 1 << 62
 	}
 	rows, err := q.QueryContext(ctx,
-		`SELECT `+msgCols+` FROM messages m
+		`SELECT `+sqlstore.MessageCols+` FROM messages m
 		 WHERE chat_id = ? AND seq < ? AND deleted = 0
 		 AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id = ? AND h.chat_id = m.chat_id AND h.seq = m.seq)
 		 ORDER BY seq DESC LIMIT ?`, chatID, before, userID, limit)
@@ -140,7 +120,7 @@ func history(ctx context.Context, q querier, userID, chatID, before int64, limit
 	defer rows.Close()
 	var out []herald.Message
 	for rows.Next() {
-		m, err := scanMessage(rows)
+		m, err := sqlstore.ScanMessage(rows)
 		if err != nil {
 			return nil, classify("sqlite.History", err)
 		}
@@ -155,7 +135,7 @@ func (db *DB) EditMessage(ctx context.Context, chatID, seq int64, body []byte, a
 	var ups []herald.Update
 	err := db.do(ctx, func(tx querier) error {
 		res, err := tx.ExecContext(ctx, `UPDATE messages SET body = ?, edited_at = ? WHERE chat_id = ? AND seq = ? AND deleted = 0`,
-			body, ms(at), chatID, seq)
+			body, sqlstore.Millis(at), chatID, seq)
 		if err != nil {
 			return classify("sqlite.EditMessage", err)
 		}
@@ -274,82 +254,4 @@ func (db *DB) ReadHistory(ctx context.Context, userID, chatID, seq int64, at tim
 		return err
 	})
 	return ups, err
-}
-
-// Pts implements store.Store.
-func (db *DB) Pts(ctx context.Context, userID int64) (int64, error) {
-	var pts int64
-	err := db.rq.QueryRowContext(ctx, `SELECT pts FROM users WHERE id = ?`, userID).Scan(&pts)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, herald.Errorf(herald.NotFound, "no user %d", userID)
-	}
-	return pts, classify("sqlite.Pts", err)
-}
-
-// Difference implements store.Store.
-func (db *DB) Difference(ctx context.Context, userID, pts int64, limit int) (herald.Difference, error) {
-	return difference(ctx, db.rq, "updates", "user_id", userID, pts, limit)
-}
-
-// ChatDifference implements store.Store.
-func (db *DB) ChatDifference(ctx context.Context, chatID, pts int64, limit int) (herald.Difference, error) {
-	d, err := difference(ctx, db.rq, "chat_updates", "chat_id", chatID, pts, limit)
-	for i := range d.Updates {
-		d.Updates[i].UserID = 0
-		d.Updates[i].ChatID = chatID
-	}
-	return d, err
-}
-
-// difference pages through one log: a user's (updates) or a broadcast
-// chat's (chat_updates); both have the same columns.
-func difference(ctx context.Context, q querier, table, owner string, id, pts int64, limit int) (herald.Difference, error) {
-	d := herald.Difference{Pts: pts}
-	rows, err := q.QueryContext(ctx,
-		`SELECT u.pts, u.kind, u.chat_id, u.seq, u.actor_id, u.seqs, u.at, m.seq IS NOT NULL,
-		        coalesce(m.chat_id, 0), coalesce(m.seq, 0), coalesce(m.sender_id, 0), coalesce(m.random_id, 0), m.body,
-		        coalesce(m.reply_to, 0), coalesce(m.fwd_user, 0), coalesce(m.fwd_chat, 0), coalesce(m.fwd_seq, 0),
-		        coalesce(m.sent_at, 0), coalesce(m.edited_at, 0), coalesce(m.deleted, 0), coalesce(m.views, 0),
-		        coalesce(m.ttl, 0), coalesce(m.expires_at, 0), coalesce(m.waiting, 0), coalesce(m.sealed_until, 0), coalesce(m.service, 0), coalesce(m.file_id, '')
-		 FROM `+table+` u
-		 LEFT JOIN messages m ON u.kind IN (1, 2) AND m.chat_id = u.chat_id AND m.seq = u.seq
-		 WHERE u.`+owner+` = ? AND u.pts > ? ORDER BY u.pts LIMIT ?`, id, pts, limit+1)
-	if err != nil {
-		return d, classify("sqlite.Difference", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var u herald.Update
-		var kind int
-		var seqs string
-		var at int64
-		var hasMsg bool
-		// The message columns go through the one message scanner.
-		m, err := scanMessage(skipScan{rows: rows, head: []any{&u.Pts, &kind, &u.ChatID, &u.Seq, &u.ActorID, &seqs, &at, &hasMsg}})
-		if err != nil {
-			return d, classify("sqlite.Difference", err)
-		}
-		if len(d.Updates) == limit {
-			d.More = true
-			break
-		}
-		u.UserID, u.Kind, u.Seqs, u.At = id, herald.UpdateKind(kind), decodeSeqs(seqs), fromMS(at)
-		if hasMsg {
-			u.Message = &m
-		}
-		d.Updates = append(d.Updates, u)
-		d.Pts = u.Pts
-	}
-	return d, classify("sqlite.Difference", rows.Err())
-}
-
-// skipScan scans a row whose first columns (head) are not the message's,
-// followed by the message scanner's columns.
-type skipScan struct {
-	rows *sql.Rows
-	head []any
-}
-
-func (s skipScan) Scan(dst ...any) error {
-	return s.rows.Scan(append(s.head[:len(s.head):len(s.head)], dst...)...)
 }

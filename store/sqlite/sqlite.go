@@ -21,6 +21,7 @@ import (
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/store"
+	"github.com/heraldim/herald/store/internal/sqlstore"
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -40,6 +41,7 @@ type Stats struct {
 
 // DB is a Store on one SQLite file.
 type DB struct {
+	reads // the reads both stores share
 	path  string
 	read  *sql.DB
 	rq    *stmtCache // prepared statements on the read pool
@@ -54,6 +56,10 @@ type DB struct {
 }
 
 var _ store.Store = (*DB)(nil)
+
+// reads names sqlstore.Reads for embedding in DB: its methods are DB's,
+// and the field stays unexported.
+type reads = sqlstore.Reads
 
 type op struct {
 	ctx  context.Context
@@ -98,6 +104,7 @@ func Open(path string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(max(4, 2*runtime.GOMAXPROCS(0)))
 	db := &DB{path: path, read: r, rq: &stmtCache{q: r, stmts: map[string]*sql.Stmt{}}, write: w, ops: make(chan *op, 4096), stopped: make(chan struct{})}
+	db.reads = sqlstore.NewReads(dialect, shim{db.rq})
 	if err := db.migrate(); err != nil {
 		w.Close()
 		r.Close()
@@ -320,20 +327,6 @@ func classify(op string, err error) error {
 		}
 	}
 	return herald.Wrap(op, err)
-}
-
-func ms(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func fromMS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v).UTC()
 }
 
 // stmtCache prepares each distinct query once per connection: parsing SQL

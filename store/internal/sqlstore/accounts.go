@@ -1,0 +1,61 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/heraldim/herald"
+)
+
+// UserByName implements store.Store.
+func (r Reads) UserByName(ctx context.Context, username string) (herald.User, []byte, error) {
+	var hash []byte
+	u, err := ScanUser(r.q.QueryRow(ctx,
+		`SELECT `+UserCols+`, password_hash FROM users WHERE username = ?`, username), &hash)
+	if NoRows(err) {
+		return u, nil, herald.Errorf(herald.NotFound, "no user @%s", username)
+	}
+	if err != nil {
+		return u, nil, r.d.wrap("UserByName", err)
+	}
+	return u, hash, nil
+}
+
+// DeviceByToken implements store.Store.
+func (r Reads) DeviceByToken(ctx context.Context, tokenHash []byte) (herald.Device, error) {
+	d, err := ScanDevice(r.q.QueryRow(ctx, `SELECT `+DeviceCols+` FROM devices WHERE token_hash = ?`, tokenHash))
+	if NoRows(err) {
+		return d, herald.Errorf(herald.NotFound, "no device has this token")
+	}
+	return d, r.d.wrap("DeviceByToken", err)
+}
+
+// Devices implements store.Store.
+func (r Reads) Devices(ctx context.Context, userID int64) ([]herald.Device, error) {
+	out, err := scanAll(ctx, r.q, ScanDevice, `SELECT `+DeviceCols+` FROM devices WHERE user_id = ? ORDER BY id`, userID)
+	return out, r.d.wrap("Devices", err)
+}
+
+// CreateInvite is store.Store's CreateInvite inside the writer's transaction tx.
+func (d Dialect) CreateInvite(ctx context.Context, tx Querier, code string, at time.Time) error {
+	_, err := tx.Exec(ctx, `INSERT INTO invites (code, created_at) VALUES (?, ?)`, code, Millis(at))
+	return d.wrap("CreateInvite", err)
+}
+
+// DeleteDevice is store.Store's DeleteDevice inside the writer's transaction tx.
+func (d Dialect) DeleteDevice(ctx context.Context, tx Querier, userID, deviceID int64) error {
+	n, err := tx.Exec(ctx, `DELETE FROM devices WHERE id = ? AND user_id = ?`, deviceID, userID)
+	if err != nil {
+		return d.wrap("DeleteDevice", err)
+	}
+	if n == 0 {
+		return herald.Errorf(herald.NotFound, "you have no device %d", deviceID)
+	}
+	return nil
+}
+
+// TouchDevice is store.Store's TouchDevice inside the writer's transaction tx.
+func (d Dialect) TouchDevice(ctx context.Context, tx Querier, deviceID int64, t time.Time) error {
+	_, err := tx.Exec(ctx, `UPDATE devices SET last_seen = ? WHERE id = ?`, Millis(t), deviceID)
+	return d.wrap("TouchDevice", err)
+}
