@@ -19,8 +19,8 @@
 // which each store embeds, so its methods are the store's. A Dialect method
 // named for a store method (CreateFile, PublishKeys …) is that write's
 // body: the store runs it inside its own writer's transaction, so the
-// writers keep their batching and this package never sees them. What is an engine's own stays in its package:
-// the writers (SQLite's single writer with group commit, PostgreSQL's
+// writers keep their batching and this package never sees them. What is
+// an engine's own stays in its package: the writers (SQLite's single writer with group commit, PostgreSQL's
 // batching writers with savepoints, declared locks and pipelined
 // statements), statements that need PostgreSQL's arrays, LEAST, row locks
 // or data-modifying WITH, SQLite's IN lists, migrations and PRAGMAs.
