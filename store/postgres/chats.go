@@ -310,30 +310,9 @@ func (db *DB) RemoveMember(ctx context.Context, chatID, actorID, userID int64, a
 
 // Dialogs implements store.Store.
 func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error) {
-	rows, err := db.rq.query(ctx,
-		`SELECT c.id, c.kind, c.title, c.username, c.description, c.signatures, c.broadcast, c.pts, c.created_by, c.created_at, c.last_seq, c.member_count, c.ttl,
-		        c.taken_down, c.takedown_reason, m.role, m.read_seq, m.muted
-		 FROM members m JOIN chats c ON c.id = m.chat_id
-		 WHERE m.user_id = ? ORDER BY c.last_at DESC, c.id DESC`, userID)
+	out, err := db.DialogChats(ctx, userID)
 	if err != nil {
-		return nil, classify("postgres.Dialogs", err)
-	}
-	var out []herald.Dialog
-	for rows.Next() {
-		var d herald.Dialog
-		var role, muted int
-		var err error
-		d.Chat, err = sqlstore.ScanChat(multiScan{rows, func(dst ...any) []any { return append(dst, &role, &d.ReadSeq, &muted) }})
-		if err != nil {
-			rows.Close()
-			return nil, classify("postgres.Dialogs", err)
-		}
-		d.Role, d.Muted = herald.Role(role), muted != 0
-		out = append(out, d)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, classify("postgres.Dialogs", err)
+		return nil, err
 	}
 	// What each line needs besides the chat, for every line in one round
 	// trip rather than three or four per chat.
@@ -343,18 +322,13 @@ func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error
 	for i := range out {
 		d := &out[i]
 		queueHistory(b, userID, d.Chat.ID, 0, 1, &lasts[i])
-		b.row(func(r pgx.Row) error { return r.Scan(&d.Unread) },
-			`SELECT count(*) FROM messages WHERE chat_id = ? AND seq > ? AND sender_id <> ? AND deleted = 0
-			 AND seq NOT IN (SELECT seq FROM hidden WHERE user_id = ? AND chat_id = ?)`,
-			d.Chat.ID, d.ReadSeq, userID, userID, d.Chat.ID)
+		b.row(func(r pgx.Row) error { return r.Scan(&d.Unread) }, sqlstore.DialogUnread, d.Chat.ID, d.ReadSeq, userID, userID, d.Chat.ID)
 		if d.Chat.Broadcast {
 			continue // no read receipts between members, and no member scan
 		}
-		b.row(func(r pgx.Row) error { return r.Scan(&d.PeerReadSeq) },
-			`SELECT coalesce(max(read_seq), 0) FROM members WHERE chat_id = ? AND user_id <> ?`, d.Chat.ID, userID)
+		b.row(func(r pgx.Row) error { return r.Scan(&d.PeerReadSeq) }, sqlstore.DialogPeerRead, d.Chat.ID, userID)
 		if d.Chat.Kind == herald.Direct {
-			b.row(func(r pgx.Row) error { return r.Scan(&peers[i]) },
-				`SELECT CASE WHEN user_lo = ? THEN user_hi ELSE user_lo END FROM direct_chats WHERE chat_id = ?`, userID, d.Chat.ID)
+			b.row(func(r pgx.Row) error { return r.Scan(&peers[i]) }, sqlstore.DialogPeer, userID, d.Chat.ID)
 		}
 	}
 	if err := b.run(ctx, db.rq); err != nil {
@@ -422,12 +396,3 @@ func (db *DB) SetRole(ctx context.Context, chatID, actorID, userID int64, role h
 	})
 	return ups, err
 }
-
-// multiScan lets a scan function written for one column list read extra
-// columns that follow it in the same row.
-type multiScan struct {
-	rows  pgx.Rows
-	extra func(dst ...any) []any
-}
-
-func (m multiScan) Scan(dst ...any) error { return m.rows.Scan(m.extra(dst...)...) }

@@ -269,29 +269,9 @@ func (db *DB) RemoveMember(ctx context.Context, chatID, actorID, userID int64, a
 
 // Dialogs implements store.Store.
 func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error) {
-	rows, err := db.rq.QueryContext(ctx,
-		`SELECT c.id, c.kind, c.title, c.username, c.description, c.signatures, c.broadcast, c.pts, c.created_by, c.created_at, c.last_seq, c.member_count, c.ttl,
-		        c.taken_down, c.takedown_reason, m.role, m.read_seq, m.muted
-		 FROM members m JOIN chats c ON c.id = m.chat_id
-		 WHERE m.user_id = ? ORDER BY c.last_at DESC, c.id DESC`, userID)
+	out, err := db.DialogChats(ctx, userID)
 	if err != nil {
-		return nil, classify("sqlite.Dialogs", err)
-	}
-	var out []herald.Dialog
-	for rows.Next() {
-		var d herald.Dialog
-		var role, muted int
-		var err error
-		d.Chat, err = sqlstore.ScanChat(multiScan{rows, func(dst ...any) []any { return append(dst, &role, &d.ReadSeq, &muted) }})
-		if err != nil {
-			rows.Close()
-			return nil, classify("sqlite.Dialogs", err)
-		}
-		d.Role, d.Muted = herald.Role(role), muted != 0
-		out = append(out, d)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, classify("sqlite.Dialogs", err)
+		return nil, err
 	}
 	var peers []int64
 	for i := range out {
@@ -303,25 +283,18 @@ func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error
 		if len(msgs) > 0 {
 			d.Last = &msgs[0]
 		}
-		if err := db.rq.QueryRowContext(ctx,
-			`SELECT count(*) FROM messages WHERE chat_id = ? AND seq > ? AND sender_id != ? AND deleted = 0
-			 AND seq NOT IN (SELECT seq FROM hidden WHERE user_id = ? AND chat_id = ?)`,
-			d.Chat.ID, d.ReadSeq, userID, userID, d.Chat.ID).Scan(&d.Unread); err != nil {
+		if err := db.rq.QueryRowContext(ctx, sqlstore.DialogUnread, d.Chat.ID, d.ReadSeq, userID, userID, d.Chat.ID).Scan(&d.Unread); err != nil {
 			return nil, classify("sqlite.Dialogs", err)
 		}
 		if d.Chat.Broadcast {
 			continue // no read receipts between members, and no member scan
 		}
-		var peerRead sql.NullInt64
-		if err := db.rq.QueryRowContext(ctx,
-			`SELECT max(read_seq) FROM members WHERE chat_id = ? AND user_id != ?`, d.Chat.ID, userID).Scan(&peerRead); err != nil {
+		if err := db.rq.QueryRowContext(ctx, sqlstore.DialogPeerRead, d.Chat.ID, userID).Scan(&d.PeerReadSeq); err != nil {
 			return nil, classify("sqlite.Dialogs", err)
 		}
-		d.PeerReadSeq = peerRead.Int64
 		if d.Chat.Kind == herald.Direct {
 			var peer int64
-			err := db.rq.QueryRowContext(ctx,
-				`SELECT CASE WHEN user_lo = ? THEN user_hi ELSE user_lo END FROM direct_chats WHERE chat_id = ?`, userID, d.Chat.ID).Scan(&peer)
+			err := db.rq.QueryRowContext(ctx, sqlstore.DialogPeer, userID, d.Chat.ID).Scan(&peer)
 			if err != nil {
 				return nil, classify("sqlite.Dialogs", err)
 			}
@@ -381,12 +354,3 @@ func (db *DB) SetRole(ctx context.Context, chatID, actorID, userID int64, role h
 	})
 	return ups, err
 }
-
-// multiScan lets a scan function written for one column list read extra
-// columns that follow it in the same row.
-type multiScan struct {
-	rows  *sql.Rows
-	extra func(dst ...any) []any
-}
-
-func (m multiScan) Scan(dst ...any) error { return m.rows.Scan(m.extra(dst...)...) }

@@ -35,3 +35,43 @@ func (d Dialect) ChatByID(ctx context.Context, q Querier, id int64) (herald.Chat
 func (r Reads) Chat(ctx context.Context, chatID int64) (herald.Chat, error) {
 	return r.d.ChatByID(ctx, r.q, chatID)
 }
+
+// DialogChats is the first half of Dialogs: the user's chats, with their
+// role, read position and mute, most recently active first. What each
+// line needs besides (the last message, the unread count, the peer's read
+// position) each store reads its own way, with DialogUnread, DialogPeerRead
+// and DialogPeer.
+func (r Reads) DialogChats(ctx context.Context, userID int64) ([]herald.Dialog, error) {
+	out, err := scanAll(ctx, r.q, func(row Row) (herald.Dialog, error) {
+		var d herald.Dialog
+		var role, muted int
+		var err error
+		d.Chat, err = ScanChat(extraScan{row, []any{&role, &d.ReadSeq, &muted}})
+		d.Role, d.Muted = herald.Role(role), muted != 0
+		return d, err
+	}, `SELECT c.id, c.kind, c.title, c.username, c.description, c.signatures, c.broadcast, c.pts, c.created_by, c.created_at, c.last_seq, c.member_count, c.ttl,
+		        c.taken_down, c.takedown_reason, m.role, m.read_seq, m.muted
+		 FROM members m JOIN chats c ON c.id = m.chat_id
+		 WHERE m.user_id = ? ORDER BY c.last_at DESC, c.id DESC`, userID)
+	return out, r.d.wrap("Dialogs", err)
+}
+
+// Queries for each line of Dialogs.
+const (
+	// DialogUnread: chat, read seq, user, user, chat.
+	DialogUnread = `SELECT count(*) FROM messages WHERE chat_id = ? AND seq > ? AND sender_id <> ? AND deleted = 0
+		AND seq NOT IN (SELECT seq FROM hidden WHERE user_id = ? AND chat_id = ?)`
+	// DialogPeerRead: chat, user.
+	DialogPeerRead = `SELECT coalesce(max(read_seq), 0) FROM members WHERE chat_id = ? AND user_id <> ?`
+	// DialogPeer: user, chat.
+	DialogPeer = `SELECT CASE WHEN user_lo = ? THEN user_hi ELSE user_lo END FROM direct_chats WHERE chat_id = ?`
+)
+
+// extraScan lets a scanner written for one column list read a row that
+// has more columns after them.
+type extraScan struct {
+	row   Row
+	extra []any
+}
+
+func (e extraScan) Scan(dst ...any) error { return e.row.Scan(append(dst, e.extra...)...) }
