@@ -502,3 +502,54 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 		t.Fatalf("audit = %v, %v; want both entries unchanged", es, err)
 	}
 }
+
+// BenchmarkAppendMessageTwoNodes is two nodes' stores on one database,
+// each pair's two members sending through different ones, as the
+// two-node direct scenario in docs/BENCHMARKS.md does: how much the two
+// writers wait for each other's row locks.
+func BenchmarkAppendMessageTwoNodes(b *testing.B) {
+	dsn := freshSchema(b)
+	dbs := []*postgres.DB{open(b, dsn, postgres.Options{}), open(b, dsn, postgres.Options{})}
+	defer dbs[0].Close()
+	defer dbs[1].Close()
+	ctx := context.Background()
+	const chats = 64
+	type sender struct {
+		db         *postgres.DB
+		chat, user int64
+	}
+	var senders []sender
+	for i := range chats {
+		var us [2]herald.User
+		for k := range us {
+			u, err := dbs[0].CreateUser(ctx, herald.User{Username: fmt.Sprintf("user%d_%d", i, k), CreatedAt: t0}, []byte("h"), "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			us[k] = u
+		}
+		c, _, err := dbs[0].DirectChat(ctx, us[0].ID, us[1].ID, true, t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		senders = append(senders, sender{dbs[0], c.ID, us[0].ID}, sender{dbs[1], c.ID, us[1].ID})
+	}
+	body := bytes.Repeat([]byte{0xab}, 200)
+	var next, sent atomic.Int64
+	before := dbs[0].Stats().Retries + dbs[1].Stats().Retries
+	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		s := senders[int(next.Add(1))%len(senders)]
+		for pb.Next() {
+			if _, _, _, err := s.db.AppendMessage(ctx, herald.Message{ChatID: s.chat, SenderID: s.user, Body: body, SentAt: t0}); err != nil {
+				b.Error(err)
+				return
+			}
+			sent.Add(1)
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(sent.Load())/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(dbs[0].Stats().Retries+dbs[1].Stats().Retries-before)/float64(max(1, sent.Load())), "retries/msg")
+}
