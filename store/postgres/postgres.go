@@ -86,9 +86,15 @@
 //
 // The SQL stays within what CockroachDB and YugabyteDB accept where that
 // costs little: no advisory locks (concurrent migrators coordinate through
-// the primary key of schema_migrations), no LOCK TABLE, no stored
-// procedures; each WITH clause modifies a different table. What would
-// need changing for them:
+// the primary key of schema_migrations, and work for one node at a time
+// through lease rows, nodes.go), no LOCK TABLE, no stored procedures; each
+// WITH clause modifies a different table. What would need changing for
+// them:
+//   - The shared rate buckets are an UNLOGGED table (0010_leases.sql).
+//     CockroachDB accepts UNLOGGED and ignores it, so each take becomes a
+//     replicated, durable write: correct, but a send then pays for one
+//     more consensus round; there the buckets would better live
+//     elsewhere.
 //   - CockroachDB runs SERIALIZABLE, reports conflicts as 40001 at any
 //     statement or at COMMIT, and does not allow ROLLBACK TO SAVEPOINT
 //     after one; the writer then runs the whole batch again, correct but
