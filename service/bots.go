@@ -566,23 +566,12 @@ func (s *Service) BotSend(ctx context.Context, c Caller, p SendParams, x herald.
 	if err != nil {
 		return herald.Message{}, err
 	}
-	m.Text = ""
+	// The keyboard is stored with the message, in one transaction, so
+	// every reader finds it.
+	m.Text, m.Extra = "", extra
 	msg, ups, dup, err := s.store.AppendMessage(ctx, m)
 	if err != nil {
 		return herald.Message{}, err
-	}
-	if !dup && extra != nil {
-		// Stored before anyone is told of the message, so every reader
-		// finds the keyboard. A crash between the two writes leaves the
-		// text without its buttons, never buttons without a message.
-		if err := s.bots.SetExtra(ctx, msg.ChatID, msg.Seq, extra); err != nil {
-			return herald.Message{}, err
-		}
-		for i := range ups {
-			if ups[i].Message != nil {
-				ups[i].Message.Extra = extra
-			}
-		}
 	}
 	if !dup {
 		s.announce(ctx, ups)

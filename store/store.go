@@ -105,7 +105,9 @@ type Store interface {
 	// UserID 0): the cost of a post does not grow with the audience.
 	// If the sender already sent a message with the same non-zero RandomID
 	// to this chat, that message is returned with dup set and nothing is
-	// written: a retried send is never stored twice.
+	// written: a retried send is never stored twice. A non-empty m.Extra
+	// (a bot's sealed keyboard) is stored in the same transaction, so a
+	// message is never seen without it.
 	AppendMessage(ctx context.Context, m herald.Message) (msg herald.Message, ups []herald.Update, dup bool, err error)
 	// Message returns one message as userID may see it. NotFound if it does
 	// not exist or userID deleted it for themself.

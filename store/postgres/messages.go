@@ -109,6 +109,13 @@ func (db *DB) AppendMessage(ctx context.Context, in herald.Message) (herald.Mess
 		if !stored {
 			return herald.Errorf(herald.NotFound, "no chat %d", m.ChatID)
 		}
+		if len(m.Extra) > 0 {
+			// Its own round trip, after the seq is known: only bots'
+			// messages with a keyboard pay it.
+			if err := dialect.SetExtra(ctx, shim{t}, m.ChatID, m.Seq, m.Extra); err != nil {
+				return err
+			}
+		}
 		msg := m
 		tmpl := herald.Update{Kind: herald.UpdNewMessage, ChatID: m.ChatID, Seq: m.Seq, ActorID: m.SenderID, Message: &msg, At: m.SentAt}
 		if broadcast != 0 {

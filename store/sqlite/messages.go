@@ -62,6 +62,11 @@ func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Messa
 				return classify("sqlite.AppendMessage", err)
 			}
 		}
+		if len(m.Extra) > 0 {
+			if err := dialect.SetExtra(ctx, shim{tx}, m.ChatID, m.Seq, m.Extra); err != nil {
+				return err
+			}
+		}
 		// Sending means having read everything before it.
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE members SET read_seq = ? WHERE chat_id = ? AND user_id = ? AND read_seq < ?`,

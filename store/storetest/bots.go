@@ -76,6 +76,23 @@ func testBots(t *testing.T, f *fixture) {
 	if x, _ := bs.Extra(ctx, chat.ID, m.Seq); string(x) != "sealed2" {
 		t.Fatalf("Extra = %q", x)
 	}
+	// A keyboard sent with its message is stored in the same write, and
+	// a retried send stores nothing twice.
+	withKb := herald.Message{ChatID: chat.ID, SenderID: b.UserID, Body: []byte("with buttons"), Extra: []byte("kb"), RandomID: 77, SentAt: f.tick()}
+	sent, ups, dup, err := f.s.AppendMessage(ctx, withKb)
+	if err != nil || dup || len(ups) != 2 {
+		t.Fatalf("AppendMessage with Extra = %+v, %d updates, %v, %v", sent, len(ups), dup, err)
+	}
+	if x, err := bs.Extra(ctx, chat.ID, sent.Seq); err != nil || string(x) != "kb" {
+		t.Fatalf("Extra of a message appended with one = %q, %v", x, err)
+	}
+	withKb.Extra = []byte("kb, retried")
+	if again, _, dup, err := f.s.AppendMessage(ctx, withKb); err != nil || !dup || again.Seq != sent.Seq {
+		t.Fatalf("retried send = %+v, %v, %v", again, dup, err)
+	}
+	if x, _ := bs.Extra(ctx, chat.ID, sent.Seq); string(x) != "kb" {
+		t.Fatalf("a retried send rewrote the keyboard: %q", x)
+	}
 	f.send(chat.ID, person.ID, "first")
 	cb, up, err := bs.LogCallback(ctx, herald.Callback{BotID: b.UserID, UserID: person.ID, ChatID: chat.ID, Seq: m.Seq, Data: "a", At: f.tick()})
 	if err != nil || cb.ID == 0 || up.Kind != herald.UpdCallback || up.UserID != b.UserID || len(up.Seqs) != 1 || up.Seqs[0] != cb.ID || up.Pts != f.pts(b.UserID) {
