@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldim/herald/internal/pgtest"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 	"github.com/heraldim/herald/server"
 )
@@ -15,7 +16,7 @@ import (
 // through another, and its answer to a button press reaches the presser
 // on the other node (PostgreSQL and NATS between them).
 func TestBotAcrossNodes(t *testing.T) {
-	node := sharedNodes(t, pgSchema(t), func(c *server.Config) { c.BotLimits = laxBots })
+	node := sharedNodes(t, pgtest.Schema(t), func(c *server.Config) { c.BotLimits = laxBots })
 	a, b := node(), node()
 	alice := signup(t, a, "alice")
 	name, token := newBot(t, alice)
@@ -85,7 +86,7 @@ func TestBotAcrossNodes(t *testing.T) {
 // older one waiting on another with 409, as on one node, so two instances
 // of a bot behind a load balancer are told, not fed the same updates.
 func TestBotPollConflictAcrossNodes(t *testing.T) {
-	node := sharedNodes(t, pgSchema(t), func(c *server.Config) { c.BotLimits = laxBots })
+	node := sharedNodes(t, pgtest.Schema(t), func(c *server.Config) { c.BotLimits = laxBots })
 	a, b := node(), node()
 	alice := signup(t, a, "alice")
 	_, token := newBot(t, alice)

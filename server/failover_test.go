@@ -16,6 +16,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/internal/pgtest"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 	"github.com/heraldim/herald/server"
 )
@@ -348,7 +349,7 @@ func (cv *conversation) check(allowed ...herald.Kind) {
 // receiver's second device, on the third node, and the sender's own
 // device converge on the same messages.
 func TestNodeKilledMidConversation(t *testing.T) {
-	dsn := pgSchema(t)
+	dsn := pgtest.Schema(t)
 	ns := natsServer(t, nil)
 	key := t.TempDir() + "/master.key"
 	nodes := []*server.Node{pgNode(t, dsn, ns.ClientURL(), key), pgNode(t, dsn, ns.ClientURL(), key), pgNode(t, dsn, ns.ClientURL(), key)}
@@ -379,7 +380,7 @@ func TestNodeKilledMidConversation(t *testing.T) {
 // subscription also misses events while it moves. Delivery continues, and
 // every acknowledged message reaches the receiver once, in order.
 func TestNATSServerLost(t *testing.T) {
-	dsn := pgSchema(t)
+	dsn := pgtest.Schema(t)
 	cluster := func(routes ...*url.URL) *natsserver.Options {
 		return &natsserver.Options{
 			Cluster: natsserver.ClusterOpts{Name: "herald-failover", Host: "127.0.0.1", Port: -1},

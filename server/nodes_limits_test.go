@@ -12,6 +12,7 @@ import (
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/client"
+	"github.com/heraldim/herald/internal/pgtest"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 	"github.com/heraldim/herald/server"
 	"github.com/heraldim/herald/transport/botapi"
@@ -23,7 +24,7 @@ import (
 func TestLimitsAcrossNodes(t *testing.T) {
 	strict := lax
 	strict.DirectPerSecond = 0.001 // one message, then a wait of 1000 s
-	node := sharedNodes(t, pgSchema(t), func(c *server.Config) { c.AbuseLimits = strict })
+	node := sharedNodes(t, pgtest.Schema(t), func(c *server.Config) { c.AbuseLimits = strict })
 	a, b := node(), node()
 	alice, bobby := signup(t, a, "alice"), signup(t, b, "bobby")
 	alice2 := loginVia(t, b.URL(), alice.user)
@@ -75,7 +76,7 @@ func TestWebhookOnceAcrossNodes(t *testing.T) {
 
 	names := []string{"A", "B"}
 	made := 0
-	node := sharedNodes(t, pgSchema(t), func(c *server.Config) {
+	node := sharedNodes(t, pgtest.Schema(t), func(c *server.Config) {
 		c.BotLimits = laxBots
 		c.BotAPI = botapi.Options{
 			WebhookLease:   time.Second,

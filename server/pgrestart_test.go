@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/internal/pgtest"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 )
 
@@ -35,7 +36,7 @@ func TestPostgresRestart(t *testing.T) {
 	if len(pgctl) == 0 {
 		t.Fatal(`HERALD_TEST_PG_CTL is not set; run eval "$(bash .ci/postgres.sh)"`)
 	}
-	dsn := pgSchema(t)
+	dsn := pgtest.Schema(t)
 	n := pgNode(t, dsn, "", t.TempDir()+"/master.key")
 	alice, bobby := signup(t, n, "alice"), signup(t, n, "bobby")
 	cv := converse(t, alice, bobby)

@@ -2,58 +2,18 @@ package server_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
+	"github.com/heraldim/herald/internal/pgtest"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 	"github.com/heraldim/herald/server"
 )
-
-// pgSchema gives the test an empty PostgreSQL schema (.ci/postgres.sh
-// provides the server); under CI a missing server is a failure.
-func pgSchema(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("HERALD_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("HERALD_TEST_POSTGRES is not set, and CI is")
-		}
-		t.Skip(`HERALD_TEST_POSTGRES is not set; run eval "$(bash .ci/postgres.sh)"`)
-	}
-	var r [6]byte
-	rand.Read(r[:])
-	schema := "nodes_" + hex.EncodeToString(r[:])
-	ctx := context.Background()
-	c, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
-	if _, err := c.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if c, err := pgx.Connect(ctx, dsn); err == nil {
-			c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(ctx)
-		}
-	})
-	u, _ := url.Parse(dsn)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // sharedNodes starts an embedded NATS server and returns a function that
 // starts nodes on it and on the PostgreSQL schema dsn, sharing one master
@@ -93,7 +53,7 @@ func sharedNodes(t *testing.T, dsn string, adjust func(*server.Config)) func() *
 // directory, on one PostgreSQL database and one NATS server.
 func TestNodesOnPostgresAndNATS(t *testing.T) {
 	// The master key is shared, as it must be between nodes.
-	node := sharedNodes(t, pgSchema(t), nil)
+	node := sharedNodes(t, pgtest.Schema(t), nil)
 	a, b := node(), node()
 	alice, bobby := signup(t, a, "alice"), signup(t, b, "bobby")
 	sent := send(t, alice, to(bobby.user.name), "over postgres and nats")
@@ -130,7 +90,7 @@ func TestNodesOnPostgresAndNATS(t *testing.T) {
 // on every device, and the sweepers of both nodes, racing, delete it
 // exactly once.
 func TestTimersAcrossNodes(t *testing.T) {
-	node := sharedNodes(t, pgSchema(t), func(c *server.Config) {
+	node := sharedNodes(t, pgtest.Schema(t), func(c *server.Config) {
 		c.SweepEvery, c.BucketWidth = 50*time.Millisecond, time.Second
 	})
 	a, b := node(), node()
@@ -184,7 +144,7 @@ func TestTimersAcrossNodes(t *testing.T) {
 // one node sign the next post on every node. Each node caches how a
 // channel signs its posts; the change must reach the other's cache.
 func TestChatChangeReachesEveryNode(t *testing.T) {
-	node := sharedNodes(t, pgSchema(t), nil)
+	node := sharedNodes(t, pgtest.Schema(t), nil)
 	a, b := node(), node()
 	owner, fan := signup(t, a, "owner"), signup(t, b, "reader")
 	ch := createChannel(t, owner, fmt.Sprintf("signed%d", userSeq.Add(1)), false)

@@ -54,6 +54,11 @@ type Config struct {
 	// bench-users) beside a running server: it does not sweep, so only the
 	// server ever rewrites the key ring.
 	Console bool
+	// NoMigrate makes a node on PostgreSQL refuse a schema that is not
+	// current instead of migrating it, for deployments that migrate with
+	// heraldd migrate before rolling out nodes. (An SQLite file is always
+	// brought up to date: it has one node.)
+	NoMigrate bool
 	// Pprof serves Go's profiles under /debug/pprof/, for the operator's
 	// own benchmarking; never enable it on a public address.
 	Pprof bool
@@ -123,7 +128,7 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, mod, err := openStore(cfg.DB, cfg.DataDir)
+	db, mod, err := openStore(cfg.DB, cfg.DataDir, cfg.NoMigrate)
 	if err != nil {
 		return nil, err
 	}
@@ -210,9 +215,9 @@ func openRing(db store.Store, cfg Config, master []byte) (*crypto.KeyRing, error
 
 // openStore interprets -db: empty for SQLite in the data directory, a
 // path or sqlite: URL, or a postgres:// URL.
-func openStore(spec, dataDir string) (store.Store, store.Moderation, error) {
+func openStore(spec, dataDir string, noMigrate bool) (store.Store, store.Moderation, error) {
 	if strings.HasPrefix(spec, "postgres://") || strings.HasPrefix(spec, "postgresql://") {
-		db, err := postgres.Open(context.Background(), spec, postgres.Options{})
+		db, err := postgres.Open(context.Background(), spec, postgres.Options{NoMigrate: noMigrate})
 		if err != nil {
 			return nil, nil, fmt.Errorf("open PostgreSQL store: %w", err)
 		}

@@ -50,10 +50,11 @@ type proc struct {
 	err  error         // its exit status, once done is closed
 }
 
-// startProc runs heraldd on dataDir and waits for its "listening" log line.
-func startProc(t *testing.T, dataDir, listen string) *proc {
+// startProc runs heraldd on dataDir, with extra flags, and waits for its
+// "listening" log line.
+func startProc(t *testing.T, dataDir, listen string, extra ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(heralddBinary(t), "-listen", listen, "-data", dataDir, "-send-rate", "1000000")
+	cmd := exec.Command(heralddBinary(t), append([]string{"-listen", listen, "-data", dataDir, "-send-rate", "1000000"}, extra...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

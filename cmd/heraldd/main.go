@@ -3,7 +3,7 @@
 //	heraldd [-listen ADDR] [-data DIR] [-db PATH] [-signup open|closed|invite]
 //	heraldd invite [-data DIR] [-db PATH]     print a single-use signup code
 //	heraldd admin [-data DIR] COMMAND ...      moderation at the console (heraldd admin help)
-//	heraldd migrate [-db URL]                 bring the schema up to date (also done at start)
+//	heraldd migrate [-db URL]                 bring the schema up to date (also done at start, unless -no-migrate)
 //	heraldd bench-users -prefix P -count N -out FILE [-data DIR]   users and tokens for herald-bench
 //
 // Every flag has an environment equivalent (HERALD_LISTEN, HERALD_DATA,
@@ -79,6 +79,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	signup := fs.String("signup", env(getenv, "HERALD_SIGNUP", "open"), "who may sign up: open, closed or invite (HERALD_SIGNUP)")
 	keyFile := fs.String("master-key-file", env(getenv, "HERALD_MASTER_KEY_FILE", ""), "32-byte master key file; default DATA/master.key, created on first start (HERALD_MASTER_KEY_FILE)")
 	level := fs.String("log-level", env(getenv, "HERALD_LOG_LEVEL", "info"), "debug, info, warn or error (HERALD_LOG_LEVEL)")
+	noMigrate := fs.Bool("no-migrate", env(getenv, "HERALD_NO_MIGRATE", "") == "1", "with -db postgres://…, refuse to start on a schema that is not current instead of migrating it; run heraldd migrate first (HERALD_NO_MIGRATE=1)")
 	pprofOn := fs.Bool("pprof", env(getenv, "HERALD_PPROF", "") == "1", "serve Go profiles under /debug/pprof/ (admin only: never on a public address) (HERALD_PPROF=1)")
 	sendRate := fs.Float64("send-rate", envFloat(getenv, "HERALD_SEND_RATE", 0), "messages one user may send per second into direct chats; half that into groups and channels; 0 for the default 10 (HERALD_SEND_RATE)")
 	botRate := fs.Float64("bot-rate", envFloat(getenv, "HERALD_BOT_RATE", 0), "messages one bot may send per second in all; 0 for the default 30 (HERALD_BOT_RATE)")
@@ -113,7 +114,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lv}))
 	cfg := server.Config{Listen: *listen, DataDir: *data, DB: *db, Bus: *busSpec, Signup: mode, MasterKeyFile: *keyFile, Log: log}
-	cfg.Pprof = *pprofOn
+	cfg.Pprof, cfg.NoMigrate = *pprofOn, *noMigrate
 	cfg.Blobs, cfg.MaxFileSize, cfg.StorageQuota, cfg.UploadAbandoned = *blobsURL, maxFileBytes, quotaBytes, *abandoned
 	cfg.BotLimits = service.BotLimits{PerSecond: *botRate, PerChatPerSecond: *botChatRate}
 	cfg.EnvelopeRetention = *retention

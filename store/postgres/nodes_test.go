@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldim/herald/internal/pgtest"
 	"github.com/heraldim/herald/store/postgres"
 )
 
@@ -14,7 +15,7 @@ import (
 // renewed by its holder, passes on when released or lapsed; ring saves are
 // compare-and-swap.
 func TestNodesCoordinate(t *testing.T) {
-	dsn := freshSchema(t)
+	dsn := pgtest.Schema(t)
 	a, b := open(t, dsn, postgres.Options{}), open(t, dsn, postgres.Options{})
 	defer a.Close()
 	defer b.Close()
@@ -77,7 +78,7 @@ func TestNodesCoordinate(t *testing.T) {
 
 // Two nodes spend from one bucket: what one spends, the other cannot.
 func TestRatesShared(t *testing.T) {
-	dsn := freshSchema(t)
+	dsn := pgtest.Schema(t)
 	a, b := open(t, dsn, postgres.Options{}), open(t, dsn, postgres.Options{})
 	defer a.Close()
 	defer b.Close()
@@ -133,7 +134,7 @@ func TestRatesShared(t *testing.T) {
 // upsert on the UNLOGGED bucket table, from many goroutines at once, each
 // its own user (as senders are).
 func BenchmarkTakeToken(b *testing.B) {
-	db := open(b, freshSchema(b), postgres.Options{})
+	db := open(b, pgtest.Schema(b), postgres.Options{})
 	defer db.Close()
 	ctx := context.Background()
 	var next atomic.Int64

@@ -3,11 +3,8 @@ package postgres_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -19,66 +16,12 @@ import (
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/internal/pgtest"
 	"github.com/heraldim/herald/store"
 	"github.com/heraldim/herald/store/postgres"
 	"github.com/heraldim/herald/store/storetest"
 	"github.com/jackc/pgx/v5"
 )
-
-// testDSN returns the database the tests may use, from
-// HERALD_TEST_POSTGRES (.ci/postgres.sh starts one and prints it). Without
-// it the tests skip, except under CI, where a skipped store is a failure.
-func testDSN(tb testing.TB) string {
-	tb.Helper()
-	dsn := os.Getenv("HERALD_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			tb.Fatal("HERALD_TEST_POSTGRES is not set, and CI is: the PostgreSQL store must be tested in CI (eval \"$(bash .ci/postgres.sh)\")")
-		}
-		tb.Skip("HERALD_TEST_POSTGRES is not set; run eval \"$(bash .ci/postgres.sh)\" to test the PostgreSQL store")
-	}
-	return dsn
-}
-
-// freshSchema creates an empty schema, dropped when tb ends, and returns
-// a DSN whose connections use it: each test gets its own tables, so
-// parallel tests do not see each other.
-func freshSchema(tb testing.TB) string {
-	tb.Helper()
-	dsn := testDSN(tb)
-	var r [6]byte
-	rand.Read(r[:])
-	schema := "t_" + hex.EncodeToString(r[:])
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		tb.Fatalf("connect to %s: %v", dsn, err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatalf("CREATE SCHEMA: %v", err)
-	}
-	tb.Cleanup(func() {
-		c, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			tb.Errorf("connect to drop schema %s: %v", schema, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Errorf("DROP SCHEMA %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil || u.Scheme == "" {
-		tb.Fatalf("HERALD_TEST_POSTGRES must be a postgres:// URL, got %q", dsn)
-	}
-	q := u.Query()
-	// pgx sends unknown URL parameters as run-time settings.
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 func open(tb testing.TB, dsn string, opts postgres.Options) *postgres.DB {
 	tb.Helper()
@@ -90,9 +33,9 @@ func open(tb testing.TB, dsn string, opts postgres.Options) *postgres.DB {
 }
 
 func TestStore(t *testing.T) {
-	testDSN(t) // one skip or failure here rather than one per subtest
+	pgtest.DSN(t) // one skip or failure here rather than one per subtest
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return open(t, freshSchema(t), postgres.Options{})
+		return open(t, pgtest.Schema(t), postgres.Options{})
 	})
 }
 
@@ -100,16 +43,16 @@ func TestStore(t *testing.T) {
 // one write per transaction: plain concurrent transactions, the other way
 // this store can run, must be just as correct.
 func TestStoreTransactionPerWrite(t *testing.T) {
-	testDSN(t)
+	pgtest.DSN(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return open(t, freshSchema(t), postgres.Options{Writers: 4, MaxBatch: 1})
+		return open(t, pgtest.Schema(t), postgres.Options{Writers: 4, MaxBatch: 1})
 	})
 }
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func TestMigrate(t *testing.T) {
-	dsn := freshSchema(t)
+	dsn := pgtest.Schema(t)
 	ctx := t.Context()
 	_, err := postgres.Open(ctx, dsn, postgres.Options{NoMigrate: true})
 	if !herald.IsKind(err, herald.Unavailable) {
@@ -161,7 +104,7 @@ func TestMigrate(t *testing.T) {
 }
 
 func TestReopen(t *testing.T) {
-	dsn := freshSchema(t)
+	dsn := pgtest.Schema(t)
 	ctx := t.Context()
 	db := open(t, dsn, postgres.Options{})
 	a, _ := db.CreateUser(ctx, herald.User{Username: "alice", CreatedAt: t0}, []byte("h"), "")
@@ -189,7 +132,7 @@ func TestReopen(t *testing.T) {
 }
 
 func TestGroupCommit(t *testing.T) {
-	db := open(t, freshSchema(t), postgres.Options{})
+	db := open(t, pgtest.Schema(t), postgres.Options{})
 	defer db.Close()
 	ctx := t.Context()
 	var ids []int64
@@ -230,7 +173,7 @@ func TestGroupCommit(t *testing.T) {
 // sending into the same chats at once: seqs and every member's pts stay
 // gap-free and nothing is stored twice, whatever the interleaving.
 func TestTwoNodes(t *testing.T) {
-	dsn := freshSchema(t)
+	dsn := pgtest.Schema(t)
 	ctx := t.Context()
 	n1 := open(t, dsn, postgres.Options{})
 	defer n1.Close()
@@ -367,7 +310,7 @@ func BenchmarkAppendMessageParallel(b *testing.B) {
 }
 
 func benchAppendParallel(b *testing.B, senders int, opts postgres.Options) {
-	benchOn(b, open(b, freshSchema(b), opts), senders)
+	benchOn(b, open(b, pgtest.Schema(b), opts), senders)
 }
 
 func benchOn(b *testing.B, db *postgres.DB, senders int) {
@@ -413,7 +356,7 @@ func benchOn(b *testing.B, db *postgres.DB, senders int) {
 // PostgreSQL restart or a failover does: writes run again on new
 // connections, and the store recovers without being reopened.
 func TestConnectionsLost(t *testing.T) {
-	dsn := freshSchema(t)
+	dsn := pgtest.Schema(t)
 	u, _ := url.Parse(dsn)
 	q := u.Query()
 	app := "herald_test_" + q.Get("search_path")
@@ -431,7 +374,7 @@ func TestConnectionsLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, err := pgx.Connect(ctx, testDSN(t))
+	admin, err := pgx.Connect(ctx, pgtest.DSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +412,7 @@ func TestConnectionsLost(t *testing.T) {
 
 // TestUnreachable: with no server to talk to, the store says Unavailable.
 func TestUnreachable(t *testing.T) {
-	testDSN(t)
+	pgtest.DSN(t)
 	_, err := postgres.Open(t.Context(), "postgres://herald@127.0.0.1:1/herald_test?sslmode=disable&connect_timeout=2", postgres.Options{})
 	if !herald.IsKind(err, herald.Unavailable) {
 		t.Errorf("Open of an unreachable server: err = %v, want Unavailable", err)
@@ -479,7 +422,7 @@ func TestUnreachable(t *testing.T) {
 // TestAuditLogIsAppendOnly: the database itself refuses to change or
 // remove an audit entry, whoever asks.
 func TestAuditLogIsAppendOnly(t *testing.T) {
-	dsn := freshSchema(t)
+	dsn := pgtest.Schema(t)
 	ctx := t.Context()
 	db := open(t, dsn, postgres.Options{})
 	defer db.Close()
@@ -508,7 +451,7 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 // two-node direct scenario in docs/BENCHMARKS.md does: how much the two
 // writers wait for each other's row locks.
 func BenchmarkAppendMessageTwoNodes(b *testing.B) {
-	dsn := freshSchema(b)
+	dsn := pgtest.Schema(b)
 	dbs := []*postgres.DB{open(b, dsn, postgres.Options{}), open(b, dsn, postgres.Options{})}
 	defer dbs[0].Close()
 	defer dbs[1].Close()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/internal/pgtest"
 	"github.com/heraldim/herald/store"
 	"github.com/heraldim/herald/store/postgres"
 	"github.com/heraldim/herald/store/sqlite"
@@ -20,7 +21,7 @@ import (
 // same answers from both: the same results, updates, pts, views and error
 // kinds.
 func TestSameAsSQLite(t *testing.T) {
-	pg := open(t, freshSchema(t), postgres.Options{})
+	pg := open(t, pgtest.Schema(t), postgres.Options{})
 	defer pg.Close()
 	lite, err := sqlite.Open(filepath.Join(t.TempDir(), "herald.db"))
 	if err != nil {
