@@ -671,3 +671,41 @@ func TestFileUploadLastAnswerLost(t *testing.T) {
 		t.Fatal("the finished upload is still there")
 	}
 }
+
+// TestFileQuotaCountsUnfinishedUploads: uploads started at once cannot
+// together take more than the quota that each fits alone; a cancelled
+// upload frees its share, and a finished one counts as its file.
+func TestFileQuotaCountsUnfinishedUploads(t *testing.T) {
+	n := startFilesNode(t, t.TempDir(), func(c *server.Config) { c.MaxFileSize = 1 << 20; c.StorageQuota = 3 << 20 })
+	carol := signup(t, n, "carol")
+	meta := map[string]string{"filename": "x", "sha256": sha([]byte("not sent yet"))}
+	var locs []string
+	for i := range 3 {
+		resp := tusPost(t, n, carol.token, 1<<20, meta)
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("upload %d of three that fit: status %d", i+1, resp.StatusCode)
+		}
+		locs = append(locs, resp.Header.Get("Location"))
+	}
+	if resp := tusPost(t, n, carol.token, 1, meta); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a fourth upload while three unfinished fill the quota: status %d, want 413", resp.StatusCode)
+	}
+	req, _ := http.NewRequestWithContext(ctxT(t), http.MethodDelete, locs[0], nil)
+	req.Header.Set("Authorization", "Bearer "+carol.token)
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("cancel: status %d", resp.StatusCode)
+	}
+	// The cancelled upload's megabyte is free again, and this upload
+	// counts as its file once finished.
+	upload(t, carol, "fits", randomBytes(1<<20, 99))
+	_, err = carol.UploadFile(ctxT(t), bytes.NewReader([]byte("one more")), 8, client.UploadOptions{Name: "x"})
+	if !herald.IsKind(err, herald.TooLarge) || !strings.Contains(herald.ErrorMessage(err), "unfinished uploads") {
+		t.Fatalf("with two unfinished uploads and a file filling the quota: %v", err)
+	}
+}

@@ -376,6 +376,11 @@ func (n *Node) sweep() {
 			}
 			if time.Since(lastUploads) > time.Minute {
 				lastUploads = time.Now()
+				// One node at a time, as they share the blob store; the
+				// lease outlives the minute, so the node doing it keeps it.
+				if mine, err := n.Service.HoldLease(context.Background(), "upload-sweep", 3*time.Minute); err != nil || !mine {
+					continue
+				}
 				if k, err := n.tr.SweepUploads(context.Background()); err != nil {
 					n.cfg.Log.Error("abandoned uploads", "err", err)
 				} else if k > 0 {

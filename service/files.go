@@ -50,10 +50,53 @@ func (s *Service) blobsReady() error {
 // MaxFileSize is the largest file this server accepts.
 func (s *Service) MaxFileSize() int64 { return s.maxFile }
 
-// CheckUpload says whether the caller may start uploading size bytes:
-// within the size limit and their storage quota. It runs before any byte
-// is stored.
+// CheckUpload says whether the caller may store a file of size bytes
+// now: the size limit, and the quota counting files and unfinished
+// uploads. (A resumable upload reserves its bytes instead: ReserveUpload.)
 func (s *Service) CheckUpload(ctx context.Context, c Caller, size int64) error {
+	if err := s.checkSize(size); err != nil {
+		return err
+	}
+	used, err := s.store.StorageUsed(ctx, c.UserID)
+	if err != nil {
+		return err
+	}
+	if used+size > s.quota {
+		return s.overQuota(used)
+	}
+	return nil
+}
+
+// ReserveUpload checks an upload about to be created, as CheckUpload
+// does, and counts its size against the caller's quota until it becomes
+// a file or goes (ReleaseUpload): uploads started at once cannot together
+// pass the quota that each fits alone.
+func (s *Service) ReserveUpload(ctx context.Context, c Caller, id string, size int64) error {
+	if err := s.checkSize(size); err != nil {
+		return err
+	}
+	used, ok, err := s.store.ReserveUpload(ctx, id, c.UserID, size, s.now(), s.quota)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return s.overQuota(used)
+	}
+	return nil
+}
+
+// ReleaseUpload stops counting upload id against its owner's quota.
+func (s *Service) ReleaseUpload(ctx context.Context, id string) error {
+	return s.store.ReleaseUpload(ctx, id)
+}
+
+// ReservationsBefore lists reservations made before the given time, for
+// the sweep to release those whose upload is gone.
+func (s *Service) ReservationsBefore(ctx context.Context, before time.Time) ([]string, error) {
+	return s.store.ReservationsBefore(ctx, before, 1000)
+}
+
+func (s *Service) checkSize(size int64) error {
 	if err := s.blobsReady(); err != nil {
 		return err
 	}
@@ -66,14 +109,11 @@ func (s *Service) CheckUpload(ctx context.Context, c Caller, size int64) error {
 	if size > s.maxFile {
 		return herald.Errorf(herald.TooLarge, "a file is at most %s on this server, this one is %s", humanBytes(s.maxFile), humanBytes(size))
 	}
-	used, err := s.store.StorageUsed(ctx, c.UserID)
-	if err != nil {
-		return err
-	}
-	if used+size > s.quota {
-		return herald.Errorf(herald.TooLarge, "this file would take your storage past its quota of %s (%s used)", humanBytes(s.quota), humanBytes(used))
-	}
 	return nil
+}
+
+func (s *Service) overQuota(used int64) error {
+	return herald.Errorf(herald.TooLarge, "this file would take your storage past its quota of %s (%s used, unfinished uploads included)", humanBytes(s.quota), humanBytes(used))
 }
 
 // FinishUpload turns a complete upload into a file: it streams the

@@ -164,8 +164,19 @@ type Store interface {
 	// it, or a message not deleted carries it in a chat they are a member
 	// of or in a public chat that is not taken down.
 	CanReadFile(ctx context.Context, userID int64, id string) (bool, error)
-	// StorageUsed returns the bytes of all files ownerID uploaded.
+	// StorageUsed returns the bytes of all files ownerID uploaded, and of
+	// their unfinished uploads' reservations.
 	StorageUsed(ctx context.Context, ownerID int64) (int64, error)
+	// ReserveUpload records that upload id of ownerID will take size
+	// bytes, if that keeps the owner's StorageUsed within quota (ok);
+	// otherwise it records nothing. used is StorageUsed before it. Two
+	// reservations of one owner at once never both pass on one sum.
+	ReserveUpload(ctx context.Context, id string, ownerID, size int64, at time.Time, quota int64) (used int64, ok bool, err error)
+	// ReleaseUpload drops upload id's reservation (none: no error).
+	ReleaseUpload(ctx context.Context, id string) error
+	// ReservationsBefore lists up to limit reservations made before the
+	// given time, oldest first.
+	ReservationsBefore(ctx context.Context, before time.Time, limit int) ([]string, error)
 	// FileRefs counts the messages not deleted that carry a file.
 	FileRefs(ctx context.Context, id string) (int, error)
 	// ResealFile stores a file's key sealed anew. NotFound.

@@ -47,7 +47,8 @@ func (s *Server) EnableFiles(cfg Files) error {
 	if cfg.Abandoned <= 0 {
 		cfg.Abandoned = 24 * time.Hour
 	}
-	f := &filesHTTP{svc: s.svc, log: s.log, uploads: tusstore.New(cfg.Blobs, cfg.Sealer), abandoned: cfg.Abandoned}
+	f := &filesHTTP{svc: s.svc, log: s.log, abandoned: cfg.Abandoned}
+	f.uploads = tusstore.New(cfg.Blobs, cfg.Sealer, f.release)
 	composer := tus.NewStoreComposer()
 	f.uploads.UseIn(composer)
 	memorylocker.New().UseIn(composer)
@@ -73,7 +74,25 @@ func (s *Server) SweepUploads(ctx context.Context) (int, error) {
 	if s.files == nil {
 		return 0, nil
 	}
-	return s.files.uploads.Sweep(ctx, time.Now().Add(-s.files.abandoned))
+	before := time.Now().Add(-s.files.abandoned)
+	n, err := s.files.uploads.Sweep(ctx, before)
+	if err != nil {
+		return n, err
+	}
+	// Reservations whose upload was never created (its creation failed
+	// after the reservation) or whose release failed.
+	ids, err := s.svc.ReservationsBefore(ctx, before)
+	if err != nil {
+		return n, err
+	}
+	for _, id := range ids {
+		if _, err := s.files.uploads.GetUpload(ctx, id); errors.Is(err, tus.ErrNotFound) {
+			if err := s.svc.ReleaseUpload(ctx, id); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
 }
 
 func (f *filesHTTP) mount(mux *http.ServeMux) {
@@ -117,9 +136,6 @@ func (f *filesHTTP) beforeCreate(ev tus.HookEvent) (tus.HTTPResponse, tus.FileIn
 	if !ok {
 		return tus.HTTPResponse{}, tus.FileInfoChanges{}, tusErr(herald.Errorf(herald.Unauthenticated, "a valid token is required"))
 	}
-	if err := f.svc.CheckUpload(ev.Context, c, ev.Upload.Size); err != nil {
-		return tus.HTTPResponse{}, tus.FileInfoChanges{}, tusErr(err)
-	}
 	meta := tus.MetaData{tusstore.OwnerKey: strconv.FormatInt(c.UserID, 10)}
 	for _, k := range []string{"filename", "sha256", "width", "height", "duration_ms"} {
 		if v, ok := ev.Upload.MetaData[k]; ok && len(v) <= 1024 {
@@ -129,7 +145,21 @@ func (f *filesHTTP) beforeCreate(ev tus.HookEvent) (tus.HTTPResponse, tus.FileIn
 	if len(meta["sha256"]) != 64 {
 		return tus.HTTPResponse{}, tus.FileInfoChanges{}, tusErr(herald.Errorf(herald.Invalid, "Upload-Metadata needs sha256: the file's SHA-256 as 64 hex digits"))
 	}
-	return tus.HTTPResponse{}, tus.FileInfoChanges{MetaData: meta}, nil
+	// The id is chosen here so that the upload's bytes are reserved
+	// against the quota under it before the upload exists.
+	id := tusstore.NewID()
+	if err := f.svc.ReserveUpload(ev.Context, c, id, ev.Upload.Size); err != nil {
+		return tus.HTTPResponse{}, tus.FileInfoChanges{}, tusErr(err)
+	}
+	return tus.HTTPResponse{}, tus.FileInfoChanges{ID: id, MetaData: meta}, nil
+}
+
+// release stops counting a deleted upload against its owner's quota. A
+// failure leaves the reservation to the sweep.
+func (f *filesHTTP) release(ctx context.Context, id string) {
+	if err := f.svc.ReleaseUpload(context.WithoutCancel(ctx), id); err != nil {
+		f.log.WarnContext(ctx, "upload reservation not released; the sweep will", "upload", id, "err", err)
+	}
 }
 
 // beforeFinish makes a complete upload a file: checksum, type, encryption

@@ -129,3 +129,46 @@ func testFiles(t *testing.T, f *fixture) {
 	_, err = f.s.File(f.ctx, tf.ID)
 	wantKind(t, "File after DeleteFile", err, herald.NotFound)
 }
+
+// Unfinished uploads count against the quota from their creation: a
+// reservation that fits is recorded and counted, one that does not is
+// refused with what is used, and released ones stop counting.
+func testUploadReservations(t *testing.T, f *fixture) {
+	dan, eve := f.user(), f.user()
+	f.file(dan.ID, 1) // 1001 bytes
+	const quota = 5000
+	steps := []struct {
+		id       string
+		owner    int64
+		size     int64
+		ok       bool
+		wantUsed int64 // StorageUsed before it
+	}{
+		{"up-a", dan.ID, 2000, true, 1001},
+		{"up-b", dan.ID, 1999, true, 3001},
+		{"up-c", dan.ID, 1, false, 5000}, // full: even one byte is refused
+		{"up-d", eve.ID, 5000, true, 0},  // another owner's quota
+	}
+	for _, s := range steps {
+		used, ok, err := f.s.ReserveUpload(f.ctx, s.id, s.owner, s.size, f.tick(), quota)
+		if err != nil || ok != s.ok || used != s.wantUsed {
+			t.Fatalf("ReserveUpload(%s, %d) = %d, %v, %v; want %d, %v", s.id, s.size, used, ok, err, s.wantUsed, s.ok)
+		}
+	}
+	if used, _ := f.s.StorageUsed(f.ctx, dan.ID); used != 5000 {
+		t.Fatalf("StorageUsed with two reservations = %d, want 5000", used)
+	}
+	old, err := f.s.ReservationsBefore(f.ctx, f.tick(), 10)
+	if err != nil || len(old) != 3 || old[0] != "up-a" {
+		t.Fatalf("ReservationsBefore = %v, %v; want up-a, up-b, up-d", old, err)
+	}
+	if err := f.s.ReleaseUpload(f.ctx, "up-a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.ReleaseUpload(f.ctx, "up-a"); err != nil {
+		t.Fatalf("releasing twice: %v", err)
+	}
+	if used, ok, err := f.s.ReserveUpload(f.ctx, "up-c", dan.ID, 1, f.tick(), quota); err != nil || !ok || used != 3000 {
+		t.Fatalf("after a release: %d, %v, %v", used, ok, err)
+	}
+}

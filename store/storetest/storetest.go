@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Bodies", testBodies},
 		{"Bots", testBots},
 		{"Files", testFiles},
+		{"UploadReservations", testUploadReservations},
 		{"Secret", testSecret},
 	}
 	for _, tc := range tests {

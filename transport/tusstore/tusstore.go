@@ -31,13 +31,24 @@ import (
 
 // Store implements tusd's DataStore and TerminaterDataStore.
 type Store struct {
-	blobs  blob.Store
-	sealer *crypto.Sealer
+	blobs    blob.Store
+	sealer   *crypto.Sealer
+	onDelete func(ctx context.Context, id string)
 }
 
 // New returns a Store keeping uploads in blobs under "uploads/".
-func New(blobs blob.Store, sealer *crypto.Sealer) *Store {
-	return &Store{blobs: blobs, sealer: sealer}
+// onDelete (if not nil) is called after an upload's state is deleted, for
+// whatever reason: made a file, cancelled, or swept.
+func New(blobs blob.Store, sealer *crypto.Sealer, onDelete func(ctx context.Context, id string)) *Store {
+	return &Store{blobs: blobs, sealer: sealer, onDelete: onDelete}
+}
+
+// NewID returns a fresh upload id, for a caller that must know it before
+// the upload is created (to reserve its quota under it).
+func NewID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // UseIn registers the store with a tusd composer.
@@ -97,8 +108,10 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	if info.SizeIsDeferred {
 		return nil, handler.NewError("INVALID_ARGUMENT", "the upload needs its length in advance (Upload-Length)", 400)
 	}
-	var b [16]byte
-	rand.Read(b[:])
+	id := info.ID
+	if id == "" || !ValidID(id) {
+		id = NewID()
+	}
 	// The owner is the server's, not the client's, metadata: kept apart,
 	// so HEAD never echoes it.
 	meta := maps.Clone(info.MetaData)
@@ -107,7 +120,7 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 		return nil, fmt.Errorf("tusstore: upload without an owner")
 	}
 	delete(meta, OwnerKey)
-	u := &upload{s: s, id: hex.EncodeToString(b[:]), st: state{Owner: owner, Size: info.Size, MetaData: meta}}
+	u := &upload{s: s, id: id, st: state{Owner: owner, Size: info.Size, MetaData: meta}}
 	if err := u.save(ctx); err != nil {
 		return nil, err
 	}
@@ -221,6 +234,9 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	// deleting a part fails below (the abandoned-upload sweep gets it).
 	if err := s.blobs.Delete(ctx, infoKey(id)); err != nil {
 		return err
+	}
+	if s.onDelete != nil {
+		s.onDelete(ctx, id)
 	}
 	for _, o := range objs {
 		if err := s.blobs.Delete(ctx, o.Key); err != nil {

@@ -22,7 +22,10 @@ const (
 			WHERE m.file_id = ? AND m.deleted = 0 AND mb.user_id = ?)
 		OR EXISTS (SELECT 1 FROM messages m JOIN chats c ON c.id = m.chat_id
 			WHERE m.file_id = ? AND m.deleted = 0 AND c.username <> '' AND c.taken_down = 0)`
-	StorageUsed = `SELECT coalesce(sum(size), 0) FROM files WHERE owner_id = ?`
+	// StorageUsed: owner, owner. Files, and what unfinished uploads will
+	// add.
+	StorageUsed = `SELECT (SELECT coalesce(sum(size), 0) FROM files WHERE owner_id = ?)
+		+ (SELECT coalesce(sum(size), 0) FROM upload_reservations WHERE owner_id = ?)`
 	ResealFile  = `UPDATE files SET key = ?, sealed_until = ? WHERE id = ?`
 	// ExpiredFiles: files once attached to a self-destructing message
 	// whose key is gone, or whose every message is gone. (attached is set
@@ -113,7 +116,7 @@ func (r Reads) CanReadFile(ctx context.Context, userID int64, id string) (bool, 
 // StorageUsed implements store.Store.
 func (r Reads) StorageUsed(ctx context.Context, ownerID int64) (int64, error) {
 	var n int64
-	err := r.q.QueryRow(ctx, StorageUsed, ownerID).Scan(&n)
+	err := r.q.QueryRow(ctx, StorageUsed, ownerID, ownerID).Scan(&n)
 	return n, r.d.wrap("StorageUsed", err)
 }
 
@@ -128,4 +131,36 @@ func (r Reads) FileRefs(ctx context.Context, id string) (int, error) {
 func (r Reads) ExpiredFiles(ctx context.Context, now time.Time, limit int) ([]herald.File, error) {
 	out, err := scanAll(ctx, r.q, scanFile, ExpiredFiles, Millis(now), limit)
 	return out, r.d.wrap("ExpiredFiles", err)
+}
+
+// ReserveUpload is store.Store's ReserveUpload inside the writer's
+// transaction tx, which must serialise reservations of one owner (the
+// PostgreSQL store locks the owner's row first): the sum it reads is
+// then the one it adds to.
+func (d Dialect) ReserveUpload(ctx context.Context, tx Querier, id string, ownerID, size int64, at time.Time, quota int64) (int64, bool, error) {
+	var used int64
+	if err := tx.QueryRow(ctx, StorageUsed, ownerID, ownerID).Scan(&used); err != nil {
+		return 0, false, d.wrap("ReserveUpload", err)
+	}
+	if used+size > quota {
+		return used, false, nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO upload_reservations (id, owner_id, size, created_at) VALUES (?, ?, ?, ?)`, id, ownerID, size, Millis(at))
+	return used, err == nil, d.wrap("ReserveUpload", err)
+}
+
+// ReleaseUpload is store.Store's ReleaseUpload inside the writer's
+// transaction tx.
+func (d Dialect) ReleaseUpload(ctx context.Context, tx Querier, id string) error {
+	_, err := tx.Exec(ctx, `DELETE FROM upload_reservations WHERE id = ?`, id)
+	return d.wrap("ReleaseUpload", err)
+}
+
+// ReservationsBefore implements store.Store.
+func (r Reads) ReservationsBefore(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	ids, err := scanAll(ctx, r.q, func(row Row) (string, error) {
+		var id string
+		return id, row.Scan(&id)
+	}, `SELECT id FROM upload_reservations WHERE created_at < ? ORDER BY created_at LIMIT ?`, Millis(before), int64(limit))
+	return ids, r.d.wrap("ReservationsBefore", err)
 }
