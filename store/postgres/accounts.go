@@ -12,9 +12,7 @@ import (
 func (db *DB) CreateUser(ctx context.Context, u herald.User, hash []byte, invite string) (herald.User, error) {
 	err := db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
 		if invite != "" {
-			// The row lock this takes makes a concurrent signup with the
-			// same code wait, then find it used.
-			n, err := t.exec(ctx, `UPDATE invites SET used_by = -1 WHERE code = ? AND used_by IS NULL`, invite)
+			n, err := t.exec(ctx, sqlstore.ClaimInvite, invite)
 			if err != nil {
 				return classify("postgres.CreateUser", err)
 			}
@@ -22,14 +20,12 @@ func (db *DB) CreateUser(ctx context.Context, u herald.User, hash []byte, invite
 				return herald.Errorf(herald.NotFound, "the invite code is unknown or already used")
 			}
 		}
-		err := t.queryRow(ctx,
-			`INSERT INTO users (username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
-			u.Username, u.DisplayName, hash, sqlstore.Millis(u.CreatedAt)).Scan(&u.ID)
+		err := t.queryRow(ctx, sqlstore.InsertUser, u.Username, u.DisplayName, hash, sqlstore.Millis(u.CreatedAt)).Scan(&u.ID)
 		if err == nil {
 			b := &batch{}
-			b.exec(`INSERT INTO names (name, user_id) VALUES (?, ?)`, u.Username, u.ID)
+			b.exec(sqlstore.InsertUserName, u.Username, u.ID)
 			if invite != "" {
-				b.exec(`UPDATE invites SET used_by = ? WHERE code = ?`, u.ID, invite)
+				b.exec(sqlstore.UseInvite, u.ID, invite)
 			}
 			err = b.run(ctx, t)
 		}
@@ -83,10 +79,9 @@ func (db *DB) CreateInvite(ctx context.Context, code string, at time.Time) error
 // CreateDevice implements store.Store.
 func (db *DB) CreateDevice(ctx context.Context, d herald.Device, tokenHash []byte) (herald.Device, error) {
 	err := db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
-		err := t.queryRow(ctx,
-			`INSERT INTO devices (user_id, name, token_hash, created_at, last_seen) VALUES (?, ?, ?, ?, ?) RETURNING id`,
-			d.UserID, d.Name, tokenHash, sqlstore.Millis(d.CreatedAt), sqlstore.Millis(d.LastSeen)).Scan(&d.ID)
-		return classify("postgres.CreateDevice", err)
+		var err error
+		d, err = dialect.CreateDevice(ctx, shim{t}, d, tokenHash)
+		return err
 	})
 	return d, err
 }

@@ -16,14 +16,11 @@ func (db *DB) CreateBot(ctx context.Context, u herald.User, ownerID int64, token
 	var b herald.Bot
 	err := db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
 		b = herald.Bot{OwnerID: ownerID, Username: u.Username, DisplayName: u.DisplayName, CreatedAt: u.CreatedAt}
-		// "!" is no Argon2id hash, so no password ever matches it.
-		err := t.queryRow(ctx,
-			`INSERT INTO users (username, display_name, password_hash, created_at) VALUES (?, ?, '!', ?) RETURNING id`,
-			u.Username, u.DisplayName, sqlstore.Millis(u.CreatedAt)).Scan(&b.UserID)
+		err := t.queryRow(ctx, sqlstore.InsertBotUser, u.Username, u.DisplayName, sqlstore.Millis(u.CreatedAt)).Scan(&b.UserID)
 		if err == nil {
 			bt := &batch{}
-			bt.exec(`INSERT INTO names (name, user_id) VALUES (?, ?)`, u.Username, b.UserID)
-			bt.exec(`INSERT INTO bots (user_id, owner_id, token_hash, created_at) VALUES (?, ?, ?, ?)`, b.UserID, ownerID, tokenHash, sqlstore.Millis(u.CreatedAt))
+			bt.exec(sqlstore.InsertUserName, u.Username, b.UserID)
+			bt.exec(sqlstore.InsertBot, b.UserID, ownerID, tokenHash, sqlstore.Millis(u.CreatedAt))
 			err = bt.run(ctx, t)
 		}
 		if err != nil {
@@ -70,7 +67,7 @@ func (db *DB) PullChat(ctx context.Context, botID, chatID, from, to int64, ups [
 	var out []herald.Update
 	err := db.do(ctx, locks{users: []int64{botID}}, func(ctx context.Context, t *tx) error {
 		out = nil
-		n, err := t.exec(ctx, `UPDATE bot_cursors SET pts = ? WHERE bot_id = ? AND chat_id = ? AND pts = ?`, to, botID, chatID, from)
+		n, err := t.exec(ctx, sqlstore.MoveCursor, to, botID, chatID, from)
 		if err != nil {
 			return classify("postgres.PullChat", err)
 		}
@@ -98,8 +95,7 @@ func (db *DB) LogCallback(ctx context.Context, c herald.Callback) (herald.Callba
 	out := c
 	err := db.do(ctx, locks{users: []int64{c.BotID}}, func(ctx context.Context, t *tx) error {
 		out = c
-		if err := t.queryRow(ctx, `INSERT INTO callbacks (bot_id, user_id, chat_id, seq, data, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
-			c.BotID, c.UserID, c.ChatID, c.Seq, c.Data, sqlstore.Millis(c.At)).Scan(&out.ID); err != nil {
+		if err := t.queryRow(ctx, sqlstore.InsertCallback, c.BotID, c.UserID, c.ChatID, c.Seq, c.Data, sqlstore.Millis(c.At)).Scan(&out.ID); err != nil {
 			return classify("postgres.LogCallback", err)
 		}
 		var got []herald.Update

@@ -161,14 +161,5 @@ func (db *DB) Reseal(ctx context.Context, msgs []herald.Message, announce bool, 
 
 // SetChatTTL implements store.Store.
 func (db *DB) SetChatTTL(ctx context.Context, chatID int64, ttl time.Duration) error {
-	return db.do(ctx, rowLocks(chatID), func(ctx context.Context, t *tx) error {
-		n, err := t.exec(ctx, `UPDATE chats SET ttl = ? WHERE id = ?`, ttl.Milliseconds(), chatID)
-		if err != nil {
-			return classify("postgres.SetChatTTL", err)
-		}
-		if n == 0 {
-			return herald.Errorf(herald.NotFound, "no chat %d", chatID)
-		}
-		return nil
-	})
+	return db.do(ctx, rowLocks(chatID), func(ctx context.Context, t *tx) error { return dialect.SetChatTTL(ctx, shim{t}, chatID, ttl) })
 }

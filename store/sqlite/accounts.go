@@ -22,7 +22,7 @@ type querier interface {
 func (db *DB) CreateUser(ctx context.Context, u herald.User, hash []byte, invite string) (herald.User, error) {
 	err := db.do(ctx, func(tx querier) error {
 		if invite != "" {
-			res, err := tx.ExecContext(ctx, `UPDATE invites SET used_by = -1 WHERE code = ? AND used_by IS NULL`, invite)
+			res, err := tx.ExecContext(ctx, sqlstore.ClaimInvite, invite)
 			if err != nil {
 				return classify("sqlite.CreateUser", err)
 			}
@@ -30,11 +30,9 @@ func (db *DB) CreateUser(ctx context.Context, u herald.User, hash []byte, invite
 				return herald.Errorf(herald.NotFound, "the invite code is unknown or already used")
 			}
 		}
-		err := tx.QueryRowContext(ctx,
-			`INSERT INTO users (username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
-			u.Username, u.DisplayName, hash, sqlstore.Millis(u.CreatedAt)).Scan(&u.ID)
+		err := tx.QueryRowContext(ctx, sqlstore.InsertUser, u.Username, u.DisplayName, hash, sqlstore.Millis(u.CreatedAt)).Scan(&u.ID)
 		if err == nil {
-			_, err = tx.ExecContext(ctx, `INSERT INTO names (name, user_id) VALUES (?, ?)`, u.Username, u.ID)
+			_, err = tx.ExecContext(ctx, sqlstore.InsertUserName, u.Username, u.ID)
 		}
 		if err != nil {
 			err = classify("sqlite.CreateUser", err)
@@ -44,7 +42,7 @@ func (db *DB) CreateUser(ctx context.Context, u herald.User, hash []byte, invite
 			return err
 		}
 		if invite != "" {
-			if _, err := tx.ExecContext(ctx, `UPDATE invites SET used_by = ? WHERE code = ?`, u.ID, invite); err != nil {
+			if _, err := tx.ExecContext(ctx, sqlstore.UseInvite, u.ID, invite); err != nil {
 				return classify("sqlite.CreateUser", err)
 			}
 		}
@@ -103,10 +101,9 @@ func (db *DB) CreateInvite(ctx context.Context, code string, at time.Time) error
 // CreateDevice implements store.Store.
 func (db *DB) CreateDevice(ctx context.Context, d herald.Device, tokenHash []byte) (herald.Device, error) {
 	err := db.do(ctx, func(tx querier) error {
-		err := tx.QueryRowContext(ctx,
-			`INSERT INTO devices (user_id, name, token_hash, created_at, last_seen) VALUES (?, ?, ?, ?, ?) RETURNING id`,
-			d.UserID, d.Name, tokenHash, sqlstore.Millis(d.CreatedAt), sqlstore.Millis(d.LastSeen)).Scan(&d.ID)
-		return classify("sqlite.CreateDevice", err)
+		var err error
+		d, err = dialect.CreateDevice(ctx, shim{tx}, d, tokenHash)
+		return err
 	})
 	return d, err
 }

@@ -15,12 +15,9 @@ var _ store.Bots = (*DB)(nil)
 func (db *DB) CreateBot(ctx context.Context, u herald.User, ownerID int64, tokenHash []byte) (herald.Bot, error) {
 	b := herald.Bot{OwnerID: ownerID, Username: u.Username, DisplayName: u.DisplayName, CreatedAt: u.CreatedAt}
 	err := db.do(ctx, func(tx querier) error {
-		// "!" is no Argon2id hash, so no password ever matches it.
-		err := tx.QueryRowContext(ctx,
-			`INSERT INTO users (username, display_name, password_hash, created_at) VALUES (?, ?, '!', ?) RETURNING id`,
-			u.Username, u.DisplayName, sqlstore.Millis(u.CreatedAt)).Scan(&b.UserID)
+		err := tx.QueryRowContext(ctx, sqlstore.InsertBotUser, u.Username, u.DisplayName, sqlstore.Millis(u.CreatedAt)).Scan(&b.UserID)
 		if err == nil {
-			_, err = tx.ExecContext(ctx, `INSERT INTO names (name, user_id) VALUES (?, ?)`, u.Username, b.UserID)
+			_, err = tx.ExecContext(ctx, sqlstore.InsertUserName, u.Username, b.UserID)
 		}
 		if err != nil {
 			err = classify("sqlite.CreateBot", err)
@@ -29,8 +26,7 @@ func (db *DB) CreateBot(ctx context.Context, u herald.User, ownerID int64, token
 			}
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO bots (user_id, owner_id, token_hash, created_at) VALUES (?, ?, ?, ?)`,
-			b.UserID, ownerID, tokenHash, sqlstore.Millis(u.CreatedAt))
+		_, err = tx.ExecContext(ctx, sqlstore.InsertBot, b.UserID, ownerID, tokenHash, sqlstore.Millis(u.CreatedAt))
 		return classify("sqlite.CreateBot", err)
 	})
 	return b, err
@@ -66,7 +62,7 @@ func (db *DB) PullChat(ctx context.Context, botID, chatID, from, to int64, ups [
 	var out []herald.Update
 	err := db.do(ctx, func(tx querier) error {
 		out = nil
-		res, err := tx.ExecContext(ctx, `UPDATE bot_cursors SET pts = ? WHERE bot_id = ? AND chat_id = ? AND pts = ?`, to, botID, chatID, from)
+		res, err := tx.ExecContext(ctx, sqlstore.MoveCursor, to, botID, chatID, from)
 		if err != nil {
 			return classify("sqlite.PullChat", err)
 		}
@@ -94,8 +90,7 @@ func (db *DB) SetExtra(ctx context.Context, chatID, seq int64, extra []byte) err
 func (db *DB) LogCallback(ctx context.Context, c herald.Callback) (herald.Callback, herald.Update, error) {
 	var u herald.Update
 	err := db.do(ctx, func(tx querier) error {
-		if err := tx.QueryRowContext(ctx, `INSERT INTO callbacks (bot_id, user_id, chat_id, seq, data, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
-			c.BotID, c.UserID, c.ChatID, c.Seq, c.Data, sqlstore.Millis(c.At)).Scan(&c.ID); err != nil {
+		if err := tx.QueryRowContext(ctx, sqlstore.InsertCallback, c.BotID, c.UserID, c.ChatID, c.Seq, c.Data, sqlstore.Millis(c.At)).Scan(&c.ID); err != nil {
 			return classify("sqlite.LogCallback", err)
 		}
 		u = herald.Update{UserID: c.BotID, Kind: herald.UpdCallback, ChatID: c.ChatID, Seq: c.Seq, ActorID: c.UserID, Seqs: []int64{c.ID}, At: c.At}

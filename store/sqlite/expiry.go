@@ -89,16 +89,7 @@ func (db *DB) Reseal(ctx context.Context, msgs []herald.Message, announce bool, 
 
 // SetChatTTL implements store.Store.
 func (db *DB) SetChatTTL(ctx context.Context, chatID int64, ttl time.Duration) error {
-	return db.do(ctx, func(tx querier) error {
-		res, err := tx.ExecContext(ctx, `UPDATE chats SET ttl = ? WHERE id = ?`, ttl.Milliseconds(), chatID)
-		if err != nil {
-			return classify("sqlite.SetChatTTL", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return herald.Errorf(herald.NotFound, "no chat %d", chatID)
-		}
-		return nil
-	})
+	return db.do(ctx, func(tx querier) error { return dialect.SetChatTTL(ctx, shim{tx}, chatID, ttl) })
 }
 
 // Checkpoint implements store.Store. It runs on the writer's connection

@@ -7,6 +7,22 @@ import (
 	"github.com/heraldim/herald"
 )
 
+// Queries of signing up, for users and bots.
+const (
+	// ClaimInvite marks an unused invite code taken (used_by -1) until
+	// UseInvite names the new user: code. The row it locks makes a
+	// concurrent signup with the same code wait, then find it used.
+	ClaimInvite = `UPDATE invites SET used_by = -1 WHERE code = ? AND used_by IS NULL`
+	// UseInvite: user, code.
+	UseInvite  = `UPDATE invites SET used_by = ? WHERE code = ?`
+	InsertUser = `INSERT INTO users (username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id`
+	// InsertBotUser is InsertUser for a bot, whose password hash "!" is
+	// no Argon2id hash, so no password ever matches it.
+	InsertBotUser = `INSERT INTO users (username, display_name, password_hash, created_at) VALUES (?, ?, '!', ?) RETURNING id`
+	// InsertUserName claims a user's @name: name, user.
+	InsertUserName = `INSERT INTO names (name, user_id) VALUES (?, ?)`
+)
+
 // UserByName implements store.Store.
 func (r Reads) UserByName(ctx context.Context, username string) (herald.User, []byte, error) {
 	var hash []byte
@@ -40,6 +56,14 @@ func (r Reads) Devices(ctx context.Context, userID int64) ([]herald.Device, erro
 func (d Dialect) CreateInvite(ctx context.Context, tx Querier, code string, at time.Time) error {
 	_, err := tx.Exec(ctx, `INSERT INTO invites (code, created_at) VALUES (?, ?)`, code, Millis(at))
 	return d.wrap("CreateInvite", err)
+}
+
+// CreateDevice is store.Store's CreateDevice inside the writer's transaction tx.
+func (d Dialect) CreateDevice(ctx context.Context, tx Querier, dev herald.Device, tokenHash []byte) (herald.Device, error) {
+	err := tx.QueryRow(ctx,
+		`INSERT INTO devices (user_id, name, token_hash, created_at, last_seen) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+		dev.UserID, dev.Name, tokenHash, Millis(dev.CreatedAt), Millis(dev.LastSeen)).Scan(&dev.ID)
+	return dev, d.wrap("CreateDevice", err)
 }
 
 // DeleteDevice is store.Store's DeleteDevice inside the writer's transaction tx.

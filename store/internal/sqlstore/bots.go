@@ -9,6 +9,17 @@ import (
 	"github.com/heraldim/herald"
 )
 
+// Queries of bots' accounts, cursors and callbacks.
+const (
+	// InsertBot: user, owner, token hash, created at.
+	InsertBot = `INSERT INTO bots (user_id, owner_id, token_hash, created_at) VALUES (?, ?, ?, ?)`
+	// MoveCursor moves a bot's cursor in a broadcast chat from one pts to
+	// the next, and changes nothing if another pull moved it first: to,
+	// bot, chat, from.
+	MoveCursor     = `UPDATE bot_cursors SET pts = ? WHERE bot_id = ? AND chat_id = ? AND pts = ?`
+	InsertCallback = `INSERT INTO callbacks (bot_id, user_id, chat_id, seq, data, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`
+)
+
 // Bot implements store.Bots.
 func (r Reads) Bot(ctx context.Context, userID int64) (herald.Bot, []byte, error) {
 	b, hash, err := scanBot(r.q.QueryRow(ctx, `SELECT `+botCols+` FROM bots b JOIN users u ON u.id = b.user_id WHERE b.user_id = ?`, userID))

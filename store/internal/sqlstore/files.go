@@ -26,7 +26,7 @@ const (
 	// add.
 	StorageUsed = `SELECT (SELECT coalesce(sum(size), 0) FROM files WHERE owner_id = ?)
 		+ (SELECT coalesce(sum(size), 0) FROM upload_reservations WHERE owner_id = ?)`
-	ResealFile  = `UPDATE files SET key = ?, sealed_until = ? WHERE id = ?`
+	ResealFile = `UPDATE files SET key = ?, sealed_until = ? WHERE id = ?`
 	// ExpiredFiles: files once attached to a self-destructing message
 	// whose key is gone, or whose every message is gone. (attached is set
 	// with the message's insert, so a file resealed for a message not yet
