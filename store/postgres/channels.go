@@ -18,7 +18,7 @@ func (db *DB) CreateChannel(ctx context.Context, c herald.Chat) (herald.Chat, []
 		ups = nil
 		ch := c
 		ch.Kind, ch.Broadcast = herald.Channel, true
-		if err := insertChat(ctx, t, &ch); err != nil {
+		if err := dialect.InsertChat(ctx, shim{t}, &ch); err != nil {
 			return err
 		}
 		if ch.Username != "" {

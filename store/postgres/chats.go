@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"slices"
 	"sort"
 	"time"
 
@@ -106,7 +105,7 @@ func isBroadcast(b *batch, chatID int64, broadcast *bool) {
 		err := r.Scan(&v)
 		*broadcast = v != 0
 		return err
-	}, `SELECT broadcast FROM chats WHERE id = ?`, chatID)
+	}, sqlstore.ChatBroadcast, chatID)
 }
 
 // chatByID reads a chat inside the writer's transaction or on the read pool.
@@ -123,25 +122,13 @@ func queueChat(b *batch, id int64, c *herald.Chat) {
 		}
 		*c = got
 		return err
-	}, `SELECT `+sqlstore.ChatCols+` FROM chats WHERE id = ?`, id)
-}
-
-func insertChat(ctx context.Context, t *tx, c *herald.Chat) error {
-	err := t.queryRow(ctx,
-		`INSERT INTO chats (kind, title, username, description, signatures, broadcast, created_by, created_at, last_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		int(c.Kind), c.Title, c.Username, c.Description, sqlstore.Flag(c.Signatures), sqlstore.Flag(c.Broadcast), c.CreatedBy, sqlstore.Millis(c.CreatedAt), sqlstore.Millis(c.CreatedAt)).Scan(&c.ID)
-	return classify("postgres.insertChat", err)
+	}, sqlstore.ChatRow, id)
 }
 
 // addMember queues the insert of a membership; *added is 1 if it is new.
 // The chat's member_count is the caller's to move.
 func addMember(b *batch, chatID, userID int64, role herald.Role, at time.Time, added *int64) {
-	b.execN(added,
-		`INSERT INTO members (chat_id, user_id, role, read_seq, joined_at)
-		 SELECT ?::bigint, ?::bigint, ?::integer, last_seq, ?::bigint FROM chats WHERE id = ?
-		 ON CONFLICT (chat_id, user_id) DO NOTHING`,
-		chatID, userID, int(role), sqlstore.Millis(at), chatID)
+	b.execN(added, sqlstore.InsertMember, chatID, userID, int(role), sqlstore.Millis(at), chatID)
 }
 
 // recountMembers queues setting a new chat's member_count from its rows;
@@ -155,7 +142,7 @@ func (db *DB) DirectChat(ctx context.Context, a, b int64, create bool, at time.T
 	lo, hi := min(a, b), max(a, b)
 	find := func(ctx context.Context, q querier) (herald.Chat, error) {
 		var id int64
-		err := q.queryRow(ctx, `SELECT chat_id FROM direct_chats WHERE user_lo = ? AND user_hi = ?`, lo, hi).Scan(&id)
+		err := q.queryRow(ctx, sqlstore.DirectChatID, lo, hi).Scan(&id)
 		if noRows(err) {
 			return herald.Chat{}, herald.Errorf(herald.NotFound, "no direct chat with this user")
 		}
@@ -179,11 +166,11 @@ func (db *DB) DirectChat(ctx context.Context, a, b int64, create bool, at time.T
 			return ferr
 		}
 		c = herald.Chat{Kind: herald.Direct, CreatedBy: a, CreatedAt: at}
-		if err := insertChat(ctx, t, &c); err != nil {
+		if err := dialect.InsertChat(ctx, shim{t}, &c); err != nil {
 			return err
 		}
 		bt := &batch{}
-		bt.exec(`INSERT INTO direct_chats (user_lo, user_hi, chat_id) VALUES (?, ?, ?)`, lo, hi, c.ID)
+		bt.exec(sqlstore.InsertDirectChat, lo, hi, c.ID)
 		var added int64
 		addMember(bt, c.ID, lo, herald.RoleMember, at, &added)
 		if lo != hi { // else a chat with oneself ("saved messages")
@@ -205,7 +192,7 @@ func (db *DB) CreateGroup(ctx context.Context, c herald.Chat, members []int64) (
 		ups = nil
 		g := c
 		g.Kind = herald.Group
-		if err := insertChat(ctx, t, &g); err != nil {
+		if err := dialect.InsertChat(ctx, shim{t}, &g); err != nil {
 			return err
 		}
 		bt := &batch{}
@@ -256,7 +243,7 @@ func (db *DB) AddMembers(ctx context.Context, chatID, actorID int64, userIDs []i
 			return nil
 		}
 		bt = &batch{}
-		bt.exec(`UPDATE chats SET member_count = member_count + ? WHERE id = ?`, len(newIDs), chatID)
+		bt.exec(sqlstore.AddMemberCount, len(newIDs), chatID)
 		for _, id := range newIDs {
 			if ch.Broadcast {
 				// Members of a broadcast chat do not see each other; only
@@ -290,8 +277,8 @@ func (db *DB) RemoveMember(ctx context.Context, chatID, actorID, userID int64, a
 				return err
 			}
 			return nil
-		}, `UPDATE chats SET member_count = member_count - 1 WHERE id = ? RETURNING broadcast`, chatID)
-		bt.execN(&n, `DELETE FROM members WHERE chat_id = ? AND user_id = ?`, chatID, userID)
+		}, sqlstore.RemoveMemberCount, chatID)
+		bt.execN(&n, sqlstore.DeleteMember, chatID, userID)
 		if err := bt.run(ctx, t); err != nil {
 			return classify("postgres.RemoveMember", err)
 		}
@@ -356,15 +343,8 @@ func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error
 			}
 		}
 	}
-	slices.SortStableFunc(out, func(a, b herald.Dialog) int { return lastActivity(b).Compare(lastActivity(a)) })
+	sqlstore.SortDialogs(out)
 	return out, nil
-}
-
-func lastActivity(d herald.Dialog) time.Time {
-	if d.Last != nil {
-		return d.Last.SentAt
-	}
-	return d.Chat.CreatedAt
 }
 
 // SetRole implements store.Store.
@@ -375,7 +355,7 @@ func (db *DB) SetRole(ctx context.Context, chatID, actorID, userID int64, role h
 		var n int64
 		var broadcast bool
 		bt := &batch{}
-		bt.execN(&n, `UPDATE members SET role = ? WHERE chat_id = ? AND user_id = ?`, int(role), chatID, userID)
+		bt.execN(&n, sqlstore.SetMemberRole, int(role), chatID, userID)
 		isBroadcast(bt, chatID, &broadcast)
 		err := bt.run(ctx, t)
 		if n == 0 && (err == nil || noRows(err)) {

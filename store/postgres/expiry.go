@@ -24,11 +24,7 @@ func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]h
 	var n int
 	err := db.doAlone(ctx, func(ctx context.Context, t *tx) error {
 		ups, n = nil, 0
-		// (chat_id, seq) break ties in the order SQLite's index gives them.
-		rows, err := t.query(ctx,
-			`SELECT chat_id, seq FROM messages WHERE expires_at > 0 AND expires_at <= ? AND deleted = 0
-			 ORDER BY expires_at, chat_id, seq LIMIT ?`,
-			sqlstore.Millis(now), limit)
+		rows, err := t.query(ctx, sqlstore.DueMessages, sqlstore.Millis(now), limit)
 		if err != nil {
 			return classify("postgres.ExpireMessages", err)
 		}
@@ -75,8 +71,7 @@ func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]h
 						return nil
 					}
 					return err
-				}, `UPDATE messages SET body = NULL, file_id = '', deleted = 1, edited_at = 0, waiting = 0
-					 WHERE chat_id = ? AND seq = ? AND deleted = 0 RETURNING seq`, chat, seq)
+				}, sqlstore.ExpireMessage, chat, seq)
 			}
 			broadcast[chat] = new(bool)
 			isBroadcast(bt, chat, broadcast[chat])
@@ -121,11 +116,7 @@ func (db *DB) Reseal(ctx context.Context, msgs []herald.Message, announce bool, 
 					return nil
 				}
 				return err
-			},
-				// Only timers still waiting: a countdown started meanwhile wins.
-				`UPDATE messages SET body = ?, sealed_until = ?, expires_at = ?, waiting = ? WHERE chat_id = ? AND seq = ? AND deleted = 0 AND waiting = 1
-				 RETURNING `+sqlstore.MessageCols,
-				m.Body, sqlstore.Millis(m.SealedUntil), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), m.ChatID, m.Seq)
+			}, sqlstore.Reseal, m.Body, sqlstore.Millis(m.SealedUntil), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), m.ChatID, m.Seq)
 			if announce && broadcast[m.ChatID] == nil {
 				broadcast[m.ChatID] = new(bool)
 				bt.row(func(r pgx.Row) error {
@@ -136,7 +127,7 @@ func (db *DB) Reseal(ctx context.Context, msgs []herald.Message, announce bool, 
 						return nil // no chat, so no message was updated in it
 					}
 					return err
-				}, `SELECT broadcast FROM chats WHERE id = ?`, m.ChatID)
+				}, sqlstore.ChatBroadcast, m.ChatID)
 			}
 		}
 		if err := bt.run(ctx, t); err != nil {

@@ -68,10 +68,7 @@ func (db *DB) AppendMessage(ctx context.Context, in herald.Message) (herald.Mess
 					return nil
 				}
 				return err
-			},
-				// random_id <> 0 repeats the partial index's condition, so a
-				// prepared (generic) plan can use the index.
-				`SELECT `+sqlstore.MessageCols+` FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ? AND random_id <> 0`, m.ChatID, m.SenderID, m.RandomID)
+			}, sqlstore.SentBefore, m.ChatID, m.SenderID, m.RandomID)
 		}
 		var fu, fc, fs int64
 		if m.Fwd != nil {
@@ -152,9 +149,8 @@ func (db *DB) Message(ctx context.Context, userID, chatID, seq int64) (herald.Me
 			return nil
 		}
 		return err
-	}, `SELECT `+sqlstore.MessageCols+` FROM messages WHERE chat_id = ? AND seq = ?`, chatID, seq)
-	b.row(func(r pgx.Row) error { return r.Scan(&hidden) },
-		`SELECT count(*) FROM hidden WHERE user_id = ? AND chat_id = ? AND seq = ?`, userID, chatID, seq)
+	}, sqlstore.MessageAt, chatID, seq)
+	b.row(func(r pgx.Row) error { return r.Scan(&hidden) }, sqlstore.IsHidden, userID, chatID, seq)
 	if err := b.run(ctx, db.rq); err != nil {
 		return herald.Message{}, classify("postgres.Message", err)
 	}
@@ -181,10 +177,7 @@ func queueHistory(b *batch, userID, chatID, before int64, limit int, out *[]hera
 		m, err := sqlstore.ScanMessage(r)
 		*out = append(*out, m)
 		return err
-	}, `SELECT `+sqlstore.MessageCols+` FROM messages m
-		 WHERE chat_id = ? AND seq < ? AND deleted = 0
-		 AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id = ? AND h.chat_id = m.chat_id AND h.seq = m.seq)
-		 ORDER BY seq DESC LIMIT ?`, chatID, before, userID, limit)
+	}, sqlstore.History, chatID, before, userID, limit)
 }
 
 // EditMessage implements store.Store.
@@ -203,8 +196,7 @@ func (db *DB) EditMessage(ctx context.Context, chatID, seq int64, body []byte, a
 				return nil
 			}
 			return err
-		}, `UPDATE messages SET body = ?, edited_at = ? WHERE chat_id = ? AND seq = ? AND deleted = 0 RETURNING `+sqlstore.MessageCols,
-			body, sqlstore.Millis(at), chatID, seq)
+		}, sqlstore.EditMessage, body, sqlstore.Millis(at), chatID, seq)
 		isBroadcast(bt, chatID, &broadcast)
 		err := bt.run(ctx, t)
 		if !found && (err == nil || noRows(err)) {
@@ -238,11 +230,9 @@ func (db *DB) DeleteMessages(ctx context.Context, userID, chatID int64, seqs []i
 			if forEveryone {
 				// Unlike SQLite's secure_delete, PostgreSQL keeps the old
 				// row version until VACUUM; see the package documentation.
-				bt.execN(&n[i], `UPDATE messages SET body = NULL, file_id = '', deleted = 1, edited_at = 0 WHERE chat_id = ? AND seq = ? AND deleted = 0`, chatID, seq)
+				bt.execN(&n[i], sqlstore.DeleteMessage, chatID, seq)
 			} else {
-				bt.execN(&n[i],
-					`INSERT INTO hidden (user_id, chat_id, seq) SELECT ?::bigint, chat_id, seq FROM messages WHERE chat_id = ? AND seq = ? AND deleted = 0
-					 ON CONFLICT DO NOTHING`, userID, chatID, seq)
+				bt.execN(&n[i], sqlstore.HideMessage, userID, chatID, seq)
 			}
 		}
 		if forEveryone {
@@ -254,7 +244,7 @@ func (db *DB) DeleteMessages(ctx context.Context, userID, chatID int64, seqs []i
 					return nil // nothing was deleted in a chat that does not exist
 				}
 				return err
-			}, `SELECT broadcast FROM chats WHERE id = ?`, chatID)
+			}, sqlstore.ChatBroadcast, chatID)
 		}
 		if err := bt.run(ctx, t); err != nil {
 			return classify("postgres.DeleteMessages", err)

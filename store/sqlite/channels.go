@@ -17,7 +17,7 @@ func (db *DB) CreateChannel(ctx context.Context, c herald.Chat) (herald.Chat, []
 	var ups []herald.Update
 	err := db.do(ctx, func(tx querier) error {
 		c.Kind, c.Broadcast = herald.Channel, true
-		if err := insertChat(ctx, tx, &c); err != nil {
+		if err := dialect.InsertChat(ctx, shim{tx}, &c); err != nil {
 			return err
 		}
 		if c.Username != "" {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"sort"
 	"time"
 
 	"github.com/heraldim/herald"
@@ -66,14 +65,6 @@ func chatByID(ctx context.Context, q querier, id int64) (herald.Chat, error) {
 	return dialect.ChatByID(ctx, shim{q}, id)
 }
 
-func insertChat(ctx context.Context, tx querier, c *herald.Chat) error {
-	err := tx.QueryRowContext(ctx,
-		`INSERT INTO chats (kind, title, username, description, signatures, broadcast, created_by, created_at, last_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		int(c.Kind), c.Title, c.Username, c.Description, sqlstore.Flag(c.Signatures), sqlstore.Flag(c.Broadcast), c.CreatedBy, sqlstore.Millis(c.CreatedAt), sqlstore.Millis(c.CreatedAt)).Scan(&c.ID)
-	return classify("sqlite.insertChat", err)
-}
-
 // logChat appends u to a broadcast chat's own log, giving it the chat's
 // next pts.
 func logChat(ctx context.Context, tx querier, u *herald.Update) error {
@@ -89,17 +80,13 @@ func logChat(ctx context.Context, tx querier, u *herald.Update) error {
 
 // addMember inserts a membership and reports whether it is new.
 func addMember(ctx context.Context, tx querier, chatID, userID int64, role herald.Role, at time.Time) (bool, error) {
-	res, err := tx.ExecContext(ctx,
-		`INSERT INTO members (chat_id, user_id, role, read_seq, joined_at)
-		 SELECT ?, ?, ?, last_seq, ? FROM chats WHERE id = ?
-		 ON CONFLICT (chat_id, user_id) DO NOTHING`,
-		chatID, userID, int(role), sqlstore.Millis(at), chatID)
+	res, err := tx.ExecContext(ctx, sqlstore.InsertMember, chatID, userID, int(role), sqlstore.Millis(at), chatID)
 	if err != nil {
 		return false, classify("sqlite.addMember", err)
 	}
 	n, _ := res.RowsAffected()
 	if n == 1 {
-		if _, err := tx.ExecContext(ctx, `UPDATE chats SET member_count = member_count + 1 WHERE id = ?`, chatID); err != nil {
+		if _, err := tx.ExecContext(ctx, sqlstore.AddMemberCount, 1, chatID); err != nil {
 			return false, classify("sqlite.addMember", err)
 		}
 	}
@@ -111,7 +98,7 @@ func (db *DB) DirectChat(ctx context.Context, a, b int64, create bool, at time.T
 	lo, hi := min(a, b), max(a, b)
 	find := func(q querier) (herald.Chat, error) {
 		var id int64
-		err := q.QueryRowContext(ctx, `SELECT chat_id FROM direct_chats WHERE user_lo = ? AND user_hi = ?`, lo, hi).Scan(&id)
+		err := q.QueryRowContext(ctx, sqlstore.DirectChatID, lo, hi).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return herald.Chat{}, herald.Errorf(herald.NotFound, "no direct chat with this user")
 		}
@@ -132,10 +119,10 @@ func (db *DB) DirectChat(ctx context.Context, a, b int64, create bool, at time.T
 			return nil
 		}
 		c = herald.Chat{Kind: herald.Direct, CreatedBy: a, CreatedAt: at}
-		if err := insertChat(ctx, tx, &c); err != nil {
+		if err := dialect.InsertChat(ctx, shim{tx}, &c); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO direct_chats (user_lo, user_hi, chat_id) VALUES (?, ?, ?)`, lo, hi, c.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, sqlstore.InsertDirectChat, lo, hi, c.ID); err != nil {
 			return classify("sqlite.DirectChat", err)
 		}
 		for _, u := range []int64{lo, hi} {
@@ -162,7 +149,7 @@ func (db *DB) CreateGroup(ctx context.Context, c herald.Chat, members []int64) (
 	var ups []herald.Update
 	err := db.do(ctx, func(tx querier) error {
 		c.Kind = herald.Group
-		if err := insertChat(ctx, tx, &c); err != nil {
+		if err := dialect.InsertChat(ctx, shim{tx}, &c); err != nil {
 			return err
 		}
 		if _, err := addMember(ctx, tx, c.ID, c.CreatedBy, herald.RoleOwner, c.CreatedAt); err != nil {
@@ -241,14 +228,15 @@ func (db *DB) RemoveMember(ctx context.Context, chatID, actorID, userID int64, a
 	var ups []herald.Update
 	err := db.do(ctx, func(tx querier) error {
 		ups = nil
-		res, err := tx.ExecContext(ctx, `DELETE FROM members WHERE chat_id = ? AND user_id = ?`, chatID, userID)
+		res, err := tx.ExecContext(ctx, sqlstore.DeleteMember, chatID, userID)
 		if err != nil {
 			return classify("sqlite.RemoveMember", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return herald.Errorf(herald.NotFound, "not a member of chat %d", chatID)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE chats SET member_count = member_count - 1 WHERE id = ?`, chatID); err != nil {
+		var broadcast bool
+		if err := tx.QueryRowContext(ctx, sqlstore.RemoveMemberCount, chatID).Scan(&broadcast); err != nil {
 			return classify("sqlite.RemoveMember", err)
 		}
 		left := herald.Update{UserID: userID, Kind: herald.UpdChatLeft, ChatID: chatID, ActorID: actorID, At: at}
@@ -256,9 +244,8 @@ func (db *DB) RemoveMember(ctx context.Context, chatID, actorID, userID int64, a
 			return err
 		}
 		ups = append(ups, left)
-		ch, err := chatByID(ctx, tx, chatID)
-		if err != nil || ch.Broadcast {
-			return err
+		if broadcast {
+			return nil
 		}
 		rest, err := logForMembers(ctx, tx, chatID, herald.Update{Kind: herald.UpdMembers, ChatID: chatID, ActorID: userID, At: at}, nil)
 		ups = append(ups, rest...)
@@ -314,22 +301,15 @@ func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error
 			}
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return lastActivity(out[i]).After(lastActivity(out[j])) })
+	sqlstore.SortDialogs(out)
 	return out, nil
-}
-
-func lastActivity(d herald.Dialog) time.Time {
-	if d.Last != nil {
-		return d.Last.SentAt
-	}
-	return d.Chat.CreatedAt
 }
 
 // SetRole implements store.Store.
 func (db *DB) SetRole(ctx context.Context, chatID, actorID, userID int64, role herald.Role, at time.Time) ([]herald.Update, error) {
 	var ups []herald.Update
 	err := db.do(ctx, func(tx querier) error {
-		res, err := tx.ExecContext(ctx, `UPDATE members SET role = ? WHERE chat_id = ? AND user_id = ?`, int(role), chatID, userID)
+		res, err := tx.ExecContext(ctx, sqlstore.SetMemberRole, int(role), chatID, userID)
 		if err != nil {
 			return classify("sqlite.SetRole", err)
 		}

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/heraldim/herald"
@@ -14,9 +16,7 @@ func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]h
 	var n int
 	err := db.do(ctx, func(tx querier) error {
 		ups, n = nil, 0
-		rows, err := tx.QueryContext(ctx,
-			`SELECT chat_id, seq FROM messages WHERE expires_at > 0 AND expires_at <= ? AND deleted = 0 ORDER BY expires_at LIMIT ?`,
-			sqlstore.Millis(now), limit)
+		rows, err := tx.QueryContext(ctx, sqlstore.DueMessages, sqlstore.Millis(now), limit)
 		if err != nil {
 			return classify("sqlite.ExpireMessages", err)
 		}
@@ -39,8 +39,10 @@ func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]h
 		for _, chat := range order {
 			for _, seq := range due[chat] {
 				// secure_delete overwrites the body's old bytes in the file.
-				if _, err := tx.ExecContext(ctx,
-					`UPDATE messages SET body = NULL, file_id = '', deleted = 1, edited_at = 0, waiting = 0 WHERE chat_id = ? AND seq = ?`, chat, seq); err != nil {
+				// The row was read live in this transaction, so it is
+				// still there: the single writer lets nobody in between.
+				var gone int64
+				if err := tx.QueryRowContext(ctx, sqlstore.ExpireMessage, chat, seq).Scan(&gone); err != nil {
 					return classify("sqlite.ExpireMessages", err)
 				}
 				n++
@@ -62,19 +64,13 @@ func (db *DB) Reseal(ctx context.Context, msgs []herald.Message, announce bool, 
 	err := db.do(ctx, func(tx querier) error {
 		ups = nil
 		for _, m := range msgs {
-			res, err := tx.ExecContext(ctx,
-				// Only timers still waiting: a countdown started meanwhile wins.
-				`UPDATE messages SET body = ?, sealed_until = ?, expires_at = ?, waiting = ? WHERE chat_id = ? AND seq = ? AND deleted = 0 AND waiting = 1`,
-				m.Body, sqlstore.Millis(m.SealedUntil), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), m.ChatID, m.Seq)
-			if err != nil {
-				return classify("sqlite.Reseal", err)
-			}
-			if n, _ := res.RowsAffected(); n == 0 || !announce {
+			cur, err := sqlstore.ScanMessage(tx.QueryRowContext(ctx, sqlstore.Reseal,
+				m.Body, sqlstore.Millis(m.SealedUntil), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), m.ChatID, m.Seq))
+			if errors.Is(err, sql.ErrNoRows) || (err == nil && !announce) {
 				continue
 			}
-			cur, err := messageAt(ctx, tx, m.ChatID, m.Seq)
 			if err != nil {
-				return err
+				return classify("sqlite.Reseal", err)
 			}
 			got, err := logEverywhere(ctx, tx, herald.Update{Kind: herald.UpdEditMessage, ChatID: m.ChatID, Seq: m.Seq, ActorID: m.SenderID, Message: &cur, At: at})
 			if err != nil {

@@ -11,7 +11,7 @@ import (
 )
 
 func messageAt(ctx context.Context, q querier, chatID, seq int64) (herald.Message, error) {
-	m, err := sqlstore.ScanMessage(q.QueryRowContext(ctx, `SELECT `+sqlstore.MessageCols+` FROM messages WHERE chat_id = ? AND seq = ?`, chatID, seq))
+	m, err := sqlstore.ScanMessage(q.QueryRowContext(ctx, sqlstore.MessageAt, chatID, seq))
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
 	}
@@ -25,11 +25,7 @@ func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Messa
 	err := db.do(ctx, func(tx querier) error {
 		ups, dup = nil, false
 		if m.RandomID != 0 {
-			// "random_id != 0" repeats the partial index's condition so
-			// SQLite uses it; without it every send scanned its chat.
-			prev, err := sqlstore.ScanMessage(tx.QueryRowContext(ctx,
-				`SELECT `+sqlstore.MessageCols+` FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ? AND random_id != 0`,
-				m.ChatID, m.SenderID, m.RandomID))
+			prev, err := sqlstore.ScanMessage(tx.QueryRowContext(ctx, sqlstore.SentBefore, m.ChatID, m.SenderID, m.RandomID))
 			if err == nil {
 				m, dup = prev, true
 				return nil
@@ -96,7 +92,7 @@ func (db *DB) Message(ctx context.Context, userID, chatID, seq int64) (herald.Me
 		return m, err
 	}
 	var hidden int
-	if err := db.rq.QueryRowContext(ctx, `SELECT count(*) FROM hidden WHERE user_id = ? AND chat_id = ? AND seq = ?`, userID, chatID, seq).Scan(&hidden); err != nil {
+	if err := db.rq.QueryRowContext(ctx, sqlstore.IsHidden, userID, chatID, seq).Scan(&hidden); err != nil {
 		return m, classify("sqlite.Message", err)
 	}
 	if hidden > 0 {
@@ -114,11 +110,7 @@ func history(ctx context.Context, q querier, userID, chatID, before int64, limit
 	if before <= 0 {
 		before = 1 << 62
 	}
-	rows, err := q.QueryContext(ctx,
-		`SELECT `+sqlstore.MessageCols+` FROM messages m
-		 WHERE chat_id = ? AND seq < ? AND deleted = 0
-		 AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id = ? AND h.chat_id = m.chat_id AND h.seq = m.seq)
-		 ORDER BY seq DESC LIMIT ?`, chatID, before, userID, limit)
+	rows, err := q.QueryContext(ctx, sqlstore.History, chatID, before, userID, limit)
 	if err != nil {
 		return nil, classify("sqlite.History", err)
 	}
@@ -139,16 +131,13 @@ func (db *DB) EditMessage(ctx context.Context, chatID, seq int64, body []byte, a
 	var m herald.Message
 	var ups []herald.Update
 	err := db.do(ctx, func(tx querier) error {
-		res, err := tx.ExecContext(ctx, `UPDATE messages SET body = ?, edited_at = ? WHERE chat_id = ? AND seq = ? AND deleted = 0`,
-			body, sqlstore.Millis(at), chatID, seq)
-		if err != nil {
-			return classify("sqlite.EditMessage", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		var err error
+		m, err = sqlstore.ScanMessage(tx.QueryRowContext(ctx, sqlstore.EditMessage, body, sqlstore.Millis(at), chatID, seq))
+		if errors.Is(err, sql.ErrNoRows) {
 			return herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
 		}
-		if m, err = messageAt(ctx, tx, chatID, seq); err != nil {
-			return err
+		if err != nil {
+			return classify("sqlite.EditMessage", err)
 		}
 		msg := m
 		ups, err = logEverywhere(ctx, tx, herald.Update{
@@ -170,11 +159,9 @@ func (db *DB) DeleteMessages(ctx context.Context, userID, chatID int64, seqs []i
 			var err error
 			if forEveryone {
 				// The body is overwritten (secure_delete is on), not only flagged.
-				res, err = tx.ExecContext(ctx, `UPDATE messages SET body = NULL, file_id = '', deleted = 1, edited_at = 0 WHERE chat_id = ? AND seq = ? AND deleted = 0`, chatID, seq)
+				res, err = tx.ExecContext(ctx, sqlstore.DeleteMessage, chatID, seq)
 			} else {
-				res, err = tx.ExecContext(ctx,
-					`INSERT INTO hidden (user_id, chat_id, seq) SELECT ?, chat_id, seq FROM messages WHERE chat_id = ? AND seq = ? AND deleted = 0
-					 ON CONFLICT DO NOTHING`, userID, chatID, seq)
+				res, err = tx.ExecContext(ctx, sqlstore.HideMessage, userID, chatID, seq)
 			}
 			if err != nil {
 				return classify("sqlite.DeleteMessages", err)
@@ -206,7 +193,7 @@ func (db *DB) DeleteMessages(ctx context.Context, userID, chatID int64, seqs []i
 // chat's log if it is broadcast, else in each member's log.
 func logEverywhere(ctx context.Context, tx querier, tmpl herald.Update) ([]herald.Update, error) {
 	var broadcast bool
-	if err := tx.QueryRowContext(ctx, `SELECT broadcast FROM chats WHERE id = ?`, tmpl.ChatID).Scan(&broadcast); err != nil {
+	if err := tx.QueryRowContext(ctx, sqlstore.ChatBroadcast, tmpl.ChatID).Scan(&broadcast); err != nil {
 		return nil, classify("sqlite.logEverywhere", err)
 	}
 	if broadcast {
@@ -238,7 +225,7 @@ func (db *DB) ReadHistory(ctx context.Context, userID, chatID, seq int64, at tim
 			return classify("sqlite.ReadHistory", err)
 		}
 		var broadcast bool
-		if err := tx.QueryRowContext(ctx, `SELECT broadcast FROM chats WHERE id = ?`, chatID).Scan(&broadcast); err != nil {
+		if err := tx.QueryRowContext(ctx, sqlstore.ChatBroadcast, chatID).Scan(&broadcast); err != nil {
 			return classify("sqlite.ReadHistory", err)
 		}
 		if broadcast {

@@ -2,9 +2,43 @@ package sqlstore
 
 import (
 	"context"
+	"slices"
+	"time"
 
 	"github.com/heraldim/herald"
 )
+
+// Queries on chats and their members.
+const (
+	ChatRow       = `SELECT ` + ChatCols + ` FROM chats WHERE id = ?`
+	ChatBroadcast = `SELECT broadcast FROM chats WHERE id = ?`
+	// DirectChatID: the pair's lower user id, then the higher.
+	DirectChatID     = `SELECT chat_id FROM direct_chats WHERE user_lo = ? AND user_hi = ?`
+	InsertDirectChat = `INSERT INTO direct_chats (user_lo, user_hi, chat_id) VALUES (?, ?, ?)`
+	// InsertMember adds a member who has read all that came before: chat,
+	// user, role, joined at, chat. It changes nothing for a member
+	// already there, and leaves member_count to the caller (AddMemberCount).
+	InsertMember = `INSERT INTO members (chat_id, user_id, role, read_seq, joined_at)
+		SELECT CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS INTEGER), last_seq, CAST(? AS BIGINT) FROM chats WHERE id = ?
+		ON CONFLICT (chat_id, user_id) DO NOTHING`
+	// AddMemberCount: how many members were added, chat.
+	AddMemberCount = `UPDATE chats SET member_count = member_count + ? WHERE id = ?`
+	// RemoveMemberCount returns whether the chat is broadcast, which
+	// decides who hears of the departure.
+	RemoveMemberCount = `UPDATE chats SET member_count = member_count - 1 WHERE id = ? RETURNING broadcast`
+	DeleteMember      = `DELETE FROM members WHERE chat_id = ? AND user_id = ?`
+	// SetMemberRole: role, chat, user.
+	SetMemberRole = `UPDATE members SET role = ? WHERE chat_id = ? AND user_id = ?`
+)
+
+// InsertChat stores c inside the writer's transaction tx and sets its id.
+func (d Dialect) InsertChat(ctx context.Context, tx Querier, c *herald.Chat) error {
+	err := tx.QueryRow(ctx,
+		`INSERT INTO chats (kind, title, username, description, signatures, broadcast, created_by, created_at, last_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		int(c.Kind), c.Title, c.Username, c.Description, Flag(c.Signatures), Flag(c.Broadcast), c.CreatedBy, Millis(c.CreatedAt), Millis(c.CreatedAt)).Scan(&c.ID)
+	return d.wrap("insertChat", err)
+}
 
 // Member implements store.Store.
 func (r Reads) Member(ctx context.Context, chatID, userID int64) (herald.Member, error) {
@@ -24,7 +58,7 @@ func (r Reads) Members(ctx context.Context, chatID int64) ([]herald.Member, erro
 // ChatByID reads chat id through q, the read pool or a writer's
 // transaction.
 func (d Dialect) ChatByID(ctx context.Context, q Querier, id int64) (herald.Chat, error) {
-	c, err := ScanChat(q.QueryRow(ctx, `SELECT `+ChatCols+` FROM chats WHERE id = ?`, id))
+	c, err := ScanChat(q.QueryRow(ctx, ChatRow, id))
 	if NoRows(err) {
 		return c, herald.Errorf(herald.NotFound, "no chat %d", id)
 	}
@@ -34,6 +68,20 @@ func (d Dialect) ChatByID(ctx context.Context, q Querier, id int64) (herald.Chat
 // Chat implements store.Store.
 func (r Reads) Chat(ctx context.Context, chatID int64) (herald.Chat, error) {
 	return r.d.ChatByID(ctx, r.q, chatID)
+}
+
+// SortDialogs orders Dialogs' lines by their last message, or the chat's
+// creation when it has none, most recent first. Stable, so lines as
+// recent keep DialogChats' order.
+func SortDialogs(ds []herald.Dialog) {
+	slices.SortStableFunc(ds, func(a, b herald.Dialog) int { return lastActivity(b).Compare(lastActivity(a)) })
+}
+
+func lastActivity(d herald.Dialog) time.Time {
+	if d.Last != nil {
+		return d.Last.SentAt
+	}
+	return d.Chat.CreatedAt
 }
 
 // DialogChats is the first half of Dialogs: the user's chats, with their

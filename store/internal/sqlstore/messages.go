@@ -6,6 +6,46 @@ import (
 	"github.com/heraldim/herald"
 )
 
+// Queries on messages.
+const (
+	MessageAt = `SELECT ` + MessageCols + ` FROM messages WHERE chat_id = ? AND seq = ?`
+	// SentBefore finds a send already stored with the same random id:
+	// chat, sender, random id. random_id <> 0 repeats the partial index's
+	// condition, so that SQLite, and PostgreSQL's generic plan of the
+	// prepared statement, use the index rather than scan the chat.
+	SentBefore = `SELECT ` + MessageCols + ` FROM messages WHERE chat_id = ? AND sender_id = ? AND random_id = ? AND random_id <> 0`
+	// IsHidden: user, chat, seq. A count, so that no row is no error.
+	IsHidden = `SELECT count(*) FROM hidden WHERE user_id = ? AND chat_id = ? AND seq = ?`
+	// History: chat, before (exclusive), reader, limit.
+	History = `SELECT ` + MessageCols + ` FROM messages m
+		WHERE chat_id = ? AND seq < ? AND deleted = 0
+		AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id = ? AND h.chat_id = m.chat_id AND h.seq = m.seq)
+		ORDER BY seq DESC LIMIT ?`
+	// EditMessage returns the edited row, none if there is no live one:
+	// body, edited at, chat, seq.
+	EditMessage = `UPDATE messages SET body = ?, edited_at = ? WHERE chat_id = ? AND seq = ? AND deleted = 0 RETURNING ` + MessageCols
+	// DeleteMessage deletes a message for everyone: chat, seq. The body
+	// goes, not only a flag.
+	DeleteMessage = `UPDATE messages SET body = NULL, file_id = '', deleted = 1, edited_at = 0 WHERE chat_id = ? AND seq = ? AND deleted = 0`
+	// HideMessage deletes a live message for one user: user, chat, seq.
+	HideMessage = `INSERT INTO hidden (user_id, chat_id, seq)
+		SELECT CAST(? AS BIGINT), chat_id, seq FROM messages WHERE chat_id = ? AND seq = ? AND deleted = 0
+		ON CONFLICT DO NOTHING`
+	// DueMessages: now, limit. (chat_id, seq) break ties in the order of
+	// SQLite's index on expires_at, so both stores expire the same ones.
+	DueMessages = `SELECT chat_id, seq FROM messages WHERE expires_at > 0 AND expires_at <= ? AND deleted = 0
+		ORDER BY expires_at, chat_id, seq LIMIT ?`
+	// ExpireMessage returns the seq, none if the message went meanwhile:
+	// chat, seq.
+	ExpireMessage = `UPDATE messages SET body = NULL, file_id = '', deleted = 1, edited_at = 0, waiting = 0
+		WHERE chat_id = ? AND seq = ? AND deleted = 0 RETURNING seq`
+	// Reseal changes a waiting timer's sealed body and returns the row,
+	// none if its countdown started meanwhile (that wins): body, sealed
+	// until, expires at, waiting, chat, seq.
+	Reseal = `UPDATE messages SET body = ?, sealed_until = ?, expires_at = ?, waiting = ?
+		WHERE chat_id = ? AND seq = ? AND deleted = 0 AND waiting = 1 RETURNING ` + MessageCols
+)
+
 // Pts implements store.Store.
 func (r Reads) Pts(ctx context.Context, userID int64) (int64, error) {
 	var pts int64
