@@ -331,19 +331,11 @@ func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error
 			peerIDs = append(peerIDs, peers[i])
 		}
 	}
-	if len(peerIDs) > 0 {
-		us, err := users(ctx, db.rq, peerIDs)
-		if err != nil {
-			return nil, err
-		}
-		for i := range out {
-			if p := out[i].Peer; p != nil {
-				u := us[p.ID]
-				out[i].Peer = &u
-			}
-		}
+	us, err := users(ctx, db.rq, peerIDs)
+	if err != nil {
+		return nil, err
 	}
-	sqlstore.SortDialogs(out)
+	sqlstore.FinishDialogs(out, us)
 	return out, nil
 }
 

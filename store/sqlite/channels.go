@@ -2,8 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/heraldim/herald"
@@ -66,7 +64,7 @@ func (db *DB) ViewPosts(ctx context.Context, chatID, userID, seq int64) error {
 		}
 		var from int64
 		err := tx.QueryRowContext(ctx, sqlstore.ViewSeq, chatID, userID).Scan(&from)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		if err != nil && !sqlstore.NoRows(err) {
 			return classify("sqlite.ViewPosts", err)
 		}
 		if seq <= from {
@@ -97,7 +95,7 @@ func (db *DB) MakeBroadcast(ctx context.Context, chatID int64, at time.Time) ([]
 		ups = nil
 		var pts int64
 		err := tx.QueryRowContext(ctx, sqlstore.MakeBroadcast, chatID).Scan(&pts)
-		if errors.Is(err, sql.ErrNoRows) {
+		if sqlstore.NoRows(err) {
 			return nil // already broadcast
 		}
 		if err != nil {

@@ -2,8 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/heraldim/herald"
@@ -99,7 +97,7 @@ func (db *DB) DirectChat(ctx context.Context, a, b int64, create bool, at time.T
 	find := func(q querier) (herald.Chat, error) {
 		var id int64
 		err := q.QueryRowContext(ctx, sqlstore.DirectChatID, lo, hi).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
+		if sqlstore.NoRows(err) {
 			return herald.Chat{}, herald.Errorf(herald.NotFound, "no direct chat with this user")
 		}
 		if err != nil {
@@ -289,19 +287,11 @@ func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error
 			d.Peer = &herald.User{ID: peer}
 		}
 	}
-	if len(peers) > 0 {
-		us, err := users(ctx, db.rq, peers)
-		if err != nil {
-			return nil, err
-		}
-		for i := range out {
-			if p := out[i].Peer; p != nil {
-				u := us[p.ID]
-				out[i].Peer = &u
-			}
-		}
+	us, err := users(ctx, db.rq, peers)
+	if err != nil {
+		return nil, err
 	}
-	sqlstore.SortDialogs(out)
+	sqlstore.FinishDialogs(out, us)
 	return out, nil
 }
 

@@ -2,8 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/heraldim/herald"
@@ -66,7 +64,7 @@ func (db *DB) Reseal(ctx context.Context, msgs []herald.Message, announce bool, 
 		for _, m := range msgs {
 			cur, err := sqlstore.ScanMessage(tx.QueryRowContext(ctx, sqlstore.Reseal,
 				m.Body, sqlstore.Millis(m.SealedUntil), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), m.ChatID, m.Seq))
-			if errors.Is(err, sql.ErrNoRows) || (err == nil && !announce) {
+			if sqlstore.NoRows(err) || (err == nil && !announce) {
 				continue
 			}
 			if err != nil {

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/heraldim/herald"
@@ -12,7 +11,7 @@ import (
 
 func messageAt(ctx context.Context, q querier, chatID, seq int64) (herald.Message, error) {
 	m, err := sqlstore.ScanMessage(q.QueryRowContext(ctx, sqlstore.MessageAt, chatID, seq))
-	if errors.Is(err, sql.ErrNoRows) {
+	if sqlstore.NoRows(err) {
 		return m, herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
 	}
 	return m, classify("sqlite.Message", err)
@@ -30,7 +29,7 @@ func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Messa
 				m, dup = prev, true
 				return nil
 			}
-			if !errors.Is(err, sql.ErrNoRows) {
+			if !sqlstore.NoRows(err) {
 				return classify("sqlite.AppendMessage", err)
 			}
 		}
@@ -38,7 +37,7 @@ func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Messa
 		if err := tx.QueryRowContext(ctx,
 			`UPDATE chats SET last_seq = last_seq + 1, last_at = ? WHERE id = ? RETURNING last_seq, broadcast`,
 			sqlstore.Millis(m.SentAt), m.ChatID).Scan(&m.Seq, &broadcast); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
+			if sqlstore.NoRows(err) {
 				return herald.Errorf(herald.NotFound, "no chat %d", m.ChatID)
 			}
 			return classify("sqlite.AppendMessage", err)
@@ -133,7 +132,7 @@ func (db *DB) EditMessage(ctx context.Context, chatID, seq int64, body []byte, a
 	err := db.do(ctx, func(tx querier) error {
 		var err error
 		m, err = sqlstore.ScanMessage(tx.QueryRowContext(ctx, sqlstore.EditMessage, body, sqlstore.Millis(at), chatID, seq))
-		if errors.Is(err, sql.ErrNoRows) {
+		if sqlstore.NoRows(err) {
 			return herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
 		}
 		if err != nil {

@@ -69,13 +69,7 @@ func (d Dialect) CreateDevice(ctx context.Context, tx Querier, dev herald.Device
 // DeleteDevice is store.Store's DeleteDevice inside the writer's transaction tx.
 func (d Dialect) DeleteDevice(ctx context.Context, tx Querier, userID, deviceID int64) error {
 	n, err := tx.Exec(ctx, `DELETE FROM devices WHERE id = ? AND user_id = ?`, deviceID, userID)
-	if err != nil {
-		return d.wrap("DeleteDevice", err)
-	}
-	if n == 0 {
-		return herald.Errorf(herald.NotFound, "you have no device %d", deviceID)
-	}
-	return nil
+	return d.affected(n, err, "DeleteDevice", "you have no device %d", deviceID)
 }
 
 // TouchDevice is store.Store's TouchDevice inside the writer's transaction tx.

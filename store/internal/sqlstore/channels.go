@@ -41,25 +41,13 @@ func (r Reads) ChatByName(ctx context.Context, name string) (herald.Chat, error)
 func (d Dialect) UpdateChat(ctx context.Context, tx Querier, c herald.Chat) error {
 	n, err := tx.Exec(ctx, `UPDATE chats SET title = ?, description = ?, signatures = ? WHERE id = ?`,
 		c.Title, c.Description, Flag(c.Signatures), c.ID)
-	if err != nil {
-		return d.wrap("UpdateChat", err)
-	}
-	if n == 0 {
-		return herald.Errorf(herald.NotFound, "no chat %d", c.ID)
-	}
-	return nil
+	return d.affected(n, err, "UpdateChat", "no chat %d", c.ID)
 }
 
 // SetMuted is store.Store's SetMuted inside the writer's transaction tx.
 func (d Dialect) SetMuted(ctx context.Context, tx Querier, chatID, userID int64, muted bool) error {
 	n, err := tx.Exec(ctx, `UPDATE members SET muted = ? WHERE chat_id = ? AND user_id = ?`, Flag(muted), chatID, userID)
-	if err != nil {
-		return d.wrap("SetMuted", err)
-	}
-	if n == 0 {
-		return herald.Errorf(herald.NotFound, "not a member of chat %d", chatID)
-	}
-	return nil
+	return d.affected(n, err, "SetMuted", "not a member of chat %d", chatID)
 }
 
 // BroadcastChats implements store.Store.
@@ -93,23 +81,11 @@ func (r Reads) ChatInvite(ctx context.Context, code string) (int64, error) {
 // transaction tx.
 func (d Dialect) RevokeChatInvite(ctx context.Context, tx Querier, chatID int64, code string) error {
 	n, err := tx.Exec(ctx, `UPDATE chat_invites SET revoked = 1 WHERE code = ? AND chat_id = ? AND revoked = 0`, code, chatID)
-	if err != nil {
-		return d.wrap("RevokeChatInvite", err)
-	}
-	if n == 0 {
-		return herald.Errorf(herald.NotFound, "no live invite %q for this chat", code)
-	}
-	return nil
+	return d.affected(n, err, "RevokeChatInvite", "no live invite %q for this chat", code)
 }
 
 // SetChatTTL is store.Store's SetChatTTL inside the writer's transaction tx.
 func (d Dialect) SetChatTTL(ctx context.Context, tx Querier, chatID int64, ttl time.Duration) error {
 	n, err := tx.Exec(ctx, `UPDATE chats SET ttl = ? WHERE id = ?`, ttl.Milliseconds(), chatID)
-	if err != nil {
-		return d.wrap("SetChatTTL", err)
-	}
-	if n == 0 {
-		return herald.Errorf(herald.NotFound, "no chat %d", chatID)
-	}
-	return nil
+	return d.affected(n, err, "SetChatTTL", "no chat %d", chatID)
 }

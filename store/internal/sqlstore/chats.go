@@ -70,10 +70,18 @@ func (r Reads) Chat(ctx context.Context, chatID int64) (herald.Chat, error) {
 	return r.d.ChatByID(ctx, r.q, chatID)
 }
 
-// SortDialogs orders Dialogs' lines by their last message, or the chat's
-// creation when it has none, most recent first. Stable, so lines as
-// recent keep DialogChats' order.
-func SortDialogs(ds []herald.Dialog) {
+// FinishDialogs completes Dialogs' lines once each store has read what
+// DialogChats leaves out: it puts in each direct chat's peer from users,
+// and orders the lines by their last message, or the chat's creation when
+// it has none, most recent first. Stable, so lines as recent keep
+// DialogChats' order.
+func FinishDialogs(ds []herald.Dialog, users map[int64]herald.User) {
+	for i := range ds {
+		if p := ds[i].Peer; p != nil {
+			u := users[p.ID]
+			ds[i].Peer = &u
+		}
+	}
 	slices.SortStableFunc(ds, func(a, b herald.Dialog) int { return lastActivity(b).Compare(lastActivity(a)) })
 }
 

@@ -58,13 +58,14 @@ func scanFile(s Row) (herald.File, error) {
 	return f, err
 }
 
-// affected turns an UPDATE's outcome into NotFound when it changed nothing.
-func (d Dialect) affected(n int64, err error, op, missing string) error {
+// affected turns a write's outcome into NotFound, with the message format
+// and args, when it changed nothing.
+func (d Dialect) affected(n int64, err error, op, format string, args ...any) error {
 	if err != nil {
 		return d.wrap(op, err)
 	}
 	if n == 0 {
-		return herald.Errorf(herald.NotFound, "%s", missing)
+		return herald.Errorf(herald.NotFound, format, args...)
 	}
 	return nil
 }
