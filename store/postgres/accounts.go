@@ -30,11 +30,7 @@ func (db *DB) CreateUser(ctx context.Context, u herald.User, hash []byte, invite
 			err = b.run(ctx, t)
 		}
 		if err != nil {
-			err = classify("postgres.CreateUser", err)
-			if herald.IsKind(err, herald.AlreadyExists) {
-				return herald.Errorf(herald.AlreadyExists, "the username @%s is taken", u.Username)
-			}
-			return err
+			return dialect.Taken("CreateUser", err, "username", u.Username)
 		}
 		return nil
 	})

@@ -24,11 +24,7 @@ func (db *DB) CreateBot(ctx context.Context, u herald.User, ownerID int64, token
 			err = bt.run(ctx, t)
 		}
 		if err != nil {
-			err = classify("postgres.CreateBot", err)
-			if herald.IsKind(err, herald.AlreadyExists) {
-				return herald.Errorf(herald.AlreadyExists, "the username @%s is taken", u.Username)
-			}
-			return err
+			return dialect.Taken("CreateBot", err, "username", u.Username)
 		}
 		return nil
 	})

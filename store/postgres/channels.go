@@ -23,11 +23,7 @@ func (db *DB) CreateChannel(ctx context.Context, c herald.Chat) (herald.Chat, []
 		}
 		if ch.Username != "" {
 			if _, err := t.exec(ctx, sqlstore.InsertChatName, ch.Username, ch.ID); err != nil {
-				err = classify("postgres.CreateChannel", err)
-				if herald.IsKind(err, herald.AlreadyExists) {
-					return herald.Errorf(herald.AlreadyExists, "the name @%s is taken", ch.Username)
-				}
-				return err
+				return dialect.Taken("CreateChannel", err, "name", ch.Username)
 			}
 		}
 		bt := &batch{}

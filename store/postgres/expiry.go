@@ -24,26 +24,9 @@ func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]h
 	var n int
 	err := db.doAlone(ctx, func(ctx context.Context, t *tx) error {
 		ups, n = nil, 0
-		rows, err := t.query(ctx, sqlstore.DueMessages, sqlstore.Millis(now), limit)
+		order, due, err := dialect.DueMessages(ctx, shim{t}, now, limit)
 		if err != nil {
-			return classify("postgres.ExpireMessages", err)
-		}
-		due := map[int64][]int64{}
-		var order []int64
-		for rows.Next() {
-			var chat, seq int64
-			if err := rows.Scan(&chat, &seq); err != nil {
-				rows.Close()
-				return classify("postgres.ExpireMessages", err)
-			}
-			if due[chat] == nil {
-				order = append(order, chat)
-			}
-			due[chat] = append(due[chat], seq)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return classify("postgres.ExpireMessages", err)
+			return err
 		}
 		if len(order) == 0 {
 			return nil

@@ -35,11 +35,7 @@ func (db *DB) CreateUser(ctx context.Context, u herald.User, hash []byte, invite
 			_, err = tx.ExecContext(ctx, sqlstore.InsertUserName, u.Username, u.ID)
 		}
 		if err != nil {
-			err = classify("sqlite.CreateUser", err)
-			if herald.IsKind(err, herald.AlreadyExists) {
-				return herald.Errorf(herald.AlreadyExists, "the username @%s is taken", u.Username)
-			}
-			return err
+			return dialect.Taken("CreateUser", err, "username", u.Username)
 		}
 		if invite != "" {
 			if _, err := tx.ExecContext(ctx, sqlstore.UseInvite, u.ID, invite); err != nil {

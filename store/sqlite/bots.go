@@ -20,11 +20,7 @@ func (db *DB) CreateBot(ctx context.Context, u herald.User, ownerID int64, token
 			_, err = tx.ExecContext(ctx, sqlstore.InsertUserName, u.Username, b.UserID)
 		}
 		if err != nil {
-			err = classify("sqlite.CreateBot", err)
-			if herald.IsKind(err, herald.AlreadyExists) {
-				return herald.Errorf(herald.AlreadyExists, "the username @%s is taken", u.Username)
-			}
-			return err
+			return dialect.Taken("CreateBot", err, "username", u.Username)
 		}
 		_, err = tx.ExecContext(ctx, sqlstore.InsertBot, b.UserID, ownerID, tokenHash, sqlstore.Millis(u.CreatedAt))
 		return classify("sqlite.CreateBot", err)

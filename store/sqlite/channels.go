@@ -20,11 +20,7 @@ func (db *DB) CreateChannel(ctx context.Context, c herald.Chat) (herald.Chat, []
 		}
 		if c.Username != "" {
 			if _, err := tx.ExecContext(ctx, sqlstore.InsertChatName, c.Username, c.ID); err != nil {
-				err = classify("sqlite.CreateChannel", err)
-				if herald.IsKind(err, herald.AlreadyExists) {
-					return herald.Errorf(herald.AlreadyExists, "the name @%s is taken", c.Username)
-				}
-				return err
+				return dialect.Taken("CreateChannel", err, "name", c.Username)
 			}
 		}
 		if _, err := addMember(ctx, tx, c.ID, c.CreatedBy, herald.RoleOwner, c.CreatedAt); err != nil {

@@ -14,25 +14,9 @@ func (db *DB) ExpireMessages(ctx context.Context, now time.Time, limit int) ([]h
 	var n int
 	err := db.do(ctx, func(tx querier) error {
 		ups, n = nil, 0
-		rows, err := tx.QueryContext(ctx, sqlstore.DueMessages, sqlstore.Millis(now), limit)
+		order, due, err := dialect.DueMessages(ctx, shim{tx}, now, limit)
 		if err != nil {
-			return classify("sqlite.ExpireMessages", err)
-		}
-		due := map[int64][]int64{}
-		var order []int64
-		for rows.Next() {
-			var chat, seq int64
-			if err := rows.Scan(&chat, &seq); err != nil {
-				rows.Close()
-				return classify("sqlite.ExpireMessages", err)
-			}
-			if due[chat] == nil {
-				order = append(order, chat)
-			}
-			due[chat] = append(due[chat], seq)
-		}
-		if err := rows.Close(); err != nil {
-			return classify("sqlite.ExpireMessages", err)
+			return err
 		}
 		for _, chat := range order {
 			for _, seq := range due[chat] {

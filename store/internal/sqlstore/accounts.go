@@ -23,6 +23,17 @@ const (
 	InsertUserName = `INSERT INTO names (name, user_id) VALUES (?, ?)`
 )
 
+// Taken is the error of op failing with err where it claimed @name: that
+// the name is taken, as what ("username", "name") names it, if err is a
+// uniqueness violation, else err as the store's error.
+func (d Dialect) Taken(op string, err error, what, name string) error {
+	err = d.wrap(op, err)
+	if herald.IsKind(err, herald.AlreadyExists) {
+		return herald.Errorf(herald.AlreadyExists, "the %s @%s is taken", what, name)
+	}
+	return err
+}
+
 // UserByName implements store.Store.
 func (r Reads) UserByName(ctx context.Context, username string) (herald.User, []byte, error) {
 	var hash []byte

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"time"
 
 	"github.com/heraldim/herald"
 )
@@ -31,10 +32,6 @@ const (
 	HideMessage = `INSERT INTO hidden (user_id, chat_id, seq)
 		SELECT CAST(? AS BIGINT), chat_id, seq FROM messages WHERE chat_id = ? AND seq = ? AND deleted = 0
 		ON CONFLICT DO NOTHING`
-	// DueMessages: now, limit. (chat_id, seq) break ties in the order of
-	// SQLite's index on expires_at, so both stores expire the same ones.
-	DueMessages = `SELECT chat_id, seq FROM messages WHERE expires_at > 0 AND expires_at <= ? AND deleted = 0
-		ORDER BY expires_at, chat_id, seq LIMIT ?`
 	// ExpireMessage returns the seq, none if the message went meanwhile:
 	// chat, seq.
 	ExpireMessage = `UPDATE messages SET body = NULL, file_id = '', deleted = 1, edited_at = 0, waiting = 0
@@ -45,6 +42,31 @@ const (
 	Reseal = `UPDATE messages SET body = ?, sealed_until = ?, expires_at = ?, waiting = ?
 		WHERE chat_id = ? AND seq = ? AND deleted = 0 AND waiting = 1 RETURNING ` + MessageCols
 )
+
+// DueMessages reads through tx at most limit live messages whose time is
+// up at now: their chats, in the order first met, and each chat's seqs.
+func (d Dialect) DueMessages(ctx context.Context, tx Querier, now time.Time, limit int) (order []int64, due map[int64][]int64, err error) {
+	// (chat_id, seq) break ties in the order of SQLite's index on
+	// expires_at, so both stores expire the same ones.
+	rows, err := tx.Query(ctx, `SELECT chat_id, seq FROM messages WHERE expires_at > 0 AND expires_at <= ? AND deleted = 0
+		ORDER BY expires_at, chat_id, seq LIMIT ?`, Millis(now), limit)
+	if err != nil {
+		return nil, nil, d.wrap("ExpireMessages", err)
+	}
+	defer rows.Close()
+	due = map[int64][]int64{}
+	for rows.Next() {
+		var chat, seq int64
+		if err := rows.Scan(&chat, &seq); err != nil {
+			return nil, nil, d.wrap("ExpireMessages", err)
+		}
+		if due[chat] == nil {
+			order = append(order, chat)
+		}
+		due[chat] = append(due[chat], seq)
+	}
+	return order, due, d.wrap("ExpireMessages", rows.Err())
+}
 
 // Pts implements store.Store.
 func (r Reads) Pts(ctx context.Context, userID int64) (int64, error) {
