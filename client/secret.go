@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -502,6 +501,8 @@ type SecretSendOptions struct {
 	File     io.ReadSeeker
 	FileSize int64
 	FileName string
+	// Progress, if set, follows the encrypted file's upload.
+	Progress Progress
 }
 
 // payload is a secret message's plaintext, padded before encryption.
@@ -736,11 +737,10 @@ func (s *Secret) uploadEncrypted(ctx context.Context, opts SecretSendOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.CreateTemp("", "herald-secret-*")
+	tmp, err := newSpool()
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	if _, err := opts.File.Seek(0, io.SeekStart); err != nil {
 		return nil, err
@@ -762,7 +762,7 @@ func (s *Secret) uploadEncrypted(ctx context.Context, opts SecretSendOptions) (*
 		return nil, err
 	}
 	// The server sees a name that says nothing about the file.
-	f, err := s.c.UploadFile(ctx, tmp, size, UploadOptions{Name: "secret.age"})
+	f, err := s.c.UploadFile(ctx, tmp, size, UploadOptions{Name: "secret.age", Progress: opts.Progress})
 	if err != nil {
 		return nil, err
 	}
@@ -780,11 +780,10 @@ func (s *Secret) Download(ctx context.Context, f *SecretFile, w io.Writer) error
 	if err != nil {
 		return herald.Errorf(herald.Invalid, "the file's key is damaged")
 	}
-	tmp, err := os.CreateTemp("", "herald-secret-*")
+	tmp, err := newSpool()
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	if _, _, err := s.c.DownloadRange(ctx, f.ID, 0, tmp, nil); err != nil {
 		return err
@@ -804,4 +803,11 @@ func (s *Secret) Download(ctx context.Context, f *SecretFile, w io.Writer) error
 		return herald.Errorf(herald.Invalid, "the file's SHA-256 is %s, not the %s its message promised", got, f.SHA256)
 	}
 	return nil
+}
+
+// spool holds an encrypted attachment while it is uploaded or before it
+// is decrypted: a temporary file, or memory in the browser.
+type spool interface {
+	io.ReadWriteSeeker
+	io.Closer
 }

@@ -613,3 +613,19 @@ func (s *Secret) Peers(ctx context.Context) ([]SecretPeer, error) {
 func (s *Secret) Stored(peer int64) ([]*SecretMessage, error) {
 	return s.messages(peer)
 }
+
+// Message returns one message of the secret chat with peer as this
+// device keeps it (a NotFound error if it is not there, or its timer ran
+// out), without marking anything read: what a client looks up to
+// download the attachment of a message it shows.
+func (s *Secret) Message(peer int64, id string) (*SecretMessage, error) {
+	b, ok, err := s.kv.Get(msgKey(peer, id))
+	if err != nil {
+		return nil, err
+	}
+	var m SecretMessage
+	if !ok || json.Unmarshal(b, &m) != nil || (!m.ExpiresAt.IsZero() && !m.ExpiresAt.After(s.opts.Now())) {
+		return nil, herald.Errorf(herald.NotFound, "no such secret message (its timer may have run out)")
+	}
+	return &m, nil
+}

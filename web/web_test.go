@@ -33,8 +33,15 @@ var lax = service.Limits{
 // startNode starts a real heraldd node on a free loopback port.
 func startNode(t *testing.T) *server.Node {
 	t.Helper()
+	return startNodeIn(t, t.TempDir())
+}
+
+// startNodeIn is startNode with its data directory in dir, for a test
+// that looks through what the server stored.
+func startNodeIn(t *testing.T, dir string) *server.Node {
+	t.Helper()
 	n, err := server.Open(server.Config{
-		Listen: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: cheap, AbuseLimits: lax,
+		Listen: "127.0.0.1:0", DataDir: dir, PasswordCost: cheap, AbuseLimits: lax,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -232,7 +239,10 @@ func TestBrowser(t *testing.T) {
 	if out, err := npm.CombinedOutput(); err != nil {
 		t.Fatalf("npm ci: %v\n%s", err, out)
 	}
-	n := startNode(t)
+	// The scenarios search the data directory for markers in secret
+	// messages and files: the server must have stored ciphertext only.
+	data := t.TempDir()
+	n := startNodeIn(t, data)
 	artifacts, err := filepath.Abs(filepath.Join("..", "test-artifacts", "web"))
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +251,7 @@ func TestBrowser(t *testing.T) {
 	node := exec.CommandContext(ctx, "node", "test.mjs")
 	node.Dir = "e2e"
 	node.Env = append(os.Environ(), "HERALD_URL="+n.URL(), "HERALD_ARTIFACTS="+artifacts, "CHROMIUM="+chromium,
-		"HERALD_BOT_TOKEN="+bot.Token, "HERALD_BOT="+bot.User.Username)
+		"HERALD_BOT_TOKEN="+bot.Token, "HERALD_BOT="+bot.User.Username, "HERALD_DATA="+data)
 	out, err := node.CombinedOutput()
 	t.Logf("screenshots in %s\n%s", artifacts, out)
 	if err != nil {

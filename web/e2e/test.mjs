@@ -10,7 +10,7 @@
 // Screenshots go to HERALD_ARTIFACTS (default ./artifacts).
 
 import { chromium } from 'playwright-core';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -40,12 +40,22 @@ async function person(name, viewport = { width: 1280, height: 800 }) {
   const context = await browser.newContext({ viewport });
   context.setDefaultTimeout(WAIT);
   const page = await context.newPage();
+  await watch(name, page);
+  await page.goto(base + '/');
+  return { name, context, page };
+}
+
+// watch records what a page does that the scenarios check: console
+// errors, CSP violations, request URLs, WebSocket frames, and warnings
+// of secret envelopes that did not decrypt.
+async function watch(name, page) {
   page.on('pageerror', (err) => problems.push(`${name}: page error: ${err.message}`));
   page.on('console', (msg) => {
     // Failed reconnects while the context is offline, and the upload
     // request the resume scenario cuts, are the browser reporting what
     // the test did; anything else is a problem.
     if (msg.type() === 'error' && !/WebSocket connection to .* failed|ERR_INTERNET_DISCONNECTED/.test(msg.text())) problems.push(`${name}: console: ${msg.text()}`);
+    if (msg.type() === 'warning' && /^secret chat:/.test(msg.text())) secretWarnings.push(`${name}: ${msg.text()}`);
   });
   page.on('request', (req) => {
     urls.push(req.url());
@@ -59,11 +69,26 @@ async function person(name, viewport = { width: 1280, height: 800 }) {
       console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`);
     });
   });
-  await page.goto(base + '/');
-  return { name, context, page };
 }
 const urls = [];
 const sent = [];
+const secretWarnings = [];
+
+// inData lists the files under the server's data directory (HERALD_DATA,
+// set by the Go test) that contain marker: the server must store
+// ciphertext only. Without HERALD_DATA there is nothing to search.
+function inData(marker, dir = process.env.HERALD_DATA) {
+  if (!dir) return [];
+  const hits = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) hits.push(...inData(marker, p));
+    else if (e.isFile()) {
+      try { if (readFileSync(p).includes(marker)) hits.push(p); } catch { /* removed meanwhile */ }
+    }
+  }
+  return hits;
+}
 
 // attach picks files through the Attach file button's file chooser, the
 // way a person does.
@@ -489,6 +514,123 @@ await scenario('a secret chat: decrypted in the browser, lock shown, timers, equ
   await visible(message(bobby, 'Secret reply'));
   await visible(message(bobby, 'Top secret hello'));
   if (await message(bobby, 'Burn after reading').count()) throw new Error('an expired secret message came back');
+});
+
+await scenario('a file in a secret chat: encrypted in the browser, downloaded and decrypted by bobby, never in the clear on the server', async () => {
+  // Both are in the secret chat from the scenario before.
+  await visible(alice.page.getByRole('img', { name: 'Secret chat', exact: true }));
+  await visible(bobby.page.getByRole('img', { name: 'Secret chat', exact: true }));
+  const marker = 'OKAPI-3c9e-SECRET-FILE-MARKER';
+  const plain = Buffer.from(`${marker} page of the secret plan\n`.repeat(3000));
+  // Everything alice's page uploads, to check it is ciphertext.
+  const bodies = [];
+  const onReq = (r) => { if (r.url().includes('/v1/uploads')) { const b = r.postDataBuffer(); if (b) bodies.push(b); } };
+  alice.page.on('request', onReq);
+  // The upload bar is the one normal files use: its status line is
+  // recorded as it changes, to see the progress it showed.
+  await alice.page.evaluate(() => {
+    const s = document.querySelector('#upload-status');
+    globalThis.uploadStatus = [];
+    new MutationObserver(() => globalThis.uploadStatus.push(s.textContent)).observe(s, { childList: true, characterData: true, subtree: true });
+  });
+  try {
+    await textbox(alice, 'Message').fill('the plan, attached');
+    await attach(alice, { name: 'plan.txt', mimeType: 'text/plain', buffer: plain });
+    const mine = messages(alice).getByRole('button', { name: /^Download plan\.txt, / });
+    await visible(mine);
+  } finally {
+    alice.page.off('request', onReq);
+  }
+  const shown = await alice.page.evaluate(() => globalThis.uploadStatus);
+  if (!shown.includes('Encrypting…') || !shown.includes('100%')) throw new Error(`the upload bar showed ${JSON.stringify(shown)}`);
+  if (await alice.page.locator('#upload').isVisible()) throw new Error('the upload bar stayed after the file was sent');
+  const card = messages(bobby).getByRole('button', { name: /^Download plan\.txt, / });
+  await visible(card);
+  await visible(message(bobby, 'the plan, attached'));
+  const [dl] = await Promise.all([bobby.page.waitForEvent('download', { timeout: WAIT }), card.click()]);
+  if (dl.suggestedFilename() !== 'plan.txt') throw new Error(`downloaded as ${dl.suggestedFilename()}`);
+  const got = readFileSync(await dl.path());
+  if (sha256(got) !== sha256(plain)) throw new Error(`bobby's plan.txt differs: ${got.length} bytes, not ${plain.length}`);
+  // The server had ciphertext only: in the upload, on the socket, on disk.
+  if (!bodies.length || bodies.reduce((n, b) => n + b.length, 0) < plain.length) throw new Error(`uploads carried ${bodies.length} bodies`);
+  if (bodies.some((b) => b.includes(marker))) throw new Error('the file was uploaded in the clear');
+  if (sent.some((b) => b.includes(marker) || b.includes('the plan, attached'))) throw new Error('the file or its caption crossed the socket in the clear');
+  const hits = inData(marker).concat(inData('the plan, attached'));
+  if (hits.length) throw new Error(`the server stored the plaintext: ${hits}`);
+
+  // A photo with a 5 s timer: shown inline, decrypted in the page, and
+  // gone on both sides once bobby has seen it, as a text would be.
+  const png = Buffer.from(await alice.page.evaluate(() => {
+    const c = document.createElement('canvas');
+    c.width = 240; c.height = 160;
+    const g = c.getContext('2d');
+    g.fillStyle = '#1d5e8c'; g.fillRect(0, 0, 240, 160);
+    g.fillStyle = '#ffd98a'; g.beginPath(); g.arc(120, 100, 40, 0, 2 * Math.PI); g.fill();
+    return c.toDataURL('image/png').split(',')[1];
+  }), 'base64');
+  await alice.page.getByLabel('Self-destruct timer').selectOption({ label: '⏱ 5 s' });
+  await attach(alice, { name: 'moon.png', mimeType: 'image/png', buffer: png });
+  const photo = messages(bobby).getByRole('img', { name: 'moon.png', exact: true });
+  await visible(photo);
+  await bobby.page.waitForFunction(() => {
+    const i = document.querySelector('#messages img[alt="moon.png"]');
+    return i && i.complete && i.naturalWidth === 240;
+  }, null, { timeout: WAIT });
+  await bobby.page.screenshot({ path: join(artifacts, 'secret-file-desktop.png') });
+  await visible(messages(alice).getByRole('button', { name: /^Download moon\.png, / }));
+  await gone(messages(bobby).getByRole('button', { name: /^Download moon\.png, / }));
+  await gone(messages(alice).getByRole('button', { name: /^Download moon\.png, / }));
+  await alice.page.getByLabel('Self-destruct timer').selectOption({ label: '⏱ Off' });
+  if (secretWarnings.length) throw new Error(secretWarnings.join('\n'));
+});
+
+await scenario('two tabs of one account: the Web Lock keeps the secret sessions in step', async () => {
+  // A second tab in bobby's browser: the same token, the same device,
+  // the same IndexedDB keys and sessions.
+  const page = await bobby.context.newPage();
+  await watch('bobby-tab2', page);
+  await page.goto(base + '/');
+  const tab2 = { name: 'bobby-tab2', context: bobby.context, page };
+  try {
+    const item2 = chats(tab2).getByRole('button', { name: /^Secret chat with alice/ });
+    await visible(item2);
+    await item2.click();
+    await visible(message(tab2, 'the plan, attached'));
+    // Pushed to both tabs at once: one decrypts and stores each, the
+    // other sees a replay and redraws from the shared store.
+    for (let i = 1; i <= 4; i++) await send(alice, `To both tabs ${i}`);
+    for (let i = 1; i <= 4; i++) {
+      await visible(message(bobby, `To both tabs ${i}`));
+      await visible(message(tab2, `To both tabs ${i}`));
+    }
+    // Both tabs send at the same moment, three times: without the lock
+    // both would encrypt with the same chain step, and alice would drop
+    // one as a replay.
+    for (let i = 1; i <= 3; i++) {
+      await Promise.all([send(bobby, `Tab one says ${i}`), send(tab2, `Tab two says ${i}`)]);
+    }
+    for (let i = 1; i <= 3; i++) {
+      await visible(message(alice, `Tab one says ${i}`));
+      await visible(message(alice, `Tab two says ${i}`));
+    }
+    // And alice's replies still decrypt in both tabs.
+    await send(alice, 'Both of you, still in step');
+    await visible(message(bobby, 'Both of you, still in step'));
+    await visible(message(tab2, 'Both of you, still in step'));
+  } finally {
+    await page.close();
+  }
+  // After a reload the one tab left goes on: nothing was written back stale.
+  await bobby.page.reload();
+  const item = chats(bobby).getByRole('button', { name: /^Secret chat with alice/ });
+  await visible(item);
+  await item.click();
+  await visible(message(bobby, 'Tab two says 3'));
+  await send(alice, 'After the second tab closed');
+  await visible(message(bobby, 'After the second tab closed'));
+  await send(bobby, 'Still decrypting');
+  await visible(message(alice, 'Still decrypting'));
+  if (secretWarnings.length) throw new Error(`envelopes did not decrypt:\n${secretWarnings.join('\n')}`);
 });
 
 await scenario("a bot's inline keyboard: shown under its message, pressed, the bot's answer shown", async () => {

@@ -351,6 +351,7 @@ function lastLine(entry) {
   if (!m) return entry.chat.kind === 'channel' ? 'Channel created' : 'No messages yet';
   if (m.deleted) return 'Message deleted';
   if (m.file && !m.text) return fileLabel(m.file);
+  if (m.secretFile && !m.text) return '📄 ' + m.secretFile.name;
   const who = entry.chat.kind === 'group' && !m.service ? (m.from_id === state.me.id ? 'You: ' : `${m.from}: `) : (entry.chat.kind === 'direct' && m.from_id === state.me.id ? 'You: ' : '');
   return who + (m.text || '');
 }
@@ -672,7 +673,11 @@ function renderMessage(m) {
     bubble.append(renderFile(m.file));
     li.classList.add('has-file');
   }
-  if (m.text || !m.file) bubble.append(el('div', 'text', m.text));
+  if (m.secretFile) {
+    bubble.append(renderSecretFile(m));
+    li.classList.add('has-file');
+  }
+  if (m.text || !(m.file || m.secretFile)) bubble.append(el('div', 'text', m.text));
   if (m.buttons && m.buttons.length && !m.deleted) bubble.append(renderKeyboard(m));
   const meta = el('span', 'meta');
   if (m.ttl_ms) {
@@ -1318,12 +1323,12 @@ $('file-input').addEventListener('change', () => {
   const file = $('file-input').files[0];
   $('file-input').value = '';
   if (!file || !state.open) return;
-  if (state.open.secret) {
-    $('send-error').textContent = 'Files in secret chats can be sent from the herald command line; the web client sends text only.';
-    return;
-  }
   const caption = input.value;
   input.value = '';
+  if (state.open.secret) {
+    upload({ file, caption, secret: state.open.secret });
+    return;
+  }
   upload({ file, caption, peer: currentPeer(), draft: state.open.draft });
 });
 $('upload-retry').addEventListener('click', () => { if (state.upload) upload(state.upload); });
@@ -1351,12 +1356,28 @@ async function upload(u) {
   $('upload-status').textContent = 'Preparing…';
   bar.setAttribute('aria-label', `Uploading ${u.file.name}`);
   bar.value = 0;
+  const progress = (done, total) => {
+    bar.value = total ? done / total : 1;
+    $('upload-status').textContent = `${Math.floor((100 * done) / (total || 1))}%`;
+  };
   try {
     const h = await engine;
-    const f = parse(await h.upload(u.file, (done, total) => {
-      bar.value = total ? done / total : 1;
-      $('upload-status').textContent = `${Math.floor((100 * done) / (total || 1))}%`;
-    }));
+    if (u.secret) {
+      // Encrypted in the engine with a key of its own, and only the
+      // ciphertext uploaded; the key travels inside the Signal message.
+      $('upload-status').textContent = 'Encrypting…';
+      const params = { username: u.secret, text: u.caption, ttl_ms: Number($('ttl').value) };
+      const m = secretMsg(JSON.parse(await h.secret('send', JSON.stringify(params), u.file, progress)));
+      tellTabs(m.peer_id);
+      u.busy = false;
+      if (state.upload === u) { state.upload = null; box.hidden = true; }
+      const s = state.secrets.get(u.secret);
+      if (s) { s.last = m; s.since = m.sent_at; }
+      renderChats();
+      await renderSecretHistory();
+      return;
+    }
+    const f = parse(await h.upload(u.file, progress));
     $('upload-status').textContent = 'Sending…';
     u.busy = false;
     const req = { peer: u.peer, text: u.caption, file_id: f.id, random_id: newRandomId() };
@@ -1392,7 +1413,78 @@ function secretMsg(s) {
     sent_at: Date.parse(s.sent_at), ttl_ms: s.ttl ? Math.round(s.ttl / 1e6) : 0,
     expires_at: s.expires_at ? Date.parse(s.expires_at) : 0, read_at: s.read_at ? Date.parse(s.read_at) : 0,
     peer_id: s.peer_id, peer: s.peer, outgoing: s.outgoing, warning: s.warning || '',
+    secretFile: s.file || null,
   };
+}
+
+// A secret message's file is on the server only as ciphertext: the
+// engine fetches, decrypts and checks it, and the page shows the bytes
+// through a Blob that lives in this tab. Each is opened once per page
+// (message id → Promise<Blob>); a redraw of the chat reuses it.
+const secretBlobs = new Map();
+function secretBlob(m) {
+  let p = secretBlobs.get(m.id);
+  if (!p) {
+    p = engine.then((h) => h.secret('download', JSON.stringify({ peer_id: m.peer_id, id: m.id })))
+      .then((bytes) => new Blob([bytes], { type: mimeOf(m.secretFile.name) }));
+    p.catch(() => secretBlobs.delete(m.id));
+    secretBlobs.set(m.id, p);
+  }
+  return p;
+}
+
+function mimeOf(name) {
+  const ext = (name.split('.').pop() || '').toLowerCase();
+  return { png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp', pdf: 'application/pdf', txt: 'text/plain' }[ext] || 'application/octet-stream';
+}
+
+// renderSecretFile draws a secret message's file as a card that decrypts
+// and saves it when pressed; a photo (up to 10 MiB) is also decrypted at
+// once and shown inline, as a data: URL, which the page's policy admits
+// for images.
+function renderSecretFile(m) {
+  const f = m.secretFile;
+  const name = f.name || 'file';
+  const wrap = el('div', 'secret-file');
+  if (/^image\//.test(mimeOf(name)) && f.size <= 10 << 20) {
+    const img = el('img', 'secret-photo');
+    img.alt = name;
+    wrap.append(img);
+    secretBlob(m).then((blob) => new Promise((resolve, reject) => {
+      const r = new FileReader();
+      r.onload = () => resolve(r.result);
+      r.onerror = () => reject(r.error);
+      r.readAsDataURL(blob);
+    })).then((url) => { img.src = url; }, () => { img.alt = `${name} (could not be decrypted)`; });
+  }
+  const b = el('button', 'doc');
+  b.type = 'button';
+  const icon = el('span', 'doc-ic', (name.split('.').pop() || 'FILE').slice(0, 4).toUpperCase());
+  icon.setAttribute('aria-hidden', 'true');
+  const info = el('span', 'doc-info');
+  const size = el('span', 'doc-size', sizeFmt(f.size));
+  info.append(el('span', 'doc-name', name), size);
+  b.append(icon, info);
+  b.setAttribute('aria-label', `Download ${name}, ${sizeFmt(f.size)}`);
+  b.addEventListener('click', async () => {
+    size.textContent = 'Decrypting…';
+    try {
+      const url = URL.createObjectURL(await secretBlob(m));
+      const a = el('a');
+      a.href = url;
+      a.download = name;
+      a.hidden = true;
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      size.textContent = sizeFmt(f.size);
+    } catch (err) {
+      size.textContent = `Could not open: ${errorText(err)}`;
+    }
+  });
+  wrap.append(b);
+  return wrap;
 }
 
 async function loadSecrets() {
@@ -1400,9 +1492,29 @@ async function loadSecrets() {
     // Stored, not history: listing a chat must not start its timers.
     const hist = (await secret('stored', { peer_id: p.id })).map(secretMsg);
     const last = hist[hist.length - 1] || null;
-    state.secrets.set(p.username, { peer_id: p.id, username: p.username, chat_id: p.chat_id, last, since: last ? last.sent_at : 0, unread: 0 });
+    const had = state.secrets.get(p.username);
+    state.secrets.set(p.username, { peer_id: p.id, username: p.username, chat_id: p.chat_id, last, since: last ? last.sent_at : 0, unread: had ? had.unread : 0 });
   }
   renderChats();
+}
+
+// Tabs of one account share the secret chats' store (IndexedDB), and
+// the engine's Web Lock lets one tab at a time advance its sessions: an
+// envelope pushed to both is decrypted and stored by whichever gets
+// there first, and the other sees a replay. So a tab that stored
+// something says so on a BroadcastChannel (the account and the peer,
+// never a message), and the others redraw from the store.
+const secretTabs = typeof BroadcastChannel === 'function' ? new BroadcastChannel('herald.secret') : null;
+function tellTabs(peer) {
+  if (secretTabs && state.me) secretTabs.postMessage({ user: state.me.id, peer });
+}
+if (secretTabs) {
+  secretTabs.onmessage = (e) => {
+    if (!state.me || !e.data || e.data.user !== state.me.id) return;
+    loadSecrets().then(() => {
+      if (state.open && state.open.secret) return renderSecretHistory();
+    }).catch(() => {});
+  };
 }
 
 async function openSecret(username) {
@@ -1470,6 +1582,7 @@ async function sendSecret(username, text, ttl) {
   $('scroller').scrollTop = $('scroller').scrollHeight;
   try {
     const m = secretMsg(await secret('send', { username, text, ttl_ms: ttl }));
+    tellTabs(m.peer_id);
     li.remove();
     const s = state.secrets.get(username);
     if (s) { s.last = m; s.since = m.sent_at; }
@@ -1502,6 +1615,7 @@ function onSecret(ev) {
   } else if (ev.read) {
     for (const s of state.secrets.values()) if (s.peer_id === ev.peer) username = s.username;
   }
+  if (ev.message || (ev.read && ev.read.length)) tellTabs(ev.message ? ev.message.peer_id : ev.peer);
   if (username && state.open && state.open.secret === username) renderSecretHistory();
 }
 

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strconv"
@@ -21,7 +22,11 @@ import (
 // goroutine the page's Promise runs on.
 type idbStore struct {
 	db   js.Value
-	lock chan struct{} // one holder at a time: a Signal step is read, advanced and written back
+	lock chan struct{} // one holder at a time in this tab: a Signal step is read, advanced and written back
+	// locks is navigator.locks (the Web Locks API), which orders the tabs
+	// of this browser that share the database; undefined where missing.
+	locks js.Value
+	name  string // the database's name, which is also the Web Lock's: one per account
 }
 
 // idbRequest waits for an IDBRequest (or IDBTransaction, with complete
@@ -80,7 +85,15 @@ func openIDB(name string) (*idbStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &idbStore{db: db, lock: make(chan struct{}, 1)}, nil
+	locks := js.Global().Get("navigator").Get("locks")
+	if !locks.Truthy() || locks.Get("request").Type() != js.TypeFunction {
+		// Said once, where a developer looks; the page still works in a
+		// single tab, which is what every browser that lacks the API
+		// (none current) would have to keep to.
+		js.Global().Get("console").Call("warn", "herald: this browser has no Web Locks API (navigator.locks); keep one tab of this account open: two tabs using secret chats at once can break their sessions")
+		locks = js.Undefined()
+	}
+	return &idbStore{db: db, lock: make(chan struct{}, 1), locks: locks, name: name}, nil
 }
 
 func (s *idbStore) store(mode string) (tx, st js.Value) {
@@ -144,15 +157,82 @@ func (s *idbStore) Keys(prefix string) ([]string, error) {
 	return out, nil
 }
 
-// Lock implements client.SecretStore. It orders this tab's goroutines;
-// two tabs of the same account share the database but are two devices'
-// worth of code on one device's keys, which the page avoids by keeping
-// one engine per tab and the SDK by re-reading sessions under the lock.
+// Lock implements client.SecretStore. It first takes this tab's lock,
+// which keeps the order of the tab's own goroutines, then the Web Lock
+// named after the database (navigator.locks.request), which every tab of
+// this browser logged in to the same account asks for: the tabs are one
+// device with one set of Signal sessions, and two of them advancing a
+// session at once would lose one's step (a message key used twice, a
+// ratchet written back stale). A second tab waits here until the first
+// has written its step back. The Web Lock is held until unlock resolves
+// the Promise its callback returned; the browser also frees it when the
+// tab holding it closes or crashes.
 func (s *idbStore) Lock(ctx context.Context) (func(), error) {
 	select {
 	case s.lock <- struct{}{}:
-		return func() { <-s.lock }, nil
 	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	local := func() { <-s.lock }
+	if s.locks.IsUndefined() {
+		return local, nil
+	}
+	release, err := s.webLock(ctx)
+	if err != nil {
+		local()
+		return nil, err
+	}
+	return func() { release(); local() }, nil
+}
+
+// webLock asks for the Web Lock s.name and waits until it is granted or
+// ctx ends (then the request is aborted).
+func (s *idbStore) webLock(ctx context.Context) (func(), error) {
+	// The Promise the lock callback returns, and the function that
+	// settles it: the lock is held until then.
+	var settle js.Value
+	exec := js.FuncOf(func(_ js.Value, a []js.Value) any { settle = a[0]; return nil })
+	held := js.Global().Get("Promise").New(exec)
+	exec.Release()
+
+	granted := make(chan struct{}, 1)
+	failed := make(chan error, 1)
+	cb := js.FuncOf(func(js.Value, []js.Value) any {
+		granted <- struct{}{}
+		return held
+	})
+	catch := js.FuncOf(func(_ js.Value, a []js.Value) any {
+		msg := "the Web Lock was refused"
+		if e := arg(a, 0); e.Type() == js.TypeObject {
+			msg += ": " + e.Call("toString").String()
+		}
+		failed <- herald.Errorf(herald.Unavailable, "%s", msg)
+		return nil
+	})
+	abort := js.Global().Get("AbortController").New()
+	s.locks.Call("request", s.name, map[string]any{"mode": "exclusive", "signal": abort.Get("signal")}, cb).Call("catch", catch)
+	release := func() {
+		settle.Invoke()
+		cb.Release()
+		catch.Release()
+	}
+	select {
+	case <-granted:
+		return release, nil
+	case err := <-failed:
+		cb.Release()
+		catch.Release()
+		return nil, err
+	case <-ctx.Done():
+		abort.Call("abort")
+		// The grant may have raced the abort: then give the lock back.
+		select {
+		case <-granted:
+			release()
+		case <-failed:
+			cb.Release()
+			catch.Release()
+		}
 		return nil, ctx.Err()
 	}
 }
@@ -218,7 +298,7 @@ func (b *bridge) pumpSecret(s *client.Secret, gen int, h handlers) {
 		var v any
 		switch {
 		case ev.Message != nil:
-			v = map[string]any{"message": ev.Message}
+			v = map[string]any{"message": withoutKeys(ev.Message)}
 		case len(ev.Read) > 0:
 			v = map[string]any{"read": ev.Read, "peer": ev.Peer}
 		case ev.Err != nil:
@@ -251,6 +331,11 @@ func (b *bridge) secret() (*client.Secret, error) {
 //	chats {}                          → [{id, username, chat_id}]
 //	start {username}                  → {chat_id}
 //	send {username, text, ttl_ms}     → SecretMessage
+//	send {…} with a File and onProgress(done, total) as the third and
+//	     fourth arguments: the file is encrypted here and its ciphertext
+//	     uploaded (the text is its caption)  → SecretMessage
+//	download {peer_id, id}            → Uint8Array: the message's file,
+//	     fetched, decrypted and checked against its SHA-256
 //	history {username}                → [SecretMessage], marking them read
 //	stored {peer_id}                  → [SecretMessage], marking nothing
 //	read {peer_id}                    → [SecretMessage] whose timers started
@@ -262,6 +347,7 @@ func (b *bridge) secretCall(args []js.Value) (any, error) {
 	}
 	var p struct {
 		Username string `json:"username"`
+		ID       string `json:"id"`
 		Text     string `json:"text"`
 		TTLms    int64  `json:"ttl_ms"`
 		PeerID   int64  `json:"peer_id"`
@@ -282,7 +368,18 @@ func (b *bridge) secretCall(args []js.Value) (any, error) {
 		id, err = s.Start(ctx, p.Username)
 		out = map[string]string{"chat_id": id}
 	case "send":
-		out, err = s.Send(ctx, p.Username, p.Text, client.SecretSendOptions{TTL: time.Duration(p.TTLms) * time.Millisecond})
+		opts := client.SecretSendOptions{TTL: time.Duration(p.TTLms) * time.Millisecond}
+		if blob := arg(args, 2); blob.Type() == js.TypeObject {
+			if err := secretFileOptions(&opts, blob, arg(args, 3)); err != nil {
+				return nil, err
+			}
+			// A file takes longer than a text to encrypt and upload.
+			ctx, cancel = context.WithTimeout(context.Background(), time.Hour)
+			defer cancel()
+		}
+		out, err = s.Send(ctx, p.Username, p.Text, opts)
+	case "download":
+		return secretDownload(ctx, s, p.PeerID, p.ID)
 	case "history":
 		out, err = s.History(ctx, p.Username)
 	case "stored":
@@ -303,9 +400,83 @@ func (b *bridge) secretCall(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	j, err := json.Marshal(out)
+	j, err := json.Marshal(withoutKeys(out))
 	if err != nil {
 		return nil, err
 	}
 	return string(j), nil
+}
+
+// maxSecretFile is the largest file the web client sends or opens in a
+// secret chat. The browser has no temporary files, so the engine holds
+// the ciphertext in memory while it uploads it, and a download's
+// ciphertext and plaintext at once; the CLI, which spools to disk, has
+// the server's limit instead.
+const maxSecretFile = 100 << 20
+
+// secretFileOptions makes opts send the File or Blob blob, reporting the
+// upload's progress to onProgress(done, total).
+func secretFileOptions(opts *client.SecretSendOptions, blob, onProgress js.Value) error {
+	if blob.Get("slice").Type() != js.TypeFunction {
+		return herald.Errorf(herald.Invalid, "a secret file must be a File")
+	}
+	r := newBlobReader(blob)
+	if r.size > maxSecretFile {
+		return herald.Errorf(herald.TooLarge, "a file in a secret chat can have at most %d MiB in the web client (the herald command line sends larger ones)", maxSecretFile>>20)
+	}
+	opts.File, opts.FileSize, opts.FileName = r, r.size, str(blob.Get("name"))
+	if onProgress.Type() == js.TypeFunction {
+		opts.Progress = func(done, total int64) { onProgress.Invoke(float64(done), float64(total)) }
+	}
+	return nil
+}
+
+// secretDownload fetches, decrypts and checks the file of a stored secret
+// message and hands its bytes to the page, which shows them through a
+// Blob: the plaintext exists only in this tab's memory.
+func secretDownload(ctx context.Context, s *client.Secret, peer int64, id string) (any, error) {
+	m, err := s.Message(peer, id)
+	if err != nil {
+		return nil, err
+	}
+	if m.File == nil {
+		return nil, herald.Errorf(herald.Invalid, "this secret message has no file")
+	}
+	if m.File.Size > maxSecretFile {
+		return nil, herald.Errorf(herald.TooLarge, "this file has more than %d MiB: open it with the herald command line", maxSecretFile>>20)
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(m.File.Size))
+	if err := s.Download(ctx, m.File, &buf); err != nil {
+		return nil, err
+	}
+	u8 := js.Global().Get("Uint8Array").New(buf.Len())
+	js.CopyBytesToJS(u8, buf.Bytes())
+	return u8, nil
+}
+
+// withoutKeys returns what goes to the page with the files' keys left
+// out: the page asks the engine to open a file by its message, so the
+// key that decrypts it never needs to leave the engine.
+func withoutKeys(v any) any {
+	strip := func(m *client.SecretMessage) *client.SecretMessage {
+		if m == nil || m.File == nil {
+			return m
+		}
+		c, f := *m, *m.File
+		f.Key = ""
+		c.File = &f
+		return &c
+	}
+	switch v := v.(type) {
+	case *client.SecretMessage:
+		return strip(v)
+	case []*client.SecretMessage:
+		out := make([]*client.SecretMessage, len(v))
+		for i, m := range v {
+			out[i] = strip(m)
+		}
+		return out
+	}
+	return v
 }
