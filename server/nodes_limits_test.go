@@ -65,6 +65,9 @@ func TestWebhookOnceAcrossNodes(t *testing.T) {
 		var u apiUpdate
 		body, _ := io.ReadAll(r.Body)
 		json.Unmarshal(body, &u)
+		// A slow bot: two nodes both delivering would both post an
+		// update before either had it confirmed.
+		time.Sleep(200 * time.Millisecond)
 		mu.Lock()
 		hits[u.UpdateID] = append(hits[u.UpdateID], r.Header.Get("X-Node"))
 		if u.Message != nil {

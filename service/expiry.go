@@ -204,6 +204,16 @@ func (s *Service) HoldLease(ctx context.Context, name string, ttl time.Duration)
 	return l.Lease(ctx, name, s.node, ttl)
 }
 
+// HoldLeases is HoldLease for many names in one round trip; it returns
+// the names this node holds afterwards.
+func (s *Service) HoldLeases(ctx context.Context, names []string, ttl time.Duration) ([]string, error) {
+	l, ok := s.store.(store.Leaser)
+	if !ok {
+		return names, nil
+	}
+	return l.LeaseAll(ctx, names, s.node, ttl)
+}
+
 // ReleaseLease gives up this node's lease on name, so another node can
 // take it without waiting for it to lapse.
 func (s *Service) ReleaseLease(ctx context.Context, name string) error {

@@ -210,6 +210,10 @@ type Leaser interface {
 	// it already, until ttl from now. ok is false while another holder's
 	// lease on name runs.
 	Lease(ctx context.Context, name, holder string, ttl time.Duration) (ok bool, err error)
+	// LeaseAll is Lease for many names at once, in one statement however
+	// many there are (a node's webhook bots); it returns the names holder
+	// holds afterwards.
+	LeaseAll(ctx context.Context, names []string, holder string, ttl time.Duration) (held []string, err error)
 	// Release ends holder's lease on name, if holder has it.
 	Release(ctx context.Context, name, holder string) error
 }

@@ -3,7 +3,10 @@ package postgres
 import (
 	"context"
 	"crypto/sha256"
+	"slices"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // LoadRing returns the shared key ring's state and version (nil and 0
@@ -52,6 +55,27 @@ func (db *DB) Lease(ctx context.Context, name, holder string, ttl time.Duration)
 		return false, nil
 	}
 	return err == nil, classify("postgres.Lease", err)
+}
+
+// LeaseAll implements store.Leaser: the upsert of Lease over an array.
+// Names are taken in sorted order, so two nodes asking for overlapping
+// sets lock their rows in one order and do not deadlock.
+func (db *DB) LeaseAll(ctx context.Context, names []string, holder string, ttl time.Duration) ([]string, error) {
+	names = slices.Compact(slices.Sorted(slices.Values(names)))
+	if len(names) == 0 {
+		return nil, nil
+	}
+	rows, err := db.rq.query(ctx, `INSERT INTO leases AS l (name, holder, until_us)
+		SELECT n, ?, `+nowUS+` + ? FROM unnest(CAST(? AS TEXT[])) AS n ORDER BY n
+		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_us = excluded.until_us
+		WHERE l.holder = excluded.holder OR l.until_us < `+nowUS+`
+		RETURNING name`, holder, ttl.Microseconds(), names)
+	if err != nil {
+		return nil, classify("postgres.LeaseAll", err)
+	}
+	held, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	slices.Sort(held)
+	return held, classify("postgres.LeaseAll", err)
 }
 
 // Release implements store.Leaser.

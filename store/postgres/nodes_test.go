@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -52,6 +53,23 @@ func TestNodesCoordinate(t *testing.T) {
 		if s.ttl < time.Second {
 			time.Sleep(50 * time.Millisecond) // past the lease's end
 		}
+	}
+
+	// Many at once: a takes what is free, b then only what a left, and
+	// each renews its own.
+	held, err := a.LeaseAll(ctx, []string{"webhook:2", "webhook:1", "webhook:2"}, "node-a", time.Minute)
+	if err != nil || !slices.Equal(held, []string{"webhook:1", "webhook:2"}) {
+		t.Fatalf("a.LeaseAll = %v, %v", held, err)
+	}
+	held, err = b.LeaseAll(ctx, []string{"webhook:1", "webhook:2", "webhook:3"}, "node-b", time.Minute)
+	if err != nil || !slices.Equal(held, []string{"webhook:3"}) {
+		t.Fatalf("b.LeaseAll = %v, %v; want only the free one", held, err)
+	}
+	if held, err = a.LeaseAll(ctx, []string{"webhook:1", "webhook:3"}, "node-a", time.Minute); err != nil || !slices.Equal(held, []string{"webhook:1"}) {
+		t.Fatalf("a renewing = %v, %v", held, err)
+	}
+	if held, err = a.LeaseAll(ctx, nil, "node-a", time.Minute); err != nil || len(held) != 0 {
+		t.Fatalf("LeaseAll of nothing = %v, %v", held, err)
 	}
 
 	if data, v, err := a.LoadRing(ctx); err != nil || data != nil || v != 0 {

@@ -58,6 +58,7 @@ type API struct {
 	confirmed map[int64]confirmState
 	wg        sync.WaitGroup
 	stop      chan struct{}
+	kick      chan struct{} // a webhook was added: take its lease now
 	once      sync.Once
 	aborted   atomic.Bool // Abort: leave leases to lapse
 }
@@ -87,7 +88,7 @@ func New(svc *service.Service, b bus.Bus, log *slog.Logger, opts Options) *API {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &API{svc: svc, bus: b, log: log, opts: opts, polls: map[int64]*poll{}, hooks: map[int64]*webhooker{}, confirmed: map[int64]confirmState{}, stop: make(chan struct{})}
+	return &API{svc: svc, bus: b, log: log, opts: opts, polls: map[int64]*poll{}, hooks: map[int64]*webhooker{}, confirmed: map[int64]confirmState{}, stop: make(chan struct{}), kick: make(chan struct{}, 1)}
 }
 
 // Handles reports whether a request is for the Bot API: a method call at

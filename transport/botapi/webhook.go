@@ -25,13 +25,38 @@ type webhooker struct {
 	mu      sync.Mutex
 	errAt   time.Time
 	errText string
+	holding bool          // this node holds the bot's lease
+	changed chan struct{} // a signal (capacity 1) that holding changed
+}
+
+func hookLease(botID int64) string { return fmt.Sprintf("webhook:%d", botID) }
+
+func (h *webhooker) setHolding(v bool) {
+	h.mu.Lock()
+	was := h.holding
+	h.holding = v
+	h.mu.Unlock()
+	if was != v {
+		select {
+		case h.changed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (h *webhooker) isHolding() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.holding
 }
 
 // Start begins webhook delivery for every bot that has a webhook, and
 // looks again every WebhookLease for webhooks set through other nodes.
 // Every node runs a deliverer for every webhook bot, and the bot's lease
 // in the store picks the one that delivers; the others stand by to take
-// over when its node dies.
+// over when its node dies. One statement every third of a lease renews
+// the leases this node holds and tries to take the others, however many
+// bots there are (keepLeases).
 func (a *API) Start(ctx context.Context) error {
 	if err := a.scanHooks(ctx); err != nil {
 		return err
@@ -39,20 +64,64 @@ func (a *API) Start(ctx context.Context) error {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		t := time.NewTicker(a.opts.WebhookLease)
-		defer t.Stop()
-		for {
-			select {
-			case <-a.stop:
-				return
-			case <-t.C:
-			}
+		a.keepLeases(ctx)
+	}()
+	return nil
+}
+
+// keepLeases runs until the API closes: it renews and takes the webhook
+// leases at once when a webhook is added (kick) and every third of a
+// lease, and looks for webhooks set through other nodes every lease.
+func (a *API) keepLeases(ctx context.Context) {
+	ttl := a.opts.WebhookLease
+	renew := time.NewTicker(ttl / 3)
+	defer renew.Stop()
+	scanned, renewed := time.Now(), time.Now()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-renew.C:
+		case <-a.kick:
+		}
+		if time.Since(scanned) >= ttl {
+			scanned = time.Now()
 			if err := a.scanHooks(ctx); err != nil {
 				a.log.Warn("looking for webhooks failed", "err", err)
 			}
 		}
-	}()
-	return nil
+		a.mu.Lock()
+		hooks := make([]*webhooker, 0, len(a.hooks))
+		names := make([]string, 0, len(a.hooks))
+		for _, h := range a.hooks {
+			hooks = append(hooks, h)
+			names = append(names, hookLease(h.botID))
+		}
+		a.mu.Unlock()
+		if len(hooks) == 0 {
+			continue
+		}
+		held, err := a.svc.HoldLeases(ctx, names, ttl)
+		if err != nil {
+			a.log.Warn("renewing webhook leases failed", "err", err)
+			// Past two thirds of a lease without a renewal, another
+			// node may take them: stop before it can start.
+			if time.Since(renewed) > ttl*2/3 {
+				for _, h := range hooks {
+					h.setHolding(false)
+				}
+			}
+			continue
+		}
+		renewed = time.Now()
+		mine := make(map[string]bool, len(held))
+		for _, n := range held {
+			mine[n] = true
+		}
+		for _, h := range hooks {
+			h.setHolding(mine[hookLease(h.botID)])
+		}
+	}
 }
 
 func (a *API) scanHooks(ctx context.Context) error {
@@ -84,13 +153,17 @@ func (a *API) ensureHook(b herald.Bot) {
 			return
 		default:
 		}
-		h = &webhooker{botID: b.UserID, quit: make(chan struct{})}
+		h = &webhooker{botID: b.UserID, quit: make(chan struct{}), changed: make(chan struct{}, 1)}
 		a.hooks[b.UserID] = h
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
 			a.deliver(h)
 		}()
+		select {
+		case a.kick <- struct{}{}: // take its lease now, not at the next tick
+		default:
+		}
 	}
 }
 
@@ -122,7 +195,6 @@ func (a *API) deliver(h *webhooker) {
 		}
 		cancel()
 	}()
-	name := fmt.Sprintf("webhook:%d", h.botID)
 	defer func() {
 		// A node that stops hands the bot over at once rather than when
 		// the lease lapses.
@@ -131,46 +203,33 @@ func (a *API) deliver(h *webhooker) {
 		}
 		rctx, done := context.WithTimeout(context.Background(), 5*time.Second)
 		defer done()
-		a.svc.ReleaseLease(rctx, name)
+		a.svc.ReleaseLease(rctx, hookLease(h.botID))
 	}()
 	for ctx.Err() == nil {
-		mine, err := a.svc.HoldLease(ctx, name, a.opts.WebhookLease)
-		if err != nil || !mine {
+		if !h.isHolding() {
 			select {
-			case <-time.After(a.opts.WebhookLease / 3):
+			case <-h.changed:
 			case <-ctx.Done():
 			}
 			continue
 		}
 		held, lost := context.WithCancel(ctx)
-		go a.keepLease(held, lost, name)
+		go func() {
+			for {
+				select {
+				case <-held.Done():
+					return
+				case <-h.changed:
+					if !h.isHolding() {
+						lost()
+						return
+					}
+				}
+			}
+		}()
 		gone := a.deliverHeld(held, h)
 		lost()
 		if gone {
-			return
-		}
-	}
-}
-
-// keepLease renews a lease until ctx ends, and calls lost when the lease
-// is gone or may be: another node must not start while this one goes on.
-func (a *API) keepLease(ctx context.Context, lost context.CancelFunc, name string) {
-	ttl := a.opts.WebhookLease
-	t := time.NewTicker(ttl / 3)
-	defer t.Stop()
-	renewed := time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		ok, err := a.svc.HoldLease(ctx, name, ttl)
-		switch {
-		case err == nil && ok:
-			renewed = time.Now()
-		case err == nil, time.Since(renewed) > ttl*2/3:
-			lost()
 			return
 		}
 	}
