@@ -144,23 +144,7 @@ func sendMedia(field string) methodFunc {
 }
 
 func editMessageCaption(ctx context.Context, r *request) (any, error) {
-	ch, id, err := r.messageRef(ctx)
-	if err != nil {
-		return nil, err
-	}
-	caption, ents, err := r.text("caption", "caption_entities")
-	if err != nil {
-		return nil, err
-	}
-	buttons, _, err := r.buttons()
-	if err != nil {
-		return nil, err
-	}
-	m, err := r.api.svc.BotEdit(ctx, r.caller, ch.ID, id, &caption, &herald.Extras{Buttons: buttons, Entities: ents})
-	if err != nil {
-		return nil, err
-	}
-	return r.render.message(ctx, ch, m, 0), nil
+	return editText(ctx, r, "caption", "caption_entities")
 }
 
 // filePath is getFile's file_path: relative, as libraries expect (one

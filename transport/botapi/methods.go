@@ -415,11 +415,17 @@ func (r *request) messageRef(ctx context.Context) (herald.Chat, int64, error) {
 }
 
 func editMessageText(ctx context.Context, r *request) (any, error) {
+	return editText(ctx, r, "text", "entities")
+}
+
+// editText edits a message's text (or a media message's caption: the
+// field names differ, nothing else does) and keyboard.
+func editText(ctx context.Context, r *request, field, entities string) (any, error) {
 	ch, id, err := r.messageRef(ctx)
 	if err != nil {
 		return nil, err
 	}
-	text, ents, err := r.text("text", "entities")
+	text, ents, err := r.text(field, entities)
 	if err != nil {
 		return nil, err
 	}
