@@ -103,6 +103,15 @@ func TestReportTakedownRestore(t *testing.T) {
 		es[1].Action != "takedown" || es[1].Reason != "promotes violence" || es[1].Operator != "@"+mod.user.name {
 		t.Fatalf("audit %+v", es[:2])
 	}
+	// A failed action is in the log too: its entry is written first, and
+	// a second one says it failed.
+	if err := n.Service.DeletePost(ctxT(t), service.Console, ch.Username, 999, "spam"); !herald.IsKind(err, herald.NotFound) {
+		t.Fatalf("deleting a post that is not there: %v", err)
+	}
+	es, err = n.Service.AuditLog(ctxT(t), service.Console, 2)
+	if err != nil || len(es) != 2 || es[1].Action != "delete post 999" || es[0].Action != "delete post 999 failed" || es[0].Reason != string(herald.NotFound) {
+		t.Fatalf("audit of a failed action: %+v, %v", es, err)
+	}
 }
 
 func TestSuspensionEndsSessions(t *testing.T) {

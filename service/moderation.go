@@ -69,6 +69,24 @@ func (s *Service) audit(ctx context.Context, op Operator, action, target, reason
 	return m.AppendAudit(ctx, herald.AuditEntry{At: s.now(), Operator: op.Name, Action: action, Target: target, Reason: reason})
 }
 
+// audited writes an action's audit entry, then does it: an operator's
+// action never happens without its entry. (A crash in between leaves an
+// entry for an action not done, which is the side to err on for an
+// accountability log.) An action that fails gets a second entry saying
+// so, with the error's kind.
+func (s *Service) audited(ctx context.Context, op Operator, action, target, reason string, do func() error) error {
+	if err := s.audit(ctx, op, action, target, reason); err != nil {
+		return err
+	}
+	if err := do(); err != nil {
+		if aerr := s.audit(context.WithoutCancel(ctx), op, action+" failed", target, string(herald.ErrorKind(err))); aerr != nil {
+			s.log.ErrorContext(ctx, "audit entry of a failed action not written", "action", action, "err", aerr)
+		}
+		return err
+	}
+	return nil
+}
+
 // publicChat resolves an operator's target to a public chat: "@name" or a
 // chat id of a channel or group with a public name. Private chats are
 // never a moderation target: operators act on public content only.
@@ -111,30 +129,28 @@ func (s *Service) Takedown(ctx context.Context, op Operator, target, reason stri
 	if rules, _ := m.Setting(ctx, "rules"); rules != "" && down {
 		note += " — the server's rules: herald rules"
 	}
-	// The notice goes out before the chat closes, so its members see why.
-	if down {
-		if _, err := s.append(ctx, herald.Message{ChatID: ch.ID, SenderID: ch.CreatedBy, Text: note, Service: true, SentAt: s.now()}); err != nil {
-			return ch, err
-		}
-	}
-	if err := m.SetTakedown(ctx, ch.ID, down, reason); err != nil {
-		return ch, err
-	}
-	s.forgetChat(ctx, ch.ID)
-	if !down {
-		if _, err := s.append(ctx, herald.Message{ChatID: ch.ID, SenderID: ch.CreatedBy, Text: note, Service: true, SentAt: s.now()}); err != nil {
-			return ch, err
-		}
-	}
 	action := "takedown"
 	if !down {
 		action = "restore"
 	}
-	status := "resolved"
-	if err := m.ResolveReports(ctx, herald.ReportChat, 0, ch.ID, 0, status); err != nil {
-		return ch, err
-	}
-	return ch, s.audit(ctx, op, action, "@"+ch.Username, reason)
+	return ch, s.audited(ctx, op, action, "@"+ch.Username, reason, func() error {
+		// The notice goes out before the chat closes, so its members see why.
+		if down {
+			if _, err := s.append(ctx, herald.Message{ChatID: ch.ID, SenderID: ch.CreatedBy, Text: note, Service: true, SentAt: s.now()}); err != nil {
+				return err
+			}
+		}
+		if err := m.SetTakedown(ctx, ch.ID, down, reason); err != nil {
+			return err
+		}
+		s.forgetChat(ctx, ch.ID)
+		if !down {
+			if _, err := s.append(ctx, herald.Message{ChatID: ch.ID, SenderID: ch.CreatedBy, Text: note, Service: true, SentAt: s.now()}); err != nil {
+				return err
+			}
+		}
+		return m.ResolveReports(ctx, herald.ReportChat, 0, ch.ID, 0, "resolved")
+	})
 }
 
 // Suspend suspends an account (until zero: lift it). Its sessions end at
@@ -158,23 +174,23 @@ func (s *Service) Suspend(ctx context.Context, op Operator, username, reason str
 			until = s.now().Add(d)
 		}
 	}
-	if err := m.Suspend(ctx, u.ID, until, reason, s.now()); err != nil {
-		return u, err
-	}
-	s.forgetUser(u.ID)
-	action := "suspend"
+	action := "restore"
 	if on {
-		s.emit(context.WithoutCancel(ctx), u.ID, Event{Kind: EventRevoked}) // every device
+		action = "suspend"
 		if d > 0 {
 			action = "suspend for " + HumanDuration(d)
 		}
-	} else {
-		action = "restore"
 	}
-	if err := m.ResolveReports(ctx, herald.ReportUser, u.ID, 0, 0, "resolved"); err != nil {
-		return u, err
-	}
-	return u, s.audit(ctx, op, action, "@"+u.Username, reason)
+	return u, s.audited(ctx, op, action, "@"+u.Username, reason, func() error {
+		if err := m.Suspend(ctx, u.ID, until, reason, s.now()); err != nil {
+			return err
+		}
+		s.forgetUser(u.ID)
+		if on {
+			s.emit(context.WithoutCancel(ctx), u.ID, Event{Kind: EventRevoked}) // every device
+		}
+		return m.ResolveReports(ctx, herald.ReportUser, u.ID, 0, 0, "resolved")
+	})
 }
 
 // CloseSuspendedSince ends the sessions of users suspended at or after t —
@@ -208,18 +224,17 @@ func (s *Service) DeletePost(ctx context.Context, op Operator, target string, se
 	if err != nil {
 		return err
 	}
-	ups, err := s.store.DeleteMessages(ctx, 0, ch.ID, []int64{seq}, true, s.now())
-	if err != nil {
-		return err
-	}
-	if len(ups) == 0 {
-		return herald.Errorf(herald.NotFound, "no message %d in %s", seq, target)
-	}
-	s.announce(ctx, ups)
-	if err := m.ResolveReports(ctx, herald.ReportMessage, 0, ch.ID, seq, "resolved"); err != nil {
-		return err
-	}
-	return s.audit(ctx, op, "delete post "+strconv.FormatInt(seq, 10), "@"+ch.Username, reason)
+	return s.audited(ctx, op, "delete post "+strconv.FormatInt(seq, 10), "@"+ch.Username, reason, func() error {
+		ups, err := s.store.DeleteMessages(ctx, 0, ch.ID, []int64{seq}, true, s.now())
+		if err != nil {
+			return err
+		}
+		if len(ups) == 0 {
+			return herald.Errorf(herald.NotFound, "no message %d in %s", seq, target)
+		}
+		s.announce(ctx, ups)
+		return m.ResolveReports(ctx, herald.ReportMessage, 0, ch.ID, seq, "resolved")
+	})
 }
 
 // Grant gives or removes a server role; console only.
@@ -241,15 +256,17 @@ func (s *Service) Grant(ctx context.Context, op Operator, username, role, reason
 	if err != nil {
 		return err
 	}
-	if err := m.SetUserRole(ctx, u.ID, role); err != nil {
-		return err
-	}
-	s.forgetUser(u.ID)
 	action := "grant " + role
 	if role == "" {
 		action = "revoke roles"
 	}
-	return s.audit(ctx, op, action, "@"+u.Username, reason)
+	return s.audited(ctx, op, action, "@"+u.Username, reason, func() error {
+		if err := m.SetUserRole(ctx, u.ID, role); err != nil {
+			return err
+		}
+		s.forgetUser(u.ID)
+		return nil
+	})
 }
 
 // AuditLog returns the newest entries of the audit log.
@@ -273,10 +290,9 @@ func (s *Service) SetRules(ctx context.Context, op Operator, text string) error 
 	if !utf8.ValidString(text) || len(text) > 64<<10 {
 		return herald.Errorf(herald.Invalid, "the rules are valid UTF-8 of at most 64 KiB")
 	}
-	if err := m.SetSetting(ctx, "rules", text); err != nil {
-		return err
-	}
-	return s.audit(ctx, op, "set rules", "server", "rules changed")
+	return s.audited(ctx, op, "set rules", "server", "rules changed", func() error {
+		return m.SetSetting(ctx, "rules", text)
+	})
 }
 
 // Rules returns the server's rules text (empty if none).
