@@ -53,6 +53,7 @@ type DB struct {
 	mu      sync.Mutex // guards stats
 	stats   Stats
 	stopped chan struct{}
+	noGroup bool // tests: store every append alone, as a reference
 }
 
 var _ store.Store = (*DB)(nil)
@@ -68,6 +69,9 @@ type op struct {
 	// after: run on the writer's connection after the batch commits,
 	// outside any transaction (a WAL checkpoint cannot run inside one).
 	after bool
+	// app: an AppendMessage, which the writer may store together with
+	// its neighbours in the batch (appendGroup) instead of running fn.
+	app *appendReq
 }
 
 // Open opens (creating if needed) the database at path and applies pending
@@ -248,8 +252,9 @@ func (db *DB) writer() {
 	}
 }
 
-// commit runs a batch in one transaction, each op inside its own savepoint
-// so one failing op does not undo the others.
+// commit runs a batch in one transaction. Each op runs inside its own
+// savepoint, so one failing op does not undo the others, except runs of
+// appends, which appendGroup stores together under one savepoint.
 func (db *DB) commit(ctx context.Context, conn *sql.Conn, tx querier, batch []*op, errs []error) []error {
 	fail := func(err error) []error {
 		errs = errs[:0]
@@ -258,43 +263,94 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn, tx querier, batch []*o
 		}
 		return errs
 	}
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	abort := func(op string, err error) []error {
+		conn.ExecContext(ctx, "ROLLBACK")
+		return fail(classify(op, err))
+	}
+	// The transaction's own statements are prepared once, like the rest.
+	if _, err := tx.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fail(classify("sqlite.begin", err))
+	}
+	errs = errs[:0]
+	for range batch {
+		errs = append(errs, nil)
 	}
 	ok := 0
 	var after []int
-	for i, o := range batch {
-		if o.after {
-			after = append(after, i)
-			errs = append(errs, nil)
-			continue
-		}
+	// one runs op i in its own savepoint.
+	one := func(i int) error {
+		o := batch[i]
 		if o.ctx.Err() != nil {
-			errs = append(errs, herald.Errorf(herald.Unavailable, "the request was cancelled before it was stored"))
-			continue
+			errs[i] = herald.Errorf(herald.Unavailable, "the request was cancelled before it was stored")
+			return nil
 		}
-		if _, err := conn.ExecContext(ctx, "SAVEPOINT op"); err != nil {
-			conn.ExecContext(ctx, "ROLLBACK")
-			return fail(classify("sqlite.savepoint", err))
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+			return classify("sqlite.savepoint", err)
 		}
 		err := o.fn(tx)
 		if err != nil {
-			if _, rerr := conn.ExecContext(ctx, "ROLLBACK TO op"); rerr != nil {
-				conn.ExecContext(ctx, "ROLLBACK")
-				return fail(classify("sqlite.rollback", rerr))
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO op"); rerr != nil {
+				return classify("sqlite.rollback", rerr)
 			}
 		} else {
 			ok++
 		}
-		if _, rerr := conn.ExecContext(ctx, "RELEASE op"); rerr != nil {
-			conn.ExecContext(ctx, "ROLLBACK")
-			return fail(classify("sqlite.release", rerr))
+		if _, rerr := tx.ExecContext(ctx, "RELEASE op"); rerr != nil {
+			return classify("sqlite.release", rerr)
 		}
-		errs = append(errs, err)
+		errs[i] = err
+		return nil
 	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		conn.ExecContext(ctx, "ROLLBACK")
-		return fail(classify("sqlite.commit", err))
+	single := make([]bool, 0, len(batch))
+	for i := 0; i < len(batch); {
+		o := batch[i]
+		if o.after {
+			after = append(after, i)
+			i++
+			continue
+		}
+		if o.app == nil || !o.app.batchable() || db.noGroup {
+			if err := one(i); err != nil {
+				return abort("sqlite.commit", err)
+			}
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(batch) && !batch[j].after && batch[j].app != nil && batch[j].app.batchable() {
+			j++
+		}
+		run := batch[i:j]
+		single = single[:len(run)]
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT grp"); err != nil {
+			return abort("sqlite.savepoint", err)
+		}
+		if err := db.appendGroup(ctx, tx, run, errs[i:j], single); err != nil {
+			// Not a refusal of one op (those are found before anything
+			// is written): take the group back and run each op alone.
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO grp"); rerr != nil {
+				return abort("sqlite.rollback", rerr)
+			}
+			for k := range run {
+				errs[i+k], single[k] = nil, true
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE grp"); err != nil {
+			return abort("sqlite.release", err)
+		}
+		for k := range run {
+			if single[k] {
+				if err := one(i + k); err != nil {
+					return abort("sqlite.commit", err)
+				}
+			} else if errs[i+k] == nil {
+				ok++
+			}
+		}
+		i = j
+	}
+	if _, err := tx.ExecContext(ctx, "COMMIT"); err != nil {
+		return abort("sqlite.commit", err)
 	}
 	for _, i := range after {
 		errs[i] = batch[i].fn(conn)
