@@ -201,6 +201,7 @@ func (db *DB) appendGroup(ctx context.Context, tx querier, ops []*op, errs []err
 	for _, id := range g.chatIDs {
 		if c := g.chats[id]; c.touched {
 			g.chatRows = append(g.chatRows, id, c.lastSeq, c.lastAt)
+			db.wChats = append(db.wChats, chatSeq{id, c.lastSeq})
 		}
 	}
 	if err := updateRows(ctx, tx, `UPDATE chats SET last_seq = v.s, last_at = v.a FROM v WHERE chats.id = v.id`, "v(id, s, a)", 3, g.chatRows); err != nil {
@@ -225,7 +226,9 @@ func (db *DB) appendGroup(ctx context.Context, tx querier, ops []*op, errs []err
 		last[k] = p.seq
 	}
 	for i := 0; i < len(g.readRows); i += 3 {
-		g.readRows[i+2] = last[[2]int64{g.readRows[i].(int64), g.readRows[i+1].(int64)}]
+		p := readPos{g.readRows[i].(int64), g.readRows[i+1].(int64), last[[2]int64{g.readRows[i].(int64), g.readRows[i+1].(int64)}]}
+		g.readRows[i+2] = p.seq
+		db.wReads = append(db.wReads, p)
 	}
 	return updateRows(ctx, tx, `UPDATE members SET read_seq = v.s FROM v WHERE members.chat_id = v.c AND members.user_id = v.u AND members.read_seq < v.s`, "v(c, u, s)", 3, g.readRows)
 }

@@ -54,6 +54,11 @@ type DB struct {
 	stats   Stats
 	stopped chan struct{}
 	noGroup bool // tests: store every append alone, as a reference
+	cache   *cache
+	// What the writer's grouped appends changed in the batch being
+	// committed, for the cache; the writer goroutine's own.
+	wChats []chatSeq
+	wReads []readPos
 }
 
 var _ store.Store = (*DB)(nil)
@@ -107,7 +112,7 @@ func Open(path string) (*DB, error) {
 		return nil, herald.Wrap("sqlite.Open", err)
 	}
 	r.SetMaxOpenConns(max(4, 2*runtime.GOMAXPROCS(0)))
-	db := &DB{path: path, read: r, rq: &stmtCache{q: r, stmts: map[string]*sql.Stmt{}}, write: w, ops: make(chan *op, 4096), stopped: make(chan struct{})}
+	db := &DB{path: path, read: r, rq: &stmtCache{q: r, stmts: map[string]*sql.Stmt{}}, write: w, ops: make(chan *op, 4096), stopped: make(chan struct{}), cache: newCache()}
 	db.reads = sqlstore.NewReads(dialect, shim{db.rq})
 	if err := db.migrate(); err != nil {
 		w.Close()
@@ -265,8 +270,13 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn, tx querier, batch []*o
 	}
 	abort := func(op string, err error) []error {
 		conn.ExecContext(ctx, "ROLLBACK")
+		db.cache.clear()
 		return fail(classify(op, err))
 	}
+	// pure: the batch wrote only what grouped appends write, which the
+	// cache follows; any other write empties it.
+	pure := true
+	db.wChats, db.wReads = db.wChats[:0], db.wReads[:0]
 	// The transaction's own statements are prepared once, like the rest.
 	if _, err := tx.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fail(classify("sqlite.begin", err))
@@ -284,6 +294,7 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn, tx querier, batch []*o
 			errs[i] = herald.Errorf(herald.Unavailable, "the request was cancelled before it was stored")
 			return nil
 		}
+		pure = false
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
 			return classify("sqlite.savepoint", err)
 		}
@@ -351,6 +362,12 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn, tx querier, batch []*o
 	}
 	if _, err := tx.ExecContext(ctx, "COMMIT"); err != nil {
 		return abort("sqlite.commit", err)
+	}
+	// Before any caller hears of the commit.
+	if pure {
+		db.cache.appended(db.wChats, db.wReads)
+	} else {
+		db.cache.clear()
 	}
 	for _, i := range after {
 		errs[i] = batch[i].fn(conn)
