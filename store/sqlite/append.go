@@ -90,24 +90,37 @@ func (db *DB) appendGroup(ctx context.Context, tx querier, ops []*op, errs []err
 		}
 	}
 
-	// The chats: their last seq, and whether they are broadcast.
+	// The chats: their last seq, whether they are broadcast, their
+	// members and those members' pts; from what the writer knows, else
+	// read.
 	if len(g.chatIDs) == 0 {
 		return nil
 	}
-	if err := g.queryIDs(ctx, tx, `SELECT id, last_seq, broadcast FROM chats WHERE id IN `, ``, g.chatIDs, func(scan func(...any) error) error {
-		var id, last int64
-		var bc bool
-		if err := scan(&id, &last, &bc); err != nil {
+	ws := &db.ws
+	var missing []int64
+	for _, id := range g.chatIDs {
+		if k, ok := ws.chats[id]; ok {
+			*g.chats[id] = groupChat{found: true, broadcast: k.broadcast, lastSeq: k.lastSeq, members: k.members}
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		if err := g.queryIDs(ctx, tx, `SELECT id, last_seq, broadcast FROM chats WHERE id IN `, ``, missing, func(scan func(...any) error) error {
+			var id, last int64
+			var bc bool
+			if err := scan(&id, &last, &bc); err != nil {
+				return err
+			}
+			c := g.chats[id]
+			c.found, c.lastSeq, c.broadcast = true, last, bc
+			return nil
+		}); err != nil {
 			return err
 		}
-		c := g.chats[id]
-		c.found, c.lastSeq, c.broadcast = true, last, bc
-		return nil
-	}); err != nil {
-		return err
 	}
-	var logged []int64 // chats whose members get the update in their logs
-	for _, id := range g.chatIDs {
+	var logged []int64 // chats whose member lists are read
+	for _, id := range missing {
 		if c := g.chats[id]; c.found && !c.broadcast {
 			logged = append(logged, id)
 		}
@@ -120,17 +133,32 @@ func (db *DB) appendGroup(ctx context.Context, tx querier, ops []*op, errs []err
 			}
 			c := g.chats[chat]
 			c.members = append(c.members, user)
-			if _, ok := g.pts[user]; !ok {
-				g.pts[user] = 0
-				g.userIDs = append(g.userIDs, user)
-			}
 			return nil
 		}); err != nil {
 			return err
 		}
 	}
-	if len(g.userIDs) > 0 {
-		if err := g.queryIDs(ctx, tx, `SELECT id, pts FROM users WHERE id IN `, ``, g.userIDs, func(scan func(...any) error) error {
+	var unknown []int64
+	for _, id := range g.chatIDs {
+		c := g.chats[id]
+		if !c.found || c.broadcast {
+			continue
+		}
+		for _, u := range c.members {
+			if _, ok := g.pts[u]; ok {
+				continue
+			}
+			if p, ok := ws.pts[u]; ok {
+				g.pts[u] = p
+			} else {
+				g.pts[u] = 0
+				unknown = append(unknown, u)
+			}
+			g.userIDs = append(g.userIDs, u)
+		}
+	}
+	if len(unknown) > 0 {
+		if err := g.queryIDs(ctx, tx, `SELECT id, pts FROM users WHERE id IN `, ``, unknown, func(scan func(...any) error) error {
 			var id, pts int64
 			if err := scan(&id, &pts); err != nil {
 				return err
@@ -230,8 +258,47 @@ func (db *DB) appendGroup(ctx context.Context, tx querier, ops []*op, errs []err
 		g.readRows[i+2] = p.seq
 		db.wReads = append(db.wReads, p)
 	}
-	return updateRows(ctx, tx, `UPDATE members SET read_seq = v.s FROM v WHERE members.chat_id = v.c AND members.user_id = v.u AND members.read_seq < v.s`, "v(c, u, s)", 3, g.readRows)
+	if err := updateRows(ctx, tx, `UPDATE members SET read_seq = v.s FROM v WHERE members.chat_id = v.c AND members.user_id = v.u AND members.read_seq < v.s`, "v(c, u, s)", 3, g.readRows); err != nil {
+		return err
+	}
+	// What this group read and wrote, for the next: exact as long as
+	// nothing else writes (commit forgets it otherwise).
+	if len(ws.chats)+len(ws.pts) > writerStateMax {
+		ws.forget()
+	}
+	if ws.chats == nil {
+		ws.chats, ws.pts = map[int64]writerChat{}, map[int64]int64{}
+	}
+	for _, id := range g.chatIDs {
+		if c := g.chats[id]; c.found {
+			ws.chats[id] = writerChat{lastSeq: c.lastSeq, broadcast: c.broadcast, members: c.members}
+		}
+	}
+	for _, u := range g.userIDs {
+		ws.pts[u] = g.pts[u]
+	}
+	return nil
 }
+
+// writerState is what the writer knows of the rows grouped appends read:
+// chats (last seq, broadcast, member ids) and users' pts. It is exact
+// while only grouped appends commit, since the writer assigns those
+// numbers itself; any other write, or a rollback, forgets it.
+type writerState struct {
+	chats map[int64]writerChat
+	pts   map[int64]int64
+}
+
+type writerChat struct {
+	lastSeq   int64
+	broadcast bool
+	members   []int64 // user id order; never changed in place
+}
+
+// writerStateMax bounds the writer's memory: past it, it starts over.
+const writerStateMax = 200_000
+
+func (w *writerState) forget() { w.chats, w.pts = nil, nil }
 
 type dupKey struct{ chat, sender, random int64 }
 

@@ -59,6 +59,9 @@ type DB struct {
 	// committed, for the cache; the writer goroutine's own.
 	wChats []chatSeq
 	wReads []readPos
+	ws     writerState // the writer goroutine's own
+	// dataVersion is the writer connection's last PRAGMA data_version.
+	dataVersion int64
 }
 
 var _ store.Store = (*DB)(nil)
@@ -236,7 +239,22 @@ func (db *DB) writer() {
 	defer tx.close()
 	batch := make([]*op, 0, maxBatch)
 	errs := make([]error, 0, maxBatch)
-	for o := range db.ops {
+	idle := time.NewTicker(outsideWritesPoll)
+	defer idle.Stop()
+	for {
+		var o *op
+		select {
+		case op, ok := <-db.ops:
+			if !ok {
+				return
+			}
+			o = op
+		case <-idle.C:
+			// Another process (heraldd admin) may have written: the
+			// caches must not keep answering from before it.
+			db.outsideWrites(ctx, tx)
+			continue
+		}
 		batch = append(batch[:0], o)
 	fill:
 		for len(batch) < maxBatch {
@@ -271,6 +289,7 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn, tx querier, batch []*o
 	abort := func(op string, err error) []error {
 		conn.ExecContext(ctx, "ROLLBACK")
 		db.cache.clear()
+		db.ws.forget()
 		return fail(classify(op, err))
 	}
 	// pure: the batch wrote only what grouped appends write, which the
@@ -281,6 +300,9 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn, tx querier, batch []*o
 	if _, err := tx.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fail(classify("sqlite.begin", err))
 	}
+	// Holding the write lock, nobody else can commit until COMMIT: what
+	// the writer knows is exact from here if nobody did since last time.
+	db.outsideWrites(ctx, tx)
 	errs = errs[:0]
 	for range batch {
 		errs = append(errs, nil)
@@ -295,6 +317,7 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn, tx querier, batch []*o
 			return nil
 		}
 		pure = false
+		db.ws.forget() // the op may change any row the writer knows
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
 			return classify("sqlite.savepoint", err)
 		}
@@ -339,6 +362,7 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn, tx querier, batch []*o
 		if err := db.appendGroup(ctx, tx, run, errs[i:j], single); err != nil {
 			// Not a refusal of one op (those are found before anything
 			// is written): take the group back and run each op alone.
+			db.ws.forget()
 			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO grp"); rerr != nil {
 				return abort("sqlite.rollback", rerr)
 			}
@@ -377,6 +401,24 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn, tx querier, batch []*o
 	db.stats.Writes += int64(ok)
 	db.mu.Unlock()
 	return errs
+}
+
+// outsideWritesPoll is how often an idle writer looks for writes by
+// another process, such as the admin console's takedowns, so that the
+// read cache follows them within this long even when nothing is sent.
+const outsideWritesPoll = 100 * time.Millisecond
+
+// outsideWrites forgets what the writer and the read cache know if
+// another connection (another process: this one's readers never write)
+// committed since the last look. SQLite's data_version changes exactly
+// then.
+func (db *DB) outsideWrites(ctx context.Context, tx querier) {
+	var v int64
+	if err := tx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil || v != db.dataVersion {
+		db.dataVersion = v
+		db.ws.forget()
+		db.cache.clear()
+	}
 }
 
 // classify turns driver errors into herald kinds.
