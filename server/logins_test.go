@@ -10,6 +10,7 @@ import (
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/client"
+	"github.com/heraldim/herald/internal/pgtest"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 	"github.com/heraldim/herald/server"
 	"github.com/heraldim/herald/service"
@@ -39,13 +40,13 @@ func startLoginNode(t *testing.T) *server.Node {
 	return n
 }
 
-// loginsAtOnce sends one login per username from its own connection, all
-// released together, and returns their errors.
-func loginsAtOnce(t *testing.T, n *server.Node, names []string, pass string) []error {
+// loginsAtOnce sends one login per username from its own connection (to
+// the nodes in turn), all released together, and returns their errors.
+func loginsAtOnce(t *testing.T, nodes []*server.Node, names []string, pass string) []error {
 	t.Helper()
 	clients := make([]*client.Client, len(names))
 	for i := range clients {
-		clients[i] = newClient(t, n.URL(), "", false, -1)
+		clients[i] = newClient(t, nodes[i%len(nodes)].URL(), "", false, -1)
 	}
 	errs := make([]error, len(names))
 	start := make(chan struct{})
@@ -80,7 +81,7 @@ func TestParallelLoginsSpendFirst(t *testing.T) {
 		names[i] = alice.user.name
 	}
 	began := time.Now()
-	errs := loginsAtOnce(t, n, names, "not the password")
+	errs := loginsAtOnce(t, []*server.Node{n}, names, "not the password")
 	elapsed := time.Since(began)
 	evaluated := n.Service.PasswordStats().Evaluations - before.Evaluations
 
@@ -121,7 +122,7 @@ func TestParallelLoginsManyNames(t *testing.T) {
 		names[i] = fmt.Sprintf("nobody%d", i)
 	}
 	began := time.Now()
-	errs := loginsAtOnce(t, n, names, "not the password")
+	errs := loginsAtOnce(t, []*server.Node{n}, names, "not the password")
 	elapsed := time.Since(began)
 	for i, err := range errs {
 		if !herald.IsKind(err, herald.Unauthenticated) && !herald.IsKind(err, herald.RateLimited) {
@@ -174,5 +175,30 @@ func TestLoginCostsOneEvaluation(t *testing.T) {
 		if _, err := login1(t, n, alice.user.name, password); err != nil {
 			t.Fatalf("successful login %d from one address: %v", i+1, err)
 		}
+	}
+}
+
+// TestParallelLoginsAcrossNodes: the same flood spread over two nodes
+// on one PostgreSQL meets one budget, spent in the shared buckets.
+func TestParallelLoginsAcrossNodes(t *testing.T) {
+	node := sharedNodes(t, pgtest.Schema(t), nil)
+	a, b := node(), node()
+	alice := signup(t, a, "alice")
+	before := a.Service.PasswordStats().Evaluations + b.Service.PasswordStats().Evaluations
+	names := make([]string, 40)
+	for i := range names {
+		names[i] = alice.user.name
+	}
+	began := time.Now()
+	errs := loginsAtOnce(t, []*server.Node{a, b}, names, "not the password")
+	elapsed := time.Since(began)
+	for i, err := range errs {
+		if !herald.IsKind(err, herald.Unauthenticated) && !herald.IsKind(err, herald.RateLimited) {
+			t.Fatalf("login %d: %v", i, err)
+		}
+	}
+	evaluated := a.Service.PasswordStats().Evaluations + b.Service.PasswordStats().Evaluations - before
+	if allowed := nameBurst - 1 + refills(elapsed, nameEvery); evaluated > allowed {
+		t.Errorf("%d wrong passwords at once over two nodes cost %d Argon2id evaluations; the policy allows %d", len(names), evaluated, allowed)
 	}
 }
