@@ -8,7 +8,8 @@
 //
 // Every flag has an environment equivalent (HERALD_LISTEN, HERALD_DATA,
 // HERALD_DB, HERALD_SIGNUP, HERALD_MASTER_KEY_FILE, HERALD_LOG_LEVEL,
-// HERALD_SEND_RATE, HERALD_SIGNUP_RATE, HERALD_JOIN_RATE).
+// HERALD_SEND_RATE, HERALD_SIGNUP_RATE, HERALD_JOIN_RATE,
+// HERALD_WEBHOOK_ALLOW_PRIVATE).
 package main
 
 import (
@@ -91,6 +92,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	quota := fs.String("storage-quota", env(getenv, "HERALD_STORAGE_QUOTA", "100GiB"), "bytes of files one user may own (HERALD_STORAGE_QUOTA)")
 	retention := fs.Duration("secret-retention", envDuration(getenv, "HERALD_SECRET_RETENTION", 30*24*time.Hour), "how long an undelivered secret-chat envelope waits for its device (HERALD_SECRET_RETENTION)")
 	abandoned := fs.Duration("upload-abandoned", envDuration(getenv, "HERALD_UPLOAD_ABANDONED", 24*time.Hour), "how long an unfinished upload is kept after its last byte (HERALD_UPLOAD_ABANDONED)")
+	webhookPrivate := fs.Bool("webhook-allow-private", env(getenv, "HERALD_WEBHOOK_ALLOW_PRIVATE", "") == "1", "let bot webhooks point at loopback, private and link-local addresses and any port, for bots on the server's own machine or network; off, the server refuses them (HERALD_WEBHOOK_ALLOW_PRIVATE=1)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -118,6 +120,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	cfg.Blobs, cfg.MaxFileSize, cfg.StorageQuota, cfg.UploadAbandoned = *blobsURL, maxFileBytes, quotaBytes, *abandoned
 	cfg.BotLimits = service.BotLimits{PerSecond: *botRate, PerChatPerSecond: *botChatRate}
 	cfg.EnvelopeRetention = *retention
+	cfg.BotAPI.WebhookAllowPrivate = *webhookPrivate
 	cfg.AbuseLimits = service.Limits{DirectPerSecond: *sendRate, GroupPerSecond: *sendRate / 2, ChannelPerSecond: *sendRate / 2, SignupsPerHourPerAddr: *signupRate, JoinsPerMinutePerChat: *joinRate}
 
 	if sub == "migrate" {

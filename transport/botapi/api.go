@@ -23,6 +23,7 @@ import (
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/bus"
+	"github.com/heraldim/herald/egress"
 	"github.com/heraldim/herald/service"
 )
 
@@ -31,9 +32,15 @@ type Options struct {
 	// MaxPollTimeout caps getUpdates' timeout (default 50 s, under the
 	// usual proxy timeouts).
 	MaxPollTimeout time.Duration
-	// WebhookClient makes the webhook POSTs (default: a client with a
+	// WebhookClient makes the webhook POSTs (default: the egress client,
+	// which refuses non-public addresses unless WebhookAllowPrivate, with a
 	// 10-second timeout).
 	WebhookClient *http.Client
+	// WebhookAllowPrivate lets webhooks point at loopback, private and
+	// link-local addresses and at any port (heraldd -webhook-allow-private):
+	// for tests and for self-hosters whose bots run beside the server.
+	// Off, a bot could make the server request its own internal network.
+	WebhookAllowPrivate bool
 	// WebhookBackoff is the first wait after a failed webhook delivery;
 	// it doubles up to a minute (default 1 s).
 	WebhookBackoff time.Duration
@@ -77,7 +84,7 @@ func New(svc *service.Service, b bus.Bus, log *slog.Logger, opts Options) *API {
 		opts.MaxPollTimeout = 50 * time.Second
 	}
 	if opts.WebhookClient == nil {
-		opts.WebhookClient = &http.Client{Timeout: 10 * time.Second}
+		opts.WebhookClient = egress.Policy{AllowPrivate: opts.WebhookAllowPrivate}.Client(10 * time.Second)
 	}
 	if opts.WebhookBackoff <= 0 {
 		opts.WebhookBackoff = time.Second

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/egress"
 	"github.com/heraldim/herald/service"
 )
 
@@ -258,6 +259,11 @@ func setWebhook(ctx context.Context, r *request) (any, error) {
 	}
 	if len(r.p.files["certificate"]) > 0 {
 		return nil, badRequest("custom certificates are not supported; use a URL with a trusted certificate")
+	}
+	if u := r.p.str("url"); u != "" {
+		if err := (egress.Policy{AllowPrivate: r.api.opts.WebhookAllowPrivate}).CheckURL(ctx, u); err != nil {
+			return nil, badRequest("bad webhook: %v", err)
+		}
 	}
 	w := service.Webhook{URL: r.p.str("url"), Secret: r.p.str("secret_token"), AllowedUpdates: allowed, MaxConnections: int(maxConn), DropPending: drop}
 	if w.AllowedUpdates == nil {
