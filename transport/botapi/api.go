@@ -41,6 +41,9 @@ type Options struct {
 	// for tests and for self-hosters whose bots run beside the server.
 	// Off, a bot could make the server request its own internal network.
 	WebhookAllowPrivate bool
+	// SpoolDir holds uploaded files, encrypted, for the length of their
+	// request (default: the temp directory).
+	SpoolDir string
 	// WebhookBackoff is the first wait after a failed webhook delivery;
 	// it doubles up to a minute (default 1 s).
 	WebhookBackoff time.Duration
@@ -209,11 +212,12 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{code: http.StatusNotFound, desc: "Not Found: method not found"})
 		return
 	}
-	p, err := parseParams(r, min(maxUploadBytes, a.svc.MaxFileSize()+1<<20))
+	p, err := parseParams(r, min(maxUploadBytes, a.svc.MaxFileSize()+1<<20), a.opts.SpoolDir)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	defer p.close()
 	res, err := m(ctx, &request{api: a, caller: caller, bot: bot, p: p, render: newRenderer(a.svc, caller)})
 	if err != nil {
 		if herald.ErrorKind(err) == herald.Internal && !isAPIError(err) {

@@ -257,7 +257,7 @@ func setWebhook(ctx context.Context, r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(r.p.files["certificate"]) > 0 {
+	if r.p.files["certificate"] != nil {
 		return nil, badRequest("custom certificates are not supported; use a URL with a trusted certificate")
 	}
 	if u := r.p.str("url"); u != "" {
