@@ -81,6 +81,14 @@ type poll struct {
 // answers two getUpdates at once.
 var errConflict = &apiError{code: http.StatusConflict, desc: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}
 
+// errWebhookSet ends a long poll when the bot sets a webhook, as on
+// Telegram: else the next update would go to both.
+var errWebhookSet = &apiError{code: http.StatusConflict, desc: "Conflict: terminated by setWebhook request"}
+
+// webhookNotice, on a bot's poll topic, tells every node that the bot set
+// a webhook (a poll's own notice is 16 bytes).
+var webhookNotice = []byte{'w'}
+
 // New returns the API. Start begins webhook delivery; Close ends it.
 func New(svc *service.Service, b bus.Bus, log *slog.Logger, opts Options) *API {
 	if opts.MaxPollTimeout <= 0 {
@@ -296,6 +304,17 @@ func (a *API) startPoll(ctx context.Context, botID int64) (context.Context, func
 	}
 }
 
+// endPolls ends the bot's waiting getUpdates, on this node and, through
+// the bus, on the others: it has just set a webhook.
+func (a *API) endPolls(ctx context.Context, botID int64) {
+	a.mu.Lock()
+	if p := a.polls[botID]; p != nil {
+		p.cancel(errWebhookSet)
+	}
+	a.mu.Unlock()
+	a.bus.Publish(ctx, bus.BotPollTopic(botID), webhookNotice)
+}
+
 // announcePoll tells other nodes that this poll started, and ends it when
 // a newer poll of the same bot starts anywhere. A notice is the start
 // time and a random id; the later start wins, the larger id breaks a tie,
@@ -307,7 +326,10 @@ func (a *API) announcePoll(ctx context.Context, botID int64, cancel context.Canc
 	rand.Read(me[8:])
 	topic := bus.BotPollTopic(botID)
 	sub, err := a.bus.Subscribe(topic, func(other []byte) {
-		if len(other) == len(me) && bytes.Compare(other, me[:]) > 0 {
+		switch {
+		case bytes.Equal(other, webhookNotice):
+			cancel(errWebhookSet)
+		case len(other) == len(me) && bytes.Compare(other, me[:]) > 0:
 			cancel(errConflict)
 		}
 	})

@@ -153,12 +153,21 @@ func getUpdates(ctx context.Context, r *request) (any, error) {
 		defer done()
 	}
 	out, err := r.poll(ctx, offset, int(limit), wait, allowed)
-	if err != nil && errors.Is(context.Cause(ctx), errConflict) {
-		// Replaced by a newer poll while it waited, or while its store
-		// call was under way: the newer one has the updates.
-		return nil, errConflict
+	if cause := pollEnded(ctx); cause != nil {
+		// Replaced by a newer poll or a webhook while it waited, or while
+		// its store call was under way: that one has the updates.
+		return nil, cause
 	}
 	return out, err
+}
+
+// pollEnded is the conflict that ended a poll early, if one did.
+func pollEnded(ctx context.Context) error {
+	cause := context.Cause(ctx)
+	if errors.Is(cause, errConflict) || errors.Is(cause, errWebhookSet) {
+		return cause
+	}
+	return nil
 }
 
 // poll is getUpdates once it is the bot's one poll.
@@ -207,8 +216,8 @@ func (r *request) poll(ctx context.Context, offset int64, limit int, wait time.D
 		case <-deadline.C:
 			return out, nil
 		case <-ctx.Done():
-			if errors.Is(context.Cause(ctx), errConflict) {
-				return nil, errConflict
+			if cause := pollEnded(ctx); cause != nil {
+				return nil, cause
 			}
 			return out, nil
 		}
@@ -274,6 +283,9 @@ func setWebhook(ctx context.Context, r *request) (any, error) {
 		return nil, err
 	}
 	r.api.ensureHook(b)
+	if b.WebhookURL != "" {
+		r.api.endPolls(ctx, b.UserID)
+	}
 	return true, nil
 }
 

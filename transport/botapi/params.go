@@ -222,9 +222,11 @@ func (p params) bool(name string) (bool, error) {
 
 // json decodes a parameter holding a JSON object or array (in form
 // encodings it arrives as JSON text; in a JSON body as itself).
+// JSON null is absent in every encoding: a widely used library sends
+// entities=null on every call, and a present value would void parse_mode.
 func (p params) json(name string, v any) (bool, error) {
-	s := p.v[name]
-	if s == "" {
+	s := strings.TrimSpace(p.v[name])
+	if s == "" || s == "null" {
 		return false, nil
 	}
 	if err := json.Unmarshal([]byte(s), v); err != nil {
