@@ -112,6 +112,31 @@ func TestSlowBodyCutOff(t *testing.T) {
 	alice := signup(t, n, "alice")
 	_, token := newBot(t, alice)
 
+	// A body that came whole lifts the deadline: a long poll longer than
+	// the window waits its timeout, in JSON and in multipart (as
+	// go-telegram/bot polls), rather than being ended by it.
+	for _, enc := range []string{"json", "multipart"} {
+		t.Run("poll "+enc, func(t *testing.T) {
+			var body bytes.Buffer
+			ct := "application/json"
+			if enc == "json" {
+				body.WriteString(`{"timeout":2}`)
+			} else {
+				mw := multipart.NewWriter(&body)
+				mw.WriteField("timeout", "2")
+				mw.Close()
+				ct = mw.FormDataContentType()
+			}
+			req, _ := http.NewRequestWithContext(ctxT(t), http.MethodPost, n.URL()+"/bot"+token+"/getUpdates", &body)
+			req.Header.Set("Content-Type", ct)
+			start := time.Now()
+			mustOK(t, do(t, req), nil)
+			if waited := time.Since(start); waited < 2*time.Second {
+				t.Fatalf("the poll ended after %v, before its 2 s timeout", waited)
+			}
+		})
+	}
+
 	for _, path := range []string{"/bot" + token + "/sendMessage", "/v1/uploads/"} {
 		t.Run(strings.Trim(path[:5], "/"), func(t *testing.T) {
 			c, err := net.Dial("tcp", n.Addr())

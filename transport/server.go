@@ -170,24 +170,16 @@ type rateBody struct {
 	min    int64 // bytes per window
 	start  time.Time
 	n      int64
-	done   bool
 }
 
 func (b *rateBody) Read(p []byte) (int, error) {
-	if b.done {
-		return 0, io.EOF
-	}
 	n, err := b.body.Read(p)
 	b.n += int64(n)
 	if err != nil {
+		// At the body's end net/http lifts the deadline itself before it
+		// watches for the client going away (a long poll goes on).
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return n, ErrSlowBody
-		}
-		if err == io.EOF {
-			// The body is whole: lift the deadline, or it would end the
-			// server's watch for the client going away (a long poll).
-			b.done = true
-			b.rc.SetReadDeadline(time.Time{})
 		}
 		return n, err
 	}
