@@ -3,10 +3,14 @@ package egress
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -183,5 +187,22 @@ func TestClientNoProxy(t *testing.T) {
 	tr, ok := Policy{}.Client(time.Second).Transport.(*http.Transport)
 	if !ok || tr.Proxy != nil || tr.DialContext == nil {
 		t.Fatalf("transport %#v: want no proxy and the policy's dialer", tr)
+	}
+}
+
+// TestDescribe: what the URL's owner is told names no address or port.
+func TestDescribe(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&net.OpError{Op: "dial", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 6379}, Err: os.ErrDeadlineExceeded}, "Connection timed out"},
+		{&net.OpError{Op: "dial", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 22}, Err: syscall.ECONNREFUSED}, "Connection refused"},
+		{fmt.Errorf("dial: %w", ErrRefused), "Connection refused"},
+		{errors.New("tls: failed to verify certificate: x509: certificate is valid for internal.corp, not example.org"), "Connection refused"},
+	} {
+		if got := Describe(tc.err); got != tc.want {
+			t.Errorf("Describe(%v) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }
