@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldim/herald/service"
 	"github.com/heraldim/herald/transport/botapi"
 )
 
@@ -92,5 +93,42 @@ func TestWebhookNoRedirectGenericErrors(t *testing.T) {
 	waitUntil(t, "the refused connection is reported", func() bool { return strings.HasPrefix(lastError(), "Connection") })
 	if got := lastError(); got != "Connection refused" {
 		t.Fatalf("last_error_message = %q", got)
+	}
+}
+
+// TestWebhookCheckedAtDial: a webhook URL that reaches an internal
+// address only later (its name re-resolved, or stored before the operator
+// turned -webhook-allow-private off; here written straight into the
+// store) is refused when delivery dials it, and the bot is told only
+// "Connection refused".
+func TestWebhookCheckedAtDial(t *testing.T) {
+	n := startBotNodeOpts(t, laxBots, botapi.Options{WebhookLease: 300 * time.Millisecond, WebhookBackoff: 10 * time.Millisecond})
+	alice := signup(t, n, "alice")
+	name, token := newBot(t, alice)
+	var me struct {
+		ID int64 `json:"id"`
+	}
+	mustOK(t, call(t, n, token, "getMe", nil), &me)
+
+	var hits atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer hook.Close()
+	if _, err := n.Service.SetWebhook(ctxT(t), service.Caller{UserID: me.ID, Username: name, Bot: true}, service.Webhook{URL: hook.URL + "/hook"}); err != nil {
+		t.Fatal(err)
+	}
+	send(t, alice, to(name), "hello")
+	var info struct {
+		URL              string `json:"url"`
+		LastErrorMessage string `json:"last_error_message"`
+	}
+	waitUntil(t, "delivery is tried", func() bool {
+		mustOK(t, call(t, n, token, "getWebhookInfo", nil), &info)
+		return info.LastErrorMessage != ""
+	})
+	if info.URL != hook.URL+"/hook" || info.LastErrorMessage != "Connection refused" {
+		t.Fatalf("webhook info %+v", info)
+	}
+	if hits.Load() != 0 {
+		t.Fatal("the internal address was reached")
 	}
 }
