@@ -177,3 +177,32 @@ func TestSlowBodyCutOff(t *testing.T) {
 		})
 	}
 }
+
+// TestBotUploadOnlyToFileMethods: only the methods that take a file
+// accept a multipart body past 1 MiB; any other answers 413 before
+// spooling anything, so a bot cannot make the server encrypt and store
+// 50 MB per getMe.
+func TestBotUploadOnlyToFileMethods(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	n := startBotNode(t, laxBots)
+	alice := signup(t, n, "alice")
+	_, token := newBot(t, alice)
+	for _, method := range []string{"getMe", "sendMessage", "setWebhook"} {
+		var b bytes.Buffer
+		mw := multipart.NewWriter(&b)
+		mw.WriteField("chat_id", fmt.Sprint(alice.user.id))
+		mw.WriteField("text", "hi")
+		fw, _ := mw.CreateFormFile("document", "big.bin")
+		fw.Write(make([]byte, 2<<20))
+		mw.Close()
+		req, _ := http.NewRequestWithContext(ctxT(t), http.MethodPost, n.URL()+"/bot"+token+"/"+method, &b)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		if r := do(t, req); r.status != http.StatusRequestEntityTooLarge {
+			t.Errorf("%s with a 2 MB file: %d %q", method, r.status, r.Description)
+		}
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Fatalf("files left in the temp directory: %v", left)
+	}
+}

@@ -220,7 +220,13 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{code: http.StatusNotFound, desc: "Not Found: method not found"})
 		return
 	}
-	p, err := parseParams(r, min(maxUploadBytes, a.svc.MaxFileSize()+1<<20), a.opts.SpoolDir)
+	// Only a method that takes a file gets an upload's room: any other
+	// body is bounded as a JSON one is, before anything is spooled.
+	limit := int64(maxBodyBytes)
+	if takesFile[strings.ToLower(name)] {
+		limit = min(maxUploadBytes, a.svc.MaxFileSize()+1<<20)
+	}
+	p, err := parseParams(r, limit, a.opts.SpoolDir)
 	if err != nil {
 		writeError(w, err)
 		return

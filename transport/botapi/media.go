@@ -114,6 +114,12 @@ func (r *request) optionalText(name, entitiesParam string) (string, []herald.Ent
 	return r.text(name, entitiesParam)
 }
 
+// takesFile are the methods that take an uploaded file (lower-cased).
+var takesFile = map[string]bool{
+	"senddocument": true, "sendphoto": true, "sendvideo": true,
+	"sendaudio": true, "sendvoice": true, "sendanimation": true,
+}
+
 // sendMedia is sendDocument, sendPhoto and the rest: they differ only in
 // the parameter naming the file; what the file is, the server sniffs.
 func sendMedia(field string) methodFunc {

@@ -136,3 +136,18 @@ func TestParamsNullIsAbsent(t *testing.T) {
 		}
 	}
 }
+
+// TestTakesFile: every method that reads an uploaded file is given an
+// upload's room, and no other is.
+func TestTakesFile(t *testing.T) {
+	for name := range methods {
+		if strings.HasPrefix(name, "send") && name != "sendmessage" && name != "sendchataction" && !takesFile[name] {
+			t.Errorf("%s looks like a media method but takes no file", name)
+		}
+	}
+	for name := range takesFile {
+		if methods[name] == nil {
+			t.Errorf("takesFile names %s, which is no method", name)
+		}
+	}
+}
