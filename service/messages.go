@@ -233,6 +233,11 @@ func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []
 		if m.Deleted {
 			return nil, herald.Errorf(herald.NotFound, "message %d was deleted", seq)
 		}
+		if ok, err := s.botMaySee(ctx, c, &m); err != nil {
+			return nil, err
+		} else if !ok {
+			return nil, herald.Errorf(herald.NotFound, "message to forward not found")
+		}
 		src = append(src, m)
 	}
 	ch, mem, err := s.resolve(ctx, c, to, true, true)
