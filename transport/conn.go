@@ -21,10 +21,9 @@ type conn struct {
 	ws   *websocket.Conn
 	addr string
 
-	out     chan []byte // bounded outbound queue
-	done    chan struct{}
-	topics  map[string]struct{} // guarded by srv.mu
-	follows int                 // follow and unfollow events applied; guarded by srv.mu
+	out  chan []byte // bounded outbound queue
+	done chan struct{}
+	fol  *follower // the user's follow set once authenticated; guarded by srv.mu
 
 	mu      sync.Mutex
 	caller  service.Caller // zero until authenticated, and again once revoked
@@ -41,7 +40,7 @@ type closeNote struct {
 }
 
 func newConn(s *Server, ws *websocket.Conn, addr string) *conn {
-	return &conn{srv: s, ws: ws, addr: addr, out: make(chan []byte, s.limits.QueueFrames), done: make(chan struct{}), topics: map[string]struct{}{}}
+	return &conn{srv: s, ws: ws, addr: addr, out: make(chan []byte, s.limits.QueueFrames), done: make(chan struct{})}
 }
 
 func (c *conn) authed() (service.Caller, bool) {
@@ -68,7 +67,15 @@ func (c *conn) authenticate(ctx context.Context, token string) error {
 	}
 	c.caller, c.user, c.device = caller, caller.UserID, caller.DeviceID
 	c.mu.Unlock()
-	return c.srv.subscribe(ctx, c, caller)
+	if err := c.srv.attach(ctx, c, caller); err != nil {
+		if herald.ErrorKind(err) == herald.RateLimited { // over the cap: not counted, not signed in
+			c.mu.Lock()
+			c.caller, c.user, c.device = service.Caller{}, 0, 0
+			c.mu.Unlock()
+		}
+		return err
+	}
+	return nil
 }
 
 // unauthenticated refuses a second login on one connection before anything

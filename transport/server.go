@@ -30,6 +30,11 @@ type Limits struct {
 	PingInterval  time.Duration // keepalive
 	WriteTimeout  time.Duration // a frame not written in this time closes the connection
 	AuthTimeout   time.Duration // a connection that has not authenticated by then is closed
+	// ConnsPerUser caps one account's connections to this node, and
+	// ConnsPerAddr every socket from one address (an IPv6 /64),
+	// authenticated or not. Negative: no cap.
+	ConnsPerUser int
+	ConnsPerAddr int
 }
 
 // DefaultLimits are the limits heraldd uses.
@@ -39,6 +44,8 @@ var DefaultLimits = Limits{
 	PingInterval:  30 * time.Second,
 	WriteTimeout:  15 * time.Second,
 	AuthTimeout:   30 * time.Second,
+	ConnsPerUser:  100,
+	ConnsPerAddr:  256,
 }
 
 // Server serves the protocol.
@@ -58,23 +65,17 @@ type Server struct {
 	stopped    chan struct{}    // closed by stop
 	stopOnce   sync.Once
 
+	shards [topicShards]topicShard // bus topics this node follows, and for which users
+
 	mu           sync.Mutex
-	topics       map[string]*topicConns // bus topics this node follows, and for which connections
 	conns        map[*conn]struct{}
+	users        map[int64]*follower // authenticated users with a connection here
+	addrs        map[string]int      // sockets per addrKey
 	closing      bool
 	rechecking   bool                   // recheck is running
 	recheckAgain bool                   // and must run once more when it ends
 	epochs       map[[16]byte]nodeEpoch // other nodes' last notices
 	pruned       time.Time              // when epochs was last pruned
-}
-
-// topicConns is one bus subscription shared by every local connection that
-// needs the topic: a user's devices on this node, or the online followers
-// of a broadcast chat. A channel post therefore crosses the bus once per
-// node and is encoded once, however many followers are connected.
-type topicConns struct {
-	sub   bus.Subscription
-	conns map[*conn]struct{}
 }
 
 // New returns a Server. Its Handler serves /v1/ws, /healthz, /metrics and
@@ -95,12 +96,21 @@ func New(svc *service.Service, b bus.Bus, log *slog.Logger, limits Limits) *Serv
 	if limits.QueueFrames <= 0 {
 		limits.QueueFrames = d.QueueFrames
 	}
+	if limits.ConnsPerUser == 0 {
+		limits.ConnsPerUser = d.ConnsPerUser
+	}
+	if limits.ConnsPerAddr == 0 {
+		limits.ConnsPerAddr = d.ConnsPerAddr
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s := &Server{
 		svc: svc, bus: b, log: log, limits: limits, reg: reg, metrics: newMetrics(reg), render: renderer{svc: svc},
-		topics: map[string]*topicConns{}, conns: map[*conn]struct{}{},
+		conns: map[*conn]struct{}{}, users: map[int64]*follower{}, addrs: map[string]int{},
 		nodeID: newNodeID(), stopped: make(chan struct{}), epochs: map[[16]byte]nodeEpoch{},
+	}
+	for i := range s.shards {
+		s.shards[i].m = map[string]*topicEntry{}
 	}
 	if err := s.followCatchUps(); err != nil {
 		// Only a closed bus refuses; a node with no bus serves nobody.
@@ -146,8 +156,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(s.limits.MaxFrameBytes)
 	addr, _, _ := net.SplitHostPort(r.RemoteAddr)
 	c := newConn(s, ws, addr)
-	if !s.track(c) {
-		ws.Close(websocket.StatusGoingAway, "server shutting down")
+	if err := s.track(c); err != nil {
+		ws.Close(closeCode(err), herald.ErrorMessage(err))
 		return
 	}
 	s.metrics.connections.Inc()
@@ -155,7 +165,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	defer s.untrack(c)
 	if tok := bearer(r); tok != "" {
 		if err := c.authenticate(r.Context(), tok); err != nil {
-			ws.Close(websocket.StatusPolicyViolation, "invalid token")
+			if herald.ErrorKind(err) == herald.RateLimited {
+				ws.Close(websocket.StatusTryAgainLater, herald.ErrorMessage(err))
+			} else {
+				ws.Close(websocket.StatusPolicyViolation, "invalid token")
+			}
 			return
 		}
 	}
@@ -171,126 +185,66 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-func (s *Server) track(c *conn) bool {
+// track admits c, refusing it past the per-address cap.
+func (s *Server) track(c *conn) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return false
+		return herald.Errorf(herald.Unavailable, "server shutting down")
 	}
+	k := addrKey(c.addr)
+	if max := s.limits.ConnsPerAddr; max > 0 && s.addrs[k] >= max {
+		s.metrics.connsRefused.WithLabelValues("address").Inc()
+		return herald.Errorf(herald.RateLimited, "too many connections from this address (at most %d)", max)
+	}
+	s.addrs[k]++
 	s.conns[c] = struct{}{}
-	return true
+	return nil
+}
+
+// closeCode is the close status for a connection refused with err.
+func closeCode(err error) websocket.StatusCode {
+	if herald.ErrorKind(err) == herald.RateLimited {
+		return websocket.StatusTryAgainLater
+	}
+	return websocket.StatusGoingAway
 }
 
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
-	s.mu.Unlock()
-	s.unsubscribe(c)
-}
-
-// subscribe attaches c to its user's events and to the broadcast chats
-// the user follows.
-func (s *Server) subscribe(ctx context.Context, c *conn, caller service.Caller) error {
-	if err := s.join(c, bus.UserTopic(caller.UserID)); err != nil {
-		return err
-	}
-	chats, err := s.svc.FollowedChats(ctx, caller)
-	if err != nil {
-		return err
-	}
-	for _, id := range chats {
-		if err := s.join(c, bus.ChatTopic(id)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// join adds c to a topic, subscribing the node to it if c is the first.
-// A connection that has already gone (untrack ran) is not added: nothing
-// would ever remove it.
-func (s *Server) join(c *conn, topic string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.joinLocked(c, topic)
-}
-
-// joinLocked is join with s.mu held.
-func (s *Server) joinLocked(c *conn, topic string) error {
-	if _, ok := s.conns[c]; !ok {
-		return nil
-	}
-	tc := s.topics[topic]
-	if tc == nil {
-		sub, err := s.bus.Subscribe(topic, func(data []byte) { s.deliver(topic, data) })
-		if err != nil {
-			return err
-		}
-		tc = &topicConns{sub: sub, conns: map[*conn]struct{}{}}
-		s.topics[topic] = tc
-	}
-	tc.conns[c] = struct{}{}
-	c.topics[topic] = struct{}{}
-	return nil
-}
-
-// part removes c from a topic; the node unsubscribes when nobody is left.
-func (s *Server) part(c *conn, topic string) {
-	s.mu.Lock()
-	sub := s.partLocked(c, topic)
-	s.mu.Unlock()
-	if sub != nil {
-		sub.Unsubscribe()
-	}
-}
-
-// partLocked is part with s.mu held. It returns the node's subscription to
-// the topic if c was the last connection on it, for the caller to end
-// once s.mu is released (Unsubscribe waits for a delivery in progress,
-// which takes s.mu).
-func (s *Server) partLocked(c *conn, topic string) bus.Subscription {
-	var sub bus.Subscription
-	if tc := s.topics[topic]; tc != nil {
-		delete(tc.conns, c)
-		if len(tc.conns) == 0 {
-			delete(s.topics, topic)
-			sub = tc.sub
-		}
-	}
-	delete(c.topics, topic)
-	return sub
-}
-
-func (s *Server) unsubscribe(c *conn) {
-	s.mu.Lock()
-	topics := make([]string, 0, len(c.topics))
-	for t := range c.topics {
-		topics = append(topics, t)
+	k := addrKey(c.addr)
+	if s.addrs[k]--; s.addrs[k] <= 0 {
+		delete(s.addrs, k)
 	}
 	s.mu.Unlock()
-	for _, t := range topics {
-		s.part(c, t)
-	}
+	s.detach(c)
 }
 
 // deliver fans a bus event out to the topic's local connections. It runs
 // on the bus's goroutine, so it only decodes, encodes and enqueues.
-func (s *Server) deliver(topic string, data []byte) {
+func (s *Server) deliver(e *topicEntry, data []byte) {
 	ctx := context.Background()
 	ev, err := s.svc.DecodeEvent(ctx, data)
 	if err != nil {
-		s.log.Error("bad bus event", "topic", topic, "err", err)
+		s.log.Error("bad bus event", "topic", e.topic, "err", err)
 		return
 	}
-	s.mu.Lock()
-	var targets []*conn
-	if tc := s.topics[topic]; tc != nil {
-		targets = make([]*conn, 0, len(tc.conns))
-		for c := range tc.conns {
-			targets = append(targets, c)
+	users := s.entryUsers(e)
+	if ev.Kind == service.EventFollow || ev.Kind == service.EventUnfollow {
+		// The follow set is the user's, shared by their connections.
+		for _, f := range users {
+			if ev.Kind == service.EventFollow {
+				if err := s.followChat(f, ev.ChatID, true); err != nil {
+					s.log.Warn("follow chat", "chat", ev.ChatID, "err", err)
+				}
+			} else {
+				s.unfollowChat(f, ev.ChatID, true)
+			}
 		}
+		return
 	}
-	s.mu.Unlock()
+	targets := usersConns(users)
 	if len(targets) == 0 {
 		return
 	}
@@ -299,19 +253,6 @@ func (s *Server) deliver(topic string, data []byte) {
 		for _, c := range targets {
 			if ev.DeviceID == 0 || c.deviceID() == ev.DeviceID { // 0: every device (suspension)
 				c.revoke("device logged out")
-			}
-		}
-	case service.EventFollow, service.EventUnfollow:
-		for _, c := range targets {
-			s.mu.Lock()
-			c.follows++ // tells recheck its read may be older than this
-			s.mu.Unlock()
-			if ev.Kind == service.EventFollow {
-				if err := s.join(c, bus.ChatTopic(ev.ChatID)); err != nil {
-					s.log.Warn("follow chat", "chat", ev.ChatID, "err", err)
-				}
-			} else {
-				s.part(c, bus.ChatTopic(ev.ChatID))
 			}
 		}
 	case service.EventUpdate:
@@ -364,3 +305,4 @@ func (s *Server) Close() {
 		<-c.done
 	}
 }
+
