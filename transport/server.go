@@ -305,4 +305,3 @@ func (s *Server) Close() {
 		<-c.done
 	}
 }
-
