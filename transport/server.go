@@ -5,7 +5,10 @@
 package transport
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -149,7 +152,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	// The default options admit browsers only from this server's own
 	// origin, so another site cannot drive a logged-in user's socket.
-	ws, err := websocket.Accept(w, r, nil)
+	ws, err := websocket.Accept(leanHijack{w}, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		return
 	}
@@ -160,20 +163,64 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		ws.Close(closeCode(err), herald.ErrorMessage(err))
 		return
 	}
+	// The connection outlives the request: the HTTP server's goroutine,
+	// its deep stack and the request it parsed are let go, and a fresh
+	// goroutine with a shallow stack reads the socket.
+	go s.serveConn(c, bearer(r))
+}
+
+func (s *Server) serveConn(c *conn, token string) {
 	s.metrics.connections.Inc()
 	defer s.metrics.connections.Dec()
 	defer s.untrack(c)
-	if tok := bearer(r); tok != "" {
-		if err := c.authenticate(r.Context(), tok); err != nil {
+	ctx := context.Background()
+	if token != "" {
+		if err := c.authenticate(ctx, token); err != nil {
+			defer close(c.done)
 			if herald.ErrorKind(err) == herald.RateLimited {
-				ws.Close(websocket.StatusTryAgainLater, herald.ErrorMessage(err))
+				c.ws.Close(websocket.StatusTryAgainLater, herald.ErrorMessage(err))
 			} else {
-				ws.Close(websocket.StatusPolicyViolation, "invalid token")
+				c.ws.Close(websocket.StatusPolicyViolation, "invalid token")
 			}
 			return
 		}
 	}
-	c.run(r.Context())
+	c.run(ctx)
+}
+
+// leanBuffer is the size of a WebSocket connection's read and write
+// buffers. The HTTP server hands a hijacked connection 4 KiB of each,
+// held for the connection's life: two thirds of an idle connection's
+// heap. Frames larger than the write buffer take one more write call.
+const leanBuffer = 512
+
+// leanHijack swaps the HTTP server's buffers for leanBuffer-sized ones
+// when the WebSocket library hijacks the connection.
+type leanHijack struct{ http.ResponseWriter }
+
+func (h leanHijack) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	// The client may have sent frames already. They must be in the new
+	// reader's buffer, not behind it: the library reads what is buffered
+	// and then the connection itself.
+	n := brw.Reader.Buffered()
+	br := bufio.NewReaderSize(nc, max(leanBuffer, n))
+	if n > 0 {
+		early, _ := brw.Reader.Peek(n)
+		br.Reset(io.MultiReader(bytes.NewReader(bytes.Clone(early)), nc))
+		if _, err := br.Peek(n); err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
+	}
+	return nc, bufio.NewReadWriter(br, bufio.NewWriterSize(nc, leanBuffer)), nil
 }
 
 func bearer(r *http.Request) string {
