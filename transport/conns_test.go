@@ -31,7 +31,7 @@ type testNode struct {
 	url string
 }
 
-func startTestNode(t *testing.T, limits Limits, b bus.Bus) *testNode {
+func startTestNode(t testing.TB, limits Limits, b bus.Bus) *testNode {
 	t.Helper()
 	d := t.TempDir()
 	db, err := sqlite.Open(filepath.Join(d, "herald.db"))
@@ -57,7 +57,7 @@ func startTestNode(t *testing.T, limits Limits, b bus.Bus) *testNode {
 	return &testNode{svc: svc, srv: srv, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/ws"}
 }
 
-func (n *testNode) signup(t *testing.T, name string) (service.Caller, string) {
+func (n *testNode) signup(t testing.TB, name string) (service.Caller, string) {
 	t.Helper()
 	sess, err := n.svc.Signup(context.Background(), name, "long enough password", "", "phone", "")
 	if err != nil {
@@ -72,7 +72,7 @@ type testClient struct {
 	id uint64
 }
 
-func (n *testNode) dial(t *testing.T) *testClient {
+func (n *testNode) dial(t testing.TB) *testClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -119,7 +119,7 @@ func (c *testClient) next(ctx context.Context) (*pb.Frame, error) {
 }
 
 // resume authenticates c with token; it returns the error kind, "" on success.
-func (c *testClient) resume(t *testing.T, token string) string {
+func (c *testClient) resume(t testing.TB, token string) string {
 	t.Helper()
 	r, err := c.call("auth.resume", &pb.AuthRequest{Token: token})
 	if err != nil {

@@ -84,6 +84,9 @@ type Server struct {
 // New returns a Server. Its Handler serves /v1/ws, /healthz, /metrics and
 // the web client at /.
 func New(svc *service.Service, b bus.Bus, log *slog.Logger, limits Limits) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	d := DefaultLimits
 	for _, f := range []struct {
 		v   *time.Duration
@@ -271,6 +274,10 @@ func (s *Server) untrack(c *conn) {
 // deliver fans a bus event out to the topic's local connections. It runs
 // on the bus's goroutine, so it only decodes, encodes and enqueues.
 func (s *Server) deliver(e *topicEntry, data []byte) {
+	if len(data) > maxBusEvent {
+		s.log.Error("bus event too large", "topic", e.topic, "bytes", len(data))
+		return
+	}
 	ctx := context.Background()
 	ev, err := s.svc.DecodeEvent(ctx, data)
 	if err != nil {
@@ -333,6 +340,11 @@ func (s *Server) deliver(e *topicEntry, data []byte) {
 		}
 	}
 }
+
+// maxBusEvent bounds a bus event before it is decoded: the largest the
+// service publishes (a message's sealed body and extras) is far smaller,
+// and NATS's own default limit is the same.
+const maxBusEvent = 1 << 20
 
 // Close stops accepting connections and closes every open one, telling
 // clients to reconnect elsewhere.
