@@ -381,3 +381,48 @@ func TestBigFollowSetDoesNotBlockOthers(t *testing.T) {
 		t.Fatalf("alice's resume: %s", e)
 	}
 }
+
+// A channel post is answered once it is committed; the fan-out to the
+// followers runs off the owner's path (issue 16 item 6).
+func TestChannelPostAnswersBeforeFanOut(t *testing.T) {
+	n := startTestNode(t, Limits{}, nil)
+	alice, _ := n.signup(t, "alice")
+	_, bobbyToken := n.signup(t, "bobby")
+	ch, err := n.svc.CreateChannel(context.Background(), alice, service.ChannelParams{Username: "news1", Title: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobby := n.dial(t)
+	if k := bobby.resume(t, bobbyToken); k != "" {
+		t.Fatal(k)
+	}
+	if r, err := bobby.call("channels.join", &pb.JoinRequest{Username: "news1"}); err != nil || r.Error != nil {
+		t.Fatalf("join: %v %v", r, err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hook := func(topic string) {
+		if topic == bus.ChatTopic(ch.ID) {
+			once.Do(func() { close(entered); <-release })
+		}
+	}
+	fanHook.Store(&hook)
+	defer fanHook.Store(nil)
+	sent := make(chan error, 1)
+	go func() {
+		_, err := n.svc.Send(context.Background(), alice, service.SendParams{Peer: service.Peer{ChatID: ch.ID}, Text: "post"})
+		sent <- err
+	}()
+	<-entered // the fan-out is held
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		close(release)
+		t.Fatal("the owner's send waited for the fan-out")
+	}
+	close(release)
+	bobby.waitText(t, "post")
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"hash/maphash"
 	"net/netip"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/bus"
@@ -42,7 +44,75 @@ type topicEntry struct {
 	err   error
 	ready chan struct{}
 	users map[*follower]struct{} // guarded by the shard's mu
+
+	// A broadcast chat's fan-out queue, drained by one goroutine at a
+	// time (in publication order) that ends when it is empty.
+	fmu     sync.Mutex
+	fanned  *sync.Cond // signalled as the queue drains, for a publisher waiting for room
+	fq      []fanItem
+	fanning bool
 }
+
+// fanItem is one encoded frame for every follower of a broadcast chat.
+type fanItem struct {
+	frame      []byte
+	newMessage bool
+}
+
+// fanQueue bounds a broadcast chat's frames waiting for fan-out; a
+// publisher beyond it waits, as it did when the fan-out ran on its path.
+const fanQueue = 256
+
+// chatTopicPrefix is what every bus.ChatTopic starts with.
+var chatTopicPrefix = strings.TrimSuffix(bus.ChatTopic(0), "0")
+
+// fanOut queues a frame for e's followers and starts the fan-out
+// goroutine if none runs.
+func (s *Server) fanOut(e *topicEntry, it fanItem) {
+	e.fmu.Lock()
+	defer e.fmu.Unlock()
+	if e.fanned == nil {
+		e.fanned = sync.NewCond(&e.fmu)
+	}
+	for len(e.fq) >= fanQueue {
+		e.fanned.Wait()
+	}
+	e.fq = append(e.fq, it)
+	if !e.fanning {
+		e.fanning = true
+		go s.fanLoop(e)
+	}
+}
+
+func (s *Server) fanLoop(e *topicEntry) {
+	for {
+		e.fmu.Lock()
+		if len(e.fq) == 0 {
+			e.fq = nil
+			e.fanning = false
+			e.fmu.Unlock()
+			return
+		}
+		it := e.fq[0]
+		e.fq[0] = fanItem{}
+		e.fq = e.fq[1:]
+		e.fanned.Broadcast()
+		e.fmu.Unlock()
+		if h := fanHook.Load(); h != nil {
+			(*h)(e.topic)
+		}
+		targets := usersConns(s.entryUsers(e))
+		for _, c := range targets {
+			c.push(it.frame)
+		}
+		if it.newMessage {
+			s.metrics.messagesOut.Add(float64(len(targets)))
+		}
+	}
+}
+
+// fanHook, when set by a test, runs before each broadcast fan-out.
+var fanHook atomic.Pointer[func(topic string)]
 
 // topicShards spreads the topic table over locks, so that subscribing a
 // big follow set never holds a lock another user's delivery needs for

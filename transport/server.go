@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -282,6 +283,13 @@ func (s *Server) deliver(e *topicEntry, data []byte) {
 	ev, err := s.svc.DecodeEvent(ctx, data)
 	if err != nil {
 		s.log.Error("bad bus event", "topic", e.topic, "err", err)
+		return
+	}
+	if ev.Kind == service.EventUpdate && strings.HasPrefix(e.topic, chatTopicPrefix) {
+		// A broadcast chat's post: encoded once here, pushed to its
+		// followers off the publisher's path, so a channel owner's
+		// answer does not wait for the fan-out.
+		s.fanOut(e, fanItem{encodeUpdate(s.render.update(ctx, ev.Update)), ev.Update.Kind == herald.UpdNewMessage})
 		return
 	}
 	users := s.entryUsers(e)
