@@ -389,9 +389,11 @@ func TestFloodReaderThatNeverReads(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("slow consumers counted: %v", metric(t, n, "herald_slow_consumers_total")-slowBefore)
-	// Its socket is closed: the next writes fail.
+	// Its socket is closed: the next writes fail, once the server has
+	// stopped draining what it still sends (a closing socket is read for
+	// up to 2 s, so that a close frame is not destroyed by a reset).
 	var err error
-	for range 100 {
+	for range 500 {
 		if err = r.ws.Write(context.Background(), websocket.MessageBinary, history); err != nil {
 			break
 		}
