@@ -160,7 +160,6 @@ func impostorBundle(t *testing.T) *pb.Bundle {
 	}
 }
 
-
 // mitmDevice signs a user up through url.
 func mitmDevice(t *testing.T, url, prefix string) *device {
 	t.Helper()
