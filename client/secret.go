@@ -840,6 +840,27 @@ func (s *Secret) Download(ctx context.Context, f *SecretFile, w io.Writer) error
 	return nil
 }
 
+// DownloadMessage writes the file of message id (SecretMessage.ID) in the
+// secret chat with username to w: fetched, decrypted on this device and
+// checked against the SHA-256 in the message. It returns the message.
+// Nothing is written if the message is not kept here (NotFound) or has
+// no file (Invalid); on a hash mismatch w has the wrong bytes and the
+// error says so, so write to a temporary place.
+func (s *Secret) DownloadMessage(ctx context.Context, username, id string, w io.Writer) (*SecretMessage, error) {
+	u, err := s.resolve(ctx, username)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.Message(u.Id, id)
+	if err != nil {
+		return nil, herald.Errorf(herald.NotFound, "no secret message %q in the chat with @%s on this device (its timer may have run out)", id, u.Username)
+	}
+	if m.File == nil {
+		return nil, herald.Errorf(herald.Invalid, "secret message %q has no file", id)
+	}
+	return m, s.Download(ctx, m.File, w)
+}
+
 // spool holds an encrypted attachment while it is uploaded or before it
 // is decrypted: a temporary file, or memory in the browser.
 type spool interface {
