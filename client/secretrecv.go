@@ -311,7 +311,9 @@ func (s *Secret) handle(ctx context.Context, e *pb.Envelope) {
 	ev, err := s.open(ctx, e)
 	unlock()
 	if err != nil {
-		s.emit(SecretEvent{Err: err})
+		// Peer says which chat a held message belongs to, so a client
+		// can show the key change there.
+		s.emit(SecretEvent{Err: err, Peer: e.SenderId})
 		return
 	}
 	if ev != nil {

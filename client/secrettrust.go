@@ -89,6 +89,28 @@ func (s *Secret) checkUnchanged(peer *peerInfo) error {
 	return nil
 }
 
+// PendingChange returns the sentence to show while a device in the
+// secret chat with peer has a new identity key waiting for Accept, and
+// "" when none does. It asks nothing of the server.
+func (s *Secret) PendingChange(ctx context.Context, peer int64) (string, error) {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	p, err := s.loadPeer(peer)
+	if err != nil {
+		return "", err
+	}
+	if err := s.checkUnchanged(p); err != nil {
+		if herald.IsKind(err, herald.KeyChanged) {
+			return herald.ErrorMessage(err), nil
+		}
+		return "", err
+	}
+	return "", nil
+}
+
 // hold keeps an envelope from a device whose key changed, to be opened
 // if the change is accepted. The store is locked.
 func (s *Secret) hold(addr *protocol.SignalAddress, e *pb.Envelope) error {
