@@ -271,3 +271,62 @@ func TestSecretKeyChangeStopsSending(t *testing.T) {
 		t.Errorf("after accepting the server's key alice sees %q and bobby %q (%v): comparing would not show the attack", acc.Number, sb.Number, err)
 	}
 }
+
+// One-time prekeys cannot be drained at the send rate: one script
+// claiming bobby's bundles over and over, then ten more accounts doing
+// the same, take only a budget of them (per requester, then per
+// target) and get bundles with the signed prekey alone after that. A
+// session built on such a bundle works.
+func TestSecretPreKeyDrainLimited(t *testing.T) {
+	n := startNode(t, "")
+	bd := signup(t, n, "bobby")
+	bs := client.NewSecret(bd.Client, client.SecretOptions{Store: &client.MemoryStore{}, PreKeys: 100})
+	if err := bs.Init(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	b := &sdev{device: bd, s: bs}
+	claim := func(d *device) (oneTime int) {
+		var bl pb.BundleList
+		if err := d.Call(ctxT(t), "keys.bundles", &pb.BundlesRequest{Username: b.user.name}, &bl); err != nil {
+			t.Fatalf("claim: %v", err)
+		}
+		if len(bl.Bundles) != 1 || bl.Bundles[0].SignedPreKey == nil {
+			t.Fatalf("claim gave %v; want one bundle with a signed prekey", bl.Bundles)
+		}
+		if bl.Bundles[0].PreKey != nil {
+			return 1
+		}
+		return 0
+	}
+	script := signup(t, n, "drainer")
+	took := 0
+	for range 100 {
+		took += claim(script)
+	}
+	if took == 0 || took > 30 {
+		t.Errorf("one requester took %d one-time prekeys in 100 claims; want some, at most 30", took)
+	}
+	for range 10 {
+		d := signup(t, n, "drainer")
+		for range 10 {
+			took += claim(d)
+		}
+	}
+	if took > 50 {
+		t.Errorf("eleven requesters took %d of bobby's one-time prekeys; want at most 50", took)
+	}
+	var st pb.KeyStatus
+	if err := b.Call(ctxT(t), "keys.status", &pb.Empty{}, &st); err != nil || st.PreKeys < 50 {
+		t.Errorf("bobby has %d one-time prekeys left (%v); want at least 50 of 100", st.PreKeys, err)
+	}
+	// A sender whose bundle carries the signed prekey alone.
+	a := secretOn(t, signup(t, n, "alice"), nil, nil, false)
+	if claim(a.device) != 0 {
+		t.Fatal("alice got a one-time prekey after bobby's budget was spent")
+	}
+	m := secretSend(t, a, b.user.name, "on the signed prekey alone", client.SecretSendOptions{})
+	hist, err := b.s.History(ctxT(t), a.user.name)
+	if err != nil || len(hist) != 1 || hist[0].ID != m.ID {
+		t.Fatalf("bobby's history %v, %v", hist, err)
+	}
+}

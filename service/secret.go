@@ -130,8 +130,9 @@ func (s *Service) Identities(ctx context.Context, c Caller, username string) (he
 
 // Bundles claims a prekey bundle for each of a user's devices (or those
 // listed) so the caller can start Signal sessions with them. Each
-// one-time prekey goes to one caller only; when they run out, bundles
-// carry the signed prekey alone.
+// one-time prekey goes to one caller only; when they run out, or the
+// caller or the target has made too many claims lately, bundles carry
+// the signed prekey alone.
 func (s *Service) Bundles(ctx context.Context, c Caller, username string, deviceIDs []int64) (herald.User, []herald.Bundle, error) {
 	u, err := s.secretPeer(ctx, c, username, true)
 	if err != nil {
@@ -140,18 +141,45 @@ func (s *Service) Bundles(ctx context.Context, c Caller, username string, device
 	if len(deviceIDs) > herald.MaxEnvelopesPerSend {
 		return u, nil, herald.Errorf(herald.TooLarge, "ask for at most %d devices at a time", herald.MaxEnvelopesPerSend)
 	}
-	// Every claim spends a prekey of someone else's: as rate-limited as
-	// messages, so a script cannot drain a user's supply.
+	// A claim costs the server as much as a message.
 	if err := s.rl.direct.take(ctx, key(c.UserID)); err != nil {
 		return u, nil, err
 	}
-	bs, err := s.secret.ClaimBundles(ctx, u.ID, deviceIDs)
+	// And it spends prekeys of someone else's: past the requester's or
+	// the target's budget, bundles carry the signed prekey alone
+	// (prekeylimits.go).
+	oneTime, err := s.preKeys.oneTime(ctx, c.UserID, u.ID)
+	if err != nil {
+		return u, nil, err
+	}
+	var bs []herald.Bundle
+	if oneTime {
+		bs, err = s.secret.ClaimBundles(ctx, u.ID, deviceIDs)
+	} else {
+		bs, err = s.signedOnly(ctx, u.ID, deviceIDs)
+	}
 	if err != nil {
 		return u, nil, err
 	}
 	// The caller does not need a session with itself.
 	bs = slices.DeleteFunc(bs, func(b herald.Bundle) bool { return b.DeviceID == c.DeviceID })
 	return u, bs, nil
+}
+
+// signedOnly returns the bundles of userID's devices (those in deviceIDs,
+// if any) without claiming a one-time prekey.
+func (s *Service) signedOnly(ctx context.Context, userID int64, deviceIDs []int64) ([]herald.Bundle, error) {
+	ks, err := s.secret.DeviceKeys(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	var out []herald.Bundle
+	for _, k := range ks {
+		if len(deviceIDs) == 0 || slices.Contains(deviceIDs, k.DeviceID) {
+			out = append(out, herald.Bundle{DeviceKeys: k})
+		}
+	}
+	return out, nil
 }
 
 // SecretSend is one secret message from the caller's device.
