@@ -1087,52 +1087,8 @@ async function sendRequest(req, text) {
     li.classList.add('failed');
     clock.textContent = '⚠';
     clock.setAttribute('aria-label', 'not sent');
-    if (err.kind === 'KEY_CHANGED') keyBanner(username, errorText(err));
-    else $('send-error').textContent = errorText(err);
+    $('send-error').textContent = errorText(err);
   }
-}
-
-// keyBanner shows, in the open secret chat with username, that a device
-// has a new identity key (text: the engine's sentence), or hides it when
-// text is empty. Nothing is sent to or read from that device until the
-// person verifies the new number or accepts it: as Signal does, a key
-// change is never trusted silently.
-function keyBanner(username, text) {
-  let b = $('key-banner');
-  if (!text || !state.open || state.open.secret !== username) {
-    if (b) b.remove();
-    return;
-  }
-  if (!b) {
-    b = el('div', 'key-banner');
-    b.id = 'key-banner';
-    b.setAttribute('role', 'alert');
-    const verify = el('button', 'ghost', 'Verify');
-    verify.type = 'button';
-    verify.addEventListener('click', showSafety);
-    const accept = el('button', 'primary', 'Accept');
-    accept.type = 'button';
-    accept.addEventListener('click', async () => {
-      const who = state.open && state.open.secret;
-      if (!who) return;
-      accept.disabled = true;
-      try {
-        await secret('accept', { username: who });
-        keyBanner(who, '');
-        tellTabs(state.secrets.has(who) ? state.secrets.get(who).peer_id : 0);
-        await renderSecretHistory();
-      } catch (err) {
-        b.querySelector('.key-banner-text').textContent = errorText(err);
-      } finally {
-        accept.disabled = false;
-      }
-    });
-    const row = el('div', 'row');
-    row.append(verify, accept);
-    b.append(el('p', 'key-banner-text'), row);
-    $('scroller').before(b);
-  }
-  b.querySelector('.key-banner-text').textContent = text;
 }
 
 function renderContext() {
