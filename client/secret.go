@@ -77,8 +77,8 @@ type SecretMessage struct {
 type SecretEvent struct {
 	Message *SecretMessage // a new message (incoming, or sent from another of this user's devices)
 	Read    []string       // ids whose timers started, in chat Peer
-	Peer    int64 // the chat (for Err: the sender, which is this user for their own devices)
-	Err     error // an envelope could not be decrypted (tampered, from an unknown session, or KEY_CHANGED: held until Accept)
+	Peer    int64          // the chat (for Err: the sender, which is this user for their own devices)
+	Err     error          // an envelope could not be decrypted (tampered, from an unknown session, or KEY_CHANGED: held until Accept)
 }
 
 // Secret runs a device's secret chats on a Client: keys, sessions,

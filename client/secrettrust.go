@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strconv"
@@ -137,6 +138,9 @@ func (s *Secret) Accept(ctx context.Context, username string) (SafetyNumber, err
 		return SafetyNumber{}, err
 	}
 	me, _ := s.c.Self()
+	if u.Id == me {
+		return SafetyNumber{}, herald.Errorf(herald.Invalid, "a secret chat is between two people: accept a change of your own device in the chat where it was shown")
+	}
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return SafetyNumber{}, err
@@ -220,7 +224,7 @@ func (s *Secret) openHeld(ctx context.Context, addr *protocol.SignalAddress) err
 		return err
 	}
 	id := func(k string) int64 { n, _ := strconv.ParseInt(k[strings.LastIndexByte(k, '/')+1:], 10, 64); return n }
-	slices.SortFunc(keys, func(a, b string) int { return int(min(max(id(a)-id(b), -1), 1)) })
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(id(a), id(b)) })
 	for _, k := range keys {
 		b, ok, err := s.kv.Get(k)
 		if err != nil {
