@@ -915,7 +915,8 @@ func TestCLISecret(t *testing.T) {
 // message id from `secret history --json`: decrypted on the device and
 // checked against its SHA-256. An unknown id, a message without a file
 // and a hash that does not match each fail with a clear error and leave
-// no file behind.
+// no file behind. Then a key change: send and verify --confirm stop with
+// KEY_CHANGED, verify shows it, accept prints the number.
 func TestCLISecretDownload(t *testing.T) {
 	srv := startServer(t)
 	alice, bobby := srv.newDevice(t), srv.newDevice(t)
@@ -997,4 +998,33 @@ func TestCLISecretDownload(t *testing.T) {
 	}
 	// Nothing changed, so there is nothing to accept.
 	bobby.fails(t, "NOT_FOUND", "secret", "accept", "@alice")
+
+	// A key change of alice's device, as the SDK records it when a bundle
+	// or message brings a key other than the pinned one (here the same
+	// key, so the chat works again once accepted): send stops, verify
+	// says so, accept prints the number and sending works again.
+	trust, err := store.Keys("trust/")
+	if err != nil || len(trust) == 0 {
+		t.Fatalf("bobby pinned no key: %v, %v", trust, err)
+	}
+	for _, k := range trust {
+		b, _, _ := store.Get(k)
+		if err := store.Put("pending/"+strings.TrimPrefix(k, "trust/"), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if line := bobby.fails(t, "KEY_CHANGED", "secret", "send", "@alice", "held back"); !strings.Contains(line, "@alice's safety number changed: verify again or accept") {
+		t.Errorf("send during a key change: %q", line)
+	}
+	if out := bobby.ok(t, "secret", "verify", "@alice"); !strings.Contains(out, "KEY CHANGED: @alice's safety number changed") || !strings.Contains(out, "herald secret accept @alice") {
+		t.Errorf("verify during a key change: %q", out)
+	}
+	bobby.fails(t, "KEY_CHANGED", "secret", "verify", "@alice", "--confirm")
+	if out := bobby.ok(t, "secret", "accept", "@alice"); len(strings.SplitN(out, "\n", 2)[0]) != 71 || !strings.Contains(out, "not verified") {
+		t.Errorf("accept printed %q; want the number and its state", out)
+	}
+	bobby.ok(t, "secret", "send", "@alice", "after accepting")
+	if hist := alice.ok(t, "secret", "history", "@bobby"); !strings.Contains(hist, "after accepting") || strings.Contains(hist, "held back") {
+		t.Errorf("alice's history: %q", hist)
+	}
 }
