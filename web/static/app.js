@@ -1635,7 +1635,7 @@ function keyBanner(username, text) {
         accept.disabled = false;
       }
     });
-    const row = el('div', 'row');
+    const row = el('div', 'key-banner-actions');
     row.append(verify, accept);
     b.append(el('p', 'key-banner-text'), row);
     $('scroller').before(b);
