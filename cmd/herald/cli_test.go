@@ -674,7 +674,15 @@ func TestCLI(t *testing.T) {
 			t.Errorf("an outsider sending to the group: want failure, got\n%s", r)
 		}
 
-		alice.ok(t, "group", "add", cid, "@carol")
+		if out := alice.ok(t, "group", "add", cid, "@carol"); out != "@carol added to chat "+cid+"\n" {
+			t.Errorf("group add printed %q", out)
+		}
+		if out := alice.ok(t, "group", "promote", cid, "@bobby"); out != "@bobby now an admin of chat "+cid+"\n" {
+			t.Errorf("group promote printed %q", out)
+		}
+		if out := alice.ok(t, "group", "demote", cid, "@bobby", "--json"); !strings.Contains(out, `"action":"demote"`) || !strings.Contains(out, `"users":["bobby"]`) {
+			t.Errorf("group demote --json printed %q", out)
+		}
 		carol.ok(t, "history", cid, "--json")
 		carolMsg := parseID(t, "carol sends", carol.ok(t, "send", cid, "thanks", "for", "adding", "me"))
 		ms = messages(t, bobby.ok(t, "history", cid, "--json"))
@@ -683,7 +691,25 @@ func TestCLI(t *testing.T) {
 		}
 		bobby.fails(t, "PERMISSION_DENIED", "group", "remove", cid, "@alice")
 
-		alice.ok(t, "group", "remove", cid, "@carol")
+		if out := alice.ok(t, "group", "remove", cid, "@carol"); out != "@carol removed from chat "+cid+"\n" {
+			t.Errorf("group remove printed %q", out)
+		}
+
+		// chats shows a muted chat as muted, in text and JSON.
+		alice.ok(t, "mute", cid)
+		if out := alice.ok(t, "chats"); !strings.Contains(out, "Team (muted)") {
+			t.Errorf("chats does not show the muted group:\n%s", out)
+		}
+		type mutedLine struct {
+			Chat  int64 `json:"chat"`
+			Muted *bool `json:"muted"`
+		}
+		for _, l := range jsonLines[mutedLine](t, alice.ok(t, "chats", "--json")) {
+			if l.Muted == nil || *l.Muted != (l.Chat == chat) {
+				t.Errorf("chats --json: chat %d muted %v, want %v", l.Chat, l.Muted, l.Chat == chat)
+			}
+		}
+		alice.ok(t, "unmute", cid)
 		r = carol.run(t, "history", cid)
 		if r.code != 1 || r.stdout != "" {
 			t.Errorf("a removed member reading the group: want failure, got\n%s", r)
@@ -783,6 +809,10 @@ func TestCLI(t *testing.T) {
 			t.Errorf("herald logout: want exit 0 printing %q, got\n%s", "logged out\n", r)
 		}
 		alice.fails(t, "UNAUTHENTICATED", "whoami")
+		// Logging out of a home that holds no session says so.
+		if out := alice.fails(t, "UNAUTHENTICATED", "logout"); !strings.Contains(out, "not logged in") {
+			t.Errorf("a second logout said %q", out)
+		}
 		stale.fails(t, "UNAUTHENTICATED", "whoami")
 
 		if out := alice.ok(t, "login", "alice"); !strings.Contains(out, "@alice") {

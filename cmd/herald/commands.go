@@ -55,6 +55,7 @@ func init() {
 		"unblock":    func(ctx context.Context, c *cli, args []string) error { return cmdBlock(ctx, c, args, false) },
 		"mute":       func(ctx context.Context, c *cli, args []string) error { return cmdMute(ctx, c, args, true) },
 		"unmute":     func(ctx context.Context, c *cli, args []string) error { return cmdMute(ctx, c, args, false) },
+		"help":       func(_ context.Context, c *cli, args []string) error { return cmdHelp(c, args) },
 	}
 }
 
@@ -238,6 +239,11 @@ func (c *cli) printSession(what string, res *pb.AuthResult) error {
 }
 
 func cmdLogout(ctx context.Context, c *cli, args []string) error {
+	// A home that never logged in has nothing to log out of: saying
+	// "logged out" would hide a wrong --home from a script.
+	if _, err := (client.Home{Dir: c.home}).Load(); err != nil {
+		return err
+	}
 	err := c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
 		return cl.Logout(ctx)
 	})
@@ -337,7 +343,7 @@ func cmdChats(ctx context.Context, c *cli, args []string) error {
 		}
 		if c.json {
 			for _, d := range ds {
-				out := map[string]any{"chat": d.Chat.Id, "kind": d.Chat.Kind, "title": d.Chat.Title, "unread": d.Unread, "members": d.Chat.MemberCount}
+				out := map[string]any{"chat": d.Chat.Id, "kind": d.Chat.Kind, "title": d.Chat.Title, "unread": d.Unread, "members": d.Chat.MemberCount, "muted": d.Chat.Muted}
 				if d.Chat.Peer != nil {
 					out["peer"] = d.Chat.Peer.Username
 				}
@@ -356,6 +362,9 @@ func cmdChats(ctx context.Context, c *cli, args []string) error {
 			name := d.Chat.Title
 			if d.Chat.Peer != nil {
 				name = "@" + d.Chat.Peer.Username
+			}
+			if d.Chat.Muted {
+				name += " (muted)"
 			}
 			last := ""
 			if d.Last != nil {
@@ -696,26 +705,41 @@ func cmdGroup(ctx context.Context, c *cli, args []string) error {
 		if err != nil {
 			return err
 		}
+		var done string
 		switch sub {
 		case "add":
-			return cl.AddMembers(ctx, chat, users)
+			err, done = cl.AddMembers(ctx, chat, users), "added to"
 		case "remove":
-			return cl.RemoveMembers(ctx, chat, users)
+			err, done = cl.RemoveMembers(ctx, chat, users), "removed from"
 		case "promote", "demote":
 			for _, u := range users {
-				if err := cl.Call(ctx, "groups.set_role", &pb.SetRoleRequest{ChatId: chat, Username: u, Admin: sub == "promote"}, nil); err != nil {
-					return err
+				if err = cl.Call(ctx, "groups.set_role", &pb.SetRoleRequest{ChatId: chat, Username: u, Admin: sub == "promote"}, nil); err != nil {
+					break
 				}
 			}
-			return nil
+			done = map[string]string{"promote": "now an admin of", "demote": "no longer an admin of"}[sub]
+		default:
+			return usageError{fmt.Sprintf("unknown group command %q", sub)}
 		}
-		return usageError{fmt.Sprintf("unknown group command %q", sub)}
+		if err != nil {
+			return err
+		}
+		// Say what was done: a silent success reads like nothing happened.
+		if c.json {
+			return c.printJSON(map[string]any{"chat": chat, "action": sub, "users": users})
+		}
+		for _, u := range users {
+			if _, err := fmt.Fprintf(c.stdout, "@%s %s chat %d\n", u, done, chat); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
 func cmdLeave(ctx context.Context, c *cli, args []string) error {
 	if len(args) != 1 {
-		return usageError{"usage: herald leave CHAT"}
+		return usageError{"usage: herald leave TARGET"}
 	}
 	return c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
 		chat, err := chatID(ctx, cl, args[0])
