@@ -24,7 +24,6 @@ func main() {
 	os.Exit(code)
 }
 
-
 // cli is one invocation's settings and streams.
 type cli struct {
 	server    string
