@@ -892,7 +892,7 @@ func TestCLISecret(t *testing.T) {
 	base := srv.resumes(t)
 	l := bobby.listen(t, "--count", "1", "--timeout", "20s", "--json")
 	srv.waitListeners(t, base, l)
-	alice.ok(t, "secret", "send", "@bobby", "only bobby can read this", "--ttl", "10s")
+	sent := alice.ok(t, "secret", "send", "@bobby", "only bobby can read this", "--ttl", "10s")
 	r := l.wait(t)
 	if r.code != 0 {
 		t.Fatalf("listen: %s", r)
@@ -913,11 +913,16 @@ func TestCLISecret(t *testing.T) {
 	// listen showed it, so its timer runs: alice's device learned that
 	// from bobby's encrypted read receipt.
 	var mine struct {
+		ID        string `json:"id"`
 		ExpiresAt string `json:"expires_at"`
 		Secret    bool   `json:"secret"`
 	}
 	if err := json.Unmarshal([]byte(strings.TrimSpace(alice.ok(t, "secret", "history", "@bobby", "--json"))), &mine); err != nil || !mine.Secret || mine.ExpiresAt == "" {
 		t.Errorf("alice's copy after bobby read it: %+v, %v", mine, err)
+	}
+	// secret send prints the new message's id, as send does.
+	if sent != mine.ID+"\n" || mine.ID == "" {
+		t.Errorf("secret send printed %q, want the message's id %q and a newline", sent, mine.ID)
 	}
 	hist := bobby.ok(t, "secret", "history", "@alice")
 	if !strings.Contains(hist, "only bobby can read this") || !strings.Contains(hist, "secret") {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/client"
+	"github.com/heraldim/herald/format"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 	"golang.org/x/term"
 )
@@ -368,7 +369,7 @@ func cmdChats(ctx context.Context, c *cli, args []string) error {
 			}
 			last := ""
 			if d.Last != nil {
-				last = fromName(d.Last) + ": " + oneLine(d.Last.Text, 50)
+				last = format.Preview(fromName(d.Last), oneLine(d.Last.Text, 50), d.Last.Service)
 			}
 			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\n", d.Chat.Id, name, d.Unread, last)
 		}
@@ -808,7 +809,14 @@ func (c *cli) printMessage(m *pb.Message) error {
 		return c.printJSON(messageJSON(m))
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "[%d #%d] %s %s", m.ChatId, m.Id, time.UnixMilli(m.SentAt).Local().Format("2006-01-02 15:04"), fromName(m))
+	fmt.Fprintf(&b, "[%d #%d] %s ", m.ChatId, m.Id, time.UnixMilli(m.SentAt).Local().Format("2006-01-02 15:04"))
+	if m.Service {
+		// "@alice set …" names who did it; "@alice: @alice set …" twice.
+		b.WriteString(m.Text)
+		_, err := fmt.Fprintln(c.stdout, b.String())
+		return err
+	}
+	b.WriteString(fromName(m))
 	if m.Fwd != nil {
 		fmt.Fprintf(&b, " (forwarded from @%s)", m.Fwd.From)
 	}
@@ -833,7 +841,7 @@ func (c *cli) printMessage(m *pb.Message) error {
 		fmt.Fprintf(&b, " — %s", m.Author)
 	}
 	if m.Views > 0 {
-		fmt.Fprintf(&b, " (%d views)", m.Views)
+		fmt.Fprintf(&b, " (%s)", format.Count(m.Views, "view", ""))
 	}
 	switch {
 	case m.ExpiresAt > 0:

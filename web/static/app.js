@@ -5,6 +5,8 @@
 // in step with the events it delivers. It builds the DOM with textContent
 // and never with HTML strings, so no message text can become markup.
 
+import { formatSize, formatCount, formatPreview } from './format.js';
+
 const SESSION_KEY = 'herald.session';
 
 // Ids and times are int64 on the wire; protobuf JSON writes them as
@@ -352,8 +354,9 @@ function lastLine(entry) {
   if (m.deleted) return 'Message deleted';
   if (m.file && !m.text) return fileLabel(m.file);
   if (m.secretFile && !m.text) return '📄 ' + m.secretFile.name;
-  const who = entry.chat.kind === 'group' && !m.service ? (m.from_id === state.me.id ? 'You: ' : `${m.from}: `) : (entry.chat.kind === 'direct' && m.from_id === state.me.id ? 'You: ' : '');
-  return who + (m.text || '');
+  const kind = entry.chat.kind;
+  const from = kind === 'channel' ? '' : m.from_id === state.me.id ? 'You' : kind === 'group' ? m.from : '';
+  return formatPreview(from, m.text || '', m.service);
 }
 
 function renderChatItem(entry) {
@@ -517,8 +520,8 @@ function renderHead() {
   } else if (chat) {
     name = chat.kind === 'direct' ? (chat.peer ? chat.peer.username : chat.title) : (chat.title || '@' + chat.username);
     if (chat.kind === 'direct') sub = `@${name}`;
-    else if (chat.kind === 'group') sub = `${chat.member_count} member${chat.member_count === 1 ? '' : 's'}`;
-    else sub = `${chat.member_count} subscriber${chat.member_count === 1 ? '' : 's'}${chat.username ? ' · @' + chat.username : ' · private'}`;
+    else if (chat.kind === 'group') sub = formatCount(chat.member_count || 0, 'member');
+    else sub = `${formatCount(chat.member_count || 0, 'subscriber')}${chat.username ? ' · @' + chat.username : ' · private'}`;
     if (chat.ttl_ms) sub += ` · auto-delete ${duration(chat.ttl_ms)}`;
   } else {
     name = '';
@@ -694,7 +697,7 @@ function renderMessage(m) {
     meta.append(t);
   }
   if (m.edited_at) meta.append(el('span', 'edited', 'edited'));
-  if (m.views) meta.append(el('span', 'views', `👁 ${m.views}`));
+  if (m.views) meta.append(el('span', 'views', formatCount(m.views, 'view')));
   meta.append(el('time', '', shortTime(m.sent_at)));
   // A draft's first message is drawn before its chat is in the list: it
   // is a direct chat, so it gets ticks too.
@@ -1247,7 +1250,6 @@ $('find-channel-btn').addEventListener('click', openFind);
 
 // ---- files ------------------------------------------------------------------------------------
 
-const sizeFmt = (n) => (n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(n < 10240 ? 1 : 0)} KB` : n < 1 << 30 ? `${(n / (1 << 20)).toFixed(1)} MB` : `${(n / (1 << 30)).toFixed(2)} GB`);
 
 function fileLabel(f) {
   return { photo: '🖼 Photo', video: '🎬 Video', audio: '🎵 ' + f.name, voice: '🎤 Voice message' }[f.kind] || '📄 ' + f.name;
@@ -1297,7 +1299,7 @@ function renderFile(f) {
     media.preload = 'metadata';
     media.setAttribute('aria-label', name);
     wrap.append(media);
-    if (f.kind !== 'video') wrap.append(el('div', 'media-name', `${name} · ${sizeFmt(f.size)}`));
+    if (f.kind !== 'video') wrap.append(el('div', 'media-name', `${name} · ${formatSize(f.size)}`));
     fileLink(f.id).then((url) => { media.src = url; }, () => {});
     return wrap;
   }
@@ -1308,9 +1310,9 @@ function renderFile(f) {
   const icon = el('span', 'doc-ic', /pdf/.test(f.mime || '') ? 'PDF' : (name.split('.').pop() || 'FILE').slice(0, 4).toUpperCase());
   icon.setAttribute('aria-hidden', 'true');
   const info = el('span', 'doc-info');
-  info.append(el('span', 'doc-name', name), el('span', 'doc-size', sizeFmt(f.size)));
+  info.append(el('span', 'doc-name', name), el('span', 'doc-size', formatSize(f.size)));
   a.append(icon, info);
-  a.setAttribute('aria-label', `Download ${name}, ${sizeFmt(f.size)}`);
+  a.setAttribute('aria-label', `Download ${name}, ${formatSize(f.size)}`);
   fileLink(f.id).then((url) => { a.href = url; }, () => {});
   return a;
 }
@@ -1350,7 +1352,7 @@ async function upload(u) {
   const bar = $('upload-progress');
   box.hidden = false;
   box.classList.remove('failed');
-  $('upload-name').textContent = `${u.file.name} · ${sizeFmt(u.file.size)}`;
+  $('upload-name').textContent = `${u.file.name} · ${formatSize(u.file.size)}`;
   $('upload-retry').hidden = true;
   $('upload-dismiss').hidden = true;
   $('upload-status').textContent = 'Preparing…';
@@ -1462,10 +1464,10 @@ function renderSecretFile(m) {
   const icon = el('span', 'doc-ic', (name.split('.').pop() || 'FILE').slice(0, 4).toUpperCase());
   icon.setAttribute('aria-hidden', 'true');
   const info = el('span', 'doc-info');
-  const size = el('span', 'doc-size', sizeFmt(f.size));
+  const size = el('span', 'doc-size', formatSize(f.size));
   info.append(el('span', 'doc-name', name), size);
   b.append(icon, info);
-  b.setAttribute('aria-label', `Download ${name}, ${sizeFmt(f.size)}`);
+  b.setAttribute('aria-label', `Download ${name}, ${formatSize(f.size)}`);
   b.addEventListener('click', async () => {
     size.textContent = 'Decrypting…';
     try {
@@ -1478,7 +1480,7 @@ function renderSecretFile(m) {
       a.click();
       a.remove();
       setTimeout(() => URL.revokeObjectURL(url), 60_000);
-      size.textContent = sizeFmt(f.size);
+      size.textContent = formatSize(f.size);
     } catch (err) {
       size.textContent = `Could not open: ${errorText(err)}`;
     }
