@@ -186,7 +186,6 @@ func describeFile(f *pb.File) string {
 	return fmt.Sprintf("[%s %s, %s, id %s]", f.Kind, f.Name, format.Size(f.Size), f.Id)
 }
 
-
 // progress draws a one-line bar on a terminal's stderr; elsewhere (a
 // script's pipe) it stays silent, so output stays parseable.
 type progress struct {
