@@ -388,9 +388,10 @@ func (s *Service) listenChatChanges() {
 }
 
 // Signature says how a message is shown: who it is from, and for channel
-// posts the author if the channel shows signatures. Posts are signed by
-// the channel, so the admin who wrote one stays hidden unless the channel
-// chooses otherwise.
+// posts the author if the post was made while the channel showed
+// signatures (Message.Signed, fixed when it was posted). Posts are signed
+// by the channel, so the admin who wrote one stays hidden unless the
+// channel chose otherwise at the time.
 type Signature struct {
 	FromID int64
 	From   string
@@ -408,7 +409,7 @@ func (s *Service) Sign(ctx context.Context, m *herald.Message) Signature {
 	if sig.From == "" {
 		sig.From = ch.Title
 	}
-	if ch.Signatures && !m.Service {
+	if m.Signed && !m.Service {
 		sig.Author = s.UserNames(ctx, m.SenderID)[m.SenderID]
 	}
 	return sig
