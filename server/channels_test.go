@@ -386,3 +386,27 @@ func TestChannelSignatureIsFixedWhenPosted(t *testing.T) {
 	set(false)
 	check("signatures off again")
 }
+
+// A forwarded channel post carries the channel's title for display
+// beside its @name: people know a channel by its title.
+func TestForwardedPostCarriesChannelTitle(t *testing.T) {
+	n := startNode(t, "")
+	owner, fan := signup(t, n, "fwdowner"), signup(t, n, "fwdfan")
+	name := fmt.Sprintf("titled%d", userSeq.Add(1))
+	ch, err := owner.CreateChannel(ctxT(t), &pb.CreateChannelRequest{Username: name, Title: "Daily News"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := send(t, owner, &pb.Peer{ChatId: ch.Id}, "Edition 1")
+	ms, err := owner.Forward(ctxT(t), ch.Id, []int64{post.Id}, to(fan.user.name))
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("forward: %v, %v", ms, err)
+	}
+	h, err := fan.History(ctxT(t), &pb.HistoryRequest{Peer: to(owner.user.name)})
+	if err != nil || len(h) != 1 || h[0].Fwd == nil {
+		t.Fatalf("fan's history: %v, %v", h, err)
+	}
+	if f := h[0].Fwd; f.Title != "Daily News" || f.From != name || f.FromId != 0 {
+		t.Errorf("forwarded from %+v, want title Daily News and from %s", f, name)
+	}
+}

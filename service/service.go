@@ -396,6 +396,7 @@ type Signature struct {
 	FromID int64
 	From   string
 	Author string
+	Title  string // a channel post's: the channel's title, for display
 }
 
 // Sign returns the signature of m.
@@ -405,7 +406,7 @@ func (s *Service) Sign(ctx context.Context, m *herald.Message) Signature {
 		return Signature{FromID: m.SenderID, From: s.UserNames(ctx, m.SenderID)[m.SenderID]}
 	}
 	// FromID stays 0: a post is from the channel, not from a user.
-	sig := Signature{From: ch.Username}
+	sig := Signature{From: ch.Username, Title: ch.Title}
 	if sig.From == "" {
 		sig.From = ch.Title
 	}

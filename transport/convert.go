@@ -77,7 +77,8 @@ func pbFile(f herald.File) *pb.File {
 func (r renderer) forwardedFrom(ctx context.Context, out []*pb.Message) {
 	for _, m := range out {
 		if m.Fwd != nil && m.Fwd.FromId == 0 {
-			m.Fwd.From = r.svc.Sign(ctx, &herald.Message{ChatID: m.Fwd.ChatId}).From
+			sig := r.svc.Sign(ctx, &herald.Message{ChatID: m.Fwd.ChatId})
+			m.Fwd.From, m.Fwd.Title = sig.From, sig.Title
 		}
 	}
 }

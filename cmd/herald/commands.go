@@ -817,7 +817,10 @@ func (c *cli) printMessage(m *pb.Message) error {
 		return err
 	}
 	b.WriteString(fromName(m))
-	if m.Fwd != nil {
+	switch {
+	case m.Fwd != nil && m.Fwd.FromId == 0 && m.Fwd.Title != "":
+		fmt.Fprintf(&b, " (forwarded from %s)", m.Fwd.Title) // a channel, by its title
+	case m.Fwd != nil:
 		fmt.Fprintf(&b, " (forwarded from @%s)", m.Fwd.From)
 	}
 	if m.ReplyTo != 0 {

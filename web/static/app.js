@@ -6,6 +6,7 @@
 // and never with HTML strings, so no message text can become markup.
 
 import { formatSize, formatCount, formatPreview } from './format.js';
+import { icon, fileIcon, fillIcons } from './icons.js';
 
 const SESSION_KEY = 'herald.session';
 
@@ -26,6 +27,14 @@ const parse = (text) => JSON.parse(text, function revive(k, v) {
 });
 
 const $ = (id) => document.getElementById(id);
+// iconSpan is a span of class cls holding the named icon, hidden from
+// assistive technology (callers that mean something give it a label).
+function iconSpan(cls, name) {
+  const s = el('span', cls);
+  s.setAttribute('aria-hidden', 'true');
+  s.append(icon(name));
+  return s;
+}
 function el(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
@@ -267,7 +276,7 @@ async function enterApp(me) {
   paintAvatar($('me-avatar'), me.username);
   renderConn();
   await loadChats();
-  $('new-chat-btn').focus();
+  firstAction().focus();
   // Secret chats come from this browser's own store, once the engine has
   // opened it (a first login also makes and publishes the keys).
   loadSecrets().catch((err) => console.warn('secret chats:', errorText(err)));
@@ -353,7 +362,7 @@ function lastLine(entry) {
   if (!m) return entry.chat.kind === 'channel' ? 'Channel created' : 'No messages yet';
   if (m.deleted) return 'Message deleted';
   if (m.file && !m.text) return fileLabel(m.file);
-  if (m.secretFile && !m.text) return '📄 ' + m.secretFile.name;
+  if (m.secretFile && !m.text) return m.secretFile.name;
   const kind = entry.chat.kind;
   const from = kind === 'channel' ? '' : m.from_id === state.me.id ? 'You' : kind === 'group' ? m.from : '';
   return formatPreview(from, m.text || '', m.service);
@@ -376,18 +385,17 @@ function renderChatItem(entry) {
   const body = el('span', 'chat-body');
   const top = el('span', 'chat-top');
   const title = el('span', 'chat-name', name);
-  if (c.kind === 'channel') title.prepend(el('span', 'kind-ic', '📣 '));
-  if (c.kind === 'group') title.prepend(el('span', 'kind-ic', '👥 '));
+  if (c.kind === 'channel' || c.kind === 'group') title.prepend(iconSpan('kind-ic', c.kind));
   if (c.kind === 'secret') {
     // Read out as "Secret chat with alice", shown as a green lock.
-    const lock = el('span', 'kind-ic lock', '🔒 ');
-    lock.setAttribute('aria-hidden', 'true');
+    const lock = iconSpan('kind-ic lock', 'lock');
     title.prepend(lock, el('span', 'visually-hidden', 'Secret chat with '));
     title.classList.add('secret-name');
   }
   top.append(title);
   if (c.muted) {
-    const mu = el('span', 'muted-ic', '🔕');
+    const mu = iconSpan('muted-ic', 'muted');
+    mu.removeAttribute('aria-hidden');
     mu.title = 'Muted';
     mu.setAttribute('role', 'img');
     mu.setAttribute('aria-label', 'muted');
@@ -428,7 +436,7 @@ function closeChat() {
   renderChats();
   // Back where the person was in the list.
   const item = (was && $('chats').querySelector(`button[data-chat="${was}"]`)) || $('chats').querySelector('button');
-  (item || $('new-chat-btn')).focus();
+  (item || firstAction()).focus();
 }
 
 function resetConvo() {
@@ -661,11 +669,13 @@ function renderMessage(m) {
   }
   const bubble = el('div', 'bubble');
   if (chat && chat.chat.kind !== 'direct' && !mine) {
-    const from = el('div', 'from', m.from + (m.author ? ` · ${m.author}` : ''));
+    // A channel's post is signed by the channel: people know it by its title.
+    const name = chat.chat.kind === 'channel' ? chat.chat.title || m.from : m.from;
+    const from = el('div', 'from', name + (m.author ? ` · ${m.author}` : ''));
     from.style.setProperty('--h', hue(m.from));
     bubble.append(from);
   }
-  if (m.fwd) bubble.append(el('div', 'fwd', `Forwarded from ${m.fwd.from}`));
+  if (m.fwd) bubble.append(el('div', 'fwd', `Forwarded from ${m.fwd.title || m.fwd.from}`));
   if (m.reply_to) {
     const orig = state.msgs.get(m.reply_to);
     const q = el('div', 'reply-quote');
@@ -690,7 +700,7 @@ function renderMessage(m) {
       t.dataset.expires = m.expires_at;
       paintCountdown(t, m.expires_at - Date.now());
     } else {
-      t.textContent = '⏱ ' + duration(m.ttl_ms);
+      t.replaceChildren(icon('timer'), duration(m.ttl_ms));
       t.title = 'The countdown starts when it is read';
       t.setAttribute('aria-label', `disappears ${duration(m.ttl_ms)} after it is read`);
     }
@@ -787,7 +797,7 @@ function onAnswer(a) {
 }
 
 function paintCountdown(t, left) {
-  t.textContent = '⏱ ' + countdown(left);
+  t.replaceChildren(icon('timer'), countdown(left));
   t.setAttribute('aria-label', `disappears in ${countdown(left)}`);
 }
 
@@ -1059,11 +1069,16 @@ async function sendRequest(req, text) {
   const li = el('li', 'msg out pending');
   const bubble = el('div', 'bubble');
   const meta = el('span', 'meta');
-  const clock = el('span', 'ticks', '🕓');
+  const clock = el('span', 'ticks');
+  clock.append(icon('timer'));
   clock.setAttribute('role', 'img');
   clock.setAttribute('aria-label', 'sending');
   meta.append(clock);
-  if (req.file_id) bubble.append(el('div', 'file-pending', '📎 ' + (state.upload ? state.upload.file.name : 'File')));
+  if (req.file_id) {
+    const fp = el('div', 'file-pending', state.upload ? state.upload.file.name : 'File');
+    fp.prepend(icon('attach'));
+    bubble.append(fp);
+  }
   if (text) bubble.append(el('div', 'text', text));
   bubble.append(meta);
   li.append(bubble);
@@ -1207,6 +1222,29 @@ const openNewChat = formDialog('dlg-chat', async () => {
     setTimeout(() => openDraft(user.username));
   }
 });
+// ---- the New menu: at phone width the creation actions sit behind one
+// button, as on Telegram; on a wide screen they show as a toolbar. ----
+const newMenu = $('new-menu');
+// firstAction is where focus goes in the chat list: New chat, or the New
+// button when New chat is folded away.
+const firstAction = () => ($('new-menu-btn').offsetParent !== null && !newMenu.classList.contains('open') ? $('new-menu-btn') : $('new-chat-btn'));
+function setNewMenu(open) {
+  newMenu.classList.toggle('open', open);
+  $('new-menu-btn').setAttribute('aria-expanded', String(open));
+}
+$('new-menu-btn').addEventListener('click', () => {
+  const open = !newMenu.classList.contains('open');
+  setNewMenu(open);
+  if (open) $('new-chat-btn').focus();
+});
+newMenu.addEventListener('click', (e) => { if (e.target.closest('button')) setNewMenu(false); });
+newMenu.addEventListener('keydown', (e) => {
+  if (e.key !== 'Escape' || !newMenu.classList.contains('open')) return;
+  setNewMenu(false);
+  $('new-menu-btn').focus();
+});
+fillIcons();
+
 $('new-chat-btn').addEventListener('click', openNewChat);
 
 const openNewGroup = formDialog('dlg-group', async () => {
@@ -1252,7 +1290,7 @@ $('find-channel-btn').addEventListener('click', openFind);
 
 
 function fileLabel(f) {
-  return { photo: '🖼 Photo', video: '🎬 Video', audio: '🎵 ' + f.name, voice: '🎤 Voice message' }[f.kind] || '📄 ' + f.name;
+  return { photo: 'Photo', video: 'Video', voice: 'Voice message' }[f.kind] || f.name;
 }
 
 // Signed links (files.link) let <img>, <video> and <a> fetch a file with
@@ -1573,7 +1611,8 @@ function secretExpired() {
 async function sendSecret(username, text, ttl) {
   const li = el('li', 'msg out pending');
   const bubble = el('div', 'bubble');
-  const clock = el('span', 'ticks', '🕓');
+  const clock = el('span', 'ticks');
+  clock.append(icon('timer'));
   clock.setAttribute('role', 'img');
   clock.setAttribute('aria-label', 'sending');
   const meta = el('span', 'meta');

@@ -2433,6 +2433,7 @@ type Forward struct {
 	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
 	ChatId        int64                  `protobuf:"varint,3,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
 	Id            int64                  `protobuf:"varint,4,opt,name=id,proto3" json:"id,omitempty"`
+	Title         string                 `protobuf:"bytes,5,opt,name=title,proto3" json:"title,omitempty"` // a channel post's: the channel's title, what people see (from is its @name)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2493,6 +2494,13 @@ func (x *Forward) GetId() int64 {
 		return x.Id
 	}
 	return 0
+}
+
+func (x *Forward) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
 }
 
 type SendRequest struct {
@@ -6506,12 +6514,13 @@ const file_herald_proto_rawDesc = "" +
 	"\bFileLink\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1d\n" +
 	"\n" +
-	"expires_at\x18\x02 \x01(\x03R\texpiresAt\"_\n" +
+	"expires_at\x18\x02 \x01(\x03R\texpiresAt\"u\n" +
 	"\aForward\x12\x17\n" +
 	"\afrom_id\x18\x01 \x01(\x03R\x06fromId\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x17\n" +
 	"\achat_id\x18\x03 \x01(\x03R\x06chatId\x12\x0e\n" +
-	"\x02id\x18\x04 \x01(\x03R\x02id\"\xae\x01\n" +
+	"\x02id\x18\x04 \x01(\x03R\x02id\x12\x14\n" +
+	"\x05title\x18\x05 \x01(\tR\x05title\"\xae\x01\n" +
 	"\vSendRequest\x12#\n" +
 	"\x04peer\x18\x01 \x01(\v2\x0f.herald.v1.PeerR\x04peer\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x19\n" +
