@@ -798,6 +798,9 @@ func messageJSON(m *pb.Message) map[string]any {
 	if len(m.Buttons) > 0 {
 		out["buttons"] = buttonsJSON(m.Buttons)
 	}
+	if len(m.Entities) > 0 {
+		out["entities"] = entitiesJSON(m.Entities)
+	}
 	if m.File != nil {
 		out["file"] = fileJSON(m.File)
 	}
@@ -833,7 +836,7 @@ func (c *cli) printMessage(m *pb.Message) error {
 			b.WriteString(" ")
 		}
 	}
-	b.WriteString(m.Text)
+	b.WriteString(styled(m.Text, m.Entities, c.ansi))
 	if len(m.Buttons) > 0 {
 		b.WriteString(buttonsText(m.Buttons))
 	}

@@ -30,6 +30,7 @@ type cli struct {
 	serverSet bool
 	home      string
 	json      bool
+	ansi      bool // stdout is a terminal: message formatting shows as styles
 	stdin     io.Reader
 	stdout    io.Writer
 	stderr    io.Writer
@@ -42,7 +43,7 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, ansi: wantANSI(stdout, getenv)}
 	c.server = getenv("HERALD_SERVER")
 	c.serverSet = c.server != ""
 	if c.server == "" {

@@ -660,6 +660,10 @@ await scenario("a bot's inline keyboard: shown under its message, pressed, the b
         offset = u.update_id + 1;
         if (u.message) {
           await api('sendMessage', {
+            chat_id: u.message.chat.id, parse_mode: 'HTML',
+            text: 'Formatted: <b>Bold</b>, <i>italic</i>, <code>x = 1</code>, <a href="https://example.org/">a link</a>, &lt;img src=x onerror=alert(1)&gt;',
+          });
+          await api('sendMessage', {
             chat_id: u.message.chat.id, text: 'Pick one',
             reply_markup: { inline_keyboard: [[{ text: 'Yes', callback_data: 'yes' }, { text: 'No', callback_data: 'no' }]] },
           });
@@ -674,6 +678,22 @@ await scenario("a bot's inline keyboard: shown under its message, pressed, the b
   try {
     await newChat(alice, name);
     await send(alice, '/start');
+    // The bot's parse_mode=HTML formatting shows as formatting; markup in
+    // the text stays text.
+    const fmt = message(alice, 'Formatted:');
+    await visible(fmt);
+    const shown = await fmt.locator('.text').first().evaluate((t) => ({
+      bold: [...t.querySelectorAll('strong')].map((e) => e.textContent),
+      italic: [...t.querySelectorAll('em')].map((e) => e.textContent),
+      code: [...t.querySelectorAll('code')].map((e) => e.textContent),
+      links: [...t.querySelectorAll('a')].map((e) => `${e.textContent}=${e.getAttribute('href')}`),
+      imgs: t.querySelectorAll('img').length,
+      text: t.textContent,
+    }));
+    if (shown.bold.join() !== 'Bold' || shown.italic.join() !== 'italic' || shown.code.join() !== 'x = 1' ||
+        shown.links.join() !== 'a link=https://example.org/' || shown.imgs !== 0 || !shown.text.includes('<img src=x onerror=alert(1)>')) {
+      throw new Error(`formatting shown as ${JSON.stringify(shown)}`);
+    }
     const keyboard = message(alice, 'Pick one').getByRole('group', { name: /^Buttons from/ });
     await visible(keyboard);
     await keyboard.getByRole('button', { name: 'Yes', exact: true }).click();

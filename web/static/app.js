@@ -6,7 +6,8 @@
 // and never with HTML strings, so no message text can become markup.
 
 import { formatSize, formatCount, formatPreview } from './format.js';
-import { icon, fileIcon, fillIcons } from './icons.js';
+import { icon, fillIcons } from './icons.js';
+import { richText } from './rich.js';
 
 const SESSION_KEY = 'herald.session';
 
@@ -690,7 +691,11 @@ function renderMessage(m) {
     bubble.append(renderSecretFile(m));
     li.classList.add('has-file');
   }
-  if (m.text || !(m.file || m.secretFile)) bubble.append(el('div', 'text', m.text));
+  if (m.text || !(m.file || m.secretFile)) {
+    const t = el('div', 'text');
+    t.append(richText(m.text || '', m.entities));
+    bubble.append(t);
+  }
   if (m.buttons && m.buttons.length && !m.deleted) bubble.append(renderKeyboard(m));
   const meta = el('span', 'meta');
   if (m.ttl_ms) {
