@@ -47,7 +47,10 @@ function el(tag, cls, text) {
 const engine = (async () => {
   const go = new Go();
   const ready = new Promise((resolve) => { globalThis.heraldReady = resolve; });
-  const src = await WebAssembly.instantiateStreaming(fetch('herald.wasm'), go.importObject);
+  // The server names the engine by its content (herald.HASH.wasm, cached
+  // for good) in the preload link; herald.wasm is the same, revalidated.
+  const link = document.querySelector('link[rel="preload"][as="fetch"]');
+  const src = await WebAssembly.instantiateStreaming(fetch(link ? link.getAttribute('href') : 'herald.wasm'), go.importObject);
   performance.mark('herald-compiled');
   go.run(src.instance);
   await ready;
