@@ -195,7 +195,11 @@ func TestWasmServedCompressed(t *testing.T) {
 	if ce := br.Header.Get("Content-Encoding"); ce != "br" {
 		t.Fatalf("a browser offering br got Content-Encoding %q", ce)
 	}
-	unbr, err := io.ReadAll(brotli.NewReader(br.Body))
+	brBody, err := io.ReadAll(br.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unbr, err := io.ReadAll(brotli.NewReader(bytes.NewReader(brBody)))
 	if err != nil || !bytes.Equal(unbr, raw) {
 		t.Fatalf("the Brotli body does not decode to the module (%v)", err)
 	}
@@ -217,7 +221,7 @@ func TestWasmServedCompressed(t *testing.T) {
 	if cc := hashed.Header.Get("Cache-Control"); hashed.StatusCode != 200 || !strings.Contains(cc, "immutable") || !strings.Contains(cc, "max-age=31536000") {
 		t.Fatalf("%s: %d, Cache-Control %q", m[1], hashed.StatusCode, cc)
 	}
-	if hb, _ := io.ReadAll(brotli.NewReader(hashed.Body)); !bytes.Equal(hb, raw) {
+	if hb, _ := io.ReadAll(hashed.Body); !bytes.Equal(hb, brBody) {
 		t.Fatalf("%s is not the engine", m[1])
 	}
 	if cc := res.Header.Get("Cache-Control"); cc != "no-cache" {
