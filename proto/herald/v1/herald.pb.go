@@ -1999,6 +1999,7 @@ type Message struct {
 	Service       bool                   `protobuf:"varint,16,opt,name=service,proto3" json:"service,omitempty"`                      // a notice from the server (a timer change), not from a person
 	File          *File                  `protobuf:"bytes,17,opt,name=file,proto3" json:"file,omitempty"`                             // the attachment, if any; text is then its caption
 	Buttons       []*ButtonRow           `protobuf:"bytes,30,rep,name=buttons,proto3" json:"buttons,omitempty"`                       // a bot's inline keyboard, rows top to bottom
+	Entities      []*MessageEntity       `protobuf:"bytes,31,rep,name=entities,proto3" json:"entities,omitempty"`                     // formatting of text (a bot's parse_mode or entities)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2159,6 +2160,99 @@ func (x *Message) GetButtons() []*ButtonRow {
 	return nil
 }
 
+func (x *Message) GetEntities() []*MessageEntity {
+	if x != nil {
+		return x.Entities
+	}
+	return nil
+}
+
+// MessageEntity marks a span of a message's text, as the Bot API's
+// MessageEntity does: offset and length count UTF-16 code units.
+type MessageEntity struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"` // bold, italic, underline, strikethrough, spoiler, code, pre, text_link, url, mention, …
+	Offset        int32                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Length        int32                  `protobuf:"varint,3,opt,name=length,proto3" json:"length,omitempty"`
+	Url           string                 `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`                      // text_link
+	Language      string                 `protobuf:"bytes,5,opt,name=language,proto3" json:"language,omitempty"`            // pre
+	UserId        int64                  `protobuf:"varint,6,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"` // text_mention
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MessageEntity) Reset() {
+	*x = MessageEntity{}
+	mi := &file_herald_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MessageEntity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MessageEntity) ProtoMessage() {}
+
+func (x *MessageEntity) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MessageEntity.ProtoReflect.Descriptor instead.
+func (*MessageEntity) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *MessageEntity) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *MessageEntity) GetOffset() int32 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *MessageEntity) GetLength() int32 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+func (x *MessageEntity) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *MessageEntity) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *MessageEntity) GetUserId() int64 {
+	if x != nil {
+		return x.UserId
+	}
+	return 0
+}
+
 // File is an uploaded file. Upload it with tus at /v1/uploads/, then send
 // it with SendRequest.file_id; download it at /v1/files/{id}.
 type File struct {
@@ -2179,7 +2273,7 @@ type File struct {
 
 func (x *File) Reset() {
 	*x = File{}
-	mi := &file_herald_proto_msgTypes[32]
+	mi := &file_herald_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +2285,7 @@ func (x *File) String() string {
 func (*File) ProtoMessage() {}
 
 func (x *File) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[32]
+	mi := &file_herald_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +2298,7 @@ func (x *File) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use File.ProtoReflect.Descriptor instead.
 func (*File) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{32}
+	return file_herald_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *File) GetId() string {
@@ -2286,7 +2380,7 @@ type FileRequest struct {
 
 func (x *FileRequest) Reset() {
 	*x = FileRequest{}
-	mi := &file_herald_proto_msgTypes[33]
+	mi := &file_herald_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2298,7 +2392,7 @@ func (x *FileRequest) String() string {
 func (*FileRequest) ProtoMessage() {}
 
 func (x *FileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[33]
+	mi := &file_herald_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2311,7 +2405,7 @@ func (x *FileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileRequest.ProtoReflect.Descriptor instead.
 func (*FileRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{33}
+	return file_herald_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *FileRequest) GetId() string {
@@ -2331,7 +2425,7 @@ type FileLinkRequest struct {
 
 func (x *FileLinkRequest) Reset() {
 	*x = FileLinkRequest{}
-	mi := &file_herald_proto_msgTypes[34]
+	mi := &file_herald_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2343,7 +2437,7 @@ func (x *FileLinkRequest) String() string {
 func (*FileLinkRequest) ProtoMessage() {}
 
 func (x *FileLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[34]
+	mi := &file_herald_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2356,7 +2450,7 @@ func (x *FileLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileLinkRequest.ProtoReflect.Descriptor instead.
 func (*FileLinkRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{34}
+	return file_herald_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *FileLinkRequest) GetId() string {
@@ -2385,7 +2479,7 @@ type FileLink struct {
 
 func (x *FileLink) Reset() {
 	*x = FileLink{}
-	mi := &file_herald_proto_msgTypes[35]
+	mi := &file_herald_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2397,7 +2491,7 @@ func (x *FileLink) String() string {
 func (*FileLink) ProtoMessage() {}
 
 func (x *FileLink) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[35]
+	mi := &file_herald_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2410,7 +2504,7 @@ func (x *FileLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileLink.ProtoReflect.Descriptor instead.
 func (*FileLink) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{35}
+	return file_herald_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *FileLink) GetUrl() string {
@@ -2433,13 +2527,14 @@ type Forward struct {
 	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
 	ChatId        int64                  `protobuf:"varint,3,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
 	Id            int64                  `protobuf:"varint,4,opt,name=id,proto3" json:"id,omitempty"`
+	Title         string                 `protobuf:"bytes,5,opt,name=title,proto3" json:"title,omitempty"` // a channel post's: the channel's title, what people see (from is its @name)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Forward) Reset() {
 	*x = Forward{}
-	mi := &file_herald_proto_msgTypes[36]
+	mi := &file_herald_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2451,7 +2546,7 @@ func (x *Forward) String() string {
 func (*Forward) ProtoMessage() {}
 
 func (x *Forward) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[36]
+	mi := &file_herald_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2464,7 +2559,7 @@ func (x *Forward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Forward.ProtoReflect.Descriptor instead.
 func (*Forward) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{36}
+	return file_herald_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Forward) GetFromId() int64 {
@@ -2495,6 +2590,13 @@ func (x *Forward) GetId() int64 {
 	return 0
 }
 
+func (x *Forward) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
 type SendRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Peer          *Peer                  `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
@@ -2509,7 +2611,7 @@ type SendRequest struct {
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_herald_proto_msgTypes[37]
+	mi := &file_herald_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2521,7 +2623,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[37]
+	mi := &file_herald_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2534,7 +2636,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{37}
+	return file_herald_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SendRequest) GetPeer() *Peer {
@@ -2589,7 +2691,7 @@ type SetTTLRequest struct {
 
 func (x *SetTTLRequest) Reset() {
 	*x = SetTTLRequest{}
-	mi := &file_herald_proto_msgTypes[38]
+	mi := &file_herald_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2601,7 +2703,7 @@ func (x *SetTTLRequest) String() string {
 func (*SetTTLRequest) ProtoMessage() {}
 
 func (x *SetTTLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[38]
+	mi := &file_herald_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2614,7 +2716,7 @@ func (x *SetTTLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTTLRequest.ProtoReflect.Descriptor instead.
 func (*SetTTLRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{38}
+	return file_herald_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SetTTLRequest) GetPeer() *Peer {
@@ -2643,7 +2745,7 @@ type ForwardRequest struct {
 
 func (x *ForwardRequest) Reset() {
 	*x = ForwardRequest{}
-	mi := &file_herald_proto_msgTypes[39]
+	mi := &file_herald_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2655,7 +2757,7 @@ func (x *ForwardRequest) String() string {
 func (*ForwardRequest) ProtoMessage() {}
 
 func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[39]
+	mi := &file_herald_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2668,7 +2770,7 @@ func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
 func (*ForwardRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{39}
+	return file_herald_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ForwardRequest) GetFromChatId() int64 {
@@ -2708,7 +2810,7 @@ type MessageList struct {
 
 func (x *MessageList) Reset() {
 	*x = MessageList{}
-	mi := &file_herald_proto_msgTypes[40]
+	mi := &file_herald_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2720,7 +2822,7 @@ func (x *MessageList) String() string {
 func (*MessageList) ProtoMessage() {}
 
 func (x *MessageList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[40]
+	mi := &file_herald_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2733,7 +2835,7 @@ func (x *MessageList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageList.ProtoReflect.Descriptor instead.
 func (*MessageList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{40}
+	return file_herald_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *MessageList) GetMessages() []*Message {
@@ -2754,7 +2856,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_herald_proto_msgTypes[41]
+	mi := &file_herald_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2766,7 +2868,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[41]
+	mi := &file_herald_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2779,7 +2881,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{41}
+	return file_herald_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *HistoryRequest) GetPeer() *Peer {
@@ -2814,7 +2916,7 @@ type EditRequest struct {
 
 func (x *EditRequest) Reset() {
 	*x = EditRequest{}
-	mi := &file_herald_proto_msgTypes[42]
+	mi := &file_herald_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2826,7 +2928,7 @@ func (x *EditRequest) String() string {
 func (*EditRequest) ProtoMessage() {}
 
 func (x *EditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[42]
+	mi := &file_herald_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2839,7 +2941,7 @@ func (x *EditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditRequest.ProtoReflect.Descriptor instead.
 func (*EditRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{42}
+	return file_herald_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *EditRequest) GetChatId() int64 {
@@ -2874,7 +2976,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_herald_proto_msgTypes[43]
+	mi := &file_herald_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2886,7 +2988,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[43]
+	mi := &file_herald_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2899,7 +3001,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{43}
+	return file_herald_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DeleteRequest) GetChatId() int64 {
@@ -2933,7 +3035,7 @@ type ClearRequest struct {
 
 func (x *ClearRequest) Reset() {
 	*x = ClearRequest{}
-	mi := &file_herald_proto_msgTypes[44]
+	mi := &file_herald_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2945,7 +3047,7 @@ func (x *ClearRequest) String() string {
 func (*ClearRequest) ProtoMessage() {}
 
 func (x *ClearRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[44]
+	mi := &file_herald_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2958,7 +3060,7 @@ func (x *ClearRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearRequest.ProtoReflect.Descriptor instead.
 func (*ClearRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{44}
+	return file_herald_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ClearRequest) GetPeer() *Peer {
@@ -2984,7 +3086,7 @@ type ClearResult struct {
 
 func (x *ClearResult) Reset() {
 	*x = ClearResult{}
-	mi := &file_herald_proto_msgTypes[45]
+	mi := &file_herald_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2996,7 +3098,7 @@ func (x *ClearResult) String() string {
 func (*ClearResult) ProtoMessage() {}
 
 func (x *ClearResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[45]
+	mi := &file_herald_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3009,7 +3111,7 @@ func (x *ClearResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearResult.ProtoReflect.Descriptor instead.
 func (*ClearResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{45}
+	return file_herald_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ClearResult) GetDeleted() int32 {
@@ -3029,7 +3131,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_herald_proto_msgTypes[46]
+	mi := &file_herald_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3041,7 +3143,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[46]
+	mi := &file_herald_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3054,7 +3156,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{46}
+	return file_herald_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ReadRequest) GetPeer() *Peer {
@@ -3081,7 +3183,7 @@ type ReadResult struct {
 
 func (x *ReadResult) Reset() {
 	*x = ReadResult{}
-	mi := &file_herald_proto_msgTypes[47]
+	mi := &file_herald_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3093,7 +3195,7 @@ func (x *ReadResult) String() string {
 func (*ReadResult) ProtoMessage() {}
 
 func (x *ReadResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[47]
+	mi := &file_herald_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3106,7 +3208,7 @@ func (x *ReadResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResult.ProtoReflect.Descriptor instead.
 func (*ReadResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{47}
+	return file_herald_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ReadResult) GetChatId() int64 {
@@ -3132,7 +3234,7 @@ type TypingRequest struct {
 
 func (x *TypingRequest) Reset() {
 	*x = TypingRequest{}
-	mi := &file_herald_proto_msgTypes[48]
+	mi := &file_herald_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3144,7 +3246,7 @@ func (x *TypingRequest) String() string {
 func (*TypingRequest) ProtoMessage() {}
 
 func (x *TypingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[48]
+	mi := &file_herald_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3157,7 +3259,7 @@ func (x *TypingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypingRequest.ProtoReflect.Descriptor instead.
 func (*TypingRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{48}
+	return file_herald_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *TypingRequest) GetChatId() int64 {
@@ -3176,7 +3278,7 @@ type State struct {
 
 func (x *State) Reset() {
 	*x = State{}
-	mi := &file_herald_proto_msgTypes[49]
+	mi := &file_herald_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3188,7 +3290,7 @@ func (x *State) String() string {
 func (*State) ProtoMessage() {}
 
 func (x *State) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[49]
+	mi := &file_herald_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3201,7 +3303,7 @@ func (x *State) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use State.ProtoReflect.Descriptor instead.
 func (*State) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{49}
+	return file_herald_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *State) GetPts() int64 {
@@ -3221,7 +3323,7 @@ type DifferenceRequest struct {
 
 func (x *DifferenceRequest) Reset() {
 	*x = DifferenceRequest{}
-	mi := &file_herald_proto_msgTypes[50]
+	mi := &file_herald_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3233,7 +3335,7 @@ func (x *DifferenceRequest) String() string {
 func (*DifferenceRequest) ProtoMessage() {}
 
 func (x *DifferenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[50]
+	mi := &file_herald_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3246,7 +3348,7 @@ func (x *DifferenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DifferenceRequest.ProtoReflect.Descriptor instead.
 func (*DifferenceRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{50}
+	return file_herald_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *DifferenceRequest) GetPts() int64 {
@@ -3275,7 +3377,7 @@ type Difference struct {
 
 func (x *Difference) Reset() {
 	*x = Difference{}
-	mi := &file_herald_proto_msgTypes[51]
+	mi := &file_herald_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3287,7 +3389,7 @@ func (x *Difference) String() string {
 func (*Difference) ProtoMessage() {}
 
 func (x *Difference) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[51]
+	mi := &file_herald_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3300,7 +3402,7 @@ func (x *Difference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Difference.ProtoReflect.Descriptor instead.
 func (*Difference) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{51}
+	return file_herald_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Difference) GetUpdates() []*Update {
@@ -3357,7 +3459,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_herald_proto_msgTypes[52]
+	mi := &file_herald_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3369,7 +3471,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[52]
+	mi := &file_herald_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3382,7 +3484,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{52}
+	return file_herald_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Update) GetPts() int64 {
@@ -3547,7 +3649,7 @@ type DeleteMessages struct {
 
 func (x *DeleteMessages) Reset() {
 	*x = DeleteMessages{}
-	mi := &file_herald_proto_msgTypes[53]
+	mi := &file_herald_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3559,7 +3661,7 @@ func (x *DeleteMessages) String() string {
 func (*DeleteMessages) ProtoMessage() {}
 
 func (x *DeleteMessages) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[53]
+	mi := &file_herald_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3572,7 +3674,7 @@ func (x *DeleteMessages) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMessages.ProtoReflect.Descriptor instead.
 func (*DeleteMessages) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{53}
+	return file_herald_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *DeleteMessages) GetChatId() int64 {
@@ -3600,7 +3702,7 @@ type ReadHistory struct {
 
 func (x *ReadHistory) Reset() {
 	*x = ReadHistory{}
-	mi := &file_herald_proto_msgTypes[54]
+	mi := &file_herald_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3612,7 +3714,7 @@ func (x *ReadHistory) String() string {
 func (*ReadHistory) ProtoMessage() {}
 
 func (x *ReadHistory) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[54]
+	mi := &file_herald_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3625,7 +3727,7 @@ func (x *ReadHistory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadHistory.ProtoReflect.Descriptor instead.
 func (*ReadHistory) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{54}
+	return file_herald_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ReadHistory) GetChatId() int64 {
@@ -3661,7 +3763,7 @@ type ChatMembership struct {
 
 func (x *ChatMembership) Reset() {
 	*x = ChatMembership{}
-	mi := &file_herald_proto_msgTypes[55]
+	mi := &file_herald_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3673,7 +3775,7 @@ func (x *ChatMembership) String() string {
 func (*ChatMembership) ProtoMessage() {}
 
 func (x *ChatMembership) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[55]
+	mi := &file_herald_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3686,7 +3788,7 @@ func (x *ChatMembership) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMembership.ProtoReflect.Descriptor instead.
 func (*ChatMembership) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{55}
+	return file_herald_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ChatMembership) GetChatId() int64 {
@@ -3730,7 +3832,7 @@ type Typing struct {
 
 func (x *Typing) Reset() {
 	*x = Typing{}
-	mi := &file_herald_proto_msgTypes[56]
+	mi := &file_herald_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3742,7 +3844,7 @@ func (x *Typing) String() string {
 func (*Typing) ProtoMessage() {}
 
 func (x *Typing) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[56]
+	mi := &file_herald_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3755,7 +3857,7 @@ func (x *Typing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Typing.ProtoReflect.Descriptor instead.
 func (*Typing) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{56}
+	return file_herald_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *Typing) GetChatId() int64 {
@@ -3793,7 +3895,7 @@ type CatchUp struct {
 
 func (x *CatchUp) Reset() {
 	*x = CatchUp{}
-	mi := &file_herald_proto_msgTypes[57]
+	mi := &file_herald_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3805,7 +3907,7 @@ func (x *CatchUp) String() string {
 func (*CatchUp) ProtoMessage() {}
 
 func (x *CatchUp) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[57]
+	mi := &file_herald_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3818,7 +3920,7 @@ func (x *CatchUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatchUp.ProtoReflect.Descriptor instead.
 func (*CatchUp) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{57}
+	return file_herald_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *CatchUp) GetReason() string {
@@ -3837,7 +3939,7 @@ type ServerInfo struct {
 
 func (x *ServerInfo) Reset() {
 	*x = ServerInfo{}
-	mi := &file_herald_proto_msgTypes[58]
+	mi := &file_herald_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3849,7 +3951,7 @@ func (x *ServerInfo) String() string {
 func (*ServerInfo) ProtoMessage() {}
 
 func (x *ServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[58]
+	mi := &file_herald_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3862,7 +3964,7 @@ func (x *ServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
 func (*ServerInfo) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{58}
+	return file_herald_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ServerInfo) GetRules() string {
@@ -3882,7 +3984,7 @@ type BlockRequest struct {
 
 func (x *BlockRequest) Reset() {
 	*x = BlockRequest{}
-	mi := &file_herald_proto_msgTypes[59]
+	mi := &file_herald_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3894,7 +3996,7 @@ func (x *BlockRequest) String() string {
 func (*BlockRequest) ProtoMessage() {}
 
 func (x *BlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[59]
+	mi := &file_herald_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3907,7 +4009,7 @@ func (x *BlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockRequest.ProtoReflect.Descriptor instead.
 func (*BlockRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{59}
+	return file_herald_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *BlockRequest) GetUsername() string {
@@ -3939,7 +4041,7 @@ type ReportRequest struct {
 
 func (x *ReportRequest) Reset() {
 	*x = ReportRequest{}
-	mi := &file_herald_proto_msgTypes[60]
+	mi := &file_herald_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3951,7 +4053,7 @@ func (x *ReportRequest) String() string {
 func (*ReportRequest) ProtoMessage() {}
 
 func (x *ReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[60]
+	mi := &file_herald_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3964,7 +4066,7 @@ func (x *ReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
 func (*ReportRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{60}
+	return file_herald_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ReportRequest) GetUsername() string {
@@ -4037,7 +4139,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_herald_proto_msgTypes[61]
+	mi := &file_herald_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4049,7 +4151,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[61]
+	mi := &file_herald_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4062,7 +4164,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{61}
+	return file_herald_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *Report) GetId() int64 {
@@ -4165,7 +4267,7 @@ type ReportList struct {
 
 func (x *ReportList) Reset() {
 	*x = ReportList{}
-	mi := &file_herald_proto_msgTypes[62]
+	mi := &file_herald_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4177,7 +4279,7 @@ func (x *ReportList) String() string {
 func (*ReportList) ProtoMessage() {}
 
 func (x *ReportList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[62]
+	mi := &file_herald_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4190,7 +4292,7 @@ func (x *ReportList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportList.ProtoReflect.Descriptor instead.
 func (*ReportList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{62}
+	return file_herald_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ReportList) GetReports() []*Report {
@@ -4210,7 +4312,7 @@ type ReportsRequest struct {
 
 func (x *ReportsRequest) Reset() {
 	*x = ReportsRequest{}
-	mi := &file_herald_proto_msgTypes[63]
+	mi := &file_herald_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4222,7 +4324,7 @@ func (x *ReportsRequest) String() string {
 func (*ReportsRequest) ProtoMessage() {}
 
 func (x *ReportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[63]
+	mi := &file_herald_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4235,7 +4337,7 @@ func (x *ReportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportsRequest.ProtoReflect.Descriptor instead.
 func (*ReportsRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{63}
+	return file_herald_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ReportsRequest) GetStatus() string {
@@ -4261,7 +4363,7 @@ type ShowReportRequest struct {
 
 func (x *ShowReportRequest) Reset() {
 	*x = ShowReportRequest{}
-	mi := &file_herald_proto_msgTypes[64]
+	mi := &file_herald_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4273,7 +4375,7 @@ func (x *ShowReportRequest) String() string {
 func (*ShowReportRequest) ProtoMessage() {}
 
 func (x *ShowReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[64]
+	mi := &file_herald_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4286,7 +4388,7 @@ func (x *ShowReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowReportRequest.ProtoReflect.Descriptor instead.
 func (*ShowReportRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{64}
+	return file_herald_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ShowReportRequest) GetId() int64 {
@@ -4310,7 +4412,7 @@ type ReportView struct {
 
 func (x *ReportView) Reset() {
 	*x = ReportView{}
-	mi := &file_herald_proto_msgTypes[65]
+	mi := &file_herald_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4322,7 +4424,7 @@ func (x *ReportView) String() string {
 func (*ReportView) ProtoMessage() {}
 
 func (x *ReportView) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[65]
+	mi := &file_herald_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4335,7 +4437,7 @@ func (x *ReportView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportView.ProtoReflect.Descriptor instead.
 func (*ReportView) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{65}
+	return file_herald_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ReportView) GetReport() *Report {
@@ -4379,7 +4481,7 @@ type AdminRequest struct {
 
 func (x *AdminRequest) Reset() {
 	*x = AdminRequest{}
-	mi := &file_herald_proto_msgTypes[66]
+	mi := &file_herald_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4391,7 +4493,7 @@ func (x *AdminRequest) String() string {
 func (*AdminRequest) ProtoMessage() {}
 
 func (x *AdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[66]
+	mi := &file_herald_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4404,7 +4506,7 @@ func (x *AdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminRequest.ProtoReflect.Descriptor instead.
 func (*AdminRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{66}
+	return file_herald_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *AdminRequest) GetTarget() string {
@@ -4456,7 +4558,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_herald_proto_msgTypes[67]
+	mi := &file_herald_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4468,7 +4570,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[67]
+	mi := &file_herald_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4481,7 +4583,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{67}
+	return file_herald_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *AuditEntry) GetId() int64 {
@@ -4535,7 +4637,7 @@ type AuditList struct {
 
 func (x *AuditList) Reset() {
 	*x = AuditList{}
-	mi := &file_herald_proto_msgTypes[68]
+	mi := &file_herald_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4547,7 +4649,7 @@ func (x *AuditList) String() string {
 func (*AuditList) ProtoMessage() {}
 
 func (x *AuditList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[68]
+	mi := &file_herald_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4560,7 +4662,7 @@ func (x *AuditList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditList.ProtoReflect.Descriptor instead.
 func (*AuditList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{68}
+	return file_herald_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *AuditList) GetEntries() []*AuditEntry {
@@ -4584,7 +4686,7 @@ type InlineButton struct {
 
 func (x *InlineButton) Reset() {
 	*x = InlineButton{}
-	mi := &file_herald_proto_msgTypes[69]
+	mi := &file_herald_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4596,7 +4698,7 @@ func (x *InlineButton) String() string {
 func (*InlineButton) ProtoMessage() {}
 
 func (x *InlineButton) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[69]
+	mi := &file_herald_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4609,7 +4711,7 @@ func (x *InlineButton) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InlineButton.ProtoReflect.Descriptor instead.
 func (*InlineButton) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{69}
+	return file_herald_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *InlineButton) GetText() string {
@@ -4642,7 +4744,7 @@ type ButtonRow struct {
 
 func (x *ButtonRow) Reset() {
 	*x = ButtonRow{}
-	mi := &file_herald_proto_msgTypes[70]
+	mi := &file_herald_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4654,7 +4756,7 @@ func (x *ButtonRow) String() string {
 func (*ButtonRow) ProtoMessage() {}
 
 func (x *ButtonRow) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[70]
+	mi := &file_herald_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4667,7 +4769,7 @@ func (x *ButtonRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ButtonRow.ProtoReflect.Descriptor instead.
 func (*ButtonRow) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{70}
+	return file_herald_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ButtonRow) GetButtons() []*InlineButton {
@@ -4687,7 +4789,7 @@ type CreateBotRequest struct {
 
 func (x *CreateBotRequest) Reset() {
 	*x = CreateBotRequest{}
-	mi := &file_herald_proto_msgTypes[71]
+	mi := &file_herald_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4699,7 +4801,7 @@ func (x *CreateBotRequest) String() string {
 func (*CreateBotRequest) ProtoMessage() {}
 
 func (x *CreateBotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[71]
+	mi := &file_herald_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4712,7 +4814,7 @@ func (x *CreateBotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBotRequest.ProtoReflect.Descriptor instead.
 func (*CreateBotRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{71}
+	return file_herald_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *CreateBotRequest) GetUsername() string {
@@ -4738,7 +4840,7 @@ type BotRequest struct {
 
 func (x *BotRequest) Reset() {
 	*x = BotRequest{}
-	mi := &file_herald_proto_msgTypes[72]
+	mi := &file_herald_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4750,7 +4852,7 @@ func (x *BotRequest) String() string {
 func (*BotRequest) ProtoMessage() {}
 
 func (x *BotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[72]
+	mi := &file_herald_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4763,7 +4865,7 @@ func (x *BotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BotRequest.ProtoReflect.Descriptor instead.
 func (*BotRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{72}
+	return file_herald_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *BotRequest) GetUsername() string {
@@ -4783,7 +4885,7 @@ type SetBotRequest struct {
 
 func (x *SetBotRequest) Reset() {
 	*x = SetBotRequest{}
-	mi := &file_herald_proto_msgTypes[73]
+	mi := &file_herald_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4795,7 +4897,7 @@ func (x *SetBotRequest) String() string {
 func (*SetBotRequest) ProtoMessage() {}
 
 func (x *SetBotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[73]
+	mi := &file_herald_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4808,7 +4910,7 @@ func (x *SetBotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBotRequest.ProtoReflect.Descriptor instead.
 func (*SetBotRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{73}
+	return file_herald_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *SetBotRequest) GetUsername() string {
@@ -4838,7 +4940,7 @@ type Bot struct {
 
 func (x *Bot) Reset() {
 	*x = Bot{}
-	mi := &file_herald_proto_msgTypes[74]
+	mi := &file_herald_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4850,7 +4952,7 @@ func (x *Bot) String() string {
 func (*Bot) ProtoMessage() {}
 
 func (x *Bot) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[74]
+	mi := &file_herald_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4863,7 +4965,7 @@ func (x *Bot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bot.ProtoReflect.Descriptor instead.
 func (*Bot) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{74}
+	return file_herald_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *Bot) GetUser() *User {
@@ -4910,7 +5012,7 @@ type BotList struct {
 
 func (x *BotList) Reset() {
 	*x = BotList{}
-	mi := &file_herald_proto_msgTypes[75]
+	mi := &file_herald_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4922,7 +5024,7 @@ func (x *BotList) String() string {
 func (*BotList) ProtoMessage() {}
 
 func (x *BotList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[75]
+	mi := &file_herald_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4935,7 +5037,7 @@ func (x *BotList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BotList.ProtoReflect.Descriptor instead.
 func (*BotList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{75}
+	return file_herald_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *BotList) GetBots() []*Bot {
@@ -4956,7 +5058,7 @@ type PressRequest struct {
 
 func (x *PressRequest) Reset() {
 	*x = PressRequest{}
-	mi := &file_herald_proto_msgTypes[76]
+	mi := &file_herald_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4968,7 +5070,7 @@ func (x *PressRequest) String() string {
 func (*PressRequest) ProtoMessage() {}
 
 func (x *PressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[76]
+	mi := &file_herald_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4981,7 +5083,7 @@ func (x *PressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PressRequest.ProtoReflect.Descriptor instead.
 func (*PressRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{76}
+	return file_herald_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *PressRequest) GetChatId() int64 {
@@ -5014,7 +5116,7 @@ type PressResult struct {
 
 func (x *PressResult) Reset() {
 	*x = PressResult{}
-	mi := &file_herald_proto_msgTypes[77]
+	mi := &file_herald_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5026,7 +5128,7 @@ func (x *PressResult) String() string {
 func (*PressResult) ProtoMessage() {}
 
 func (x *PressResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[77]
+	mi := &file_herald_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5039,7 +5141,7 @@ func (x *PressResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PressResult.ProtoReflect.Descriptor instead.
 func (*PressResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{77}
+	return file_herald_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *PressResult) GetQueryId() int64 {
@@ -5067,7 +5169,7 @@ type CallbackAnswer struct {
 
 func (x *CallbackAnswer) Reset() {
 	*x = CallbackAnswer{}
-	mi := &file_herald_proto_msgTypes[78]
+	mi := &file_herald_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5079,7 +5181,7 @@ func (x *CallbackAnswer) String() string {
 func (*CallbackAnswer) ProtoMessage() {}
 
 func (x *CallbackAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[78]
+	mi := &file_herald_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5092,7 +5194,7 @@ func (x *CallbackAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackAnswer.ProtoReflect.Descriptor instead.
 func (*CallbackAnswer) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{78}
+	return file_herald_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *CallbackAnswer) GetQueryId() int64 {
@@ -5161,7 +5263,7 @@ type PreKey struct {
 
 func (x *PreKey) Reset() {
 	*x = PreKey{}
-	mi := &file_herald_proto_msgTypes[79]
+	mi := &file_herald_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5173,7 +5275,7 @@ func (x *PreKey) String() string {
 func (*PreKey) ProtoMessage() {}
 
 func (x *PreKey) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[79]
+	mi := &file_herald_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5186,7 +5288,7 @@ func (x *PreKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreKey.ProtoReflect.Descriptor instead.
 func (*PreKey) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{79}
+	return file_herald_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *PreKey) GetId() uint32 {
@@ -5215,7 +5317,7 @@ type SignedPreKey struct {
 
 func (x *SignedPreKey) Reset() {
 	*x = SignedPreKey{}
-	mi := &file_herald_proto_msgTypes[80]
+	mi := &file_herald_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5227,7 +5329,7 @@ func (x *SignedPreKey) String() string {
 func (*SignedPreKey) ProtoMessage() {}
 
 func (x *SignedPreKey) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[80]
+	mi := &file_herald_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5240,7 +5342,7 @@ func (x *SignedPreKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedPreKey.ProtoReflect.Descriptor instead.
 func (*SignedPreKey) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{80}
+	return file_herald_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *SignedPreKey) GetId() uint32 {
@@ -5286,7 +5388,7 @@ type PublishKeysRequest struct {
 
 func (x *PublishKeysRequest) Reset() {
 	*x = PublishKeysRequest{}
-	mi := &file_herald_proto_msgTypes[81]
+	mi := &file_herald_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5298,7 +5400,7 @@ func (x *PublishKeysRequest) String() string {
 func (*PublishKeysRequest) ProtoMessage() {}
 
 func (x *PublishKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[81]
+	mi := &file_herald_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5311,7 +5413,7 @@ func (x *PublishKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishKeysRequest.ProtoReflect.Descriptor instead.
 func (*PublishKeysRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{81}
+	return file_herald_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *PublishKeysRequest) GetIdentityKey() []byte {
@@ -5354,7 +5456,7 @@ type KeyStatus struct {
 
 func (x *KeyStatus) Reset() {
 	*x = KeyStatus{}
-	mi := &file_herald_proto_msgTypes[82]
+	mi := &file_herald_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5366,7 +5468,7 @@ func (x *KeyStatus) String() string {
 func (*KeyStatus) ProtoMessage() {}
 
 func (x *KeyStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[82]
+	mi := &file_herald_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5379,7 +5481,7 @@ func (x *KeyStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyStatus.ProtoReflect.Descriptor instead.
 func (*KeyStatus) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{82}
+	return file_herald_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *KeyStatus) GetPreKeys() int32 {
@@ -5422,7 +5524,7 @@ type BundlesRequest struct {
 
 func (x *BundlesRequest) Reset() {
 	*x = BundlesRequest{}
-	mi := &file_herald_proto_msgTypes[83]
+	mi := &file_herald_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5434,7 +5536,7 @@ func (x *BundlesRequest) String() string {
 func (*BundlesRequest) ProtoMessage() {}
 
 func (x *BundlesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[83]
+	mi := &file_herald_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5447,7 +5549,7 @@ func (x *BundlesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BundlesRequest.ProtoReflect.Descriptor instead.
 func (*BundlesRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{83}
+	return file_herald_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *BundlesRequest) GetUsername() string {
@@ -5478,7 +5580,7 @@ type Bundle struct {
 
 func (x *Bundle) Reset() {
 	*x = Bundle{}
-	mi := &file_herald_proto_msgTypes[84]
+	mi := &file_herald_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5490,7 +5592,7 @@ func (x *Bundle) String() string {
 func (*Bundle) ProtoMessage() {}
 
 func (x *Bundle) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[84]
+	mi := &file_herald_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5503,7 +5605,7 @@ func (x *Bundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bundle.ProtoReflect.Descriptor instead.
 func (*Bundle) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{84}
+	return file_herald_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *Bundle) GetUserId() int64 {
@@ -5558,7 +5660,7 @@ type BundleList struct {
 
 func (x *BundleList) Reset() {
 	*x = BundleList{}
-	mi := &file_herald_proto_msgTypes[85]
+	mi := &file_herald_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5570,7 +5672,7 @@ func (x *BundleList) String() string {
 func (*BundleList) ProtoMessage() {}
 
 func (x *BundleList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[85]
+	mi := &file_herald_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5583,7 +5685,7 @@ func (x *BundleList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BundleList.ProtoReflect.Descriptor instead.
 func (*BundleList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{85}
+	return file_herald_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *BundleList) GetUser() *User {
@@ -5610,7 +5712,7 @@ type IdentitiesRequest struct {
 
 func (x *IdentitiesRequest) Reset() {
 	*x = IdentitiesRequest{}
-	mi := &file_herald_proto_msgTypes[86]
+	mi := &file_herald_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5622,7 +5724,7 @@ func (x *IdentitiesRequest) String() string {
 func (*IdentitiesRequest) ProtoMessage() {}
 
 func (x *IdentitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[86]
+	mi := &file_herald_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5635,7 +5737,7 @@ func (x *IdentitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentitiesRequest.ProtoReflect.Descriptor instead.
 func (*IdentitiesRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{86}
+	return file_herald_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *IdentitiesRequest) GetUsername() string {
@@ -5655,7 +5757,7 @@ type DeviceIdentity struct {
 
 func (x *DeviceIdentity) Reset() {
 	*x = DeviceIdentity{}
-	mi := &file_herald_proto_msgTypes[87]
+	mi := &file_herald_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5667,7 +5769,7 @@ func (x *DeviceIdentity) String() string {
 func (*DeviceIdentity) ProtoMessage() {}
 
 func (x *DeviceIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[87]
+	mi := &file_herald_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5680,7 +5782,7 @@ func (x *DeviceIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceIdentity.ProtoReflect.Descriptor instead.
 func (*DeviceIdentity) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{87}
+	return file_herald_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *DeviceIdentity) GetDeviceId() int64 {
@@ -5707,7 +5809,7 @@ type IdentityList struct {
 
 func (x *IdentityList) Reset() {
 	*x = IdentityList{}
-	mi := &file_herald_proto_msgTypes[88]
+	mi := &file_herald_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5719,7 +5821,7 @@ func (x *IdentityList) String() string {
 func (*IdentityList) ProtoMessage() {}
 
 func (x *IdentityList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[88]
+	mi := &file_herald_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5732,7 +5834,7 @@ func (x *IdentityList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentityList.ProtoReflect.Descriptor instead.
 func (*IdentityList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{88}
+	return file_herald_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *IdentityList) GetUser() *User {
@@ -5767,7 +5869,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_herald_proto_msgTypes[89]
+	mi := &file_herald_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5779,7 +5881,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[89]
+	mi := &file_herald_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5792,7 +5894,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{89}
+	return file_herald_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *Envelope) GetId() int64 {
@@ -5877,7 +5979,7 @@ type OutgoingEnvelope struct {
 
 func (x *OutgoingEnvelope) Reset() {
 	*x = OutgoingEnvelope{}
-	mi := &file_herald_proto_msgTypes[90]
+	mi := &file_herald_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5889,7 +5991,7 @@ func (x *OutgoingEnvelope) String() string {
 func (*OutgoingEnvelope) ProtoMessage() {}
 
 func (x *OutgoingEnvelope) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[90]
+	mi := &file_herald_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5902,7 +6004,7 @@ func (x *OutgoingEnvelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutgoingEnvelope.ProtoReflect.Descriptor instead.
 func (*OutgoingEnvelope) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{90}
+	return file_herald_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *OutgoingEnvelope) GetDeviceId() int64 {
@@ -5947,7 +6049,7 @@ type SecretSendRequest struct {
 
 func (x *SecretSendRequest) Reset() {
 	*x = SecretSendRequest{}
-	mi := &file_herald_proto_msgTypes[91]
+	mi := &file_herald_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5959,7 +6061,7 @@ func (x *SecretSendRequest) String() string {
 func (*SecretSendRequest) ProtoMessage() {}
 
 func (x *SecretSendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[91]
+	mi := &file_herald_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5972,7 +6074,7 @@ func (x *SecretSendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretSendRequest.ProtoReflect.Descriptor instead.
 func (*SecretSendRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{91}
+	return file_herald_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *SecretSendRequest) GetUsername() string {
@@ -6013,7 +6115,7 @@ type SecretSendResult struct {
 
 func (x *SecretSendResult) Reset() {
 	*x = SecretSendResult{}
-	mi := &file_herald_proto_msgTypes[92]
+	mi := &file_herald_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6025,7 +6127,7 @@ func (x *SecretSendResult) String() string {
 func (*SecretSendResult) ProtoMessage() {}
 
 func (x *SecretSendResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[92]
+	mi := &file_herald_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6038,7 +6140,7 @@ func (x *SecretSendResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretSendResult.ProtoReflect.Descriptor instead.
 func (*SecretSendResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{92}
+	return file_herald_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *SecretSendResult) GetSentAt() int64 {
@@ -6065,7 +6167,7 @@ type DeviceSet struct {
 
 func (x *DeviceSet) Reset() {
 	*x = DeviceSet{}
-	mi := &file_herald_proto_msgTypes[93]
+	mi := &file_herald_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6077,7 +6179,7 @@ func (x *DeviceSet) String() string {
 func (*DeviceSet) ProtoMessage() {}
 
 func (x *DeviceSet) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[93]
+	mi := &file_herald_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6090,7 +6192,7 @@ func (x *DeviceSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceSet.ProtoReflect.Descriptor instead.
 func (*DeviceSet) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{93}
+	return file_herald_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *DeviceSet) GetUserId() int64 {
@@ -6118,7 +6220,7 @@ type StaleDevices struct {
 
 func (x *StaleDevices) Reset() {
 	*x = StaleDevices{}
-	mi := &file_herald_proto_msgTypes[94]
+	mi := &file_herald_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6130,7 +6232,7 @@ func (x *StaleDevices) String() string {
 func (*StaleDevices) ProtoMessage() {}
 
 func (x *StaleDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[94]
+	mi := &file_herald_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6143,7 +6245,7 @@ func (x *StaleDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StaleDevices.ProtoReflect.Descriptor instead.
 func (*StaleDevices) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{94}
+	return file_herald_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *StaleDevices) GetMissing() []int64 {
@@ -6176,7 +6278,7 @@ type FetchRequest struct {
 
 func (x *FetchRequest) Reset() {
 	*x = FetchRequest{}
-	mi := &file_herald_proto_msgTypes[95]
+	mi := &file_herald_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6188,7 +6290,7 @@ func (x *FetchRequest) String() string {
 func (*FetchRequest) ProtoMessage() {}
 
 func (x *FetchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[95]
+	mi := &file_herald_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6201,7 +6303,7 @@ func (x *FetchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
 func (*FetchRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{95}
+	return file_herald_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *FetchRequest) GetLimit() int32 {
@@ -6222,7 +6324,7 @@ type EnvelopeList struct {
 
 func (x *EnvelopeList) Reset() {
 	*x = EnvelopeList{}
-	mi := &file_herald_proto_msgTypes[96]
+	mi := &file_herald_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6234,7 +6336,7 @@ func (x *EnvelopeList) String() string {
 func (*EnvelopeList) ProtoMessage() {}
 
 func (x *EnvelopeList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[96]
+	mi := &file_herald_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6247,7 +6349,7 @@ func (x *EnvelopeList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnvelopeList.ProtoReflect.Descriptor instead.
 func (*EnvelopeList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{96}
+	return file_herald_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *EnvelopeList) GetEnvelopes() []*Envelope {
@@ -6280,7 +6382,7 @@ type AckRequest struct {
 
 func (x *AckRequest) Reset() {
 	*x = AckRequest{}
-	mi := &file_herald_proto_msgTypes[97]
+	mi := &file_herald_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6292,7 +6394,7 @@ func (x *AckRequest) String() string {
 func (*AckRequest) ProtoMessage() {}
 
 func (x *AckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[97]
+	mi := &file_herald_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6305,7 +6407,7 @@ func (x *AckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckRequest.ProtoReflect.Descriptor instead.
 func (*AckRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{97}
+	return file_herald_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *AckRequest) GetIds() []int64 {
@@ -6463,7 +6565,7 @@ const file_herald_proto_rawDesc = "" +
 	"\x15ChatDifferenceRequest\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x10\n" +
 	"\x03pts\x18\x02 \x01(\x03R\x03pts\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xf4\x03\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xaa\x04\n" +
 	"\aMessage\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x03R\x02id\x12\x17\n" +
@@ -6484,7 +6586,15 @@ const file_herald_proto_rawDesc = "" +
 	"expires_at\x18\x0f \x01(\x03R\texpiresAt\x12\x18\n" +
 	"\aservice\x18\x10 \x01(\bR\aservice\x12#\n" +
 	"\x04file\x18\x11 \x01(\v2\x0f.herald.v1.FileR\x04file\x12.\n" +
-	"\abuttons\x18\x1e \x03(\v2\x14.herald.v1.ButtonRowR\abuttons\"\xe3\x01\n" +
+	"\abuttons\x18\x1e \x03(\v2\x14.herald.v1.ButtonRowR\abuttons\x124\n" +
+	"\bentities\x18\x1f \x03(\v2\x18.herald.v1.MessageEntityR\bentities\"\x9a\x01\n" +
+	"\rMessageEntity\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x05R\x06offset\x12\x16\n" +
+	"\x06length\x18\x03 \x01(\x05R\x06length\x12\x10\n" +
+	"\x03url\x18\x04 \x01(\tR\x03url\x12\x1a\n" +
+	"\blanguage\x18\x05 \x01(\tR\blanguage\x12\x17\n" +
+	"\auser_id\x18\x06 \x01(\x03R\x06userId\"\xe3\x01\n" +
 	"\x04File\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -6506,12 +6616,13 @@ const file_herald_proto_rawDesc = "" +
 	"\bFileLink\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1d\n" +
 	"\n" +
-	"expires_at\x18\x02 \x01(\x03R\texpiresAt\"_\n" +
+	"expires_at\x18\x02 \x01(\x03R\texpiresAt\"u\n" +
 	"\aForward\x12\x17\n" +
 	"\afrom_id\x18\x01 \x01(\x03R\x06fromId\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x17\n" +
 	"\achat_id\x18\x03 \x01(\x03R\x06chatId\x12\x0e\n" +
-	"\x02id\x18\x04 \x01(\x03R\x02id\"\xae\x01\n" +
+	"\x02id\x18\x04 \x01(\x03R\x02id\x12\x14\n" +
+	"\x05title\x18\x05 \x01(\tR\x05title\"\xae\x01\n" +
 	"\vSendRequest\x12#\n" +
 	"\x04peer\x18\x01 \x01(\v2\x0f.herald.v1.PeerR\x04peer\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x19\n" +
@@ -6811,7 +6922,7 @@ func file_herald_proto_rawDescGZIP() []byte {
 	return file_herald_proto_rawDescData
 }
 
-var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
+var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 99)
 var file_herald_proto_goTypes = []any{
 	(*Frame)(nil),                 // 0: herald.v1.Frame
 	(*Request)(nil),               // 1: herald.v1.Request
@@ -6845,83 +6956,84 @@ var file_herald_proto_goTypes = []any{
 	(*MuteRequest)(nil),           // 29: herald.v1.MuteRequest
 	(*ChatDifferenceRequest)(nil), // 30: herald.v1.ChatDifferenceRequest
 	(*Message)(nil),               // 31: herald.v1.Message
-	(*File)(nil),                  // 32: herald.v1.File
-	(*FileRequest)(nil),           // 33: herald.v1.FileRequest
-	(*FileLinkRequest)(nil),       // 34: herald.v1.FileLinkRequest
-	(*FileLink)(nil),              // 35: herald.v1.FileLink
-	(*Forward)(nil),               // 36: herald.v1.Forward
-	(*SendRequest)(nil),           // 37: herald.v1.SendRequest
-	(*SetTTLRequest)(nil),         // 38: herald.v1.SetTTLRequest
-	(*ForwardRequest)(nil),        // 39: herald.v1.ForwardRequest
-	(*MessageList)(nil),           // 40: herald.v1.MessageList
-	(*HistoryRequest)(nil),        // 41: herald.v1.HistoryRequest
-	(*EditRequest)(nil),           // 42: herald.v1.EditRequest
-	(*DeleteRequest)(nil),         // 43: herald.v1.DeleteRequest
-	(*ClearRequest)(nil),          // 44: herald.v1.ClearRequest
-	(*ClearResult)(nil),           // 45: herald.v1.ClearResult
-	(*ReadRequest)(nil),           // 46: herald.v1.ReadRequest
-	(*ReadResult)(nil),            // 47: herald.v1.ReadResult
-	(*TypingRequest)(nil),         // 48: herald.v1.TypingRequest
-	(*State)(nil),                 // 49: herald.v1.State
-	(*DifferenceRequest)(nil),     // 50: herald.v1.DifferenceRequest
-	(*Difference)(nil),            // 51: herald.v1.Difference
-	(*Update)(nil),                // 52: herald.v1.Update
-	(*DeleteMessages)(nil),        // 53: herald.v1.DeleteMessages
-	(*ReadHistory)(nil),           // 54: herald.v1.ReadHistory
-	(*ChatMembership)(nil),        // 55: herald.v1.ChatMembership
-	(*Typing)(nil),                // 56: herald.v1.Typing
-	(*CatchUp)(nil),               // 57: herald.v1.CatchUp
-	(*ServerInfo)(nil),            // 58: herald.v1.ServerInfo
-	(*BlockRequest)(nil),          // 59: herald.v1.BlockRequest
-	(*ReportRequest)(nil),         // 60: herald.v1.ReportRequest
-	(*Report)(nil),                // 61: herald.v1.Report
-	(*ReportList)(nil),            // 62: herald.v1.ReportList
-	(*ReportsRequest)(nil),        // 63: herald.v1.ReportsRequest
-	(*ShowReportRequest)(nil),     // 64: herald.v1.ShowReportRequest
-	(*ReportView)(nil),            // 65: herald.v1.ReportView
-	(*AdminRequest)(nil),          // 66: herald.v1.AdminRequest
-	(*AuditEntry)(nil),            // 67: herald.v1.AuditEntry
-	(*AuditList)(nil),             // 68: herald.v1.AuditList
-	(*InlineButton)(nil),          // 69: herald.v1.InlineButton
-	(*ButtonRow)(nil),             // 70: herald.v1.ButtonRow
-	(*CreateBotRequest)(nil),      // 71: herald.v1.CreateBotRequest
-	(*BotRequest)(nil),            // 72: herald.v1.BotRequest
-	(*SetBotRequest)(nil),         // 73: herald.v1.SetBotRequest
-	(*Bot)(nil),                   // 74: herald.v1.Bot
-	(*BotList)(nil),               // 75: herald.v1.BotList
-	(*PressRequest)(nil),          // 76: herald.v1.PressRequest
-	(*PressResult)(nil),           // 77: herald.v1.PressResult
-	(*CallbackAnswer)(nil),        // 78: herald.v1.CallbackAnswer
-	(*PreKey)(nil),                // 79: herald.v1.PreKey
-	(*SignedPreKey)(nil),          // 80: herald.v1.SignedPreKey
-	(*PublishKeysRequest)(nil),    // 81: herald.v1.PublishKeysRequest
-	(*KeyStatus)(nil),             // 82: herald.v1.KeyStatus
-	(*BundlesRequest)(nil),        // 83: herald.v1.BundlesRequest
-	(*Bundle)(nil),                // 84: herald.v1.Bundle
-	(*BundleList)(nil),            // 85: herald.v1.BundleList
-	(*IdentitiesRequest)(nil),     // 86: herald.v1.IdentitiesRequest
-	(*DeviceIdentity)(nil),        // 87: herald.v1.DeviceIdentity
-	(*IdentityList)(nil),          // 88: herald.v1.IdentityList
-	(*Envelope)(nil),              // 89: herald.v1.Envelope
-	(*OutgoingEnvelope)(nil),      // 90: herald.v1.OutgoingEnvelope
-	(*SecretSendRequest)(nil),     // 91: herald.v1.SecretSendRequest
-	(*SecretSendResult)(nil),      // 92: herald.v1.SecretSendResult
-	(*DeviceSet)(nil),             // 93: herald.v1.DeviceSet
-	(*StaleDevices)(nil),          // 94: herald.v1.StaleDevices
-	(*FetchRequest)(nil),          // 95: herald.v1.FetchRequest
-	(*EnvelopeList)(nil),          // 96: herald.v1.EnvelopeList
-	(*AckRequest)(nil),            // 97: herald.v1.AckRequest
+	(*MessageEntity)(nil),         // 32: herald.v1.MessageEntity
+	(*File)(nil),                  // 33: herald.v1.File
+	(*FileRequest)(nil),           // 34: herald.v1.FileRequest
+	(*FileLinkRequest)(nil),       // 35: herald.v1.FileLinkRequest
+	(*FileLink)(nil),              // 36: herald.v1.FileLink
+	(*Forward)(nil),               // 37: herald.v1.Forward
+	(*SendRequest)(nil),           // 38: herald.v1.SendRequest
+	(*SetTTLRequest)(nil),         // 39: herald.v1.SetTTLRequest
+	(*ForwardRequest)(nil),        // 40: herald.v1.ForwardRequest
+	(*MessageList)(nil),           // 41: herald.v1.MessageList
+	(*HistoryRequest)(nil),        // 42: herald.v1.HistoryRequest
+	(*EditRequest)(nil),           // 43: herald.v1.EditRequest
+	(*DeleteRequest)(nil),         // 44: herald.v1.DeleteRequest
+	(*ClearRequest)(nil),          // 45: herald.v1.ClearRequest
+	(*ClearResult)(nil),           // 46: herald.v1.ClearResult
+	(*ReadRequest)(nil),           // 47: herald.v1.ReadRequest
+	(*ReadResult)(nil),            // 48: herald.v1.ReadResult
+	(*TypingRequest)(nil),         // 49: herald.v1.TypingRequest
+	(*State)(nil),                 // 50: herald.v1.State
+	(*DifferenceRequest)(nil),     // 51: herald.v1.DifferenceRequest
+	(*Difference)(nil),            // 52: herald.v1.Difference
+	(*Update)(nil),                // 53: herald.v1.Update
+	(*DeleteMessages)(nil),        // 54: herald.v1.DeleteMessages
+	(*ReadHistory)(nil),           // 55: herald.v1.ReadHistory
+	(*ChatMembership)(nil),        // 56: herald.v1.ChatMembership
+	(*Typing)(nil),                // 57: herald.v1.Typing
+	(*CatchUp)(nil),               // 58: herald.v1.CatchUp
+	(*ServerInfo)(nil),            // 59: herald.v1.ServerInfo
+	(*BlockRequest)(nil),          // 60: herald.v1.BlockRequest
+	(*ReportRequest)(nil),         // 61: herald.v1.ReportRequest
+	(*Report)(nil),                // 62: herald.v1.Report
+	(*ReportList)(nil),            // 63: herald.v1.ReportList
+	(*ReportsRequest)(nil),        // 64: herald.v1.ReportsRequest
+	(*ShowReportRequest)(nil),     // 65: herald.v1.ShowReportRequest
+	(*ReportView)(nil),            // 66: herald.v1.ReportView
+	(*AdminRequest)(nil),          // 67: herald.v1.AdminRequest
+	(*AuditEntry)(nil),            // 68: herald.v1.AuditEntry
+	(*AuditList)(nil),             // 69: herald.v1.AuditList
+	(*InlineButton)(nil),          // 70: herald.v1.InlineButton
+	(*ButtonRow)(nil),             // 71: herald.v1.ButtonRow
+	(*CreateBotRequest)(nil),      // 72: herald.v1.CreateBotRequest
+	(*BotRequest)(nil),            // 73: herald.v1.BotRequest
+	(*SetBotRequest)(nil),         // 74: herald.v1.SetBotRequest
+	(*Bot)(nil),                   // 75: herald.v1.Bot
+	(*BotList)(nil),               // 76: herald.v1.BotList
+	(*PressRequest)(nil),          // 77: herald.v1.PressRequest
+	(*PressResult)(nil),           // 78: herald.v1.PressResult
+	(*CallbackAnswer)(nil),        // 79: herald.v1.CallbackAnswer
+	(*PreKey)(nil),                // 80: herald.v1.PreKey
+	(*SignedPreKey)(nil),          // 81: herald.v1.SignedPreKey
+	(*PublishKeysRequest)(nil),    // 82: herald.v1.PublishKeysRequest
+	(*KeyStatus)(nil),             // 83: herald.v1.KeyStatus
+	(*BundlesRequest)(nil),        // 84: herald.v1.BundlesRequest
+	(*Bundle)(nil),                // 85: herald.v1.Bundle
+	(*BundleList)(nil),            // 86: herald.v1.BundleList
+	(*IdentitiesRequest)(nil),     // 87: herald.v1.IdentitiesRequest
+	(*DeviceIdentity)(nil),        // 88: herald.v1.DeviceIdentity
+	(*IdentityList)(nil),          // 89: herald.v1.IdentityList
+	(*Envelope)(nil),              // 90: herald.v1.Envelope
+	(*OutgoingEnvelope)(nil),      // 91: herald.v1.OutgoingEnvelope
+	(*SecretSendRequest)(nil),     // 92: herald.v1.SecretSendRequest
+	(*SecretSendResult)(nil),      // 93: herald.v1.SecretSendResult
+	(*DeviceSet)(nil),             // 94: herald.v1.DeviceSet
+	(*StaleDevices)(nil),          // 95: herald.v1.StaleDevices
+	(*FetchRequest)(nil),          // 96: herald.v1.FetchRequest
+	(*EnvelopeList)(nil),          // 97: herald.v1.EnvelopeList
+	(*AckRequest)(nil),            // 98: herald.v1.AckRequest
 }
 var file_herald_proto_depIdxs = []int32{
 	1,  // 0: herald.v1.Frame.request:type_name -> herald.v1.Request
 	2,  // 1: herald.v1.Frame.response:type_name -> herald.v1.Response
-	52, // 2: herald.v1.Frame.update:type_name -> herald.v1.Update
-	56, // 3: herald.v1.Frame.typing:type_name -> herald.v1.Typing
-	57, // 4: herald.v1.Frame.catch_up:type_name -> herald.v1.CatchUp
-	78, // 5: herald.v1.Frame.callback_answer:type_name -> herald.v1.CallbackAnswer
-	89, // 6: herald.v1.Frame.envelope:type_name -> herald.v1.Envelope
+	53, // 2: herald.v1.Frame.update:type_name -> herald.v1.Update
+	57, // 3: herald.v1.Frame.typing:type_name -> herald.v1.Typing
+	58, // 4: herald.v1.Frame.catch_up:type_name -> herald.v1.CatchUp
+	79, // 5: herald.v1.Frame.callback_answer:type_name -> herald.v1.CallbackAnswer
+	90, // 6: herald.v1.Frame.envelope:type_name -> herald.v1.Envelope
 	3,  // 7: herald.v1.Response.error:type_name -> herald.v1.Error
-	94, // 8: herald.v1.Error.stale:type_name -> herald.v1.StaleDevices
+	95, // 8: herald.v1.Error.stale:type_name -> herald.v1.StaleDevices
 	9,  // 9: herald.v1.AuthResult.user:type_name -> herald.v1.User
 	10, // 10: herald.v1.AuthResult.device:type_name -> herald.v1.Device
 	10, // 11: herald.v1.DeviceList.devices:type_name -> herald.v1.Device
@@ -6933,50 +7045,51 @@ var file_herald_proto_depIdxs = []int32{
 	17, // 17: herald.v1.DialogList.dialogs:type_name -> herald.v1.Dialog
 	14, // 18: herald.v1.GetChatRequest.peer:type_name -> herald.v1.Peer
 	14, // 19: herald.v1.MuteRequest.peer:type_name -> herald.v1.Peer
-	36, // 20: herald.v1.Message.fwd:type_name -> herald.v1.Forward
-	32, // 21: herald.v1.Message.file:type_name -> herald.v1.File
-	70, // 22: herald.v1.Message.buttons:type_name -> herald.v1.ButtonRow
-	14, // 23: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
-	14, // 24: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
-	14, // 25: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
-	31, // 26: herald.v1.MessageList.messages:type_name -> herald.v1.Message
-	14, // 27: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
-	14, // 28: herald.v1.ClearRequest.peer:type_name -> herald.v1.Peer
-	14, // 29: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
-	52, // 30: herald.v1.Difference.updates:type_name -> herald.v1.Update
-	31, // 31: herald.v1.Update.new_message:type_name -> herald.v1.Message
-	31, // 32: herald.v1.Update.edit_message:type_name -> herald.v1.Message
-	53, // 33: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
-	54, // 34: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
-	54, // 35: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
-	55, // 36: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
-	55, // 37: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
-	55, // 38: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
-	61, // 39: herald.v1.ReportList.reports:type_name -> herald.v1.Report
-	61, // 40: herald.v1.ReportView.report:type_name -> herald.v1.Report
-	61, // 41: herald.v1.ReportView.related:type_name -> herald.v1.Report
-	31, // 42: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
-	67, // 43: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
-	69, // 44: herald.v1.ButtonRow.buttons:type_name -> herald.v1.InlineButton
-	9,  // 45: herald.v1.Bot.user:type_name -> herald.v1.User
-	74, // 46: herald.v1.BotList.bots:type_name -> herald.v1.Bot
-	80, // 47: herald.v1.PublishKeysRequest.signed_pre_key:type_name -> herald.v1.SignedPreKey
-	79, // 48: herald.v1.PublishKeysRequest.pre_keys:type_name -> herald.v1.PreKey
-	80, // 49: herald.v1.Bundle.signed_pre_key:type_name -> herald.v1.SignedPreKey
-	79, // 50: herald.v1.Bundle.pre_key:type_name -> herald.v1.PreKey
-	9,  // 51: herald.v1.BundleList.user:type_name -> herald.v1.User
-	84, // 52: herald.v1.BundleList.bundles:type_name -> herald.v1.Bundle
-	9,  // 53: herald.v1.IdentityList.user:type_name -> herald.v1.User
-	87, // 54: herald.v1.IdentityList.devices:type_name -> herald.v1.DeviceIdentity
-	90, // 55: herald.v1.SecretSendRequest.envelopes:type_name -> herald.v1.OutgoingEnvelope
-	93, // 56: herald.v1.StaleDevices.current:type_name -> herald.v1.DeviceSet
-	89, // 57: herald.v1.EnvelopeList.envelopes:type_name -> herald.v1.Envelope
-	82, // 58: herald.v1.EnvelopeList.keys:type_name -> herald.v1.KeyStatus
-	59, // [59:59] is the sub-list for method output_type
-	59, // [59:59] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	37, // 20: herald.v1.Message.fwd:type_name -> herald.v1.Forward
+	33, // 21: herald.v1.Message.file:type_name -> herald.v1.File
+	71, // 22: herald.v1.Message.buttons:type_name -> herald.v1.ButtonRow
+	32, // 23: herald.v1.Message.entities:type_name -> herald.v1.MessageEntity
+	14, // 24: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
+	14, // 25: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
+	14, // 26: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
+	31, // 27: herald.v1.MessageList.messages:type_name -> herald.v1.Message
+	14, // 28: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
+	14, // 29: herald.v1.ClearRequest.peer:type_name -> herald.v1.Peer
+	14, // 30: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
+	53, // 31: herald.v1.Difference.updates:type_name -> herald.v1.Update
+	31, // 32: herald.v1.Update.new_message:type_name -> herald.v1.Message
+	31, // 33: herald.v1.Update.edit_message:type_name -> herald.v1.Message
+	54, // 34: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
+	55, // 35: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
+	55, // 36: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
+	56, // 37: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
+	56, // 38: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
+	56, // 39: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
+	62, // 40: herald.v1.ReportList.reports:type_name -> herald.v1.Report
+	62, // 41: herald.v1.ReportView.report:type_name -> herald.v1.Report
+	62, // 42: herald.v1.ReportView.related:type_name -> herald.v1.Report
+	31, // 43: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
+	68, // 44: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
+	70, // 45: herald.v1.ButtonRow.buttons:type_name -> herald.v1.InlineButton
+	9,  // 46: herald.v1.Bot.user:type_name -> herald.v1.User
+	75, // 47: herald.v1.BotList.bots:type_name -> herald.v1.Bot
+	81, // 48: herald.v1.PublishKeysRequest.signed_pre_key:type_name -> herald.v1.SignedPreKey
+	80, // 49: herald.v1.PublishKeysRequest.pre_keys:type_name -> herald.v1.PreKey
+	81, // 50: herald.v1.Bundle.signed_pre_key:type_name -> herald.v1.SignedPreKey
+	80, // 51: herald.v1.Bundle.pre_key:type_name -> herald.v1.PreKey
+	9,  // 52: herald.v1.BundleList.user:type_name -> herald.v1.User
+	85, // 53: herald.v1.BundleList.bundles:type_name -> herald.v1.Bundle
+	9,  // 54: herald.v1.IdentityList.user:type_name -> herald.v1.User
+	88, // 55: herald.v1.IdentityList.devices:type_name -> herald.v1.DeviceIdentity
+	91, // 56: herald.v1.SecretSendRequest.envelopes:type_name -> herald.v1.OutgoingEnvelope
+	94, // 57: herald.v1.StaleDevices.current:type_name -> herald.v1.DeviceSet
+	90, // 58: herald.v1.EnvelopeList.envelopes:type_name -> herald.v1.Envelope
+	83, // 59: herald.v1.EnvelopeList.keys:type_name -> herald.v1.KeyStatus
+	60, // [60:60] is the sub-list for method output_type
+	60, // [60:60] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_herald_proto_init() }
@@ -6994,7 +7107,7 @@ func file_herald_proto_init() {
 		(*Frame_Envelope)(nil),
 	}
 	file_herald_proto_msgTypes[28].OneofWrappers = []any{}
-	file_herald_proto_msgTypes[52].OneofWrappers = []any{
+	file_herald_proto_msgTypes[53].OneofWrappers = []any{
 		(*Update_NewMessage)(nil),
 		(*Update_EditMessage)(nil),
 		(*Update_DeleteMessages)(nil),
@@ -7004,14 +7117,14 @@ func file_herald_proto_init() {
 		(*Update_ChatLeft)(nil),
 		(*Update_MembersChanged)(nil),
 	}
-	file_herald_proto_msgTypes[73].OneofWrappers = []any{}
+	file_herald_proto_msgTypes[74].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_proto_rawDesc), len(file_herald_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   98,
+			NumMessages:   99,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
