@@ -1,51 +1,332 @@
 package service
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"image"
 	"image/color"
-	_ "image/gif" // decoders for the photo formats thumbnails are made of
+	"image/gif"
 	"image/jpeg"
-	_ "image/png"
+	"image/png"
 	"io"
+	"sync/atomic"
+	"time"
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/crypto"
 )
 
-// maxThumbPixels bounds the images the server decodes for a thumbnail: a
-// small file can declare a huge canvas (a decompression bomb).
-const maxThumbPixels = 50_000_000
+// Limits on thumbnailing. A small file can declare a huge canvas (a
+// decompression bomb), so the server reads the header, estimates what
+// the decoder would allocate, and decodes only what fits the budget, a
+// few images at a time. A photo over the limits is kept, without a
+// thumbnail.
+const (
+	// maxThumbPixels bounds the canvas: the shrinking pass visits each
+	// pixel.
+	maxThumbPixels = 24_000_000
+	// maxDecodeBytes bounds what one decode may allocate, as estimated
+	// from the header (a 24 MP 8-bit RGB PNG: 96 MiB; 16-bit: 12 MP).
+	maxDecodeBytes = 96 << 20
+	// maxHeaderBytes bounds how far into a file the header is looked
+	// for (JPEG puts EXIF and colour profiles before its dimensions).
+	maxHeaderBytes = 1 << 20
+	// maxThumbInput bounds the bytes a decoder may read.
+	maxThumbInput = 128 << 20
+	// thumbDecoders images are decoded at once, server-wide; at most
+	// thumbWaiters more wait for a turn, each at most thumbWait.
+	thumbDecoders = 2
+	thumbWaiters  = 8
+)
 
-// photo records a photo's dimensions and stores its thumbnail, sealed
-// under a key derived from the file's key so it dies with the file. A
-// photo that does not decode is still a file; it just has no thumbnail.
-func (s *Service) photo(ctx context.Context, f *herald.File, up Upload) {
-	src, err := up.Open(ctx)
+// thumbWait is how long a photo waits for a decoder before it is kept
+// without a thumbnail; a variable for tests.
+var thumbWait = 5 * time.Second
+
+// Thumbnail decoding is bounded per process, not per Service: it is the
+// process's memory that a bomb would take.
+var (
+	thumbSlots   = make(chan struct{}, thumbDecoders)
+	thumbWaiting atomic.Int32
+)
+
+// thumbTurn waits for one of the decoding slots; a photo that cannot get
+// one soon is not worth queueing behind others.
+func thumbTurn(ctx context.Context) (release func(), ok bool) {
+	select {
+	case thumbSlots <- struct{}{}:
+		return func() { <-thumbSlots }, true
+	default:
+	}
+	if thumbWaiting.Add(1) > thumbWaiters {
+		thumbWaiting.Add(-1)
+		return nil, false
+	}
+	defer thumbWaiting.Add(-1)
+	t := time.NewTimer(thumbWait)
+	defer t.Stop()
+	select {
+	case thumbSlots <- struct{}{}:
+		return func() { <-thumbSlots }, true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil, false
+}
+
+// imageHeader is what the server learns of an image before decoding it.
+type imageHeader struct {
+	Format        string // "png", "jpeg" or "gif"
+	Width, Height int
+	// DecodeBytes estimates, from above, what Go's decoder for the
+	// format allocates for this image.
+	DecodeBytes int64
+}
+
+var errNotImage = errors.New("not an image the server decodes")
+
+// readImageHeader reads an image's dimensions and layout from at most
+// maxHeaderBytes of r, without decoding any pixel.
+func readImageHeader(r io.Reader) (imageHeader, error) {
+	br := bufio.NewReaderSize(io.LimitReader(r, maxHeaderBytes), 4096)
+	magic, err := br.Peek(8)
+	if err != nil && len(magic) < 6 {
+		return imageHeader{}, errNotImage
+	}
+	switch {
+	case bytes.HasPrefix(magic, []byte("\x89PNG\r\n\x1a\n")):
+		return pngHeader(br)
+	case bytes.HasPrefix(magic, []byte("\xff\xd8")):
+		return jpegHeader(br)
+	case bytes.HasPrefix(magic, []byte("GIF87a")), bytes.HasPrefix(magic, []byte("GIF89a")):
+		return gifHeader(br)
+	}
+	return imageHeader{}, errNotImage
+}
+
+// pngHeader reads IHDR, which the PNG decoder requires first. Go decodes
+// 8-bit and smaller samples into at most 4 bytes a pixel (NRGBA, also
+// for grey with transparency), paletted ones into 1, and 16-bit samples
+// into 8 (RGBA64/NRGBA64). An interlaced image is decoded pass by pass
+// beside the whole: twice the bytes.
+func pngHeader(r io.Reader) (imageHeader, error) {
+	var b [33]byte // signature, IHDR length and type, 13 bytes of IHDR, CRC
+	if _, err := io.ReadFull(r, b[:]); err != nil || string(b[12:16]) != "IHDR" || binary.BigEndian.Uint32(b[8:12]) != 13 {
+		return imageHeader{}, errNotImage
+	}
+	w, h := binary.BigEndian.Uint32(b[16:20]), binary.BigEndian.Uint32(b[20:24])
+	depth, colour, interlace := b[24], b[25], b[28]
+	var bpp int64
+	switch {
+	case colour == 3 && depth <= 8:
+		bpp = 1
+	case depth <= 8:
+		bpp = 4
+	case depth == 16:
+		bpp = 8
+	default:
+		return imageHeader{}, errNotImage
+	}
+	if interlace != 0 {
+		bpp *= 2
+	}
+	return sized("png", int64(w), int64(h), func(px int64) int64 { return px * bpp })
+}
+
+// gifHeader reads the logical screen. Go decodes only the first frame for
+// a still image, into one byte a pixel, and refuses frames larger than
+// the screen; later frames are never read.
+func gifHeader(r io.Reader) (imageHeader, error) {
+	var b [10]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return imageHeader{}, errNotImage
+	}
+	w, h := binary.LittleEndian.Uint16(b[6:8]), binary.LittleEndian.Uint16(b[8:10])
+	return sized("gif", int64(w), int64(h), func(px int64) int64 { return px })
+}
+
+// jpegHeader walks the markers to the frame header (SOF) as Go's decoder
+// does, skipping what it skips. Go allocates a byte a pixel for each
+// component (4:4:4 at worst), up to 4 more to convert RGB or CMYK, and a
+// progressive image keeps 4 bytes a pixel of coefficients per component
+// until its last scan.
+func jpegHeader(r *bufio.Reader) (imageHeader, error) {
+	var b [2]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil || b != [2]byte{0xff, 0xd8} {
+		return imageHeader{}, errNotImage
+	}
+	for {
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return imageHeader{}, errNotImage
+		}
+		for b[0] != 0xff { // extraneous bytes, which Go ignores
+			c, err := r.ReadByte()
+			if err != nil {
+				return imageHeader{}, errNotImage
+			}
+			b[0], b[1] = b[1], c
+		}
+		marker := b[1]
+		if marker == 0 {
+			continue
+		}
+		for marker == 0xff {
+			c, err := r.ReadByte()
+			if err != nil {
+				return imageHeader{}, errNotImage
+			}
+			marker = c
+		}
+		if marker == 0xd9 { // end of image, with no frame
+			return imageHeader{}, errNotImage
+		}
+		if 0xd0 <= marker && marker <= 0xd7 { // restart markers have no length
+			continue
+		}
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return imageHeader{}, errNotImage
+		}
+		n := int(binary.BigEndian.Uint16(b[:])) - 2
+		if n < 0 {
+			return imageHeader{}, errNotImage
+		}
+		switch {
+		case marker == 0xc0 || marker == 0xc1 || marker == 0xc2:
+			return jpegFrame(r, n, marker == 0xc2)
+		case marker == 0xc4, marker == 0xdb, marker == 0xdd, 0xe0 <= marker && marker <= 0xef, marker == 0xfe:
+			// Tables, restart interval, application data, comments.
+			if _, err := r.Discard(n); err != nil {
+				return imageHeader{}, errNotImage
+			}
+		default: // a scan before the frame, or a marker Go does not decode
+			return imageHeader{}, errNotImage
+		}
+	}
+}
+
+func jpegFrame(r io.Reader, n int, progressive bool) (imageHeader, error) {
+	var f [6 + 3*4]byte
+	if n != 6+3*1 && n != 6+3*3 && n != 6+3*4 {
+		return imageHeader{}, errNotImage
+	}
+	if _, err := io.ReadFull(r, f[:n]); err != nil || f[0] != 8 || int(f[5])*3+6 != n {
+		return imageHeader{}, errNotImage
+	}
+	h, w, comps := int64(binary.BigEndian.Uint16(f[1:3])), int64(binary.BigEndian.Uint16(f[3:5])), int64(f[5])
+	return sized("jpeg", w, h, func(int64) int64 {
+		// Go pads the planes to whole blocks of the largest sampling
+		// factor (at most 4): 32 pixels.
+		pw, ph := (w+31)/32*32, (h+31)/32*32
+		per := comps // the planes
+		if comps > 1 {
+			per += 4 // RGB or CMYK conversion
+		}
+		if progressive {
+			per += 4 * comps
+		}
+		return pw * ph * per
+	})
+}
+
+// sized checks an image's dimensions and fills in the estimate.
+func sized(format string, w, h int64, bytes func(pixels int64) int64) (imageHeader, error) {
+	if w <= 0 || h <= 0 || w > 1<<20 || h > 1<<20 {
+		return imageHeader{}, errNotImage
+	}
+	return imageHeader{Format: format, Width: int(w), Height: int(h), DecodeBytes: bytes(w * h)}, nil
+}
+
+// decodable says whether the image fits the thumbnail limits.
+func (h imageHeader) decodable() bool {
+	return int64(h.Width)*int64(h.Height) <= maxThumbPixels && h.DecodeBytes <= maxDecodeBytes
+}
+
+// decodeImage decodes one image whose header was read, with the decoder
+// of that format only (never another registered one), reading at most
+// maxThumbInput bytes.
+func decodeImage(h imageHeader, r io.Reader) (image.Image, error) {
+	r = io.LimitReader(r, maxThumbInput)
+	var img image.Image
+	var err error
+	switch h.Format {
+	case "png":
+		img, err = png.Decode(r)
+	case "jpeg":
+		img, err = jpeg.Decode(r)
+	case "gif":
+		img, err = gif.Decode(r)
+	default:
+		return nil, errNotImage
+	}
 	if err != nil {
-		return
+		return nil, err
+	}
+	if b := img.Bounds(); b.Dx() > h.Width || b.Dy() > h.Height {
+		return nil, errNotImage // not the image the header described
+	}
+	return img, nil
+}
+
+// thumbnail reads an image's header from open() and, if the image fits
+// the limits and a decoder is free, decodes it (from a second open())
+// and returns its thumbnail as a JPEG. The header is returned whenever it
+// parses, thumbnail or not.
+func thumbnail(ctx context.Context, open func(context.Context) (io.ReadCloser, error)) (imageHeader, []byte, error) {
+	src, err := open(ctx)
+	if err != nil {
+		return imageHeader{}, nil, err
+	}
+	h, err := readImageHeader(src)
+	src.Close()
+	if err != nil {
+		return imageHeader{}, nil, err
+	}
+	if !h.decodable() {
+		return h, nil, herald.Errorf(herald.TooLarge, "a %d×%d %s is too large to make a thumbnail of", h.Width, h.Height, h.Format)
+	}
+	release, ok := thumbTurn(ctx)
+	if !ok {
+		return h, nil, herald.Errorf(herald.Unavailable, "no decoder was free for a thumbnail")
+	}
+	defer release()
+	if src, err = open(ctx); err != nil {
+		return h, nil, err
 	}
 	defer src.Close()
-	var head bytes.Buffer
-	cfg, _, err := image.DecodeConfig(io.TeeReader(src, &head))
-	if err != nil || cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxThumbPixels {
-		return
-	}
-	f.Width, f.Height = cfg.Width, cfg.Height
-	img, _, err := image.Decode(io.MultiReader(&head, src))
+	img, err := decodeImage(h, src)
 	if err != nil {
-		return
+		return h, nil, err
 	}
 	var out bytes.Buffer
 	if err := jpeg.Encode(&out, shrink(img, herald.ThumbSize), &jpeg.Options{Quality: 80}); err != nil {
+		return h, nil, err
+	}
+	return h, out.Bytes(), nil
+}
+
+// photo records a photo's dimensions and stores its thumbnail, sealed
+// under a key derived from the file's key so it dies with the file. A
+// photo that does not decode, or is too large to, is still a file; it
+// just has no thumbnail.
+func (s *Service) photo(ctx context.Context, f *herald.File, up Upload) {
+	h, jpg, err := thumbnail(ctx, up.Open)
+	if h.Width > 0 && h.Width <= 1<<16 && h.Height <= 1<<16 {
+		f.Width, f.Height = h.Width, h.Height
+	}
+	if err != nil {
+		if h.Width > 0 {
+			s.log.InfoContext(ctx, "no thumbnail", "file", f.ID, "err", err)
+		}
 		return
 	}
 	key, err := s.sealer.Open(crypto.FileBinding(f.ID), f.Key)
 	if err != nil {
 		return
 	}
-	sealed, err := crypto.SealWithFileKey(key, "thumb", out.Bytes())
+	sealed, err := crypto.SealWithFileKey(key, "thumb", jpg)
 	if err != nil {
 		return
 	}
