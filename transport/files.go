@@ -114,10 +114,20 @@ func (f *filesHTTP) serveUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id := strings.Trim(strings.TrimPrefix(r.URL.Path, "/v1/uploads/"), "/"); id != "" {
-		owner, err := f.uploads.Owner(r.Context(), id)
-		if err != nil || owner != caller.UserID {
+		p, err := f.uploads.Progress(r.Context(), id)
+		if err != nil || p.Owner != caller.UserID {
 			tusError(w, herald.Errorf(herald.NotFound, "no such upload"))
 			return
+		}
+		method := r.Method
+		if m := r.Header.Get("X-HTTP-Method-Override"); method == http.MethodPost && m != "" {
+			method = m // as tusd reads it
+		}
+		if method == http.MethodPatch {
+			if err := f.uploads.CheckPatch(p, r.ContentLength); err != nil {
+				tusError(w, err)
+				return
+			}
 		}
 	}
 	f.tus.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller)))
