@@ -46,6 +46,46 @@ const (
 // without a thumbnail; a variable for tests.
 var thumbWait = 5 * time.Second
 
+// Work per byte is bounded for PNG and GIF, not for JPEG: a progressive
+// scan of a few bytes (one long run of empty blocks) makes the decoder
+// visit every block again. So a JPEG may have at most maxJPEGScans scans
+// (encoders write about ten), and any decoding stops reading when
+// maxDecodeTime is up, which ends it within a scan.
+const maxJPEGScans = 100
+
+var maxDecodeTime = 10 * time.Second
+
+var errDecodeLimit = errors.New("the image takes too much work to decode")
+
+// boundedReader stops a decoder: after a deadline, and in JPEG after
+// too many start-of-scan markers (0xFF 0xDA, which entropy-coded data
+// cannot contain: an 0xFF there is followed by 0x00 or a restart marker).
+type boundedReader struct {
+	r        io.Reader
+	deadline time.Time
+	jpeg     bool
+	scans    int
+	ff       bool // the last byte read was 0xFF
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if !time.Now().Before(b.deadline) {
+		return 0, errDecodeLimit
+	}
+	n, err := b.r.Read(p)
+	if b.jpeg {
+		for _, c := range p[:n] {
+			if b.ff && c == 0xda {
+				if b.scans++; b.scans > maxJPEGScans {
+					return 0, errDecodeLimit
+				}
+			}
+			b.ff = c == 0xff
+		}
+	}
+	return n, err
+}
+
 // Thumbnail decoding is bounded per process, not per Service: it is the
 // process's memory that a bomb would take.
 var (
@@ -248,7 +288,7 @@ func (h imageHeader) decodable() bool {
 // of that format only (never another registered one), reading at most
 // maxThumbInput bytes.
 func decodeImage(h imageHeader, r io.Reader) (image.Image, error) {
-	r = io.LimitReader(r, maxThumbInput)
+	r = &boundedReader{r: io.LimitReader(r, maxThumbInput), deadline: time.Now().Add(maxDecodeTime), jpeg: h.Format == "jpeg"}
 	var img image.Image
 	var err error
 	switch h.Format {

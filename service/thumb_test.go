@@ -251,3 +251,47 @@ func TestHeaderEstimateOverflow(t *testing.T) {
 		t.Fatalf("%+v, %v", h, err)
 	}
 }
+
+// A JPEG whose scan is repeated makes the decoder do the whole image's
+// work again for each copy; past maxJPEGScans it is refused.
+func TestJPEGScansAreBounded(t *testing.T) {
+	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i * 3)
+	}
+	b := encodeJPEG(t, img)
+	sos := bytes.Index(b, []byte{0xff, 0xda})
+	scan := b[sos : len(b)-2] // up to the end-of-image marker
+	build := func(scans int) []byte {
+		out := bytes.Clone(b[:sos])
+		for range scans {
+			out = append(out, scan...)
+		}
+		return append(out, 0xff, 0xd9)
+	}
+	h, err := readImageHeader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeImage(h, bytes.NewReader(build(maxJPEGScans))); err != nil {
+		t.Fatalf("%d scans: %v", maxJPEGScans, err)
+	}
+	if _, err := decodeImage(h, bytes.NewReader(build(maxJPEGScans+1))); err == nil {
+		t.Fatalf("%d scans were decoded", maxJPEGScans+1)
+	}
+}
+
+// Decoding stops reading once its time is up.
+func TestDecodeTimeIsBounded(t *testing.T) {
+	data := encodePNG(t, image.NewRGBA(image.Rect(0, 0, 64, 48)))
+	h, err := readImageHeader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := maxDecodeTime
+	maxDecodeTime = 0
+	defer func() { maxDecodeTime = old }()
+	if _, err := decodeImage(h, bytes.NewReader(data)); err == nil {
+		t.Fatal("decoded after the time was up")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -59,7 +60,7 @@ func startFiles(t testing.TB) *filesServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := New(svc, b, nil, Limits{})
+	tr := New(svc, b, slog.New(slog.NewTextHandler(io.Discard, nil)), Limits{})
 	if err := tr.EnableFiles(Files{Blobs: blobs, Sealer: sealer}); err != nil {
 		t.Fatal(err)
 	}
