@@ -189,10 +189,7 @@ func gifHeader(r io.Reader) (imageHeader, error) {
 }
 
 // jpegHeader walks the markers to the frame header (SOF) as Go's decoder
-// does, skipping what it skips. Go allocates a byte a pixel for each
-// component (4:4:4 at worst), up to 4 more to convert RGB or CMYK, and a
-// progressive image keeps 4 bytes a pixel of coefficients per component
-// until its last scan.
+// does, skipping what it skips.
 func jpegHeader(r *bufio.Reader) (imageHeader, error) {
 	var b [2]byte
 	if _, err := io.ReadFull(r, b[:]); err != nil || b != [2]byte{0xff, 0xd8} {
@@ -255,28 +252,45 @@ func jpegFrame(r io.Reader, n int, progressive bool) (imageHeader, error) {
 	if _, err := io.ReadFull(r, f[:n]); err != nil || f[0] != 8 || int(f[5])*3+6 != n {
 		return imageHeader{}, errNotImage
 	}
-	h, w, comps := int64(binary.BigEndian.Uint16(f[1:3])), int64(binary.BigEndian.Uint16(f[3:5])), int64(f[5])
-	return sized("jpeg", w, h, func(int64) int64 {
-		// Go pads the planes to whole blocks of the largest sampling
-		// factor (at most 4): 32 pixels.
-		pw, ph := (w+31)/32*32, (h+31)/32*32
-		per := comps // the planes
-		if comps > 1 {
-			per += 4 // RGB or CMYK conversion
+	h, w, comps := int64(binary.BigEndian.Uint16(f[1:3])), int64(binary.BigEndian.Uint16(f[3:5])), int(f[5])
+	var hs, vs [4]int64 // sampling factors; Go accepts 1 to 4
+	for i := range comps {
+		hs[i], vs[i] = int64(f[7+3*i]>>4), int64(f[7+3*i]&15)
+		if hs[i] < 1 || hs[i] > 4 || vs[i] < 1 || vs[i] > 4 {
+			return imageHeader{}, errNotImage
 		}
+	}
+	return sized("jpeg", w, h, func(px int64) int64 {
+		// As Go sizes them: planes padded to whole blocks of the first
+		// component's sampling, a byte a pixel of each (the chroma
+		// planes of a subsampled image are smaller), and for a
+		// progressive image 64 int32 coefficients per block.
+		mxx, myy := (w+8*hs[0]-1)/(8*hs[0]), (h+8*vs[0]-1)/(8*vs[0])
+		var blocks int64
+		for i := range comps {
+			blocks += mxx * myy * hs[i] * vs[i]
+		}
+		total := blocks * 64
 		if progressive {
-			per += 4 * comps
+			total += blocks * 64 * 4
 		}
-		return pw * ph * per
+		if comps > 1 {
+			total += 4 * px // converted to RGBA or CMYK
+		}
+		return total
 	})
 }
+
+// decoderState is what a decoder allocates whatever the image's size:
+// tables, buffers, zlib's window.
+const decoderState = 128 << 10
 
 // sized checks an image's dimensions and fills in the estimate.
 func sized(format string, w, h int64, bytes func(pixels int64) int64) (imageHeader, error) {
 	if w <= 0 || h <= 0 || w > 1<<20 || h > 1<<20 {
 		return imageHeader{}, errNotImage
 	}
-	return imageHeader{Format: format, Width: int(w), Height: int(h), DecodeBytes: bytes(w * h)}, nil
+	return imageHeader{Format: format, Width: int(w), Height: int(h), DecodeBytes: decoderState + bytes(w*h)}, nil
 }
 
 // decodable says whether the image fits the thumbnail limits.
