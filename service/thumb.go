@@ -405,6 +405,15 @@ func shrink(img image.Image, max int) image.Image {
 		tw, th = w*max/h, max
 	}
 	tw, th = maxInt(tw, 1), maxInt(th, 1)
+	// Every decoded image has RGBA64At, which, unlike At, boxes no
+	// color per pixel: 24 MP would otherwise make ~400 MB of garbage.
+	at := func(x, y int) (r, g, b, a uint32) { return img.At(x, y).RGBA() }
+	if m, ok := img.(image.RGBA64Image); ok {
+		at = func(x, y int) (r, g, b, a uint32) {
+			c := m.RGBA64At(x, y)
+			return uint32(c.R), uint32(c.G), uint32(c.B), uint32(c.A)
+		}
+	}
 	dst := image.NewRGBA(image.Rect(0, 0, tw, th))
 	for y := 0; y < th; y++ {
 		y0, y1 := b.Min.Y+y*h/th, b.Min.Y+(y+1)*h/th
@@ -413,11 +422,11 @@ func shrink(img image.Image, max int) image.Image {
 			var r, g, bl, a, n uint64
 			for sy := y0; sy < maxInt(y1, y0+1); sy++ {
 				for sx := x0; sx < maxInt(x1, x0+1); sx++ {
-					cr, cg, cb, ca := img.At(sx, sy).RGBA()
+					cr, cg, cb, ca := at(sx, sy)
 					r, g, bl, a, n = r+uint64(cr), g+uint64(cg), bl+uint64(cb), a+uint64(ca), n+1
 				}
 			}
-			dst.Set(x, y, color.RGBA64{uint16(r / n), uint16(g / n), uint16(bl / n), uint16(a / n)})
+			dst.SetRGBA64(x, y, color.RGBA64{uint16(r / n), uint16(g / n), uint16(bl / n), uint16(a / n)})
 		}
 	}
 	return dst

@@ -335,3 +335,17 @@ func TestDecodeStaysInEstimateGoTestdata(t *testing.T) {
 		})
 	}
 }
+
+// Shrinking allocates the thumbnail, not a color per source pixel.
+func TestShrinkAllocatesTheThumbnailOnly(t *testing.T) {
+	for _, img := range []image.Image{
+		image.NewRGBA(image.Rect(0, 0, 1000, 800)), image.NewRGBA64(image.Rect(0, 0, 1000, 800)),
+		image.NewYCbCr(image.Rect(0, 0, 1000, 800), image.YCbCrSubsampleRatio420),
+		image.NewPaletted(image.Rect(0, 0, 1000, 800), palette.Plan9),
+	} {
+		grew := allocated(func() { shrink(img, 320) })
+		if want := uint64(320*256*4) + 64<<10; grew > want {
+			t.Fatalf("shrinking a 1000×800 %T allocated %d bytes, want about the 320×256 thumbnail's %d", img, grew, 320*256*4)
+		}
+	}
+}
