@@ -48,7 +48,7 @@ const DefaultMaxParts = 4096
 
 // minPart is the least a PATCH that does not finish its upload must
 // announce; uploads so large that the cap would not hold them at that
-// size need larger requests (MinPart).
+// size need larger requests (minPartOf).
 const minPart = 1 << 20
 
 // maxState bounds the state blob the store reads.
@@ -61,10 +61,10 @@ func (s *Store) maxParts() int {
 	return DefaultMaxParts
 }
 
-// MinPart is the least a PATCH of an upload of size bytes must carry,
+// minPartOf is the least a PATCH of an upload of size bytes must carry,
 // unless it carries the rest: enough that a client sending requests of
 // that size uses at most half the parts allowed.
-func (s *Store) MinPart(size int64) int64 {
+func (s *Store) minPartOf(size int64) int64 {
 	half := int64(max(s.maxParts()/2, 1))
 	return max(minPart, (size+half-1)/half)
 }
@@ -88,8 +88,8 @@ func (s *Store) Progress(ctx context.Context, id string) (Progress, error) {
 
 // CheckPatch says whether a PATCH announcing length bytes (-1: not
 // announced) may add to an upload that stands at p: a request that does
-// not finish the upload must announce at least MinPart, and the last
-// part an upload may have must finish it.
+// not finish the upload must announce at least minPartOf its size, and
+// the last part an upload may have must finish it.
 func (s *Store) CheckPatch(p Progress, length int64) error {
 	rest := p.Size - p.Offset
 	if length >= rest {
@@ -98,7 +98,7 @@ func (s *Store) CheckPatch(p Progress, length int64) error {
 	if p.Parts+1 >= s.maxParts() {
 		return herald.Errorf(herald.Invalid, "this upload was sent in too many pieces (%d): send the rest (%d bytes) in one request, or delete it and start again", p.Parts, rest)
 	}
-	if min := s.MinPart(p.Size); length >= 0 && length < min {
+	if min := s.minPartOf(p.Size); length >= 0 && length < min {
 		return herald.Errorf(herald.Invalid, "each request of an upload must carry at least %.1f MiB, except the one that finishes it (this one announces %d bytes)", float64(min)/(1<<20), length)
 	}
 	return nil
