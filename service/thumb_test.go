@@ -2,9 +2,11 @@ package service
 
 import (
 	"bytes"
+	"compress/zlib"
 	"context"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/color/palette"
@@ -136,6 +138,7 @@ func TestDecodeStaysInEstimate(t *testing.T) {
 	for name, data := range map[string][]byte{
 		"png": encodePNG(t, rgba), "png 16-bit": encodePNG(t, rgba64),
 		"jpeg": encodeJPEG(t, rgba), "gif": encodeGIF(t, pal),
+		"png interlaced 16-bit": interlacedPNG(t, 640, 480, 16, 2), "png interlaced grey": interlacedPNG(t, 640, 480, 8, 0),
 	} {
 		t.Run(name, func(t *testing.T) {
 			h, err := readImageHeader(bytes.NewReader(data))
@@ -348,4 +351,39 @@ func TestShrinkAllocatesTheThumbnailOnly(t *testing.T) {
 			t.Fatalf("shrinking a 1000×800 %T allocated %d bytes, want about the 320×256 thumbnail's %d", img, grew, 320*256*4)
 		}
 	}
+}
+
+// interlacedPNG writes a black Adam7-interlaced PNG (Go's encoder writes
+// none): each of the seven passes is a small image of its own rows.
+func interlacedPNG(t testing.TB, w, h int, depth, colour byte) []byte {
+	channels := map[byte]int{0: 1, 2: 3, 4: 2, 6: 4}[colour]
+	bpp := channels * int(depth) / 8
+	var raw bytes.Buffer
+	for _, p := range [7][4]int{{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4}, {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}} {
+		pw, ph := (w-p[0]+p[2]-1)/p[2], (h-p[1]+p[3]-1)/p[3]
+		if pw <= 0 || ph <= 0 {
+			continue
+		}
+		raw.Write(make([]byte, ph*(1+pw*bpp)))
+	}
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write(raw.Bytes())
+	zw.Close()
+	chunk := func(out []byte, typ string, data []byte) []byte {
+		out = binary.BigEndian.AppendUint32(out, uint32(len(data)))
+		start := len(out)
+		out = append(append(out, typ...), data...)
+		return binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(out[start:]))
+	}
+	ihdr := binary.BigEndian.AppendUint32(nil, uint32(w))
+	ihdr = binary.BigEndian.AppendUint32(ihdr, uint32(h))
+	ihdr = append(ihdr, depth, colour, 0, 0, 1)
+	out := chunk([]byte("\x89PNG\r\n\x1a\n"), "IHDR", ihdr)
+	out = chunk(out, "IDAT", z.Bytes())
+	out = chunk(out, "IEND", nil)
+	if m, err := png.Decode(bytes.NewReader(out)); err != nil || m.Bounds().Dx() != w {
+		t.Fatalf("the interlaced PNG does not decode: %v", err)
+	}
+	return out
 }
