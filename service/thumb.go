@@ -29,8 +29,10 @@ const (
 	// pixel.
 	maxThumbPixels = 24_000_000
 	// maxDecodeBytes bounds what one decode may allocate, as estimated
-	// from the header (a 24 MP 8-bit RGB PNG: 96 MiB; 16-bit: 12 MP).
-	maxDecodeBytes = 96 << 20
+	// from the header: a 24 MP 8-bit PNG (96 MB) or baseline 4:2:0 JPEG
+	// (132 MB) fits, a 16-bit PNG up to 16 MP, a progressive JPEG up to
+	// about 11 MP.
+	maxDecodeBytes = 128 << 20
 	// maxHeaderBytes bounds how far into a file the header is looked
 	// for (JPEG puts EXIF and colour profiles before its dimensions).
 	maxHeaderBytes = 1 << 20
