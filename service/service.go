@@ -226,6 +226,14 @@ func (s *Service) DecodeEvent(ctx context.Context, data []byte) (Event, error) {
 	if err := json.Unmarshal(data, &ev); err != nil {
 		return ev, herald.Wrap("service.DecodeEvent", err)
 	}
+	// Bus bytes are network bytes: an event without what its kind
+	// carries is refused here, not dereferenced by a node.
+	switch {
+	case ev.Kind == EventUpdate && ev.Update == nil,
+		ev.Kind == EventCallbackAnswer && ev.Answer == nil,
+		ev.Kind == EventEnvelope && ev.Envelope == nil:
+		return ev, herald.Errorf(herald.Invalid, "a %q bus event without its payload", ev.Kind)
+	}
 	if ev.Update != nil && ev.Update.Message != nil {
 		if err := s.open(ctx, ev.Update.Message); err != nil {
 			return ev, err

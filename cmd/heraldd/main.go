@@ -88,6 +88,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	botChatRate := fs.Float64("bot-chat-rate", envFloat(getenv, "HERALD_BOT_CHAT_RATE", 0), "messages one bot may send per second into one chat, after a burst of 3; 0 for the default 1 (HERALD_BOT_CHAT_RATE)")
 	signupRate := fs.Int("signup-rate", int(envFloat(getenv, "HERALD_SIGNUP_RATE", 0)), "accounts one address may create per hour; 0 for the default 20 (HERALD_SIGNUP_RATE)")
 	joinRate := fs.Int("join-rate", int(envFloat(getenv, "HERALD_JOIN_RATE", 0)), "joins of one group or channel per minute, counting every user; 0 for the default 120 (HERALD_JOIN_RATE)")
+	connsUser := fs.Int("conns-per-user", int(envFloat(getenv, "HERALD_CONNS_PER_USER", 0)), "WebSocket connections one account may hold to this node; 0 for the default 100, -1 for no cap (HERALD_CONNS_PER_USER)")
+	connsAddr := fs.Int("conns-per-addr", int(envFloat(getenv, "HERALD_CONNS_PER_ADDR", 0)), "WebSocket connections one address (an IPv6 /64) may hold to this node, signed in or not; 0 for the default 256, -1 for no cap; behind a proxy every socket comes from its address (HERALD_CONNS_PER_ADDR)")
 	blobsURL := fs.String("blobs", env(getenv, "HERALD_BLOBS", ""), "where files' encrypted bytes live: empty for DATA/blobs, file:///path, or s3://bucket?endpoint=host:port[&region=..&secure=false&prefix=..] with keys in HERALD_S3_ACCESS_KEY/HERALD_S3_SECRET_KEY (HERALD_BLOBS)")
 	maxFile := fs.String("max-file-size", env(getenv, "HERALD_MAX_FILE_SIZE", "2GiB"), "largest file accepted, e.g. 2GiB or 500MiB (HERALD_MAX_FILE_SIZE)")
 	quota := fs.String("storage-quota", env(getenv, "HERALD_STORAGE_QUOTA", "100GiB"), "bytes of files one user may own (HERALD_STORAGE_QUOTA)")
@@ -123,6 +125,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	cfg.BotLimits = service.BotLimits{PerSecond: *botRate, PerChatPerSecond: *botChatRate}
 	cfg.EnvelopeRetention = *retention
 	cfg.BotAPI.WebhookAllowPrivate = *webhookPrivate
+	cfg.Limits.ConnsPerUser, cfg.Limits.ConnsPerAddr = *connsUser, *connsAddr
 	cfg.AbuseLimits = service.Limits{DirectPerSecond: *sendRate, GroupPerSecond: *sendRate / 2, ChannelPerSecond: *sendRate / 2, SignupsPerHourPerAddr: *signupRate, JoinsPerMinutePerChat: *joinRate}
 
 	if sub == "migrate" {
