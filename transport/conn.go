@@ -260,13 +260,18 @@ func (c *conn) readLoop(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		req, err := decodeRequest(typ == websocket.MessageBinary, data)
-		if err != nil {
-			c.reply(0, nil, err)
-			continue
-		}
-		c.handle(ctx, req)
+		c.serveFrame(ctx, typ == websocket.MessageBinary, data)
 	}
+}
+
+// serveFrame answers one client frame.
+func (c *conn) serveFrame(ctx context.Context, binary bool, data []byte) {
+	req, err := decodeRequest(binary, data)
+	if err != nil {
+		c.reply(0, nil, err)
+		return
+	}
+	c.handle(ctx, req)
 }
 
 // decodeRequest parses one client frame. Anything but a binary protobuf
