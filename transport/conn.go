@@ -264,8 +264,8 @@ func (c *conn) readLoop(ctx context.Context) {
 	}
 }
 
-// serveFrame answers one client frame.
-func (c *conn) serveFrame(ctx context.Context, binary bool, data []byte) {
+// answer answers one client frame.
+func (c *conn) answer(ctx context.Context, binary bool, data []byte) {
 	req, err := decodeRequest(binary, data)
 	if err != nil {
 		c.reply(0, nil, err)
