@@ -75,3 +75,16 @@ func BenchmarkServeFrame(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWorkerHandoff measures what running a request on a worker adds
+// to it: the handoff to an idle worker and the wait for it to finish.
+func BenchmarkWorkerHandoff(b *testing.B) {
+	stopped := make(chan struct{})
+	defer close(stopped)
+	w := &workers{tasks: make(chan *task), stopped: stopped}
+	t := &task{fn: func() {}, done: make(chan struct{}, 1)}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.do(t)
+	}
+}
