@@ -20,6 +20,8 @@ import (
 // An idle connection costs one goroutine, its read loop: the writer runs
 // only while frames are queued, the queue is a slice that is dropped when
 // it drains, and the keepalive and the authentication deadline are timers.
+// Requests run on the server's workers while the read loop waits (see
+// workers), so the read loop's stack stays small.
 type conn struct {
 	srv  *Server
 	ws   *websocket.Conn
