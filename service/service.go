@@ -103,6 +103,7 @@ type Service struct {
 	bots       store.Bots
 	botRL      *botLimiters
 	rl         *limiters
+	preKeys    *preKeyLimits // secret chats' prekey claims (prekeylimits.go)
 	signup     SignupMode
 	cost       PasswordCost
 	pw         *passwords
@@ -185,6 +186,7 @@ func New(cfg Config) *Service {
 		b = shared
 	}
 	s.rl, s.botRL = newLimiters(b, cfg.Limits), newBotLimiters(b, cfg.BotLimits)
+	s.preKeys = newPreKeyLimits(b)
 	return s
 }
 

@@ -297,7 +297,7 @@ func (h leanHijack) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, err
 		}
 	}
-	return nc, bufio.NewReadWriter(br, bufio.NewWriterSize(nc, leanBuffer)), nil
+	return &lingerConn{Conn: nc}, bufio.NewReadWriter(br, bufio.NewWriterSize(nc, leanBuffer)), nil
 }
 
 func bearer(r *http.Request) string {
