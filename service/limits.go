@@ -135,6 +135,29 @@ func (k *keyed) take(ctx context.Context, key string) error {
 	return k.refuse(wait)
 }
 
+// takeN spends n tokens for key at once, or none: a request that does n
+// items of work pays for each before any is done. From a full bucket a
+// batch larger than burst still goes through and leaves the bucket in
+// debt, so one legitimate large batch works while the rate over time
+// holds. It is two steps on the buckets: a take whose burst leaves room
+// for exactly n tokens (so its refusal is the wait until n are there),
+// then one charge of the other n-1 with room that always admits it.
+// Requests racing in between may overdraw by less than one batch.
+func (k *keyed) takeN(ctx context.Context, key string, n int) error {
+	if n <= 1 {
+		return k.take(ctx, key)
+	}
+	wait, err := k.b.TakeToken(ctx, k.name+":"+key, k.every, max(1, k.burst-n+1), true)
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		return k.refuse(wait)
+	}
+	_, err = k.b.TakeToken(ctx, k.name+":"+key, time.Duration(n-1)*k.every, k.burst+2, true)
+	return err
+}
+
 // check says how long to wait if key has no token left, spending nothing.
 func (k *keyed) check(ctx context.Context, key string) error {
 	wait, err := k.b.TakeToken(ctx, k.name+":"+key, k.every, k.burst, false)

@@ -1,0 +1,95 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/heraldim/herald"
+	pb "github.com/heraldim/herald/proto/herald/v1"
+	"github.com/heraldim/herald/server"
+	"github.com/heraldim/herald/service"
+)
+
+// startLimited starts a node whose abuse limits are lax except where
+// set overrides them.
+func startLimited(t *testing.T, set func(*service.Limits)) *server.Node {
+	t.Helper()
+	l := lax
+	set(&l)
+	n, err := server.Open(server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: cheap, AbuseLimits: l,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Serve()
+	t.Cleanup(func() { n.Shutdown(context.Background()) })
+	return n
+}
+
+// rateLimited fails the test unless err is RATE_LIMITED with a wait.
+func rateLimited(t *testing.T, what string, err error) {
+	t.Helper()
+	var he *herald.Error
+	if !errorsAs(err, &he) || he.Kind != herald.RateLimited || he.RetryAfter <= 0 {
+		t.Fatalf("%s: %v; want RATE_LIMITED with a retry-after", what, err)
+	}
+}
+
+// Issue 22, item 11: a forward of many messages paid one send token, so
+// 30 forwards stored 3,000 messages against a limit of 10 a second. Each
+// forwarded message now costs a token, spent before any is stored, and a
+// refused batch stores nothing.
+func TestForwardPaysPerMessage(t *testing.T) {
+	n := startLimited(t, func(l *service.Limits) { l.GroupPerSecond = 1 }) // a burst of 2
+	alice, bobby := signup(t, n, "alice"), signup(t, n, "bobby")
+	var ids []int64
+	for range 20 {
+		ids = append(ids, send(t, alice, to(bobby.user.name), "to be forwarded").Id)
+	}
+	from := nextMessage(t, bobby).ChatId
+	g, err := alice.CreateGroup(ctxT(t), "forwards", []string{bobby.user.name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One batch larger than the burst goes through from a full bucket…
+	got, err := alice.Forward(ctxT(t), from, ids, &pb.Peer{ChatId: g.Id})
+	if err != nil || len(got) != len(ids) {
+		t.Fatalf("first forward: %d messages, %v", len(got), err)
+	}
+	// …and leaves the sender owing for it: the next batch is refused whole.
+	_, err = alice.Forward(ctxT(t), from, ids, &pb.Peer{ChatId: g.Id})
+	rateLimited(t, "second forward", err)
+	_, err = alice.Send(ctxT(t), &pb.SendRequest{Peer: &pb.Peer{ChatId: g.Id}, Text: "and a send"})
+	rateLimited(t, "send after a forward of 20", err)
+	h, err := bobby.History(ctxT(t), &pb.HistoryRequest{Peer: &pb.Peer{ChatId: g.Id}, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != len(ids) {
+		t.Fatalf("the group holds %d messages; want the first batch's %d only", len(h), len(ids))
+	}
+}
+
+// A delete for everyone writes into every member's log per message, as a
+// send does: it pays per message too.
+func TestDeleteForEveryonePaysPerMessage(t *testing.T) {
+	n := startLimited(t, func(l *service.Limits) { l.DirectPerSecond = 1 }) // a burst of 2
+	alice, bobby := signup(t, n, "alice"), signup(t, n, "bobby")
+	m1 := send(t, alice, to(bobby.user.name), "one")
+	m2 := send(t, alice, to(bobby.user.name), "two") // the burst is spent
+	err := alice.Delete(ctxT(t), m1.ChatId, []int64{m1.Id, m2.Id}, true)
+	rateLimited(t, "delete for everyone after spending the burst", err)
+	// Deleting for oneself touches only one's own log and stays free.
+	if err := alice.Delete(ctxT(t), m1.ChatId, []int64{m1.Id}, false); err != nil {
+		t.Fatalf("delete for me: %v", err)
+	}
+	var he *herald.Error
+	errorsAs(err, &he)
+	time.Sleep(he.RetryAfter)
+	if err := alice.Delete(ctxT(t), m2.ChatId, []int64{m2.Id}, true); err != nil {
+		t.Fatalf("delete for everyone after the wait: %v", err)
+	}
+}
