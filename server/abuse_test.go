@@ -93,3 +93,41 @@ func TestDeleteForEveryonePaysPerMessage(t *testing.T) {
 		t.Fatalf("delete for everyone after the wait: %v", err)
 	}
 }
+
+// Issue 22, item 15: typing was not throttled, so 57 requests a second
+// into a group of 1,000 made 57,000 frames a second. Now one notice per
+// user and chat goes out every few seconds; the rest succeed quietly and
+// reach no one.
+func TestTypingIsThrottledQuietly(t *testing.T) {
+	n := startNode(t, "")
+	alice, bobby := signup(t, n, "alice"), signup(t, n, "bobby")
+	chat := send(t, alice, to(bobby.user.name), "hi").ChatId
+	nextMessage(t, bobby)
+	for i := range 50 {
+		if err := alice.Typing(ctxT(t), chat); err != nil {
+			t.Fatalf("typing %d: %v", i, err)
+		}
+	}
+	// Bobby's events come in order on one topic: every typing notice that
+	// went out is before this message.
+	send(t, alice, to(bobby.user.name), "done typing")
+	typing := 0
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case ev := <-bobby.Events():
+			if ev.Typing != nil {
+				typing++
+			}
+			if ev.Update.GetNewMessage() == nil {
+				continue
+			}
+			if typing != 1 {
+				t.Fatalf("bobby saw %d typing notices for 50 requests; want 1", typing)
+			}
+			return
+		case <-timeout:
+			t.Fatal("no message after typing")
+		}
+	}
+}

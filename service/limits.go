@@ -20,6 +20,9 @@ type Limits struct {
 	NewAccountAge         time.Duration // how long an account counts as new
 	NewAccountChatsPerDay int           // direct chats a new account may start per day (messages to non-contacts)
 	JoinsPerMinutePerChat int           // joins of one group or channel per minute (join floods)
+	// TypingEvery is how often one user's typing in one chat reaches the
+	// other members; more often is dropped quietly (per node).
+	TypingEvery time.Duration
 }
 
 // DefaultLimits are generous for people and tight for scripts.
@@ -31,6 +34,7 @@ var DefaultLimits = Limits{
 	NewAccountAge:         72 * time.Hour,
 	NewAccountChatsPerDay: 50,
 	JoinsPerMinutePerChat: 120,
+	TypingEvery:           3 * time.Second,
 }
 
 func (l Limits) withDefaults() Limits {
@@ -55,6 +59,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.JoinsPerMinutePerChat <= 0 {
 		l.JoinsPerMinutePerChat = d.JoinsPerMinutePerChat
+	}
+	if l.TypingEvery <= 0 {
+		l.TypingEvery = d.TypingEvery
 	}
 	return l
 }
@@ -200,3 +207,41 @@ func newLimiters(b buckets, l Limits) *limiters {
 }
 
 func key(id int64) string { return fmt.Sprint(id) }
+
+// typingGate lets one typing notice per user and chat through every
+// interval. Typing is ephemeral, so the gate is per node and forgets
+// freely: bounded memory matters more than exactness.
+type typingGate struct {
+	mu    sync.Mutex
+	every time.Duration
+	last  map[[2]int64]time.Time
+	now   func() time.Time
+}
+
+func newTypingGate(every time.Duration, now func() time.Time) *typingGate {
+	return &typingGate{every: every, last: map[[2]int64]time.Time{}, now: now}
+}
+
+// open reports whether a typing notice of userID in chatID goes out now,
+// and if so counts it.
+func (g *typingGate) open(userID, chatID int64) bool {
+	now := g.now()
+	k := [2]int64{userID, chatID}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t, ok := g.last[k]; ok && now.Sub(t) < g.every {
+		return false
+	}
+	if len(g.last) >= 100_000 {
+		for k, t := range g.last {
+			if now.Sub(t) >= g.every {
+				delete(g.last, k)
+			}
+		}
+		if len(g.last) >= 100_000 {
+			clear(g.last)
+		}
+	}
+	g.last[k] = now
+	return true
+}

@@ -105,3 +105,30 @@ func TestKeyedTakeN(t *testing.T) {
 		}
 	}
 }
+
+// One typing notice per user and chat gets through per interval; other
+// users and other chats have their own.
+func TestTypingGate(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	steps := []struct {
+		at         time.Duration
+		user, chat int64
+		want       bool
+	}{
+		{0, 1, 10, true},
+		{time.Second, 1, 10, false},
+		{time.Second, 2, 10, true},
+		{time.Second, 1, 11, true},
+		{2999 * time.Millisecond, 1, 10, false},
+		{3 * time.Second, 1, 10, true},
+		{4 * time.Second, 1, 10, false},
+	}
+	var now time.Time
+	g := newTypingGate(3*time.Second, func() time.Time { return now })
+	for i, s := range steps {
+		now = t0.Add(s.at)
+		if got := g.open(s.user, s.chat); got != s.want {
+			t.Fatalf("step %d (%+v): %v", i, s, got)
+		}
+	}
+}

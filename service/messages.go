@@ -441,7 +441,9 @@ func (s *Service) Read(ctx context.Context, c Caller, p Peer, seq int64) (int64,
 }
 
 // Typing tells the other members that the caller is typing. Nothing is
-// stored.
+// stored. One notice per user and chat goes out every few seconds (a
+// client shows it for about twice that); the rest are dropped without an
+// error, since a client that repeats itself is not wrong, only eager.
 func (s *Service) Typing(ctx context.Context, c Caller, chatID int64) error {
 	ch, _, err := s.membership(ctx, c, chatID)
 	if err != nil {
@@ -449,6 +451,9 @@ func (s *Service) Typing(ctx context.Context, c Caller, chatID int64) error {
 	}
 	if ch.Broadcast {
 		return herald.Errorf(herald.Invalid, "typing is not shown in channels")
+	}
+	if !s.typing.open(c.UserID, chatID) {
+		return nil
 	}
 	members, err := s.store.Members(ctx, chatID)
 	if err != nil {

@@ -96,6 +96,7 @@ type Service struct {
 	bots       store.Bots
 	botRL      *botLimiters
 	rl         *limiters
+	typing     *typingGate
 	signup     SignupMode
 	cost       PasswordCost
 	gap        int64
@@ -176,6 +177,7 @@ func New(cfg Config) *Service {
 		b = shared
 	}
 	s.rl, s.botRL = newLimiters(b, cfg.Limits), newBotLimiters(b, cfg.BotLimits)
+	s.typing = newTypingGate(cfg.Limits.withDefaults().TypingEvery, s.now)
 	return s
 }
 
