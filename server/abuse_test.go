@@ -1,9 +1,12 @@
 package server_test
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,4 +133,82 @@ func TestTypingIsThrottledQuietly(t *testing.T) {
 			t.Fatal("no message after typing")
 		}
 	}
+}
+
+// Issue 22, item 14: one user created 2,500 groups a second. Creating
+// groups, channels, invite links and bots now spends a creation token
+// first, and refuses with the time to wait once they run out.
+func TestCreationIsRateLimited(t *testing.T) {
+	n := startLimited(t, func(l *service.Limits) { l.CreatesPerHour = 3 })
+	alice := signup(t, n, "alice")
+	for i := range 2 {
+		if _, err := alice.CreateGroup(ctxT(t), fmt.Sprint("group ", i), nil); err != nil {
+			t.Fatalf("group %d: %v", i, err)
+		}
+	}
+	ch, err := alice.CreateChannel(ctxT(t), &pb.CreateChannelRequest{Title: "news", Private: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = alice.CreateGroup(ctxT(t), "one too many", nil)
+	rateLimited(t, "fourth creation", err)
+	_, err = alice.CreateChannel(ctxT(t), &pb.CreateChannelRequest{Title: "news 2", Private: true})
+	rateLimited(t, "channel after the burst", err)
+	err = alice.Call(ctxT(t), "channels.invite", &pb.InviteRequest{ChatId: ch.Id}, &pb.Invite{})
+	rateLimited(t, "invite link after the burst", err)
+	// Another user has their own allowance.
+	bobby := signup(t, n, "bobby")
+	if _, err := bobby.CreateGroup(ctxT(t), "bobby's", nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// …and one user owns at most so many groups and channels, whatever the
+// rate: the cap holds when creation is spread over months.
+func TestOwnedChatsAreCapped(t *testing.T) {
+	n := startLimited(t, func(l *service.Limits) { l.MaxOwnedChats = 3 })
+	alice, bobby := signup(t, n, "alice"), signup(t, n, "bobby")
+	var first *pb.Chat
+	for i := range 2 {
+		g, err := alice.CreateGroup(ctxT(t), fmt.Sprint("group ", i), []string{bobby.user.name})
+		if err != nil {
+			t.Fatalf("group %d: %v", i, err)
+		}
+		first = cmp.Or(first, g)
+	}
+	if _, err := alice.CreateChannel(ctxT(t), &pb.CreateChannelRequest{Title: "news", Private: true}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := alice.CreateGroup(ctxT(t), "fourth", nil)
+	if !herald.IsKind(err, herald.PermissionDenied) {
+		t.Fatalf("fourth owned chat: %v; want PERMISSION_DENIED", err)
+	}
+	_, err = alice.CreateChannel(ctxT(t), &pb.CreateChannelRequest{Title: "news 2", Private: true})
+	if !herald.IsKind(err, herald.PermissionDenied) {
+		t.Fatalf("fourth owned chat, a channel: %v; want PERMISSION_DENIED", err)
+	}
+	// Direct chats do not count, and handing a group over frees a place.
+	send(t, alice, to(bobby.user.name), "hi")
+	if err := alice.Leave(ctxT(t), first.Id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.CreateGroup(ctxT(t), "fourth, now third", nil); err != nil {
+		t.Fatalf("after leaving one: %v", err)
+	}
+}
+
+// A report is a stored row of up to 16 KiB and a moderator's time: one
+// user may file only so many an hour.
+func TestReportsAreRateLimited(t *testing.T) {
+	n := startLimited(t, func(l *service.Limits) { l.ReportsPerHour = 2 })
+	alice, pest := signup(t, n, "alice"), signup(t, n, "pest")
+	report := func() error {
+		return alice.Call(ctxT(t), "reports.create", &pb.ReportRequest{Username: pest.user.name, Reason: "spam", Evidence: strings.Repeat("x", 16<<10-1)}, &pb.Report{})
+	}
+	for i := range 2 {
+		if err := report(); err != nil {
+			t.Fatalf("report %d: %v", i, err)
+		}
+	}
+	rateLimited(t, "third report", report())
 }

@@ -109,6 +109,9 @@ func (s *Service) CreateBot(ctx context.Context, c Caller, username, displayName
 	if _, err := s.store.ChatByName(ctx, username); err == nil {
 		return herald.Bot{}, "", herald.Errorf(herald.AlreadyExists, "the name @%s is taken", username)
 	}
+	if err := s.mayCreate(ctx, c, false); err != nil {
+		return herald.Bot{}, "", err
+	}
 	owned, err := s.bots.BotsOf(ctx, c.UserID)
 	if err != nil {
 		return herald.Bot{}, "", err

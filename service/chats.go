@@ -190,6 +190,26 @@ func (s *Service) usersByName(ctx context.Context, names []string) ([]int64, err
 	return ids, nil
 }
 
+// mayCreate spends one of the caller's creations, before the work, and
+// for a new group or channel checks how many they own already: rows that
+// cost nothing to make are what a script makes by the thousand.
+func (s *Service) mayCreate(ctx context.Context, c Caller, chat bool) error {
+	if err := s.rl.creates.take(ctx, key(c.UserID)); err != nil {
+		return err
+	}
+	if !chat {
+		return nil
+	}
+	n, err := s.store.OwnedChats(ctx, c.UserID)
+	if err != nil {
+		return err
+	}
+	if n >= s.rl.maxOwned {
+		return herald.Errorf(herald.PermissionDenied, "you own %d groups and channels, the most one person may; delete or hand one over first", n)
+	}
+	return nil
+}
+
 // CreateGroup creates a group owned by the caller with the named members.
 func (s *Service) CreateGroup(ctx context.Context, c Caller, title string, members []string) (herald.Chat, error) {
 	title = strings.TrimSpace(title)
@@ -197,6 +217,9 @@ func (s *Service) CreateGroup(ctx context.Context, c Caller, title string, membe
 		return herald.Chat{}, herald.Errorf(herald.Invalid, "a group needs a title")
 	}
 	if err := herald.ValidateName("title", title, herald.MaxTitleRunes); err != nil {
+		return herald.Chat{}, err
+	}
+	if err := s.mayCreate(ctx, c, true); err != nil {
 		return herald.Chat{}, err
 	}
 	ids, err := s.usersByName(ctx, members)

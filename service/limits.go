@@ -23,6 +23,13 @@ type Limits struct {
 	// TypingEvery is how often one user's typing in one chat reaches the
 	// other members; more often is dropped quietly (per node).
 	TypingEvery time.Duration
+	// CreatesPerHour is how many groups, channels, invite links and bots
+	// one user may create per hour (at most that many at once).
+	CreatesPerHour int
+	// MaxOwnedChats is how many groups and channels one user may own.
+	MaxOwnedChats int
+	// ReportsPerHour is how many reports one user may file per hour.
+	ReportsPerHour int
 }
 
 // DefaultLimits are generous for people and tight for scripts.
@@ -35,6 +42,9 @@ var DefaultLimits = Limits{
 	NewAccountChatsPerDay: 50,
 	JoinsPerMinutePerChat: 120,
 	TypingEvery:           3 * time.Second,
+	CreatesPerHour:        60,
+	MaxOwnedChats:         500,
+	ReportsPerHour:        30,
 }
 
 func (l Limits) withDefaults() Limits {
@@ -62,6 +72,15 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.TypingEvery <= 0 {
 		l.TypingEvery = d.TypingEvery
+	}
+	if l.CreatesPerHour <= 0 {
+		l.CreatesPerHour = d.CreatesPerHour
+	}
+	if l.MaxOwnedChats <= 0 {
+		l.MaxOwnedChats = d.MaxOwnedChats
+	}
+	if l.ReportsPerHour <= 0 {
+		l.ReportsPerHour = d.ReportsPerHour
 	}
 	return l
 }
@@ -189,6 +208,9 @@ type limiters struct {
 	// failure.
 	loginName, loginAddr *keyed
 	newAge               time.Duration
+	// Rows a user creates for free: chats, invite links, bots; reports.
+	creates, reports *keyed
+	maxOwned         int
 }
 
 func newLimiters(b buckets, l Limits) *limiters {
@@ -203,6 +225,9 @@ func newLimiters(b buckets, l Limits) *limiters {
 		loginName: newKeyed(b, "login-name", 1.0/12, 5, "failed logins"),
 		loginAddr: newKeyed(b, "login-addr", 1.0/3, 20, "failed logins"),
 		newAge:    l.NewAccountAge,
+		creates:   newKeyed(b, "creates", float64(l.CreatesPerHour)/3600, l.CreatesPerHour, "chats, links and bots created"),
+		reports:   newKeyed(b, "reports", float64(l.ReportsPerHour)/3600, l.ReportsPerHour, "reports"),
+		maxOwned:  l.MaxOwnedChats,
 	}
 }
 

@@ -51,6 +51,8 @@ type Store interface {
 	Chat(ctx context.Context, chatID int64) (herald.Chat, error)
 	// Member returns userID's membership in chatID. NotFound if not a member.
 	Member(ctx context.Context, chatID, userID int64) (herald.Member, error)
+	// OwnedChats counts the groups and channels userID owns.
+	OwnedChats(ctx context.Context, userID int64) (int, error)
 	// Members lists a chat's members.
 	Members(ctx context.Context, chatID int64) ([]herald.Member, error)
 	// AddMembers adds users (those already members are skipped) with role,

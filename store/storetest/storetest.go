@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DirectChatConcurrent", testDirectChatConcurrent},
 		{"CreateGroup", testCreateGroup},
 		{"AddMembers", testAddMembers},
+		{"OwnedChats", testOwnedChats},
 		{"RemoveMember", testRemoveMember},
 		{"AppendMessageSeq", testAppendSeq},
 		{"AppendMessageUpdates", testAppendUpdates},
@@ -594,6 +595,32 @@ func testDirectChatConcurrent(t *testing.T, f *fixture) {
 			t.Errorf("Pts(%d) = %d, want 1", u.ID, p)
 		}
 	}
+}
+
+// OwnedChats counts the groups and channels a user owns: not direct
+// chats, not chats they only belong to, and ownership handed to them.
+func testOwnedChats(t *testing.T, f *fixture) {
+	a, b := f.user(), f.user()
+	owned := func(u herald.User, want int) {
+		t.Helper()
+		if n, err := f.s.OwnedChats(f.ctx, u.ID); err != nil || n != want {
+			t.Errorf("OwnedChats(%d) = %d, %v; want %d", u.ID, n, err, want)
+		}
+	}
+	owned(a, 0)
+	f.direct(a.ID, b.ID)
+	f.group(a.ID, b.ID)
+	f.group(a.ID)
+	g := f.group(b.ID, a.ID)
+	if _, _, err := f.s.CreateChannel(f.ctx, herald.Chat{Kind: herald.Channel, Title: "news", CreatedBy: a.ID, CreatedAt: f.tick()}); err != nil {
+		t.Fatal(err)
+	}
+	owned(a, 3)
+	owned(b, 1)
+	if _, err := f.s.SetRole(f.ctx, g.ID, b.ID, a.ID, herald.RoleOwner, f.tick()); err != nil {
+		t.Fatal(err)
+	}
+	owned(a, 4)
 }
 
 func testCreateGroup(t *testing.T, f *fixture) {

@@ -55,6 +55,13 @@ func (r Reads) Members(ctx context.Context, chatID int64) ([]herald.Member, erro
 	return out, r.d.wrap("Members", err)
 }
 
+// OwnedChats implements store.Store.
+func (r Reads) OwnedChats(ctx context.Context, userID int64) (int, error) {
+	var n int
+	err := r.q.QueryRow(ctx, `SELECT count(*) FROM members WHERE user_id = ? AND role = ?`, userID, int(herald.RoleOwner)).Scan(&n)
+	return n, r.d.wrap("OwnedChats", err)
+}
+
 // ChatByID reads chat id through q, the read pool or a writer's
 // transaction.
 func (d Dialect) ChatByID(ctx context.Context, q Querier, id int64) (herald.Chat, error) {
