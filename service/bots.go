@@ -192,7 +192,7 @@ func (s *Service) DeleteBot(ctx context.Context, c Caller, username string) erro
 		return err
 	}
 	bc := Caller{UserID: b.UserID, Username: b.Username, Bot: true}
-	ds, err := s.store.Dialogs(ctx, b.UserID)
+	ds, err := s.allDialogs(ctx, b.UserID)
 	if err != nil {
 		return err
 	}

@@ -155,20 +155,54 @@ func (s *Service) GetChat(ctx context.Context, c Caller, p Peer) (ChatInfo, erro
 	return info, nil
 }
 
-// Dialogs returns the caller's chat list.
-func (s *Service) Dialogs(ctx context.Context, c Caller) ([]herald.Dialog, error) {
-	ds, err := s.store.Dialogs(ctx, c.UserID)
+// Dialogs returns a page of up to limit lines of the caller's chat list
+// after the cursor (0 or too many: herald.MaxChatsPage), and the cursor
+// of the next page, zero after the last. A list of any length costs each
+// call the same.
+func (s *Service) Dialogs(ctx context.Context, c Caller, after herald.DialogCursor, limit int) ([]herald.Dialog, herald.DialogCursor, error) {
+	if limit < 0 || after.ChatID < 0 {
+		return nil, herald.DialogCursor{}, herald.Errorf(herald.Invalid, "limit and offset are never negative")
+	}
+	if limit == 0 || limit > herald.MaxChatsPage {
+		limit = herald.MaxChatsPage
+	}
+	// One line more than asked says whether there is a next page.
+	ds, err := s.store.Dialogs(ctx, c.UserID, after, limit+1)
 	if err != nil {
-		return nil, err
+		return nil, herald.DialogCursor{}, err
+	}
+	var next herald.DialogCursor
+	if len(ds) > limit {
+		ds = ds[:limit]
+		last := ds[limit-1]
+		next = herald.DialogCursor{At: last.Active, ChatID: last.Chat.ID}
 	}
 	for i := range ds {
 		if ds[i].Last != nil {
 			if err := s.open(ctx, ds[i].Last); err != nil {
-				return nil, err
+				return nil, next, err
 			}
 		}
 	}
-	return ds, nil
+	return ds, next, nil
+}
+
+// allDialogs reads a user's whole chat list, page by page.
+func (s *Service) allDialogs(ctx context.Context, userID int64) ([]herald.Dialog, error) {
+	var out []herald.Dialog
+	var after herald.DialogCursor
+	for {
+		ds, err := s.store.Dialogs(ctx, userID, after, herald.MaxChatsPage)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, ds...)
+		if len(ds) < herald.MaxChatsPage {
+			return out, nil
+		}
+		last := ds[len(ds)-1]
+		after = herald.DialogCursor{At: last.Active, ChatID: last.Chat.ID}
+	}
 }
 
 func (s *Service) usersByName(ctx context.Context, names []string) ([]int64, error) {

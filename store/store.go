@@ -98,8 +98,10 @@ type Store interface {
 	// RevokeChatInvite revokes an invite of chatID. NotFound.
 	RevokeChatInvite(ctx context.Context, chatID int64, code string) error
 
-	// Dialogs returns a user's chat list, most recent activity first.
-	Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error)
+	// Dialogs returns up to limit lines of a user's chat list after the
+	// cursor, most recent activity first (Dialog.Active, then the chat id,
+	// both descending).
+	Dialogs(ctx context.Context, userID int64, after herald.DialogCursor, limit int) ([]herald.Dialog, error)
 
 	// AppendMessage gives m the chat's next seq, stores it, advances the
 	// sender's read position to it, and logs UpdNewMessage for every member

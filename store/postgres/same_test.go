@@ -268,7 +268,7 @@ func script(t *testing.T, s store.Store) []string {
 	rec("SetTakedown", mod.SetTakedown(ctx, ch.ID, true, "illegal"))
 	gotChat, err = s.Chat(ctx, ch.ID)
 	rec("Chat(taken down)", gotChat, err)
-	ds, err := s.Dialogs(ctx, c)
+	ds, err := s.Dialogs(ctx, c, herald.DialogCursor{}, 1000)
 	rec("Dialogs(taken down)", ds, err)
 	rec("SetTakedown(restore)", mod.SetTakedown(ctx, ch.ID, false, ""))
 	rec("Block", mod.Block(ctx, b, c, true, tick()))
@@ -314,7 +314,7 @@ func script(t *testing.T, s store.Store) []string {
 
 	// What every user sees now.
 	for _, u := range users {
-		ds, err := s.Dialogs(ctx, u.ID)
+		ds, err := s.Dialogs(ctx, u.ID, herald.DialogCursor{}, 1000)
 		rec("Dialogs", ds, err)
 		pts, err := s.Pts(ctx, u.ID)
 		rec("Pts", pts, err)

@@ -253,8 +253,8 @@ func (db *DB) RemoveMember(ctx context.Context, chatID, actorID, userID int64, a
 }
 
 // Dialogs implements store.Store.
-func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error) {
-	out, err := db.DialogChats(ctx, userID)
+func (db *DB) Dialogs(ctx context.Context, userID int64, after herald.DialogCursor, limit int) ([]herald.Dialog, error) {
+	out, err := db.DialogChats(ctx, userID, after, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Difference", testDifference},
 		{"DifferencePaging", testDifferencePaging},
 		{"Dialogs", testDialogs},
+		{"DialogsPaging", testDialogsPaging},
 		{"Bodies", testBodies},
 		{"Bots", testBots},
 		{"Files", testFiles},
@@ -769,7 +770,7 @@ func testRemoveMember(t *testing.T, f *fixture) {
 	if got := forUser(ups, b.ID); len(got) != 0 || f.pts(b.ID) != ptsB {
 		t.Errorf("a removed member got updates %v", showAll(got))
 	}
-	ds, err := f.s.Dialogs(f.ctx, b.ID)
+	ds, err := f.s.Dialogs(f.ctx, b.ID, herald.DialogCursor{}, 1000)
 	if err != nil || len(ds) != 0 {
 		t.Errorf("Dialogs of a removed member = %d dialogs, %v; want none", len(ds), err)
 	}
@@ -1463,7 +1464,7 @@ func testDifferencePaging(t *testing.T, f *fixture) {
 
 func testDialogs(t *testing.T, f *fixture) {
 	a, b, c := f.named("alice"), f.named("bobby"), f.named("carol")
-	if ds, err := f.s.Dialogs(f.ctx, a.ID); err != nil || len(ds) != 0 {
+	if ds, err := f.s.Dialogs(f.ctx, a.ID, herald.DialogCursor{}, 1000); err != nil || len(ds) != 0 {
 		t.Errorf("Dialogs with no chats = %d dialogs, %v; want none", len(ds), err)
 	}
 	ab := f.direct(a.ID, b.ID)
@@ -1479,7 +1480,7 @@ func testDialogs(t *testing.T, f *fixture) {
 
 	dialogs := func(u herald.User) map[int64]herald.Dialog {
 		t.Helper()
-		ds, err := f.s.Dialogs(f.ctx, u.ID)
+		ds, err := f.s.Dialogs(f.ctx, u.ID, herald.DialogCursor{}, 1000)
 		if err != nil {
 			t.Fatalf("Dialogs(%d): %v", u.ID, err)
 		}
@@ -1541,7 +1542,7 @@ func testDialogs(t *testing.T, f *fixture) {
 	)
 
 	// Peer names and chat fields come along; the newest activity is first.
-	ds, err := f.s.Dialogs(f.ctx, a.ID)
+	ds, err := f.s.Dialogs(f.ctx, a.ID, herald.DialogCursor{}, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1593,6 +1594,70 @@ func testDialogs(t *testing.T, f *fixture) {
 		want{chat: ab.ID, peer: a.ID, last: 2, lastBody: "ab 2", unread: 0, read: 3, peerRead: 3, role: herald.RoleMember},
 		want{chat: g.ID, last: 4, lastBody: "g 4", unread: 3, read: 1, peerRead: 4, role: herald.RoleMember},
 	)
+}
+
+// The chat list comes in pages that, read one after another from each
+// page's last line, list every chat once, newest activity first, chats
+// equally recent by id, downward.
+func testDialogsPaging(t *testing.T, f *fixture) {
+	a := f.user()
+	var chats []herald.Chat
+	for range 4 {
+		chats = append(chats, f.direct(a.ID, f.user().ID))
+	}
+	// Three groups made at one instant: the cursor must break the tie.
+	at := f.tick()
+	for range 3 {
+		g, _, err := f.s.CreateGroup(f.ctx, herald.Chat{Title: "tie", CreatedBy: a.ID, CreatedAt: at}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chats = append(chats, g)
+	}
+	f.send(chats[1].ID, a.ID, "moves chat 1 to the top")
+	f.send(chats[5].ID, a.ID, "and chat 5 above it")
+
+	all, err := f.s.Dialogs(f.ctx, a.ID, herald.DialogCursor{}, 1000)
+	if err != nil || len(all) != len(chats) {
+		t.Fatalf("Dialogs: %d lines, %v; want %d", len(all), err, len(chats))
+	}
+	for i := 1; i < len(all); i++ {
+		p, d := all[i-1], all[i]
+		if d.Active.After(p.Active) || (d.Active.Equal(p.Active) && d.Chat.ID > p.Chat.ID) {
+			t.Errorf("line %d (chat %d, active %v) comes after chat %d, active %v", i, d.Chat.ID, d.Active, p.Chat.ID, p.Active)
+		}
+	}
+	if all[0].Chat.ID != chats[5].ID || all[1].Chat.ID != chats[1].ID {
+		t.Errorf("top of the list: chats %d, %d; want %d, %d", all[0].Chat.ID, all[1].Chat.ID, chats[5].ID, chats[1].ID)
+	}
+	for _, size := range []int{1, 2, 3, 7} {
+		var got []int64
+		var after herald.DialogCursor
+		for range 100 {
+			page, err := f.s.Dialogs(f.ctx, a.ID, after, size)
+			if err != nil {
+				t.Fatalf("page of %d after %+v: %v", size, after, err)
+			}
+			if len(page) > size {
+				t.Fatalf("page of %d has %d lines", size, len(page))
+			}
+			for _, d := range page {
+				got = append(got, d.Chat.ID)
+			}
+			if len(page) < size {
+				break
+			}
+			last := page[len(page)-1]
+			after = herald.DialogCursor{At: last.Active, ChatID: last.Chat.ID}
+		}
+		want := make([]int64, len(all))
+		for i, d := range all {
+			want[i] = d.Chat.ID
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("pages of %d: %v; want %v", size, got, want)
+		}
+	}
 }
 
 func testBodies(t *testing.T, f *fixture) {

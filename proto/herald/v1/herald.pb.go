@@ -1288,8 +1288,11 @@ func (x *Dialog) GetPeerReadId() int64 {
 }
 
 type DialogList struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Dialogs       []*Dialog              `protobuf:"bytes,1,rep,name=dialogs,proto3" json:"dialogs,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Dialogs []*Dialog              `protobuf:"bytes,1,rep,name=dialogs,proto3" json:"dialogs,omitempty"`
+	// next is where the following page starts, for ChatsRequest.offset;
+	// absent after the last page.
+	Next          *ChatsCursor `protobuf:"bytes,2,opt,name=next,proto3" json:"next,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1331,6 +1334,122 @@ func (x *DialogList) GetDialogs() []*Dialog {
 	return nil
 }
 
+func (x *DialogList) GetNext() *ChatsCursor {
+	if x != nil {
+		return x.Next
+	}
+	return nil
+}
+
+// ChatsRequest pages chats.list. An empty request (or Empty, from clients
+// that do not page) is the first page of the largest size.
+type ChatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Limit         int32                  `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`  // lines per page: 0 or more than 500 means 500
+	Offset        *ChatsCursor           `protobuf:"bytes,2,opt,name=offset,proto3" json:"offset,omitempty"` // absent: from the top
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChatsRequest) Reset() {
+	*x = ChatsRequest{}
+	mi := &file_herald_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChatsRequest) ProtoMessage() {}
+
+func (x *ChatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChatsRequest.ProtoReflect.Descriptor instead.
+func (*ChatsRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ChatsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ChatsRequest) GetOffset() *ChatsCursor {
+	if x != nil {
+		return x.Offset
+	}
+	return nil
+}
+
+// ChatsCursor is a place in the chat list: after the line of chat chat_id,
+// whose last activity was at date (Unix milliseconds). Take it from
+// DialogList.next.
+type ChatsCursor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Date          int64                  `protobuf:"varint,1,opt,name=date,proto3" json:"date,omitempty"`
+	ChatId        int64                  `protobuf:"varint,2,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChatsCursor) Reset() {
+	*x = ChatsCursor{}
+	mi := &file_herald_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChatsCursor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChatsCursor) ProtoMessage() {}
+
+func (x *ChatsCursor) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChatsCursor.ProtoReflect.Descriptor instead.
+func (*ChatsCursor) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ChatsCursor) GetDate() int64 {
+	if x != nil {
+		return x.Date
+	}
+	return 0
+}
+
+func (x *ChatsCursor) GetChatId() int64 {
+	if x != nil {
+		return x.ChatId
+	}
+	return 0
+}
+
 type GetChatRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Peer          *Peer                  `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
@@ -1340,7 +1459,7 @@ type GetChatRequest struct {
 
 func (x *GetChatRequest) Reset() {
 	*x = GetChatRequest{}
-	mi := &file_herald_proto_msgTypes[19]
+	mi := &file_herald_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1352,7 +1471,7 @@ func (x *GetChatRequest) String() string {
 func (*GetChatRequest) ProtoMessage() {}
 
 func (x *GetChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[19]
+	mi := &file_herald_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1365,7 +1484,7 @@ func (x *GetChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChatRequest.ProtoReflect.Descriptor instead.
 func (*GetChatRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{19}
+	return file_herald_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetChatRequest) GetPeer() *Peer {
@@ -1385,7 +1504,7 @@ type CreateGroupRequest struct {
 
 func (x *CreateGroupRequest) Reset() {
 	*x = CreateGroupRequest{}
-	mi := &file_herald_proto_msgTypes[20]
+	mi := &file_herald_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1397,7 +1516,7 @@ func (x *CreateGroupRequest) String() string {
 func (*CreateGroupRequest) ProtoMessage() {}
 
 func (x *CreateGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[20]
+	mi := &file_herald_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1410,7 +1529,7 @@ func (x *CreateGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateGroupRequest.ProtoReflect.Descriptor instead.
 func (*CreateGroupRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{20}
+	return file_herald_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateGroupRequest) GetTitle() string {
@@ -1437,7 +1556,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_herald_proto_msgTypes[21]
+	mi := &file_herald_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1449,7 +1568,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[21]
+	mi := &file_herald_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1462,7 +1581,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{21}
+	return file_herald_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MembersRequest) GetChatId() int64 {
@@ -1490,7 +1609,7 @@ type SetRoleRequest struct {
 
 func (x *SetRoleRequest) Reset() {
 	*x = SetRoleRequest{}
-	mi := &file_herald_proto_msgTypes[22]
+	mi := &file_herald_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +1621,7 @@ func (x *SetRoleRequest) String() string {
 func (*SetRoleRequest) ProtoMessage() {}
 
 func (x *SetRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[22]
+	mi := &file_herald_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +1634,7 @@ func (x *SetRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRoleRequest.ProtoReflect.Descriptor instead.
 func (*SetRoleRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{22}
+	return file_herald_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetRoleRequest) GetChatId() int64 {
@@ -1548,7 +1667,7 @@ type ChatRequest struct {
 
 func (x *ChatRequest) Reset() {
 	*x = ChatRequest{}
-	mi := &file_herald_proto_msgTypes[23]
+	mi := &file_herald_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1560,7 +1679,7 @@ func (x *ChatRequest) String() string {
 func (*ChatRequest) ProtoMessage() {}
 
 func (x *ChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[23]
+	mi := &file_herald_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1573,7 +1692,7 @@ func (x *ChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatRequest.ProtoReflect.Descriptor instead.
 func (*ChatRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{23}
+	return file_herald_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ChatRequest) GetChatId() int64 {
@@ -1595,7 +1714,7 @@ type CreateChannelRequest struct {
 
 func (x *CreateChannelRequest) Reset() {
 	*x = CreateChannelRequest{}
-	mi := &file_herald_proto_msgTypes[24]
+	mi := &file_herald_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1607,7 +1726,7 @@ func (x *CreateChannelRequest) String() string {
 func (*CreateChannelRequest) ProtoMessage() {}
 
 func (x *CreateChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[24]
+	mi := &file_herald_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1620,7 +1739,7 @@ func (x *CreateChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateChannelRequest.ProtoReflect.Descriptor instead.
 func (*CreateChannelRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{24}
+	return file_herald_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateChannelRequest) GetUsername() string {
@@ -1661,7 +1780,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_herald_proto_msgTypes[25]
+	mi := &file_herald_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1673,7 +1792,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[25]
+	mi := &file_herald_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1686,7 +1805,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{25}
+	return file_herald_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *JoinRequest) GetUsername() string {
@@ -1713,7 +1832,7 @@ type InviteRequest struct {
 
 func (x *InviteRequest) Reset() {
 	*x = InviteRequest{}
-	mi := &file_herald_proto_msgTypes[26]
+	mi := &file_herald_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1725,7 +1844,7 @@ func (x *InviteRequest) String() string {
 func (*InviteRequest) ProtoMessage() {}
 
 func (x *InviteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[26]
+	mi := &file_herald_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1738,7 +1857,7 @@ func (x *InviteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteRequest.ProtoReflect.Descriptor instead.
 func (*InviteRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{26}
+	return file_herald_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *InviteRequest) GetChatId() int64 {
@@ -1764,7 +1883,7 @@ type Invite struct {
 
 func (x *Invite) Reset() {
 	*x = Invite{}
-	mi := &file_herald_proto_msgTypes[27]
+	mi := &file_herald_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1776,7 +1895,7 @@ func (x *Invite) String() string {
 func (*Invite) ProtoMessage() {}
 
 func (x *Invite) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[27]
+	mi := &file_herald_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1789,7 +1908,7 @@ func (x *Invite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Invite.ProtoReflect.Descriptor instead.
 func (*Invite) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{27}
+	return file_herald_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Invite) GetCode() string {
@@ -1811,7 +1930,7 @@ type SetChatRequest struct {
 
 func (x *SetChatRequest) Reset() {
 	*x = SetChatRequest{}
-	mi := &file_herald_proto_msgTypes[28]
+	mi := &file_herald_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1823,7 +1942,7 @@ func (x *SetChatRequest) String() string {
 func (*SetChatRequest) ProtoMessage() {}
 
 func (x *SetChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[28]
+	mi := &file_herald_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1836,7 +1955,7 @@ func (x *SetChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetChatRequest.ProtoReflect.Descriptor instead.
 func (*SetChatRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{28}
+	return file_herald_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SetChatRequest) GetChatId() int64 {
@@ -1877,7 +1996,7 @@ type MuteRequest struct {
 
 func (x *MuteRequest) Reset() {
 	*x = MuteRequest{}
-	mi := &file_herald_proto_msgTypes[29]
+	mi := &file_herald_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1889,7 +2008,7 @@ func (x *MuteRequest) String() string {
 func (*MuteRequest) ProtoMessage() {}
 
 func (x *MuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[29]
+	mi := &file_herald_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1902,7 +2021,7 @@ func (x *MuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MuteRequest.ProtoReflect.Descriptor instead.
 func (*MuteRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{29}
+	return file_herald_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *MuteRequest) GetPeer() *Peer {
@@ -1930,7 +2049,7 @@ type ChatDifferenceRequest struct {
 
 func (x *ChatDifferenceRequest) Reset() {
 	*x = ChatDifferenceRequest{}
-	mi := &file_herald_proto_msgTypes[30]
+	mi := &file_herald_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1942,7 +2061,7 @@ func (x *ChatDifferenceRequest) String() string {
 func (*ChatDifferenceRequest) ProtoMessage() {}
 
 func (x *ChatDifferenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[30]
+	mi := &file_herald_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1955,7 +2074,7 @@ func (x *ChatDifferenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatDifferenceRequest.ProtoReflect.Descriptor instead.
 func (*ChatDifferenceRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{30}
+	return file_herald_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ChatDifferenceRequest) GetChatId() int64 {
@@ -2005,7 +2124,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_herald_proto_msgTypes[31]
+	mi := &file_herald_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2017,7 +2136,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[31]
+	mi := &file_herald_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2030,7 +2149,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{31}
+	return file_herald_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Message) GetChatId() int64 {
@@ -2179,7 +2298,7 @@ type File struct {
 
 func (x *File) Reset() {
 	*x = File{}
-	mi := &file_herald_proto_msgTypes[32]
+	mi := &file_herald_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +2310,7 @@ func (x *File) String() string {
 func (*File) ProtoMessage() {}
 
 func (x *File) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[32]
+	mi := &file_herald_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +2323,7 @@ func (x *File) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use File.ProtoReflect.Descriptor instead.
 func (*File) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{32}
+	return file_herald_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *File) GetId() string {
@@ -2286,7 +2405,7 @@ type FileRequest struct {
 
 func (x *FileRequest) Reset() {
 	*x = FileRequest{}
-	mi := &file_herald_proto_msgTypes[33]
+	mi := &file_herald_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2298,7 +2417,7 @@ func (x *FileRequest) String() string {
 func (*FileRequest) ProtoMessage() {}
 
 func (x *FileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[33]
+	mi := &file_herald_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2311,7 +2430,7 @@ func (x *FileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileRequest.ProtoReflect.Descriptor instead.
 func (*FileRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{33}
+	return file_herald_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *FileRequest) GetId() string {
@@ -2331,7 +2450,7 @@ type FileLinkRequest struct {
 
 func (x *FileLinkRequest) Reset() {
 	*x = FileLinkRequest{}
-	mi := &file_herald_proto_msgTypes[34]
+	mi := &file_herald_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2343,7 +2462,7 @@ func (x *FileLinkRequest) String() string {
 func (*FileLinkRequest) ProtoMessage() {}
 
 func (x *FileLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[34]
+	mi := &file_herald_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2356,7 +2475,7 @@ func (x *FileLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileLinkRequest.ProtoReflect.Descriptor instead.
 func (*FileLinkRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{34}
+	return file_herald_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *FileLinkRequest) GetId() string {
@@ -2385,7 +2504,7 @@ type FileLink struct {
 
 func (x *FileLink) Reset() {
 	*x = FileLink{}
-	mi := &file_herald_proto_msgTypes[35]
+	mi := &file_herald_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2397,7 +2516,7 @@ func (x *FileLink) String() string {
 func (*FileLink) ProtoMessage() {}
 
 func (x *FileLink) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[35]
+	mi := &file_herald_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2410,7 +2529,7 @@ func (x *FileLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileLink.ProtoReflect.Descriptor instead.
 func (*FileLink) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{35}
+	return file_herald_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *FileLink) GetUrl() string {
@@ -2439,7 +2558,7 @@ type Forward struct {
 
 func (x *Forward) Reset() {
 	*x = Forward{}
-	mi := &file_herald_proto_msgTypes[36]
+	mi := &file_herald_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2451,7 +2570,7 @@ func (x *Forward) String() string {
 func (*Forward) ProtoMessage() {}
 
 func (x *Forward) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[36]
+	mi := &file_herald_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2464,7 +2583,7 @@ func (x *Forward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Forward.ProtoReflect.Descriptor instead.
 func (*Forward) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{36}
+	return file_herald_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Forward) GetFromId() int64 {
@@ -2509,7 +2628,7 @@ type SendRequest struct {
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_herald_proto_msgTypes[37]
+	mi := &file_herald_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2521,7 +2640,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[37]
+	mi := &file_herald_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2534,7 +2653,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{37}
+	return file_herald_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SendRequest) GetPeer() *Peer {
@@ -2589,7 +2708,7 @@ type SetTTLRequest struct {
 
 func (x *SetTTLRequest) Reset() {
 	*x = SetTTLRequest{}
-	mi := &file_herald_proto_msgTypes[38]
+	mi := &file_herald_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2601,7 +2720,7 @@ func (x *SetTTLRequest) String() string {
 func (*SetTTLRequest) ProtoMessage() {}
 
 func (x *SetTTLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[38]
+	mi := &file_herald_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2614,7 +2733,7 @@ func (x *SetTTLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTTLRequest.ProtoReflect.Descriptor instead.
 func (*SetTTLRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{38}
+	return file_herald_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SetTTLRequest) GetPeer() *Peer {
@@ -2643,7 +2762,7 @@ type ForwardRequest struct {
 
 func (x *ForwardRequest) Reset() {
 	*x = ForwardRequest{}
-	mi := &file_herald_proto_msgTypes[39]
+	mi := &file_herald_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2655,7 +2774,7 @@ func (x *ForwardRequest) String() string {
 func (*ForwardRequest) ProtoMessage() {}
 
 func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[39]
+	mi := &file_herald_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2668,7 +2787,7 @@ func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
 func (*ForwardRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{39}
+	return file_herald_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ForwardRequest) GetFromChatId() int64 {
@@ -2708,7 +2827,7 @@ type MessageList struct {
 
 func (x *MessageList) Reset() {
 	*x = MessageList{}
-	mi := &file_herald_proto_msgTypes[40]
+	mi := &file_herald_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2720,7 +2839,7 @@ func (x *MessageList) String() string {
 func (*MessageList) ProtoMessage() {}
 
 func (x *MessageList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[40]
+	mi := &file_herald_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2733,7 +2852,7 @@ func (x *MessageList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageList.ProtoReflect.Descriptor instead.
 func (*MessageList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{40}
+	return file_herald_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *MessageList) GetMessages() []*Message {
@@ -2754,7 +2873,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_herald_proto_msgTypes[41]
+	mi := &file_herald_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2766,7 +2885,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[41]
+	mi := &file_herald_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2779,7 +2898,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{41}
+	return file_herald_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *HistoryRequest) GetPeer() *Peer {
@@ -2814,7 +2933,7 @@ type EditRequest struct {
 
 func (x *EditRequest) Reset() {
 	*x = EditRequest{}
-	mi := &file_herald_proto_msgTypes[42]
+	mi := &file_herald_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2826,7 +2945,7 @@ func (x *EditRequest) String() string {
 func (*EditRequest) ProtoMessage() {}
 
 func (x *EditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[42]
+	mi := &file_herald_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2839,7 +2958,7 @@ func (x *EditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditRequest.ProtoReflect.Descriptor instead.
 func (*EditRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{42}
+	return file_herald_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *EditRequest) GetChatId() int64 {
@@ -2874,7 +2993,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_herald_proto_msgTypes[43]
+	mi := &file_herald_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2886,7 +3005,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[43]
+	mi := &file_herald_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2899,7 +3018,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{43}
+	return file_herald_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *DeleteRequest) GetChatId() int64 {
@@ -2933,7 +3052,7 @@ type ClearRequest struct {
 
 func (x *ClearRequest) Reset() {
 	*x = ClearRequest{}
-	mi := &file_herald_proto_msgTypes[44]
+	mi := &file_herald_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2945,7 +3064,7 @@ func (x *ClearRequest) String() string {
 func (*ClearRequest) ProtoMessage() {}
 
 func (x *ClearRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[44]
+	mi := &file_herald_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2958,7 +3077,7 @@ func (x *ClearRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearRequest.ProtoReflect.Descriptor instead.
 func (*ClearRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{44}
+	return file_herald_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ClearRequest) GetPeer() *Peer {
@@ -2984,7 +3103,7 @@ type ClearResult struct {
 
 func (x *ClearResult) Reset() {
 	*x = ClearResult{}
-	mi := &file_herald_proto_msgTypes[45]
+	mi := &file_herald_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2996,7 +3115,7 @@ func (x *ClearResult) String() string {
 func (*ClearResult) ProtoMessage() {}
 
 func (x *ClearResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[45]
+	mi := &file_herald_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3009,7 +3128,7 @@ func (x *ClearResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearResult.ProtoReflect.Descriptor instead.
 func (*ClearResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{45}
+	return file_herald_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ClearResult) GetDeleted() int32 {
@@ -3029,7 +3148,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_herald_proto_msgTypes[46]
+	mi := &file_herald_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3041,7 +3160,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[46]
+	mi := &file_herald_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3054,7 +3173,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{46}
+	return file_herald_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ReadRequest) GetPeer() *Peer {
@@ -3081,7 +3200,7 @@ type ReadResult struct {
 
 func (x *ReadResult) Reset() {
 	*x = ReadResult{}
-	mi := &file_herald_proto_msgTypes[47]
+	mi := &file_herald_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3093,7 +3212,7 @@ func (x *ReadResult) String() string {
 func (*ReadResult) ProtoMessage() {}
 
 func (x *ReadResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[47]
+	mi := &file_herald_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3106,7 +3225,7 @@ func (x *ReadResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResult.ProtoReflect.Descriptor instead.
 func (*ReadResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{47}
+	return file_herald_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ReadResult) GetChatId() int64 {
@@ -3132,7 +3251,7 @@ type TypingRequest struct {
 
 func (x *TypingRequest) Reset() {
 	*x = TypingRequest{}
-	mi := &file_herald_proto_msgTypes[48]
+	mi := &file_herald_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3144,7 +3263,7 @@ func (x *TypingRequest) String() string {
 func (*TypingRequest) ProtoMessage() {}
 
 func (x *TypingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[48]
+	mi := &file_herald_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3157,7 +3276,7 @@ func (x *TypingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypingRequest.ProtoReflect.Descriptor instead.
 func (*TypingRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{48}
+	return file_herald_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *TypingRequest) GetChatId() int64 {
@@ -3176,7 +3295,7 @@ type State struct {
 
 func (x *State) Reset() {
 	*x = State{}
-	mi := &file_herald_proto_msgTypes[49]
+	mi := &file_herald_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3188,7 +3307,7 @@ func (x *State) String() string {
 func (*State) ProtoMessage() {}
 
 func (x *State) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[49]
+	mi := &file_herald_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3201,7 +3320,7 @@ func (x *State) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use State.ProtoReflect.Descriptor instead.
 func (*State) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{49}
+	return file_herald_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *State) GetPts() int64 {
@@ -3221,7 +3340,7 @@ type DifferenceRequest struct {
 
 func (x *DifferenceRequest) Reset() {
 	*x = DifferenceRequest{}
-	mi := &file_herald_proto_msgTypes[50]
+	mi := &file_herald_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3233,7 +3352,7 @@ func (x *DifferenceRequest) String() string {
 func (*DifferenceRequest) ProtoMessage() {}
 
 func (x *DifferenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[50]
+	mi := &file_herald_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3246,7 +3365,7 @@ func (x *DifferenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DifferenceRequest.ProtoReflect.Descriptor instead.
 func (*DifferenceRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{50}
+	return file_herald_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *DifferenceRequest) GetPts() int64 {
@@ -3275,7 +3394,7 @@ type Difference struct {
 
 func (x *Difference) Reset() {
 	*x = Difference{}
-	mi := &file_herald_proto_msgTypes[51]
+	mi := &file_herald_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3287,7 +3406,7 @@ func (x *Difference) String() string {
 func (*Difference) ProtoMessage() {}
 
 func (x *Difference) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[51]
+	mi := &file_herald_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3300,7 +3419,7 @@ func (x *Difference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Difference.ProtoReflect.Descriptor instead.
 func (*Difference) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{51}
+	return file_herald_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Difference) GetUpdates() []*Update {
@@ -3357,7 +3476,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_herald_proto_msgTypes[52]
+	mi := &file_herald_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3369,7 +3488,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[52]
+	mi := &file_herald_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3382,7 +3501,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{52}
+	return file_herald_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Update) GetPts() int64 {
@@ -3547,7 +3666,7 @@ type DeleteMessages struct {
 
 func (x *DeleteMessages) Reset() {
 	*x = DeleteMessages{}
-	mi := &file_herald_proto_msgTypes[53]
+	mi := &file_herald_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3559,7 +3678,7 @@ func (x *DeleteMessages) String() string {
 func (*DeleteMessages) ProtoMessage() {}
 
 func (x *DeleteMessages) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[53]
+	mi := &file_herald_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3572,7 +3691,7 @@ func (x *DeleteMessages) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMessages.ProtoReflect.Descriptor instead.
 func (*DeleteMessages) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{53}
+	return file_herald_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *DeleteMessages) GetChatId() int64 {
@@ -3600,7 +3719,7 @@ type ReadHistory struct {
 
 func (x *ReadHistory) Reset() {
 	*x = ReadHistory{}
-	mi := &file_herald_proto_msgTypes[54]
+	mi := &file_herald_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3612,7 +3731,7 @@ func (x *ReadHistory) String() string {
 func (*ReadHistory) ProtoMessage() {}
 
 func (x *ReadHistory) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[54]
+	mi := &file_herald_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3625,7 +3744,7 @@ func (x *ReadHistory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadHistory.ProtoReflect.Descriptor instead.
 func (*ReadHistory) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{54}
+	return file_herald_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ReadHistory) GetChatId() int64 {
@@ -3661,7 +3780,7 @@ type ChatMembership struct {
 
 func (x *ChatMembership) Reset() {
 	*x = ChatMembership{}
-	mi := &file_herald_proto_msgTypes[55]
+	mi := &file_herald_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3673,7 +3792,7 @@ func (x *ChatMembership) String() string {
 func (*ChatMembership) ProtoMessage() {}
 
 func (x *ChatMembership) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[55]
+	mi := &file_herald_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3686,7 +3805,7 @@ func (x *ChatMembership) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMembership.ProtoReflect.Descriptor instead.
 func (*ChatMembership) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{55}
+	return file_herald_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ChatMembership) GetChatId() int64 {
@@ -3730,7 +3849,7 @@ type Typing struct {
 
 func (x *Typing) Reset() {
 	*x = Typing{}
-	mi := &file_herald_proto_msgTypes[56]
+	mi := &file_herald_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3742,7 +3861,7 @@ func (x *Typing) String() string {
 func (*Typing) ProtoMessage() {}
 
 func (x *Typing) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[56]
+	mi := &file_herald_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3755,7 +3874,7 @@ func (x *Typing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Typing.ProtoReflect.Descriptor instead.
 func (*Typing) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{56}
+	return file_herald_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *Typing) GetChatId() int64 {
@@ -3793,7 +3912,7 @@ type CatchUp struct {
 
 func (x *CatchUp) Reset() {
 	*x = CatchUp{}
-	mi := &file_herald_proto_msgTypes[57]
+	mi := &file_herald_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3805,7 +3924,7 @@ func (x *CatchUp) String() string {
 func (*CatchUp) ProtoMessage() {}
 
 func (x *CatchUp) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[57]
+	mi := &file_herald_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3818,7 +3937,7 @@ func (x *CatchUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatchUp.ProtoReflect.Descriptor instead.
 func (*CatchUp) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{57}
+	return file_herald_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *CatchUp) GetReason() string {
@@ -3837,7 +3956,7 @@ type ServerInfo struct {
 
 func (x *ServerInfo) Reset() {
 	*x = ServerInfo{}
-	mi := &file_herald_proto_msgTypes[58]
+	mi := &file_herald_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3849,7 +3968,7 @@ func (x *ServerInfo) String() string {
 func (*ServerInfo) ProtoMessage() {}
 
 func (x *ServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[58]
+	mi := &file_herald_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3862,7 +3981,7 @@ func (x *ServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
 func (*ServerInfo) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{58}
+	return file_herald_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ServerInfo) GetRules() string {
@@ -3882,7 +4001,7 @@ type BlockRequest struct {
 
 func (x *BlockRequest) Reset() {
 	*x = BlockRequest{}
-	mi := &file_herald_proto_msgTypes[59]
+	mi := &file_herald_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3894,7 +4013,7 @@ func (x *BlockRequest) String() string {
 func (*BlockRequest) ProtoMessage() {}
 
 func (x *BlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[59]
+	mi := &file_herald_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3907,7 +4026,7 @@ func (x *BlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockRequest.ProtoReflect.Descriptor instead.
 func (*BlockRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{59}
+	return file_herald_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *BlockRequest) GetUsername() string {
@@ -3939,7 +4058,7 @@ type ReportRequest struct {
 
 func (x *ReportRequest) Reset() {
 	*x = ReportRequest{}
-	mi := &file_herald_proto_msgTypes[60]
+	mi := &file_herald_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3951,7 +4070,7 @@ func (x *ReportRequest) String() string {
 func (*ReportRequest) ProtoMessage() {}
 
 func (x *ReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[60]
+	mi := &file_herald_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3964,7 +4083,7 @@ func (x *ReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
 func (*ReportRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{60}
+	return file_herald_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ReportRequest) GetUsername() string {
@@ -4037,7 +4156,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_herald_proto_msgTypes[61]
+	mi := &file_herald_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4049,7 +4168,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[61]
+	mi := &file_herald_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4062,7 +4181,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{61}
+	return file_herald_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *Report) GetId() int64 {
@@ -4165,7 +4284,7 @@ type ReportList struct {
 
 func (x *ReportList) Reset() {
 	*x = ReportList{}
-	mi := &file_herald_proto_msgTypes[62]
+	mi := &file_herald_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4177,7 +4296,7 @@ func (x *ReportList) String() string {
 func (*ReportList) ProtoMessage() {}
 
 func (x *ReportList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[62]
+	mi := &file_herald_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4190,7 +4309,7 @@ func (x *ReportList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportList.ProtoReflect.Descriptor instead.
 func (*ReportList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{62}
+	return file_herald_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ReportList) GetReports() []*Report {
@@ -4210,7 +4329,7 @@ type ReportsRequest struct {
 
 func (x *ReportsRequest) Reset() {
 	*x = ReportsRequest{}
-	mi := &file_herald_proto_msgTypes[63]
+	mi := &file_herald_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4222,7 +4341,7 @@ func (x *ReportsRequest) String() string {
 func (*ReportsRequest) ProtoMessage() {}
 
 func (x *ReportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[63]
+	mi := &file_herald_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4235,7 +4354,7 @@ func (x *ReportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportsRequest.ProtoReflect.Descriptor instead.
 func (*ReportsRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{63}
+	return file_herald_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ReportsRequest) GetStatus() string {
@@ -4261,7 +4380,7 @@ type ShowReportRequest struct {
 
 func (x *ShowReportRequest) Reset() {
 	*x = ShowReportRequest{}
-	mi := &file_herald_proto_msgTypes[64]
+	mi := &file_herald_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4273,7 +4392,7 @@ func (x *ShowReportRequest) String() string {
 func (*ShowReportRequest) ProtoMessage() {}
 
 func (x *ShowReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[64]
+	mi := &file_herald_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4286,7 +4405,7 @@ func (x *ShowReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowReportRequest.ProtoReflect.Descriptor instead.
 func (*ShowReportRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{64}
+	return file_herald_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ShowReportRequest) GetId() int64 {
@@ -4310,7 +4429,7 @@ type ReportView struct {
 
 func (x *ReportView) Reset() {
 	*x = ReportView{}
-	mi := &file_herald_proto_msgTypes[65]
+	mi := &file_herald_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4322,7 +4441,7 @@ func (x *ReportView) String() string {
 func (*ReportView) ProtoMessage() {}
 
 func (x *ReportView) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[65]
+	mi := &file_herald_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4335,7 +4454,7 @@ func (x *ReportView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportView.ProtoReflect.Descriptor instead.
 func (*ReportView) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{65}
+	return file_herald_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ReportView) GetReport() *Report {
@@ -4379,7 +4498,7 @@ type AdminRequest struct {
 
 func (x *AdminRequest) Reset() {
 	*x = AdminRequest{}
-	mi := &file_herald_proto_msgTypes[66]
+	mi := &file_herald_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4391,7 +4510,7 @@ func (x *AdminRequest) String() string {
 func (*AdminRequest) ProtoMessage() {}
 
 func (x *AdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[66]
+	mi := &file_herald_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4404,7 +4523,7 @@ func (x *AdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminRequest.ProtoReflect.Descriptor instead.
 func (*AdminRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{66}
+	return file_herald_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *AdminRequest) GetTarget() string {
@@ -4456,7 +4575,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_herald_proto_msgTypes[67]
+	mi := &file_herald_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4468,7 +4587,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[67]
+	mi := &file_herald_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4481,7 +4600,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{67}
+	return file_herald_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *AuditEntry) GetId() int64 {
@@ -4535,7 +4654,7 @@ type AuditList struct {
 
 func (x *AuditList) Reset() {
 	*x = AuditList{}
-	mi := &file_herald_proto_msgTypes[68]
+	mi := &file_herald_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4547,7 +4666,7 @@ func (x *AuditList) String() string {
 func (*AuditList) ProtoMessage() {}
 
 func (x *AuditList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[68]
+	mi := &file_herald_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4560,7 +4679,7 @@ func (x *AuditList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditList.ProtoReflect.Descriptor instead.
 func (*AuditList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{68}
+	return file_herald_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *AuditList) GetEntries() []*AuditEntry {
@@ -4584,7 +4703,7 @@ type InlineButton struct {
 
 func (x *InlineButton) Reset() {
 	*x = InlineButton{}
-	mi := &file_herald_proto_msgTypes[69]
+	mi := &file_herald_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4596,7 +4715,7 @@ func (x *InlineButton) String() string {
 func (*InlineButton) ProtoMessage() {}
 
 func (x *InlineButton) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[69]
+	mi := &file_herald_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4609,7 +4728,7 @@ func (x *InlineButton) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InlineButton.ProtoReflect.Descriptor instead.
 func (*InlineButton) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{69}
+	return file_herald_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *InlineButton) GetText() string {
@@ -4642,7 +4761,7 @@ type ButtonRow struct {
 
 func (x *ButtonRow) Reset() {
 	*x = ButtonRow{}
-	mi := &file_herald_proto_msgTypes[70]
+	mi := &file_herald_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4654,7 +4773,7 @@ func (x *ButtonRow) String() string {
 func (*ButtonRow) ProtoMessage() {}
 
 func (x *ButtonRow) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[70]
+	mi := &file_herald_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4667,7 +4786,7 @@ func (x *ButtonRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ButtonRow.ProtoReflect.Descriptor instead.
 func (*ButtonRow) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{70}
+	return file_herald_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ButtonRow) GetButtons() []*InlineButton {
@@ -4687,7 +4806,7 @@ type CreateBotRequest struct {
 
 func (x *CreateBotRequest) Reset() {
 	*x = CreateBotRequest{}
-	mi := &file_herald_proto_msgTypes[71]
+	mi := &file_herald_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4699,7 +4818,7 @@ func (x *CreateBotRequest) String() string {
 func (*CreateBotRequest) ProtoMessage() {}
 
 func (x *CreateBotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[71]
+	mi := &file_herald_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4712,7 +4831,7 @@ func (x *CreateBotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBotRequest.ProtoReflect.Descriptor instead.
 func (*CreateBotRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{71}
+	return file_herald_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *CreateBotRequest) GetUsername() string {
@@ -4738,7 +4857,7 @@ type BotRequest struct {
 
 func (x *BotRequest) Reset() {
 	*x = BotRequest{}
-	mi := &file_herald_proto_msgTypes[72]
+	mi := &file_herald_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4750,7 +4869,7 @@ func (x *BotRequest) String() string {
 func (*BotRequest) ProtoMessage() {}
 
 func (x *BotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[72]
+	mi := &file_herald_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4763,7 +4882,7 @@ func (x *BotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BotRequest.ProtoReflect.Descriptor instead.
 func (*BotRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{72}
+	return file_herald_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *BotRequest) GetUsername() string {
@@ -4783,7 +4902,7 @@ type SetBotRequest struct {
 
 func (x *SetBotRequest) Reset() {
 	*x = SetBotRequest{}
-	mi := &file_herald_proto_msgTypes[73]
+	mi := &file_herald_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4795,7 +4914,7 @@ func (x *SetBotRequest) String() string {
 func (*SetBotRequest) ProtoMessage() {}
 
 func (x *SetBotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[73]
+	mi := &file_herald_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4808,7 +4927,7 @@ func (x *SetBotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBotRequest.ProtoReflect.Descriptor instead.
 func (*SetBotRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{73}
+	return file_herald_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *SetBotRequest) GetUsername() string {
@@ -4838,7 +4957,7 @@ type Bot struct {
 
 func (x *Bot) Reset() {
 	*x = Bot{}
-	mi := &file_herald_proto_msgTypes[74]
+	mi := &file_herald_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4850,7 +4969,7 @@ func (x *Bot) String() string {
 func (*Bot) ProtoMessage() {}
 
 func (x *Bot) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[74]
+	mi := &file_herald_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4863,7 +4982,7 @@ func (x *Bot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bot.ProtoReflect.Descriptor instead.
 func (*Bot) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{74}
+	return file_herald_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *Bot) GetUser() *User {
@@ -4910,7 +5029,7 @@ type BotList struct {
 
 func (x *BotList) Reset() {
 	*x = BotList{}
-	mi := &file_herald_proto_msgTypes[75]
+	mi := &file_herald_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4922,7 +5041,7 @@ func (x *BotList) String() string {
 func (*BotList) ProtoMessage() {}
 
 func (x *BotList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[75]
+	mi := &file_herald_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4935,7 +5054,7 @@ func (x *BotList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BotList.ProtoReflect.Descriptor instead.
 func (*BotList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{75}
+	return file_herald_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *BotList) GetBots() []*Bot {
@@ -4956,7 +5075,7 @@ type PressRequest struct {
 
 func (x *PressRequest) Reset() {
 	*x = PressRequest{}
-	mi := &file_herald_proto_msgTypes[76]
+	mi := &file_herald_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4968,7 +5087,7 @@ func (x *PressRequest) String() string {
 func (*PressRequest) ProtoMessage() {}
 
 func (x *PressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[76]
+	mi := &file_herald_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4981,7 +5100,7 @@ func (x *PressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PressRequest.ProtoReflect.Descriptor instead.
 func (*PressRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{76}
+	return file_herald_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *PressRequest) GetChatId() int64 {
@@ -5014,7 +5133,7 @@ type PressResult struct {
 
 func (x *PressResult) Reset() {
 	*x = PressResult{}
-	mi := &file_herald_proto_msgTypes[77]
+	mi := &file_herald_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5026,7 +5145,7 @@ func (x *PressResult) String() string {
 func (*PressResult) ProtoMessage() {}
 
 func (x *PressResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[77]
+	mi := &file_herald_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5039,7 +5158,7 @@ func (x *PressResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PressResult.ProtoReflect.Descriptor instead.
 func (*PressResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{77}
+	return file_herald_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *PressResult) GetQueryId() int64 {
@@ -5067,7 +5186,7 @@ type CallbackAnswer struct {
 
 func (x *CallbackAnswer) Reset() {
 	*x = CallbackAnswer{}
-	mi := &file_herald_proto_msgTypes[78]
+	mi := &file_herald_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5079,7 +5198,7 @@ func (x *CallbackAnswer) String() string {
 func (*CallbackAnswer) ProtoMessage() {}
 
 func (x *CallbackAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[78]
+	mi := &file_herald_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5092,7 +5211,7 @@ func (x *CallbackAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackAnswer.ProtoReflect.Descriptor instead.
 func (*CallbackAnswer) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{78}
+	return file_herald_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *CallbackAnswer) GetQueryId() int64 {
@@ -5161,7 +5280,7 @@ type PreKey struct {
 
 func (x *PreKey) Reset() {
 	*x = PreKey{}
-	mi := &file_herald_proto_msgTypes[79]
+	mi := &file_herald_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5173,7 +5292,7 @@ func (x *PreKey) String() string {
 func (*PreKey) ProtoMessage() {}
 
 func (x *PreKey) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[79]
+	mi := &file_herald_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5186,7 +5305,7 @@ func (x *PreKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreKey.ProtoReflect.Descriptor instead.
 func (*PreKey) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{79}
+	return file_herald_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *PreKey) GetId() uint32 {
@@ -5215,7 +5334,7 @@ type SignedPreKey struct {
 
 func (x *SignedPreKey) Reset() {
 	*x = SignedPreKey{}
-	mi := &file_herald_proto_msgTypes[80]
+	mi := &file_herald_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5227,7 +5346,7 @@ func (x *SignedPreKey) String() string {
 func (*SignedPreKey) ProtoMessage() {}
 
 func (x *SignedPreKey) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[80]
+	mi := &file_herald_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5240,7 +5359,7 @@ func (x *SignedPreKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedPreKey.ProtoReflect.Descriptor instead.
 func (*SignedPreKey) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{80}
+	return file_herald_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *SignedPreKey) GetId() uint32 {
@@ -5286,7 +5405,7 @@ type PublishKeysRequest struct {
 
 func (x *PublishKeysRequest) Reset() {
 	*x = PublishKeysRequest{}
-	mi := &file_herald_proto_msgTypes[81]
+	mi := &file_herald_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5298,7 +5417,7 @@ func (x *PublishKeysRequest) String() string {
 func (*PublishKeysRequest) ProtoMessage() {}
 
 func (x *PublishKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[81]
+	mi := &file_herald_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5311,7 +5430,7 @@ func (x *PublishKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishKeysRequest.ProtoReflect.Descriptor instead.
 func (*PublishKeysRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{81}
+	return file_herald_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *PublishKeysRequest) GetIdentityKey() []byte {
@@ -5354,7 +5473,7 @@ type KeyStatus struct {
 
 func (x *KeyStatus) Reset() {
 	*x = KeyStatus{}
-	mi := &file_herald_proto_msgTypes[82]
+	mi := &file_herald_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5366,7 +5485,7 @@ func (x *KeyStatus) String() string {
 func (*KeyStatus) ProtoMessage() {}
 
 func (x *KeyStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[82]
+	mi := &file_herald_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5379,7 +5498,7 @@ func (x *KeyStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyStatus.ProtoReflect.Descriptor instead.
 func (*KeyStatus) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{82}
+	return file_herald_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *KeyStatus) GetPreKeys() int32 {
@@ -5422,7 +5541,7 @@ type BundlesRequest struct {
 
 func (x *BundlesRequest) Reset() {
 	*x = BundlesRequest{}
-	mi := &file_herald_proto_msgTypes[83]
+	mi := &file_herald_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5434,7 +5553,7 @@ func (x *BundlesRequest) String() string {
 func (*BundlesRequest) ProtoMessage() {}
 
 func (x *BundlesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[83]
+	mi := &file_herald_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5447,7 +5566,7 @@ func (x *BundlesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BundlesRequest.ProtoReflect.Descriptor instead.
 func (*BundlesRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{83}
+	return file_herald_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *BundlesRequest) GetUsername() string {
@@ -5478,7 +5597,7 @@ type Bundle struct {
 
 func (x *Bundle) Reset() {
 	*x = Bundle{}
-	mi := &file_herald_proto_msgTypes[84]
+	mi := &file_herald_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5490,7 +5609,7 @@ func (x *Bundle) String() string {
 func (*Bundle) ProtoMessage() {}
 
 func (x *Bundle) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[84]
+	mi := &file_herald_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5503,7 +5622,7 @@ func (x *Bundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bundle.ProtoReflect.Descriptor instead.
 func (*Bundle) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{84}
+	return file_herald_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *Bundle) GetUserId() int64 {
@@ -5558,7 +5677,7 @@ type BundleList struct {
 
 func (x *BundleList) Reset() {
 	*x = BundleList{}
-	mi := &file_herald_proto_msgTypes[85]
+	mi := &file_herald_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5570,7 +5689,7 @@ func (x *BundleList) String() string {
 func (*BundleList) ProtoMessage() {}
 
 func (x *BundleList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[85]
+	mi := &file_herald_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5583,7 +5702,7 @@ func (x *BundleList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BundleList.ProtoReflect.Descriptor instead.
 func (*BundleList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{85}
+	return file_herald_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *BundleList) GetUser() *User {
@@ -5610,7 +5729,7 @@ type IdentitiesRequest struct {
 
 func (x *IdentitiesRequest) Reset() {
 	*x = IdentitiesRequest{}
-	mi := &file_herald_proto_msgTypes[86]
+	mi := &file_herald_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5622,7 +5741,7 @@ func (x *IdentitiesRequest) String() string {
 func (*IdentitiesRequest) ProtoMessage() {}
 
 func (x *IdentitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[86]
+	mi := &file_herald_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5635,7 +5754,7 @@ func (x *IdentitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentitiesRequest.ProtoReflect.Descriptor instead.
 func (*IdentitiesRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{86}
+	return file_herald_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *IdentitiesRequest) GetUsername() string {
@@ -5655,7 +5774,7 @@ type DeviceIdentity struct {
 
 func (x *DeviceIdentity) Reset() {
 	*x = DeviceIdentity{}
-	mi := &file_herald_proto_msgTypes[87]
+	mi := &file_herald_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5667,7 +5786,7 @@ func (x *DeviceIdentity) String() string {
 func (*DeviceIdentity) ProtoMessage() {}
 
 func (x *DeviceIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[87]
+	mi := &file_herald_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5680,7 +5799,7 @@ func (x *DeviceIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceIdentity.ProtoReflect.Descriptor instead.
 func (*DeviceIdentity) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{87}
+	return file_herald_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *DeviceIdentity) GetDeviceId() int64 {
@@ -5707,7 +5826,7 @@ type IdentityList struct {
 
 func (x *IdentityList) Reset() {
 	*x = IdentityList{}
-	mi := &file_herald_proto_msgTypes[88]
+	mi := &file_herald_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5719,7 +5838,7 @@ func (x *IdentityList) String() string {
 func (*IdentityList) ProtoMessage() {}
 
 func (x *IdentityList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[88]
+	mi := &file_herald_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5732,7 +5851,7 @@ func (x *IdentityList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentityList.ProtoReflect.Descriptor instead.
 func (*IdentityList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{88}
+	return file_herald_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *IdentityList) GetUser() *User {
@@ -5767,7 +5886,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_herald_proto_msgTypes[89]
+	mi := &file_herald_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5779,7 +5898,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[89]
+	mi := &file_herald_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5792,7 +5911,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{89}
+	return file_herald_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *Envelope) GetId() int64 {
@@ -5877,7 +5996,7 @@ type OutgoingEnvelope struct {
 
 func (x *OutgoingEnvelope) Reset() {
 	*x = OutgoingEnvelope{}
-	mi := &file_herald_proto_msgTypes[90]
+	mi := &file_herald_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5889,7 +6008,7 @@ func (x *OutgoingEnvelope) String() string {
 func (*OutgoingEnvelope) ProtoMessage() {}
 
 func (x *OutgoingEnvelope) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[90]
+	mi := &file_herald_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5902,7 +6021,7 @@ func (x *OutgoingEnvelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutgoingEnvelope.ProtoReflect.Descriptor instead.
 func (*OutgoingEnvelope) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{90}
+	return file_herald_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *OutgoingEnvelope) GetDeviceId() int64 {
@@ -5947,7 +6066,7 @@ type SecretSendRequest struct {
 
 func (x *SecretSendRequest) Reset() {
 	*x = SecretSendRequest{}
-	mi := &file_herald_proto_msgTypes[91]
+	mi := &file_herald_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5959,7 +6078,7 @@ func (x *SecretSendRequest) String() string {
 func (*SecretSendRequest) ProtoMessage() {}
 
 func (x *SecretSendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[91]
+	mi := &file_herald_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5972,7 +6091,7 @@ func (x *SecretSendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretSendRequest.ProtoReflect.Descriptor instead.
 func (*SecretSendRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{91}
+	return file_herald_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *SecretSendRequest) GetUsername() string {
@@ -6013,7 +6132,7 @@ type SecretSendResult struct {
 
 func (x *SecretSendResult) Reset() {
 	*x = SecretSendResult{}
-	mi := &file_herald_proto_msgTypes[92]
+	mi := &file_herald_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6025,7 +6144,7 @@ func (x *SecretSendResult) String() string {
 func (*SecretSendResult) ProtoMessage() {}
 
 func (x *SecretSendResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[92]
+	mi := &file_herald_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6038,7 +6157,7 @@ func (x *SecretSendResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretSendResult.ProtoReflect.Descriptor instead.
 func (*SecretSendResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{92}
+	return file_herald_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *SecretSendResult) GetSentAt() int64 {
@@ -6065,7 +6184,7 @@ type DeviceSet struct {
 
 func (x *DeviceSet) Reset() {
 	*x = DeviceSet{}
-	mi := &file_herald_proto_msgTypes[93]
+	mi := &file_herald_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6077,7 +6196,7 @@ func (x *DeviceSet) String() string {
 func (*DeviceSet) ProtoMessage() {}
 
 func (x *DeviceSet) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[93]
+	mi := &file_herald_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6090,7 +6209,7 @@ func (x *DeviceSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceSet.ProtoReflect.Descriptor instead.
 func (*DeviceSet) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{93}
+	return file_herald_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *DeviceSet) GetUserId() int64 {
@@ -6118,7 +6237,7 @@ type StaleDevices struct {
 
 func (x *StaleDevices) Reset() {
 	*x = StaleDevices{}
-	mi := &file_herald_proto_msgTypes[94]
+	mi := &file_herald_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6130,7 +6249,7 @@ func (x *StaleDevices) String() string {
 func (*StaleDevices) ProtoMessage() {}
 
 func (x *StaleDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[94]
+	mi := &file_herald_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6143,7 +6262,7 @@ func (x *StaleDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StaleDevices.ProtoReflect.Descriptor instead.
 func (*StaleDevices) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{94}
+	return file_herald_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *StaleDevices) GetMissing() []int64 {
@@ -6176,7 +6295,7 @@ type FetchRequest struct {
 
 func (x *FetchRequest) Reset() {
 	*x = FetchRequest{}
-	mi := &file_herald_proto_msgTypes[95]
+	mi := &file_herald_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6188,7 +6307,7 @@ func (x *FetchRequest) String() string {
 func (*FetchRequest) ProtoMessage() {}
 
 func (x *FetchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[95]
+	mi := &file_herald_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6201,7 +6320,7 @@ func (x *FetchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
 func (*FetchRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{95}
+	return file_herald_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *FetchRequest) GetLimit() int32 {
@@ -6222,7 +6341,7 @@ type EnvelopeList struct {
 
 func (x *EnvelopeList) Reset() {
 	*x = EnvelopeList{}
-	mi := &file_herald_proto_msgTypes[96]
+	mi := &file_herald_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6234,7 +6353,7 @@ func (x *EnvelopeList) String() string {
 func (*EnvelopeList) ProtoMessage() {}
 
 func (x *EnvelopeList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[96]
+	mi := &file_herald_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6247,7 +6366,7 @@ func (x *EnvelopeList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnvelopeList.ProtoReflect.Descriptor instead.
 func (*EnvelopeList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{96}
+	return file_herald_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *EnvelopeList) GetEnvelopes() []*Envelope {
@@ -6280,7 +6399,7 @@ type AckRequest struct {
 
 func (x *AckRequest) Reset() {
 	*x = AckRequest{}
-	mi := &file_herald_proto_msgTypes[97]
+	mi := &file_herald_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6292,7 +6411,7 @@ func (x *AckRequest) String() string {
 func (*AckRequest) ProtoMessage() {}
 
 func (x *AckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[97]
+	mi := &file_herald_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6305,7 +6424,7 @@ func (x *AckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckRequest.ProtoReflect.Descriptor instead.
 func (*AckRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{97}
+	return file_herald_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *AckRequest) GetIds() []int64 {
@@ -6416,10 +6535,17 @@ const file_herald_proto_rawDesc = "" +
 	"\x06unread\x18\x03 \x01(\x05R\x06unread\x12\x17\n" +
 	"\aread_id\x18\x04 \x01(\x03R\x06readId\x12 \n" +
 	"\fpeer_read_id\x18\x05 \x01(\x03R\n" +
-	"peerReadId\"9\n" +
+	"peerReadId\"e\n" +
 	"\n" +
 	"DialogList\x12+\n" +
-	"\adialogs\x18\x01 \x03(\v2\x11.herald.v1.DialogR\adialogs\"5\n" +
+	"\adialogs\x18\x01 \x03(\v2\x11.herald.v1.DialogR\adialogs\x12*\n" +
+	"\x04next\x18\x02 \x01(\v2\x16.herald.v1.ChatsCursorR\x04next\"T\n" +
+	"\fChatsRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12.\n" +
+	"\x06offset\x18\x02 \x01(\v2\x16.herald.v1.ChatsCursorR\x06offset\":\n" +
+	"\vChatsCursor\x12\x12\n" +
+	"\x04date\x18\x01 \x01(\x03R\x04date\x12\x17\n" +
+	"\achat_id\x18\x02 \x01(\x03R\x06chatId\"5\n" +
 	"\x0eGetChatRequest\x12#\n" +
 	"\x04peer\x18\x01 \x01(\v2\x0f.herald.v1.PeerR\x04peer\"H\n" +
 	"\x12CreateGroupRequest\x12\x14\n" +
@@ -6811,7 +6937,7 @@ func file_herald_proto_rawDescGZIP() []byte {
 	return file_herald_proto_rawDescData
 }
 
-var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
+var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 100)
 var file_herald_proto_goTypes = []any{
 	(*Frame)(nil),                 // 0: herald.v1.Frame
 	(*Request)(nil),               // 1: herald.v1.Request
@@ -6832,96 +6958,98 @@ var file_herald_proto_goTypes = []any{
 	(*Member)(nil),                // 16: herald.v1.Member
 	(*Dialog)(nil),                // 17: herald.v1.Dialog
 	(*DialogList)(nil),            // 18: herald.v1.DialogList
-	(*GetChatRequest)(nil),        // 19: herald.v1.GetChatRequest
-	(*CreateGroupRequest)(nil),    // 20: herald.v1.CreateGroupRequest
-	(*MembersRequest)(nil),        // 21: herald.v1.MembersRequest
-	(*SetRoleRequest)(nil),        // 22: herald.v1.SetRoleRequest
-	(*ChatRequest)(nil),           // 23: herald.v1.ChatRequest
-	(*CreateChannelRequest)(nil),  // 24: herald.v1.CreateChannelRequest
-	(*JoinRequest)(nil),           // 25: herald.v1.JoinRequest
-	(*InviteRequest)(nil),         // 26: herald.v1.InviteRequest
-	(*Invite)(nil),                // 27: herald.v1.Invite
-	(*SetChatRequest)(nil),        // 28: herald.v1.SetChatRequest
-	(*MuteRequest)(nil),           // 29: herald.v1.MuteRequest
-	(*ChatDifferenceRequest)(nil), // 30: herald.v1.ChatDifferenceRequest
-	(*Message)(nil),               // 31: herald.v1.Message
-	(*File)(nil),                  // 32: herald.v1.File
-	(*FileRequest)(nil),           // 33: herald.v1.FileRequest
-	(*FileLinkRequest)(nil),       // 34: herald.v1.FileLinkRequest
-	(*FileLink)(nil),              // 35: herald.v1.FileLink
-	(*Forward)(nil),               // 36: herald.v1.Forward
-	(*SendRequest)(nil),           // 37: herald.v1.SendRequest
-	(*SetTTLRequest)(nil),         // 38: herald.v1.SetTTLRequest
-	(*ForwardRequest)(nil),        // 39: herald.v1.ForwardRequest
-	(*MessageList)(nil),           // 40: herald.v1.MessageList
-	(*HistoryRequest)(nil),        // 41: herald.v1.HistoryRequest
-	(*EditRequest)(nil),           // 42: herald.v1.EditRequest
-	(*DeleteRequest)(nil),         // 43: herald.v1.DeleteRequest
-	(*ClearRequest)(nil),          // 44: herald.v1.ClearRequest
-	(*ClearResult)(nil),           // 45: herald.v1.ClearResult
-	(*ReadRequest)(nil),           // 46: herald.v1.ReadRequest
-	(*ReadResult)(nil),            // 47: herald.v1.ReadResult
-	(*TypingRequest)(nil),         // 48: herald.v1.TypingRequest
-	(*State)(nil),                 // 49: herald.v1.State
-	(*DifferenceRequest)(nil),     // 50: herald.v1.DifferenceRequest
-	(*Difference)(nil),            // 51: herald.v1.Difference
-	(*Update)(nil),                // 52: herald.v1.Update
-	(*DeleteMessages)(nil),        // 53: herald.v1.DeleteMessages
-	(*ReadHistory)(nil),           // 54: herald.v1.ReadHistory
-	(*ChatMembership)(nil),        // 55: herald.v1.ChatMembership
-	(*Typing)(nil),                // 56: herald.v1.Typing
-	(*CatchUp)(nil),               // 57: herald.v1.CatchUp
-	(*ServerInfo)(nil),            // 58: herald.v1.ServerInfo
-	(*BlockRequest)(nil),          // 59: herald.v1.BlockRequest
-	(*ReportRequest)(nil),         // 60: herald.v1.ReportRequest
-	(*Report)(nil),                // 61: herald.v1.Report
-	(*ReportList)(nil),            // 62: herald.v1.ReportList
-	(*ReportsRequest)(nil),        // 63: herald.v1.ReportsRequest
-	(*ShowReportRequest)(nil),     // 64: herald.v1.ShowReportRequest
-	(*ReportView)(nil),            // 65: herald.v1.ReportView
-	(*AdminRequest)(nil),          // 66: herald.v1.AdminRequest
-	(*AuditEntry)(nil),            // 67: herald.v1.AuditEntry
-	(*AuditList)(nil),             // 68: herald.v1.AuditList
-	(*InlineButton)(nil),          // 69: herald.v1.InlineButton
-	(*ButtonRow)(nil),             // 70: herald.v1.ButtonRow
-	(*CreateBotRequest)(nil),      // 71: herald.v1.CreateBotRequest
-	(*BotRequest)(nil),            // 72: herald.v1.BotRequest
-	(*SetBotRequest)(nil),         // 73: herald.v1.SetBotRequest
-	(*Bot)(nil),                   // 74: herald.v1.Bot
-	(*BotList)(nil),               // 75: herald.v1.BotList
-	(*PressRequest)(nil),          // 76: herald.v1.PressRequest
-	(*PressResult)(nil),           // 77: herald.v1.PressResult
-	(*CallbackAnswer)(nil),        // 78: herald.v1.CallbackAnswer
-	(*PreKey)(nil),                // 79: herald.v1.PreKey
-	(*SignedPreKey)(nil),          // 80: herald.v1.SignedPreKey
-	(*PublishKeysRequest)(nil),    // 81: herald.v1.PublishKeysRequest
-	(*KeyStatus)(nil),             // 82: herald.v1.KeyStatus
-	(*BundlesRequest)(nil),        // 83: herald.v1.BundlesRequest
-	(*Bundle)(nil),                // 84: herald.v1.Bundle
-	(*BundleList)(nil),            // 85: herald.v1.BundleList
-	(*IdentitiesRequest)(nil),     // 86: herald.v1.IdentitiesRequest
-	(*DeviceIdentity)(nil),        // 87: herald.v1.DeviceIdentity
-	(*IdentityList)(nil),          // 88: herald.v1.IdentityList
-	(*Envelope)(nil),              // 89: herald.v1.Envelope
-	(*OutgoingEnvelope)(nil),      // 90: herald.v1.OutgoingEnvelope
-	(*SecretSendRequest)(nil),     // 91: herald.v1.SecretSendRequest
-	(*SecretSendResult)(nil),      // 92: herald.v1.SecretSendResult
-	(*DeviceSet)(nil),             // 93: herald.v1.DeviceSet
-	(*StaleDevices)(nil),          // 94: herald.v1.StaleDevices
-	(*FetchRequest)(nil),          // 95: herald.v1.FetchRequest
-	(*EnvelopeList)(nil),          // 96: herald.v1.EnvelopeList
-	(*AckRequest)(nil),            // 97: herald.v1.AckRequest
+	(*ChatsRequest)(nil),          // 19: herald.v1.ChatsRequest
+	(*ChatsCursor)(nil),           // 20: herald.v1.ChatsCursor
+	(*GetChatRequest)(nil),        // 21: herald.v1.GetChatRequest
+	(*CreateGroupRequest)(nil),    // 22: herald.v1.CreateGroupRequest
+	(*MembersRequest)(nil),        // 23: herald.v1.MembersRequest
+	(*SetRoleRequest)(nil),        // 24: herald.v1.SetRoleRequest
+	(*ChatRequest)(nil),           // 25: herald.v1.ChatRequest
+	(*CreateChannelRequest)(nil),  // 26: herald.v1.CreateChannelRequest
+	(*JoinRequest)(nil),           // 27: herald.v1.JoinRequest
+	(*InviteRequest)(nil),         // 28: herald.v1.InviteRequest
+	(*Invite)(nil),                // 29: herald.v1.Invite
+	(*SetChatRequest)(nil),        // 30: herald.v1.SetChatRequest
+	(*MuteRequest)(nil),           // 31: herald.v1.MuteRequest
+	(*ChatDifferenceRequest)(nil), // 32: herald.v1.ChatDifferenceRequest
+	(*Message)(nil),               // 33: herald.v1.Message
+	(*File)(nil),                  // 34: herald.v1.File
+	(*FileRequest)(nil),           // 35: herald.v1.FileRequest
+	(*FileLinkRequest)(nil),       // 36: herald.v1.FileLinkRequest
+	(*FileLink)(nil),              // 37: herald.v1.FileLink
+	(*Forward)(nil),               // 38: herald.v1.Forward
+	(*SendRequest)(nil),           // 39: herald.v1.SendRequest
+	(*SetTTLRequest)(nil),         // 40: herald.v1.SetTTLRequest
+	(*ForwardRequest)(nil),        // 41: herald.v1.ForwardRequest
+	(*MessageList)(nil),           // 42: herald.v1.MessageList
+	(*HistoryRequest)(nil),        // 43: herald.v1.HistoryRequest
+	(*EditRequest)(nil),           // 44: herald.v1.EditRequest
+	(*DeleteRequest)(nil),         // 45: herald.v1.DeleteRequest
+	(*ClearRequest)(nil),          // 46: herald.v1.ClearRequest
+	(*ClearResult)(nil),           // 47: herald.v1.ClearResult
+	(*ReadRequest)(nil),           // 48: herald.v1.ReadRequest
+	(*ReadResult)(nil),            // 49: herald.v1.ReadResult
+	(*TypingRequest)(nil),         // 50: herald.v1.TypingRequest
+	(*State)(nil),                 // 51: herald.v1.State
+	(*DifferenceRequest)(nil),     // 52: herald.v1.DifferenceRequest
+	(*Difference)(nil),            // 53: herald.v1.Difference
+	(*Update)(nil),                // 54: herald.v1.Update
+	(*DeleteMessages)(nil),        // 55: herald.v1.DeleteMessages
+	(*ReadHistory)(nil),           // 56: herald.v1.ReadHistory
+	(*ChatMembership)(nil),        // 57: herald.v1.ChatMembership
+	(*Typing)(nil),                // 58: herald.v1.Typing
+	(*CatchUp)(nil),               // 59: herald.v1.CatchUp
+	(*ServerInfo)(nil),            // 60: herald.v1.ServerInfo
+	(*BlockRequest)(nil),          // 61: herald.v1.BlockRequest
+	(*ReportRequest)(nil),         // 62: herald.v1.ReportRequest
+	(*Report)(nil),                // 63: herald.v1.Report
+	(*ReportList)(nil),            // 64: herald.v1.ReportList
+	(*ReportsRequest)(nil),        // 65: herald.v1.ReportsRequest
+	(*ShowReportRequest)(nil),     // 66: herald.v1.ShowReportRequest
+	(*ReportView)(nil),            // 67: herald.v1.ReportView
+	(*AdminRequest)(nil),          // 68: herald.v1.AdminRequest
+	(*AuditEntry)(nil),            // 69: herald.v1.AuditEntry
+	(*AuditList)(nil),             // 70: herald.v1.AuditList
+	(*InlineButton)(nil),          // 71: herald.v1.InlineButton
+	(*ButtonRow)(nil),             // 72: herald.v1.ButtonRow
+	(*CreateBotRequest)(nil),      // 73: herald.v1.CreateBotRequest
+	(*BotRequest)(nil),            // 74: herald.v1.BotRequest
+	(*SetBotRequest)(nil),         // 75: herald.v1.SetBotRequest
+	(*Bot)(nil),                   // 76: herald.v1.Bot
+	(*BotList)(nil),               // 77: herald.v1.BotList
+	(*PressRequest)(nil),          // 78: herald.v1.PressRequest
+	(*PressResult)(nil),           // 79: herald.v1.PressResult
+	(*CallbackAnswer)(nil),        // 80: herald.v1.CallbackAnswer
+	(*PreKey)(nil),                // 81: herald.v1.PreKey
+	(*SignedPreKey)(nil),          // 82: herald.v1.SignedPreKey
+	(*PublishKeysRequest)(nil),    // 83: herald.v1.PublishKeysRequest
+	(*KeyStatus)(nil),             // 84: herald.v1.KeyStatus
+	(*BundlesRequest)(nil),        // 85: herald.v1.BundlesRequest
+	(*Bundle)(nil),                // 86: herald.v1.Bundle
+	(*BundleList)(nil),            // 87: herald.v1.BundleList
+	(*IdentitiesRequest)(nil),     // 88: herald.v1.IdentitiesRequest
+	(*DeviceIdentity)(nil),        // 89: herald.v1.DeviceIdentity
+	(*IdentityList)(nil),          // 90: herald.v1.IdentityList
+	(*Envelope)(nil),              // 91: herald.v1.Envelope
+	(*OutgoingEnvelope)(nil),      // 92: herald.v1.OutgoingEnvelope
+	(*SecretSendRequest)(nil),     // 93: herald.v1.SecretSendRequest
+	(*SecretSendResult)(nil),      // 94: herald.v1.SecretSendResult
+	(*DeviceSet)(nil),             // 95: herald.v1.DeviceSet
+	(*StaleDevices)(nil),          // 96: herald.v1.StaleDevices
+	(*FetchRequest)(nil),          // 97: herald.v1.FetchRequest
+	(*EnvelopeList)(nil),          // 98: herald.v1.EnvelopeList
+	(*AckRequest)(nil),            // 99: herald.v1.AckRequest
 }
 var file_herald_proto_depIdxs = []int32{
 	1,  // 0: herald.v1.Frame.request:type_name -> herald.v1.Request
 	2,  // 1: herald.v1.Frame.response:type_name -> herald.v1.Response
-	52, // 2: herald.v1.Frame.update:type_name -> herald.v1.Update
-	56, // 3: herald.v1.Frame.typing:type_name -> herald.v1.Typing
-	57, // 4: herald.v1.Frame.catch_up:type_name -> herald.v1.CatchUp
-	78, // 5: herald.v1.Frame.callback_answer:type_name -> herald.v1.CallbackAnswer
-	89, // 6: herald.v1.Frame.envelope:type_name -> herald.v1.Envelope
+	54, // 2: herald.v1.Frame.update:type_name -> herald.v1.Update
+	58, // 3: herald.v1.Frame.typing:type_name -> herald.v1.Typing
+	59, // 4: herald.v1.Frame.catch_up:type_name -> herald.v1.CatchUp
+	80, // 5: herald.v1.Frame.callback_answer:type_name -> herald.v1.CallbackAnswer
+	91, // 6: herald.v1.Frame.envelope:type_name -> herald.v1.Envelope
 	3,  // 7: herald.v1.Response.error:type_name -> herald.v1.Error
-	94, // 8: herald.v1.Error.stale:type_name -> herald.v1.StaleDevices
+	96, // 8: herald.v1.Error.stale:type_name -> herald.v1.StaleDevices
 	9,  // 9: herald.v1.AuthResult.user:type_name -> herald.v1.User
 	10, // 10: herald.v1.AuthResult.device:type_name -> herald.v1.Device
 	10, // 11: herald.v1.DeviceList.devices:type_name -> herald.v1.Device
@@ -6929,54 +7057,56 @@ var file_herald_proto_depIdxs = []int32{
 	16, // 13: herald.v1.Chat.members:type_name -> herald.v1.Member
 	9,  // 14: herald.v1.Member.user:type_name -> herald.v1.User
 	15, // 15: herald.v1.Dialog.chat:type_name -> herald.v1.Chat
-	31, // 16: herald.v1.Dialog.last:type_name -> herald.v1.Message
+	33, // 16: herald.v1.Dialog.last:type_name -> herald.v1.Message
 	17, // 17: herald.v1.DialogList.dialogs:type_name -> herald.v1.Dialog
-	14, // 18: herald.v1.GetChatRequest.peer:type_name -> herald.v1.Peer
-	14, // 19: herald.v1.MuteRequest.peer:type_name -> herald.v1.Peer
-	36, // 20: herald.v1.Message.fwd:type_name -> herald.v1.Forward
-	32, // 21: herald.v1.Message.file:type_name -> herald.v1.File
-	70, // 22: herald.v1.Message.buttons:type_name -> herald.v1.ButtonRow
-	14, // 23: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
-	14, // 24: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
-	14, // 25: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
-	31, // 26: herald.v1.MessageList.messages:type_name -> herald.v1.Message
-	14, // 27: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
-	14, // 28: herald.v1.ClearRequest.peer:type_name -> herald.v1.Peer
-	14, // 29: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
-	52, // 30: herald.v1.Difference.updates:type_name -> herald.v1.Update
-	31, // 31: herald.v1.Update.new_message:type_name -> herald.v1.Message
-	31, // 32: herald.v1.Update.edit_message:type_name -> herald.v1.Message
-	53, // 33: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
-	54, // 34: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
-	54, // 35: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
-	55, // 36: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
-	55, // 37: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
-	55, // 38: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
-	61, // 39: herald.v1.ReportList.reports:type_name -> herald.v1.Report
-	61, // 40: herald.v1.ReportView.report:type_name -> herald.v1.Report
-	61, // 41: herald.v1.ReportView.related:type_name -> herald.v1.Report
-	31, // 42: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
-	67, // 43: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
-	69, // 44: herald.v1.ButtonRow.buttons:type_name -> herald.v1.InlineButton
-	9,  // 45: herald.v1.Bot.user:type_name -> herald.v1.User
-	74, // 46: herald.v1.BotList.bots:type_name -> herald.v1.Bot
-	80, // 47: herald.v1.PublishKeysRequest.signed_pre_key:type_name -> herald.v1.SignedPreKey
-	79, // 48: herald.v1.PublishKeysRequest.pre_keys:type_name -> herald.v1.PreKey
-	80, // 49: herald.v1.Bundle.signed_pre_key:type_name -> herald.v1.SignedPreKey
-	79, // 50: herald.v1.Bundle.pre_key:type_name -> herald.v1.PreKey
-	9,  // 51: herald.v1.BundleList.user:type_name -> herald.v1.User
-	84, // 52: herald.v1.BundleList.bundles:type_name -> herald.v1.Bundle
-	9,  // 53: herald.v1.IdentityList.user:type_name -> herald.v1.User
-	87, // 54: herald.v1.IdentityList.devices:type_name -> herald.v1.DeviceIdentity
-	90, // 55: herald.v1.SecretSendRequest.envelopes:type_name -> herald.v1.OutgoingEnvelope
-	93, // 56: herald.v1.StaleDevices.current:type_name -> herald.v1.DeviceSet
-	89, // 57: herald.v1.EnvelopeList.envelopes:type_name -> herald.v1.Envelope
-	82, // 58: herald.v1.EnvelopeList.keys:type_name -> herald.v1.KeyStatus
-	59, // [59:59] is the sub-list for method output_type
-	59, // [59:59] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	20, // 18: herald.v1.DialogList.next:type_name -> herald.v1.ChatsCursor
+	20, // 19: herald.v1.ChatsRequest.offset:type_name -> herald.v1.ChatsCursor
+	14, // 20: herald.v1.GetChatRequest.peer:type_name -> herald.v1.Peer
+	14, // 21: herald.v1.MuteRequest.peer:type_name -> herald.v1.Peer
+	38, // 22: herald.v1.Message.fwd:type_name -> herald.v1.Forward
+	34, // 23: herald.v1.Message.file:type_name -> herald.v1.File
+	72, // 24: herald.v1.Message.buttons:type_name -> herald.v1.ButtonRow
+	14, // 25: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
+	14, // 26: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
+	14, // 27: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
+	33, // 28: herald.v1.MessageList.messages:type_name -> herald.v1.Message
+	14, // 29: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
+	14, // 30: herald.v1.ClearRequest.peer:type_name -> herald.v1.Peer
+	14, // 31: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
+	54, // 32: herald.v1.Difference.updates:type_name -> herald.v1.Update
+	33, // 33: herald.v1.Update.new_message:type_name -> herald.v1.Message
+	33, // 34: herald.v1.Update.edit_message:type_name -> herald.v1.Message
+	55, // 35: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
+	56, // 36: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
+	56, // 37: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
+	57, // 38: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
+	57, // 39: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
+	57, // 40: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
+	63, // 41: herald.v1.ReportList.reports:type_name -> herald.v1.Report
+	63, // 42: herald.v1.ReportView.report:type_name -> herald.v1.Report
+	63, // 43: herald.v1.ReportView.related:type_name -> herald.v1.Report
+	33, // 44: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
+	69, // 45: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
+	71, // 46: herald.v1.ButtonRow.buttons:type_name -> herald.v1.InlineButton
+	9,  // 47: herald.v1.Bot.user:type_name -> herald.v1.User
+	76, // 48: herald.v1.BotList.bots:type_name -> herald.v1.Bot
+	82, // 49: herald.v1.PublishKeysRequest.signed_pre_key:type_name -> herald.v1.SignedPreKey
+	81, // 50: herald.v1.PublishKeysRequest.pre_keys:type_name -> herald.v1.PreKey
+	82, // 51: herald.v1.Bundle.signed_pre_key:type_name -> herald.v1.SignedPreKey
+	81, // 52: herald.v1.Bundle.pre_key:type_name -> herald.v1.PreKey
+	9,  // 53: herald.v1.BundleList.user:type_name -> herald.v1.User
+	86, // 54: herald.v1.BundleList.bundles:type_name -> herald.v1.Bundle
+	9,  // 55: herald.v1.IdentityList.user:type_name -> herald.v1.User
+	89, // 56: herald.v1.IdentityList.devices:type_name -> herald.v1.DeviceIdentity
+	92, // 57: herald.v1.SecretSendRequest.envelopes:type_name -> herald.v1.OutgoingEnvelope
+	95, // 58: herald.v1.StaleDevices.current:type_name -> herald.v1.DeviceSet
+	91, // 59: herald.v1.EnvelopeList.envelopes:type_name -> herald.v1.Envelope
+	84, // 60: herald.v1.EnvelopeList.keys:type_name -> herald.v1.KeyStatus
+	61, // [61:61] is the sub-list for method output_type
+	61, // [61:61] is the sub-list for method input_type
+	61, // [61:61] is the sub-list for extension type_name
+	61, // [61:61] is the sub-list for extension extendee
+	0,  // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_herald_proto_init() }
@@ -6993,8 +7123,8 @@ func file_herald_proto_init() {
 		(*Frame_CallbackAnswer)(nil),
 		(*Frame_Envelope)(nil),
 	}
-	file_herald_proto_msgTypes[28].OneofWrappers = []any{}
-	file_herald_proto_msgTypes[52].OneofWrappers = []any{
+	file_herald_proto_msgTypes[30].OneofWrappers = []any{}
+	file_herald_proto_msgTypes[54].OneofWrappers = []any{
 		(*Update_NewMessage)(nil),
 		(*Update_EditMessage)(nil),
 		(*Update_DeleteMessages)(nil),
@@ -7004,14 +7134,14 @@ func file_herald_proto_init() {
 		(*Update_ChatLeft)(nil),
 		(*Update_MembersChanged)(nil),
 	}
-	file_herald_proto_msgTypes[73].OneofWrappers = []any{}
+	file_herald_proto_msgTypes[75].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_proto_rawDesc), len(file_herald_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   98,
+			NumMessages:   100,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
