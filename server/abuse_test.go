@@ -212,3 +212,42 @@ func TestReportsAreRateLimited(t *testing.T) {
 	}
 	rateLimited(t, "third report", report())
 }
+
+// Issue 22, item 12: a member from before hears of one groups.add once,
+// with everyone it added, instead of once per newcomer; and adding,
+// removing and promoting members is rate-limited per user.
+func TestMembershipChangesAreBatchedAndLimited(t *testing.T) {
+	n := startLimited(t, func(l *service.Limits) { l.MemberChangesPerMinute = 2 })
+	alice, bobby := signup(t, n, "alice"), signup(t, n, "bobby")
+	g, err := alice.CreateGroup(ctxT(t), "crowd", []string{bobby.user.name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	var want []int64
+	for range 5 {
+		u := signup(t, n, "newbie")
+		names, want = append(names, u.user.name), append(want, u.user.id)
+	}
+	if err := alice.AddMembers(ctxT(t), g.Id, names); err != nil {
+		t.Fatal(err)
+	}
+	// Bobby's log after the add: exactly one members_changed, naming all.
+	send(t, alice, &pb.Peer{ChatId: g.Id}, "welcome")
+	var changes []*pb.ChatMembership
+	for {
+		u := next(t, bobby, func(u *pb.Update) bool { return u.GetMembersChanged() != nil || isNew(u) })
+		if u.GetNewMessage() != nil {
+			break
+		}
+		changes = append(changes, u.GetMembersChanged())
+	}
+	if len(changes) != 1 || changes[0].Change != "joined" || fmt.Sprint(changes[0].UserIds) != fmt.Sprint(want) || changes[0].UserId != want[0] {
+		t.Fatalf("bobby was told %v; want one joined naming %v", changes, want)
+	}
+
+	if err := alice.RemoveMembers(ctxT(t), g.Id, names[:2]); err != nil {
+		t.Fatal(err)
+	}
+	rateLimited(t, "a third membership change in a minute", alice.AddMembers(ctxT(t), g.Id, names[:2]))
+}

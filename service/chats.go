@@ -298,6 +298,10 @@ func (s *Service) AddMembers(ctx context.Context, c Caller, chatID int64, userna
 			return err
 		}
 	}
+	// Each call writes to every member's log: spent before any of it.
+	if err := s.rl.members.take(ctx, key(c.UserID)); err != nil {
+		return err
+	}
 	if ch.Kind == herald.Group && ch.MemberCount+len(ids) > herald.MaxGroupMembers {
 		return herald.Errorf(herald.TooLarge, "a group has at most %d members", herald.MaxGroupMembers)
 	}
@@ -360,12 +364,16 @@ func (s *Service) RemoveMembers(ctx context.Context, c Caller, chatID int64, use
 			return herald.Errorf(herald.PermissionDenied, "you cannot remove a member whose role is %s", target.Role)
 		}
 	}
+	if err := s.rl.members.take(ctx, key(c.UserID)); err != nil {
+		return err
+	}
+	// One write for the whole call: each member who stays hears of it once.
+	ups, err := s.store.RemoveMembers(ctx, chatID, c.UserID, ids, s.now())
+	if err != nil {
+		return err
+	}
+	s.announce(ctx, ups)
 	for _, id := range ids {
-		ups, err := s.store.RemoveMember(ctx, chatID, c.UserID, id, s.now())
-		if err != nil {
-			return err
-		}
-		s.announce(ctx, ups)
 		s.follow(ctx, id, ch, false)
 	}
 	return nil
@@ -389,6 +397,9 @@ func (s *Service) SetRole(ctx context.Context, c Caller, chatID int64, username 
 	}
 	if u.ID == c.UserID {
 		return herald.Errorf(herald.Invalid, "the owner's role cannot change")
+	}
+	if err := s.rl.members.take(ctx, key(c.UserID)); err != nil {
+		return err
 	}
 	role := herald.RoleMember
 	if admin {
@@ -429,7 +440,7 @@ func (s *Service) Leave(ctx context.Context, c Caller, chatID int64) error {
 			return err
 		}
 	}
-	ups, err := s.store.RemoveMember(ctx, chatID, c.UserID, c.UserID, s.now())
+	ups, err := s.store.RemoveMembers(ctx, chatID, c.UserID, []int64{c.UserID}, s.now())
 	if err != nil {
 		return err
 	}

@@ -30,21 +30,25 @@ type Limits struct {
 	MaxOwnedChats int
 	// ReportsPerHour is how many reports one user may file per hour.
 	ReportsPerHour int
+	// MemberChangesPerMinute is how many calls adding or removing members
+	// or changing roles one user may make per minute.
+	MemberChangesPerMinute int
 }
 
 // DefaultLimits are generous for people and tight for scripts.
 var DefaultLimits = Limits{
-	SignupsPerHourPerAddr: 20,
-	DirectPerSecond:       10,
-	GroupPerSecond:        5,
-	ChannelPerSecond:      5,
-	NewAccountAge:         72 * time.Hour,
-	NewAccountChatsPerDay: 50,
-	JoinsPerMinutePerChat: 120,
-	TypingEvery:           3 * time.Second,
-	CreatesPerHour:        60,
-	MaxOwnedChats:         500,
-	ReportsPerHour:        30,
+	SignupsPerHourPerAddr:  20,
+	DirectPerSecond:        10,
+	GroupPerSecond:         5,
+	ChannelPerSecond:       5,
+	NewAccountAge:          72 * time.Hour,
+	NewAccountChatsPerDay:  50,
+	JoinsPerMinutePerChat:  120,
+	TypingEvery:            3 * time.Second,
+	CreatesPerHour:         60,
+	MaxOwnedChats:          500,
+	ReportsPerHour:         30,
+	MemberChangesPerMinute: 20,
 }
 
 func (l Limits) withDefaults() Limits {
@@ -81,6 +85,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.ReportsPerHour <= 0 {
 		l.ReportsPerHour = d.ReportsPerHour
+	}
+	if l.MemberChangesPerMinute <= 0 {
+		l.MemberChangesPerMinute = d.MemberChangesPerMinute
 	}
 	return l
 }
@@ -211,6 +218,7 @@ type limiters struct {
 	// Rows a user creates for free: chats, invite links, bots; reports.
 	creates, reports *keyed
 	maxOwned         int
+	members          *keyed // membership changes per user
 }
 
 func newLimiters(b buckets, l Limits) *limiters {
@@ -228,6 +236,7 @@ func newLimiters(b buckets, l Limits) *limiters {
 		creates:   newKeyed(b, "creates", float64(l.CreatesPerHour)/3600, l.CreatesPerHour, "chats, links and bots created"),
 		reports:   newKeyed(b, "reports", float64(l.ReportsPerHour)/3600, l.ReportsPerHour, "reports"),
 		maxOwned:  l.MaxOwnedChats,
+		members:   newKeyed(b, "members", float64(l.MemberChangesPerMinute)/60, l.MemberChangesPerMinute, "membership changes"),
 	}
 }
 

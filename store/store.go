@@ -57,11 +57,16 @@ type Store interface {
 	Members(ctx context.Context, chatID int64) ([]herald.Member, error)
 	// AddMembers adds users (those already members are skipped) with role,
 	// logging UpdChatJoined for each new member and, except in broadcast
-	// chats (whose members do not see each other), UpdMembers for the others.
+	// chats (whose members do not see each other), one UpdMembers (Seq 1,
+	// Seqs: the new members in the order given, ActorID: the first of
+	// them) for each member from before: newcomers plus members updates,
+	// never newcomers times members.
 	AddMembers(ctx context.Context, chatID, actorID int64, userIDs []int64, role herald.Role, at time.Time) ([]herald.Update, error)
-	// RemoveMember removes userID (UpdChatLeft for them, UpdMembers for the
-	// rest unless the chat is broadcast). NotFound if not a member.
-	RemoveMember(ctx context.Context, chatID, actorID, userID int64, at time.Time) ([]herald.Update, error)
+	// RemoveMembers removes users: UpdChatLeft for each, and unless the
+	// chat is broadcast one UpdMembers (Seq 0, Seqs: the users in the order
+	// given, ActorID: the first) for each member who stays. NotFound, and
+	// nothing removed, if any of them is not a member.
+	RemoveMembers(ctx context.Context, chatID, actorID int64, userIDs []int64, at time.Time) ([]herald.Update, error)
 	// SetRole changes a member's role and logs UpdMembers (Seq 2) for every
 	// member (only for userID in broadcast chats). NotFound if userID is
 	// not a member.

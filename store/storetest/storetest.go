@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AddMembers", testAddMembers},
 		{"OwnedChats", testOwnedChats},
 		{"RemoveMember", testRemoveMember},
+		{"RemoveMembers", testRemoveMembers},
 		{"AppendMessageSeq", testAppendSeq},
 		{"AppendMessageUpdates", testAppendUpdates},
 		{"AppendMessageDedup", testAppendDedup},
@@ -691,19 +692,22 @@ func testAddMembers(t *testing.T, f *fixture) {
 			t.Errorf("Member(%d).Role = %v, want member", id, m.Role)
 		}
 	}
+	// Each member from before hears of the call once, with everyone it
+	// added; newcomers get only their UpdChatJoined.
 	for _, id := range []int64{owner.ID, old.ID} {
-		var joinedIDs []int64
-		for _, u := range forUser(ups, id) {
-			if u.Kind != herald.UpdMembers || u.Seq != 1 || u.ChatID != c.ID {
-				t.Errorf("existing member %d got %s, want UpdMembers with Seq 1", id, show(u))
-				continue
-			}
-			joinedIDs = append(joinedIDs, u.ActorID)
+		got := forUser(ups, id)
+		if len(got) != 1 || got[0].Kind != herald.UpdMembers || got[0].Seq != 1 || got[0].ChatID != c.ID ||
+			got[0].ActorID != n1.ID || !slices.Equal(got[0].Seqs, added) {
+			t.Errorf("existing member %d got %v, want one UpdMembers with Seq 1, ActorID %d and Seqs %v", id, showAll(got), n1.ID, added)
 		}
-		slices.Sort(joinedIDs)
-		if want := []int64{min(n1.ID, n2.ID), max(n1.ID, n2.ID)}; !slices.Equal(joinedIDs, want) {
-			t.Errorf("existing member %d was told of joins by %v, want %v", id, joinedIDs, want)
+	}
+	for _, id := range added {
+		if got := forUser(ups, id); len(got) != 1 {
+			t.Errorf("new member %d got %v, want only UpdChatJoined", id, showAll(got))
 		}
+	}
+	if len(ups) != 4 {
+		t.Errorf("AddMembers of 2 to a group of 2 logged %d updates, want 4", len(ups))
 	}
 	if got := f.chat(c.ID); got.MemberCount != 4 {
 		t.Errorf("MemberCount = %d, want 4", got.MemberCount)
@@ -738,7 +742,7 @@ func testRemoveMember(t *testing.T, f *fixture) {
 	c := f.group(owner.ID, a.ID, b.ID)
 
 	before := f.ptsOf(owner.ID, a.ID, b.ID)
-	ups, err := f.s.RemoveMember(f.ctx, c.ID, owner.ID, b.ID, f.tick())
+	ups, err := f.s.RemoveMembers(f.ctx, c.ID, owner.ID, []int64{b.ID}, f.tick())
 	if err != nil {
 		t.Fatalf("RemoveMember: %v", err)
 	}
@@ -761,7 +765,7 @@ func testRemoveMember(t *testing.T, f *fixture) {
 	if err != nil || len(ms) != 2 {
 		t.Errorf("Members after removal = %+v, %v; want 2", ms, err)
 	}
-	_, err = f.s.RemoveMember(f.ctx, c.ID, owner.ID, b.ID, f.tick())
+	_, err = f.s.RemoveMembers(f.ctx, c.ID, owner.ID, []int64{b.ID}, f.tick())
 	wantKind(t, "RemoveMember of a non-member", err, herald.NotFound)
 
 	// A removed member no longer receives the chat's messages.
@@ -776,7 +780,7 @@ func testRemoveMember(t *testing.T, f *fixture) {
 	}
 
 	// Leaving: the actor is the member.
-	ups, err = f.s.RemoveMember(f.ctx, c.ID, a.ID, a.ID, f.tick())
+	ups, err = f.s.RemoveMembers(f.ctx, c.ID, a.ID, []int64{a.ID}, f.tick())
 	if err != nil {
 		t.Fatalf("RemoveMember(self): %v", err)
 	}
@@ -785,6 +789,51 @@ func testRemoveMember(t *testing.T, f *fixture) {
 	}
 	if got := f.chat(c.ID); got.MemberCount != 1 {
 		t.Errorf("MemberCount = %d, want 1", got.MemberCount)
+	}
+}
+
+// Removing several members at once tells each member who stays once,
+// naming them all; one that is no member takes the whole call back.
+func testRemoveMembers(t *testing.T, f *fixture) {
+	owner, m1, m2, m3, m4, outsider := f.user(), f.user(), f.user(), f.user(), f.user(), f.user()
+	c := f.group(owner.ID, m1.ID, m2.ID, m3.ID, m4.ID)
+
+	before := f.ptsOf(owner.ID, m1.ID, m2.ID, m3.ID, m4.ID)
+	ups, err := f.s.RemoveMembers(f.ctx, c.ID, owner.ID, []int64{m2.ID, m1.ID, m2.ID}, f.tick())
+	if err != nil {
+		t.Fatalf("RemoveMembers: %v", err)
+	}
+	f.wantLogged("RemoveMembers", ups, before)
+	gone := []int64{m2.ID, m1.ID}
+	for _, id := range gone {
+		if got := forUser(ups, id); len(got) != 1 || got[0].Kind != herald.UpdChatLeft || got[0].ActorID != owner.ID {
+			t.Errorf("removed member %d got %v, want one UpdChatLeft by %d", id, showAll(got), owner.ID)
+		}
+	}
+	for _, id := range []int64{owner.ID, m3.ID, m4.ID} {
+		got := forUser(ups, id)
+		if len(got) != 1 || got[0].Kind != herald.UpdMembers || got[0].Seq != 0 || got[0].ActorID != m2.ID || !slices.Equal(got[0].Seqs, gone) {
+			t.Errorf("member %d got %v, want one UpdMembers with Seq 0 naming %v", id, showAll(got), gone)
+		}
+	}
+	if len(ups) != 5 {
+		t.Errorf("removing 2 of 5 logged %d updates, want 5", len(ups))
+	}
+	if got := f.chat(c.ID); got.MemberCount != 3 {
+		t.Errorf("MemberCount = %d, want 3", got.MemberCount)
+	}
+
+	before = f.ptsOf(owner.ID, m3.ID, m4.ID, outsider.ID)
+	_, err = f.s.RemoveMembers(f.ctx, c.ID, owner.ID, []int64{m3.ID, outsider.ID}, f.tick())
+	wantKind(t, "RemoveMembers with a non-member", err, herald.NotFound)
+	f.member(c.ID, m3.ID)
+	if got := f.chat(c.ID); got.MemberCount != 3 {
+		t.Errorf("MemberCount after a refused removal = %d, want 3", got.MemberCount)
+	}
+	for id, p := range before {
+		if f.pts(id) != p {
+			t.Errorf("a refused removal logged for user %d", id)
+		}
 	}
 }
 

@@ -3769,11 +3769,14 @@ func (x *ReadHistory) GetUserId() int64 {
 }
 
 type ChatMembership struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ChatId        int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
-	UserId        int64                  `protobuf:"varint,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`    // who joined, left or changed (members_changed); who acted (chat_joined, chat_left)
-	Change        string                 `protobuf:"bytes,3,opt,name=change,proto3" json:"change,omitempty"`                   // members_changed: joined, left, role
-	ChatPts       int64                  `protobuf:"varint,4,opt,name=chat_pts,json=chatPts,proto3" json:"chat_pts,omitempty"` // chat_joined of a broadcast chat: follow its log from here
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	ChatId  int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
+	UserId  int64                  `protobuf:"varint,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`    // who joined, left or changed (members_changed); who acted (chat_joined, chat_left)
+	Change  string                 `protobuf:"bytes,3,opt,name=change,proto3" json:"change,omitempty"`                   // members_changed: joined, left, role
+	ChatPts int64                  `protobuf:"varint,4,opt,name=chat_pts,json=chatPts,proto3" json:"chat_pts,omitempty"` // chat_joined of a broadcast chat: follow its log from here
+	// members_changed joined: everyone one groups.add added (user_id is the
+	// first of them); a server from before sends one update per member.
+	UserIds       []int64 `protobuf:"varint,5,rep,packed,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3834,6 +3837,13 @@ func (x *ChatMembership) GetChatPts() int64 {
 		return x.ChatPts
 	}
 	return 0
+}
+
+func (x *ChatMembership) GetUserIds() []int64 {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
 }
 
 // Typing is pushed, never stored: a member is typing in chat_id. Clients
@@ -6716,12 +6726,13 @@ const file_herald_proto_rawDesc = "" +
 	"\vReadHistory\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x15\n" +
 	"\x06max_id\x18\x02 \x01(\x03R\x05maxId\x12\x17\n" +
-	"\auser_id\x18\x03 \x01(\x03R\x06userId\"u\n" +
+	"\auser_id\x18\x03 \x01(\x03R\x06userId\"\x90\x01\n" +
 	"\x0eChatMembership\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\x03R\x06userId\x12\x16\n" +
 	"\x06change\x18\x03 \x01(\tR\x06change\x12\x19\n" +
-	"\bchat_pts\x18\x04 \x01(\x03R\achatPts\"V\n" +
+	"\bchat_pts\x18\x04 \x01(\x03R\achatPts\x12\x19\n" +
+	"\buser_ids\x18\x05 \x03(\x03R\auserIds\"V\n" +
 	"\x06Typing\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\x03R\x06userId\x12\x1a\n" +
