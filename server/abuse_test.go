@@ -251,3 +251,23 @@ func TestMembershipChangesAreBatchedAndLimited(t *testing.T) {
 	}
 	rateLimited(t, "a third membership change in a minute", alice.AddMembers(ctxT(t), g.Id, names[:2]))
 }
+
+// Setting a chat's auto-delete timer posts a service message to every
+// member: it costs a send, like any other message.
+func TestAutoDeleteNoticesPayASend(t *testing.T) {
+	n := startLimited(t, func(l *service.Limits) { l.GroupPerSecond = 1 }) // a burst of 2
+	alice, bobby := signup(t, n, "alice"), signup(t, n, "bobby")
+	g, err := alice.CreateGroup(ctxT(t), "timers", []string{bobby.user.name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setTTL := func(h int64) error {
+		return alice.Call(ctxT(t), "chats.set_ttl", &pb.SetTTLRequest{Peer: &pb.Peer{ChatId: g.Id}, TtlMs: h * 3600_000}, nil)
+	}
+	for h := range int64(2) {
+		if err := setTTL(h + 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rateLimited(t, "a third timer change at once", setTTL(3))
+}
