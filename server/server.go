@@ -43,6 +43,9 @@ type Config struct {
 	MasterKeyFile string // empty: DataDir/master.key, created on first start
 	Log           *slog.Logger
 	PasswordCost  service.PasswordCost
+	// PasswordSlots bounds concurrent Argon2id evaluations (zero: from
+	// the memory limit; see service.Config.PasswordSlots).
+	PasswordSlots int
 	Limits        transport.Limits
 	LargeGroup    int // see service.Config.LargeGroup; 0 for the default
 	// BucketWidth is the key ring's bucket width (default 1 hour): content
@@ -157,7 +160,7 @@ func Open(cfg Config) (*Node, error) {
 	bots, _ := db.(store.Bots)
 	svc := service.New(service.Config{
 		Store: db, Moderation: mod, Bus: b, Sealer: sealer, Ring: ring, Log: cfg.Log, Signup: cfg.Signup,
-		PasswordCost: cfg.PasswordCost, LargeGroup: cfg.LargeGroup, Limits: cfg.AbuseLimits,
+		PasswordCost: cfg.PasswordCost, PasswordSlots: cfg.PasswordSlots, LargeGroup: cfg.LargeGroup, Limits: cfg.AbuseLimits,
 		Bots: bots, BotLimits: cfg.BotLimits,
 		Blobs: blobs, MaxFileSize: cfg.MaxFileSize, StorageQuota: cfg.StorageQuota,
 		Secret: secretStore(db), EnvelopeRetention: cfg.EnvelopeRetention,

@@ -25,12 +25,12 @@ type PasswordCost struct {
 // two passes, one lane).
 var DefaultPasswordCost = PasswordCost{Time: 2, MemoryK: 19 * 1024, Threads: 1}
 
+// hash runs Argon2id; callers go through passwords.hash, which bounds how
+// many run at once.
 func (c PasswordCost) hash(password string) []byte {
 	salt := make([]byte, 16)
 	rand.Read(salt)
-	key := argon2.IDKey([]byte(password), salt, c.Time, c.MemoryK, c.Threads, 32)
-	return fmt.Appendf(nil, "$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, c.MemoryK, c.Time, c.Threads,
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+	return phc(c, salt, argon2.IDKey([]byte(password), salt, c.Time, c.MemoryK, c.Threads, 32))
 }
 
 // checkPassword verifies password against a PHC-format Argon2id hash, using
@@ -51,14 +51,6 @@ func checkPassword(encoded []byte, password string) bool {
 	}
 	got := argon2.IDKey([]byte(password), salt, c.Time, c.MemoryK, c.Threads, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1
-}
-
-// loginFailed spends one failure of the username's and of the address's
-// allowance. Its errors are the store's, and a store that cannot count a
-// failure has failed the login already.
-func (s *Service) loginFailed(ctx context.Context, username, addr string) {
-	_ = s.rl.loginName.take(ctx, username)
-	_ = s.rl.loginAddr.take(ctx, addr)
 }
 
 // Session is what signup and login return: the account, the new device and
@@ -129,7 +121,11 @@ func (s *Service) Signup(ctx context.Context, username, password, displayName, d
 	default:
 		invite = ""
 	}
-	u, err := s.store.CreateUser(ctx, herald.User{Username: username, DisplayName: displayName, CreatedAt: s.now()}, s.cost.hash(password), invite)
+	hash, err := s.pw.hash(ctx, password)
+	if err != nil {
+		return Session{}, err
+	}
+	u, err := s.store.CreateUser(ctx, herald.User{Username: username, DisplayName: displayName, CreatedAt: s.now()}, hash, invite)
 	if err != nil {
 		return Session{}, err
 	}
@@ -139,7 +135,7 @@ func (s *Service) Signup(ctx context.Context, username, password, displayName, d
 // SignupFrom is Signup for a client at a network address, which may create
 // only so many accounts per hour.
 func (s *Service) SignupFrom(ctx context.Context, addr, username, password, displayName, device, invite string) (Session, error) {
-	if err := s.rl.signup.take(ctx, addr); err != nil {
+	if err := s.rl.signup.take(ctx, clientKey(addr)); err != nil {
 		return Session{}, err
 	}
 	return s.Signup(ctx, username, password, displayName, device, invite)
@@ -180,27 +176,39 @@ func (s *Service) Login(ctx context.Context, username, password, device, addr st
 	if len(username) > herald.MaxUsernameRunes || len(password) > herald.MaxPasswordBytes {
 		return Session{}, herald.Errorf(herald.Unauthenticated, "wrong username or password")
 	}
-	if err := s.rl.loginName.check(ctx, username); err != nil {
+	// A token of each failure budget is spent before the hash, so that a
+	// burst of guesses sent at once meets the budget as a sequence would,
+	// and given back once the password proves right.
+	addr = clientKey(addr)
+	if err := s.rl.loginName.take(ctx, username); err != nil {
 		return Session{}, err
 	}
-	if err := s.rl.loginAddr.check(ctx, addr); err != nil {
+	if err := s.rl.loginAddr.take(ctx, addr); err != nil {
+		s.rl.loginName.giveBack(ctx, username)
 		return Session{}, err
+	}
+	refund := func() {
+		s.rl.loginName.giveBack(ctx, username)
+		s.rl.loginAddr.giveBack(ctx, addr)
 	}
 	u, hash, err := s.store.UserByName(ctx, username)
 	if herald.IsKind(err, herald.NotFound) {
-		// Spend the same time as a real check, so timing does not reveal
-		// which usernames exist.
-		checkPassword(s.cost.hash("x"), password)
-		s.loginFailed(ctx, username, addr)
-		return Session{}, herald.Errorf(herald.Unauthenticated, "wrong username or password")
+		// An unknown name is checked against a dummy hash: the same one
+		// evaluation, so timing does not reveal which usernames exist.
+		hash, err = nil, nil
 	}
 	if err != nil {
 		return Session{}, err
 	}
-	if !checkPassword(hash, password) {
-		s.loginFailed(ctx, username, addr)
+	ok, err := s.pw.check(ctx, hash, password)
+	if err != nil {
+		refund() // too busy to check: not a failure of this password
+		return Session{}, err
+	}
+	if !ok || hash == nil {
 		return Session{}, herald.Errorf(herald.Unauthenticated, "wrong username or password")
 	}
+	refund()
 	if u.Suspended(s.now()) {
 		return Session{}, herald.Errorf(herald.PermissionDenied, "this account is suspended until %s: %s",
 			u.SuspendedUntil.Format("2006-01-02 15:04 MST"), u.SuspendReason)

@@ -99,52 +99,6 @@ type buckets interface {
 	TakeToken(ctx context.Context, key string, every time.Duration, burst int, spend bool) (time.Duration, error)
 }
 
-// memBuckets keeps buckets in memory with GCRA, as store/postgres does in
-// its table: a bucket is the time it will be full again.
-type memBuckets struct {
-	mu  sync.Mutex
-	tat map[string]time.Time
-	now func() time.Time
-}
-
-func newMemBuckets(now func() time.Time) *memBuckets {
-	return &memBuckets{tat: map[string]time.Time{}, now: now}
-}
-
-func (m *memBuckets) TakeToken(_ context.Context, key string, every time.Duration, burst int, spend bool) (time.Duration, error) {
-	now := m.now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	tat := m.tat[key]
-	if tat.Before(now) {
-		tat = now
-	}
-	next := tat.Add(every)
-	if wait := next.Sub(now) - time.Duration(burst)*every; wait > 0 {
-		return wait, nil
-	}
-	if spend {
-		if len(m.tat) > 100_000 {
-			m.prune(now)
-		}
-		m.tat[key] = next
-	}
-	return 0, nil
-}
-
-// prune forgets full buckets, and if that is not enough, every bucket:
-// bounded memory errs on the side of the user.
-func (m *memBuckets) prune(now time.Time) {
-	for k, t := range m.tat {
-		if t.Before(now) {
-			delete(m.tat, k)
-		}
-	}
-	if len(m.tat) > 100_000 {
-		clear(m.tat)
-	}
-}
-
 // keyed is one limit: a token bucket per key, named so that limits do not
 // share buckets.
 type keyed struct {
@@ -211,8 +165,8 @@ func (k *keyed) refuse(wait time.Duration) error {
 type limiters struct {
 	signup, direct, group, channel, newChats, joins *keyed
 	// Failed logins per username and per address, so that guessing a
-	// password costs hours, not seconds: checked before, spent after a
-	// failure.
+	// password costs hours, not seconds: spent before the password is
+	// hashed, given back after a success (Service.Login).
 	loginName, loginAddr *keyed
 	newAge               time.Duration
 	// Rows a user creates for free: chats, invite links, bots; reports.

@@ -60,6 +60,13 @@ type Config struct {
 	Signup SignupMode
 	// PasswordCost sets Argon2id's parameters; zero means the defaults.
 	PasswordCost PasswordCost
+	// PasswordSlots is how many Argon2id evaluations (logins, signups) may
+	// run at once on this node, each holding PasswordCost.MemoryK of
+	// memory; zero derives it from the Go memory limit and GOMAXPROCS
+	// (PasswordSlots). PasswordWait is how long a request waits for a
+	// slot before RATE_LIMITED (zero: DefaultPasswordWait).
+	PasswordSlots int
+	PasswordWait  time.Duration
 	// TooLongGap is how many updates behind a device may be before it is
 	// told to reload its chat list instead of replaying them all.
 	TooLongGap int64
@@ -99,6 +106,7 @@ type Service struct {
 	typing     *typingGate
 	signup     SignupMode
 	cost       PasswordCost
+	pw         *passwords
 	gap        int64
 	large      int
 	now        func() time.Time
@@ -163,6 +171,7 @@ func New(cfg Config) *Service {
 	if s.cost == (PasswordCost{}) {
 		s.cost = DefaultPasswordCost
 	}
+	s.pw = newPasswords(s.cost, cfg.PasswordSlots, cfg.PasswordWait)
 	if s.large <= 0 {
 		s.large = herald.FanOutOnWriteMax
 	}

@@ -242,6 +242,15 @@ type Rates interface {
 	PruneTokens(ctx context.Context) error
 }
 
+// TokenReturner is implemented by Rates that can give a spent token
+// back, for limits that count only failures but must be spent before the
+// work they guard (a login's token is spent before its password is
+// hashed and given back if the password was right).
+type TokenReturner interface {
+	// ReturnToken undoes one TakeToken of key that spent a token.
+	ReturnToken(ctx context.Context, key string, every time.Duration) error
+}
+
 // Moderation is what trust and safety needs from the store. It is separate
 // from Store so a store can be brought up without it; the SQLite store
 // implements both.

@@ -8,7 +8,8 @@
 //
 // Every flag has an environment equivalent (HERALD_LISTEN, HERALD_DATA,
 // HERALD_DB, HERALD_SIGNUP, HERALD_MASTER_KEY_FILE, HERALD_LOG_LEVEL,
-// HERALD_SEND_RATE, HERALD_SIGNUP_RATE, HERALD_JOIN_RATE).
+// HERALD_SEND_RATE, HERALD_SIGNUP_RATE, HERALD_JOIN_RATE,
+// HERALD_MEMORY_LIMIT, …).
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -95,6 +97,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	maxFile := fs.String("max-file-size", env(getenv, "HERALD_MAX_FILE_SIZE", "2GiB"), "largest file accepted, e.g. 2GiB or 500MiB (HERALD_MAX_FILE_SIZE)")
 	quota := fs.String("storage-quota", env(getenv, "HERALD_STORAGE_QUOTA", "100GiB"), "bytes of files one user may own (HERALD_STORAGE_QUOTA)")
 	retention := fs.Duration("secret-retention", envDuration(getenv, "HERALD_SECRET_RETENTION", 30*24*time.Hour), "how long an undelivered secret-chat envelope waits for its device (HERALD_SECRET_RETENTION)")
+	memLimit := fs.String("memory-limit", env(getenv, "HERALD_MEMORY_LIMIT", "auto"), "Go's soft memory limit, so memory returns to the system soon after a burst: auto (80% of the cgroup's memory.max, else half the machine's memory), off, or a size like 2GiB; GOMEMLIMIT wins (HERALD_MEMORY_LIMIT)")
 	abandoned := fs.Duration("upload-abandoned", envDuration(getenv, "HERALD_UPLOAD_ABANDONED", 24*time.Hour), "how long an unfinished upload is kept after its last byte (HERALD_UPLOAD_ABANDONED)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -170,6 +173,16 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stdout, code)
 		return nil
 	}
+
+	// Before Open: the service sizes its Argon2id slots from this limit.
+	limit, from, err := memoryLimit(*memLimit, getenv, os.ReadFile)
+	if err != nil {
+		return err
+	}
+	if limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
+	log.Info("memory limit", "bytes", debug.SetMemoryLimit(-1), "from", from)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -125,6 +125,13 @@ func (db *DB) TakeToken(ctx context.Context, key string, every time.Duration, bu
 	}
 }
 
+// ReturnToken implements store.TokenReturner. A bucket whose arrival
+// time falls into the past by it is simply full.
+func (db *DB) ReturnToken(ctx context.Context, key string, every time.Duration) error {
+	_, err := db.rq.exec(ctx, `UPDATE rate_buckets SET tat_us = tat_us - ? WHERE key = ?`, every.Microseconds(), bucketKey(key))
+	return classify("postgres.ReturnToken", err)
+}
+
 // PruneTokens implements store.Rates: a bucket whose arrival time has
 // passed is full, the same as no row.
 func (db *DB) PruneTokens(ctx context.Context) error {

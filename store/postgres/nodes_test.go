@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldim/herald/internal/pgtest"
+	"github.com/heraldim/herald/store"
 	"github.com/heraldim/herald/store/postgres"
 )
 
@@ -145,6 +146,45 @@ func TestRatesShared(t *testing.T) {
 	}
 	if wait, _ := a.TakeToken(ctx, "direct:1", every, burst, true); wait == 0 {
 		t.Fatal("prune forgot a bucket that was not full")
+	}
+}
+
+// A token one node spent, the other can give back (a login whose
+// password was right), once; returning more never overfills a bucket.
+func TestRatesReturn(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	a, b := open(t, dsn, postgres.Options{}), open(t, dsn, postgres.Options{})
+	defer a.Close()
+	defer b.Close()
+	ctx := context.Background()
+	const every, burst = time.Hour, 2
+	take := func(db *postgres.DB) time.Duration {
+		wait, err := db.TakeToken(ctx, "login-name:x", every, burst, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wait
+	}
+	if take(a) != 0 || take(b) != 0 || take(a) == 0 {
+		t.Fatal("a bucket of 2 did not give exactly 2")
+	}
+	var r store.TokenReturner = b
+	if err := r.ReturnToken(ctx, "login-name:x", every); err != nil {
+		t.Fatal(err)
+	}
+	if take(a) != 0 || take(b) == 0 {
+		t.Fatal("a returned token was not there exactly once")
+	}
+	for range 5 {
+		if err := a.ReturnToken(ctx, "login-name:x", every); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if take(a) != 0 || take(b) != 0 || take(a) == 0 {
+		t.Fatal("returning more tokens than were spent overfilled the bucket")
+	}
+	if err := a.ReturnToken(ctx, "never spent", every); err != nil {
+		t.Fatalf("returning to a bucket never spent from: %v", err)
 	}
 }
 
