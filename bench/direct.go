@@ -14,8 +14,11 @@ import (
 
 // LoadConfig holds what the messaging scenarios (direct, group) share.
 type LoadConfig struct {
-	Server   string // base URL, e.g. http://127.0.0.1:8080 (see CheckServer)
-	Rate     float64
+	Server string // base URL, e.g. http://127.0.0.1:8080 (see CheckServer)
+	Rate   float64
+	// InFlight > 0 runs direct closed loop instead of at Rate: each
+	// sender keeps this many sends awaiting an answer.
+	InFlight int
 	Duration time.Duration
 	// TextSize pads each message's text to this many bytes (default 64).
 	TextSize int
@@ -66,6 +69,7 @@ type DirectResult struct {
 type Direct struct {
 	cfg   LoadConfig
 	pairs int
+	chats []int64 // pair p's direct chat
 	e     *loadEngine
 }
 
@@ -110,7 +114,7 @@ func NewDirect(ctx context.Context, cfg LoadConfig, pairs int) (*Direct, error) 
 		p := i % pairs
 		return e.members[2*p+(i/pairs)%2], chats[p]
 	}
-	return &Direct{cfg: cfg, pairs: pairs, e: e}, nil
+	return &Direct{cfg: cfg, pairs: pairs, chats: chats, e: e}, nil
 }
 
 // Run sends at rate for d and reports.
@@ -119,17 +123,35 @@ func (d *Direct) Run(ctx context.Context, rate float64, dur time.Duration) (Dire
 	return DirectResult{Scenario: "direct", Pairs: d.pairs, LoadResult: r}, err
 }
 
+// RunClosed runs the closed loop for dur: the first member of every pair
+// sends to the other, addressing the chat by id as clients do, and keeps
+// inFlight sends awaiting an answer.
+func (d *Direct) RunClosed(ctx context.Context, inFlight int, dur time.Duration) (DirectResult, error) {
+	if inFlight < 1 {
+		return DirectResult{}, fmt.Errorf("--in-flight must be at least 1")
+	}
+	senders := make([]sender, d.pairs)
+	for p := range senders {
+		senders[p] = sender{from: d.e.members[2*p], chat: d.chats[p]}
+	}
+	r, err := d.e.runClosed(ctx, senders, inFlight, dur)
+	return DirectResult{Scenario: "direct", Pairs: d.pairs, LoadResult: r}, err
+}
+
 // Close disconnects every client.
 func (d *Direct) Close() { d.e.close() }
 
-// RunDirect prepares the direct scenario, runs it once at cfg.Rate for
-// cfg.Duration, and closes it.
+// RunDirect prepares the direct scenario, runs it once at cfg.Rate (or
+// closed loop with cfg.InFlight) for cfg.Duration, and closes it.
 func RunDirect(ctx context.Context, cfg LoadConfig, pairs int) (DirectResult, error) {
 	d, err := NewDirect(ctx, cfg, pairs)
 	if err != nil {
 		return DirectResult{}, err
 	}
 	defer d.Close()
+	if cfg.InFlight > 0 {
+		return d.RunClosed(ctx, cfg.InFlight, d.cfg.Duration)
+	}
 	return d.Run(ctx, d.cfg.Rate, d.cfg.Duration)
 }
 

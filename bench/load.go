@@ -14,12 +14,15 @@ import (
 	pb "github.com/heraldim/herald/proto/herald/v1"
 )
 
-// LoadResult is what one open-loop run of a messaging scenario (direct or
-// group) measured.
+// LoadResult is what one run of a messaging scenario (direct or group)
+// measured: open loop at a rate, or closed loop (InFlight > 0).
 type LoadResult struct {
-	Offered   float64 `json:"offered_per_s"` // the scheduled send rate
-	Duration  Millis  `json:"duration_ms"`   // the length of the send schedule
-	Scheduled int     `json:"scheduled"`     // sends in the schedule
+	Offered float64 `json:"offered_per_s"` // the scheduled send rate (open loop)
+	// InFlight is the closed loop's sends awaiting an answer per sender;
+	// Scheduled is then the sends made.
+	InFlight  int    `json:"in_flight,omitempty"`
+	Duration  Millis `json:"duration_ms"` // the length of the send schedule
+	Scheduled int    `json:"scheduled"`   // sends in the schedule
 	// Skipped sends were never made: the generator already had
 	// MaxInFlight sends waiting for an answer (the server is far behind).
 	Skipped  int            `json:"skipped"`
@@ -42,9 +45,12 @@ type LoadResult struct {
 	AckLatency Latency `json:"ack_latency"`
 	// Reconnects counts SDK clients reconnecting during the run (the
 	// server's successful auth.resume requests).
-	Reconnects   int         `json:"reconnects"`
-	Server       ServerStats `json:"server"`
-	GeneratorCPU float64     `json:"generator_cpu_cores"` // this process, same window as Server.CPUCores
+	Reconnects int         `json:"reconnects"`
+	Server     ServerStats `json:"server"`
+	// ServerCPUPerMessage is the server's CPU time (process_cpu_seconds_total)
+	// over the run divided by the messages it acknowledged, in microseconds.
+	ServerCPUPerMessage float64 `json:"server_cpu_per_message_us"`
+	GeneratorCPU        float64 `json:"generator_cpu_cores"` // this process, same window as Server.CPUCores
 }
 
 // member is one connected, following user of a messaging scenario.
@@ -82,6 +88,17 @@ type stepState struct {
 	dups      atomic.Int64
 	lastNs    atomic.Int64 // latest delivery, since start
 	lat       *Histogram
+	// sent: when message i was sent, since start (closed loop); nil when
+	// the schedule says.
+	sent []atomic.Int64
+}
+
+// sentAt is when message i was sent (or due), since the step's start.
+func (st *stepState) sentAt(i int) time.Duration {
+	if st.sent != nil {
+		return time.Duration(st.sent[i].Load())
+	}
+	return st.sched.At(i)
 }
 
 // marker text: "hb STEP INDEX " padded to the configured size. Step 0 is
@@ -153,7 +170,7 @@ func (e *loadEngine) receive(m *member) {
 			continue
 		}
 		el := time.Since(st.start)
-		st.lat.Record(el - st.sched.At(i))
+		st.lat.Record(el - st.sentAt(i))
 		if st.got[i].Add(1) > st.fanout {
 			st.dups.Add(1)
 			continue
@@ -266,16 +283,25 @@ func (e *loadEngine) run(ctx context.Context, rate float64, d time.Duration) (Lo
 	}
 	r.Server.SlowConsumers = after.SlowConsumers - before.SlowConsumers
 	r.Server.RSSAfterMiB = after.RSS / (1 << 20)
-	if s := time.Duration(lastAck.Load()).Seconds(); s > 0 {
+	r.finish(lastAck.Load(), st.lastNs.Load(), wall, cpu1-cpu0)
+	return r, ctx.Err()
+}
+
+// finish derives the rates from the last acknowledgement and delivery
+// (nanoseconds since the start), and the CPU figures.
+func (r *LoadResult) finish(lastAck, lastDelivery int64, wall, generatorCPU time.Duration) {
+	if s := time.Duration(lastAck).Seconds(); s > 0 {
 		r.AcceptedPerSec = float64(r.Accepted) / s
 	}
-	if s := time.Duration(st.lastNs.Load()).Seconds(); s > 0 {
+	if s := time.Duration(lastDelivery).Seconds(); s > 0 {
 		r.DeliveredPerSec = float64(r.Delivered) / s
 	}
 	if w := wall.Seconds(); w > 0 {
-		r.GeneratorCPU = (cpu1 - cpu0).Seconds() / w
+		r.GeneratorCPU = generatorCPU.Seconds() / w
 	}
-	return r, ctx.Err()
+	if r.Accepted > 0 {
+		r.ServerCPUPerMessage = r.Server.CPUSeconds / float64(r.Accepted) * 1e6
+	}
 }
 
 // forEach calls fn(i) for i in [0, n), parallel at a time, and returns the

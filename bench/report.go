@@ -63,8 +63,12 @@ func serverRows(s ServerStats) []Row {
 
 // Rows reports a messaging run.
 func (r LoadResult) Rows() []Row {
+	offered := Row{"offered", fmt.Sprintf("%.0f msg/s for %.1f s (%d sends)", r.Offered, float64(r.Duration)/1000, r.Scheduled)}
+	if r.InFlight > 0 {
+		offered = Row{"closed loop", fmt.Sprintf("%d in flight per sender for %.1f s (%d sends)", r.InFlight, float64(r.Duration)/1000, r.Scheduled)}
+	}
 	rows := []Row{
-		{"offered", fmt.Sprintf("%.0f msg/s for %.1f s (%d sends)", r.Offered, float64(r.Duration)/1000, r.Scheduled)},
+		offered,
 		{"accepted", fmt.Sprintf("%d (%.0f/s)", r.Accepted, r.AcceptedPerSec)},
 		{"delivered", fmt.Sprintf("%d of %d expected (%.0f/s), %d duplicates", r.Delivered, r.ExpectedDeliveries, r.DeliveredPerSec, r.Duplicates)},
 		{"skipped (generator backlog)", fmt.Sprint(r.Skipped)},
@@ -79,6 +83,7 @@ func (r LoadResult) Rows() []Row {
 		{"reconnects", fmt.Sprint(r.Reconnects)},
 	}...)
 	rows = append(rows, serverRows(r.Server)...)
+	rows = append(rows, Row{"server CPU per message", fmt.Sprintf("%.0f µs", r.ServerCPUPerMessage)})
 	return append(rows, Row{"generator CPU", fmt.Sprintf("%.2f cores", r.GeneratorCPU)})
 }
 

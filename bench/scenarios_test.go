@@ -84,6 +84,23 @@ func TestScenarios(t *testing.T) {
 		checkLoad(t, r.LoadResult, 1)
 	})
 
+	t.Run("direct closed loop", func(t *testing.T) {
+		t.Parallel()
+		cfg := cfgFor(t)
+		cfg.InFlight = 2
+		r, err := bench.RunDirect(ctxFor(t), cfg, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.InFlight != 2 || r.Scheduled == 0 {
+			t.Errorf("in flight %d, sends %d", r.InFlight, r.Scheduled)
+		}
+		checkLoad(t, r.LoadResult, 1)
+		if r.ServerCPUPerMessage <= 0 {
+			t.Errorf("no server CPU per message: %+v", r.Server)
+		}
+	})
+
 	t.Run("direct max", func(t *testing.T) {
 		t.Parallel()
 		ctx := ctxFor(t)

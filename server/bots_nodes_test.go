@@ -92,3 +92,16 @@ func TestBotPollConflictAcrossNodes(t *testing.T) {
 	_, token := newBot(t, alice)
 	pollsConflict(t, a, b, token)
 }
+
+// TestSetWebhookEndsPollAcrossNodes: a webhook set through one node ends
+// the bot's getUpdates waiting on another (issue 23 item 3).
+func TestSetWebhookEndsPollAcrossNodes(t *testing.T) {
+	node := sharedNodes(t, pgtest.Schema(t), func(c *server.Config) {
+		c.BotLimits = laxBots
+		c.BotAPI.WebhookAllowPrivate = true
+	})
+	a, b := node(), node()
+	alice := signup(t, a, "alice")
+	_, token := newBot(t, alice)
+	webhookEndsPoll(t, a, b, token)
+}

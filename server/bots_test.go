@@ -25,11 +25,18 @@ import (
 var laxBots = service.BotLimits{PerSecond: 1 << 20, PerChatPerSecond: 1 << 20, PerChatBurst: 1 << 20}
 
 // startBotNode starts a real server whose bots have the given rates.
+// Its webhooks may point at loopback (-webhook-allow-private), where the
+// tests' bots run.
 func startBotNode(t *testing.T, limits service.BotLimits) *server.Node {
+	t.Helper()
+	return startBotNodeOpts(t, limits, botapi.Options{WebhookAllowPrivate: true})
+}
+
+func startBotNodeOpts(t *testing.T, limits service.BotLimits, opts botapi.Options) *server.Node {
 	t.Helper()
 	n, err := server.Open(server.Config{
 		Listen: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: cheap, AbuseLimits: lax, BotLimits: limits,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), BotAPI: opts,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -539,7 +546,7 @@ func TestBotChannel(t *testing.T) {
 func TestBotWebhookRetries(t *testing.T) {
 	n, err := server.Open(server.Config{
 		Listen: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: cheap, AbuseLimits: lax, BotLimits: laxBots,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), BotAPI: botapi.Options{WebhookBackoff: 10 * time.Millisecond},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), BotAPI: botapi.Options{WebhookBackoff: 10 * time.Millisecond, WebhookAllowPrivate: true},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -82,9 +82,10 @@ func TestWebhookOnceAcrossNodes(t *testing.T) {
 	node := sharedNodes(t, pgtest.Schema(t), func(c *server.Config) {
 		c.BotLimits = laxBots
 		c.BotAPI = botapi.Options{
-			WebhookLease:   time.Second,
-			WebhookBackoff: 10 * time.Millisecond,
-			WebhookClient:  &http.Client{Timeout: 10 * time.Second, Transport: tagged{names[made]}},
+			WebhookLease:        time.Second,
+			WebhookAllowPrivate: true,
+			WebhookBackoff:      10 * time.Millisecond,
+			WebhookClient:       &http.Client{Timeout: 10 * time.Second, Transport: tagged{names[made]}},
 		}
 		made++
 	})

@@ -189,7 +189,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	api := botapi.New(svc, b, cfg.Log, cfg.BotAPI)
 	n := &Node{Service: svc, Store: db, cfg: cfg, ln: ln, tr: tr, bots: api, bus: b, done: make(chan error, 1), stopSweep: make(chan struct{}), swept: make(chan struct{})}
-	var h http.Handler = withBotAPI(api, tr.Handler())
+	var h http.Handler = tr.GuardBodies(withBotAPI(api, tr.Handler()))
 	if cfg.Pprof {
 		mux := http.NewServeMux()
 		mux.Handle("/", h)

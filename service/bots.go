@@ -412,8 +412,40 @@ func (s *Service) ChatMember(ctx context.Context, c Caller, chatID, userID int64
 	return m, err
 }
 
-// Message returns one message of a chat the caller is in.
+// Message returns one message of a chat the caller is in; to a bot in
+// privacy mode, only one it may see (botMaySee).
 func (s *Service) Message(ctx context.Context, c Caller, chatID, seq int64) (herald.Message, error) {
+	m, err := s.message(ctx, c, chatID, seq)
+	if err != nil {
+		return m, err
+	}
+	if ok, err := s.botMaySee(ctx, c, &m); err != nil {
+		return herald.Message{}, err
+	} else if !ok {
+		return herald.Message{}, herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
+	}
+	return m, nil
+}
+
+// ReplyOf returns the message outer replies to, for showing with it. A
+// privacy-mode bot sees the reply target of a message addressed to it
+// (a command given in reply to a message shows the bot that message, as
+// on Telegram); of any other message, only a target it may see itself.
+func (s *Service) ReplyOf(ctx context.Context, c Caller, outer herald.Message) (herald.Message, error) {
+	if outer.ReplyTo <= 0 {
+		return herald.Message{}, herald.Errorf(herald.NotFound, "not a reply")
+	}
+	if c.Bot && outer.SenderID != c.UserID {
+		if ok, err := s.botMaySee(ctx, c, &outer); err != nil {
+			return herald.Message{}, err
+		} else if ok {
+			return s.message(ctx, c, outer.ChatID, outer.ReplyTo)
+		}
+	}
+	return s.Message(ctx, c, outer.ChatID, outer.ReplyTo)
+}
+
+func (s *Service) message(ctx context.Context, c Caller, chatID, seq int64) (herald.Message, error) {
 	if _, _, err := s.membership(ctx, c, chatID); err != nil {
 		return herald.Message{}, err
 	}
@@ -428,6 +460,31 @@ func (s *Service) Message(ctx context.Context, c Caller, chatID, seq int64) (her
 		return m, herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
 	}
 	return m, nil
+}
+
+// botMaySee is the group privacy rule (addressedTo) applied to reads by
+// id, so a bot in privacy mode cannot read by forwarding, copying or
+// replying what it would not have received as an update: in a group it
+// reads its own messages and those addressed to it; elsewhere, all.
+func (s *Service) botMaySee(ctx context.Context, c Caller, m *herald.Message) (bool, error) {
+	if !c.Bot || m.SenderID == c.UserID {
+		return true, nil
+	}
+	ch, err := s.chatMeta(ctx, m.ChatID)
+	if err != nil {
+		return false, err
+	}
+	if ch.Kind != herald.Group {
+		return true, nil
+	}
+	if err := s.botStore(); err != nil {
+		return false, err
+	}
+	b, _, err := s.bots.Bot(ctx, c.UserID)
+	if err != nil {
+		return false, err
+	}
+	return b.ReadAll || s.addressedTo(ctx, b, m), nil
 }
 
 // ---- messages with extras ----

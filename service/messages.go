@@ -180,6 +180,7 @@ func (s *Service) append(ctx context.Context, m herald.Message) (herald.Message,
 			return herald.Message{}, err
 		}
 	}
+	text := m.Text
 	m.Text = ""
 	msg, ups, dup, err := s.store.AppendMessage(ctx, m)
 	if err != nil {
@@ -187,6 +188,13 @@ func (s *Service) append(ctx context.Context, m herald.Message) (herald.Message,
 	}
 	if !dup {
 		s.announce(ctx, ups)
+		// The answer's text is the one just sealed: no need to open it.
+		msg.Text, msg.Body = text, nil
+		s.fileMeta(ctx, &msg)
+		if err := s.openExtra(ctx, &msg); err != nil {
+			return herald.Message{}, err
+		}
+		return msg, nil
 	}
 	if err := s.open(ctx, &msg); err != nil {
 		return herald.Message{}, err
@@ -236,6 +244,11 @@ func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []
 		}
 		if m.Deleted {
 			return nil, herald.Errorf(herald.NotFound, "message %d was deleted", seq)
+		}
+		if ok, err := s.botMaySee(ctx, c, &m); err != nil {
+			return nil, err
+		} else if !ok {
+			return nil, herald.Errorf(herald.NotFound, "message to forward not found")
 		}
 		src = append(src, m)
 	}

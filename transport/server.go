@@ -6,9 +6,13 @@ package transport
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +34,12 @@ type Limits struct {
 	PingInterval  time.Duration // keepalive
 	WriteTimeout  time.Duration // a frame not written in this time closes the connection
 	AuthTimeout   time.Duration // a connection that has not authenticated by then is closed
+	// A request body (files, uploads, the Bot API) must bring at least
+	// BodyMinRate bytes per second over each BodyWindow, and nothing at
+	// all for a whole window cuts it off: a slow client cannot hold a
+	// request, or its partial upload, open for ever.
+	BodyWindow  time.Duration
+	BodyMinRate int64
 }
 
 // DefaultLimits are the limits heraldd uses.
@@ -39,6 +49,8 @@ var DefaultLimits = Limits{
 	PingInterval:  30 * time.Second,
 	WriteTimeout:  15 * time.Second,
 	AuthTimeout:   30 * time.Second,
+	BodyWindow:    20 * time.Second,
+	BodyMinRate:   1 << 10,
 }
 
 // Server serves the protocol.
@@ -84,7 +96,7 @@ func New(svc *service.Service, b bus.Bus, log *slog.Logger, limits Limits) *Serv
 	for _, f := range []struct {
 		v   *time.Duration
 		def time.Duration
-	}{{&limits.PingInterval, d.PingInterval}, {&limits.WriteTimeout, d.WriteTimeout}, {&limits.AuthTimeout, d.AuthTimeout}} {
+	}{{&limits.PingInterval, d.PingInterval}, {&limits.WriteTimeout, d.WriteTimeout}, {&limits.AuthTimeout, d.AuthTimeout}, {&limits.BodyWindow, d.BodyWindow}} {
 		if *f.v <= 0 {
 			*f.v = f.def
 		}
@@ -94,6 +106,9 @@ func New(svc *service.Service, b bus.Bus, log *slog.Logger, limits Limits) *Serv
 	}
 	if limits.QueueFrames <= 0 {
 		limits.QueueFrames = d.QueueFrames
+	}
+	if limits.BodyMinRate <= 0 {
+		limits.BodyMinRate = d.BodyMinRate
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -125,6 +140,61 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/", web.Handler())
 	return mux
 }
+
+// GuardBodies gives every request that h serves, but the WebSocket
+// upgrade (which has its own keepalive and limits), a read deadline and a
+// minimum transfer rate for its body (Limits.BodyWindow, BodyMinRate).
+// The server's ReadHeaderTimeout bounds the headers; without this a body
+// could trickle in for as long as the client liked.
+func (s *Server) GuardBodies(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/ws" && r.Body != nil && r.Body != http.NoBody {
+			rb := &rateBody{body: r.Body, rc: http.NewResponseController(w), window: s.limits.BodyWindow,
+				min: s.limits.BodyMinRate * int64(s.limits.BodyWindow/time.Millisecond) / 1000, start: time.Now()}
+			rb.rc.SetReadDeadline(rb.start.Add(rb.window))
+			r.Body = rb
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// ErrSlowBody ends a request body that came slower than the minimum rate.
+var ErrSlowBody = fmt.Errorf("request body too slow: %w", os.ErrDeadlineExceeded)
+
+// rateBody moves the connection's read deadline on as a body's bytes
+// arrive, and fails the body when a window brings fewer than min bytes.
+type rateBody struct {
+	body   io.ReadCloser
+	rc     *http.ResponseController
+	window time.Duration
+	min    int64 // bytes per window
+	start  time.Time
+	n      int64
+}
+
+func (b *rateBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	b.n += int64(n)
+	if err != nil {
+		// At the body's end net/http lifts the deadline itself before it
+		// watches for the client going away (a long poll goes on).
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, ErrSlowBody
+		}
+		return n, err
+	}
+	now := time.Now()
+	if now.Sub(b.start) >= b.window {
+		if b.n < b.min {
+			return n, ErrSlowBody
+		}
+		b.start, b.n = now, 0
+	}
+	b.rc.SetReadDeadline(now.Add(b.window))
+	return n, nil
+}
+
+func (b *rateBody) Close() error { return b.body.Close() }
 
 // Registry returns the metrics registry, for other handlers to add to.
 func (s *Server) Registry() *prometheus.Registry { return s.reg }

@@ -3,6 +3,7 @@
 // latency and what the load cost the server.
 //
 //	herald-bench direct  --server URL --pairs N --rate R --duration D [--max --p99 50ms]
+//	herald-bench direct  --server URL --pairs N --in-flight K --duration D (closed loop)
 //	herald-bench group   --server URL --members N --rate R --duration D
 //	herald-bench channel --server URL --subscribers N --posts P
 //	herald-bench connect --server URL --connections C --hold D
@@ -41,7 +42,7 @@ func main() {
 const usage = `usage: herald-bench COMMAND [flags]
 
 commands:
-  direct   pairs of users in direct chats, open-loop at a fixed rate (--max: find the highest rate within a p99 bound)
+  direct   pairs of users in direct chats, open-loop at a fixed rate (--max: find the highest rate within a p99 bound; --in-flight K: closed loop)
   group    one group of N members, fan-out on write
   channel  one channel, N connected subscribers: time for a post to reach the last of them
   connect  ramp to C idle WebSocket connections and hold them; memory per connection; then one channel post to all of them
@@ -257,6 +258,7 @@ func runDirect(ctx context.Context, args []string, getenv func(string) string, s
 		maxTime  = fs.Duration("max-time", 5*time.Minute, "with --max: the time budget of the whole search")
 		maxSteps = fs.Int("max-steps", 12, "with --max: at most this many runs")
 		pause    = fs.Duration("pause", 2*time.Second, "with --max: rest between runs")
+		inFlight = fs.Int("in-flight", 0, "closed loop instead of --rate: the first member of each pair sends to the other, keeping this many sends awaiting an answer")
 	)
 	c.register(fs, getenv)
 	l.register(fs)
@@ -279,6 +281,12 @@ func runDirect(ctx context.Context, args []string, getenv func(string) string, s
 		if *p99 <= 0 || *pause < 0 {
 			return usagef("--p99 must be positive and --pause not negative")
 		}
+		if *inFlight != 0 {
+			return usagef("--max searches open-loop rates; it does not take --in-flight")
+		}
+	}
+	if err := checkRange("in-flight", *inFlight, 0, 10_000); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.deadline)
 	defer cancel()
@@ -288,6 +296,7 @@ func runDirect(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	cfg := l.config(&c, accs, log)
+	cfg.InFlight = *inFlight
 	if !*maxMode {
 		res, err := bench.RunDirect(ctx, cfg, *pairs)
 		if res.Scenario == "" {

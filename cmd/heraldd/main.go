@@ -9,7 +9,7 @@
 // Every flag has an environment equivalent (HERALD_LISTEN, HERALD_DATA,
 // HERALD_DB, HERALD_SIGNUP, HERALD_MASTER_KEY_FILE, HERALD_LOG_LEVEL,
 // HERALD_SEND_RATE, HERALD_SIGNUP_RATE, HERALD_JOIN_RATE,
-// HERALD_MEMORY_LIMIT, …).
+// HERALD_MEMORY_LIMIT, HERALD_WEBHOOK_ALLOW_PRIVATE, …).
 package main
 
 import (
@@ -99,6 +99,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	retention := fs.Duration("secret-retention", envDuration(getenv, "HERALD_SECRET_RETENTION", 30*24*time.Hour), "how long an undelivered secret-chat envelope waits for its device (HERALD_SECRET_RETENTION)")
 	memLimit := fs.String("memory-limit", env(getenv, "HERALD_MEMORY_LIMIT", "auto"), "Go's soft memory limit, so memory returns to the system soon after a burst: auto (80% of the cgroup's memory.max, else half the machine's memory), off, or a size like 2GiB; GOMEMLIMIT wins (HERALD_MEMORY_LIMIT)")
 	abandoned := fs.Duration("upload-abandoned", envDuration(getenv, "HERALD_UPLOAD_ABANDONED", 24*time.Hour), "how long an unfinished upload is kept after its last byte (HERALD_UPLOAD_ABANDONED)")
+	webhookPrivate := fs.Bool("webhook-allow-private", env(getenv, "HERALD_WEBHOOK_ALLOW_PRIVATE", "") == "1", "let bot webhooks point at loopback, private and link-local addresses and any port, for bots on the server's own machine or network; off, the server refuses them (HERALD_WEBHOOK_ALLOW_PRIVATE=1)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -126,6 +127,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	cfg.Blobs, cfg.MaxFileSize, cfg.StorageQuota, cfg.UploadAbandoned = *blobsURL, maxFileBytes, quotaBytes, *abandoned
 	cfg.BotLimits = service.BotLimits{PerSecond: *botRate, PerChatPerSecond: *botChatRate}
 	cfg.EnvelopeRetention = *retention
+	cfg.BotAPI.WebhookAllowPrivate = *webhookPrivate
 	cfg.AbuseLimits = service.Limits{DirectPerSecond: *sendRate, GroupPerSecond: *sendRate / 2, ChannelPerSecond: *sendRate / 2, SignupsPerHourPerAddr: *signupRate, JoinsPerMinutePerChat: *joinRate}
 	cfg.AbuseLimits.CreatesPerHour, cfg.AbuseLimits.MaxOwnedChats, cfg.AbuseLimits.ReportsPerHour = *createRate, *maxOwned, *reportRate
 	cfg.AbuseLimits.MemberChangesPerMinute, cfg.AbuseLimits.TypingEvery = *memberRate, *typingEvery

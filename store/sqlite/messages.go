@@ -17,71 +17,83 @@ func messageAt(ctx context.Context, q querier, chatID, seq int64) (herald.Messag
 	return m, classify("sqlite.Message", err)
 }
 
-// AppendMessage implements store.Store.
+// AppendMessage implements store.Store. The writer stores it together
+// with the other appends of its batch (appendGroup) when it can, else
+// alone (appendOne).
 func (db *DB) AppendMessage(ctx context.Context, m herald.Message) (herald.Message, []herald.Update, bool, error) {
-	var ups []herald.Update
-	var dup bool
-	err := db.do(ctx, func(tx querier) error {
-		ups, dup = nil, false
-		if m.RandomID != 0 {
-			prev, err := sqlstore.ScanMessage(tx.QueryRowContext(ctx, sqlstore.SentBefore, m.ChatID, m.SenderID, m.RandomID))
-			if err == nil {
-				m, dup = prev, true
-				return nil
-			}
-			if !sqlstore.NoRows(err) {
-				return classify("sqlite.AppendMessage", err)
-			}
-		}
-		var broadcast bool
-		if err := tx.QueryRowContext(ctx,
-			`UPDATE chats SET last_seq = last_seq + 1, last_at = ? WHERE id = ? RETURNING last_seq, broadcast`,
-			sqlstore.Millis(m.SentAt), m.ChatID).Scan(&m.Seq, &broadcast); err != nil {
-			if sqlstore.NoRows(err) {
-				return herald.Errorf(herald.NotFound, "no chat %d", m.ChatID)
-			}
-			return classify("sqlite.AppendMessage", err)
-		}
-		var fu, fc, fs int64
-		if m.Fwd != nil {
-			fu, fc, fs = m.Fwd.UserID, m.Fwd.ChatID, m.Fwd.Seq
-		}
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO messages (`+sqlstore.MessageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?)`,
-			m.ChatID, m.Seq, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, sqlstore.Millis(m.SentAt),
-			m.TTL.Milliseconds(), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), sqlstore.Millis(m.SealedUntil), sqlstore.Flag(m.Service), sqlstore.FileID(m)); err != nil {
-			return classify("sqlite.AppendMessage", err)
-		}
-		if id := sqlstore.FileID(m); id != "" {
-			if _, err := tx.ExecContext(ctx, sqlstore.MarkAttached, id); err != nil {
-				return classify("sqlite.AppendMessage", err)
-			}
-		}
-		if len(m.Extra) > 0 {
-			if err := dialect.SetExtra(ctx, shim{tx}, m.ChatID, m.Seq, m.Extra); err != nil {
-				return err
-			}
-		}
-		// Sending means having read everything before it.
-		if _, err := tx.ExecContext(ctx,
-			`UPDATE members SET read_seq = ? WHERE chat_id = ? AND user_id = ? AND read_seq < ?`,
-			m.Seq, m.ChatID, m.SenderID, m.Seq); err != nil {
-			return classify("sqlite.AppendMessage", err)
-		}
-		msg := m
-		tmpl := herald.Update{Kind: herald.UpdNewMessage, ChatID: m.ChatID, Seq: m.Seq, ActorID: m.SenderID, Message: &msg, At: m.SentAt}
-		if broadcast {
-			if err := logChat(ctx, tx, &tmpl); err != nil {
-				return err
-			}
-			ups = []herald.Update{tmpl}
+	r := &appendReq{in: m}
+	o := &op{ctx: ctx, done: make(chan error, 1), app: r}
+	o.fn = func(tx querier) error { return appendOne(ctx, tx, r) }
+	if err := db.queue(o); err != nil {
+		return r.in, nil, false, err
+	}
+	return r.m, r.ups, r.dup, nil
+}
+
+// appendOne stores one message in its own savepoint: the next seq, the
+// row, the sender's read position, and the update in each member's log
+// (or the chat's, for a broadcast chat).
+func appendOne(ctx context.Context, tx querier, r *appendReq) error {
+	m := r.in
+	r.m, r.ups, r.dup = m, nil, false
+	if m.RandomID != 0 {
+		prev, err := sqlstore.ScanMessage(tx.QueryRowContext(ctx, sqlstore.SentBefore, m.ChatID, m.SenderID, m.RandomID))
+		if err == nil {
+			r.m, r.dup = prev, true
 			return nil
 		}
-		var err error
-		ups, err = logForMembers(ctx, tx, m.ChatID, tmpl, nil)
-		return err
-	})
-	return m, ups, dup, err
+		if !sqlstore.NoRows(err) {
+			return classify("sqlite.AppendMessage", err)
+		}
+	}
+	var broadcast bool
+	if err := tx.QueryRowContext(ctx,
+		`UPDATE chats SET last_seq = last_seq + 1, last_at = ? WHERE id = ? RETURNING last_seq, broadcast`,
+		sqlstore.Millis(m.SentAt), m.ChatID).Scan(&m.Seq, &broadcast); err != nil {
+		if sqlstore.NoRows(err) {
+			return herald.Errorf(herald.NotFound, "no chat %d", m.ChatID)
+		}
+		return classify("sqlite.AppendMessage", err)
+	}
+	var fu, fc, fs int64
+	if m.Fwd != nil {
+		fu, fc, fs = m.Fwd.UserID, m.Fwd.ChatID, m.Fwd.Seq
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO messages (`+sqlstore.MessageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?)`,
+		m.ChatID, m.Seq, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, sqlstore.Millis(m.SentAt),
+		m.TTL.Milliseconds(), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), sqlstore.Millis(m.SealedUntil), sqlstore.Flag(m.Service), sqlstore.FileID(m)); err != nil {
+		return classify("sqlite.AppendMessage", err)
+	}
+	if id := sqlstore.FileID(m); id != "" {
+		if _, err := tx.ExecContext(ctx, sqlstore.MarkAttached, id); err != nil {
+			return classify("sqlite.AppendMessage", err)
+		}
+	}
+	if len(m.Extra) > 0 {
+		if err := dialect.SetExtra(ctx, shim{tx}, m.ChatID, m.Seq, m.Extra); err != nil {
+			return err
+		}
+	}
+	// Sending means having read everything before it.
+	if _, err := tx.ExecContext(ctx,
+		`UPDATE members SET read_seq = ? WHERE chat_id = ? AND user_id = ? AND read_seq < ?`,
+		m.Seq, m.ChatID, m.SenderID, m.Seq); err != nil {
+		return classify("sqlite.AppendMessage", err)
+	}
+	r.m = m
+	msg := m
+	tmpl := herald.Update{Kind: herald.UpdNewMessage, ChatID: m.ChatID, Seq: m.Seq, ActorID: m.SenderID, Message: &msg, At: m.SentAt}
+	if broadcast {
+		if err := logChat(ctx, tx, &tmpl); err != nil {
+			return err
+		}
+		r.ups = []herald.Update{tmpl}
+		return nil
+	}
+	var err error
+	r.ups, err = logForMembers(ctx, tx, m.ChatID, tmpl, nil)
+	return err
 }
 
 // Message implements store.Store.

@@ -198,13 +198,14 @@ func BenchmarkAppendMessage(b *testing.B) {
 	body := bytes.Repeat([]byte{0xab}, 200)
 	ctx := context.Background()
 	n := 0
+	stats, cpu := db.Stats(), processCPU()
 	for b.Loop() {
 		if _, _, _, err := db.AppendMessage(ctx, herald.Message{ChatID: c.ID, SenderID: users[0], Body: body, SentAt: t0}); err != nil {
 			b.Fatal(err)
 		}
 		n++
 	}
-	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
+	reportStore(b, db, stats, cpu, int64(n))
 }
 
 // BenchmarkAppendMessageParallel measures many goroutines sending into many
@@ -231,6 +232,7 @@ func benchAppendParallel(b *testing.B, senders int) {
 	ctx := context.Background()
 	var next, sent atomic.Int64
 	b.SetParallelism(max(1, senders/runtime.GOMAXPROCS(0)))
+	stats, cpu := db.Stats(), processCPU()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		p := pairs[int(next.Add(1))%len(pairs)]
@@ -243,5 +245,19 @@ func benchAppendParallel(b *testing.B, senders int) {
 		}
 	})
 	b.StopTimer()
-	b.ReportMetric(float64(sent.Load())/b.Elapsed().Seconds(), "msgs/s")
+	reportStore(b, db, stats, cpu, sent.Load())
+}
+
+// reportStore reports the store's figures for n messages: their rate, the
+// process's CPU per message (the writer's and the senders'), and how many
+// shared a commit.
+func reportStore(b *testing.B, db *sqlite.DB, before sqlite.Stats, cpu time.Duration, n int64) {
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
+	if n == 0 {
+		return
+	}
+	b.ReportMetric(float64(processCPU()-cpu)/float64(time.Microsecond)/float64(n), "cpu-µs/msg")
+	if c := db.Stats().Commits - before.Commits; c > 0 {
+		b.ReportMetric(float64(n)/float64(c), "msgs/commit")
+	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/bus"
+	"github.com/heraldim/herald/egress"
 	"github.com/heraldim/herald/service"
 )
 
@@ -31,9 +32,18 @@ type Options struct {
 	// MaxPollTimeout caps getUpdates' timeout (default 50 s, under the
 	// usual proxy timeouts).
 	MaxPollTimeout time.Duration
-	// WebhookClient makes the webhook POSTs (default: a client with a
+	// WebhookClient makes the webhook POSTs (default: the egress client,
+	// which refuses non-public addresses unless WebhookAllowPrivate, with a
 	// 10-second timeout).
 	WebhookClient *http.Client
+	// WebhookAllowPrivate lets webhooks point at loopback, private and
+	// link-local addresses and at any port (heraldd -webhook-allow-private):
+	// for tests and for self-hosters whose bots run beside the server.
+	// Off, a bot could make the server request its own internal network.
+	WebhookAllowPrivate bool
+	// SpoolDir holds uploaded files, encrypted, for the length of their
+	// request (default: the temp directory).
+	SpoolDir string
 	// WebhookBackoff is the first wait after a failed webhook delivery;
 	// it doubles up to a minute (default 1 s).
 	WebhookBackoff time.Duration
@@ -71,13 +81,21 @@ type poll struct {
 // answers two getUpdates at once.
 var errConflict = &apiError{code: http.StatusConflict, desc: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}
 
+// errWebhookSet ends a long poll when the bot sets a webhook, as on
+// Telegram: else the next update would go to both.
+var errWebhookSet = &apiError{code: http.StatusConflict, desc: "Conflict: terminated by setWebhook request"}
+
+// webhookNotice, on a bot's poll topic, tells every node that the bot set
+// a webhook (a poll's own notice is 16 bytes).
+var webhookNotice = []byte{'w'}
+
 // New returns the API. Start begins webhook delivery; Close ends it.
 func New(svc *service.Service, b bus.Bus, log *slog.Logger, opts Options) *API {
 	if opts.MaxPollTimeout <= 0 {
 		opts.MaxPollTimeout = 50 * time.Second
 	}
 	if opts.WebhookClient == nil {
-		opts.WebhookClient = &http.Client{Timeout: 10 * time.Second}
+		opts.WebhookClient = egress.Policy{AllowPrivate: opts.WebhookAllowPrivate}.Client(10 * time.Second)
 	}
 	if opts.WebhookBackoff <= 0 {
 		opts.WebhookBackoff = time.Second
@@ -202,11 +220,18 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{code: http.StatusNotFound, desc: "Not Found: method not found"})
 		return
 	}
-	p, err := parseParams(r, min(maxUploadBytes, a.svc.MaxFileSize()+1<<20))
+	// Only a method that takes a file gets an upload's room: any other
+	// body is bounded as a JSON one is, before anything is spooled.
+	limit := int64(maxBodyBytes)
+	if takesFile[strings.ToLower(name)] {
+		limit = min(maxUploadBytes, a.svc.MaxFileSize()+1<<20)
+	}
+	p, err := parseParams(r, limit, a.opts.SpoolDir)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	defer p.close()
 	res, err := m(ctx, &request{api: a, caller: caller, bot: bot, p: p, render: newRenderer(a.svc, caller)})
 	if err != nil {
 		if herald.ErrorKind(err) == herald.Internal && !isAPIError(err) {
@@ -285,6 +310,17 @@ func (a *API) startPoll(ctx context.Context, botID int64) (context.Context, func
 	}
 }
 
+// endPolls ends the bot's waiting getUpdates, on this node and, through
+// the bus, on the others: it has just set a webhook.
+func (a *API) endPolls(ctx context.Context, botID int64) {
+	a.mu.Lock()
+	if p := a.polls[botID]; p != nil {
+		p.cancel(errWebhookSet)
+	}
+	a.mu.Unlock()
+	a.bus.Publish(ctx, bus.BotPollTopic(botID), webhookNotice)
+}
+
 // announcePoll tells other nodes that this poll started, and ends it when
 // a newer poll of the same bot starts anywhere. A notice is the start
 // time and a random id; the later start wins, the larger id breaks a tie,
@@ -296,7 +332,10 @@ func (a *API) announcePoll(ctx context.Context, botID int64, cancel context.Canc
 	rand.Read(me[8:])
 	topic := bus.BotPollTopic(botID)
 	sub, err := a.bus.Subscribe(topic, func(other []byte) {
-		if len(other) == len(me) && bytes.Compare(other, me[:]) > 0 {
+		switch {
+		case bytes.Equal(other, webhookNotice):
+			cancel(errWebhookSet)
+		case len(other) == len(me) && bytes.Compare(other, me[:]) > 0:
 			cancel(errConflict)
 		}
 	})

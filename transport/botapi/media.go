@@ -77,16 +77,15 @@ func attachFile(out *Message, f *herald.File) {
 // inputFile resolves a file parameter to a file id, storing an upload.
 func (r *request) inputFile(ctx context.Context, field string) (string, error) {
 	v := r.p.str(field)
-	fhs := r.p.files[field]
+	up := r.p.files[field]
 	if name, ok := strings.CutPrefix(v, "attach://"); ok {
-		fhs = r.p.files[name]
-		if len(fhs) == 0 {
+		up = r.p.files[name]
+		if up == nil {
 			return "", badRequest("the file attach://%s is not in the request", name)
 		}
 	}
-	if len(fhs) > 0 {
-		fh := fhs[0]
-		f, err := r.api.svc.BotUpload(ctx, r.caller, fh.Filename, fh.Size, func() (io.ReadCloser, error) { return fh.Open() })
+	if up != nil {
+		f, err := r.api.svc.BotUpload(ctx, r.caller, up.name, up.size, up.open)
 		if err != nil {
 			return "", err
 		}
@@ -113,6 +112,12 @@ func (r *request) optionalText(name, entitiesParam string) (string, []herald.Ent
 		return "", nil, nil
 	}
 	return r.text(name, entitiesParam)
+}
+
+// takesFile are the methods that take an uploaded file (lower-cased).
+var takesFile = map[string]bool{
+	"senddocument": true, "sendphoto": true, "sendvideo": true,
+	"sendaudio": true, "sendvoice": true, "sendanimation": true,
 }
 
 // sendMedia is sendDocument, sendPhoto and the rest: they differ only in

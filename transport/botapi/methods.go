@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/egress"
 	"github.com/heraldim/herald/service"
 )
 
@@ -152,12 +153,21 @@ func getUpdates(ctx context.Context, r *request) (any, error) {
 		defer done()
 	}
 	out, err := r.poll(ctx, offset, int(limit), wait, allowed)
-	if err != nil && errors.Is(context.Cause(ctx), errConflict) {
-		// Replaced by a newer poll while it waited, or while its store
-		// call was under way: the newer one has the updates.
-		return nil, errConflict
+	if cause := pollEnded(ctx); cause != nil {
+		// Replaced by a newer poll or a webhook while it waited, or while
+		// its store call was under way: that one has the updates.
+		return nil, cause
 	}
 	return out, err
+}
+
+// pollEnded is the conflict that ended a poll early, if one did.
+func pollEnded(ctx context.Context) error {
+	cause := context.Cause(ctx)
+	if errors.Is(cause, errConflict) || errors.Is(cause, errWebhookSet) {
+		return cause
+	}
+	return nil
 }
 
 // poll is getUpdates once it is the bot's one poll.
@@ -206,8 +216,8 @@ func (r *request) poll(ctx context.Context, offset int64, limit int, wait time.D
 		case <-deadline.C:
 			return out, nil
 		case <-ctx.Done():
-			if errors.Is(context.Cause(ctx), errConflict) {
-				return nil, errConflict
+			if cause := pollEnded(ctx); cause != nil {
+				return nil, cause
 			}
 			return out, nil
 		}
@@ -256,8 +266,13 @@ func setWebhook(ctx context.Context, r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(r.p.files["certificate"]) > 0 {
+	if r.p.files["certificate"] != nil {
 		return nil, badRequest("custom certificates are not supported; use a URL with a trusted certificate")
+	}
+	if u := r.p.str("url"); u != "" {
+		if err := (egress.Policy{AllowPrivate: r.api.opts.WebhookAllowPrivate}).CheckURL(ctx, u); err != nil {
+			return nil, badRequest("bad webhook: %v", err)
+		}
 	}
 	w := service.Webhook{URL: r.p.str("url"), Secret: r.p.str("secret_token"), AllowedUpdates: allowed, MaxConnections: int(maxConn), DropPending: drop}
 	if w.AllowedUpdates == nil {
@@ -268,6 +283,9 @@ func setWebhook(ctx context.Context, r *request) (any, error) {
 		return nil, err
 	}
 	r.api.ensureHook(b)
+	if b.WebhookURL != "" {
+		r.api.endPolls(ctx, b.UserID)
+	}
 	return true, nil
 }
 

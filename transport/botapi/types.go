@@ -276,7 +276,7 @@ func (r renderer) message(ctx context.Context, ch herald.Chat, m herald.Message,
 		out.Caption, out.CaptionEnts, out.Text, out.Entities = out.Text, out.Entities, "", nil
 	}
 	if m.ReplyTo > 0 && depth == 0 {
-		if rm, err := r.svc.Message(ctx, r.bot, m.ChatID, m.ReplyTo); err == nil {
+		if rm, err := r.svc.ReplyOf(ctx, r.bot, m); err == nil {
 			out.ReplyTo = r.message(ctx, ch, rm, depth+1)
 		}
 	}

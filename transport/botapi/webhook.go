@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/egress"
 	"github.com/heraldim/herald/service"
 )
 
@@ -269,7 +271,9 @@ func (a *API) deliverHeld(ctx context.Context, h *webhooker) bool {
 			}
 			if err := a.post(ctx, b, caller, u); err != nil {
 				h.mu.Lock()
-				h.errAt, h.errText = time.Now(), err.Error()
+				// The bot's owner sees what Telegram would show, never the
+				// dialler's words (addresses, ports): the log has those.
+				h.errAt, h.errText = time.Now(), describe(err)
 				h.mu.Unlock()
 				a.log.Warn("webhook delivery failed", "bot", b.UserID, "update", bu.ID, "err", err)
 				failed = true
@@ -352,7 +356,7 @@ func (a *API) post(ctx context.Context, b herald.Bot, caller service.Caller, u U
 	defer resp.Body.Close()
 	reply, _ := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("wrong response from the webhook: %s", resp.Status)
+		return &wrongResponse{code: resp.StatusCode}
 	}
 	var call map[string]json.RawMessage
 	if json.Unmarshal(reply, &call) == nil && call["method"] != nil {
@@ -372,4 +376,21 @@ func (a *API) post(ctx context.Context, b herald.Bot, caller service.Caller, u U
 		}
 	}
 	return nil
+}
+
+// wrongResponse is a webhook's answer other than 2xx (a redirect too:
+// none is followed).
+type wrongResponse struct{ code int }
+
+func (e *wrongResponse) Error() string {
+	return fmt.Sprintf("Wrong response from the webhook: %d %s", e.code, http.StatusText(e.code))
+}
+
+// describe is getWebhookInfo's last_error_message for a delivery error.
+func describe(err error) string {
+	var wr *wrongResponse
+	if errors.As(err, &wr) {
+		return wr.Error()
+	}
+	return egress.Describe(err)
 }
