@@ -21,6 +21,10 @@ const (
 	RateLimited      Kind = "RATE_LIMITED"
 	Unavailable      Kind = "UNAVAILABLE"
 	Internal         Kind = "INTERNAL"
+	// KeyChanged is reported by the SDK, never by a server: a device in a
+	// secret chat has a new identity key, and nothing is sent to or
+	// accepted from it until the person accepts the change.
+	KeyChanged Kind = "KEY_CHANGED"
 )
 
 // Error is an error with a kind and a sentence meant for a person. Op names

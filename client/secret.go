@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -76,8 +77,8 @@ type SecretMessage struct {
 type SecretEvent struct {
 	Message *SecretMessage // a new message (incoming, or sent from another of this user's devices)
 	Read    []string       // ids whose timers started, in chat Peer
-	Peer    int64
-	Err     error // an envelope could not be decrypted (tampered, or from an unknown session)
+	Peer    int64          // the chat (for Err: the sender, which is this user for their own devices)
+	Err     error          // an envelope could not be decrypted (tampered, from an unknown session, or KEY_CHANGED: held until Accept)
 }
 
 // Secret runs a device's secret chats on a Client: keys, sessions,
@@ -373,9 +374,10 @@ func (s *Secret) Start(ctx context.Context, username string) (string, error) {
 }
 
 // start is Start that also returns the peer and the warning to show if
-// the safety number changed. With refresh it recomputes the safety number
-// (thousands of SHA-512 rounds and two requests); otherwise only when the
-// chat is new, since sends learn of device changes from STALE_DEVICES.
+// the safety number changed. With refresh it brings the device lists up
+// to date (two requests) and recomputes the safety number (thousands of
+// SHA-512 rounds); otherwise only when the chat is new, since sends learn
+// of device changes from STALE_DEVICES.
 func (s *Secret) start(ctx context.Context, username string, refresh bool) (*pb.User, string, string, error) {
 	u, err := s.resolve(ctx, username)
 	if err != nil {
@@ -395,12 +397,19 @@ func (s *Secret) start(ctx context.Context, username string, refresh bool) (*pb.
 		return nil, "", "", err
 	}
 	p.Username = u.Username
+	self, err := s.selfName(ctx)
+	if err != nil {
+		return nil, "", "", err
+	}
 	if len(p.Devices) == 0 {
 		if p.Devices, err = s.buildSessions(ctx, u.Username, nil); err != nil {
 			return nil, "", "", err
 		}
-		self, _ := s.selfName(ctx)
 		if p.Own, err = s.buildSessions(ctx, self, nil); err != nil {
+			return nil, "", "", err
+		}
+	} else if refresh {
+		if err := s.syncDevices(ctx, u, self, p); err != nil && !herald.IsKind(err, herald.KeyChanged) {
 			return nil, "", "", err
 		}
 	}
@@ -425,20 +434,30 @@ func (s *Secret) selfName(ctx context.Context) (string, error) {
 }
 
 // buildSessions claims bundles for a user's devices (or those listed)
-// and starts a session (X3DH) with each; it returns the devices.
+// and starts a session (X3DH) with each; it returns the devices. A
+// device whose bundle carries an identity key other than the one pinned
+// for it gets no new session: the change is recorded and, after the
+// others are done, reported as a KeyChanged error.
 func (s *Secret) buildSessions(ctx context.Context, username string, only []int64) ([]int64, error) {
 	var bl pb.BundleList
 	if err := s.c.Call(ctx, "keys.bundles", &pb.BundlesRequest{Username: username, DeviceIds: only}, &bl); err != nil {
 		return nil, err
 	}
 	var out []int64
+	var changed error
 	for _, b := range bl.Bundles {
 		if err := s.processBundle(ctx, b); err != nil {
-			return nil, herald.Errorf(herald.Invalid, "device %d of @%s has an unusable key bundle: %v", b.DeviceId, username, err)
+			if !herald.IsKind(err, herald.KeyChanged) {
+				return nil, herald.Errorf(herald.Invalid, "device %d of @%s has an unusable key bundle: %v", b.DeviceId, username, err)
+			}
+			if me, _ := s.c.Self(); b.UserId != me {
+				err = keyChangedError(username, b.DeviceId)
+			}
+			changed = cmp.Or(changed, err)
 		}
 		out = append(out, b.DeviceId)
 	}
-	return out, nil
+	return out, changed
 }
 
 func (s *Secret) processBundle(ctx context.Context, b *pb.Bundle) error {
@@ -464,26 +483,22 @@ func (s *Secret) processBundle(ctx context.Context, b *pb.Bundle) error {
 	}
 	bundle := prekey.NewBundle(b.RegistrationId, uint32(b.DeviceId), otkID, sp.Id, otk, spk, [64]byte(sp.Signature), identity.NewKey(ik))
 	addr := protocol.NewSignalAddress(strconv.FormatInt(b.UserId, 10), uint32(b.DeviceId))
-	if _, err := s.forgetChanged(ctx, addr, identity.NewKey(ik)); err != nil {
+	// A key other than the pinned one is never trusted silently: a server
+	// that hands out its own keys must not get a session.
+	if ok, err := s.sig.IsTrustedIdentity(ctx, addr, identity.NewKey(ik)); err != nil || !ok {
+		if err == nil {
+			err = s.markChanged(addr, identity.NewKey(ik))
+		}
+		if err == nil {
+			err = keyChangedError("", b.DeviceId)
+		}
+		return err
+	}
+	// The pinned key again: a change seen before is moot.
+	if err := s.kv.Delete("pending/" + addrKey(addr)); err != nil {
 		return err
 	}
 	return s.builder(addr).ProcessBundle(ctx, bundle)
-}
-
-// forgetChanged drops the trust and session of an address whose identity
-// key is not the one seen before: the server gave the device id of a
-// device that is gone to a new one. The change shows in the safety
-// number, which is what protects against a server that lies.
-// It reports whether it forgot anything.
-func (s *Secret) forgetChanged(ctx context.Context, addr *protocol.SignalAddress, k *identity.Key) (bool, error) {
-	ok, err := s.sig.IsTrustedIdentity(ctx, addr, k)
-	if err != nil || ok {
-		return false, err
-	}
-	if err := s.kv.Delete("trust/" + addrKey(addr)); err != nil {
-		return false, err
-	}
-	return true, s.sig.DeleteSession(ctx, addr)
 }
 
 func (s *Secret) builder(addr *protocol.SignalAddress) *sigsession.Builder {
@@ -629,6 +644,10 @@ func (s *Secret) fanOut(ctx context.Context, u *pb.User, p payload, life time.Du
 			unlock()
 			return "", err
 		}
+		if err := s.checkUnchanged(peer); err != nil {
+			unlock()
+			return "", err
+		}
 		req := &pb.SecretSendRequest{Username: u.Username, TtlMs: life.Milliseconds(), FileIds: fileIDs}
 		for _, t := range []struct {
 			user    int64
@@ -684,7 +703,17 @@ func (s *Secret) refreshDevices(ctx context.Context, u *pb.User, self string, st
 	if err != nil {
 		return err
 	}
+	return s.applyDevices(ctx, u, self, peer, st)
+}
+
+// applyDevices updates the chat's device lists and sessions to st and
+// saves peer. A device both gone and new (its id given to a device with
+// a new registration) keeps its session and its pinned key until its new
+// bundle is seen: a different key there is a key change, reported as a
+// KeyChanged error once the lists are saved. The store is locked.
+func (s *Secret) applyDevices(ctx context.Context, u *pb.User, self string, peer *peerInfo, st *herald.StaleDevicesError) error {
 	me, _ := s.c.Self()
+	var changed error
 	for _, set := range st.Current {
 		name, list := u.Username, &peer.Devices
 		if set.UserID == me {
@@ -699,18 +728,24 @@ func (s *Secret) refreshDevices(ctx context.Context, u *pb.User, self string, st
 			}
 		}
 		for _, d := range *list {
-			if slices.Contains(st.Extra, d) {
+			if slices.Contains(st.Extra, d) && !slices.Contains(fresh, d) {
 				s.sig.DeleteSession(ctx, protocol.NewSignalAddress(strconv.FormatInt(set.UserID, 10), uint32(d)))
 			}
 		}
 		if len(fresh) > 0 {
 			if _, err := s.buildSessions(ctx, name, fresh); err != nil {
-				return err
+				if !herald.IsKind(err, herald.KeyChanged) {
+					return err
+				}
+				changed = cmp.Or(changed, err)
 			}
 		}
 		*list = slices.Clone(set.Devices)
 	}
-	return s.savePeer(peer)
+	if err := s.savePeer(peer); err != nil {
+		return err
+	}
+	return changed
 }
 
 func (s *Secret) encrypt(ctx context.Context, user, device int64, plain []byte) (*pb.OutgoingEnvelope, error) {
@@ -803,6 +838,27 @@ func (s *Secret) Download(ctx context.Context, f *SecretFile, w io.Writer) error
 		return herald.Errorf(herald.Invalid, "the file's SHA-256 is %s, not the %s its message promised", got, f.SHA256)
 	}
 	return nil
+}
+
+// DownloadMessage writes the file of message id (SecretMessage.ID) in the
+// secret chat with username to w: fetched, decrypted on this device and
+// checked against the SHA-256 in the message. It returns the message.
+// Nothing is written if the message is not kept here (NotFound) or has
+// no file (Invalid); on a hash mismatch w has the wrong bytes and the
+// error says so, so write to a temporary place.
+func (s *Secret) DownloadMessage(ctx context.Context, username, id string, w io.Writer) (*SecretMessage, error) {
+	u, err := s.resolve(ctx, username)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.Message(u.Id, id)
+	if err != nil {
+		return nil, herald.Errorf(herald.NotFound, "no secret message %q in the chat with @%s on this device (its timer may have run out)", id, u.Username)
+	}
+	if m.File == nil {
+		return nil, herald.Errorf(herald.Invalid, "secret message %q has no file", id)
+	}
+	return m, s.Download(ctx, m.File, w)
 }
 
 // spool holds an encrypted attachment while it is uploaded or before it

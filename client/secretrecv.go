@@ -15,7 +15,6 @@ import (
 
 	"github.com/heraldim/herald"
 	pb "github.com/heraldim/herald/proto/herald/v1"
-	"go.mau.fi/libsignal/fingerprint"
 	"go.mau.fi/libsignal/protocol"
 	sigsession "go.mau.fi/libsignal/session"
 	"go.mau.fi/libsignal/signalerror"
@@ -312,7 +311,9 @@ func (s *Secret) handle(ctx context.Context, e *pb.Envelope) {
 	ev, err := s.open(ctx, e)
 	unlock()
 	if err != nil {
-		s.emit(SecretEvent{Err: err})
+		// Peer says which chat a held message belongs to, so a client
+		// can show the key change there.
+		s.emit(SecretEvent{Err: err, Peer: e.SenderId})
 		return
 	}
 	if ev != nil {
@@ -338,16 +339,34 @@ func (s *Secret) open(ctx context.Context, e *pb.Envelope) (*SecretEvent, error)
 	cipher := sigsession.NewCipher(s.builder(addr), addr)
 	var plain []byte
 	var err error
-	changed := false // the sender's device has a new identity key
 	switch herald.EnvelopeType(e.Type) {
 	case herald.EnvelopePreKey:
 		var m *protocol.PreKeySignalMessage
 		m, err = protocol.NewPreKeySignalMessageFromBytes(e.Body, s.sig.ser.PreKeySignalMessage, s.sig.ser.SignalMessage)
-		if err == nil {
-			if changed, err = s.forgetChanged(ctx, addr, m.IdentityKey()); err == nil {
-				plain, err = cipher.DecryptMessage(ctx, m)
-			}
+		if err != nil {
+			break
 		}
+		// A new session from a device whose key is not the pinned one
+		// is not opened: it waits for the person to accept the change,
+		// as libsignal's untrusted identity says.
+		var ok bool
+		if ok, err = s.sig.IsTrustedIdentity(ctx, addr, m.IdentityKey()); err != nil {
+			return nil, err
+		}
+		if !ok {
+			if err := s.markChanged(addr, m.IdentityKey()); err != nil {
+				return nil, err
+			}
+			if err := s.hold(addr, e); err != nil {
+				return nil, err
+			}
+			who := e.SenderUsername
+			if e.SenderId == me {
+				who = ""
+			}
+			return nil, keyChangedError(who, e.SenderDevice)
+		}
+		plain, err = cipher.DecryptMessage(ctx, m)
 	case herald.EnvelopeWhisper:
 		var m *protocol.SignalMessage
 		m, err = protocol.NewSignalMessageFromBytes(e.Body, s.sig.ser.SignalMessage)
@@ -382,7 +401,7 @@ func (s *Secret) open(ctx context.Context, e *pb.Envelope) (*SecretEvent, error)
 		return nil, err
 	}
 	warn := ""
-	if e.SenderId != me && (changed || !slices.Contains(peer.Devices, e.SenderDevice)) {
+	if e.SenderId != me && !slices.Contains(peer.Devices, e.SenderDevice) {
 		if !slices.Contains(peer.Devices, e.SenderDevice) {
 			peer.Devices = append(peer.Devices, e.SenderDevice)
 		}
@@ -451,6 +470,9 @@ type SafetyNumber struct {
 	Number   string // twelve groups of five digits
 	Verified bool   // confirmed with Verify since it last changed
 	Changed  bool   // it changed since the chat began (a device was added, removed or re-created)
+	// KeyChanged, if set, says which device has a new identity key that
+	// waits for Accept; nothing is sent to that device until then.
+	KeyChanged string
 }
 
 // fingerprintIterations is Signal's number of SHA-512 rounds for a
@@ -479,44 +501,11 @@ func half(userID int64, keys [][]byte) []byte {
 	return sum[:30]
 }
 
-func (s *Secret) identities(ctx context.Context, username string) (int64, [][]byte, error) {
-	var l pb.IdentityList
-	if err := s.c.Call(ctx, "keys.identities", &pb.IdentitiesRequest{Username: username}, &l); err != nil {
-		return 0, nil, err
-	}
-	var keys [][]byte
-	for _, d := range l.Devices {
-		keys = append(keys, d.IdentityKey)
-	}
-	return l.User.GetId(), keys, nil
-}
-
-func (s *Secret) computeSafety(ctx context.Context, peer string) (string, error) {
-	self, err := s.selfName(ctx)
-	if err != nil {
-		return "", err
-	}
-	mine, myKeys, err := s.identities(ctx, self)
-	if err != nil {
-		return "", err
-	}
-	theirs, theirKeys, err := s.identities(ctx, peer)
-	if err != nil {
-		return "", err
-	}
-	d := fingerprint.NewDisplay(half(mine, myKeys), half(theirs, theirKeys)).DisplayText()
-	var groups []string
-	for i := 0; i+5 <= len(d); i += 5 {
-		groups = append(groups, d[i:i+5])
-	}
-	return strings.Join(groups, " "), nil
-}
-
 // updateSafety recomputes the safety number with peer and, if it changed,
 // clears the verified mark and returns the warning to show. The store is
 // locked; peer is saved.
 func (s *Secret) updateSafety(ctx context.Context, peer *peerInfo) (string, error) {
-	num, err := s.computeSafety(ctx, peer.Username)
+	num, err := s.computeSafety(peer)
 	if err != nil {
 		return "", err
 	}
@@ -544,7 +533,7 @@ func (s *Secret) SafetyNumber(ctx context.Context, username string) (SafetyNumbe
 	if err != nil {
 		return SafetyNumber{}, err
 	}
-	return SafetyNumber{Number: p.Safety, Verified: p.Verified, Changed: p.Changed}, nil
+	return s.safetyOf(p)
 }
 
 // Verify marks the safety number with username as compared in person.
@@ -565,6 +554,11 @@ func (s *Secret) Verify(ctx context.Context, username string) (SafetyNumber, err
 	defer unlock()
 	p, err := s.loadPeer(u.Id)
 	if err != nil {
+		return sn, err
+	}
+	if err := s.checkUnchanged(p); err != nil {
+		// The number shown is the one of the keys pinned before the
+		// change: confirming it would verify nothing.
 		return sn, err
 	}
 	p.Verified, p.Changed = true, false

@@ -8,6 +8,7 @@ import (
 	"math"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync/atomic"
 	"time"
 
@@ -55,6 +56,10 @@ type passwords struct {
 	dummy []byte
 
 	evaluations, running, peak atomic.Int64
+	// garbage is the bytes evaluations have left since the last collection
+	// this type asked for; collecting is pending while one is scheduled.
+	garbage    atomic.Int64
+	collecting atomic.Bool
 }
 
 func newPasswords(c PasswordCost, slots int, wait time.Duration) *passwords {
@@ -90,7 +95,12 @@ func (p *passwords) run(ctx context.Context, f func()) error {
 	defer func() { <-p.slots }()
 	p.evaluations.Add(1)
 	n := p.running.Add(1)
-	defer p.running.Add(-1)
+	defer func() {
+		p.garbage.Add(int64(p.cost.MemoryK) * 1024)
+		if p.running.Add(-1) == 0 {
+			p.collectSoon()
+		}
+	}()
 	for {
 		old := p.peak.Load()
 		if n <= old || p.peak.CompareAndSwap(old, n) {
@@ -99,6 +109,36 @@ func (p *passwords) run(ctx context.Context, f func()) error {
 	}
 	f()
 	return nil
+}
+
+// collectSoon collects the garbage a burst of evaluations left once the
+// slots have been idle for a moment. Each evaluation drops MemoryK of
+// memory the moment it ends, but a node that falls idle after a flood of
+// logins allocates too little to start a collection before Go's forced one
+// two minutes later, and until then the scavenger may not return those
+// pages: RSS stayed at the flood's peak (issue 22). A collection is asked
+// for only when the garbage is at least half the live heap, so its cost,
+// which grows with the live heap, stays in proportion to the work done.
+func (p *passwords) collectSoon() {
+	if !p.collecting.CompareAndSwap(false, true) {
+		return
+	}
+	time.AfterFunc(250*time.Millisecond, func() {
+		defer p.collecting.Store(false)
+		if p.running.Load() != 0 {
+			return // still busy: the last evaluation to end asks again
+		}
+		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		metrics.Read(live)
+		if g := p.garbage.Load(); g > 0 && uint64(g) >= live[0].Value.Uint64()/2 {
+			p.garbage.Store(0)
+			// Twice: the scavenger's target follows the heap in use when
+			// the previous collection finished marking, which still counts
+			// the garbage that collection then swept.
+			runtime.GC()
+			runtime.GC()
+		}
+	})
 }
 
 func (p *passwords) busy() error {

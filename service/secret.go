@@ -60,33 +60,46 @@ func (s *Service) PublishKeys(ctx context.Context, c Caller, up KeyUpload) (hera
 	if err := s.secretReady(); err != nil {
 		return herald.KeyStatus{}, err
 	}
-	ident, err := checkPublicKey("identity key", up.IdentityKey)
-	if err != nil {
+	if err := CheckKeyUpload(up, s.now()); err != nil {
 		return herald.KeyStatus{}, err
-	}
-	if up.RegistrationID == 0 {
-		return herald.KeyStatus{}, herald.Errorf(herald.Invalid, "the registration id is missing")
-	}
-	if _, err := checkPublicKey("signed prekey", up.Signed.PublicKey); err != nil {
-		return herald.KeyStatus{}, err
-	}
-	if len(up.Signed.Signature) != signatureLen || !ecc.VerifySignature(ident, up.Signed.PublicKey, [64]byte(up.Signed.Signature)) {
-		return herald.KeyStatus{}, herald.Errorf(herald.Invalid, "the signed prekey's signature does not verify with the identity key")
-	}
-	if up.Signed.CreatedAt.IsZero() || up.Signed.CreatedAt.After(s.now().Add(24*time.Hour)) {
-		return herald.KeyStatus{}, herald.Errorf(herald.Invalid, "the signed prekey needs the time it was made, and not one in the future")
-	}
-	if len(up.PreKeys) > herald.MaxPreKeysPerUpload {
-		return herald.KeyStatus{}, herald.Errorf(herald.TooLarge, "upload at most %d one-time prekeys at a time", herald.MaxPreKeysPerUpload)
-	}
-	for _, p := range up.PreKeys {
-		if _, err := checkPublicKey("one-time prekey", p.PublicKey); err != nil {
-			return herald.KeyStatus{}, err
-		}
 	}
 	return s.secret.PublishKeys(ctx, herald.DeviceKeys{
 		UserID: c.UserID, DeviceID: c.DeviceID, RegistrationID: up.RegistrationID, IdentityKey: up.IdentityKey, Signed: up.Signed,
 	}, up.PreKeys)
+}
+
+// CheckKeyUpload checks what a device publishes, as it came off the
+// wire, before anything is stored: Curve25519 keys of the right length
+// that decode, a registration id, a signed prekey whose signature
+// verifies with the identity key and whose time is not in the future
+// (now is the server's clock), and at most herald.MaxPreKeysPerUpload
+// one-time prekeys. Its errors are INVALID_ARGUMENT or TOO_LARGE.
+func CheckKeyUpload(up KeyUpload, now time.Time) error {
+	if len(up.PreKeys) > herald.MaxPreKeysPerUpload {
+		return herald.Errorf(herald.TooLarge, "upload at most %d one-time prekeys at a time", herald.MaxPreKeysPerUpload)
+	}
+	ident, err := checkPublicKey("identity key", up.IdentityKey)
+	if err != nil {
+		return err
+	}
+	if up.RegistrationID == 0 {
+		return herald.Errorf(herald.Invalid, "the registration id is missing")
+	}
+	if _, err := checkPublicKey("signed prekey", up.Signed.PublicKey); err != nil {
+		return err
+	}
+	if len(up.Signed.Signature) != signatureLen || !ecc.VerifySignature(ident, up.Signed.PublicKey, [64]byte(up.Signed.Signature)) {
+		return herald.Errorf(herald.Invalid, "the signed prekey's signature does not verify with the identity key")
+	}
+	if up.Signed.CreatedAt.IsZero() || up.Signed.CreatedAt.After(now.Add(24*time.Hour)) {
+		return herald.Errorf(herald.Invalid, "the signed prekey needs the time it was made, and not one in the future")
+	}
+	for _, p := range up.PreKeys {
+		if _, err := checkPublicKey("one-time prekey", p.PublicKey); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // KeyStatus tells the caller's device how its published keys stand.
@@ -130,8 +143,9 @@ func (s *Service) Identities(ctx context.Context, c Caller, username string) (he
 
 // Bundles claims a prekey bundle for each of a user's devices (or those
 // listed) so the caller can start Signal sessions with them. Each
-// one-time prekey goes to one caller only; when they run out, bundles
-// carry the signed prekey alone.
+// one-time prekey goes to one caller only; when they run out, or the
+// caller or the target has made too many claims lately, bundles carry
+// the signed prekey alone.
 func (s *Service) Bundles(ctx context.Context, c Caller, username string, deviceIDs []int64) (herald.User, []herald.Bundle, error) {
 	u, err := s.secretPeer(ctx, c, username, true)
 	if err != nil {
@@ -140,18 +154,45 @@ func (s *Service) Bundles(ctx context.Context, c Caller, username string, device
 	if len(deviceIDs) > herald.MaxEnvelopesPerSend {
 		return u, nil, herald.Errorf(herald.TooLarge, "ask for at most %d devices at a time", herald.MaxEnvelopesPerSend)
 	}
-	// Every claim spends a prekey of someone else's: as rate-limited as
-	// messages, so a script cannot drain a user's supply.
+	// A claim costs the server as much as a message.
 	if err := s.rl.direct.take(ctx, key(c.UserID)); err != nil {
 		return u, nil, err
 	}
-	bs, err := s.secret.ClaimBundles(ctx, u.ID, deviceIDs)
+	// And it spends prekeys of someone else's: past the requester's or
+	// the target's budget, bundles carry the signed prekey alone
+	// (prekeylimits.go).
+	oneTime, err := s.preKeys.oneTime(ctx, c.UserID, u.ID)
+	if err != nil {
+		return u, nil, err
+	}
+	var bs []herald.Bundle
+	if oneTime {
+		bs, err = s.secret.ClaimBundles(ctx, u.ID, deviceIDs)
+	} else {
+		bs, err = s.signedOnly(ctx, u.ID, deviceIDs)
+	}
 	if err != nil {
 		return u, nil, err
 	}
 	// The caller does not need a session with itself.
 	bs = slices.DeleteFunc(bs, func(b herald.Bundle) bool { return b.DeviceID == c.DeviceID })
 	return u, bs, nil
+}
+
+// signedOnly returns the bundles of userID's devices (those in deviceIDs,
+// if any) without claiming a one-time prekey.
+func (s *Service) signedOnly(ctx context.Context, userID int64, deviceIDs []int64) ([]herald.Bundle, error) {
+	ks, err := s.secret.DeviceKeys(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	var out []herald.Bundle
+	for _, k := range ks {
+		if len(deviceIDs) == 0 || slices.Contains(deviceIDs, k.DeviceID) {
+			out = append(out, herald.Bundle{DeviceKeys: k})
+		}
+	}
+	return out, nil
 }
 
 // SecretSend is one secret message from the caller's device.
@@ -175,33 +216,9 @@ func (s *Service) SendSecret(ctx context.Context, c Caller, p SecretSend) ([]her
 	if err != nil {
 		return nil, err
 	}
-	if len(p.Envelopes) == 0 {
-		return nil, herald.Errorf(herald.Invalid, "a secret message needs at least one envelope")
-	}
-	if len(p.Envelopes) > herald.MaxEnvelopesPerSend {
-		return nil, herald.Errorf(herald.TooLarge, "a secret message goes to at most %d devices", herald.MaxEnvelopesPerSend)
-	}
-	if p.TTL < 0 {
-		return nil, herald.Errorf(herald.Invalid, "the time to live is never negative")
-	}
-	if len(p.FileIDs) > 10 {
-		return nil, herald.Errorf(herald.TooLarge, "a secret message carries at most 10 files")
-	}
-	named := make([]int64, 0, len(p.Envelopes))
-	for _, e := range p.Envelopes {
-		if e.Type != herald.EnvelopeWhisper && e.Type != herald.EnvelopePreKey {
-			return nil, herald.Errorf(herald.Invalid, "envelope type %d is not a Signal message (2) or prekey message (3)", e.Type)
-		}
-		if len(e.Body) == 0 {
-			return nil, herald.Errorf(herald.Invalid, "an envelope is empty")
-		}
-		if len(e.Body) > herald.MaxEnvelopeBytes {
-			return nil, herald.Errorf(herald.TooLarge, "an envelope holds at most %d bytes, this one has %d", herald.MaxEnvelopeBytes, len(e.Body))
-		}
-		if slices.Contains(named, e.DeviceID) {
-			return nil, herald.Errorf(herald.Invalid, "device %d has two envelopes", e.DeviceID)
-		}
-		named = append(named, e.DeviceID)
+	named, err := CheckSecretSend(p)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.rl.direct.take(ctx, key(c.UserID)); err != nil {
 		return nil, err
@@ -289,6 +306,44 @@ func (s *Service) SendSecret(ctx context.Context, c Caller, p SecretSend) ([]her
 		s.emit(bg, e.UserID, Event{Kind: EventEnvelope, DeviceID: e.DeviceID, Envelope: &e})
 	}
 	return stored, nil
+}
+
+// CheckSecretSend checks a secret message as it came off the wire,
+// before anything is looked up: one to herald.MaxEnvelopesPerSend
+// envelopes, each a Signal message or prekey message of at most
+// herald.MaxEnvelopeBytes for a different device, a TTL that is not
+// negative and at most 10 files. It returns the devices named, in order.
+// Its errors are INVALID_ARGUMENT or TOO_LARGE.
+func CheckSecretSend(p SecretSend) ([]int64, error) {
+	if len(p.Envelopes) == 0 {
+		return nil, herald.Errorf(herald.Invalid, "a secret message needs at least one envelope")
+	}
+	if len(p.Envelopes) > herald.MaxEnvelopesPerSend {
+		return nil, herald.Errorf(herald.TooLarge, "a secret message goes to at most %d devices", herald.MaxEnvelopesPerSend)
+	}
+	if p.TTL < 0 {
+		return nil, herald.Errorf(herald.Invalid, "the time to live is never negative")
+	}
+	if len(p.FileIDs) > 10 {
+		return nil, herald.Errorf(herald.TooLarge, "a secret message carries at most 10 files")
+	}
+	named := make([]int64, 0, len(p.Envelopes))
+	for _, e := range p.Envelopes {
+		if e.Type != herald.EnvelopeWhisper && e.Type != herald.EnvelopePreKey {
+			return nil, herald.Errorf(herald.Invalid, "envelope type %d is not a Signal message (2) or prekey message (3)", e.Type)
+		}
+		if len(e.Body) == 0 {
+			return nil, herald.Errorf(herald.Invalid, "an envelope is empty")
+		}
+		if len(e.Body) > herald.MaxEnvelopeBytes {
+			return nil, herald.Errorf(herald.TooLarge, "an envelope holds at most %d bytes, this one has %d", herald.MaxEnvelopeBytes, len(e.Body))
+		}
+		if slices.Contains(named, e.DeviceID) {
+			return nil, herald.Errorf(herald.Invalid, "device %d has two envelopes", e.DeviceID)
+		}
+		named = append(named, e.DeviceID)
+	}
+	return named, nil
 }
 
 // FetchEnvelopes returns the oldest envelopes queued for the caller's

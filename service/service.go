@@ -104,6 +104,7 @@ type Service struct {
 	botRL      *botLimiters
 	rl         *limiters
 	typing     *typingGate
+	preKeys    *preKeyLimits // secret chats' prekey claims (prekeylimits.go)
 	signup     SignupMode
 	cost       PasswordCost
 	pw         *passwords
@@ -187,6 +188,7 @@ func New(cfg Config) *Service {
 	}
 	s.rl, s.botRL = newLimiters(b, cfg.Limits), newBotLimiters(b, cfg.BotLimits)
 	s.typing = newTypingGate(cfg.Limits.withDefaults().TypingEvery, s.now)
+	s.preKeys = newPreKeyLimits(b)
 	return s
 }
 
@@ -227,6 +229,14 @@ func (s *Service) DecodeEvent(ctx context.Context, data []byte) (Event, error) {
 	var ev Event
 	if err := json.Unmarshal(data, &ev); err != nil {
 		return ev, herald.Wrap("service.DecodeEvent", err)
+	}
+	// Bus bytes are network bytes: an event without what its kind
+	// carries is refused here, not dereferenced by a node.
+	switch {
+	case ev.Kind == EventUpdate && ev.Update == nil,
+		ev.Kind == EventCallbackAnswer && ev.Answer == nil,
+		ev.Kind == EventEnvelope && ev.Envelope == nil:
+		return ev, herald.Errorf(herald.Invalid, "a %q bus event without its payload", ev.Kind)
 	}
 	if ev.Update != nil && ev.Update.Message != nil {
 		if err := s.open(ctx, ev.Update.Message); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"strings"
 	"time"
 
 	"github.com/heraldim/herald/bus"
@@ -200,25 +199,27 @@ func (s *Server) recheck() {
 
 func (s *Server) recheckOnce() {
 	ctx := context.Background()
-	byUser := map[int64][]*conn{}
-	callers := map[int64]service.Caller{}
-	for _, c := range s.allConns() {
-		if caller, ok := c.authed(); ok {
-			byUser[caller.UserID] = append(byUser[caller.UserID], c)
-			callers[caller.UserID] = caller
-		}
-	}
-	for user, conns := range byUser {
+	for _, f := range s.followers() {
 		if s.isClosing() {
 			return
 		}
-		caller := callers[user]
+		conns := usersConns([]*follower{f})
+		var caller service.Caller
+		for _, c := range conns {
+			if cl, ok := c.authed(); ok {
+				caller = cl
+				break
+			}
+		}
+		if caller.UserID == 0 {
+			continue
+		}
 		devs, err := s.svc.Devices(ctx, caller)
 		if err != nil {
 			// The store is away too, most likely for every user: stop
 			// rather than log once per user. The next interruption, or
 			// each device's next reconnect, checks again.
-			s.log.Warn("recheck connections after a bus interruption", "user", user, "err", err)
+			s.log.Warn("recheck connections after a bus interruption", "user", f.id, "err", err)
 			return
 		}
 		live := make(map[int64]bool, len(devs))
@@ -228,63 +229,68 @@ func (s *Server) recheckOnce() {
 		for _, c := range conns {
 			if !live[c.deviceID()] {
 				c.revoke("device logged out")
-				continue
 			}
-			if err := s.refollow(ctx, c); err != nil {
-				s.log.Warn("resubscribe after a bus interruption", "user", user, "err", err)
-			}
+		}
+		if err := s.refollow(ctx, f, caller); err != nil {
+			s.log.Warn("resubscribe after a bus interruption", "user", f.id, "err", err)
 		}
 	}
 }
 
-// refollow makes c's broadcast chat subscriptions match the chats its
-// user follows in the store. If a follow or unfollow event reached c
-// while the store was read, the read may be the older of the two and
-// nothing is changed: the event itself is the newer word.
-func (s *Server) refollow(ctx context.Context, c *conn) error {
-	caller, ok := c.authed()
-	if !ok {
-		return nil
-	}
+// followers lists the users with a connection on this node.
+func (s *Server) followers() []*follower {
 	s.mu.Lock()
-	gen := c.follows
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	out := make([]*follower, 0, len(s.users))
+	for _, f := range s.users {
+		out = append(out, f)
+	}
+	return out
+}
+
+// refollow makes f's follow set match the chats the user follows in the
+// store. If a follow or unfollow event reached f while the store was
+// read, the read may be the older of the two and nothing is changed: the
+// event itself is the newer word.
+func (s *Server) refollow(ctx context.Context, f *follower, caller service.Caller) error {
+	f.mu.Lock()
+	gen := f.follows
+	f.mu.Unlock()
 	chats, err := s.svc.FollowedChats(ctx, caller)
 	if err != nil {
 		return err
 	}
-	want := make(map[string]bool, len(chats))
+	want := make(map[int64]bool, len(chats))
 	for _, id := range chats {
-		want[bus.ChatTopic(id)] = true
+		want[id] = true
 	}
-	var drop []bus.Subscription
-	defer func() {
-		for _, sub := range drop {
-			sub.Unsubscribe()
-		}
-	}()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c.follows != gen {
+	f.mu.Lock()
+	if f.follows != gen || f.gone {
+		f.mu.Unlock()
 		return nil
 	}
-	for t := range c.topics {
-		if strings.HasPrefix(t, chatTopicPrefix) && !want[t] {
-			if sub := s.partLocked(c, t); sub != nil {
-				drop = append(drop, sub)
-			}
+	var drop, add []int64
+	for id := range f.chats {
+		if !want[id] {
+			drop = append(drop, id)
 		}
 	}
-	for t := range want {
-		if err := s.joinLocked(c, t); err != nil {
+	for id := range want {
+		if _, ok := f.chats[id]; !ok {
+			add = append(add, id)
+		}
+	}
+	f.mu.Unlock()
+	for _, id := range drop {
+		s.unfollowChat(f, id, false)
+	}
+	for _, id := range add {
+		if err := s.followChat(f, id, false); err != nil {
 			return err
 		}
 	}
 	return nil
 }
-
-// chatTopicPrefix is what every bus.ChatTopic starts with.
-var chatTopicPrefix = strings.TrimSuffix(bus.ChatTopic(0), "0")
 
 // catchUp pushes a CatchUp frame to each authenticated connection in
 // conns. A connection whose queue is full is cut off as a slow consumer,
@@ -311,17 +317,14 @@ func (s *Server) allConns() []*conn {
 }
 
 func (s *Server) topicConns(topic string) []*conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tc := s.topics[topic]
-	if tc == nil {
+	sh := s.shard(topic)
+	sh.mu.Lock()
+	e := sh.m[topic]
+	sh.mu.Unlock()
+	if e == nil {
 		return nil
 	}
-	out := make([]*conn, 0, len(tc.conns))
-	for c := range tc.conns {
-		out = append(out, c)
-	}
-	return out
+	return usersConns(s.entryUsers(e))
 }
 
 func (s *Server) isClosing() bool {

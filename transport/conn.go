@@ -16,17 +16,23 @@ import (
 // conn is one WebSocket connection. Requests are handled one at a time in
 // arrival order, so a device's sends are stored in the order it made them;
 // many connections proceed in parallel and share the store's group commit.
+//
+// An idle connection costs one goroutine, its read loop: the writer runs
+// only while frames are queued, the queue is a slice that is dropped when
+// it drains, and the keepalive and the authentication deadline are timers.
 type conn struct {
 	srv  *Server
 	ws   *websocket.Conn
 	addr string
 
-	out     chan []byte // bounded outbound queue
-	done    chan struct{}
-	topics  map[string]struct{} // guarded by srv.mu
-	follows int                 // follow and unfollow events applied; guarded by srv.mu
+	done chan struct{}
+	fol  *follower // the user's follow set once authenticated; guarded by srv.mu
 
 	mu      sync.Mutex
+	out     [][]byte       // bounded outbound queue; nil marks flushAndClose's close
+	writing bool           // a writer goroutine is draining out
+	stall   *time.Timer    // bounds each write; made on the first
+	ping    *time.Timer    // the keepalive; nil once the connection ends
 	caller  service.Caller // zero until authenticated, and again once revoked
 	user    int64          // the user and device this connection was
 	device  int64          // authenticated as; kept after revocation
@@ -41,7 +47,7 @@ type closeNote struct {
 }
 
 func newConn(s *Server, ws *websocket.Conn, addr string) *conn {
-	return &conn{srv: s, ws: ws, addr: addr, out: make(chan []byte, s.limits.QueueFrames), done: make(chan struct{}), topics: map[string]struct{}{}}
+	return &conn{srv: s, ws: ws, addr: addr, done: make(chan struct{})}
 }
 
 func (c *conn) authed() (service.Caller, bool) {
@@ -68,7 +74,15 @@ func (c *conn) authenticate(ctx context.Context, token string) error {
 	}
 	c.caller, c.user, c.device = caller, caller.UserID, caller.DeviceID
 	c.mu.Unlock()
-	return c.srv.subscribe(ctx, c, caller)
+	if err := c.srv.attach(ctx, c, caller); err != nil {
+		if herald.ErrorKind(err) == herald.RateLimited { // over the cap: not counted, not signed in
+			c.mu.Lock()
+			c.caller, c.user, c.device = service.Caller{}, 0, 0
+			c.mu.Unlock()
+		}
+		return err
+	}
+	return nil
 }
 
 // unauthenticated refuses a second login on one connection before anything
@@ -89,18 +103,29 @@ func (c *conn) unauthenticated() error {
 // slow consumer and resyncs when it reconnects, so its backlog never grows
 // the server's memory.
 func (c *conn) push(frame []byte) {
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
-		return
-	}
-	select {
-	case c.out <- frame:
-	default:
+	if !c.enqueue(frame) {
 		c.srv.metrics.slowConsumers.Inc()
 		c.close(websocket.StatusPolicyViolation, "slow consumer: reconnect and sync")
 	}
+}
+
+// enqueue adds f to the queue and starts the writer if none runs. It
+// reports false if the queue is full; a closed connection drops f.
+func (c *conn) enqueue(f []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return true
+	}
+	if len(c.out) >= c.srv.limits.QueueFrames {
+		return false
+	}
+	c.out = append(c.out, f)
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
+	return true
 }
 
 // close starts the closing handshake with a reason the client can show.
@@ -144,9 +169,7 @@ func (c *conn) flushAndClose() {
 		return
 	}
 	c.mu.Unlock()
-	select {
-	case c.out <- nil:
-	default:
+	if !c.enqueue(nil) {
 		c.close(note.code, note.reason)
 	}
 }
@@ -154,70 +177,78 @@ func (c *conn) flushAndClose() {
 func (c *conn) run(parent context.Context) {
 	defer close(c.done)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); c.writeLoop(ctx) }()
-	go func() { defer wg.Done(); c.keepalive(ctx) }()
+	defer cancel()
+	c.mu.Lock()
+	c.ping = time.AfterFunc(c.srv.limits.PingInterval, c.keepalive)
+	c.mu.Unlock()
+	auth := time.AfterFunc(c.srv.limits.AuthTimeout, func() {
+		if _, ok := c.authed(); !ok {
+			c.close(websocket.StatusPolicyViolation, "authenticate first")
+		}
+	})
 	c.readLoop(ctx)
+	auth.Stop()
+	c.mu.Lock()
+	c.ping.Stop()
+	c.ping = nil
+	c.closed = true // nothing more is queued
+	c.mu.Unlock()
+	c.ws.CloseNow() // a writer still running fails and ends
+}
+
+// writeLoop writes queued frames and ends when the queue is empty; push
+// starts another when there is more.
+func (c *conn) writeLoop() {
+	for {
+		c.mu.Lock()
+		if len(c.out) == 0 {
+			c.out = nil // an idle connection holds no queue
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		f := c.out[0]
+		c.out[0] = nil
+		c.out = c.out[1:]
+		if c.stall == nil {
+			// One reusable timer bounds every write: a context per
+			// frame (and the library's watcher for it) was an eighth of
+			// the CPU of a channel fan-out. A write that stalls past the
+			// timeout drops the socket.
+			c.stall = time.AfterFunc(time.Hour, func() { c.ws.CloseNow() })
+		}
+		stall := c.stall
+		note := c.closing
+		c.mu.Unlock()
+		if f == nil { // flushAndClose's marker; writing stays set: nothing more is written
+			c.close(note.code, note.reason)
+			return
+		}
+		stall.Reset(c.srv.limits.WriteTimeout)
+		err := c.ws.Write(context.Background(), websocket.MessageBinary, f)
+		stall.Stop()
+		if err != nil {
+			c.close(websocket.StatusPolicyViolation, "write failed")
+			return
+		}
+	}
+}
+
+// keepalive pings the peer, on the timer's goroutine, and arms the next
+// ping; a peer that does not answer in half the interval is dropped.
+func (c *conn) keepalive() {
+	pctx, cancel := context.WithTimeout(context.Background(), c.srv.limits.PingInterval/2)
+	err := c.ws.Ping(pctx)
 	cancel()
-	wg.Wait()
-	c.ws.CloseNow()
-}
-
-func (c *conn) writeLoop(ctx context.Context) {
-	// One reusable timer bounds every write: a context per frame (and the
-	// library's watcher for it) was an eighth of the CPU of a channel
-	// fan-out. A write that stalls past the timeout drops the socket.
-	stall := time.AfterFunc(time.Hour, func() { c.ws.CloseNow() })
-	stall.Stop()
-	defer stall.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case f := <-c.out:
-			if f == nil { // flushAndClose's marker
-				c.mu.Lock()
-				note := c.closing
-				c.mu.Unlock()
-				c.close(note.code, note.reason)
-				return
-			}
-			stall.Reset(c.srv.limits.WriteTimeout)
-			err := c.ws.Write(context.Background(), websocket.MessageBinary, f)
-			stall.Stop()
-			if err != nil {
-				c.close(websocket.StatusPolicyViolation, "write failed")
-				return
-			}
-		}
+	if err != nil {
+		c.close(websocket.StatusGoingAway, "keepalive failed")
+		return
 	}
-}
-
-func (c *conn) keepalive(ctx context.Context) {
-	t := time.NewTicker(c.srv.limits.PingInterval)
-	defer t.Stop()
-	deadline := time.NewTimer(c.srv.limits.AuthTimeout)
-	defer deadline.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-deadline.C:
-			if _, ok := c.authed(); !ok {
-				c.close(websocket.StatusPolicyViolation, "authenticate first")
-				return
-			}
-		case <-t.C:
-			pctx, cancel := context.WithTimeout(ctx, c.srv.limits.PingInterval/2)
-			err := c.ws.Ping(pctx)
-			cancel()
-			if err != nil {
-				c.close(websocket.StatusGoingAway, "keepalive failed")
-				return
-			}
-		}
+	c.mu.Lock()
+	if c.ping != nil {
+		c.ping.Reset(c.srv.limits.PingInterval)
 	}
+	c.mu.Unlock()
 }
 
 func (c *conn) readLoop(ctx context.Context) {

@@ -9,6 +9,7 @@ type metrics struct {
 	messagesIn    prometheus.Counter
 	messagesOut   prometheus.Counter
 	slowConsumers prometheus.Counter
+	connsRefused  *prometheus.CounterVec
 	catchUps      prometheus.Counter
 }
 
@@ -33,10 +34,13 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		slowConsumers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_slow_consumers_total", Help: "Connections cut off because their outbound queue was full.",
 		}),
+		connsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_connections_refused_total", Help: "Connections refused by the per-account or per-address cap.",
+		}, []string{"cap"}),
 		catchUps: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_catch_ups_total", Help: "CatchUp frames pushed because the bus may have lost events (a NATS reconnect or a subscription that fell behind).",
 		}),
 	}
-	reg.MustRegister(m.connections, m.requests, m.latency, m.messagesIn, m.messagesOut, m.slowConsumers, m.catchUps)
+	reg.MustRegister(m.connections, m.requests, m.latency, m.messagesIn, m.messagesOut, m.slowConsumers, m.connsRefused, m.catchUps)
 	return m
 }

@@ -15,14 +15,7 @@ import (
 // them to the method table, so methods.go stays as it was.
 var secretMethods = map[string]method{
 	"keys.publish": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.PublishKeysRequest) (proto.Message, error) {
-		up := service.KeyUpload{IdentityKey: r.IdentityKey, RegistrationID: r.RegistrationId}
-		if sp := r.SignedPreKey; sp != nil {
-			up.Signed = herald.SignedPreKey{ID: sp.Id, PublicKey: sp.PublicKey, Signature: sp.Signature, CreatedAt: fromUnixMS(sp.CreatedAt)}
-		}
-		for _, p := range r.PreKeys {
-			up.PreKeys = append(up.PreKeys, herald.PreKey{ID: p.Id, PublicKey: p.PublicKey})
-		}
-		st, err := c.srv.svc.PublishKeys(ctx, caller, up)
+		st, err := c.srv.svc.PublishKeys(ctx, caller, keyUpload(r))
 		return pbKeyStatus(st), err
 	}),
 	"keys.status": handler(true, func(ctx context.Context, c *conn, caller service.Caller, _ *pb.Empty) (proto.Message, error) {
@@ -59,11 +52,7 @@ var secretMethods = map[string]method{
 		return out, nil
 	}),
 	"secret.send": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SecretSendRequest) (proto.Message, error) {
-		p := service.SecretSend{Username: r.Username, TTL: time.Duration(r.TtlMs) * time.Millisecond, FileIDs: r.FileIds}
-		for _, e := range r.Envelopes {
-			p.Envelopes = append(p.Envelopes, herald.Envelope{DeviceID: e.DeviceId, Type: herald.EnvelopeType(e.Type), Body: e.Body, RegistrationID: e.RegistrationId})
-		}
-		envs, err := c.srv.svc.SendSecret(ctx, caller, p)
+		envs, err := c.srv.svc.SendSecret(ctx, caller, secretSend(r))
 		if err != nil {
 			return nil, err
 		}
@@ -98,6 +87,27 @@ func init() {
 		}
 		methods[name] = m
 	}
+}
+
+// keyUpload is a keys.publish request as the service takes it.
+func keyUpload(r *pb.PublishKeysRequest) service.KeyUpload {
+	up := service.KeyUpload{IdentityKey: r.IdentityKey, RegistrationID: r.RegistrationId}
+	if sp := r.SignedPreKey; sp != nil {
+		up.Signed = herald.SignedPreKey{ID: sp.Id, PublicKey: sp.PublicKey, Signature: sp.Signature, CreatedAt: fromUnixMS(sp.CreatedAt)}
+	}
+	for _, p := range r.PreKeys {
+		up.PreKeys = append(up.PreKeys, herald.PreKey{ID: p.Id, PublicKey: p.PublicKey})
+	}
+	return up
+}
+
+// secretSend is a secret.send request as the service takes it.
+func secretSend(r *pb.SecretSendRequest) service.SecretSend {
+	p := service.SecretSend{Username: r.Username, TTL: time.Duration(r.TtlMs) * time.Millisecond, FileIDs: r.FileIds}
+	for _, e := range r.Envelopes {
+		p.Envelopes = append(p.Envelopes, herald.Envelope{DeviceID: e.DeviceId, Type: herald.EnvelopeType(e.Type), Body: e.Body, RegistrationID: e.RegistrationId})
+	}
+	return p
 }
 
 func pbKeyStatus(st herald.KeyStatus) *pb.KeyStatus {

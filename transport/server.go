@@ -5,6 +5,8 @@
 package transport
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +43,11 @@ type Limits struct {
 	// request, or its partial upload, open for ever.
 	BodyWindow  time.Duration
 	BodyMinRate int64
+	// ConnsPerUser caps one account's connections to this node, and
+	// ConnsPerAddr every socket from one address (an IPv6 /64),
+	// authenticated or not. Negative: no cap.
+	ConnsPerUser int
+	ConnsPerAddr int
 }
 
 // DefaultLimits are the limits heraldd uses.
@@ -51,6 +59,8 @@ var DefaultLimits = Limits{
 	AuthTimeout:   30 * time.Second,
 	BodyWindow:    20 * time.Second,
 	BodyMinRate:   1 << 10,
+	ConnsPerUser:  100,
+	ConnsPerAddr:  256,
 }
 
 // Server serves the protocol.
@@ -70,9 +80,12 @@ type Server struct {
 	stopped    chan struct{}    // closed by stop
 	stopOnce   sync.Once
 
+	shards [topicShards]topicShard // bus topics this node follows, and for which users
+
 	mu           sync.Mutex
-	topics       map[string]*topicConns // bus topics this node follows, and for which connections
 	conns        map[*conn]struct{}
+	users        map[int64]*follower // authenticated users with a connection here
+	addrs        map[string]int      // sockets per addrKey
 	closing      bool
 	rechecking   bool                   // recheck is running
 	recheckAgain bool                   // and must run once more when it ends
@@ -80,18 +93,12 @@ type Server struct {
 	pruned       time.Time              // when epochs was last pruned
 }
 
-// topicConns is one bus subscription shared by every local connection that
-// needs the topic: a user's devices on this node, or the online followers
-// of a broadcast chat. A channel post therefore crosses the bus once per
-// node and is encoded once, however many followers are connected.
-type topicConns struct {
-	sub   bus.Subscription
-	conns map[*conn]struct{}
-}
-
 // New returns a Server. Its Handler serves /v1/ws, /healthz, /metrics and
 // the web client at /.
 func New(svc *service.Service, b bus.Bus, log *slog.Logger, limits Limits) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	d := DefaultLimits
 	for _, f := range []struct {
 		v   *time.Duration
@@ -110,12 +117,21 @@ func New(svc *service.Service, b bus.Bus, log *slog.Logger, limits Limits) *Serv
 	if limits.BodyMinRate <= 0 {
 		limits.BodyMinRate = d.BodyMinRate
 	}
+	if limits.ConnsPerUser == 0 {
+		limits.ConnsPerUser = d.ConnsPerUser
+	}
+	if limits.ConnsPerAddr == 0 {
+		limits.ConnsPerAddr = d.ConnsPerAddr
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s := &Server{
 		svc: svc, bus: b, log: log, limits: limits, reg: reg, metrics: newMetrics(reg), render: renderer{svc: svc},
-		topics: map[string]*topicConns{}, conns: map[*conn]struct{}{},
+		conns: map[*conn]struct{}{}, users: map[int64]*follower{}, addrs: map[string]int{},
 		nodeID: newNodeID(), stopped: make(chan struct{}), epochs: map[[16]byte]nodeEpoch{},
+	}
+	for i := range s.shards {
+		s.shards[i].m = map[string]*topicEntry{}
 	}
 	if err := s.followCatchUps(); err != nil {
 		// Only a closed bus refuses; a node with no bus serves nobody.
@@ -209,27 +225,75 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	// The default options admit browsers only from this server's own
 	// origin, so another site cannot drive a logged-in user's socket.
-	ws, err := websocket.Accept(w, r, nil)
+	ws, err := websocket.Accept(leanHijack{w}, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		return
 	}
 	ws.SetReadLimit(s.limits.MaxFrameBytes)
 	addr, _, _ := net.SplitHostPort(r.RemoteAddr)
 	c := newConn(s, ws, addr)
-	if !s.track(c) {
-		ws.Close(websocket.StatusGoingAway, "server shutting down")
+	if err := s.track(c); err != nil {
+		ws.Close(closeCode(err), herald.ErrorMessage(err))
 		return
 	}
+	// The connection outlives the request: the HTTP server's goroutine,
+	// its deep stack and the request it parsed are let go, and a fresh
+	// goroutine with a shallow stack reads the socket.
+	go s.serveConn(c, bearer(r))
+}
+
+func (s *Server) serveConn(c *conn, token string) {
 	s.metrics.connections.Inc()
 	defer s.metrics.connections.Dec()
 	defer s.untrack(c)
-	if tok := bearer(r); tok != "" {
-		if err := c.authenticate(r.Context(), tok); err != nil {
-			ws.Close(websocket.StatusPolicyViolation, "invalid token")
+	ctx := context.Background()
+	if token != "" {
+		if err := c.authenticate(ctx, token); err != nil {
+			defer close(c.done)
+			if herald.ErrorKind(err) == herald.RateLimited {
+				c.ws.Close(websocket.StatusTryAgainLater, herald.ErrorMessage(err))
+			} else {
+				c.ws.Close(websocket.StatusPolicyViolation, "invalid token")
+			}
 			return
 		}
 	}
-	c.run(r.Context())
+	c.run(ctx)
+}
+
+// leanBuffer is the size of a WebSocket connection's read and write
+// buffers. The HTTP server hands a hijacked connection 4 KiB of each,
+// held for the connection's life: two thirds of an idle connection's
+// heap. Frames larger than the write buffer take one more write call.
+const leanBuffer = 512
+
+// leanHijack swaps the HTTP server's buffers for leanBuffer-sized ones
+// when the WebSocket library hijacks the connection.
+type leanHijack struct{ http.ResponseWriter }
+
+func (h leanHijack) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	// The client may have sent frames already. They must be in the new
+	// reader's buffer, not behind it: the library reads what is buffered
+	// and then the connection itself.
+	n := brw.Reader.Buffered()
+	br := bufio.NewReaderSize(nc, max(leanBuffer, n))
+	if n > 0 {
+		early, _ := brw.Reader.Peek(n)
+		br.Reset(io.MultiReader(bytes.NewReader(bytes.Clone(early)), nc))
+		if _, err := br.Peek(n); err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
+	}
+	return &lingerConn{Conn: nc}, bufio.NewReadWriter(br, bufio.NewWriterSize(nc, leanBuffer)), nil
 }
 
 func bearer(r *http.Request) string {
@@ -241,126 +305,77 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-func (s *Server) track(c *conn) bool {
+// track admits c, refusing it past the per-address cap.
+func (s *Server) track(c *conn) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return false
+		return herald.Errorf(herald.Unavailable, "server shutting down")
 	}
+	k := addrKey(c.addr)
+	if max := s.limits.ConnsPerAddr; max > 0 && s.addrs[k] >= max {
+		s.metrics.connsRefused.WithLabelValues("address").Inc()
+		return herald.Errorf(herald.RateLimited, "too many connections from this address (at most %d)", max)
+	}
+	s.addrs[k]++
 	s.conns[c] = struct{}{}
-	return true
+	return nil
+}
+
+// closeCode is the close status for a connection refused with err.
+func closeCode(err error) websocket.StatusCode {
+	if herald.ErrorKind(err) == herald.RateLimited {
+		return websocket.StatusTryAgainLater
+	}
+	return websocket.StatusGoingAway
 }
 
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
-	s.mu.Unlock()
-	s.unsubscribe(c)
-}
-
-// subscribe attaches c to its user's events and to the broadcast chats
-// the user follows.
-func (s *Server) subscribe(ctx context.Context, c *conn, caller service.Caller) error {
-	if err := s.join(c, bus.UserTopic(caller.UserID)); err != nil {
-		return err
-	}
-	chats, err := s.svc.FollowedChats(ctx, caller)
-	if err != nil {
-		return err
-	}
-	for _, id := range chats {
-		if err := s.join(c, bus.ChatTopic(id)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// join adds c to a topic, subscribing the node to it if c is the first.
-// A connection that has already gone (untrack ran) is not added: nothing
-// would ever remove it.
-func (s *Server) join(c *conn, topic string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.joinLocked(c, topic)
-}
-
-// joinLocked is join with s.mu held.
-func (s *Server) joinLocked(c *conn, topic string) error {
-	if _, ok := s.conns[c]; !ok {
-		return nil
-	}
-	tc := s.topics[topic]
-	if tc == nil {
-		sub, err := s.bus.Subscribe(topic, func(data []byte) { s.deliver(topic, data) })
-		if err != nil {
-			return err
-		}
-		tc = &topicConns{sub: sub, conns: map[*conn]struct{}{}}
-		s.topics[topic] = tc
-	}
-	tc.conns[c] = struct{}{}
-	c.topics[topic] = struct{}{}
-	return nil
-}
-
-// part removes c from a topic; the node unsubscribes when nobody is left.
-func (s *Server) part(c *conn, topic string) {
-	s.mu.Lock()
-	sub := s.partLocked(c, topic)
-	s.mu.Unlock()
-	if sub != nil {
-		sub.Unsubscribe()
-	}
-}
-
-// partLocked is part with s.mu held. It returns the node's subscription to
-// the topic if c was the last connection on it, for the caller to end
-// once s.mu is released (Unsubscribe waits for a delivery in progress,
-// which takes s.mu).
-func (s *Server) partLocked(c *conn, topic string) bus.Subscription {
-	var sub bus.Subscription
-	if tc := s.topics[topic]; tc != nil {
-		delete(tc.conns, c)
-		if len(tc.conns) == 0 {
-			delete(s.topics, topic)
-			sub = tc.sub
-		}
-	}
-	delete(c.topics, topic)
-	return sub
-}
-
-func (s *Server) unsubscribe(c *conn) {
-	s.mu.Lock()
-	topics := make([]string, 0, len(c.topics))
-	for t := range c.topics {
-		topics = append(topics, t)
+	k := addrKey(c.addr)
+	if s.addrs[k]--; s.addrs[k] <= 0 {
+		delete(s.addrs, k)
 	}
 	s.mu.Unlock()
-	for _, t := range topics {
-		s.part(c, t)
-	}
+	s.detach(c)
 }
 
 // deliver fans a bus event out to the topic's local connections. It runs
 // on the bus's goroutine, so it only decodes, encodes and enqueues.
-func (s *Server) deliver(topic string, data []byte) {
+func (s *Server) deliver(e *topicEntry, data []byte) {
+	if len(data) > maxBusEvent {
+		s.log.Error("bus event too large", "topic", e.topic, "bytes", len(data))
+		return
+	}
 	ctx := context.Background()
 	ev, err := s.svc.DecodeEvent(ctx, data)
 	if err != nil {
-		s.log.Error("bad bus event", "topic", topic, "err", err)
+		s.log.Error("bad bus event", "topic", e.topic, "err", err)
 		return
 	}
-	s.mu.Lock()
-	var targets []*conn
-	if tc := s.topics[topic]; tc != nil {
-		targets = make([]*conn, 0, len(tc.conns))
-		for c := range tc.conns {
-			targets = append(targets, c)
-		}
+	if ev.Kind == service.EventUpdate && strings.HasPrefix(e.topic, chatTopicPrefix) {
+		// A broadcast chat's post: encoded once here, pushed to its
+		// followers off the publisher's path, so a channel owner's
+		// answer does not wait for the fan-out.
+		s.fanOut(e, fanItem{encodeUpdate(s.render.update(ctx, ev.Update)), ev.Update.Kind == herald.UpdNewMessage})
+		return
 	}
-	s.mu.Unlock()
+	users := s.entryUsers(e)
+	if ev.Kind == service.EventFollow || ev.Kind == service.EventUnfollow {
+		// The follow set is the user's, shared by their connections.
+		for _, f := range users {
+			if ev.Kind == service.EventFollow {
+				if err := s.followChat(f, ev.ChatID, true); err != nil {
+					s.log.Warn("follow chat", "chat", ev.ChatID, "err", err)
+				}
+			} else {
+				s.unfollowChat(f, ev.ChatID, true)
+			}
+		}
+		return
+	}
+	targets := usersConns(users)
 	if len(targets) == 0 {
 		return
 	}
@@ -369,19 +384,6 @@ func (s *Server) deliver(topic string, data []byte) {
 		for _, c := range targets {
 			if ev.DeviceID == 0 || c.deviceID() == ev.DeviceID { // 0: every device (suspension)
 				c.revoke("device logged out")
-			}
-		}
-	case service.EventFollow, service.EventUnfollow:
-		for _, c := range targets {
-			s.mu.Lock()
-			c.follows++ // tells recheck its read may be older than this
-			s.mu.Unlock()
-			if ev.Kind == service.EventFollow {
-				if err := s.join(c, bus.ChatTopic(ev.ChatID)); err != nil {
-					s.log.Warn("follow chat", "chat", ev.ChatID, "err", err)
-				}
-			} else {
-				s.part(c, bus.ChatTopic(ev.ChatID))
 			}
 		}
 	case service.EventUpdate:
@@ -415,6 +417,11 @@ func (s *Server) deliver(topic string, data []byte) {
 		}
 	}
 }
+
+// maxBusEvent bounds a bus event before it is decoded: the largest the
+// service publishes (a message's sealed body and extras) is far smaller,
+// and NATS's own default limit is the same.
+const maxBusEvent = 1 << 20
 
 // Close stops accepting connections and closes every open one, telling
 // clients to reconnect elsewhere.

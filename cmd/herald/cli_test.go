@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/heraldim/herald/client"
 )
 
 // The CLI test runs the built binaries as a user would: a real heraldd on
@@ -904,5 +908,123 @@ func TestCLISecret(t *testing.T) {
 	info, err := os.Stat(filepath.Join(alice.home, "secret", "identity"))
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Errorf("identity file: %v, %v", info, err)
+	}
+}
+
+// A file sent in a secret chat is downloaded by the recipient with the
+// message id from `secret history --json`: decrypted on the device and
+// checked against its SHA-256. An unknown id, a message without a file
+// and a hash that does not match each fail with a clear error and leave
+// no file behind. Then a key change: send and verify --confirm stop with
+// KEY_CHANGED, verify shows it, accept prints the number.
+func TestCLISecretDownload(t *testing.T) {
+	srv := startServer(t)
+	alice, bobby := srv.newDevice(t), srv.newDevice(t)
+	alice.ok(t, "signup", "alice")
+	bobby.ok(t, "signup", "bobby")
+	plain := bytes.Repeat([]byte("the secret plan, page after page\n"), 3000)
+	src := filepath.Join(t.TempDir(), "plan.txt")
+	if err := os.WriteFile(src, plain, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	alice.ok(t, "secret", "send", "@bobby", "the plan", "--file", src)
+	alice.ok(t, "secret", "send", "@bobby", "no file here")
+	type fileJSON struct {
+		Name   string `json:"name"`
+		Size   int64  `json:"size"`
+		SHA256 string `json:"sha256"`
+		FileID string `json:"file_id"`
+	}
+	type msgJSON struct {
+		ID   string    `json:"id"`
+		Text string    `json:"text"`
+		File *fileJSON `json:"file"`
+	}
+	var withFile, without msgJSON
+	for _, m := range jsonLines[msgJSON](t, bobby.ok(t, "secret", "history", "@alice", "--json")) {
+		if m.File != nil {
+			withFile = m
+		} else {
+			without = m
+		}
+	}
+	sum := sha256.Sum256(plain)
+	if withFile.File == nil || withFile.File.Name != "plan.txt" || withFile.File.SHA256 != hex.EncodeToString(sum[:]) || withFile.File.FileID == "" || without.ID == "" {
+		t.Fatalf("history --json: %+v and %+v", withFile, without)
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "got.txt")
+	if got := strings.TrimSpace(bobby.ok(t, "secret", "download", "@alice", withFile.ID, "-o", out)); got != out {
+		t.Errorf("download printed %q, want %q", got, out)
+	}
+	if b, err := os.ReadFile(out); err != nil || !bytes.Equal(b, plain) {
+		t.Fatalf("downloaded %d bytes (%v), want the %d sent", len(b), err, len(plain))
+	}
+	missing := filepath.Join(dir, "missing.txt")
+	bobby.fails(t, "NOT_FOUND", "secret", "download", "@alice", "0123456789abcdef0123456789abcdef", "-o", missing)
+	bobby.fails(t, "INVALID_ARGUMENT", "secret", "download", "@alice", without.ID, "-o", missing)
+
+	// The hash in bobby's copy of the message no longer matches the
+	// file (as if the sender had lied about it).
+	store := client.Home{Dir: bobby.home}.SecretStore()
+	keys, err := store.Keys("msg/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := false
+	for _, k := range keys {
+		if !strings.HasSuffix(k, "/"+withFile.ID) {
+			continue
+		}
+		b, _, _ := store.Get(k)
+		b = bytes.Replace(b, []byte(withFile.File.SHA256), []byte(strings.Repeat("0", 64)), 1)
+		if err := store.Put(k, b); err != nil {
+			t.Fatal(err)
+		}
+		tampered = true
+	}
+	if !tampered {
+		t.Fatal("bobby's copy of the message is not in his store")
+	}
+	if line := bobby.fails(t, "INVALID_ARGUMENT", "secret", "download", "@alice", withFile.ID, "-o", missing); !strings.Contains(line, "SHA-256") {
+		t.Errorf("hash mismatch: %q", line)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("after the failed downloads the directory holds %q; want only got.txt", names)
+	}
+	// Nothing changed, so there is nothing to accept.
+	bobby.fails(t, "NOT_FOUND", "secret", "accept", "@alice")
+
+	// A key change of alice's device, as the SDK records it when a bundle
+	// or message brings a key other than the pinned one (here the same
+	// key, so the chat works again once accepted): send stops, verify
+	// says so, accept prints the number and sending works again.
+	trust, err := store.Keys("trust/")
+	if err != nil || len(trust) == 0 {
+		t.Fatalf("bobby pinned no key: %v, %v", trust, err)
+	}
+	for _, k := range trust {
+		b, _, _ := store.Get(k)
+		if err := store.Put("pending/"+strings.TrimPrefix(k, "trust/"), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if line := bobby.fails(t, "KEY_CHANGED", "secret", "send", "@alice", "held back"); !strings.Contains(line, "@alice's safety number changed: verify again or accept") {
+		t.Errorf("send during a key change: %q", line)
+	}
+	if out := bobby.ok(t, "secret", "verify", "@alice"); !strings.Contains(out, "KEY CHANGED: @alice's safety number changed") || !strings.Contains(out, "herald secret accept @alice") {
+		t.Errorf("verify during a key change: %q", out)
+	}
+	bobby.fails(t, "KEY_CHANGED", "secret", "verify", "@alice", "--confirm")
+	if out := bobby.ok(t, "secret", "accept", "@alice"); len(strings.SplitN(out, "\n", 2)[0]) != 71 || !strings.Contains(out, "not verified") {
+		t.Errorf("accept printed %q; want the number and its state", out)
+	}
+	bobby.ok(t, "secret", "send", "@alice", "after accepting")
+	if hist := alice.ok(t, "secret", "history", "@bobby"); !strings.Contains(hist, "after accepting") || strings.Contains(hist, "held back") {
+		t.Errorf("alice's history: %q", hist)
 	}
 }

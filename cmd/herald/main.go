@@ -64,6 +64,8 @@ const usage = `usage: herald [--server URL] [--home DIR] [--json] COMMAND [ARGS]
   secret send @user TEXT [--ttl 10s] [--file PATH]   encrypted on this device for every device of both
   secret history @user             decrypted from this device's own store
   secret verify @user [--confirm]  the safety number to compare in person
+  secret accept @user              trust a device's new identity key after a KEY_CHANGED error
+  secret download @user MSG_ID -o FILE   decrypt a secret message's file (MSG_ID from secret history --json)
 
 TARGET is @username (the direct chat with that user) or a numeric chat id.
 The password comes from $HERALD_PASSWORD, else it is asked for.

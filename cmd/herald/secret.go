@@ -29,17 +29,19 @@ func (c *cli) initSecret(ctx context.Context, cl *client.Client) {
 const secretUsage = `usage: herald secret start @USER
        herald secret send @USER TEXT [--ttl 10s] [--file PATH]
        herald secret history @USER
-       herald secret verify @USER [--confirm]`
+       herald secret verify @USER [--confirm]
+       herald secret accept @USER
+       herald secret download @USER MSG_ID -o FILE`
 
 func cmdSecret(ctx context.Context, c *cli, args []string) error {
 	if len(args) == 0 {
 		return usageError{secretUsage}
 	}
-	p, err := parseArgs(args[1:], flagSpec{values: []string{"ttl", "file"}, switches: []string{"confirm"}})
+	p, err := parseArgs(args[1:], flagSpec{values: []string{"ttl", "file", "o"}, switches: []string{"confirm"}})
 	if err != nil {
 		return err
 	}
-	want := map[string]int{"start": 1, "send": 2, "history": 1, "verify": 1}
+	want := map[string]int{"start": 1, "send": 2, "history": 1, "verify": 1, "accept": 1, "download": 2}
 	n, ok := want[args[0]]
 	if !ok || len(p.args) != n && !(args[0] == "send" && p.vals["file"] != "" && len(p.args) == 1) {
 		return usageError{secretUsage}
@@ -109,17 +111,15 @@ func cmdSecret(ctx context.Context, c *cli, args []string) error {
 			if err != nil {
 				return err
 			}
-			if c.json {
-				return c.printJSON(map[string]any{"peer": peer, "safety_number": sn.Number, "verified": sn.Verified, "changed": sn.Changed})
+			return c.printSafety(peer, sn)
+		case "accept":
+			sn, err := s.Accept(ctx, peer)
+			if err != nil {
+				return err
 			}
-			state := "not verified: compare it with @" + peer + " in person, then run herald secret verify @" + peer + " --confirm"
-			if sn.Verified {
-				state = "verified"
-			} else if sn.Changed {
-				state = "CHANGED since the chat began; " + state
-			}
-			_, err = fmt.Fprintf(c.stdout, "%s\n%s\n", sn.Number, state)
-			return err
+			return c.printSafety(peer, sn)
+		case "download":
+			return c.secretDownload(ctx, s, peer, p.args[1], p.vals["o"])
 		}
 		return nil
 	})
@@ -136,7 +136,7 @@ func secretJSON(m *client.SecretMessage) map[string]any {
 		out["expires_at"] = m.ExpiresAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 	}
 	if m.File != nil {
-		out["file"] = map[string]any{"name": m.File.Name, "size": m.File.Size, "sha256": m.File.SHA256}
+		out["file"] = secretFileJSON(m.File)
 	}
 	if m.Warning != "" {
 		out["warning"] = m.Warning
@@ -194,4 +194,66 @@ func (c *cli) shownSecret(ctx context.Context, s *client.Secret, m *client.Secre
 	if _, err := s.MarkRead(cctx, m.PeerID); err != nil && !c.json {
 		fmt.Fprintf(c.stderr, "note: could not start the timer of a secret message: %s\n", herald.ErrorMessage(err))
 	}
+}
+
+// printSafety prints a safety number and what to do about it.
+func (c *cli) printSafety(peer string, sn client.SafetyNumber) error {
+	if c.json {
+		out := map[string]any{"peer": peer, "safety_number": sn.Number, "verified": sn.Verified, "changed": sn.Changed}
+		if sn.KeyChanged != "" {
+			out["key_changed"] = sn.KeyChanged
+		}
+		return c.printJSON(out)
+	}
+	state := "not verified: compare it with @" + peer + " in person, then run herald secret verify @" + peer + " --confirm"
+	switch {
+	case sn.KeyChanged != "":
+		state = "KEY CHANGED: " + sn.KeyChanged + "\nthe number above is the one before the change; run herald secret accept @" + peer + " to see the new one and send again"
+	case sn.Verified:
+		state = "verified"
+	case sn.Changed:
+		state = "CHANGED since the chat began; " + state
+	}
+	_, err := fmt.Fprintf(c.stdout, "%s\n%s\n", sn.Number, state)
+	return err
+}
+
+// secretDownload writes the file of one secret message to path,
+// decrypted on this device and checked against the SHA-256 its sender put
+// in the message. The plaintext goes to a temporary file beside path
+// (mode 0600) and takes its name only once checked.
+func (c *cli) secretDownload(ctx context.Context, s *client.Secret, peer, id, path string) error {
+	if path == "" {
+		return usageError{"usage: herald secret download @USER MSG_ID -o FILE"}
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return herald.Errorf(herald.Invalid, "%s is a directory: give the file's name with -o", path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".part-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	m, err := s.DownloadMessage(ctx, peer, id, f)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(map[string]any{"path": path, "id": m.ID, "file": secretFileJSON(m.File)})
+	}
+	_, err = fmt.Fprintln(c.stdout, path)
+	return err
+}
+
+// secretFileJSON is a secret message's file in the CLI's output: what
+// identifies it, never its key (which stays in this device's store).
+func secretFileJSON(f *client.SecretFile) map[string]any {
+	return map[string]any{"name": f.Name, "size": f.Size, "sha256": f.SHA256, "file_id": f.ID}
 }

@@ -93,6 +93,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	reportRate := fs.Int("report-rate", int(envFloat(getenv, "HERALD_REPORT_RATE", 0)), "reports one user may file per hour; 0 for the default 30 (HERALD_REPORT_RATE)")
 	memberRate := fs.Int("member-rate", int(envFloat(getenv, "HERALD_MEMBER_RATE", 0)), "calls adding or removing members or changing roles one user may make per minute; 0 for the default 20 (HERALD_MEMBER_RATE)")
 	typingEvery := fs.Duration("typing-every", envDuration(getenv, "HERALD_TYPING_EVERY", 0), "how often one user's typing in one chat reaches the others; more often is dropped; 0 for the default 3s (HERALD_TYPING_EVERY)")
+	connsUser := fs.Int("conns-per-user", int(envFloat(getenv, "HERALD_CONNS_PER_USER", 0)), "WebSocket connections one account may hold to this node; 0 for the default 100, -1 for no cap (HERALD_CONNS_PER_USER)")
+	connsAddr := fs.Int("conns-per-addr", int(envFloat(getenv, "HERALD_CONNS_PER_ADDR", 0)), "WebSocket connections one address (an IPv6 /64) may hold to this node, signed in or not; 0 for the default 256, -1 for no cap; behind a proxy every socket comes from its address (HERALD_CONNS_PER_ADDR)")
 	blobsURL := fs.String("blobs", env(getenv, "HERALD_BLOBS", ""), "where files' encrypted bytes live: empty for DATA/blobs, file:///path, or s3://bucket?endpoint=host:port[&region=..&secure=false&prefix=..] with keys in HERALD_S3_ACCESS_KEY/HERALD_S3_SECRET_KEY (HERALD_BLOBS)")
 	maxFile := fs.String("max-file-size", env(getenv, "HERALD_MAX_FILE_SIZE", "2GiB"), "largest file accepted, e.g. 2GiB or 500MiB (HERALD_MAX_FILE_SIZE)")
 	quota := fs.String("storage-quota", env(getenv, "HERALD_STORAGE_QUOTA", "100GiB"), "bytes of files one user may own (HERALD_STORAGE_QUOTA)")
@@ -128,6 +130,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	cfg.BotLimits = service.BotLimits{PerSecond: *botRate, PerChatPerSecond: *botChatRate}
 	cfg.EnvelopeRetention = *retention
 	cfg.BotAPI.WebhookAllowPrivate = *webhookPrivate
+	cfg.Limits.ConnsPerUser, cfg.Limits.ConnsPerAddr = *connsUser, *connsAddr
 	cfg.AbuseLimits = service.Limits{DirectPerSecond: *sendRate, GroupPerSecond: *sendRate / 2, ChannelPerSecond: *sendRate / 2, SignupsPerHourPerAddr: *signupRate, JoinsPerMinutePerChat: *joinRate}
 	cfg.AbuseLimits.CreatesPerHour, cfg.AbuseLimits.MaxOwnedChats, cfg.AbuseLimits.ReportsPerHour = *createRate, *maxOwned, *reportRate
 	cfg.AbuseLimits.MemberChangesPerMinute, cfg.AbuseLimits.TypingEvery = *memberRate, *typingEvery

@@ -499,6 +499,7 @@ function resetConvo() {
   $('messages').replaceChildren();
   $('history-status').textContent = '';
   $('send-error').textContent = '';
+  if ($('key-banner')) $('key-banner').remove();
   $('message-input').value = '';
   if (!state.upload || !state.upload.busy) $('upload').hidden = true;
   $('ttl').value = '0';
@@ -1607,6 +1608,8 @@ async function renderSecretHistory() {
     renderChats();
   }
   if (!state.open || state.open.secret !== username) return;
+  if (entry) keyBanner(username, (await secret('keychange', { peer_id: entry.peer_id })).key_changed);
+  if (!state.open || state.open.secret !== username) return;
   $('history-status').textContent = 'Messages in this chat are end-to-end encrypted: only you and @' + username + ' can read them. They are kept in this browser only.';
   const ul = $('messages');
   const pending = [...ul.querySelectorAll('li.pending')];
@@ -1652,12 +1655,63 @@ async function sendSecret(username, text, ttl) {
     li.classList.add('failed');
     clock.textContent = '⚠';
     clock.setAttribute('aria-label', 'not sent');
-    $('send-error').textContent = errorText(err);
+    if (err.kind === 'KEY_CHANGED') keyBanner(username, errorText(err));
+    else $('send-error').textContent = errorText(err);
   }
 }
 
+// keyBanner shows, in the open secret chat with username, that a device
+// has a new identity key (text: the engine's sentence), or hides it when
+// text is empty. Nothing is sent to or read from that device until the
+// person verifies the new number or accepts it: as Signal does, a key
+// change is never trusted silently.
+function keyBanner(username, text) {
+  let b = $('key-banner');
+  if (!text || !state.open || state.open.secret !== username) {
+    if (b) b.remove();
+    return;
+  }
+  if (!b) {
+    b = el('div', 'key-banner');
+    b.id = 'key-banner';
+    b.setAttribute('role', 'alert');
+    const verify = el('button', 'ghost', 'Verify');
+    verify.type = 'button';
+    verify.addEventListener('click', showSafety);
+    const accept = el('button', 'primary', 'Accept');
+    accept.type = 'button';
+    accept.addEventListener('click', async () => {
+      const who = state.open && state.open.secret;
+      if (!who) return;
+      accept.disabled = true;
+      try {
+        await secret('accept', { username: who });
+        keyBanner(who, '');
+        tellTabs(state.secrets.has(who) ? state.secrets.get(who).peer_id : 0);
+        await renderSecretHistory();
+      } catch (err) {
+        b.querySelector('.key-banner-text').textContent = errorText(err);
+      } finally {
+        accept.disabled = false;
+      }
+    });
+    const row = el('div', 'key-banner-actions');
+    row.append(verify, accept);
+    b.append(el('p', 'key-banner-text'), row);
+    $('scroller').before(b);
+  }
+  b.querySelector('.key-banner-text').textContent = text;
+}
+
 function onSecret(ev) {
-  if (ev.error) { console.warn('secret chat:', ev.error); return; }
+  if (ev.error) {
+    if (ev.kind === 'KEY_CHANGED') {
+      for (const s of state.secrets.values()) if (s.peer_id === ev.peer) keyBanner(s.username, ev.error);
+      return;
+    }
+    console.warn('secret chat:', ev.error);
+    return;
+  }
   let username = null;
   if (ev.message) {
     const m = secretMsg(ev.message);
@@ -1702,9 +1756,10 @@ async function showSafety() {
   $('safety-with').textContent = `Compare these numbers with @${username}, in person or on a call you trust. If they match, no one can read your secret chat.`;
   const paint = (sn) => {
     $('safety-number').textContent = (sn.number.match(/\d{1,5}/g) || [sn.number]).join(' ');
-    $('safety-state').textContent = sn.verified ? '✓ Verified' : sn.changed ? '⚠ Changed since the chat began: compare again.' : 'Not verified yet.';
+    $('safety-state').textContent = sn.key_changed ? '⚠ ' + sn.key_changed + ' This is the number before the change; accept to see the new one.'
+      : sn.verified ? '✓ Verified' : sn.changed ? '⚠ Changed since the chat began: compare again.' : 'Not verified yet.';
     $('safety-state').classList.toggle('ok', sn.verified);
-    $('verify-btn').hidden = sn.verified;
+    $('verify-btn').hidden = sn.verified || !!sn.key_changed;
   };
   $('safety-number').textContent = '…';
   dlg.showModal();

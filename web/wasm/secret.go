@@ -302,7 +302,7 @@ func (b *bridge) pumpSecret(s *client.Secret, gen int, h handlers) {
 		case len(ev.Read) > 0:
 			v = map[string]any{"read": ev.Read, "peer": ev.Peer}
 		case ev.Err != nil:
-			v = map[string]any{"error": herald.ErrorMessage(ev.Err)}
+			v = map[string]any{"error": herald.ErrorMessage(ev.Err), "kind": string(herald.ErrorKind(ev.Err)), "peer": ev.Peer}
 		default:
 			continue
 		}
@@ -339,7 +339,12 @@ func (b *bridge) secret() (*client.Secret, error) {
 //	history {username}                → [SecretMessage], marking them read
 //	stored {peer_id}                  → [SecretMessage], marking nothing
 //	read {peer_id}                    → [SecretMessage] whose timers started
-//	safety {username}, verify {username} → {number, verified, changed}
+//	keychange {peer_id}               → {key_changed}: "" unless a device's
+//	     new identity key waits for accept (asks nothing of the server)
+//	safety {username}, verify {username}, accept {username}
+//	     → {number, verified, changed, key_changed}: key_changed is the
+//	     sentence to show while a device's new identity key waits for
+//	     accept (verify then fails with KEY_CHANGED)
 func (b *bridge) secretCall(args []js.Value) (any, error) {
 	s, err := b.secret()
 	if err != nil {
@@ -386,14 +391,21 @@ func (b *bridge) secretCall(args []js.Value) (any, error) {
 		out, err = s.Stored(p.PeerID)
 	case "read":
 		out, err = s.MarkRead(ctx, p.PeerID)
-	case "safety", "verify":
+	case "keychange":
+		var msg string
+		msg, err = s.PendingChange(ctx, p.PeerID)
+		out = map[string]string{"key_changed": msg}
+	case "safety", "verify", "accept":
 		var sn client.SafetyNumber
-		if op == "verify" {
+		switch op {
+		case "verify":
 			sn, err = s.Verify(ctx, p.Username)
-		} else {
+		case "accept":
+			sn, err = s.Accept(ctx, p.Username)
+		default:
 			sn, err = s.SafetyNumber(ctx, p.Username)
 		}
-		out = map[string]any{"number": sn.Number, "verified": sn.Verified, "changed": sn.Changed}
+		out = map[string]any{"number": sn.Number, "verified": sn.Verified, "changed": sn.Changed, "key_changed": sn.KeyChanged}
 	default:
 		return nil, herald.Errorf(herald.Invalid, "no secret operation %q", op)
 	}

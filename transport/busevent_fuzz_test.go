@@ -1,0 +1,76 @@
+package transport
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/heraldim/herald/bus"
+	"github.com/heraldim/herald/bus/memory"
+	"github.com/heraldim/herald/service"
+)
+
+// recordBus keeps every event published, for seeds.
+type recordBus struct {
+	bus.Bus
+	mu   sync.Mutex
+	seen [][]byte
+}
+
+func (r *recordBus) Publish(ctx context.Context, topic string, data []byte) error {
+	r.mu.Lock()
+	r.seen = append(r.seen, append([]byte(nil), data...))
+	r.mu.Unlock()
+	return r.Bus.Publish(ctx, topic, data)
+}
+
+// FuzzBusEvent feeds arbitrary bytes to a node as bus events on a
+// connected user's topic: bytes from NATS are network bytes, and no
+// event may crash the node. Seeds are the events a real send, follow and
+// typing publish, plus the committed corpus.
+func FuzzBusEvent(f *testing.F) {
+	rb := &recordBus{Bus: memory.New()}
+	n := startTestNode(f, Limits{}, rb)
+	alice, token := n.signup(f, "alice")
+	bobby, _ := n.signup(f, "bobby")
+	c := n.dial(f)
+	if k := c.resume(f, token); k != "" {
+		f.Fatal(k)
+	}
+	go func() { // reads and discards what is pushed
+		for {
+			if _, _, err := c.ws.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	ctx := context.Background()
+	ch, err := n.svc.CreateChannel(ctx, alice, service.ChannelParams{Username: "fuzzchan", Title: "c"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := n.svc.Join(ctx, bobby, "fuzzchan", ""); err != nil {
+		f.Fatal(err)
+	}
+	if _, err := n.svc.Send(ctx, bobby, service.SendParams{Peer: service.Peer{Username: "alice"}, Text: "hello"}); err != nil {
+		f.Fatal(err)
+	}
+	if _, err := n.svc.Send(ctx, alice, service.SendParams{Peer: service.Peer{ChatID: ch.ID}, Text: "post"}); err != nil {
+		f.Fatal(err)
+	}
+	rb.mu.Lock()
+	for _, b := range rb.seen {
+		f.Add(b)
+	}
+	rb.mu.Unlock()
+	sh := n.srv.shard(bus.UserTopic(alice.UserID))
+	sh.mu.Lock()
+	e := sh.m[bus.UserTopic(alice.UserID)]
+	sh.mu.Unlock()
+	if e == nil {
+		f.Fatal("alice's topic is not subscribed")
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n.srv.deliver(e, data)
+	})
+}
