@@ -23,6 +23,7 @@ type Message struct {
 	Deleted  bool      // deleted for everyone; Body and Text are gone
 	Views    int64     // channel posts: distinct members who have seen it
 	Service  bool      // a notice from the server (e.g. a timer change), not from a person
+	Signed   bool      // a channel post made while the channel showed signatures: it names its author for good
 	File     *File     // the attachment, if any (Text is then its caption); stores fill in only ID
 
 	// Self-destruct. TTL is the sender's timer; ExpiresAt is when the

@@ -25,6 +25,14 @@ import (
 // this often.
 const UploadChunk = 8 << 20
 
+// UploadChunkFor is how many bytes one PATCH request carries for a file
+// of size bytes: UploadChunk, or more for files over 16 GiB, because the
+// server takes at most 4096 parts per upload and asks requests that do
+// not finish one to carry at least a 2048th of it.
+func UploadChunkFor(size int64) int64 {
+	return max(UploadChunk, (size+2047)/2048)
+}
+
 // Progress is called with the bytes done so far and the total.
 type Progress func(done, total int64)
 
@@ -119,7 +127,7 @@ func (c *Client) UploadFile(ctx context.Context, r io.ReadSeeker, size int64, op
 	}
 	progress(off, size)
 	for {
-		n := min(int64(UploadChunk), size-off)
+		n := min(UploadChunkFor(size), size-off)
 		if _, err := r.Seek(off, io.SeekStart); err != nil {
 			return nil, err
 		}

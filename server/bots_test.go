@@ -203,6 +203,13 @@ func TestBotConversation(t *testing.T) {
 	if got.Text != "Ready?" || len(got.Buttons) != 1 || len(got.Buttons[0].Buttons) != 2 || got.Buttons[0].Buttons[1].Data != "n" {
 		t.Fatalf("alice got %v", got)
 	}
+	// The formatting reaches Herald's own clients, live and in history.
+	if e := got.Entities; len(e) != 1 || e[0].Type != "bold" || e[0].Offset != 0 || e[0].Length != 6 {
+		t.Fatalf("alice got entities %v", e)
+	}
+	if h, err := alice.History(ctxT(t), &pb.HistoryRequest{Peer: to(name)}); err != nil || len(h) == 0 || len(h[len(h)-1].Entities) != 1 {
+		t.Fatalf("history: %v, %v", h, err)
+	}
 
 	qid, err := alice.Press(ctxT(t), got.ChatId, got.Id, "y")
 	if err != nil {

@@ -346,3 +346,67 @@ func TestLargeGroupSwitchesToFanOutOnRead(t *testing.T) {
 		t.Fatalf("a message to a large group wrote to a member's own log (pts %d → %d)", ptsBefore, pts)
 	}
 }
+
+// A post is signed or not when it is made, as on Telegram: turning author
+// signatures on does not reveal who wrote the earlier unsigned posts, and
+// turning them off does not hide the author of a signed one.
+func TestChannelSignatureIsFixedWhenPosted(t *testing.T) {
+	n := startNode(t, "")
+	owner, fan := signup(t, n, "sigowner"), signup(t, n, "sigfan")
+	ch := createChannel(t, owner, fmt.Sprintf("signed%d", userSeq.Add(1)), false)
+	if _, err := fan.Join(ctxT(t), ch.Username, ""); err != nil {
+		t.Fatal(err)
+	}
+	set := func(on bool) {
+		t.Helper()
+		if _, err := owner.SetChat(ctxT(t), &pb.SetChatRequest{ChatId: ch.Id, Signatures: &on}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	anon := send(t, owner, &pb.Peer{ChatId: ch.Id}, "anonymous")
+	set(true)
+	signed := send(t, owner, &pb.Peer{ChatId: ch.Id}, "signed")
+	if anon.Author != "" || signed.Author != owner.user.name {
+		t.Fatalf("as sent: anonymous by %q, signed by %q", anon.Author, signed.Author)
+	}
+	check := func(when string) {
+		t.Helper()
+		h, err := fan.History(ctxT(t), &pb.HistoryRequest{Peer: &pb.Peer{ChatId: ch.Id}})
+		if err != nil || len(h) != 2 {
+			t.Fatalf("%s: history %v, %v", when, h, err)
+		}
+		if h[0].Text != "anonymous" || h[0].Author != "" {
+			t.Errorf("%s: the unsigned post shows author %q", when, h[0].Author)
+		}
+		if h[1].Text != "signed" || h[1].Author != owner.user.name {
+			t.Errorf("%s: the signed post shows author %q, want %q", when, h[1].Author, owner.user.name)
+		}
+	}
+	check("signatures on")
+	set(false)
+	check("signatures off again")
+}
+
+// A forwarded channel post carries the channel's title for display
+// beside its @name: people know a channel by its title.
+func TestForwardedPostCarriesChannelTitle(t *testing.T) {
+	n := startNode(t, "")
+	owner, fan := signup(t, n, "fwdowner"), signup(t, n, "fwdfan")
+	name := fmt.Sprintf("titled%d", userSeq.Add(1))
+	ch, err := owner.CreateChannel(ctxT(t), &pb.CreateChannelRequest{Username: name, Title: "Daily News"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := send(t, owner, &pb.Peer{ChatId: ch.Id}, "Edition 1")
+	ms, err := owner.Forward(ctxT(t), ch.Id, []int64{post.Id}, to(fan.user.name))
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("forward: %v, %v", ms, err)
+	}
+	h, err := fan.History(ctxT(t), &pb.HistoryRequest{Peer: to(owner.user.name)})
+	if err != nil || len(h) != 1 || h[0].Fwd == nil {
+		t.Fatalf("fan's history: %v, %v", h, err)
+	}
+	if f := h[0].Fwd; f.Title != "Daily News" || f.From != name || f.FromId != 0 {
+		t.Errorf("forwarded from %+v, want title Daily News and from %s", f, name)
+	}
+}

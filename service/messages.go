@@ -170,6 +170,13 @@ func canPost(ch herald.Chat, m herald.Member) error {
 // append seals the text and stores the message; the store gets the sealed
 // body only.
 func (s *Service) append(ctx context.Context, m herald.Message) (herald.Message, error) {
+	if !m.Service {
+		// Signed or not for good, as the channel is now: a later change
+		// of the setting must not unmask the author of an unsigned post.
+		if ch, err := s.chatMeta(ctx, m.ChatID); err == nil && ch.Kind == herald.Channel && ch.Signatures {
+			m.Signed = true
+		}
+	}
 	if err := s.seal(&m); err != nil {
 		return herald.Message{}, err
 	}
@@ -257,7 +264,7 @@ func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []
 		fwd := m.Fwd
 		if fwd == nil {
 			fwd = &herald.Forward{UserID: m.SenderID, ChatID: m.ChatID, Seq: m.Seq}
-			if from.Kind == herald.Channel && !from.Signatures {
+			if from.Kind == herald.Channel && !m.Signed {
 				fwd.UserID = 0 // a post is the channel's; its admin stays unnamed
 			}
 		}

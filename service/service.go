@@ -409,13 +409,15 @@ func (s *Service) listenChatChanges() {
 }
 
 // Signature says how a message is shown: who it is from, and for channel
-// posts the author if the channel shows signatures. Posts are signed by
-// the channel, so the admin who wrote one stays hidden unless the channel
-// chooses otherwise.
+// posts the author if the post was made while the channel showed
+// signatures (Message.Signed, fixed when it was posted). Posts are signed
+// by the channel, so the admin who wrote one stays hidden unless the
+// channel chose otherwise at the time.
 type Signature struct {
 	FromID int64
 	From   string
 	Author string
+	Title  string // a channel post's: the channel's title, for display
 }
 
 // Sign returns the signature of m.
@@ -425,11 +427,11 @@ func (s *Service) Sign(ctx context.Context, m *herald.Message) Signature {
 		return Signature{FromID: m.SenderID, From: s.UserNames(ctx, m.SenderID)[m.SenderID]}
 	}
 	// FromID stays 0: a post is from the channel, not from a user.
-	sig := Signature{From: ch.Username}
+	sig := Signature{From: ch.Username, Title: ch.Title}
 	if sig.From == "" {
 		sig.From = ch.Title
 	}
-	if ch.Signatures && !m.Service {
+	if m.Signed && !m.Service {
 		sig.Author = s.UserNames(ctx, m.SenderID)[m.SenderID]
 	}
 	return sig

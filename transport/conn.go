@@ -20,6 +20,8 @@ import (
 // An idle connection costs one goroutine, its read loop: the writer runs
 // only while frames are queued, the queue is a slice that is dropped when
 // it drains, and the keepalive and the authentication deadline are timers.
+// Requests run on the server's workers while the read loop waits (see
+// workers), so the read loop's stack stays small.
 type conn struct {
 	srv  *Server
 	ws   *websocket.Conn
@@ -260,13 +262,18 @@ func (c *conn) readLoop(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		req, err := decodeRequest(typ == websocket.MessageBinary, data)
-		if err != nil {
-			c.reply(0, nil, err)
-			continue
-		}
-		c.handle(ctx, req)
+		c.serveFrame(ctx, typ == websocket.MessageBinary, data)
 	}
+}
+
+// answer answers one client frame.
+func (c *conn) answer(ctx context.Context, binary bool, data []byte) {
+	req, err := decodeRequest(binary, data)
+	if err != nil {
+		c.reply(0, nil, err)
+		return
+	}
+	c.handle(ctx, req)
 }
 
 // decodeRequest parses one client frame. Anything but a binary protobuf

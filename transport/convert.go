@@ -59,6 +59,9 @@ func pbMessage(m *herald.Message, sig service.Signature, names map[int64]string)
 		out.Fwd = &pb.Forward{FromId: m.Fwd.UserID, From: names[m.Fwd.UserID], ChatId: m.Fwd.ChatID, Id: m.Fwd.Seq}
 	}
 	out.Buttons = pbButtons(m.Extras.Buttons)
+	for _, e := range m.Extras.Entities {
+		out.Entities = append(out.Entities, &pb.MessageEntity{Type: e.Type, Offset: int32(e.Offset), Length: int32(e.Length), Url: e.URL, Language: e.Language, UserId: e.UserID})
+	}
 	if m.File != nil {
 		out.File = pbFile(*m.File)
 	}
@@ -77,7 +80,8 @@ func pbFile(f herald.File) *pb.File {
 func (r renderer) forwardedFrom(ctx context.Context, out []*pb.Message) {
 	for _, m := range out {
 		if m.Fwd != nil && m.Fwd.FromId == 0 {
-			m.Fwd.From = r.svc.Sign(ctx, &herald.Message{ChatID: m.Fwd.ChatId}).From
+			sig := r.svc.Sign(ctx, &herald.Message{ChatID: m.Fwd.ChatId})
+			m.Fwd.From, m.Fwd.Title = sig.From, sig.Title
 		}
 	}
 }

@@ -114,10 +114,20 @@ func (f *filesHTTP) serveUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id := strings.Trim(strings.TrimPrefix(r.URL.Path, "/v1/uploads/"), "/"); id != "" {
-		owner, err := f.uploads.Owner(r.Context(), id)
-		if err != nil || owner != caller.UserID {
+		p, err := f.uploads.Progress(r.Context(), id)
+		if err != nil || p.Owner != caller.UserID {
 			tusError(w, herald.Errorf(herald.NotFound, "no such upload"))
 			return
+		}
+		method := r.Method
+		if m := r.Header.Get("X-HTTP-Method-Override"); method == http.MethodPost && m != "" {
+			method = m // as tusd reads it
+		}
+		if method == http.MethodPatch {
+			if err := f.uploads.CheckPatch(p, r.ContentLength); err != nil {
+				tusError(w, err)
+				return
+			}
 		}
 	}
 	f.tus.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller)))
@@ -136,15 +146,11 @@ func (f *filesHTTP) beforeCreate(ev tus.HookEvent) (tus.HTTPResponse, tus.FileIn
 	if !ok {
 		return tus.HTTPResponse{}, tus.FileInfoChanges{}, tusErr(herald.Errorf(herald.Unauthenticated, "a valid token is required"))
 	}
-	meta := tus.MetaData{tusstore.OwnerKey: strconv.FormatInt(c.UserID, 10)}
-	for _, k := range []string{"filename", "sha256", "width", "height", "duration_ms"} {
-		if v, ok := ev.Upload.MetaData[k]; ok && len(v) <= 1024 {
-			meta[k] = v
-		}
+	meta, err := clientMeta(ev.Upload.MetaData)
+	if err != nil {
+		return tus.HTTPResponse{}, tus.FileInfoChanges{}, tusErr(err)
 	}
-	if len(meta["sha256"]) != 64 {
-		return tus.HTTPResponse{}, tus.FileInfoChanges{}, tusErr(herald.Errorf(herald.Invalid, "Upload-Metadata needs sha256: the file's SHA-256 as 64 hex digits"))
-	}
+	meta[tusstore.OwnerKey] = strconv.FormatInt(c.UserID, 10)
 	// The id is chosen here so that the upload's bytes are reserved
 	// against the quota under it before the upload exists.
 	id := tusstore.NewID()
@@ -152,6 +158,38 @@ func (f *filesHTTP) beforeCreate(ev tus.HookEvent) (tus.HTTPResponse, tus.FileIn
 		return tus.HTTPResponse{}, tus.FileInfoChanges{}, tusErr(err)
 	}
 	return tus.HTTPResponse{}, tus.FileInfoChanges{ID: id, MetaData: meta}, nil
+}
+
+// clientMeta keeps the Upload-Metadata keys the server reads, each at
+// most 1 KB, and requires the content's SHA-256. Everything else the
+// client sent, its word on the owner included, is dropped.
+func clientMeta(md tus.MetaData) (tus.MetaData, error) {
+	meta := tus.MetaData{}
+	for _, k := range []string{"filename", "sha256", "width", "height", "duration_ms"} {
+		if v, ok := md[k]; ok && len(v) <= 1024 {
+			meta[k] = v
+		}
+	}
+	if len(meta["sha256"]) != 64 {
+		return nil, herald.Errorf(herald.Invalid, "Upload-Metadata needs sha256: the file's SHA-256 as 64 hex digits")
+	}
+	return meta, nil
+}
+
+// uploadOf reads an upload's kept metadata. A number that does not parse
+// or is out of range is 0, as if absent.
+func uploadOf(id string, size int64, meta tus.MetaData) service.Upload {
+	num := func(k string) int64 {
+		n, err := strconv.ParseInt(meta[k], 10, 64)
+		if err != nil || n < 0 || n > 1<<40 {
+			return 0
+		}
+		return n
+	}
+	return service.Upload{
+		ID: id, Name: meta["filename"], SHA256: strings.ToLower(meta["sha256"]), Size: size,
+		Width: int(num("width")), Height: int(num("height")), Duration: time.Duration(num("duration_ms")) * time.Millisecond,
+	}
 }
 
 // release stops counting a deleted upload against its owner's quota. A
@@ -171,18 +209,13 @@ func (f *filesHTTP) beforeFinish(ev tus.HookEvent) (tus.HTTPResponse, error) {
 		return tus.HTTPResponse{}, tusErr(herald.Errorf(herald.Unauthenticated, "a valid token is required"))
 	}
 	id := ev.Upload.ID
-	meta := ev.Upload.MetaData
-	atoi := func(k string) int { n, _ := strconv.Atoi(meta[k]); return n }
-	up := service.Upload{
-		ID: id, Name: meta["filename"], SHA256: strings.ToLower(meta["sha256"]), Size: ev.Upload.Size,
-		Width: atoi("width"), Height: atoi("height"), Duration: time.Duration(atoi("duration_ms")) * time.Millisecond,
-		Open: func(ctx context.Context) (io.ReadCloser, error) {
-			u, err := f.uploads.GetUpload(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			return u.GetReader(ctx)
-		},
+	up := uploadOf(id, ev.Upload.Size, ev.Upload.MetaData)
+	up.Open = func(ctx context.Context) (io.ReadCloser, error) {
+		u, err := f.uploads.GetUpload(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return u.GetReader(ctx)
 	}
 	// Finishing a large file takes seconds per GiB. It must not stop
 	// when the client gives up waiting for the answer: the client asks

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -48,5 +49,42 @@ func BenchmarkEncodeResponse(b *testing.B) {
 		if _, err := proto.Marshal(&pb.Frame{Kind: &pb.Frame_Response{Response: &pb.Response{Id: 5, Result: res}}}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkServeFrame measures the server's whole cost of one request
+// frame on a connection, from the frame read to the answer queued: a
+// cheap refusal (an unknown method) and a cheap read (users.me).
+func BenchmarkServeFrame(b *testing.B) {
+	node := newFuzzNode(b)
+	for _, bc := range []struct {
+		name, method string
+	}{{"unknown", "no.such"}, {"users.me", "users.me"}} {
+		b.Run(bc.name, func(b *testing.B) {
+			data := frame(b, bc.method, &pb.Empty{})
+			c := socketless(node.srv)
+			c.caller, c.user, c.device = node.alice, node.alice.UserID, node.alice.DeviceID
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				c.serveFrame(ctx, true, data)
+				if _, ok := c.queued(); !ok {
+					b.Fatal("no answer")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkWorkerHandoff measures what running a request on a worker adds
+// to it: the handoff to an idle worker and the wait for it to finish.
+func BenchmarkWorkerHandoff(b *testing.B) {
+	stopped := make(chan struct{})
+	defer close(stopped)
+	w := &workers{tasks: make(chan *task), stopped: stopped}
+	t := &task{fn: func() {}, done: make(chan struct{}, 1)}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.do(t)
 	}
 }

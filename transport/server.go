@@ -72,6 +72,7 @@ type Server struct {
 	metrics *metrics
 	reg     *prometheus.Registry
 	render  renderer
+	workers workers
 	files   *filesHTTP // nil until EnableFiles
 
 	nodeID     [16]byte         // tells this node's catch-up notices from others'
@@ -130,6 +131,7 @@ func New(svc *service.Service, b bus.Bus, log *slog.Logger, limits Limits) *Serv
 		conns: map[*conn]struct{}{}, users: map[int64]*follower{}, addrs: map[string]int{},
 		nodeID: newNodeID(), stopped: make(chan struct{}), epochs: map[[16]byte]nodeEpoch{},
 	}
+	s.workers = workers{tasks: make(chan *task), stopped: s.stopped}
 	for i := range s.shards {
 		s.shards[i].m = map[string]*topicEntry{}
 	}
@@ -248,7 +250,9 @@ func (s *Server) serveConn(c *conn, token string) {
 	defer s.untrack(c)
 	ctx := context.Background()
 	if token != "" {
-		if err := c.authenticate(ctx, token); err != nil {
+		var err error
+		c.onWorker(func() { err = c.authenticate(ctx, token) })
+		if err != nil {
 			defer close(c.done)
 			if herald.ErrorKind(err) == herald.RateLimited {
 				c.ws.Close(websocket.StatusTryAgainLater, herald.ErrorMessage(err))

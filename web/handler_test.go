@@ -21,7 +21,7 @@ func TestAcceptsGzip(t *testing.T) {
 	} {
 		r := httptest.NewRequest("GET", "/herald.wasm", nil)
 		r.Header.Set("Accept-Encoding", c.header)
-		if got := acceptsGzip(r); got != c.want {
+		if got := accepts(r, "gzip"); got != c.want {
 			t.Errorf("Accept-Encoding %q: %v, want %v", c.header, got, c.want)
 		}
 	}

@@ -12,10 +12,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/andybalholm/brotli"
 	"github.com/heraldim/herald/server"
 	"github.com/heraldim/herald/service"
 )
@@ -150,12 +153,13 @@ func TestPageHasNoInlineScript(t *testing.T) {
 	}
 }
 
-// TestWasmServedCompressed checks the wasm is sent gzipped to browsers
-// that accept it, as-is to clients that do not, with the type that
-// WebAssembly.instantiateStreaming requires, and revalidated by ETag.
+// TestWasmServedCompressed checks the wasm is sent with Brotli or gzip to
+// browsers that accept them, as-is to clients that do not, with the type
+// that WebAssembly.instantiateStreaming requires, revalidated by ETag, and
+// under a content-addressed path that may be cached for good.
 func TestWasmServedCompressed(t *testing.T) {
 	n := startNode(t)
-	res := get(t, n.URL()+"/herald.wasm", map[string]string{"Accept-Encoding": "gzip, deflate, br"})
+	res := get(t, n.URL()+"/herald.wasm", map[string]string{"Accept-Encoding": "gzip"})
 	if ce, ct := res.Header.Get("Content-Encoding"), res.Header.Get("Content-Type"); ce != "gzip" || ct != "application/wasm" {
 		t.Fatalf("Content-Encoding %q, Content-Type %q", ce, ct)
 	}
@@ -186,7 +190,45 @@ func TestWasmServedCompressed(t *testing.T) {
 	if again.StatusCode != http.StatusNotModified {
 		t.Fatalf("revalidation with %s: %d, want 304", etag, again.StatusCode)
 	}
-	t.Logf("herald.wasm: %d bytes, %s gzipped", len(raw), res.Header.Get("Content-Length"))
+
+	// Brotli, where the browser offers it (every current one does).
+	br := get(t, n.URL()+"/herald.wasm", map[string]string{"Accept-Encoding": "gzip, deflate, br, zstd"})
+	if ce := br.Header.Get("Content-Encoding"); ce != "br" {
+		t.Fatalf("a browser offering br got Content-Encoding %q", ce)
+	}
+	brBody, err := io.ReadAll(br.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unbr, err := io.ReadAll(brotli.NewReader(bytes.NewReader(brBody)))
+	if err != nil || !bytes.Equal(unbr, raw) {
+		t.Fatalf("the Brotli body does not decode to the module (%v)", err)
+	}
+	if n, _ := strconv.Atoi(br.Header.Get("Content-Length")); n <= 0 || n >= len(unzipped)/5 {
+		t.Errorf("Brotli body %d bytes for a %d-byte module", n, len(raw))
+	}
+	if none := get(t, n.URL()+"/herald.wasm", map[string]string{"Accept-Encoding": "br;q=0, gzip"}); none.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatal("br;q=0 still got br")
+	}
+
+	// The page names the engine by its content; that path is immutable,
+	// and the plain path keeps being revalidated.
+	page, _ := io.ReadAll(get(t, n.URL()+"/", nil).Body)
+	m := regexp.MustCompile(`<link rel="preload" href="(herald\.[A-Za-z0-9_-]+\.wasm)"`).FindSubmatch(page)
+	if m == nil {
+		t.Fatalf("the page does not preload a content-addressed engine:\n%s", page)
+	}
+	hashed := get(t, n.URL()+"/"+string(m[1]), map[string]string{"Accept-Encoding": "br"})
+	if cc := hashed.Header.Get("Cache-Control"); hashed.StatusCode != 200 || !strings.Contains(cc, "immutable") || !strings.Contains(cc, "max-age=31536000") {
+		t.Fatalf("%s: %d, Cache-Control %q", m[1], hashed.StatusCode, cc)
+	}
+	if hb, _ := io.ReadAll(hashed.Body); !bytes.Equal(hb, brBody) {
+		t.Fatalf("%s is not the engine", m[1])
+	}
+	if cc := res.Header.Get("Cache-Control"); cc != "no-cache" {
+		t.Errorf("/herald.wasm Cache-Control %q, want no-cache", cc)
+	}
+	t.Logf("herald.wasm: %d bytes, %s gzipped, %s with Brotli", len(raw), res.Header.Get("Content-Length"), br.Header.Get("Content-Length"))
 }
 
 // TestWasmIsCurrent rebuilds the wasm and fails if the committed one

@@ -65,7 +65,7 @@ func parseArgs(args []string, spec flagSpec) (parsed, error) {
 			}
 			p.vals[name] = val
 		default:
-			return p, usageError{fmt.Sprintf("unknown flag %s", a)}
+			return p, unknownFlag(a, spec)
 		}
 	}
 	return p, nil
@@ -110,4 +110,17 @@ func parseIDs(ss []string) ([]int64, error) {
 		out = append(out, id)
 	}
 	return out, nil
+}
+
+// unknownFlag names the flags the command does take, so a typo is one
+// look away from its fix (and the help test can ask each command).
+func unknownFlag(a string, spec flagSpec) error {
+	names := append(append([]string{}, spec.values...), spec.switches...)
+	if len(names) == 0 {
+		return usageError{fmt.Sprintf("unknown flag %s (this command takes no flags)", a)}
+	}
+	for i, n := range names {
+		names[i] = "--" + n
+	}
+	return usageError{fmt.Sprintf("unknown flag %s (this command takes %s)", a, strings.Join(names, ", "))}
 }

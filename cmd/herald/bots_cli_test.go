@@ -32,6 +32,12 @@ func startEchoBot(t *testing.T, srv *testServer, token string) {
 				}},
 			})
 		}),
+		bot.WithMessageTextHandler("format", bot.MatchTypeCommand, func(ctx context.Context, b *bot.Bot, u *models.Update) {
+			b.SendMessage(ctx, &bot.SendMessageParams{
+				ChatID: u.Message.Chat.ID, ParseMode: models.ParseModeHTML,
+				Text: `<b>Bold</b> and <a href="https://example.org/docs">docs</a> &lt;i&gt;`,
+			})
+		}),
 		bot.WithCallbackQueryDataHandler("pressed", bot.MatchTypeExact, func(ctx context.Context, b *bot.Bot, u *models.Update) {
 			b.AnswerCallbackQuery(ctx, &bot.AnswerCallbackQueryParams{CallbackQueryID: u.CallbackQuery.ID, Text: "you pressed it"})
 		}),
@@ -92,6 +98,33 @@ func TestCLIBots(t *testing.T) {
 	}
 	if plain := alice.ok(t, "history", "@echo_bot"); !strings.Contains(plain, "Welcome [Press me] [Docs]") {
 		t.Fatalf("history shows %q", plain)
+	}
+	// A bot's formatting: entities as data beside the plain text with
+	// --json; without, a link's address follows its text (and styles are
+	// for terminals only, so none here).
+	base := srv.resumes(t)
+	l := alice.listen(t, "--count", "1", "--timeout", "20s", "--json")
+	srv.waitListeners(t, base, l)
+	alice.ok(t, "send", "@echo_bot", "/format")
+	r := l.wait(t)
+	var formatted struct {
+		Text     string `json:"text"`
+		Entities []struct {
+			Type   string `json:"type"`
+			Offset int    `json:"offset"`
+			Length int    `json:"length"`
+			URL    string `json:"url"`
+		} `json:"entities"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &formatted); err != nil {
+		t.Fatalf("listen printed %q: %v", r.stdout, err)
+	}
+	if e := formatted.Entities; formatted.Text != "Bold and docs <i>" || len(e) != 2 || e[0].Type != "bold" || e[0].Length != 4 ||
+		e[1].Type != "text_link" || e[1].Offset != 9 || e[1].URL != "https://example.org/docs" {
+		t.Errorf("a formatted message with --json: %+v", formatted)
+	}
+	if plain := alice.ok(t, "history", "@echo_bot"); !strings.Contains(plain, ": Bold and docs (https://example.org/docs) <i>\n") || strings.Contains(plain, "\x1b") {
+		t.Errorf("a formatted message in history: %q", plain)
 	}
 	if echo := listen("send", "@echo_bot", "hello bot"); echo.Text != "echo: hello bot" {
 		t.Fatalf("echo: %+v", echo)

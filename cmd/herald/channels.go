@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/heraldim/herald/client"
+	"github.com/heraldim/herald/format"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 )
 
@@ -98,7 +99,7 @@ func cmdChannelInfo(ctx context.Context, c *cli, args []string) error {
 		if role == "none" {
 			role = "not subscribed"
 		}
-		fmt.Fprintf(c.stdout, "chat %d, %d subscribers, your role: %s", ch.Id, ch.MemberCount, role)
+		fmt.Fprintf(c.stdout, "chat %d, %s, your role: %s", ch.Id, format.Count(int64(ch.MemberCount), "subscriber", ""), role)
 		if ch.Signatures {
 			fmt.Fprint(c.stdout, ", signed posts")
 		}

@@ -678,7 +678,15 @@ func TestCLI(t *testing.T) {
 			t.Errorf("an outsider sending to the group: want failure, got\n%s", r)
 		}
 
-		alice.ok(t, "group", "add", cid, "@carol")
+		if out := alice.ok(t, "group", "add", cid, "@carol"); out != "@carol added to chat "+cid+"\n" {
+			t.Errorf("group add printed %q", out)
+		}
+		if out := alice.ok(t, "group", "promote", cid, "@bobby"); out != "@bobby now an admin of chat "+cid+"\n" {
+			t.Errorf("group promote printed %q", out)
+		}
+		if out := alice.ok(t, "group", "demote", cid, "@bobby", "--json"); !strings.Contains(out, `"action":"demote"`) || !strings.Contains(out, `"users":["bobby"]`) {
+			t.Errorf("group demote --json printed %q", out)
+		}
 		carol.ok(t, "history", cid, "--json")
 		carolMsg := parseID(t, "carol sends", carol.ok(t, "send", cid, "thanks", "for", "adding", "me"))
 		ms = messages(t, bobby.ok(t, "history", cid, "--json"))
@@ -687,7 +695,25 @@ func TestCLI(t *testing.T) {
 		}
 		bobby.fails(t, "PERMISSION_DENIED", "group", "remove", cid, "@alice")
 
-		alice.ok(t, "group", "remove", cid, "@carol")
+		if out := alice.ok(t, "group", "remove", cid, "@carol"); out != "@carol removed from chat "+cid+"\n" {
+			t.Errorf("group remove printed %q", out)
+		}
+
+		// chats shows a muted chat as muted, in text and JSON.
+		alice.ok(t, "mute", cid)
+		if out := alice.ok(t, "chats"); !strings.Contains(out, "Team (muted)") {
+			t.Errorf("chats does not show the muted group:\n%s", out)
+		}
+		type mutedLine struct {
+			Chat  int64 `json:"chat"`
+			Muted *bool `json:"muted"`
+		}
+		for _, l := range jsonLines[mutedLine](t, alice.ok(t, "chats", "--json")) {
+			if l.Muted == nil || *l.Muted != (l.Chat == chat) {
+				t.Errorf("chats --json: chat %d muted %v, want %v", l.Chat, l.Muted, l.Chat == chat)
+			}
+		}
+		alice.ok(t, "unmute", cid)
 		r = carol.run(t, "history", cid)
 		if r.code != 1 || r.stdout != "" {
 			t.Errorf("a removed member reading the group: want failure, got\n%s", r)
@@ -787,6 +813,10 @@ func TestCLI(t *testing.T) {
 			t.Errorf("herald logout: want exit 0 printing %q, got\n%s", "logged out\n", r)
 		}
 		alice.fails(t, "UNAUTHENTICATED", "whoami")
+		// Logging out of a home that holds no session says so.
+		if out := alice.fails(t, "UNAUTHENTICATED", "logout"); !strings.Contains(out, "not logged in") {
+			t.Errorf("a second logout said %q", out)
+		}
 		stale.fails(t, "UNAUTHENTICATED", "whoami")
 
 		if out := alice.ok(t, "login", "alice"); !strings.Contains(out, "@alice") {
@@ -866,7 +896,7 @@ func TestCLISecret(t *testing.T) {
 	base := srv.resumes(t)
 	l := bobby.listen(t, "--count", "1", "--timeout", "20s", "--json")
 	srv.waitListeners(t, base, l)
-	alice.ok(t, "secret", "send", "@bobby", "only bobby can read this", "--ttl", "10s")
+	sent := alice.ok(t, "secret", "send", "@bobby", "only bobby can read this", "--ttl", "10s")
 	r := l.wait(t)
 	if r.code != 0 {
 		t.Fatalf("listen: %s", r)
@@ -887,11 +917,16 @@ func TestCLISecret(t *testing.T) {
 	// listen showed it, so its timer runs: alice's device learned that
 	// from bobby's encrypted read receipt.
 	var mine struct {
+		ID        string `json:"id"`
 		ExpiresAt string `json:"expires_at"`
 		Secret    bool   `json:"secret"`
 	}
 	if err := json.Unmarshal([]byte(strings.TrimSpace(alice.ok(t, "secret", "history", "@bobby", "--json"))), &mine); err != nil || !mine.Secret || mine.ExpiresAt == "" {
 		t.Errorf("alice's copy after bobby read it: %+v, %v", mine, err)
+	}
+	// secret send prints the new message's id, as send does.
+	if sent != mine.ID+"\n" || mine.ID == "" {
+		t.Errorf("secret send printed %q, want the message's id %q and a newline", sent, mine.ID)
 	}
 	hist := bobby.ok(t, "secret", "history", "@alice")
 	if !strings.Contains(hist, "only bobby can read this") || !strings.Contains(hist, "secret") {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/client"
+	"github.com/heraldim/herald/format"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 	"golang.org/x/term"
 )
@@ -55,6 +56,7 @@ func init() {
 		"unblock":    func(ctx context.Context, c *cli, args []string) error { return cmdBlock(ctx, c, args, false) },
 		"mute":       func(ctx context.Context, c *cli, args []string) error { return cmdMute(ctx, c, args, true) },
 		"unmute":     func(ctx context.Context, c *cli, args []string) error { return cmdMute(ctx, c, args, false) },
+		"help":       func(_ context.Context, c *cli, args []string) error { return cmdHelp(c, args) },
 	}
 }
 
@@ -238,6 +240,11 @@ func (c *cli) printSession(what string, res *pb.AuthResult) error {
 }
 
 func cmdLogout(ctx context.Context, c *cli, args []string) error {
+	// A home that never logged in has nothing to log out of: saying
+	// "logged out" would hide a wrong --home from a script.
+	if _, err := (client.Home{Dir: c.home}).Load(); err != nil {
+		return err
+	}
 	err := c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
 		return cl.Logout(ctx)
 	})
@@ -337,7 +344,7 @@ func cmdChats(ctx context.Context, c *cli, args []string) error {
 		}
 		if c.json {
 			for _, d := range ds {
-				out := map[string]any{"chat": d.Chat.Id, "kind": d.Chat.Kind, "title": d.Chat.Title, "unread": d.Unread, "members": d.Chat.MemberCount}
+				out := map[string]any{"chat": d.Chat.Id, "kind": d.Chat.Kind, "title": d.Chat.Title, "unread": d.Unread, "members": d.Chat.MemberCount, "muted": d.Chat.Muted}
 				if d.Chat.Peer != nil {
 					out["peer"] = d.Chat.Peer.Username
 				}
@@ -357,9 +364,12 @@ func cmdChats(ctx context.Context, c *cli, args []string) error {
 			if d.Chat.Peer != nil {
 				name = "@" + d.Chat.Peer.Username
 			}
+			if d.Chat.Muted {
+				name += " (muted)"
+			}
 			last := ""
 			if d.Last != nil {
-				last = fromName(d.Last) + ": " + oneLine(d.Last.Text, 50)
+				last = format.Preview(fromName(d.Last), oneLine(d.Last.Text, 50), d.Last.Service)
 			}
 			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\n", d.Chat.Id, name, d.Unread, last)
 		}
@@ -696,26 +706,41 @@ func cmdGroup(ctx context.Context, c *cli, args []string) error {
 		if err != nil {
 			return err
 		}
+		var done string
 		switch sub {
 		case "add":
-			return cl.AddMembers(ctx, chat, users)
+			err, done = cl.AddMembers(ctx, chat, users), "added to"
 		case "remove":
-			return cl.RemoveMembers(ctx, chat, users)
+			err, done = cl.RemoveMembers(ctx, chat, users), "removed from"
 		case "promote", "demote":
 			for _, u := range users {
-				if err := cl.Call(ctx, "groups.set_role", &pb.SetRoleRequest{ChatId: chat, Username: u, Admin: sub == "promote"}, nil); err != nil {
-					return err
+				if err = cl.Call(ctx, "groups.set_role", &pb.SetRoleRequest{ChatId: chat, Username: u, Admin: sub == "promote"}, nil); err != nil {
+					break
 				}
 			}
-			return nil
+			done = map[string]string{"promote": "now an admin of", "demote": "no longer an admin of"}[sub]
+		default:
+			return usageError{fmt.Sprintf("unknown group command %q", sub)}
 		}
-		return usageError{fmt.Sprintf("unknown group command %q", sub)}
+		if err != nil {
+			return err
+		}
+		// Say what was done: a silent success reads like nothing happened.
+		if c.json {
+			return c.printJSON(map[string]any{"chat": chat, "action": sub, "users": users})
+		}
+		for _, u := range users {
+			if _, err := fmt.Fprintf(c.stdout, "@%s %s chat %d\n", u, done, chat); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
 func cmdLeave(ctx context.Context, c *cli, args []string) error {
 	if len(args) != 1 {
-		return usageError{"usage: herald leave CHAT"}
+		return usageError{"usage: herald leave TARGET"}
 	}
 	return c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
 		chat, err := chatID(ctx, cl, args[0])
@@ -773,6 +798,9 @@ func messageJSON(m *pb.Message) map[string]any {
 	if len(m.Buttons) > 0 {
 		out["buttons"] = buttonsJSON(m.Buttons)
 	}
+	if len(m.Entities) > 0 {
+		out["entities"] = entitiesJSON(m.Entities)
+	}
 	if m.File != nil {
 		out["file"] = fileJSON(m.File)
 	}
@@ -784,8 +812,18 @@ func (c *cli) printMessage(m *pb.Message) error {
 		return c.printJSON(messageJSON(m))
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "[%d #%d] %s %s", m.ChatId, m.Id, time.UnixMilli(m.SentAt).Local().Format("2006-01-02 15:04"), fromName(m))
-	if m.Fwd != nil {
+	fmt.Fprintf(&b, "[%d #%d] %s ", m.ChatId, m.Id, time.UnixMilli(m.SentAt).Local().Format("2006-01-02 15:04"))
+	if m.Service {
+		// "@alice set …" names who did it; "@alice: @alice set …" twice.
+		b.WriteString(m.Text)
+		_, err := fmt.Fprintln(c.stdout, b.String())
+		return err
+	}
+	b.WriteString(fromName(m))
+	switch {
+	case m.Fwd != nil && m.Fwd.FromId == 0 && m.Fwd.Title != "":
+		fmt.Fprintf(&b, " (forwarded from %s)", m.Fwd.Title) // a channel, by its title
+	case m.Fwd != nil:
 		fmt.Fprintf(&b, " (forwarded from @%s)", m.Fwd.From)
 	}
 	if m.ReplyTo != 0 {
@@ -798,7 +836,7 @@ func (c *cli) printMessage(m *pb.Message) error {
 			b.WriteString(" ")
 		}
 	}
-	b.WriteString(m.Text)
+	b.WriteString(styled(m.Text, m.Entities, c.ansi))
 	if len(m.Buttons) > 0 {
 		b.WriteString(buttonsText(m.Buttons))
 	}
@@ -809,7 +847,7 @@ func (c *cli) printMessage(m *pb.Message) error {
 		fmt.Fprintf(&b, " — %s", m.Author)
 	}
 	if m.Views > 0 {
-		fmt.Fprintf(&b, " (%d views)", m.Views)
+		fmt.Fprintf(&b, " (%s)", format.Count(m.Views, "view", ""))
 	}
 	switch {
 	case m.ExpiresAt > 0:

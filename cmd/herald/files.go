@@ -14,6 +14,7 @@ import (
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/client"
+	"github.com/heraldim/herald/format"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 	"golang.org/x/term"
 )
@@ -182,19 +183,7 @@ func fileJSON(f *pb.File) map[string]any {
 }
 
 func describeFile(f *pb.File) string {
-	return fmt.Sprintf("[%s %s, %s, id %s]", f.Kind, f.Name, humanSize(f.Size), f.Id)
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
+	return fmt.Sprintf("[%s %s, %s, id %s]", f.Kind, f.Name, format.Size(f.Size), f.Id)
 }
 
 // progress draws a one-line bar on a terminal's stderr; elsewhere (a
@@ -220,7 +209,7 @@ func (p *progress) update(done, total int64) {
 	const width = 30
 	fill := int(done * width / total)
 	fmt.Fprintf(p.w, "\r%s [%s%s] %3d%% %s/%s ", p.label, strings.Repeat("#", fill), strings.Repeat(".", width-fill),
-		done*100/total, humanSize(done), humanSize(total))
+		done*100/total, format.Size(done), format.Size(total))
 }
 
 func (p *progress) done(err error) {

@@ -24,59 +24,13 @@ func main() {
 	os.Exit(code)
 }
 
-const usage = `usage: herald [--server URL] [--home DIR] [--json] COMMAND [ARGS]
-
-  signup USERNAME [--display-name NAME] [--device NAME] [--invite CODE]
-  login USERNAME [--device NAME]
-  logout
-  whoami
-  token
-  devices                     list this account's devices; devices revoke ID
-  chats                       chat list with unread counts
-  send [--ttl DURATION] TARGET TEXT...   prints the new message's id
-  send --file PATH TARGET [CAPTION...]   uploads (resuming an interrupted upload), sends; prints the id
-  download FILE_ID [-o PATH]             resumes a partial download; checks the SHA-256
-  link FILE_ID [--ttl DURATION]          a download link that needs no token (default 1h)
-  autodelete TARGET off|DURATION         chat-wide timer for new messages (1h … 365d)
-  history TARGET [--limit N]  oldest first
-  listen [--count N] [--timeout DURATION] [--catch-up] [--all]
-  read TARGET                 mark everything read
-  edit TARGET ID TEXT...
-  delete TARGET ID... [--for-everyone]
-  clear TARGET [--for-everyone]    delete the whole history (both sides: direct chats only)
-  forward TARGET ID... --to TARGET
-  group create TITLE [@user ...]   prints the chat id
-  group add CHAT @user ... | group remove CHAT @user ...
-  group promote CHAT @user | group demote CHAT @user
-  leave CHAT
-  channel create|info|admins|invite|set|mute|unmute ...   (herald channel for details)
-  join @channel | join INVITE-CODE
-  mute TARGET | unmute TARGET
-  report TARGET --reason violence|spam|scam|illegal|other [--message ID] [--note TEXT] [--evidence TEXT]
-  appeal TARGET [--note TEXT]      ask the moderators to look again at an action on your content
-  block @user | unblock @user      a blocked user cannot message you or add you to groups
-  rules                            the server's rules
-  bot create NAME [--name DISPLAY] prints the new bot's token (NAME ends in "bot")
-  bot token NAME --rotate          prints a new token; the old one stops working at once
-  bot list | bot delete NAME | bot privacy NAME on|off
-  press TARGET ID BUTTON [--wait DURATION]   press a bot's inline button (its data, text or number); prints the bot's answer
-  secret start @user               end-to-end encrypted chat (Signal protocol); prints its id
-  secret send @user TEXT [--ttl 10s] [--file PATH]   encrypted on this device for every device of both
-  secret history @user             decrypted from this device's own store
-  secret verify @user [--confirm]  the safety number to compare in person
-  secret accept @user              trust a device's new identity key after a KEY_CHANGED error
-  secret download @user MSG_ID -o FILE   decrypt a secret message's file (MSG_ID from secret history --json)
-
-TARGET is @username (the direct chat with that user) or a numeric chat id.
-The password comes from $HERALD_PASSWORD, else it is asked for.
-`
-
 // cli is one invocation's settings and streams.
 type cli struct {
 	server    string
 	serverSet bool
 	home      string
 	json      bool
+	ansi      bool // stdout is a terminal: message formatting shows as styles
 	stdin     io.Reader
 	stdout    io.Writer
 	stderr    io.Writer
@@ -89,7 +43,7 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, ansi: wantANSI(stdout, getenv)}
 	c.server = getenv("HERALD_SERVER")
 	c.serverSet = c.server != ""
 	if c.server == "" {
@@ -105,6 +59,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	// Global flags may come anywhere on the line.
 	var rest []string
+	help := false
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -133,11 +88,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 				c.home = val
 			}
 		case "h", "help":
-			fmt.Fprint(stdout, usage)
-			return 0
+			help = true
 		default:
 			rest = append(rest, a)
 		}
+	}
+	if help {
+		// herald --help, or herald send --help for one command's lines.
+		if err := cmdHelp(c, rest[:min(len(rest), 1)]); err != nil {
+			return c.fail(err)
+		}
+		return 0
 	}
 	if len(rest) == 0 {
 		fmt.Fprint(stderr, usage)

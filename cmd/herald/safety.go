@@ -21,7 +21,11 @@ func cmdAppeal(ctx context.Context, c *cli, args []string) error {
 }
 
 func report(ctx context.Context, c *cli, args []string, appeal bool) error {
-	p, err := parseArgs(args, flagSpec{values: []string{"reason", "message", "note", "evidence"}})
+	spec := flagSpec{values: []string{"reason", "message", "note", "evidence"}}
+	if appeal {
+		spec = flagSpec{values: []string{"note"}}
+	}
+	p, err := parseArgs(args, spec)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/client"
+	"github.com/heraldim/herald/format"
 )
 
 // secretFor returns the device's secret chats, with keys made and
@@ -89,7 +90,11 @@ func cmdSecret(ctx context.Context, c *cli, args []string) error {
 			if err != nil {
 				return err
 			}
-			return c.printSecret(m)
+			if c.json {
+				return c.printSecret(m)
+			}
+			_, err = fmt.Fprintln(c.stdout, m.ID) // as send prints the id
+			return err
 		case "history":
 			ms, err := s.History(ctx, peer)
 			if err != nil {
@@ -154,7 +159,7 @@ func (c *cli) printSecret(m *client.SecretMessage) error {
 	}
 	fmt.Fprintf(&b, "[secret %s] %s @%s: ", m.ChatID, m.SentAt.Local().Format("2006-01-02 15:04"), m.From)
 	if m.File != nil {
-		fmt.Fprintf(&b, "[file %s, %d bytes] ", m.File.Name, m.File.Size)
+		fmt.Fprintf(&b, "[file %s, %s] ", m.File.Name, format.Size(m.File.Size))
 	}
 	b.WriteString(m.Text)
 	switch {

@@ -40,7 +40,15 @@ func benchUsers(args []string, getenv func(string) string, stdout, stderr io.Wri
 	count := fs.Int("count", 0, "how many users to create (required, at most 1,000,000)")
 	out := fs.String("out", "", "file to write \"username token\" lines to, mode 0600 (required)")
 	parallel := fs.Int("parallel", 64, "users being created at once (the store commits them in groups)")
+	fs.Usage = func() {
+		fs.SetOutput(stdout)
+		fmt.Fprintln(stdout, "usage: heraldd bench-users -prefix P -count N -out FILE [-data DIR]")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	switch {

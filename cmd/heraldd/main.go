@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -64,7 +65,24 @@ func env(getenv func(string) string, key, def string) string {
 	return def
 }
 
+// usageHead is the first part of heraldd --help; the flags follow it.
+// README's configuration table lists the same flags (a test checks).
+const usageHead = `usage: heraldd [flags]                        run the server
+       heraldd invite [flags]                 print a single-use signup code for -signup invite
+       heraldd admin [flags] COMMAND ...      moderation at the console (heraldd admin help)
+       heraldd migrate [flags]                bring the schema up to date (also done at start, unless -no-migrate)
+       heraldd bench-users -prefix P -count N -out FILE [-data DIR]   users and tokens for herald-bench
+
+Every flag has an environment equivalent, named after it in parentheses.
+The subcommands take the server's flags, to find its data.
+
+flags:
+`
+
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "help" {
+		args = []string{"-help"}
+	}
 	if len(args) > 0 && args[0] == "bench-users" {
 		return benchUsers(args[1:], getenv, stdout, stderr)
 	}
@@ -74,6 +92,12 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	}
 	fs := flag.NewFlagSet("heraldd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		// Asked-for help goes to stdout, as the answer it is.
+		fs.SetOutput(stdout)
+		fmt.Fprint(stdout, usageHead)
+		fs.PrintDefaults()
+	}
 	listen := fs.String("listen", env(getenv, "HERALD_LISTEN", "127.0.0.1:8080"), "address to listen on (HERALD_LISTEN)")
 	data := fs.String("data", env(getenv, "HERALD_DATA", "./herald-data"), "data directory (HERALD_DATA)")
 	db := fs.String("db", env(getenv, "HERALD_DB", ""), "database: empty for SQLite in the data directory, or a file path (HERALD_DB)")
@@ -103,6 +127,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	abandoned := fs.Duration("upload-abandoned", envDuration(getenv, "HERALD_UPLOAD_ABANDONED", 24*time.Hour), "how long an unfinished upload is kept after its last byte (HERALD_UPLOAD_ABANDONED)")
 	webhookPrivate := fs.Bool("webhook-allow-private", env(getenv, "HERALD_WEBHOOK_ALLOW_PRIVATE", "") == "1", "let bot webhooks point at loopback, private and link-local addresses and any port, for bots on the server's own machine or network; off, the server refuses them (HERALD_WEBHOOK_ALLOW_PRIVATE=1)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	maxFileBytes, err := herald.ParseSize(*maxFile)

@@ -24,7 +24,7 @@ const appendSQL = `WITH c AS (
 	ins AS (
 		INSERT INTO messages (` + sqlstore.MessageCols + `)
 		SELECT ?::bigint, last_seq, ?::bigint, ?::bigint, ?::bytea, ?::bigint, ?::bigint, ?::bigint, ?::bigint, ?::bigint, 0, 0, 0,
-			?::bigint, ?::bigint, ?::integer, ?::bigint, ?::integer, ?::text
+			?::bigint, ?::bigint, ?::integer, ?::bigint, ?::integer, ?::text, ?::integer
 		FROM c
 		RETURNING seq),
 	fa AS (
@@ -91,7 +91,7 @@ func (db *DB) AppendMessage(ctx context.Context, in herald.Message) (herald.Mess
 		}, appendSQL,
 			sent, m.ChatID, m.ChatID, m.SenderID, m.RandomID,
 			m.ChatID, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, sent,
-			m.TTL.Milliseconds(), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), sqlstore.Millis(m.SealedUntil), sqlstore.Flag(m.Service), sqlstore.FileID(m),
+			m.TTL.Milliseconds(), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), sqlstore.Millis(m.SealedUntil), sqlstore.Flag(m.Service), sqlstore.FileID(m), sqlstore.Flag(m.Signed),
 			sqlstore.FileID(m),
 			m.ChatID, m.SenderID,
 			m.ChatID,

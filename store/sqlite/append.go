@@ -209,14 +209,14 @@ func (db *DB) appendGroup(ctx context.Context, tx querier, ops []*op, errs []err
 	}
 
 	// The writes: one statement per table (per chunk of rows).
-	if err := insertRows(ctx, tx, `INSERT INTO messages (`+sqlstore.MessageCols+`) VALUES `, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, '')", len(g.msgs), func(i int, args []any) []any {
+	if err := insertRows(ctx, tx, `INSERT INTO messages (`+sqlstore.MessageCols+`) VALUES `, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, '', ?)", len(g.msgs), func(i int, args []any) []any {
 		m := g.msgs[i]
 		var fu, fc, fs int64
 		if m.Fwd != nil {
 			fu, fc, fs = m.Fwd.UserID, m.Fwd.ChatID, m.Fwd.Seq
 		}
 		return append(args, m.ChatID, m.Seq, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, sqlstore.Millis(m.SentAt),
-			m.TTL.Milliseconds(), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), sqlstore.Millis(m.SealedUntil), sqlstore.Flag(m.Service))
+			m.TTL.Milliseconds(), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), sqlstore.Millis(m.SealedUntil), sqlstore.Flag(m.Service), sqlstore.Flag(m.Signed))
 	}); err != nil {
 		return err
 	}

@@ -60,9 +60,9 @@ func appendOne(ctx context.Context, tx querier, r *appendReq) error {
 		fu, fc, fs = m.Fwd.UserID, m.Fwd.ChatID, m.Fwd.Seq
 	}
 	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO messages (`+sqlstore.MessageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO messages (`+sqlstore.MessageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, ?, ?)`,
 		m.ChatID, m.Seq, m.SenderID, m.RandomID, m.Body, m.ReplyTo, fu, fc, fs, sqlstore.Millis(m.SentAt),
-		m.TTL.Milliseconds(), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), sqlstore.Millis(m.SealedUntil), sqlstore.Flag(m.Service), sqlstore.FileID(m)); err != nil {
+		m.TTL.Milliseconds(), sqlstore.Millis(m.ExpiresAt), sqlstore.Flag(m.Waiting), sqlstore.Millis(m.SealedUntil), sqlstore.Flag(m.Service), sqlstore.FileID(m), sqlstore.Flag(m.Signed)); err != nil {
 		return classify("sqlite.AppendMessage", err)
 	}
 	if id := sqlstore.FileID(m); id != "" {

@@ -233,7 +233,7 @@ func (r renderer) message(ctx context.Context, ch herald.Chat, m herald.Message,
 	if ch.Kind == herald.Channel {
 		sc := out.Chat
 		out.SenderChat = &sc
-		if ch.Signatures && m.SenderID != 0 {
+		if m.Signed && m.SenderID != 0 {
 			out.AuthorSig = r.user(ctx, m.SenderID).FirstName
 		}
 	} else {

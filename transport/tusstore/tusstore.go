@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/blob"
 	"github.com/heraldim/herald/crypto"
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -34,6 +35,73 @@ type Store struct {
 	blobs    blob.Store
 	sealer   *crypto.Sealer
 	onDelete func(ctx context.Context, id string)
+	// MaxParts caps the parts of one upload (zero: DefaultMaxParts).
+	MaxParts int
+}
+
+// DefaultMaxParts caps the parts of one upload. Every PATCH, and every
+// interruption of one, makes a part, and each PATCH rewrites the state
+// listing them all: unbounded, tiny PATCHes made the state too large to
+// load, and the upload could then be neither resumed nor deleted. At
+// the cap the state is under 300 KB.
+const DefaultMaxParts = 4096
+
+// minPart is the least a PATCH that does not finish its upload must
+// announce; uploads so large that the cap would not hold them at that
+// size need larger requests (minPartOf).
+const minPart = 1 << 20
+
+// maxState bounds the state blob the store reads.
+const maxState = 1 << 20
+
+func (s *Store) maxParts() int {
+	if s.MaxParts > 0 {
+		return s.MaxParts
+	}
+	return DefaultMaxParts
+}
+
+// minPartOf is the least a PATCH of an upload of size bytes must carry,
+// unless it carries the rest: enough that a client sending requests of
+// that size uses at most half the parts allowed.
+func (s *Store) minPartOf(size int64) int64 {
+	half := int64(max(s.maxParts()/2, 1))
+	return max(minPart, (size+half-1)/half)
+}
+
+// Progress is where an upload stands.
+type Progress struct {
+	Owner        int64
+	Size, Offset int64
+	Parts        int
+}
+
+// Progress returns where upload id stands, or handler.ErrNotFound.
+func (s *Store) Progress(ctx context.Context, id string) (Progress, error) {
+	up, err := s.GetUpload(ctx, id)
+	if err != nil {
+		return Progress{}, err
+	}
+	st := up.(*upload).st
+	return Progress{Owner: st.Owner, Size: st.Size, Offset: st.offset(), Parts: len(st.Parts)}, nil
+}
+
+// CheckPatch says whether a PATCH announcing length bytes (-1: not
+// announced) may add to an upload that stands at p: a request that does
+// not finish the upload must announce at least minPartOf its size, and
+// the last part an upload may have must finish it.
+func (s *Store) CheckPatch(p Progress, length int64) error {
+	rest := p.Size - p.Offset
+	if length >= rest {
+		return nil
+	}
+	if p.Parts+1 >= s.maxParts() {
+		return herald.Errorf(herald.Invalid, "this upload was sent in too many pieces (%d): send the rest (%d bytes) in one request, or delete it and start again", p.Parts, rest)
+	}
+	if min := s.minPartOf(p.Size); length >= 0 && length < min {
+		return herald.Errorf(herald.Invalid, "each request of an upload must carry at least %.1f MiB, except the one that finishes it (this one announces %d bytes)", float64(min)/(1<<20), length)
+	}
+	return nil
 }
 
 // New returns a Store keeping uploads in blobs under "uploads/".
@@ -140,7 +208,7 @@ func (s *Store) GetUpload(ctx context.Context, id string) (handler.Upload, error
 		return nil, err
 	}
 	defer obj.Close()
-	if obj.Size() > 1<<20 {
+	if obj.Size() > maxState {
 		return nil, fmt.Errorf("tusstore: state of upload %s is %d bytes", id, obj.Size())
 	}
 	sealed := make([]byte, obj.Size())
@@ -188,6 +256,14 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	}
 	if n == 0 {
 		return 0, u.s.blobs.Delete(bg, key)
+	}
+	if len(u.st.Parts)+1 >= u.s.maxParts() && offset+n < u.st.Size {
+		// The last part allowed must finish the upload. What arrived is
+		// dropped: the client resumes from where it was.
+		if err := u.s.blobs.Delete(bg, key); err != nil {
+			return 0, err
+		}
+		return 0, handler.NewError("INVALID_ARGUMENT", "this upload was sent in too many pieces: send the rest in one request, or delete it and start again", 400)
 	}
 	u.st.Parts = append(u.st.Parts, part{Offset: offset, Size: n, Key: pk})
 	if err := u.save(bg); err != nil {
@@ -249,16 +325,6 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // OwnerKey is the metadata key under which the upload handler hands the
 // uploader's user id to NewUpload.
 const OwnerKey = "herald-owner"
-
-// Owner returns the id of the user an upload belongs to, or
-// handler.ErrNotFound.
-func (s *Store) Owner(ctx context.Context, id string) (int64, error) {
-	up, err := s.GetUpload(ctx, id)
-	if err != nil {
-		return 0, err
-	}
-	return up.(*upload).st.Owner, nil
-}
 
 // Sweep deletes uploads not touched since before: abandoned partial
 // uploads, and leftovers of ones already made into files.

@@ -248,14 +248,14 @@ await scenario('edit, delete for everyone, delete for me', async () => {
 });
 
 await scenario('a self-destructing message counts down and vanishes for both', async () => {
-  await alice.page.getByLabel('Self-destruct timer').selectOption({ label: '⏱ 5 s' });
+  await alice.page.getByLabel('Self-destruct timer').selectOption({ label: '5 s' });
   await send(alice, 'This will vanish');
   // bobby has the chat open, so he reads it and its countdown starts.
   await visible(message(bobby, 'This will vanish'));
   await visible(message(alice, 'This will vanish').getByLabel(/disappears in/));
   await gone(message(bobby, 'This will vanish'));
   await gone(message(alice, 'This will vanish'));
-  await alice.page.getByLabel('Self-destruct timer').selectOption({ label: '⏱ Off' });
+  await alice.page.getByLabel('Self-destruct timer').selectOption({ label: 'Off' });
 });
 
 await scenario('a chat-wide auto-delete timer and mute', async () => {
@@ -348,6 +348,9 @@ await scenario('a channel: found by name, previewed, joined; a post reaches the 
   await visible(bobby.page.getByText('Only the channel’s admins can post here.'));
   await send(alice, 'Edition 2');
   await visible(message(bobby, 'Edition 2'));
+  // A post is signed with the channel's title, as people know it, not its @name.
+  const signedBy = await message(bobby, 'Edition 2').locator('.from').first().textContent();
+  if (signedBy !== 'Daily News') throw new Error(`a post is signed ${JSON.stringify(signedBy)}, want "Daily News"`);
   await visible(chats(bobby).getByRole('button').filter({ hasText: 'Daily News' }));
 });
 
@@ -480,13 +483,13 @@ await scenario('a secret chat: decrypted in the browser, lock shown, timers, equ
   }
 
   // A per-message timer: starts when bobby reads it, then gone on both.
-  await alice.page.getByLabel('Self-destruct timer').selectOption({ label: '⏱ 5 s' });
+  await alice.page.getByLabel('Self-destruct timer').selectOption({ label: '5 s' });
   await send(alice, 'Burn after reading');
   await visible(message(bobby, 'Burn after reading'));
   await visible(message(alice, 'Burn after reading').getByLabel(/disappears in/));
   await gone(message(bobby, 'Burn after reading'));
   await gone(message(alice, 'Burn after reading'));
-  await alice.page.getByLabel('Self-destruct timer').selectOption({ label: '⏱ Off' });
+  await alice.page.getByLabel('Self-destruct timer').selectOption({ label: 'Off' });
 
   const safety = async (p) => {
     await button(p, 'Safety number').click();
@@ -568,7 +571,7 @@ await scenario('a file in a secret chat: encrypted in the browser, downloaded an
     g.fillStyle = '#ffd98a'; g.beginPath(); g.arc(120, 100, 40, 0, 2 * Math.PI); g.fill();
     return c.toDataURL('image/png').split(',')[1];
   }), 'base64');
-  await alice.page.getByLabel('Self-destruct timer').selectOption({ label: '⏱ 5 s' });
+  await alice.page.getByLabel('Self-destruct timer').selectOption({ label: '5 s' });
   await attach(alice, { name: 'moon.png', mimeType: 'image/png', buffer: png });
   const photo = messages(bobby).getByRole('img', { name: 'moon.png', exact: true });
   await visible(photo);
@@ -580,7 +583,7 @@ await scenario('a file in a secret chat: encrypted in the browser, downloaded an
   await visible(messages(alice).getByRole('button', { name: /^Download moon\.png, / }));
   await gone(messages(bobby).getByRole('button', { name: /^Download moon\.png, / }));
   await gone(messages(alice).getByRole('button', { name: /^Download moon\.png, / }));
-  await alice.page.getByLabel('Self-destruct timer').selectOption({ label: '⏱ Off' });
+  await alice.page.getByLabel('Self-destruct timer').selectOption({ label: 'Off' });
   if (secretWarnings.length) throw new Error(secretWarnings.join('\n'));
 });
 
@@ -693,6 +696,10 @@ await scenario("a bot's inline keyboard: shown under its message, pressed, the b
         offset = u.update_id + 1;
         if (u.message) {
           await api('sendMessage', {
+            chat_id: u.message.chat.id, parse_mode: 'HTML',
+            text: 'Formatted: <b>Bold</b>, <i>italic</i>, <code>x = 1</code>, <a href="https://example.org/">a link</a>, &lt;img src=x onerror=alert(1)&gt;',
+          });
+          await api('sendMessage', {
             chat_id: u.message.chat.id, text: 'Pick one',
             reply_markup: { inline_keyboard: [[{ text: 'Yes', callback_data: 'yes' }, { text: 'No', callback_data: 'no' }]] },
           });
@@ -707,6 +714,22 @@ await scenario("a bot's inline keyboard: shown under its message, pressed, the b
   try {
     await newChat(alice, name);
     await send(alice, '/start');
+    // The bot's parse_mode=HTML formatting shows as formatting; markup in
+    // the text stays text.
+    const fmt = message(alice, 'Formatted:');
+    await visible(fmt);
+    const shown = await fmt.locator('.text').first().evaluate((t) => ({
+      bold: [...t.querySelectorAll('strong')].map((e) => e.textContent),
+      italic: [...t.querySelectorAll('em')].map((e) => e.textContent),
+      code: [...t.querySelectorAll('code')].map((e) => e.textContent),
+      links: [...t.querySelectorAll('a')].map((e) => `${e.textContent}=${e.getAttribute('href')}`),
+      imgs: t.querySelectorAll('img').length,
+      text: t.textContent,
+    }));
+    if (shown.bold.join() !== 'Bold' || shown.italic.join() !== 'italic' || shown.code.join() !== 'x = 1' ||
+        shown.links.join() !== 'a link=https://example.org/' || shown.imgs !== 0 || !shown.text.includes('<img src=x onerror=alert(1)>')) {
+      throw new Error(`formatting shown as ${JSON.stringify(shown)}`);
+    }
     const keyboard = message(alice, 'Pick one').getByRole('group', { name: /^Buttons from/ });
     await visible(keyboard);
     await keyboard.getByRole('button', { name: 'Yes', exact: true }).click();
@@ -783,6 +806,59 @@ await scenario('a long chat list loads in pages as it is scrolled', async () => 
   const all = await chats(danny).getByRole('button').count();
   if (all !== 130) throw new Error(`after scrolling ${all} chats are listed, not 130`);
   await danny.context.close();
+});
+
+await scenario('phone width 320 and 430: nothing wider than the screen, labelled menus, one New menu, SVG icons', async () => {
+  const long = 'This last message is long enough to run well past the edge of any phone screen, '.repeat(4) + 'Pneumonoultramicroscopicsilicovolcanoconiosis'.repeat(3);
+  await openChat(alice, 'bobby');
+  await send(alice, long);
+  const p = bobby;
+  // Nothing may make the page scroll sideways, and the visible parts stay on screen.
+  const fits = async (where) => {
+    const r = await p.page.evaluate(() => {
+      const w = window.innerWidth;
+      const over = [...document.querySelectorAll('#app *')].filter((e) => {
+        if (!e.getClientRects().length) return false;
+        const b = e.getBoundingClientRect();
+        return b.width > 0 && b.right > w + 0.5 && !e.closest('.scroller .msg');
+      }).map((e) => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}.${e.className.baseVal ?? e.className}`);
+      return { scroll: document.documentElement.scrollWidth, body: document.body.scrollWidth, w, over: over.slice(0, 5) };
+    });
+    if (r.scroll > r.w || r.body > r.w || r.over.length) throw new Error(`${where}: page ${r.scroll}px / body ${r.body}px wide on a ${r.w}px screen; past the edge: ${r.over.join(', ')}`);
+  };
+  // Icons are drawn, not emoji: nothing outside the messages needs an emoji font.
+  const noEmoji = async (where) => {
+    const t = await p.page.evaluate(() => [...document.querySelectorAll('.sidebar, .chat-head, .composer')].map((e) => e.innerText).join(' '));
+    const m = t.match(/\p{Extended_Pictographic}/gu);
+    if (m) throw new Error(`${where}: emoji ${m.join(' ')} in the page's own text`);
+  };
+  for (const width of [320, 430]) {
+    await p.page.setViewportSize({ width, height: 760 });
+    if (await button(p, 'Back to chats').isVisible()) await button(p, 'Back to chats').click();
+    await visible(chats(p).getByRole('button').filter({ hasText: 'Pneumono' }));
+    await fits(`chat list at ${width}px`);
+    await noEmoji(`chat list at ${width}px`);
+    // One New button holds the creation actions.
+    if (await button(p, 'New chat').isVisible()) throw new Error(`at ${width}px New chat shows without opening New`);
+    await button(p, 'New').click();
+    await visible(button(p, 'New secret chat'));
+    await fits(`New menu at ${width}px`);
+    await p.page.screenshot({ path: join(artifacts, `chats-phone-${width}.png`) });
+    await p.page.keyboard.press('Escape');
+    await button(p, 'New chat').waitFor({ state: 'hidden', timeout: WAIT });
+    await openChat(p, 'alice');
+    await fits(`chat at ${width}px`);
+    await noEmoji(`chat at ${width}px`);
+    // The two menus say what they are, in words on the screen.
+    await visible(p.page.locator('#autodel-wrap').getByText('Auto-delete', { exact: true }));
+    await visible(p.page.locator('.compose-row').getByText('Timer', { exact: true }));
+    await visible(p.page.getByRole('combobox', { name: 'Auto-delete' }));
+    await visible(p.page.getByRole('combobox', { name: 'Self-destruct timer' }));
+    await p.page.screenshot({ path: join(artifacts, `chat-phone-${width}.png`) });
+  }
+  const icons = await p.page.evaluate(() => document.querySelectorAll('svg.icon').length);
+  if (icons < 5) throw new Error(`only ${icons} SVG icons on the page`);
+  await p.page.setViewportSize({ width: 390, height: 760 });
 });
 
 await scenario('the token never appears in a URL, and nothing was blocked', async () => {

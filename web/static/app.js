@@ -5,6 +5,10 @@
 // in step with the events it delivers. It builds the DOM with textContent
 // and never with HTML strings, so no message text can become markup.
 
+import { formatSize, formatCount, formatPreview } from './format.js';
+import { icon, fillIcons } from './icons.js';
+import { richText } from './rich.js';
+
 const SESSION_KEY = 'herald.session';
 
 // Ids and times are int64 on the wire; protobuf JSON writes them as
@@ -24,6 +28,14 @@ const parse = (text) => JSON.parse(text, function revive(k, v) {
 });
 
 const $ = (id) => document.getElementById(id);
+// iconSpan is a span of class cls holding the named icon, hidden from
+// assistive technology (callers that mean something give it a label).
+function iconSpan(cls, name) {
+  const s = el('span', cls);
+  s.setAttribute('aria-hidden', 'true');
+  s.append(icon(name));
+  return s;
+}
 function el(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
@@ -35,7 +47,10 @@ function el(tag, cls, text) {
 const engine = (async () => {
   const go = new Go();
   const ready = new Promise((resolve) => { globalThis.heraldReady = resolve; });
-  const src = await WebAssembly.instantiateStreaming(fetch('herald.wasm'), go.importObject);
+  // The server names the engine by its content (herald.HASH.wasm, cached
+  // for good) in the preload link; herald.wasm is the same, revalidated.
+  const link = document.querySelector('link[rel="preload"][as="fetch"]');
+  const src = await WebAssembly.instantiateStreaming(fetch(link ? link.getAttribute('href') : 'herald.wasm'), go.importObject);
   performance.mark('herald-compiled');
   go.run(src.instance);
   await ready;
@@ -268,7 +283,7 @@ async function enterApp(me) {
   paintAvatar($('me-avatar'), me.username);
   renderConn();
   await loadChats();
-  $('new-chat-btn').focus();
+  firstAction().focus();
   // Secret chats come from this browser's own store, once the engine has
   // opened it (a first login also makes and publishes the keys).
   loadSecrets().catch((err) => console.warn('secret chats:', errorText(err)));
@@ -411,9 +426,10 @@ function lastLine(entry) {
   if (!m) return entry.chat.kind === 'channel' ? 'Channel created' : 'No messages yet';
   if (m.deleted) return 'Message deleted';
   if (m.file && !m.text) return fileLabel(m.file);
-  if (m.secretFile && !m.text) return '📄 ' + m.secretFile.name;
-  const who = entry.chat.kind === 'group' && !m.service ? (m.from_id === state.me.id ? 'You: ' : `${m.from}: `) : (entry.chat.kind === 'direct' && m.from_id === state.me.id ? 'You: ' : '');
-  return who + (m.text || '');
+  if (m.secretFile && !m.text) return m.secretFile.name;
+  const kind = entry.chat.kind;
+  const from = kind === 'channel' ? '' : m.from_id === state.me.id ? 'You' : kind === 'group' ? m.from : '';
+  return formatPreview(from, m.text || '', m.service);
 }
 
 function renderChatItem(entry) {
@@ -433,18 +449,17 @@ function renderChatItem(entry) {
   const body = el('span', 'chat-body');
   const top = el('span', 'chat-top');
   const title = el('span', 'chat-name', name);
-  if (c.kind === 'channel') title.prepend(el('span', 'kind-ic', '📣 '));
-  if (c.kind === 'group') title.prepend(el('span', 'kind-ic', '👥 '));
+  if (c.kind === 'channel' || c.kind === 'group') title.prepend(iconSpan('kind-ic', c.kind));
   if (c.kind === 'secret') {
     // Read out as "Secret chat with alice", shown as a green lock.
-    const lock = el('span', 'kind-ic lock', '🔒 ');
-    lock.setAttribute('aria-hidden', 'true');
+    const lock = iconSpan('kind-ic lock', 'lock');
     title.prepend(lock, el('span', 'visually-hidden', 'Secret chat with '));
     title.classList.add('secret-name');
   }
   top.append(title);
   if (c.muted) {
-    const mu = el('span', 'muted-ic', '🔕');
+    const mu = iconSpan('muted-ic', 'muted');
+    mu.removeAttribute('aria-hidden');
     mu.title = 'Muted';
     mu.setAttribute('role', 'img');
     mu.setAttribute('aria-label', 'muted');
@@ -485,7 +500,7 @@ function closeChat() {
   renderChats();
   // Back where the person was in the list.
   const item = (was && $('chats').querySelector(`button[data-chat="${was}"]`)) || $('chats').querySelector('button');
-  (item || $('new-chat-btn')).focus();
+  (item || firstAction()).focus();
 }
 
 function resetConvo() {
@@ -578,8 +593,8 @@ function renderHead() {
   } else if (chat) {
     name = chat.kind === 'direct' ? (chat.peer ? chat.peer.username : chat.title) : (chat.title || '@' + chat.username);
     if (chat.kind === 'direct') sub = `@${name}`;
-    else if (chat.kind === 'group') sub = `${chat.member_count} member${chat.member_count === 1 ? '' : 's'}`;
-    else sub = `${chat.member_count} subscriber${chat.member_count === 1 ? '' : 's'}${chat.username ? ' · @' + chat.username : ' · private'}`;
+    else if (chat.kind === 'group') sub = formatCount(chat.member_count || 0, 'member');
+    else sub = `${formatCount(chat.member_count || 0, 'subscriber')}${chat.username ? ' · @' + chat.username : ' · private'}`;
     if (chat.ttl_ms) sub += ` · auto-delete ${duration(chat.ttl_ms)}`;
   } else {
     name = '';
@@ -719,11 +734,13 @@ function renderMessage(m) {
   }
   const bubble = el('div', 'bubble');
   if (chat && chat.chat.kind !== 'direct' && !mine) {
-    const from = el('div', 'from', m.from + (m.author ? ` · ${m.author}` : ''));
+    // A channel's post is signed by the channel: people know it by its title.
+    const name = chat.chat.kind === 'channel' ? chat.chat.title || m.from : m.from;
+    const from = el('div', 'from', name + (m.author ? ` · ${m.author}` : ''));
     from.style.setProperty('--h', hue(m.from));
     bubble.append(from);
   }
-  if (m.fwd) bubble.append(el('div', 'fwd', `Forwarded from ${m.fwd.from}`));
+  if (m.fwd) bubble.append(el('div', 'fwd', `Forwarded from ${m.fwd.title || m.fwd.from}`));
   if (m.reply_to) {
     const orig = state.msgs.get(m.reply_to);
     const q = el('div', 'reply-quote');
@@ -738,7 +755,11 @@ function renderMessage(m) {
     bubble.append(renderSecretFile(m));
     li.classList.add('has-file');
   }
-  if (m.text || !(m.file || m.secretFile)) bubble.append(el('div', 'text', m.text));
+  if (m.text || !(m.file || m.secretFile)) {
+    const t = el('div', 'text');
+    t.append(richText(m.text || '', m.entities));
+    bubble.append(t);
+  }
   if (m.buttons && m.buttons.length && !m.deleted) bubble.append(renderKeyboard(m));
   const meta = el('span', 'meta');
   if (m.ttl_ms) {
@@ -748,14 +769,14 @@ function renderMessage(m) {
       t.dataset.expires = m.expires_at;
       paintCountdown(t, m.expires_at - Date.now());
     } else {
-      t.textContent = '⏱ ' + duration(m.ttl_ms);
+      t.replaceChildren(icon('timer'), duration(m.ttl_ms));
       t.title = 'The countdown starts when it is read';
       t.setAttribute('aria-label', `disappears ${duration(m.ttl_ms)} after it is read`);
     }
     meta.append(t);
   }
   if (m.edited_at) meta.append(el('span', 'edited', 'edited'));
-  if (m.views) meta.append(el('span', 'views', `👁 ${m.views}`));
+  if (m.views) meta.append(el('span', 'views', formatCount(m.views, 'view')));
   meta.append(el('time', '', shortTime(m.sent_at)));
   // A draft's first message is drawn before its chat is in the list: it
   // is a direct chat, so it gets ticks too.
@@ -845,7 +866,7 @@ function onAnswer(a) {
 }
 
 function paintCountdown(t, left) {
-  t.textContent = '⏱ ' + countdown(left);
+  t.replaceChildren(icon('timer'), countdown(left));
   t.setAttribute('aria-label', `disappears in ${countdown(left)}`);
 }
 
@@ -1117,11 +1138,16 @@ async function sendRequest(req, text) {
   const li = el('li', 'msg out pending');
   const bubble = el('div', 'bubble');
   const meta = el('span', 'meta');
-  const clock = el('span', 'ticks', '🕓');
+  const clock = el('span', 'ticks');
+  clock.append(icon('timer'));
   clock.setAttribute('role', 'img');
   clock.setAttribute('aria-label', 'sending');
   meta.append(clock);
-  if (req.file_id) bubble.append(el('div', 'file-pending', '📎 ' + (state.upload ? state.upload.file.name : 'File')));
+  if (req.file_id) {
+    const fp = el('div', 'file-pending', state.upload ? state.upload.file.name : 'File');
+    fp.prepend(icon('attach'));
+    bubble.append(fp);
+  }
   if (text) bubble.append(el('div', 'text', text));
   bubble.append(meta);
   li.append(bubble);
@@ -1265,6 +1291,29 @@ const openNewChat = formDialog('dlg-chat', async () => {
     setTimeout(() => openDraft(user.username));
   }
 });
+// ---- the New menu: at phone width the creation actions sit behind one
+// button, as on Telegram; on a wide screen they show as a toolbar. ----
+const newMenu = $('new-menu');
+// firstAction is where focus goes in the chat list: New chat, or the New
+// button when New chat is folded away.
+const firstAction = () => ($('new-menu-btn').offsetParent !== null && !newMenu.classList.contains('open') ? $('new-menu-btn') : $('new-chat-btn'));
+function setNewMenu(open) {
+  newMenu.classList.toggle('open', open);
+  $('new-menu-btn').setAttribute('aria-expanded', String(open));
+}
+$('new-menu-btn').addEventListener('click', () => {
+  const open = !newMenu.classList.contains('open');
+  setNewMenu(open);
+  if (open) $('new-chat-btn').focus();
+});
+newMenu.addEventListener('click', (e) => { if (e.target.closest('button')) setNewMenu(false); });
+newMenu.addEventListener('keydown', (e) => {
+  if (e.key !== 'Escape' || !newMenu.classList.contains('open')) return;
+  setNewMenu(false);
+  $('new-menu-btn').focus();
+});
+fillIcons();
+
 $('new-chat-btn').addEventListener('click', openNewChat);
 
 const openNewGroup = formDialog('dlg-group', async () => {
@@ -1308,10 +1357,9 @@ $('find-channel-btn').addEventListener('click', openFind);
 
 // ---- files ------------------------------------------------------------------------------------
 
-const sizeFmt = (n) => (n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(n < 10240 ? 1 : 0)} KB` : n < 1 << 30 ? `${(n / (1 << 20)).toFixed(1)} MB` : `${(n / (1 << 30)).toFixed(2)} GB`);
 
 function fileLabel(f) {
-  return { photo: '🖼 Photo', video: '🎬 Video', audio: '🎵 ' + f.name, voice: '🎤 Voice message' }[f.kind] || '📄 ' + f.name;
+  return { photo: 'Photo', video: 'Video', voice: 'Voice message' }[f.kind] || f.name;
 }
 
 // Signed links (files.link) let <img>, <video> and <a> fetch a file with
@@ -1358,7 +1406,7 @@ function renderFile(f) {
     media.preload = 'metadata';
     media.setAttribute('aria-label', name);
     wrap.append(media);
-    if (f.kind !== 'video') wrap.append(el('div', 'media-name', `${name} · ${sizeFmt(f.size)}`));
+    if (f.kind !== 'video') wrap.append(el('div', 'media-name', `${name} · ${formatSize(f.size)}`));
     fileLink(f.id).then((url) => { media.src = url; }, () => {});
     return wrap;
   }
@@ -1369,9 +1417,9 @@ function renderFile(f) {
   const icon = el('span', 'doc-ic', /pdf/.test(f.mime || '') ? 'PDF' : (name.split('.').pop() || 'FILE').slice(0, 4).toUpperCase());
   icon.setAttribute('aria-hidden', 'true');
   const info = el('span', 'doc-info');
-  info.append(el('span', 'doc-name', name), el('span', 'doc-size', sizeFmt(f.size)));
+  info.append(el('span', 'doc-name', name), el('span', 'doc-size', formatSize(f.size)));
   a.append(icon, info);
-  a.setAttribute('aria-label', `Download ${name}, ${sizeFmt(f.size)}`);
+  a.setAttribute('aria-label', `Download ${name}, ${formatSize(f.size)}`);
   fileLink(f.id).then((url) => { a.href = url; }, () => {});
   return a;
 }
@@ -1411,7 +1459,7 @@ async function upload(u) {
   const bar = $('upload-progress');
   box.hidden = false;
   box.classList.remove('failed');
-  $('upload-name').textContent = `${u.file.name} · ${sizeFmt(u.file.size)}`;
+  $('upload-name').textContent = `${u.file.name} · ${formatSize(u.file.size)}`;
   $('upload-retry').hidden = true;
   $('upload-dismiss').hidden = true;
   $('upload-status').textContent = 'Preparing…';
@@ -1523,10 +1571,10 @@ function renderSecretFile(m) {
   const icon = el('span', 'doc-ic', (name.split('.').pop() || 'FILE').slice(0, 4).toUpperCase());
   icon.setAttribute('aria-hidden', 'true');
   const info = el('span', 'doc-info');
-  const size = el('span', 'doc-size', sizeFmt(f.size));
+  const size = el('span', 'doc-size', formatSize(f.size));
   info.append(el('span', 'doc-name', name), size);
   b.append(icon, info);
-  b.setAttribute('aria-label', `Download ${name}, ${sizeFmt(f.size)}`);
+  b.setAttribute('aria-label', `Download ${name}, ${formatSize(f.size)}`);
   b.addEventListener('click', async () => {
     size.textContent = 'Decrypting…';
     try {
@@ -1539,7 +1587,7 @@ function renderSecretFile(m) {
       a.click();
       a.remove();
       setTimeout(() => URL.revokeObjectURL(url), 60_000);
-      size.textContent = sizeFmt(f.size);
+      size.textContent = formatSize(f.size);
     } catch (err) {
       size.textContent = `Could not open: ${errorText(err)}`;
     }
@@ -1634,7 +1682,8 @@ function secretExpired() {
 async function sendSecret(username, text, ttl) {
   const li = el('li', 'msg out pending');
   const bubble = el('div', 'bubble');
-  const clock = el('span', 'ticks', '🕓');
+  const clock = el('span', 'ticks');
+  clock.append(icon('timer'));
   clock.setAttribute('role', 'img');
   clock.setAttribute('aria-label', 'sending');
   const meta = el('span', 'meta');

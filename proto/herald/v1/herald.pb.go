@@ -2118,6 +2118,7 @@ type Message struct {
 	Service       bool                   `protobuf:"varint,16,opt,name=service,proto3" json:"service,omitempty"`                      // a notice from the server (a timer change), not from a person
 	File          *File                  `protobuf:"bytes,17,opt,name=file,proto3" json:"file,omitempty"`                             // the attachment, if any; text is then its caption
 	Buttons       []*ButtonRow           `protobuf:"bytes,30,rep,name=buttons,proto3" json:"buttons,omitempty"`                       // a bot's inline keyboard, rows top to bottom
+	Entities      []*MessageEntity       `protobuf:"bytes,31,rep,name=entities,proto3" json:"entities,omitempty"`                     // formatting of text (a bot's parse_mode or entities)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2278,6 +2279,99 @@ func (x *Message) GetButtons() []*ButtonRow {
 	return nil
 }
 
+func (x *Message) GetEntities() []*MessageEntity {
+	if x != nil {
+		return x.Entities
+	}
+	return nil
+}
+
+// MessageEntity marks a span of a message's text, as the Bot API's
+// MessageEntity does: offset and length count UTF-16 code units.
+type MessageEntity struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"` // bold, italic, underline, strikethrough, spoiler, code, pre, text_link, url, mention, …
+	Offset        int32                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Length        int32                  `protobuf:"varint,3,opt,name=length,proto3" json:"length,omitempty"`
+	Url           string                 `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`                      // text_link
+	Language      string                 `protobuf:"bytes,5,opt,name=language,proto3" json:"language,omitempty"`            // pre
+	UserId        int64                  `protobuf:"varint,6,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"` // text_mention
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MessageEntity) Reset() {
+	*x = MessageEntity{}
+	mi := &file_herald_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MessageEntity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MessageEntity) ProtoMessage() {}
+
+func (x *MessageEntity) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MessageEntity.ProtoReflect.Descriptor instead.
+func (*MessageEntity) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *MessageEntity) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *MessageEntity) GetOffset() int32 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *MessageEntity) GetLength() int32 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+func (x *MessageEntity) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *MessageEntity) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *MessageEntity) GetUserId() int64 {
+	if x != nil {
+		return x.UserId
+	}
+	return 0
+}
+
 // File is an uploaded file. Upload it with tus at /v1/uploads/, then send
 // it with SendRequest.file_id; download it at /v1/files/{id}.
 type File struct {
@@ -2298,7 +2392,7 @@ type File struct {
 
 func (x *File) Reset() {
 	*x = File{}
-	mi := &file_herald_proto_msgTypes[34]
+	mi := &file_herald_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2310,7 +2404,7 @@ func (x *File) String() string {
 func (*File) ProtoMessage() {}
 
 func (x *File) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[34]
+	mi := &file_herald_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2323,7 +2417,7 @@ func (x *File) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use File.ProtoReflect.Descriptor instead.
 func (*File) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{34}
+	return file_herald_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *File) GetId() string {
@@ -2405,7 +2499,7 @@ type FileRequest struct {
 
 func (x *FileRequest) Reset() {
 	*x = FileRequest{}
-	mi := &file_herald_proto_msgTypes[35]
+	mi := &file_herald_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2417,7 +2511,7 @@ func (x *FileRequest) String() string {
 func (*FileRequest) ProtoMessage() {}
 
 func (x *FileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[35]
+	mi := &file_herald_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2430,7 +2524,7 @@ func (x *FileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileRequest.ProtoReflect.Descriptor instead.
 func (*FileRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{35}
+	return file_herald_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *FileRequest) GetId() string {
@@ -2450,7 +2544,7 @@ type FileLinkRequest struct {
 
 func (x *FileLinkRequest) Reset() {
 	*x = FileLinkRequest{}
-	mi := &file_herald_proto_msgTypes[36]
+	mi := &file_herald_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2462,7 +2556,7 @@ func (x *FileLinkRequest) String() string {
 func (*FileLinkRequest) ProtoMessage() {}
 
 func (x *FileLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[36]
+	mi := &file_herald_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2475,7 +2569,7 @@ func (x *FileLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileLinkRequest.ProtoReflect.Descriptor instead.
 func (*FileLinkRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{36}
+	return file_herald_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *FileLinkRequest) GetId() string {
@@ -2504,7 +2598,7 @@ type FileLink struct {
 
 func (x *FileLink) Reset() {
 	*x = FileLink{}
-	mi := &file_herald_proto_msgTypes[37]
+	mi := &file_herald_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2516,7 +2610,7 @@ func (x *FileLink) String() string {
 func (*FileLink) ProtoMessage() {}
 
 func (x *FileLink) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[37]
+	mi := &file_herald_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2529,7 +2623,7 @@ func (x *FileLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileLink.ProtoReflect.Descriptor instead.
 func (*FileLink) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{37}
+	return file_herald_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *FileLink) GetUrl() string {
@@ -2552,13 +2646,14 @@ type Forward struct {
 	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
 	ChatId        int64                  `protobuf:"varint,3,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
 	Id            int64                  `protobuf:"varint,4,opt,name=id,proto3" json:"id,omitempty"`
+	Title         string                 `protobuf:"bytes,5,opt,name=title,proto3" json:"title,omitempty"` // a channel post's: the channel's title, what people see (from is its @name)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Forward) Reset() {
 	*x = Forward{}
-	mi := &file_herald_proto_msgTypes[38]
+	mi := &file_herald_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2570,7 +2665,7 @@ func (x *Forward) String() string {
 func (*Forward) ProtoMessage() {}
 
 func (x *Forward) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[38]
+	mi := &file_herald_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2583,7 +2678,7 @@ func (x *Forward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Forward.ProtoReflect.Descriptor instead.
 func (*Forward) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{38}
+	return file_herald_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Forward) GetFromId() int64 {
@@ -2614,6 +2709,13 @@ func (x *Forward) GetId() int64 {
 	return 0
 }
 
+func (x *Forward) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
 type SendRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Peer          *Peer                  `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
@@ -2628,7 +2730,7 @@ type SendRequest struct {
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_herald_proto_msgTypes[39]
+	mi := &file_herald_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2640,7 +2742,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[39]
+	mi := &file_herald_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2653,7 +2755,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{39}
+	return file_herald_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SendRequest) GetPeer() *Peer {
@@ -2708,7 +2810,7 @@ type SetTTLRequest struct {
 
 func (x *SetTTLRequest) Reset() {
 	*x = SetTTLRequest{}
-	mi := &file_herald_proto_msgTypes[40]
+	mi := &file_herald_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2720,7 +2822,7 @@ func (x *SetTTLRequest) String() string {
 func (*SetTTLRequest) ProtoMessage() {}
 
 func (x *SetTTLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[40]
+	mi := &file_herald_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2733,7 +2835,7 @@ func (x *SetTTLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTTLRequest.ProtoReflect.Descriptor instead.
 func (*SetTTLRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{40}
+	return file_herald_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SetTTLRequest) GetPeer() *Peer {
@@ -2762,7 +2864,7 @@ type ForwardRequest struct {
 
 func (x *ForwardRequest) Reset() {
 	*x = ForwardRequest{}
-	mi := &file_herald_proto_msgTypes[41]
+	mi := &file_herald_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2774,7 +2876,7 @@ func (x *ForwardRequest) String() string {
 func (*ForwardRequest) ProtoMessage() {}
 
 func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[41]
+	mi := &file_herald_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2787,7 +2889,7 @@ func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
 func (*ForwardRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{41}
+	return file_herald_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ForwardRequest) GetFromChatId() int64 {
@@ -2827,7 +2929,7 @@ type MessageList struct {
 
 func (x *MessageList) Reset() {
 	*x = MessageList{}
-	mi := &file_herald_proto_msgTypes[42]
+	mi := &file_herald_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2839,7 +2941,7 @@ func (x *MessageList) String() string {
 func (*MessageList) ProtoMessage() {}
 
 func (x *MessageList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[42]
+	mi := &file_herald_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2852,7 +2954,7 @@ func (x *MessageList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageList.ProtoReflect.Descriptor instead.
 func (*MessageList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{42}
+	return file_herald_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *MessageList) GetMessages() []*Message {
@@ -2873,7 +2975,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_herald_proto_msgTypes[43]
+	mi := &file_herald_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2885,7 +2987,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[43]
+	mi := &file_herald_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2898,7 +3000,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{43}
+	return file_herald_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *HistoryRequest) GetPeer() *Peer {
@@ -2933,7 +3035,7 @@ type EditRequest struct {
 
 func (x *EditRequest) Reset() {
 	*x = EditRequest{}
-	mi := &file_herald_proto_msgTypes[44]
+	mi := &file_herald_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2945,7 +3047,7 @@ func (x *EditRequest) String() string {
 func (*EditRequest) ProtoMessage() {}
 
 func (x *EditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[44]
+	mi := &file_herald_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2958,7 +3060,7 @@ func (x *EditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditRequest.ProtoReflect.Descriptor instead.
 func (*EditRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{44}
+	return file_herald_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *EditRequest) GetChatId() int64 {
@@ -2993,7 +3095,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_herald_proto_msgTypes[45]
+	mi := &file_herald_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3005,7 +3107,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[45]
+	mi := &file_herald_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3018,7 +3120,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{45}
+	return file_herald_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *DeleteRequest) GetChatId() int64 {
@@ -3052,7 +3154,7 @@ type ClearRequest struct {
 
 func (x *ClearRequest) Reset() {
 	*x = ClearRequest{}
-	mi := &file_herald_proto_msgTypes[46]
+	mi := &file_herald_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3064,7 +3166,7 @@ func (x *ClearRequest) String() string {
 func (*ClearRequest) ProtoMessage() {}
 
 func (x *ClearRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[46]
+	mi := &file_herald_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3077,7 +3179,7 @@ func (x *ClearRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearRequest.ProtoReflect.Descriptor instead.
 func (*ClearRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{46}
+	return file_herald_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ClearRequest) GetPeer() *Peer {
@@ -3103,7 +3205,7 @@ type ClearResult struct {
 
 func (x *ClearResult) Reset() {
 	*x = ClearResult{}
-	mi := &file_herald_proto_msgTypes[47]
+	mi := &file_herald_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3115,7 +3217,7 @@ func (x *ClearResult) String() string {
 func (*ClearResult) ProtoMessage() {}
 
 func (x *ClearResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[47]
+	mi := &file_herald_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3128,7 +3230,7 @@ func (x *ClearResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearResult.ProtoReflect.Descriptor instead.
 func (*ClearResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{47}
+	return file_herald_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ClearResult) GetDeleted() int32 {
@@ -3148,7 +3250,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_herald_proto_msgTypes[48]
+	mi := &file_herald_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3160,7 +3262,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[48]
+	mi := &file_herald_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3173,7 +3275,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{48}
+	return file_herald_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ReadRequest) GetPeer() *Peer {
@@ -3200,7 +3302,7 @@ type ReadResult struct {
 
 func (x *ReadResult) Reset() {
 	*x = ReadResult{}
-	mi := &file_herald_proto_msgTypes[49]
+	mi := &file_herald_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3212,7 +3314,7 @@ func (x *ReadResult) String() string {
 func (*ReadResult) ProtoMessage() {}
 
 func (x *ReadResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[49]
+	mi := &file_herald_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3225,7 +3327,7 @@ func (x *ReadResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResult.ProtoReflect.Descriptor instead.
 func (*ReadResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{49}
+	return file_herald_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ReadResult) GetChatId() int64 {
@@ -3251,7 +3353,7 @@ type TypingRequest struct {
 
 func (x *TypingRequest) Reset() {
 	*x = TypingRequest{}
-	mi := &file_herald_proto_msgTypes[50]
+	mi := &file_herald_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3263,7 +3365,7 @@ func (x *TypingRequest) String() string {
 func (*TypingRequest) ProtoMessage() {}
 
 func (x *TypingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[50]
+	mi := &file_herald_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3276,7 +3378,7 @@ func (x *TypingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypingRequest.ProtoReflect.Descriptor instead.
 func (*TypingRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{50}
+	return file_herald_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *TypingRequest) GetChatId() int64 {
@@ -3295,7 +3397,7 @@ type State struct {
 
 func (x *State) Reset() {
 	*x = State{}
-	mi := &file_herald_proto_msgTypes[51]
+	mi := &file_herald_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3307,7 +3409,7 @@ func (x *State) String() string {
 func (*State) ProtoMessage() {}
 
 func (x *State) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[51]
+	mi := &file_herald_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3320,7 +3422,7 @@ func (x *State) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use State.ProtoReflect.Descriptor instead.
 func (*State) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{51}
+	return file_herald_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *State) GetPts() int64 {
@@ -3340,7 +3442,7 @@ type DifferenceRequest struct {
 
 func (x *DifferenceRequest) Reset() {
 	*x = DifferenceRequest{}
-	mi := &file_herald_proto_msgTypes[52]
+	mi := &file_herald_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3352,7 +3454,7 @@ func (x *DifferenceRequest) String() string {
 func (*DifferenceRequest) ProtoMessage() {}
 
 func (x *DifferenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[52]
+	mi := &file_herald_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3365,7 +3467,7 @@ func (x *DifferenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DifferenceRequest.ProtoReflect.Descriptor instead.
 func (*DifferenceRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{52}
+	return file_herald_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *DifferenceRequest) GetPts() int64 {
@@ -3394,7 +3496,7 @@ type Difference struct {
 
 func (x *Difference) Reset() {
 	*x = Difference{}
-	mi := &file_herald_proto_msgTypes[53]
+	mi := &file_herald_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3406,7 +3508,7 @@ func (x *Difference) String() string {
 func (*Difference) ProtoMessage() {}
 
 func (x *Difference) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[53]
+	mi := &file_herald_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3419,7 +3521,7 @@ func (x *Difference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Difference.ProtoReflect.Descriptor instead.
 func (*Difference) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{53}
+	return file_herald_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Difference) GetUpdates() []*Update {
@@ -3476,7 +3578,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_herald_proto_msgTypes[54]
+	mi := &file_herald_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3488,7 +3590,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[54]
+	mi := &file_herald_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3501,7 +3603,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{54}
+	return file_herald_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *Update) GetPts() int64 {
@@ -3666,7 +3768,7 @@ type DeleteMessages struct {
 
 func (x *DeleteMessages) Reset() {
 	*x = DeleteMessages{}
-	mi := &file_herald_proto_msgTypes[55]
+	mi := &file_herald_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3678,7 +3780,7 @@ func (x *DeleteMessages) String() string {
 func (*DeleteMessages) ProtoMessage() {}
 
 func (x *DeleteMessages) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[55]
+	mi := &file_herald_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3691,7 +3793,7 @@ func (x *DeleteMessages) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMessages.ProtoReflect.Descriptor instead.
 func (*DeleteMessages) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{55}
+	return file_herald_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *DeleteMessages) GetChatId() int64 {
@@ -3719,7 +3821,7 @@ type ReadHistory struct {
 
 func (x *ReadHistory) Reset() {
 	*x = ReadHistory{}
-	mi := &file_herald_proto_msgTypes[56]
+	mi := &file_herald_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3731,7 +3833,7 @@ func (x *ReadHistory) String() string {
 func (*ReadHistory) ProtoMessage() {}
 
 func (x *ReadHistory) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[56]
+	mi := &file_herald_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3744,7 +3846,7 @@ func (x *ReadHistory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadHistory.ProtoReflect.Descriptor instead.
 func (*ReadHistory) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{56}
+	return file_herald_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ReadHistory) GetChatId() int64 {
@@ -3783,7 +3885,7 @@ type ChatMembership struct {
 
 func (x *ChatMembership) Reset() {
 	*x = ChatMembership{}
-	mi := &file_herald_proto_msgTypes[57]
+	mi := &file_herald_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3795,7 +3897,7 @@ func (x *ChatMembership) String() string {
 func (*ChatMembership) ProtoMessage() {}
 
 func (x *ChatMembership) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[57]
+	mi := &file_herald_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3808,7 +3910,7 @@ func (x *ChatMembership) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMembership.ProtoReflect.Descriptor instead.
 func (*ChatMembership) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{57}
+	return file_herald_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ChatMembership) GetChatId() int64 {
@@ -3859,7 +3961,7 @@ type Typing struct {
 
 func (x *Typing) Reset() {
 	*x = Typing{}
-	mi := &file_herald_proto_msgTypes[58]
+	mi := &file_herald_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3871,7 +3973,7 @@ func (x *Typing) String() string {
 func (*Typing) ProtoMessage() {}
 
 func (x *Typing) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[58]
+	mi := &file_herald_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3884,7 +3986,7 @@ func (x *Typing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Typing.ProtoReflect.Descriptor instead.
 func (*Typing) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{58}
+	return file_herald_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *Typing) GetChatId() int64 {
@@ -3922,7 +4024,7 @@ type CatchUp struct {
 
 func (x *CatchUp) Reset() {
 	*x = CatchUp{}
-	mi := &file_herald_proto_msgTypes[59]
+	mi := &file_herald_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3934,7 +4036,7 @@ func (x *CatchUp) String() string {
 func (*CatchUp) ProtoMessage() {}
 
 func (x *CatchUp) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[59]
+	mi := &file_herald_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3947,7 +4049,7 @@ func (x *CatchUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatchUp.ProtoReflect.Descriptor instead.
 func (*CatchUp) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{59}
+	return file_herald_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *CatchUp) GetReason() string {
@@ -3966,7 +4068,7 @@ type ServerInfo struct {
 
 func (x *ServerInfo) Reset() {
 	*x = ServerInfo{}
-	mi := &file_herald_proto_msgTypes[60]
+	mi := &file_herald_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3978,7 +4080,7 @@ func (x *ServerInfo) String() string {
 func (*ServerInfo) ProtoMessage() {}
 
 func (x *ServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[60]
+	mi := &file_herald_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3991,7 +4093,7 @@ func (x *ServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
 func (*ServerInfo) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{60}
+	return file_herald_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ServerInfo) GetRules() string {
@@ -4011,7 +4113,7 @@ type BlockRequest struct {
 
 func (x *BlockRequest) Reset() {
 	*x = BlockRequest{}
-	mi := &file_herald_proto_msgTypes[61]
+	mi := &file_herald_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4023,7 +4125,7 @@ func (x *BlockRequest) String() string {
 func (*BlockRequest) ProtoMessage() {}
 
 func (x *BlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[61]
+	mi := &file_herald_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4036,7 +4138,7 @@ func (x *BlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockRequest.ProtoReflect.Descriptor instead.
 func (*BlockRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{61}
+	return file_herald_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *BlockRequest) GetUsername() string {
@@ -4068,7 +4170,7 @@ type ReportRequest struct {
 
 func (x *ReportRequest) Reset() {
 	*x = ReportRequest{}
-	mi := &file_herald_proto_msgTypes[62]
+	mi := &file_herald_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4080,7 +4182,7 @@ func (x *ReportRequest) String() string {
 func (*ReportRequest) ProtoMessage() {}
 
 func (x *ReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[62]
+	mi := &file_herald_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4093,7 +4195,7 @@ func (x *ReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
 func (*ReportRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{62}
+	return file_herald_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ReportRequest) GetUsername() string {
@@ -4166,7 +4268,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_herald_proto_msgTypes[63]
+	mi := &file_herald_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4178,7 +4280,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[63]
+	mi := &file_herald_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4191,7 +4293,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{63}
+	return file_herald_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *Report) GetId() int64 {
@@ -4294,7 +4396,7 @@ type ReportList struct {
 
 func (x *ReportList) Reset() {
 	*x = ReportList{}
-	mi := &file_herald_proto_msgTypes[64]
+	mi := &file_herald_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4306,7 +4408,7 @@ func (x *ReportList) String() string {
 func (*ReportList) ProtoMessage() {}
 
 func (x *ReportList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[64]
+	mi := &file_herald_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4319,7 +4421,7 @@ func (x *ReportList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportList.ProtoReflect.Descriptor instead.
 func (*ReportList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{64}
+	return file_herald_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ReportList) GetReports() []*Report {
@@ -4339,7 +4441,7 @@ type ReportsRequest struct {
 
 func (x *ReportsRequest) Reset() {
 	*x = ReportsRequest{}
-	mi := &file_herald_proto_msgTypes[65]
+	mi := &file_herald_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4351,7 +4453,7 @@ func (x *ReportsRequest) String() string {
 func (*ReportsRequest) ProtoMessage() {}
 
 func (x *ReportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[65]
+	mi := &file_herald_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4364,7 +4466,7 @@ func (x *ReportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportsRequest.ProtoReflect.Descriptor instead.
 func (*ReportsRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{65}
+	return file_herald_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ReportsRequest) GetStatus() string {
@@ -4390,7 +4492,7 @@ type ShowReportRequest struct {
 
 func (x *ShowReportRequest) Reset() {
 	*x = ShowReportRequest{}
-	mi := &file_herald_proto_msgTypes[66]
+	mi := &file_herald_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4402,7 +4504,7 @@ func (x *ShowReportRequest) String() string {
 func (*ShowReportRequest) ProtoMessage() {}
 
 func (x *ShowReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[66]
+	mi := &file_herald_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4415,7 +4517,7 @@ func (x *ShowReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowReportRequest.ProtoReflect.Descriptor instead.
 func (*ShowReportRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{66}
+	return file_herald_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ShowReportRequest) GetId() int64 {
@@ -4439,7 +4541,7 @@ type ReportView struct {
 
 func (x *ReportView) Reset() {
 	*x = ReportView{}
-	mi := &file_herald_proto_msgTypes[67]
+	mi := &file_herald_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4451,7 +4553,7 @@ func (x *ReportView) String() string {
 func (*ReportView) ProtoMessage() {}
 
 func (x *ReportView) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[67]
+	mi := &file_herald_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4464,7 +4566,7 @@ func (x *ReportView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportView.ProtoReflect.Descriptor instead.
 func (*ReportView) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{67}
+	return file_herald_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ReportView) GetReport() *Report {
@@ -4508,7 +4610,7 @@ type AdminRequest struct {
 
 func (x *AdminRequest) Reset() {
 	*x = AdminRequest{}
-	mi := &file_herald_proto_msgTypes[68]
+	mi := &file_herald_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4520,7 +4622,7 @@ func (x *AdminRequest) String() string {
 func (*AdminRequest) ProtoMessage() {}
 
 func (x *AdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[68]
+	mi := &file_herald_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4533,7 +4635,7 @@ func (x *AdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminRequest.ProtoReflect.Descriptor instead.
 func (*AdminRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{68}
+	return file_herald_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *AdminRequest) GetTarget() string {
@@ -4585,7 +4687,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_herald_proto_msgTypes[69]
+	mi := &file_herald_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4597,7 +4699,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[69]
+	mi := &file_herald_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4610,7 +4712,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{69}
+	return file_herald_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *AuditEntry) GetId() int64 {
@@ -4664,7 +4766,7 @@ type AuditList struct {
 
 func (x *AuditList) Reset() {
 	*x = AuditList{}
-	mi := &file_herald_proto_msgTypes[70]
+	mi := &file_herald_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4676,7 +4778,7 @@ func (x *AuditList) String() string {
 func (*AuditList) ProtoMessage() {}
 
 func (x *AuditList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[70]
+	mi := &file_herald_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4689,7 +4791,7 @@ func (x *AuditList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditList.ProtoReflect.Descriptor instead.
 func (*AuditList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{70}
+	return file_herald_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *AuditList) GetEntries() []*AuditEntry {
@@ -4713,7 +4815,7 @@ type InlineButton struct {
 
 func (x *InlineButton) Reset() {
 	*x = InlineButton{}
-	mi := &file_herald_proto_msgTypes[71]
+	mi := &file_herald_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4725,7 +4827,7 @@ func (x *InlineButton) String() string {
 func (*InlineButton) ProtoMessage() {}
 
 func (x *InlineButton) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[71]
+	mi := &file_herald_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4738,7 +4840,7 @@ func (x *InlineButton) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InlineButton.ProtoReflect.Descriptor instead.
 func (*InlineButton) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{71}
+	return file_herald_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *InlineButton) GetText() string {
@@ -4771,7 +4873,7 @@ type ButtonRow struct {
 
 func (x *ButtonRow) Reset() {
 	*x = ButtonRow{}
-	mi := &file_herald_proto_msgTypes[72]
+	mi := &file_herald_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4783,7 +4885,7 @@ func (x *ButtonRow) String() string {
 func (*ButtonRow) ProtoMessage() {}
 
 func (x *ButtonRow) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[72]
+	mi := &file_herald_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4796,7 +4898,7 @@ func (x *ButtonRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ButtonRow.ProtoReflect.Descriptor instead.
 func (*ButtonRow) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{72}
+	return file_herald_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ButtonRow) GetButtons() []*InlineButton {
@@ -4816,7 +4918,7 @@ type CreateBotRequest struct {
 
 func (x *CreateBotRequest) Reset() {
 	*x = CreateBotRequest{}
-	mi := &file_herald_proto_msgTypes[73]
+	mi := &file_herald_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4828,7 +4930,7 @@ func (x *CreateBotRequest) String() string {
 func (*CreateBotRequest) ProtoMessage() {}
 
 func (x *CreateBotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[73]
+	mi := &file_herald_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4841,7 +4943,7 @@ func (x *CreateBotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBotRequest.ProtoReflect.Descriptor instead.
 func (*CreateBotRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{73}
+	return file_herald_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *CreateBotRequest) GetUsername() string {
@@ -4867,7 +4969,7 @@ type BotRequest struct {
 
 func (x *BotRequest) Reset() {
 	*x = BotRequest{}
-	mi := &file_herald_proto_msgTypes[74]
+	mi := &file_herald_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4879,7 +4981,7 @@ func (x *BotRequest) String() string {
 func (*BotRequest) ProtoMessage() {}
 
 func (x *BotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[74]
+	mi := &file_herald_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4892,7 +4994,7 @@ func (x *BotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BotRequest.ProtoReflect.Descriptor instead.
 func (*BotRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{74}
+	return file_herald_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *BotRequest) GetUsername() string {
@@ -4912,7 +5014,7 @@ type SetBotRequest struct {
 
 func (x *SetBotRequest) Reset() {
 	*x = SetBotRequest{}
-	mi := &file_herald_proto_msgTypes[75]
+	mi := &file_herald_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4924,7 +5026,7 @@ func (x *SetBotRequest) String() string {
 func (*SetBotRequest) ProtoMessage() {}
 
 func (x *SetBotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[75]
+	mi := &file_herald_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4937,7 +5039,7 @@ func (x *SetBotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBotRequest.ProtoReflect.Descriptor instead.
 func (*SetBotRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{75}
+	return file_herald_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *SetBotRequest) GetUsername() string {
@@ -4967,7 +5069,7 @@ type Bot struct {
 
 func (x *Bot) Reset() {
 	*x = Bot{}
-	mi := &file_herald_proto_msgTypes[76]
+	mi := &file_herald_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4979,7 +5081,7 @@ func (x *Bot) String() string {
 func (*Bot) ProtoMessage() {}
 
 func (x *Bot) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[76]
+	mi := &file_herald_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4992,7 +5094,7 @@ func (x *Bot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bot.ProtoReflect.Descriptor instead.
 func (*Bot) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{76}
+	return file_herald_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *Bot) GetUser() *User {
@@ -5039,7 +5141,7 @@ type BotList struct {
 
 func (x *BotList) Reset() {
 	*x = BotList{}
-	mi := &file_herald_proto_msgTypes[77]
+	mi := &file_herald_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5051,7 +5153,7 @@ func (x *BotList) String() string {
 func (*BotList) ProtoMessage() {}
 
 func (x *BotList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[77]
+	mi := &file_herald_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5064,7 +5166,7 @@ func (x *BotList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BotList.ProtoReflect.Descriptor instead.
 func (*BotList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{77}
+	return file_herald_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *BotList) GetBots() []*Bot {
@@ -5085,7 +5187,7 @@ type PressRequest struct {
 
 func (x *PressRequest) Reset() {
 	*x = PressRequest{}
-	mi := &file_herald_proto_msgTypes[78]
+	mi := &file_herald_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5097,7 +5199,7 @@ func (x *PressRequest) String() string {
 func (*PressRequest) ProtoMessage() {}
 
 func (x *PressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[78]
+	mi := &file_herald_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5110,7 +5212,7 @@ func (x *PressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PressRequest.ProtoReflect.Descriptor instead.
 func (*PressRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{78}
+	return file_herald_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *PressRequest) GetChatId() int64 {
@@ -5143,7 +5245,7 @@ type PressResult struct {
 
 func (x *PressResult) Reset() {
 	*x = PressResult{}
-	mi := &file_herald_proto_msgTypes[79]
+	mi := &file_herald_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5155,7 +5257,7 @@ func (x *PressResult) String() string {
 func (*PressResult) ProtoMessage() {}
 
 func (x *PressResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[79]
+	mi := &file_herald_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5168,7 +5270,7 @@ func (x *PressResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PressResult.ProtoReflect.Descriptor instead.
 func (*PressResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{79}
+	return file_herald_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *PressResult) GetQueryId() int64 {
@@ -5196,7 +5298,7 @@ type CallbackAnswer struct {
 
 func (x *CallbackAnswer) Reset() {
 	*x = CallbackAnswer{}
-	mi := &file_herald_proto_msgTypes[80]
+	mi := &file_herald_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5208,7 +5310,7 @@ func (x *CallbackAnswer) String() string {
 func (*CallbackAnswer) ProtoMessage() {}
 
 func (x *CallbackAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[80]
+	mi := &file_herald_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5221,7 +5323,7 @@ func (x *CallbackAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackAnswer.ProtoReflect.Descriptor instead.
 func (*CallbackAnswer) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{80}
+	return file_herald_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *CallbackAnswer) GetQueryId() int64 {
@@ -5290,7 +5392,7 @@ type PreKey struct {
 
 func (x *PreKey) Reset() {
 	*x = PreKey{}
-	mi := &file_herald_proto_msgTypes[81]
+	mi := &file_herald_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5302,7 +5404,7 @@ func (x *PreKey) String() string {
 func (*PreKey) ProtoMessage() {}
 
 func (x *PreKey) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[81]
+	mi := &file_herald_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5315,7 +5417,7 @@ func (x *PreKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreKey.ProtoReflect.Descriptor instead.
 func (*PreKey) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{81}
+	return file_herald_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *PreKey) GetId() uint32 {
@@ -5344,7 +5446,7 @@ type SignedPreKey struct {
 
 func (x *SignedPreKey) Reset() {
 	*x = SignedPreKey{}
-	mi := &file_herald_proto_msgTypes[82]
+	mi := &file_herald_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5356,7 +5458,7 @@ func (x *SignedPreKey) String() string {
 func (*SignedPreKey) ProtoMessage() {}
 
 func (x *SignedPreKey) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[82]
+	mi := &file_herald_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5369,7 +5471,7 @@ func (x *SignedPreKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedPreKey.ProtoReflect.Descriptor instead.
 func (*SignedPreKey) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{82}
+	return file_herald_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *SignedPreKey) GetId() uint32 {
@@ -5415,7 +5517,7 @@ type PublishKeysRequest struct {
 
 func (x *PublishKeysRequest) Reset() {
 	*x = PublishKeysRequest{}
-	mi := &file_herald_proto_msgTypes[83]
+	mi := &file_herald_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5427,7 +5529,7 @@ func (x *PublishKeysRequest) String() string {
 func (*PublishKeysRequest) ProtoMessage() {}
 
 func (x *PublishKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[83]
+	mi := &file_herald_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5440,7 +5542,7 @@ func (x *PublishKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishKeysRequest.ProtoReflect.Descriptor instead.
 func (*PublishKeysRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{83}
+	return file_herald_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *PublishKeysRequest) GetIdentityKey() []byte {
@@ -5483,7 +5585,7 @@ type KeyStatus struct {
 
 func (x *KeyStatus) Reset() {
 	*x = KeyStatus{}
-	mi := &file_herald_proto_msgTypes[84]
+	mi := &file_herald_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5495,7 +5597,7 @@ func (x *KeyStatus) String() string {
 func (*KeyStatus) ProtoMessage() {}
 
 func (x *KeyStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[84]
+	mi := &file_herald_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5508,7 +5610,7 @@ func (x *KeyStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyStatus.ProtoReflect.Descriptor instead.
 func (*KeyStatus) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{84}
+	return file_herald_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *KeyStatus) GetPreKeys() int32 {
@@ -5551,7 +5653,7 @@ type BundlesRequest struct {
 
 func (x *BundlesRequest) Reset() {
 	*x = BundlesRequest{}
-	mi := &file_herald_proto_msgTypes[85]
+	mi := &file_herald_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5563,7 +5665,7 @@ func (x *BundlesRequest) String() string {
 func (*BundlesRequest) ProtoMessage() {}
 
 func (x *BundlesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[85]
+	mi := &file_herald_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5576,7 +5678,7 @@ func (x *BundlesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BundlesRequest.ProtoReflect.Descriptor instead.
 func (*BundlesRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{85}
+	return file_herald_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *BundlesRequest) GetUsername() string {
@@ -5607,7 +5709,7 @@ type Bundle struct {
 
 func (x *Bundle) Reset() {
 	*x = Bundle{}
-	mi := &file_herald_proto_msgTypes[86]
+	mi := &file_herald_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5619,7 +5721,7 @@ func (x *Bundle) String() string {
 func (*Bundle) ProtoMessage() {}
 
 func (x *Bundle) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[86]
+	mi := &file_herald_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5632,7 +5734,7 @@ func (x *Bundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bundle.ProtoReflect.Descriptor instead.
 func (*Bundle) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{86}
+	return file_herald_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *Bundle) GetUserId() int64 {
@@ -5687,7 +5789,7 @@ type BundleList struct {
 
 func (x *BundleList) Reset() {
 	*x = BundleList{}
-	mi := &file_herald_proto_msgTypes[87]
+	mi := &file_herald_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5699,7 +5801,7 @@ func (x *BundleList) String() string {
 func (*BundleList) ProtoMessage() {}
 
 func (x *BundleList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[87]
+	mi := &file_herald_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5712,7 +5814,7 @@ func (x *BundleList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BundleList.ProtoReflect.Descriptor instead.
 func (*BundleList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{87}
+	return file_herald_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *BundleList) GetUser() *User {
@@ -5739,7 +5841,7 @@ type IdentitiesRequest struct {
 
 func (x *IdentitiesRequest) Reset() {
 	*x = IdentitiesRequest{}
-	mi := &file_herald_proto_msgTypes[88]
+	mi := &file_herald_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5751,7 +5853,7 @@ func (x *IdentitiesRequest) String() string {
 func (*IdentitiesRequest) ProtoMessage() {}
 
 func (x *IdentitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[88]
+	mi := &file_herald_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5764,7 +5866,7 @@ func (x *IdentitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentitiesRequest.ProtoReflect.Descriptor instead.
 func (*IdentitiesRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{88}
+	return file_herald_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *IdentitiesRequest) GetUsername() string {
@@ -5784,7 +5886,7 @@ type DeviceIdentity struct {
 
 func (x *DeviceIdentity) Reset() {
 	*x = DeviceIdentity{}
-	mi := &file_herald_proto_msgTypes[89]
+	mi := &file_herald_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5796,7 +5898,7 @@ func (x *DeviceIdentity) String() string {
 func (*DeviceIdentity) ProtoMessage() {}
 
 func (x *DeviceIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[89]
+	mi := &file_herald_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5809,7 +5911,7 @@ func (x *DeviceIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceIdentity.ProtoReflect.Descriptor instead.
 func (*DeviceIdentity) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{89}
+	return file_herald_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *DeviceIdentity) GetDeviceId() int64 {
@@ -5836,7 +5938,7 @@ type IdentityList struct {
 
 func (x *IdentityList) Reset() {
 	*x = IdentityList{}
-	mi := &file_herald_proto_msgTypes[90]
+	mi := &file_herald_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5848,7 +5950,7 @@ func (x *IdentityList) String() string {
 func (*IdentityList) ProtoMessage() {}
 
 func (x *IdentityList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[90]
+	mi := &file_herald_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5861,7 +5963,7 @@ func (x *IdentityList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentityList.ProtoReflect.Descriptor instead.
 func (*IdentityList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{90}
+	return file_herald_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *IdentityList) GetUser() *User {
@@ -5896,7 +5998,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_herald_proto_msgTypes[91]
+	mi := &file_herald_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5908,7 +6010,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[91]
+	mi := &file_herald_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5921,7 +6023,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{91}
+	return file_herald_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *Envelope) GetId() int64 {
@@ -6006,7 +6108,7 @@ type OutgoingEnvelope struct {
 
 func (x *OutgoingEnvelope) Reset() {
 	*x = OutgoingEnvelope{}
-	mi := &file_herald_proto_msgTypes[92]
+	mi := &file_herald_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6018,7 +6120,7 @@ func (x *OutgoingEnvelope) String() string {
 func (*OutgoingEnvelope) ProtoMessage() {}
 
 func (x *OutgoingEnvelope) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[92]
+	mi := &file_herald_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6031,7 +6133,7 @@ func (x *OutgoingEnvelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutgoingEnvelope.ProtoReflect.Descriptor instead.
 func (*OutgoingEnvelope) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{92}
+	return file_herald_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *OutgoingEnvelope) GetDeviceId() int64 {
@@ -6076,7 +6178,7 @@ type SecretSendRequest struct {
 
 func (x *SecretSendRequest) Reset() {
 	*x = SecretSendRequest{}
-	mi := &file_herald_proto_msgTypes[93]
+	mi := &file_herald_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6088,7 +6190,7 @@ func (x *SecretSendRequest) String() string {
 func (*SecretSendRequest) ProtoMessage() {}
 
 func (x *SecretSendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[93]
+	mi := &file_herald_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6101,7 +6203,7 @@ func (x *SecretSendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretSendRequest.ProtoReflect.Descriptor instead.
 func (*SecretSendRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{93}
+	return file_herald_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *SecretSendRequest) GetUsername() string {
@@ -6142,7 +6244,7 @@ type SecretSendResult struct {
 
 func (x *SecretSendResult) Reset() {
 	*x = SecretSendResult{}
-	mi := &file_herald_proto_msgTypes[94]
+	mi := &file_herald_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6154,7 +6256,7 @@ func (x *SecretSendResult) String() string {
 func (*SecretSendResult) ProtoMessage() {}
 
 func (x *SecretSendResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[94]
+	mi := &file_herald_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6167,7 +6269,7 @@ func (x *SecretSendResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretSendResult.ProtoReflect.Descriptor instead.
 func (*SecretSendResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{94}
+	return file_herald_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *SecretSendResult) GetSentAt() int64 {
@@ -6194,7 +6296,7 @@ type DeviceSet struct {
 
 func (x *DeviceSet) Reset() {
 	*x = DeviceSet{}
-	mi := &file_herald_proto_msgTypes[95]
+	mi := &file_herald_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6206,7 +6308,7 @@ func (x *DeviceSet) String() string {
 func (*DeviceSet) ProtoMessage() {}
 
 func (x *DeviceSet) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[95]
+	mi := &file_herald_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6219,7 +6321,7 @@ func (x *DeviceSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceSet.ProtoReflect.Descriptor instead.
 func (*DeviceSet) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{95}
+	return file_herald_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *DeviceSet) GetUserId() int64 {
@@ -6247,7 +6349,7 @@ type StaleDevices struct {
 
 func (x *StaleDevices) Reset() {
 	*x = StaleDevices{}
-	mi := &file_herald_proto_msgTypes[96]
+	mi := &file_herald_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6259,7 +6361,7 @@ func (x *StaleDevices) String() string {
 func (*StaleDevices) ProtoMessage() {}
 
 func (x *StaleDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[96]
+	mi := &file_herald_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6272,7 +6374,7 @@ func (x *StaleDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StaleDevices.ProtoReflect.Descriptor instead.
 func (*StaleDevices) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{96}
+	return file_herald_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *StaleDevices) GetMissing() []int64 {
@@ -6305,7 +6407,7 @@ type FetchRequest struct {
 
 func (x *FetchRequest) Reset() {
 	*x = FetchRequest{}
-	mi := &file_herald_proto_msgTypes[97]
+	mi := &file_herald_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6317,7 +6419,7 @@ func (x *FetchRequest) String() string {
 func (*FetchRequest) ProtoMessage() {}
 
 func (x *FetchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[97]
+	mi := &file_herald_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6330,7 +6432,7 @@ func (x *FetchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
 func (*FetchRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{97}
+	return file_herald_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *FetchRequest) GetLimit() int32 {
@@ -6351,7 +6453,7 @@ type EnvelopeList struct {
 
 func (x *EnvelopeList) Reset() {
 	*x = EnvelopeList{}
-	mi := &file_herald_proto_msgTypes[98]
+	mi := &file_herald_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6363,7 +6465,7 @@ func (x *EnvelopeList) String() string {
 func (*EnvelopeList) ProtoMessage() {}
 
 func (x *EnvelopeList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[98]
+	mi := &file_herald_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6376,7 +6478,7 @@ func (x *EnvelopeList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnvelopeList.ProtoReflect.Descriptor instead.
 func (*EnvelopeList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{98}
+	return file_herald_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *EnvelopeList) GetEnvelopes() []*Envelope {
@@ -6409,7 +6511,7 @@ type AckRequest struct {
 
 func (x *AckRequest) Reset() {
 	*x = AckRequest{}
-	mi := &file_herald_proto_msgTypes[99]
+	mi := &file_herald_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6421,7 +6523,7 @@ func (x *AckRequest) String() string {
 func (*AckRequest) ProtoMessage() {}
 
 func (x *AckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[99]
+	mi := &file_herald_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6434,7 +6536,7 @@ func (x *AckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckRequest.ProtoReflect.Descriptor instead.
 func (*AckRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{99}
+	return file_herald_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *AckRequest) GetIds() []int64 {
@@ -6599,7 +6701,7 @@ const file_herald_proto_rawDesc = "" +
 	"\x15ChatDifferenceRequest\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x10\n" +
 	"\x03pts\x18\x02 \x01(\x03R\x03pts\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xf4\x03\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xaa\x04\n" +
 	"\aMessage\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x03R\x02id\x12\x17\n" +
@@ -6620,7 +6722,15 @@ const file_herald_proto_rawDesc = "" +
 	"expires_at\x18\x0f \x01(\x03R\texpiresAt\x12\x18\n" +
 	"\aservice\x18\x10 \x01(\bR\aservice\x12#\n" +
 	"\x04file\x18\x11 \x01(\v2\x0f.herald.v1.FileR\x04file\x12.\n" +
-	"\abuttons\x18\x1e \x03(\v2\x14.herald.v1.ButtonRowR\abuttons\"\xe3\x01\n" +
+	"\abuttons\x18\x1e \x03(\v2\x14.herald.v1.ButtonRowR\abuttons\x124\n" +
+	"\bentities\x18\x1f \x03(\v2\x18.herald.v1.MessageEntityR\bentities\"\x9a\x01\n" +
+	"\rMessageEntity\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x05R\x06offset\x12\x16\n" +
+	"\x06length\x18\x03 \x01(\x05R\x06length\x12\x10\n" +
+	"\x03url\x18\x04 \x01(\tR\x03url\x12\x1a\n" +
+	"\blanguage\x18\x05 \x01(\tR\blanguage\x12\x17\n" +
+	"\auser_id\x18\x06 \x01(\x03R\x06userId\"\xe3\x01\n" +
 	"\x04File\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -6642,12 +6752,13 @@ const file_herald_proto_rawDesc = "" +
 	"\bFileLink\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1d\n" +
 	"\n" +
-	"expires_at\x18\x02 \x01(\x03R\texpiresAt\"_\n" +
+	"expires_at\x18\x02 \x01(\x03R\texpiresAt\"u\n" +
 	"\aForward\x12\x17\n" +
 	"\afrom_id\x18\x01 \x01(\x03R\x06fromId\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x17\n" +
 	"\achat_id\x18\x03 \x01(\x03R\x06chatId\x12\x0e\n" +
-	"\x02id\x18\x04 \x01(\x03R\x02id\"\xae\x01\n" +
+	"\x02id\x18\x04 \x01(\x03R\x02id\x12\x14\n" +
+	"\x05title\x18\x05 \x01(\tR\x05title\"\xae\x01\n" +
 	"\vSendRequest\x12#\n" +
 	"\x04peer\x18\x01 \x01(\v2\x0f.herald.v1.PeerR\x04peer\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x19\n" +
@@ -6948,7 +7059,7 @@ func file_herald_proto_rawDescGZIP() []byte {
 	return file_herald_proto_rawDescData
 }
 
-var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 100)
+var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 101)
 var file_herald_proto_goTypes = []any{
 	(*Frame)(nil),                 // 0: herald.v1.Frame
 	(*Request)(nil),               // 1: herald.v1.Request
@@ -6984,83 +7095,84 @@ var file_herald_proto_goTypes = []any{
 	(*MuteRequest)(nil),           // 31: herald.v1.MuteRequest
 	(*ChatDifferenceRequest)(nil), // 32: herald.v1.ChatDifferenceRequest
 	(*Message)(nil),               // 33: herald.v1.Message
-	(*File)(nil),                  // 34: herald.v1.File
-	(*FileRequest)(nil),           // 35: herald.v1.FileRequest
-	(*FileLinkRequest)(nil),       // 36: herald.v1.FileLinkRequest
-	(*FileLink)(nil),              // 37: herald.v1.FileLink
-	(*Forward)(nil),               // 38: herald.v1.Forward
-	(*SendRequest)(nil),           // 39: herald.v1.SendRequest
-	(*SetTTLRequest)(nil),         // 40: herald.v1.SetTTLRequest
-	(*ForwardRequest)(nil),        // 41: herald.v1.ForwardRequest
-	(*MessageList)(nil),           // 42: herald.v1.MessageList
-	(*HistoryRequest)(nil),        // 43: herald.v1.HistoryRequest
-	(*EditRequest)(nil),           // 44: herald.v1.EditRequest
-	(*DeleteRequest)(nil),         // 45: herald.v1.DeleteRequest
-	(*ClearRequest)(nil),          // 46: herald.v1.ClearRequest
-	(*ClearResult)(nil),           // 47: herald.v1.ClearResult
-	(*ReadRequest)(nil),           // 48: herald.v1.ReadRequest
-	(*ReadResult)(nil),            // 49: herald.v1.ReadResult
-	(*TypingRequest)(nil),         // 50: herald.v1.TypingRequest
-	(*State)(nil),                 // 51: herald.v1.State
-	(*DifferenceRequest)(nil),     // 52: herald.v1.DifferenceRequest
-	(*Difference)(nil),            // 53: herald.v1.Difference
-	(*Update)(nil),                // 54: herald.v1.Update
-	(*DeleteMessages)(nil),        // 55: herald.v1.DeleteMessages
-	(*ReadHistory)(nil),           // 56: herald.v1.ReadHistory
-	(*ChatMembership)(nil),        // 57: herald.v1.ChatMembership
-	(*Typing)(nil),                // 58: herald.v1.Typing
-	(*CatchUp)(nil),               // 59: herald.v1.CatchUp
-	(*ServerInfo)(nil),            // 60: herald.v1.ServerInfo
-	(*BlockRequest)(nil),          // 61: herald.v1.BlockRequest
-	(*ReportRequest)(nil),         // 62: herald.v1.ReportRequest
-	(*Report)(nil),                // 63: herald.v1.Report
-	(*ReportList)(nil),            // 64: herald.v1.ReportList
-	(*ReportsRequest)(nil),        // 65: herald.v1.ReportsRequest
-	(*ShowReportRequest)(nil),     // 66: herald.v1.ShowReportRequest
-	(*ReportView)(nil),            // 67: herald.v1.ReportView
-	(*AdminRequest)(nil),          // 68: herald.v1.AdminRequest
-	(*AuditEntry)(nil),            // 69: herald.v1.AuditEntry
-	(*AuditList)(nil),             // 70: herald.v1.AuditList
-	(*InlineButton)(nil),          // 71: herald.v1.InlineButton
-	(*ButtonRow)(nil),             // 72: herald.v1.ButtonRow
-	(*CreateBotRequest)(nil),      // 73: herald.v1.CreateBotRequest
-	(*BotRequest)(nil),            // 74: herald.v1.BotRequest
-	(*SetBotRequest)(nil),         // 75: herald.v1.SetBotRequest
-	(*Bot)(nil),                   // 76: herald.v1.Bot
-	(*BotList)(nil),               // 77: herald.v1.BotList
-	(*PressRequest)(nil),          // 78: herald.v1.PressRequest
-	(*PressResult)(nil),           // 79: herald.v1.PressResult
-	(*CallbackAnswer)(nil),        // 80: herald.v1.CallbackAnswer
-	(*PreKey)(nil),                // 81: herald.v1.PreKey
-	(*SignedPreKey)(nil),          // 82: herald.v1.SignedPreKey
-	(*PublishKeysRequest)(nil),    // 83: herald.v1.PublishKeysRequest
-	(*KeyStatus)(nil),             // 84: herald.v1.KeyStatus
-	(*BundlesRequest)(nil),        // 85: herald.v1.BundlesRequest
-	(*Bundle)(nil),                // 86: herald.v1.Bundle
-	(*BundleList)(nil),            // 87: herald.v1.BundleList
-	(*IdentitiesRequest)(nil),     // 88: herald.v1.IdentitiesRequest
-	(*DeviceIdentity)(nil),        // 89: herald.v1.DeviceIdentity
-	(*IdentityList)(nil),          // 90: herald.v1.IdentityList
-	(*Envelope)(nil),              // 91: herald.v1.Envelope
-	(*OutgoingEnvelope)(nil),      // 92: herald.v1.OutgoingEnvelope
-	(*SecretSendRequest)(nil),     // 93: herald.v1.SecretSendRequest
-	(*SecretSendResult)(nil),      // 94: herald.v1.SecretSendResult
-	(*DeviceSet)(nil),             // 95: herald.v1.DeviceSet
-	(*StaleDevices)(nil),          // 96: herald.v1.StaleDevices
-	(*FetchRequest)(nil),          // 97: herald.v1.FetchRequest
-	(*EnvelopeList)(nil),          // 98: herald.v1.EnvelopeList
-	(*AckRequest)(nil),            // 99: herald.v1.AckRequest
+	(*MessageEntity)(nil),         // 34: herald.v1.MessageEntity
+	(*File)(nil),                  // 35: herald.v1.File
+	(*FileRequest)(nil),           // 36: herald.v1.FileRequest
+	(*FileLinkRequest)(nil),       // 37: herald.v1.FileLinkRequest
+	(*FileLink)(nil),              // 38: herald.v1.FileLink
+	(*Forward)(nil),               // 39: herald.v1.Forward
+	(*SendRequest)(nil),           // 40: herald.v1.SendRequest
+	(*SetTTLRequest)(nil),         // 41: herald.v1.SetTTLRequest
+	(*ForwardRequest)(nil),        // 42: herald.v1.ForwardRequest
+	(*MessageList)(nil),           // 43: herald.v1.MessageList
+	(*HistoryRequest)(nil),        // 44: herald.v1.HistoryRequest
+	(*EditRequest)(nil),           // 45: herald.v1.EditRequest
+	(*DeleteRequest)(nil),         // 46: herald.v1.DeleteRequest
+	(*ClearRequest)(nil),          // 47: herald.v1.ClearRequest
+	(*ClearResult)(nil),           // 48: herald.v1.ClearResult
+	(*ReadRequest)(nil),           // 49: herald.v1.ReadRequest
+	(*ReadResult)(nil),            // 50: herald.v1.ReadResult
+	(*TypingRequest)(nil),         // 51: herald.v1.TypingRequest
+	(*State)(nil),                 // 52: herald.v1.State
+	(*DifferenceRequest)(nil),     // 53: herald.v1.DifferenceRequest
+	(*Difference)(nil),            // 54: herald.v1.Difference
+	(*Update)(nil),                // 55: herald.v1.Update
+	(*DeleteMessages)(nil),        // 56: herald.v1.DeleteMessages
+	(*ReadHistory)(nil),           // 57: herald.v1.ReadHistory
+	(*ChatMembership)(nil),        // 58: herald.v1.ChatMembership
+	(*Typing)(nil),                // 59: herald.v1.Typing
+	(*CatchUp)(nil),               // 60: herald.v1.CatchUp
+	(*ServerInfo)(nil),            // 61: herald.v1.ServerInfo
+	(*BlockRequest)(nil),          // 62: herald.v1.BlockRequest
+	(*ReportRequest)(nil),         // 63: herald.v1.ReportRequest
+	(*Report)(nil),                // 64: herald.v1.Report
+	(*ReportList)(nil),            // 65: herald.v1.ReportList
+	(*ReportsRequest)(nil),        // 66: herald.v1.ReportsRequest
+	(*ShowReportRequest)(nil),     // 67: herald.v1.ShowReportRequest
+	(*ReportView)(nil),            // 68: herald.v1.ReportView
+	(*AdminRequest)(nil),          // 69: herald.v1.AdminRequest
+	(*AuditEntry)(nil),            // 70: herald.v1.AuditEntry
+	(*AuditList)(nil),             // 71: herald.v1.AuditList
+	(*InlineButton)(nil),          // 72: herald.v1.InlineButton
+	(*ButtonRow)(nil),             // 73: herald.v1.ButtonRow
+	(*CreateBotRequest)(nil),      // 74: herald.v1.CreateBotRequest
+	(*BotRequest)(nil),            // 75: herald.v1.BotRequest
+	(*SetBotRequest)(nil),         // 76: herald.v1.SetBotRequest
+	(*Bot)(nil),                   // 77: herald.v1.Bot
+	(*BotList)(nil),               // 78: herald.v1.BotList
+	(*PressRequest)(nil),          // 79: herald.v1.PressRequest
+	(*PressResult)(nil),           // 80: herald.v1.PressResult
+	(*CallbackAnswer)(nil),        // 81: herald.v1.CallbackAnswer
+	(*PreKey)(nil),                // 82: herald.v1.PreKey
+	(*SignedPreKey)(nil),          // 83: herald.v1.SignedPreKey
+	(*PublishKeysRequest)(nil),    // 84: herald.v1.PublishKeysRequest
+	(*KeyStatus)(nil),             // 85: herald.v1.KeyStatus
+	(*BundlesRequest)(nil),        // 86: herald.v1.BundlesRequest
+	(*Bundle)(nil),                // 87: herald.v1.Bundle
+	(*BundleList)(nil),            // 88: herald.v1.BundleList
+	(*IdentitiesRequest)(nil),     // 89: herald.v1.IdentitiesRequest
+	(*DeviceIdentity)(nil),        // 90: herald.v1.DeviceIdentity
+	(*IdentityList)(nil),          // 91: herald.v1.IdentityList
+	(*Envelope)(nil),              // 92: herald.v1.Envelope
+	(*OutgoingEnvelope)(nil),      // 93: herald.v1.OutgoingEnvelope
+	(*SecretSendRequest)(nil),     // 94: herald.v1.SecretSendRequest
+	(*SecretSendResult)(nil),      // 95: herald.v1.SecretSendResult
+	(*DeviceSet)(nil),             // 96: herald.v1.DeviceSet
+	(*StaleDevices)(nil),          // 97: herald.v1.StaleDevices
+	(*FetchRequest)(nil),          // 98: herald.v1.FetchRequest
+	(*EnvelopeList)(nil),          // 99: herald.v1.EnvelopeList
+	(*AckRequest)(nil),            // 100: herald.v1.AckRequest
 }
 var file_herald_proto_depIdxs = []int32{
 	1,  // 0: herald.v1.Frame.request:type_name -> herald.v1.Request
 	2,  // 1: herald.v1.Frame.response:type_name -> herald.v1.Response
-	54, // 2: herald.v1.Frame.update:type_name -> herald.v1.Update
-	58, // 3: herald.v1.Frame.typing:type_name -> herald.v1.Typing
-	59, // 4: herald.v1.Frame.catch_up:type_name -> herald.v1.CatchUp
-	80, // 5: herald.v1.Frame.callback_answer:type_name -> herald.v1.CallbackAnswer
-	91, // 6: herald.v1.Frame.envelope:type_name -> herald.v1.Envelope
+	55, // 2: herald.v1.Frame.update:type_name -> herald.v1.Update
+	59, // 3: herald.v1.Frame.typing:type_name -> herald.v1.Typing
+	60, // 4: herald.v1.Frame.catch_up:type_name -> herald.v1.CatchUp
+	81, // 5: herald.v1.Frame.callback_answer:type_name -> herald.v1.CallbackAnswer
+	92, // 6: herald.v1.Frame.envelope:type_name -> herald.v1.Envelope
 	3,  // 7: herald.v1.Response.error:type_name -> herald.v1.Error
-	96, // 8: herald.v1.Error.stale:type_name -> herald.v1.StaleDevices
+	97, // 8: herald.v1.Error.stale:type_name -> herald.v1.StaleDevices
 	9,  // 9: herald.v1.AuthResult.user:type_name -> herald.v1.User
 	10, // 10: herald.v1.AuthResult.device:type_name -> herald.v1.Device
 	10, // 11: herald.v1.DeviceList.devices:type_name -> herald.v1.Device
@@ -7074,50 +7186,51 @@ var file_herald_proto_depIdxs = []int32{
 	20, // 19: herald.v1.ChatsRequest.offset:type_name -> herald.v1.ChatsCursor
 	14, // 20: herald.v1.GetChatRequest.peer:type_name -> herald.v1.Peer
 	14, // 21: herald.v1.MuteRequest.peer:type_name -> herald.v1.Peer
-	38, // 22: herald.v1.Message.fwd:type_name -> herald.v1.Forward
-	34, // 23: herald.v1.Message.file:type_name -> herald.v1.File
-	72, // 24: herald.v1.Message.buttons:type_name -> herald.v1.ButtonRow
-	14, // 25: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
-	14, // 26: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
-	14, // 27: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
-	33, // 28: herald.v1.MessageList.messages:type_name -> herald.v1.Message
-	14, // 29: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
-	14, // 30: herald.v1.ClearRequest.peer:type_name -> herald.v1.Peer
-	14, // 31: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
-	54, // 32: herald.v1.Difference.updates:type_name -> herald.v1.Update
-	33, // 33: herald.v1.Update.new_message:type_name -> herald.v1.Message
-	33, // 34: herald.v1.Update.edit_message:type_name -> herald.v1.Message
-	55, // 35: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
-	56, // 36: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
-	56, // 37: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
-	57, // 38: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
-	57, // 39: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
-	57, // 40: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
-	63, // 41: herald.v1.ReportList.reports:type_name -> herald.v1.Report
-	63, // 42: herald.v1.ReportView.report:type_name -> herald.v1.Report
-	63, // 43: herald.v1.ReportView.related:type_name -> herald.v1.Report
-	33, // 44: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
-	69, // 45: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
-	71, // 46: herald.v1.ButtonRow.buttons:type_name -> herald.v1.InlineButton
-	9,  // 47: herald.v1.Bot.user:type_name -> herald.v1.User
-	76, // 48: herald.v1.BotList.bots:type_name -> herald.v1.Bot
-	82, // 49: herald.v1.PublishKeysRequest.signed_pre_key:type_name -> herald.v1.SignedPreKey
-	81, // 50: herald.v1.PublishKeysRequest.pre_keys:type_name -> herald.v1.PreKey
-	82, // 51: herald.v1.Bundle.signed_pre_key:type_name -> herald.v1.SignedPreKey
-	81, // 52: herald.v1.Bundle.pre_key:type_name -> herald.v1.PreKey
-	9,  // 53: herald.v1.BundleList.user:type_name -> herald.v1.User
-	86, // 54: herald.v1.BundleList.bundles:type_name -> herald.v1.Bundle
-	9,  // 55: herald.v1.IdentityList.user:type_name -> herald.v1.User
-	89, // 56: herald.v1.IdentityList.devices:type_name -> herald.v1.DeviceIdentity
-	92, // 57: herald.v1.SecretSendRequest.envelopes:type_name -> herald.v1.OutgoingEnvelope
-	95, // 58: herald.v1.StaleDevices.current:type_name -> herald.v1.DeviceSet
-	91, // 59: herald.v1.EnvelopeList.envelopes:type_name -> herald.v1.Envelope
-	84, // 60: herald.v1.EnvelopeList.keys:type_name -> herald.v1.KeyStatus
-	61, // [61:61] is the sub-list for method output_type
-	61, // [61:61] is the sub-list for method input_type
-	61, // [61:61] is the sub-list for extension type_name
-	61, // [61:61] is the sub-list for extension extendee
-	0,  // [0:61] is the sub-list for field type_name
+	39, // 22: herald.v1.Message.fwd:type_name -> herald.v1.Forward
+	35, // 23: herald.v1.Message.file:type_name -> herald.v1.File
+	73, // 24: herald.v1.Message.buttons:type_name -> herald.v1.ButtonRow
+	34, // 25: herald.v1.Message.entities:type_name -> herald.v1.MessageEntity
+	14, // 26: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
+	14, // 27: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
+	14, // 28: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
+	33, // 29: herald.v1.MessageList.messages:type_name -> herald.v1.Message
+	14, // 30: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
+	14, // 31: herald.v1.ClearRequest.peer:type_name -> herald.v1.Peer
+	14, // 32: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
+	55, // 33: herald.v1.Difference.updates:type_name -> herald.v1.Update
+	33, // 34: herald.v1.Update.new_message:type_name -> herald.v1.Message
+	33, // 35: herald.v1.Update.edit_message:type_name -> herald.v1.Message
+	56, // 36: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
+	57, // 37: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
+	57, // 38: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
+	58, // 39: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
+	58, // 40: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
+	58, // 41: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
+	64, // 42: herald.v1.ReportList.reports:type_name -> herald.v1.Report
+	64, // 43: herald.v1.ReportView.report:type_name -> herald.v1.Report
+	64, // 44: herald.v1.ReportView.related:type_name -> herald.v1.Report
+	33, // 45: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
+	70, // 46: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
+	72, // 47: herald.v1.ButtonRow.buttons:type_name -> herald.v1.InlineButton
+	9,  // 48: herald.v1.Bot.user:type_name -> herald.v1.User
+	77, // 49: herald.v1.BotList.bots:type_name -> herald.v1.Bot
+	83, // 50: herald.v1.PublishKeysRequest.signed_pre_key:type_name -> herald.v1.SignedPreKey
+	82, // 51: herald.v1.PublishKeysRequest.pre_keys:type_name -> herald.v1.PreKey
+	83, // 52: herald.v1.Bundle.signed_pre_key:type_name -> herald.v1.SignedPreKey
+	82, // 53: herald.v1.Bundle.pre_key:type_name -> herald.v1.PreKey
+	9,  // 54: herald.v1.BundleList.user:type_name -> herald.v1.User
+	87, // 55: herald.v1.BundleList.bundles:type_name -> herald.v1.Bundle
+	9,  // 56: herald.v1.IdentityList.user:type_name -> herald.v1.User
+	90, // 57: herald.v1.IdentityList.devices:type_name -> herald.v1.DeviceIdentity
+	93, // 58: herald.v1.SecretSendRequest.envelopes:type_name -> herald.v1.OutgoingEnvelope
+	96, // 59: herald.v1.StaleDevices.current:type_name -> herald.v1.DeviceSet
+	92, // 60: herald.v1.EnvelopeList.envelopes:type_name -> herald.v1.Envelope
+	85, // 61: herald.v1.EnvelopeList.keys:type_name -> herald.v1.KeyStatus
+	62, // [62:62] is the sub-list for method output_type
+	62, // [62:62] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_herald_proto_init() }
@@ -7135,7 +7248,7 @@ func file_herald_proto_init() {
 		(*Frame_Envelope)(nil),
 	}
 	file_herald_proto_msgTypes[30].OneofWrappers = []any{}
-	file_herald_proto_msgTypes[54].OneofWrappers = []any{
+	file_herald_proto_msgTypes[55].OneofWrappers = []any{
 		(*Update_NewMessage)(nil),
 		(*Update_EditMessage)(nil),
 		(*Update_DeleteMessages)(nil),
@@ -7145,14 +7258,14 @@ func file_herald_proto_init() {
 		(*Update_ChatLeft)(nil),
 		(*Update_MembersChanged)(nil),
 	}
-	file_herald_proto_msgTypes[75].OneofWrappers = []any{}
+	file_herald_proto_msgTypes[76].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_proto_rawDesc), len(file_herald_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   100,
+			NumMessages:   101,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

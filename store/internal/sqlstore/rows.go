@@ -97,20 +97,20 @@ func ScanMember(s Row) (herald.Member, error) {
 
 // MessageCols are the columns of a messages row, in the order ScanMessage
 // reads them (and an INSERT of a message lists them).
-const MessageCols = `chat_id, seq, sender_id, random_id, body, reply_to, fwd_user, fwd_chat, fwd_seq, sent_at, edited_at, deleted, views, ttl, expires_at, waiting, sealed_until, service, file_id`
+const MessageCols = `chat_id, seq, sender_id, random_id, body, reply_to, fwd_user, fwd_chat, fwd_seq, sent_at, edited_at, deleted, views, ttl, expires_at, waiting, sealed_until, service, file_id, signed`
 
 // ScanMessage reads a row of MessageCols.
 func ScanMessage(s Row) (herald.Message, error) {
 	var m herald.Message
 	var fu, fc, fs, sent, edited, ttl, expires, sealed int64
-	var deleted, waiting, service int
+	var deleted, waiting, service, signed int
 	var fileID string
-	err := s.Scan(&m.ChatID, &m.Seq, &m.SenderID, &m.RandomID, &m.Body, &m.ReplyTo, &fu, &fc, &fs, &sent, &edited, &deleted, &m.Views, &ttl, &expires, &waiting, &sealed, &service, &fileID)
+	err := s.Scan(&m.ChatID, &m.Seq, &m.SenderID, &m.RandomID, &m.Body, &m.ReplyTo, &fu, &fc, &fs, &sent, &edited, &deleted, &m.Views, &ttl, &expires, &waiting, &sealed, &service, &fileID, &signed)
 	if fileID != "" {
 		m.File = &herald.File{ID: fileID}
 	}
 	m.TTL, m.ExpiresAt, m.SealedUntil = time.Duration(ttl)*time.Millisecond, FromMillis(expires), FromMillis(sealed)
-	m.Waiting, m.Service = waiting != 0, service != 0
+	m.Waiting, m.Service, m.Signed = waiting != 0, service != 0, signed != 0
 	if fu != 0 || fc != 0 {
 		m.Fwd = &herald.Forward{UserID: fu, ChatID: fc, Seq: fs}
 	}

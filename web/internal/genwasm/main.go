@@ -1,6 +1,8 @@
 // Command genwasm builds the web client's WebAssembly and writes what
-// package web embeds: static/herald.wasm.gz and the matching
-// static/wasm_exec.js from the Go installation that built it. Run it with
+// package web embeds: static/herald.wasm.gz and static/herald.wasm.br (the
+// same module, gzip -9 and Brotli quality 11, for browsers that accept
+// either) and the matching static/wasm_exec.js from the Go installation
+// that built it. Run it with
 // `go generate ./web`. With -check it writes nothing and fails if the
 // committed files differ from a fresh build, which is how CI notices a
 // client/ or web/wasm change whose wasm was not rebuilt.
@@ -21,6 +23,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/andybalholm/brotli"
 )
 
 func main() {
@@ -43,6 +47,7 @@ func run(dir string, check bool) error {
 		return err
 	}
 	gzPath := filepath.Join(dir, "static", "herald.wasm.gz")
+	brPath := filepath.Join(dir, "static", "herald.wasm.br")
 	jsPath := filepath.Join(dir, "static", "wasm_exec.js")
 	if check {
 		old, err := gunzipFile(gzPath)
@@ -51,6 +56,13 @@ func run(dir string, check bool) error {
 		}
 		if !bytes.Equal(old, wasm) {
 			return fmt.Errorf("%s is stale: a fresh build differs (%d bytes, committed %d); run go generate ./web and commit the result", gzPath, len(wasm), len(old))
+		}
+		oldBr, err := unbrotliFile(brPath)
+		if err != nil {
+			return fmt.Errorf("%s: %w (run go generate ./web)", brPath, err)
+		}
+		if !bytes.Equal(oldBr, wasm) {
+			return fmt.Errorf("%s is stale: a fresh build differs; run go generate ./web and commit the result", brPath)
 		}
 		oldJS, err := os.ReadFile(jsPath)
 		if err != nil || !bytes.Equal(oldJS, execJS) {
@@ -66,10 +78,17 @@ func run(dir string, check bool) error {
 	if err := os.WriteFile(gzPath, gz, 0o644); err != nil {
 		return err
 	}
+	br, err := compressBrotli(wasm)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(brPath, br, 0o644); err != nil {
+		return err
+	}
 	if err := os.WriteFile(jsPath, execJS, 0o644); err != nil {
 		return err
 	}
-	fmt.Printf("wrote %s: %d bytes, %d gzipped\n", gzPath, len(wasm), len(gz))
+	fmt.Printf("wrote %s and .br: %d bytes, %d gzipped, %d with Brotli\n", gzPath, len(wasm), len(gz), len(br))
 	return nil
 }
 
@@ -122,6 +141,29 @@ func compress(b []byte) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// compressBrotli uses the best quality and the largest window, which pays
+// once here and saves on every first visit; the output is deterministic.
+func compressBrotli(b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	bw := brotli.NewWriterOptions(&buf, brotli.WriterOptions{Quality: brotli.BestCompression, LGWin: 24})
+	if _, err := bw.Write(b); err != nil {
+		return nil, err
+	}
+	if err := bw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func unbrotliFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(brotli.NewReader(f))
 }
 
 func gunzipFile(path string) ([]byte, error) {
