@@ -94,4 +94,14 @@ type Dialog struct {
 	PeerReadSeq int64    // how far the others have read (outbox ticks)
 	Role        Role
 	Muted       bool
+	// Active is the chat's last activity: its newest message, visible to
+	// this user or not, else its creation. The chat list is in this order.
+	Active time.Time
+}
+
+// DialogCursor is where a page of the chat list starts: after the line
+// of chat ChatID, last active at At. The zero cursor starts at the top.
+type DialogCursor struct {
+	At     time.Time
+	ChatID int64
 }

@@ -27,6 +27,7 @@ const (
 	MaxUsernameRunes  = 32                   //
 	MinUsernameRunes  = 5                    //
 	DefaultListLimit  = 50                   //
+	MaxChatsPage      = 500                  // chat-list lines per page, and the page of a client that names no limit
 	FanOutOnWriteMax  = 1000                 // groups larger than this fan out on read (see docs/ARCHITECTURE.md)
 	MinTTL            = time.Second          // shortest self-destruct timer
 	MaxTTL            = 7 * 24 * time.Hour   // longest self-destruct timer, and the longest an unread one lives

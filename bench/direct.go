@@ -2,10 +2,12 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/client"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 )
@@ -205,7 +207,19 @@ func createGroup(ctx context.Context, c *client.Client, others []Account) (int64
 	}
 	for rest := names[len(first):]; len(rest) > 0; {
 		n := min(batch, len(rest))
-		if err := c.AddMembers(ctx, ch.Id, rest[:n]); err != nil {
+		err := c.AddMembers(ctx, ch.Id, rest[:n])
+		var he *herald.Error
+		if errors.As(err, &he) && he.Kind == herald.RateLimited {
+			// Membership changes are rate-limited per user (heraldd
+			// -member-rate): a group of many thousands waits its turn.
+			select {
+			case <-time.After(he.RetryAfter):
+				continue
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}
+		if err != nil {
 			return 0, fmt.Errorf("adding members to the group: %w", err)
 		}
 		rest = rest[n:]

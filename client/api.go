@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldim/herald"
 	pb "github.com/heraldim/herald/proto/herald/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // ParsePeer reads a CLI-style target: "@username" (the direct chat with
@@ -94,11 +95,47 @@ func (c *Client) History(ctx context.Context, req *pb.HistoryRequest) ([]*pb.Mes
 	return l.Messages, err
 }
 
-// Chats returns the chat list.
+// Chats returns the whole chat list, newest activity first, reading it
+// page by page.
 func (c *Client) Chats(ctx context.Context) ([]*pb.Dialog, error) {
+	return allChats(func(req *pb.ChatsRequest, l *pb.DialogList) error {
+		return c.Call(ctx, "chats.list", req, l)
+	})
+}
+
+// ChatsPage returns one page of the chat list: req.Limit lines (0: the
+// server's largest page) after req.Offset (nil: from the top). The page's
+// Next, if set, is the Offset of the page after it.
+func (c *Client) ChatsPage(ctx context.Context, req *pb.ChatsRequest) (*pb.DialogList, error) {
 	var l pb.DialogList
-	err := c.Call(ctx, "chats.list", &pb.Empty{}, &l)
-	return l.Dialogs, err
+	return &l, c.Call(ctx, "chats.list", req, &l)
+}
+
+// allChats reads every page of the chat list through call. A chat that
+// moves to the top while the pages are read is listed once; one that
+// moves up past the pages read so far is missed, as its update tells of
+// it anyway.
+func allChats(call func(*pb.ChatsRequest, *pb.DialogList) error) ([]*pb.Dialog, error) {
+	var out []*pb.Dialog
+	seen := map[int64]bool{}
+	req := &pb.ChatsRequest{}
+	for range 100_000 {
+		var l pb.DialogList
+		if err := call(req, &l); err != nil {
+			return out, err
+		}
+		for _, d := range l.Dialogs {
+			if id := d.GetChat().GetId(); !seen[id] {
+				seen[id] = true
+				out = append(out, d)
+			}
+		}
+		if l.Next == nil || len(l.Dialogs) == 0 || proto.Equal(l.Next, req.Offset) {
+			return out, nil // the end, or a confused server: never spin
+		}
+		req = &pb.ChatsRequest{Offset: l.Next}
+	}
+	return out, nil
 }
 
 // GetChat returns one chat.

@@ -174,12 +174,14 @@ func (c *Client) catchUpChats() bool {
 	if err != nil {
 		return false
 	}
-	var list pb.DialogList
-	if err := c.callOn(ctx, s, "chats.list", &pb.Empty{}, &list); err != nil {
+	dialogs, err := allChats(func(req *pb.ChatsRequest, l *pb.DialogList) error {
+		return c.callOn(ctx, s, "chats.list", req, l)
+	})
+	if err != nil {
 		return false
 	}
 	live := map[int64]bool{}
-	for _, d := range list.Dialogs {
+	for _, d := range dialogs {
 		ch := d.Chat
 		if !ch.Broadcast || ch.Muted {
 			continue

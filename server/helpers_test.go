@@ -27,6 +27,7 @@ const password = "correct horse battery"
 var lax = service.Limits{
 	SignupsPerHourPerAddr: 1 << 30, DirectPerSecond: 1 << 30, GroupPerSecond: 1 << 30, ChannelPerSecond: 1 << 30,
 	NewAccountChatsPerDay: 1 << 30, JoinsPerMinutePerChat: 1 << 30,
+	CreatesPerHour: 1 << 30, MaxOwnedChats: 1 << 30, ReportsPerHour: 1 << 30, MemberChangesPerMinute: 1 << 30,
 }
 
 // startNode starts a real server on a free loopback port with its data

@@ -52,15 +52,15 @@ func newBotLimiters(b buckets, l BotLimits) *botLimiters {
 	}
 }
 
-// take spends one message of the bot's overall rate and of its rate in
+// take spends n messages of the bot's overall rate and of its rate in
 // the chat. A refusal on the chat's rate gives back nothing of the
 // overall one it already spent; the bot waits a little longer, which
 // errs on the side of the server.
-func (l *botLimiters) take(ctx context.Context, botID, chatID int64) error {
-	if err := l.all.take(ctx, key(botID)); err != nil {
+func (l *botLimiters) take(ctx context.Context, botID, chatID int64, n int) error {
+	if err := l.all.takeN(ctx, key(botID), n); err != nil {
 		return err
 	}
-	return l.chat.take(ctx, key(botID)+":"+key(chatID))
+	return l.chat.takeN(ctx, key(botID)+":"+key(chatID), n)
 }
 
 func (s *Service) botStore() error {
@@ -108,6 +108,9 @@ func (s *Service) CreateBot(ctx context.Context, c Caller, username, displayName
 	}
 	if _, err := s.store.ChatByName(ctx, username); err == nil {
 		return herald.Bot{}, "", herald.Errorf(herald.AlreadyExists, "the name @%s is taken", username)
+	}
+	if err := s.mayCreate(ctx, c, false); err != nil {
+		return herald.Bot{}, "", err
 	}
 	owned, err := s.bots.BotsOf(ctx, c.UserID)
 	if err != nil {
@@ -189,7 +192,7 @@ func (s *Service) DeleteBot(ctx context.Context, c Caller, username string) erro
 		return err
 	}
 	bc := Caller{UserID: b.UserID, Username: b.Username, Bot: true}
-	ds, err := s.store.Dialogs(ctx, b.UserID)
+	ds, err := s.allDialogs(ctx, b.UserID)
 	if err != nil {
 		return err
 	}
@@ -590,7 +593,7 @@ func (s *Service) BotSend(ctx context.Context, c Caller, p SendParams, x herald.
 	if err := canPost(ch, mem); err != nil {
 		return herald.Message{}, err
 	}
-	if err := s.sendAllowed(ctx, c, ch); err != nil {
+	if err := s.sendAllowed(ctx, c, ch, 1); err != nil {
 		return herald.Message{}, err
 	}
 	if p.ReplyTo > 0 {

@@ -43,6 +43,9 @@ func (s *Service) CreateChannel(ctx context.Context, c Caller, p ChannelParams) 
 	if err := validateDescription(ch.Description); err != nil {
 		return herald.Chat{}, err
 	}
+	if err := s.mayCreate(ctx, c, true); err != nil {
+		return herald.Chat{}, err
+	}
 	if ch.Username != "" {
 		// Users and channels share one namespace.
 		if _, _, err := s.store.UserByName(ctx, ch.Username); err == nil {
@@ -130,6 +133,9 @@ func (s *Service) adminOf(ctx context.Context, c Caller, chatID int64) (herald.C
 // CreateInvite makes a revocable invite code for a channel; admins only.
 func (s *Service) CreateChatInvite(ctx context.Context, c Caller, chatID int64) (string, error) {
 	if _, err := s.adminOf(ctx, c, chatID); err != nil {
+		return "", err
+	}
+	if err := s.mayCreate(ctx, c, false); err != nil {
 		return "", err
 	}
 	b := make([]byte, 16)

@@ -155,20 +155,54 @@ func (s *Service) GetChat(ctx context.Context, c Caller, p Peer) (ChatInfo, erro
 	return info, nil
 }
 
-// Dialogs returns the caller's chat list.
-func (s *Service) Dialogs(ctx context.Context, c Caller) ([]herald.Dialog, error) {
-	ds, err := s.store.Dialogs(ctx, c.UserID)
+// Dialogs returns a page of up to limit lines of the caller's chat list
+// after the cursor (0 or too many: herald.MaxChatsPage), and the cursor
+// of the next page, zero after the last. A list of any length costs each
+// call the same.
+func (s *Service) Dialogs(ctx context.Context, c Caller, after herald.DialogCursor, limit int) ([]herald.Dialog, herald.DialogCursor, error) {
+	if limit < 0 || after.ChatID < 0 {
+		return nil, herald.DialogCursor{}, herald.Errorf(herald.Invalid, "limit and offset are never negative")
+	}
+	if limit == 0 || limit > herald.MaxChatsPage {
+		limit = herald.MaxChatsPage
+	}
+	// One line more than asked says whether there is a next page.
+	ds, err := s.store.Dialogs(ctx, c.UserID, after, limit+1)
 	if err != nil {
-		return nil, err
+		return nil, herald.DialogCursor{}, err
+	}
+	var next herald.DialogCursor
+	if len(ds) > limit {
+		ds = ds[:limit]
+		last := ds[limit-1]
+		next = herald.DialogCursor{At: last.Active, ChatID: last.Chat.ID}
 	}
 	for i := range ds {
 		if ds[i].Last != nil {
 			if err := s.open(ctx, ds[i].Last); err != nil {
-				return nil, err
+				return nil, next, err
 			}
 		}
 	}
-	return ds, nil
+	return ds, next, nil
+}
+
+// allDialogs reads a user's whole chat list, page by page.
+func (s *Service) allDialogs(ctx context.Context, userID int64) ([]herald.Dialog, error) {
+	var out []herald.Dialog
+	var after herald.DialogCursor
+	for {
+		ds, err := s.store.Dialogs(ctx, userID, after, herald.MaxChatsPage)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, ds...)
+		if len(ds) < herald.MaxChatsPage {
+			return out, nil
+		}
+		last := ds[len(ds)-1]
+		after = herald.DialogCursor{At: last.Active, ChatID: last.Chat.ID}
+	}
 }
 
 func (s *Service) usersByName(ctx context.Context, names []string) ([]int64, error) {
@@ -190,6 +224,26 @@ func (s *Service) usersByName(ctx context.Context, names []string) ([]int64, err
 	return ids, nil
 }
 
+// mayCreate spends one of the caller's creations, before the work, and
+// for a new group or channel checks how many they own already: rows that
+// cost nothing to make are what a script makes by the thousand.
+func (s *Service) mayCreate(ctx context.Context, c Caller, chat bool) error {
+	if err := s.rl.creates.take(ctx, key(c.UserID)); err != nil {
+		return err
+	}
+	if !chat {
+		return nil
+	}
+	n, err := s.store.OwnedChats(ctx, c.UserID)
+	if err != nil {
+		return err
+	}
+	if n >= s.rl.maxOwned {
+		return herald.Errorf(herald.PermissionDenied, "you own %d groups and channels, the most one person may; delete or hand one over first", n)
+	}
+	return nil
+}
+
 // CreateGroup creates a group owned by the caller with the named members.
 func (s *Service) CreateGroup(ctx context.Context, c Caller, title string, members []string) (herald.Chat, error) {
 	title = strings.TrimSpace(title)
@@ -197,6 +251,9 @@ func (s *Service) CreateGroup(ctx context.Context, c Caller, title string, membe
 		return herald.Chat{}, herald.Errorf(herald.Invalid, "a group needs a title")
 	}
 	if err := herald.ValidateName("title", title, herald.MaxTitleRunes); err != nil {
+		return herald.Chat{}, err
+	}
+	if err := s.mayCreate(ctx, c, true); err != nil {
 		return herald.Chat{}, err
 	}
 	ids, err := s.usersByName(ctx, members)
@@ -240,6 +297,10 @@ func (s *Service) AddMembers(ctx context.Context, c Caller, chatID int64, userna
 		if err := s.blockedBy(ctx, id, c.UserID, "invitations"); err != nil {
 			return err
 		}
+	}
+	// Each call writes to every member's log: spent before any of it.
+	if err := s.rl.members.take(ctx, key(c.UserID)); err != nil {
+		return err
 	}
 	if ch.Kind == herald.Group && ch.MemberCount+len(ids) > herald.MaxGroupMembers {
 		return herald.Errorf(herald.TooLarge, "a group has at most %d members", herald.MaxGroupMembers)
@@ -303,12 +364,16 @@ func (s *Service) RemoveMembers(ctx context.Context, c Caller, chatID int64, use
 			return herald.Errorf(herald.PermissionDenied, "you cannot remove a member whose role is %s", target.Role)
 		}
 	}
+	if err := s.rl.members.take(ctx, key(c.UserID)); err != nil {
+		return err
+	}
+	// One write for the whole call: each member who stays hears of it once.
+	ups, err := s.store.RemoveMembers(ctx, chatID, c.UserID, ids, s.now())
+	if err != nil {
+		return err
+	}
+	s.announce(ctx, ups)
 	for _, id := range ids {
-		ups, err := s.store.RemoveMember(ctx, chatID, c.UserID, id, s.now())
-		if err != nil {
-			return err
-		}
-		s.announce(ctx, ups)
 		s.follow(ctx, id, ch, false)
 	}
 	return nil
@@ -332,6 +397,9 @@ func (s *Service) SetRole(ctx context.Context, c Caller, chatID int64, username 
 	}
 	if u.ID == c.UserID {
 		return herald.Errorf(herald.Invalid, "the owner's role cannot change")
+	}
+	if err := s.rl.members.take(ctx, key(c.UserID)); err != nil {
+		return err
 	}
 	role := herald.RoleMember
 	if admin {
@@ -372,7 +440,7 @@ func (s *Service) Leave(ctx context.Context, c Caller, chatID int64) error {
 			return err
 		}
 	}
-	ups, err := s.store.RemoveMember(ctx, chatID, c.UserID, c.UserID, s.now())
+	ups, err := s.store.RemoveMembers(ctx, chatID, c.UserID, []int64{c.UserID}, s.now())
 	if err != nil {
 		return err
 	}

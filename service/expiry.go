@@ -167,6 +167,10 @@ func (s *Service) SetAutoDelete(ctx context.Context, c Caller, p Peer, ttl time.
 	if ch.Kind != herald.Direct && m.Role < herald.RoleAdmin {
 		return ch, herald.Errorf(herald.PermissionDenied, "only the owner and admins can set the auto-delete timer")
 	}
+	// The service message reaches every member as a send does.
+	if err := s.spend(ctx, c, ch, 1); err != nil {
+		return ch, err
+	}
 	if err := s.store.SetChatTTL(ctx, ch.ID, ttl); err != nil {
 		return ch, err
 	}

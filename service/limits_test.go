@@ -68,3 +68,67 @@ func TestKeyedRefusal(t *testing.T) {
 		t.Fatalf("message %q, want %q", he.Msg, want)
 	}
 }
+
+// A batch pays one token per item before any is done, all or nothing: a
+// refusal spends nothing and says how long until the whole batch fits; a
+// batch larger than the burst goes through only from a full bucket and
+// leaves it in debt, so the rate over time holds.
+func TestKeyedTakeN(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	const every = time.Second // burst 4
+	steps := []struct {
+		at   time.Duration // since t0
+		n    int
+		wait time.Duration // 0: taken
+	}{
+		{0, 3, 0},                             // 1 left
+		{0, 2, time.Second},                   // needs one more token: refused, nothing spent
+		{0, 1, 0},                             // the one left is still there
+		{0, 1, time.Second},                   // empty
+		{4 * time.Second, 4, 0},               // full again: a whole burst
+		{8 * time.Second, 10, 0},              // more than the burst from a full bucket
+		{8 * time.Second, 1, 7 * time.Second}, // in debt for the 6 beyond the burst (+1)
+		{15 * time.Second, 1, 0},
+		{15 * time.Second, 5, 4 * time.Second}, // larger than the burst: waits for a full bucket
+	}
+	var now time.Time
+	k := newKeyed(newMemBuckets(func() time.Time { return now }), "forward", 1/every.Seconds(), 4, "messages")
+	for i, s := range steps {
+		now = t0.Add(s.at)
+		err := k.takeN(context.Background(), "7", s.n)
+		var he *herald.Error
+		switch {
+		case s.wait == 0 && err != nil:
+			t.Fatalf("step %d (%+v): %v", i, s, err)
+		case s.wait > 0 && (!errors.As(err, &he) || he.Kind != herald.RateLimited || he.RetryAfter != s.wait):
+			t.Fatalf("step %d (%+v): %v; want RATE_LIMITED after %v", i, s, err, s.wait)
+		}
+	}
+}
+
+// One typing notice per user and chat gets through per interval; other
+// users and other chats have their own.
+func TestTypingGate(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	steps := []struct {
+		at         time.Duration
+		user, chat int64
+		want       bool
+	}{
+		{0, 1, 10, true},
+		{time.Second, 1, 10, false},
+		{time.Second, 2, 10, true},
+		{time.Second, 1, 11, true},
+		{2999 * time.Millisecond, 1, 10, false},
+		{3 * time.Second, 1, 10, true},
+		{4 * time.Second, 1, 10, false},
+	}
+	var now time.Time
+	g := newTypingGate(3*time.Second, func() time.Time { return now })
+	for i, s := range steps {
+		now = t0.Add(s.at)
+		if got := g.open(s.user, s.chat); got != s.want {
+			t.Fatalf("step %d (%+v): %v", i, s, got)
+		}
+	}
+}

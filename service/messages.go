@@ -100,7 +100,7 @@ func (s *Service) Send(ctx context.Context, c Caller, p SendParams) (herald.Mess
 	if err := canPost(ch, mem); err != nil {
 		return herald.Message{}, err
 	}
-	if err := s.sendAllowed(ctx, c, ch); err != nil {
+	if err := s.sendAllowed(ctx, c, ch, 1); err != nil {
 		return herald.Message{}, err
 	}
 	if p.ReplyTo > 0 {
@@ -222,6 +222,18 @@ func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []
 	if err != nil {
 		return nil, err
 	}
+	ch, mem, err := s.resolve(ctx, c, to, true, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := canPost(ch, mem); err != nil {
+		return nil, err
+	}
+	// Every forwarded message is a message sent: one token each, all
+	// spent before any is read or stored, so a batch is never half done.
+	if err := s.sendAllowed(ctx, c, ch, len(seqs)); err != nil {
+		return nil, err
+	}
 	src := make([]herald.Message, 0, len(seqs))
 	for _, seq := range seqs {
 		m, err := s.store.Message(ctx, c.UserID, fromChat, seq)
@@ -246,16 +258,6 @@ func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []
 			return nil, herald.Errorf(herald.NotFound, "message to forward not found")
 		}
 		src = append(src, m)
-	}
-	ch, mem, err := s.resolve(ctx, c, to, true, true)
-	if err != nil {
-		return nil, err
-	}
-	if err := canPost(ch, mem); err != nil {
-		return nil, err
-	}
-	if err := s.sendAllowed(ctx, c, ch); err != nil {
-		return nil, err
 	}
 	out := make([]herald.Message, 0, len(src))
 	for i, m := range src {
@@ -362,6 +364,9 @@ func (s *Service) Edit(ctx context.Context, c Caller, chatID, seq int64, text st
 	if !old.ExpiresAt.IsZero() && !old.ExpiresAt.After(now) {
 		return herald.Message{}, herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
 	}
+	if err := s.spend(ctx, c, ch, 1); err != nil {
+		return herald.Message{}, err
+	}
 	edited := herald.Message{ChatID: chatID, Text: text, SealedUntil: old.SealedUntil}
 	if err := s.seal(&edited); err != nil {
 		return herald.Message{}, err
@@ -403,6 +408,12 @@ func (s *Service) Delete(ctx context.Context, c Caller, chatID int64, seqs []int
 		}
 		if ch.Kind != herald.Channel && m.SenderID != c.UserID && !(ch.Kind == herald.Group && mem.Role >= herald.RoleAdmin) {
 			return herald.Errorf(herald.PermissionDenied, "only the sender or a group admin can delete message %d for everyone", seq)
+		}
+	}
+	if forEveryone {
+		// Each deletion reaches every member's log, as a message does.
+		if err := s.spend(ctx, c, ch, len(seqs)); err != nil {
+			return err
 		}
 	}
 	ups, err := s.store.DeleteMessages(ctx, c.UserID, chatID, seqs, forEveryone, s.now())
@@ -450,7 +461,9 @@ func (s *Service) Read(ctx context.Context, c Caller, p Peer, seq int64) (int64,
 }
 
 // Typing tells the other members that the caller is typing. Nothing is
-// stored.
+// stored. One notice per user and chat goes out every few seconds (a
+// client shows it for about twice that); the rest are dropped without an
+// error, since a client that repeats itself is not wrong, only eager.
 func (s *Service) Typing(ctx context.Context, c Caller, chatID int64) error {
 	ch, _, err := s.membership(ctx, c, chatID)
 	if err != nil {
@@ -458,6 +471,9 @@ func (s *Service) Typing(ctx context.Context, c Caller, chatID int64) error {
 	}
 	if ch.Broadcast {
 		return herald.Errorf(herald.Invalid, "typing is not shown in channels")
+	}
+	if !s.typing.open(c.UserID, chatID) {
+		return nil
 	}
 	members, err := s.store.Members(ctx, chatID)
 	if err != nil {
@@ -546,44 +562,44 @@ func (s *Service) startCountdowns(ctx context.Context, c Caller, chatID, seq int
 	return nil
 }
 
-// sendAllowed applies the per-user send rates and, in direct chats, the
-// other person's block.
-func (s *Service) sendAllowed(ctx context.Context, c Caller, ch herald.Chat) error {
-	if c.Bot {
-		// Bots have their own rates (Telegram's), per bot and per chat.
-		if err := s.botRL.take(ctx, c.UserID, ch.ID); err != nil {
-			return err
-		}
+// sendAllowed applies the per-user send rates for n messages and, in
+// direct chats, the other person's block.
+func (s *Service) sendAllowed(ctx context.Context, c Caller, ch herald.Chat, n int) error {
+	if err := s.spend(ctx, c, ch, n); err != nil {
+		return err
 	}
-	switch ch.Kind {
-	case herald.Direct:
-		if !c.Bot {
-			if err := s.rl.direct.take(ctx, key(c.UserID)); err != nil {
+	if ch.Kind != herald.Direct {
+		return nil
+	}
+	members, err := s.store.Members(ctx, ch.ID)
+	if err != nil {
+		return err
+	}
+	for _, m := range members {
+		if m.UserID != c.UserID {
+			if err := s.blockedBy(ctx, m.UserID, c.UserID, "messages"); err != nil {
 				return err
 			}
 		}
-		members, err := s.store.Members(ctx, ch.ID)
-		if err != nil {
-			return err
-		}
-		for _, m := range members {
-			if m.UserID != c.UserID {
-				if err := s.blockedBy(ctx, m.UserID, c.UserID, "messages"); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	case herald.Channel:
-		if c.Bot {
-			return nil
-		}
-		return s.rl.channel.take(ctx, key(c.UserID))
 	}
+	return nil
+}
+
+// spend takes n tokens of the caller's send rate for the chat's kind:
+// what sending n messages there costs. Edits and deletes for everyone
+// pay it too, since each writes to every member's log as a message does.
+func (s *Service) spend(ctx context.Context, c Caller, ch herald.Chat, n int) error {
 	if c.Bot {
-		return nil
+		// Bots have their own rates (Telegram's), per bot and per chat.
+		return s.botRL.take(ctx, c.UserID, ch.ID, n)
 	}
-	return s.rl.group.take(ctx, key(c.UserID))
+	switch ch.Kind {
+	case herald.Direct:
+		return s.rl.direct.takeN(ctx, key(c.UserID), n)
+	case herald.Channel:
+		return s.rl.channel.takeN(ctx, key(c.UserID), n)
+	}
+	return s.rl.group.takeN(ctx, key(c.UserID), n)
 }
 
 // ClearHistory deletes every message of a chat the caller can see: for

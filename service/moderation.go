@@ -365,6 +365,10 @@ func (s *Service) Report(ctx context.Context, c Caller, p ReportParams) (herald.
 	if p.Appeal {
 		r.Kind = herald.ReportAppeal
 	}
+	// Each report is a row of up to 16 KiB and work for a moderator.
+	if err := s.rl.reports.take(ctx, key(c.UserID)); err != nil {
+		return r, err
+	}
 	if p.Evidence != "" {
 		r.Evidence = s.sealer.Seal(-c.UserID, []byte(p.Evidence))
 	}

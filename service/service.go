@@ -103,6 +103,7 @@ type Service struct {
 	bots       store.Bots
 	botRL      *botLimiters
 	rl         *limiters
+	typing     *typingGate
 	preKeys    *preKeyLimits // secret chats' prekey claims (prekeylimits.go)
 	signup     SignupMode
 	cost       PasswordCost
@@ -186,6 +187,7 @@ func New(cfg Config) *Service {
 		b = shared
 	}
 	s.rl, s.botRL = newLimiters(b, cfg.Limits), newBotLimiters(b, cfg.BotLimits)
+	s.typing = newTypingGate(cfg.Limits.withDefaults().TypingEvery, s.now)
 	s.preKeys = newPreKeyLimits(b)
 	return s
 }

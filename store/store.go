@@ -51,15 +51,22 @@ type Store interface {
 	Chat(ctx context.Context, chatID int64) (herald.Chat, error)
 	// Member returns userID's membership in chatID. NotFound if not a member.
 	Member(ctx context.Context, chatID, userID int64) (herald.Member, error)
+	// OwnedChats counts the groups and channels userID owns.
+	OwnedChats(ctx context.Context, userID int64) (int, error)
 	// Members lists a chat's members.
 	Members(ctx context.Context, chatID int64) ([]herald.Member, error)
 	// AddMembers adds users (those already members are skipped) with role,
 	// logging UpdChatJoined for each new member and, except in broadcast
-	// chats (whose members do not see each other), UpdMembers for the others.
+	// chats (whose members do not see each other), one UpdMembers (Seq 1,
+	// Seqs: the new members in the order given, ActorID: the first of
+	// them) for each member from before: newcomers plus members updates,
+	// never newcomers times members.
 	AddMembers(ctx context.Context, chatID, actorID int64, userIDs []int64, role herald.Role, at time.Time) ([]herald.Update, error)
-	// RemoveMember removes userID (UpdChatLeft for them, UpdMembers for the
-	// rest unless the chat is broadcast). NotFound if not a member.
-	RemoveMember(ctx context.Context, chatID, actorID, userID int64, at time.Time) ([]herald.Update, error)
+	// RemoveMembers removes users: UpdChatLeft for each, and unless the
+	// chat is broadcast one UpdMembers (Seq 0, Seqs: the users in the order
+	// given, ActorID: the first) for each member who stays. NotFound, and
+	// nothing removed, if any of them is not a member.
+	RemoveMembers(ctx context.Context, chatID, actorID int64, userIDs []int64, at time.Time) ([]herald.Update, error)
 	// SetRole changes a member's role and logs UpdMembers (Seq 2) for every
 	// member (only for userID in broadcast chats). NotFound if userID is
 	// not a member.
@@ -96,8 +103,10 @@ type Store interface {
 	// RevokeChatInvite revokes an invite of chatID. NotFound.
 	RevokeChatInvite(ctx context.Context, chatID int64, code string) error
 
-	// Dialogs returns a user's chat list, most recent activity first.
-	Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error)
+	// Dialogs returns up to limit lines of a user's chat list after the
+	// cursor, most recent activity first (Dialog.Active, then the chat id,
+	// both descending).
+	Dialogs(ctx context.Context, userID int64, after herald.DialogCursor, limit int) ([]herald.Dialog, error)
 
 	// AppendMessage gives m the chat's next seq, stores it, advances the
 	// sender's read position to it, and logs UpdNewMessage for every member

@@ -122,7 +122,7 @@ func (r renderer) update(ctx context.Context, u *herald.Update) *pb.Update {
 		case 2:
 			change = "role"
 		}
-		out.Kind = &pb.Update_MembersChanged{MembersChanged: &pb.ChatMembership{ChatId: u.ChatID, UserId: u.ActorID, Change: change}}
+		out.Kind = &pb.Update_MembersChanged{MembersChanged: &pb.ChatMembership{ChatId: u.ChatID, UserId: u.ActorID, Change: change, UserIds: u.Seqs}}
 	}
 	return out
 }

@@ -121,12 +121,22 @@ var methods = map[string]method{
 		u, err := c.srv.svc.ResolveUser(ctx, r.Username)
 		return pbUser(u), err
 	}),
-	"chats.list": handler(true, func(ctx context.Context, c *conn, caller service.Caller, _ *pb.Empty) (proto.Message, error) {
-		ds, err := c.srv.svc.Dialogs(ctx, caller)
+	"chats.list": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.ChatsRequest) (proto.Message, error) {
+		// Clients from before paging send Empty, which reads as the first
+		// page of the largest size.
+		var after herald.DialogCursor
+		if o := r.Offset; o != nil {
+			after = herald.DialogCursor{At: fromUnixMS(o.Date), ChatID: o.ChatId}
+		}
+		ds, next, err := c.srv.svc.Dialogs(ctx, caller, after, int(r.Limit))
 		if err != nil {
 			return nil, err
 		}
-		return c.srv.render.dialogs(ctx, ds), nil
+		out := c.srv.render.dialogs(ctx, ds)
+		if next != (herald.DialogCursor{}) {
+			out.Next = &pb.ChatsCursor{Date: unixMS(next.At), ChatId: next.ChatID}
+		}
+		return out, nil
 	}),
 	"chats.get": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.GetChatRequest) (proto.Message, error) {
 		info, err := c.srv.svc.GetChat(ctx, caller, peer(r.Peer))

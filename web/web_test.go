@@ -31,6 +31,7 @@ var cheap = service.PasswordCost{Time: 1, MemoryK: 64, Threads: 1}
 var lax = service.Limits{
 	SignupsPerHourPerAddr: 1 << 30, DirectPerSecond: 1 << 30, GroupPerSecond: 1 << 30, ChannelPerSecond: 1 << 30,
 	NewAccountChatsPerDay: 1 << 30, JoinsPerMinutePerChat: 1 << 30,
+	CreatesPerHour: 1 << 30, MaxOwnedChats: 1 << 30, ReportsPerHour: 1 << 30, MemberChangesPerMinute: 1 << 30,
 }
 
 // startNode starts a real heraldd node on a free loopback port.

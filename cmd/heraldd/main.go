@@ -112,6 +112,11 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	botChatRate := fs.Float64("bot-chat-rate", envFloat(getenv, "HERALD_BOT_CHAT_RATE", 0), "messages one bot may send per second into one chat, after a burst of 3; 0 for the default 1 (HERALD_BOT_CHAT_RATE)")
 	signupRate := fs.Int("signup-rate", int(envFloat(getenv, "HERALD_SIGNUP_RATE", 0)), "accounts one address may create per hour; 0 for the default 20 (HERALD_SIGNUP_RATE)")
 	joinRate := fs.Int("join-rate", int(envFloat(getenv, "HERALD_JOIN_RATE", 0)), "joins of one group or channel per minute, counting every user; 0 for the default 120 (HERALD_JOIN_RATE)")
+	createRate := fs.Int("create-rate", int(envFloat(getenv, "HERALD_CREATE_RATE", 0)), "groups, channels, invite links and bots one user may create per hour; 0 for the default 60 (HERALD_CREATE_RATE)")
+	maxOwned := fs.Int("max-owned-chats", int(envFloat(getenv, "HERALD_MAX_OWNED_CHATS", 0)), "groups and channels one user may own; 0 for the default 500 (HERALD_MAX_OWNED_CHATS)")
+	reportRate := fs.Int("report-rate", int(envFloat(getenv, "HERALD_REPORT_RATE", 0)), "reports one user may file per hour; 0 for the default 30 (HERALD_REPORT_RATE)")
+	memberRate := fs.Int("member-rate", int(envFloat(getenv, "HERALD_MEMBER_RATE", 0)), "calls adding or removing members or changing roles one user may make per minute; 0 for the default 20 (HERALD_MEMBER_RATE)")
+	typingEvery := fs.Duration("typing-every", envDuration(getenv, "HERALD_TYPING_EVERY", 0), "how often one user's typing in one chat reaches the others; more often is dropped; 0 for the default 3s (HERALD_TYPING_EVERY)")
 	connsUser := fs.Int("conns-per-user", int(envFloat(getenv, "HERALD_CONNS_PER_USER", 0)), "WebSocket connections one account may hold to this node; 0 for the default 100, -1 for no cap (HERALD_CONNS_PER_USER)")
 	connsAddr := fs.Int("conns-per-addr", int(envFloat(getenv, "HERALD_CONNS_PER_ADDR", 0)), "WebSocket connections one address (an IPv6 /64) may hold to this node, signed in or not; 0 for the default 256, -1 for no cap; behind a proxy every socket comes from its address (HERALD_CONNS_PER_ADDR)")
 	blobsURL := fs.String("blobs", env(getenv, "HERALD_BLOBS", ""), "where files' encrypted bytes live: empty for DATA/blobs, file:///path, or s3://bucket?endpoint=host:port[&region=..&secure=false&prefix=..] with keys in HERALD_S3_ACCESS_KEY/HERALD_S3_SECRET_KEY (HERALD_BLOBS)")
@@ -154,6 +159,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	cfg.BotAPI.WebhookAllowPrivate = *webhookPrivate
 	cfg.Limits.ConnsPerUser, cfg.Limits.ConnsPerAddr = *connsUser, *connsAddr
 	cfg.AbuseLimits = service.Limits{DirectPerSecond: *sendRate, GroupPerSecond: *sendRate / 2, ChannelPerSecond: *sendRate / 2, SignupsPerHourPerAddr: *signupRate, JoinsPerMinutePerChat: *joinRate}
+	cfg.AbuseLimits.CreatesPerHour, cfg.AbuseLimits.MaxOwnedChats, cfg.AbuseLimits.ReportsPerHour = *createRate, *maxOwned, *reportRate
+	cfg.AbuseLimits.MemberChangesPerMinute, cfg.AbuseLimits.TypingEvery = *memberRate, *typingEvery
 
 	if sub == "migrate" {
 		if strings.HasPrefix(*db, "postgres://") || strings.HasPrefix(*db, "postgresql://") {

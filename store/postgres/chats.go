@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"time"
 
@@ -64,6 +65,32 @@ func logForMembers(b *batch, chatID int64, tmpl herald.Update, one *herald.Updat
 		special.UserID, special.Seq, tmpl.Seq,
 		special.UserID, special.ActorID, tmpl.ActorID,
 		sqlstore.EncodeSeqs(tmpl.Seqs), sqlstore.Millis(tmpl.At))
+	b.then(func() error {
+		sort.Slice(got, func(i, j int) bool { return got[i].UserID < got[j].UserID })
+		*out = append(*out, got...)
+		return nil
+	})
+}
+
+// logForOthers queues the append of a copy of tmpl to the log of every
+// member of chatID except those in except, in one statement; the updates
+// are appended to *out in member id order.
+func logForOthers(b *batch, chatID int64, tmpl herald.Update, except []int64, out *[]herald.Update) {
+	var got []herald.Update
+	b.rows(func(r pgx.Rows) error {
+		u := tmpl
+		if err := r.Scan(&u.UserID, &u.Pts); err != nil {
+			return err
+		}
+		got = append(got, u)
+		return nil
+	}, `WITH u AS (UPDATE users SET pts = pts + 1
+			WHERE id IN (SELECT user_id FROM members WHERE chat_id = ? AND NOT (user_id = ANY (?::bigint[])))
+			RETURNING id, pts)
+		INSERT INTO updates (user_id, pts, kind, chat_id, seq, actor_id, seqs, at)
+		SELECT id, pts, ?::integer, ?::bigint, ?::bigint, ?::bigint, ?::text, ?::bigint FROM u
+		RETURNING user_id, pts`,
+		chatID, except, int(tmpl.Kind), tmpl.ChatID, tmpl.Seq, tmpl.ActorID, sqlstore.EncodeSeqs(tmpl.Seqs), sqlstore.Millis(tmpl.At))
 	b.then(func() error {
 		sort.Slice(got, func(i, j int) bool { return got[i].UserID < got[j].UserID })
 		*out = append(*out, got...)
@@ -245,59 +272,72 @@ func (db *DB) AddMembers(ctx context.Context, chatID, actorID int64, userIDs []i
 		bt = &batch{}
 		bt.exec(sqlstore.AddMemberCount, len(newIDs), chatID)
 		for _, id := range newIDs {
+			// The newcomer's devices learn, with the log position to
+			// follow the chat from if it is broadcast.
+			u := herald.Update{UserID: id, Kind: herald.UpdChatJoined, ChatID: chatID, ActorID: actorID, At: at}
 			if ch.Broadcast {
-				// Members of a broadcast chat do not see each other; only
-				// the newcomer's devices learn, with the log position to
-				// follow the chat from.
-				logUpdate(bt, herald.Update{UserID: id, Kind: herald.UpdChatJoined, ChatID: chatID, Seq: ch.Pts, ActorID: actorID, At: at}, &ups)
-				continue
+				u.Seq = ch.Pts
 			}
-			// A member added in this call learns of later additions through
-			// UpdMembers, which is what they need; keep every entry.
-			logForMembers(bt, chatID,
-				herald.Update{Kind: herald.UpdMembers, ChatID: chatID, Seq: 1, ActorID: id, At: at},
-				&herald.Update{UserID: id, Kind: herald.UpdChatJoined, ActorID: actorID}, &ups)
+			logUpdate(bt, u, &ups)
+		}
+		if !ch.Broadcast {
+			// Every member from before hears of the whole call once: a
+			// cost of newcomers plus members, not newcomers times members.
+			logForOthers(bt, chatID, herald.Update{Kind: herald.UpdMembers, ChatID: chatID, Seq: 1, ActorID: newIDs[0], Seqs: newIDs, At: at}, newIDs, &ups)
 		}
 		return classify("postgres.AddMembers", bt.run(ctx, t))
 	})
 	return ups, err
 }
 
-// RemoveMember implements store.Store.
-func (db *DB) RemoveMember(ctx context.Context, chatID, actorID, userID int64, at time.Time) ([]herald.Update, error) {
+// RemoveMembers implements store.Store.
+func (db *DB) RemoveMembers(ctx context.Context, chatID, actorID int64, userIDs []int64, at time.Time) ([]herald.Update, error) {
 	var ups []herald.Update
+	var gone []int64
+	for _, id := range userIDs {
+		if !slices.Contains(gone, id) {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) == 0 {
+		return nil, nil
+	}
 	err := db.do(ctx, chatLocks(chatID), func(ctx context.Context, t *tx) error {
 		ups = nil
-		var broadcast int
-		var n int64
+		broadcast := make([]int, len(gone))
+		deleted := make([]int64, len(gone))
 		bt := &batch{}
-		// If there was no membership, the savepoint takes the count back.
-		bt.row(func(r pgx.Row) error {
-			if err := r.Scan(&broadcast); !noRows(err) {
-				return err
-			}
-			return nil
-		}, sqlstore.RemoveMemberCount, chatID)
-		bt.execN(&n, sqlstore.DeleteMember, chatID, userID)
-		if err := bt.run(ctx, t); err != nil {
-			return classify("postgres.RemoveMember", err)
+		// If a user was no member, the error takes the whole call back.
+		for i, id := range gone {
+			bt.row(func(r pgx.Row) error {
+				if err := r.Scan(&broadcast[i]); !noRows(err) {
+					return err
+				}
+				return nil
+			}, sqlstore.RemoveMemberCount, chatID)
+			bt.execN(&deleted[i], sqlstore.DeleteMember, chatID, id)
 		}
-		if n == 0 {
+		if err := bt.run(ctx, t); err != nil {
+			return classify("postgres.RemoveMembers", err)
+		}
+		if slices.Contains(deleted, 0) {
 			return herald.Errorf(herald.NotFound, "not a member of chat %d", chatID)
 		}
 		bt = &batch{}
-		logUpdate(bt, herald.Update{UserID: userID, Kind: herald.UpdChatLeft, ChatID: chatID, ActorID: actorID, At: at}, &ups)
-		if broadcast == 0 {
-			logForMembers(bt, chatID, herald.Update{Kind: herald.UpdMembers, ChatID: chatID, ActorID: userID, At: at}, nil, &ups)
+		for _, id := range gone {
+			logUpdate(bt, herald.Update{UserID: id, Kind: herald.UpdChatLeft, ChatID: chatID, ActorID: actorID, At: at}, &ups)
 		}
-		return classify("postgres.RemoveMember", bt.run(ctx, t))
+		if broadcast[0] == 0 {
+			logForMembers(bt, chatID, herald.Update{Kind: herald.UpdMembers, ChatID: chatID, ActorID: gone[0], Seqs: gone, At: at}, nil, &ups)
+		}
+		return classify("postgres.RemoveMembers", bt.run(ctx, t))
 	})
 	return ups, err
 }
 
 // Dialogs implements store.Store.
-func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error) {
-	out, err := db.DialogChats(ctx, userID)
+func (db *DB) Dialogs(ctx context.Context, userID int64, after herald.DialogCursor, limit int) ([]herald.Dialog, error) {
+	out, err := db.DialogChats(ctx, userID, after, limit)
 	if err != nil {
 		return nil, err
 	}

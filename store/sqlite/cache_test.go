@@ -55,7 +55,7 @@ func TestCacheFollowsWrites(t *testing.T) {
 	}
 
 	warm()
-	if _, err := db.RemoveMember(ctx, w.group, u[0], u[4], t0); err != nil {
+	if _, err := db.RemoveMembers(ctx, w.group, u[0], []int64{u[4]}, t0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Member(ctx, w.group, u[4]); !herald.IsKind(err, herald.NotFound) {

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/heraldim/herald"
@@ -190,62 +191,79 @@ func (db *DB) AddMembers(ctx context.Context, chatID, actorID int64, userIDs []i
 				newIDs = append(newIDs, id)
 			}
 		}
+		if len(newIDs) == 0 {
+			return nil
+		}
 		for _, id := range newIDs {
+			// The newcomer's devices learn, with the log position to
+			// follow the chat from if it is broadcast.
+			u := herald.Update{UserID: id, Kind: herald.UpdChatJoined, ChatID: chatID, ActorID: actorID, At: at}
 			if ch.Broadcast {
-				// Members of a broadcast chat do not see each other; only
-				// the newcomer's devices learn, with the log position to
-				// follow the chat from.
-				u := herald.Update{UserID: id, Kind: herald.UpdChatJoined, ChatID: chatID, Seq: ch.Pts, ActorID: actorID, At: at}
-				if err := logUpdate(ctx, tx, &u); err != nil {
-					return err
-				}
-				ups = append(ups, u)
-				continue
+				u.Seq = ch.Pts
 			}
-			got, err := logForMembers(ctx, tx, chatID, herald.Update{ChatID: chatID, ActorID: actorID, At: at}, func(u *herald.Update) {
-				if u.UserID == id {
-					u.Kind = herald.UpdChatJoined
-				} else {
-					u.Kind, u.Seq, u.ActorID = herald.UpdMembers, 1, id
-				}
-			})
-			if err != nil {
+			if err := logUpdate(ctx, tx, &u); err != nil {
 				return err
 			}
-			// A member added in this call learns of later additions through
-			// UpdMembers, which is what they need; keep every entry.
-			ups = append(ups, got...)
+			ups = append(ups, u)
+		}
+		if ch.Broadcast {
+			return nil // members of a broadcast chat do not see each other
+		}
+		// Every member from before hears of the whole call once: a cost of
+		// newcomers plus members, not newcomers times members.
+		ids, err := memberIDs(ctx, tx, chatID)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if added[id] {
+				continue
+			}
+			u := herald.Update{UserID: id, Kind: herald.UpdMembers, ChatID: chatID, Seq: 1, ActorID: newIDs[0], Seqs: newIDs, At: at}
+			if err := logUpdate(ctx, tx, &u); err != nil {
+				return err
+			}
+			ups = append(ups, u)
 		}
 		return nil
 	})
 	return ups, err
 }
 
-// RemoveMember implements store.Store.
-func (db *DB) RemoveMember(ctx context.Context, chatID, actorID, userID int64, at time.Time) ([]herald.Update, error) {
+// RemoveMembers implements store.Store.
+func (db *DB) RemoveMembers(ctx context.Context, chatID, actorID int64, userIDs []int64, at time.Time) ([]herald.Update, error) {
 	var ups []herald.Update
 	err := db.do(ctx, func(tx querier) error {
 		ups = nil
-		res, err := tx.ExecContext(ctx, sqlstore.DeleteMember, chatID, userID)
-		if err != nil {
-			return classify("sqlite.RemoveMember", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return herald.Errorf(herald.NotFound, "not a member of chat %d", chatID)
-		}
 		var broadcast bool
-		if err := tx.QueryRowContext(ctx, sqlstore.RemoveMemberCount, chatID).Scan(&broadcast); err != nil {
-			return classify("sqlite.RemoveMember", err)
+		var gone []int64
+		for _, id := range userIDs {
+			if slices.Contains(gone, id) {
+				continue
+			}
+			res, err := tx.ExecContext(ctx, sqlstore.DeleteMember, chatID, id)
+			if err != nil {
+				return classify("sqlite.RemoveMembers", err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return herald.Errorf(herald.NotFound, "not a member of chat %d", chatID)
+			}
+			if err := tx.QueryRowContext(ctx, sqlstore.RemoveMemberCount, chatID).Scan(&broadcast); err != nil {
+				return classify("sqlite.RemoveMembers", err)
+			}
+			gone = append(gone, id)
 		}
-		left := herald.Update{UserID: userID, Kind: herald.UpdChatLeft, ChatID: chatID, ActorID: actorID, At: at}
-		if err := logUpdate(ctx, tx, &left); err != nil {
-			return err
+		for _, id := range gone {
+			left := herald.Update{UserID: id, Kind: herald.UpdChatLeft, ChatID: chatID, ActorID: actorID, At: at}
+			if err := logUpdate(ctx, tx, &left); err != nil {
+				return err
+			}
+			ups = append(ups, left)
 		}
-		ups = append(ups, left)
-		if broadcast {
+		if broadcast || len(gone) == 0 {
 			return nil
 		}
-		rest, err := logForMembers(ctx, tx, chatID, herald.Update{Kind: herald.UpdMembers, ChatID: chatID, ActorID: userID, At: at}, nil)
+		rest, err := logForMembers(ctx, tx, chatID, herald.Update{Kind: herald.UpdMembers, ChatID: chatID, ActorID: gone[0], Seqs: gone, At: at}, nil)
 		ups = append(ups, rest...)
 		return err
 	})
@@ -253,8 +271,8 @@ func (db *DB) RemoveMember(ctx context.Context, chatID, actorID, userID int64, a
 }
 
 // Dialogs implements store.Store.
-func (db *DB) Dialogs(ctx context.Context, userID int64) ([]herald.Dialog, error) {
-	out, err := db.DialogChats(ctx, userID)
+func (db *DB) Dialogs(ctx context.Context, userID int64, after herald.DialogCursor, limit int) ([]herald.Dialog, error) {
+	out, err := db.DialogChats(ctx, userID, after, limit)
 	if err != nil {
 		return nil, err
 	}

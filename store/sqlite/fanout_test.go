@@ -26,7 +26,7 @@ func rowCounts(t *testing.T, db *DB) map[string]int64 {
 // addSubscribers inserts n users subscribed to chatID in one transaction,
 // straight through SQL: a test of what one post costs should not spend
 // minutes creating the audience.
-func addSubscribers(t *testing.T, db *DB, chatID int64, n int) {
+func addSubscribers(t testing.TB, db *DB, chatID int64, n int) {
 	t.Helper()
 	err := db.do(context.Background(), func(tx querier) error {
 		ctx := context.Background()

@@ -34,7 +34,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DirectChatConcurrent", testDirectChatConcurrent},
 		{"CreateGroup", testCreateGroup},
 		{"AddMembers", testAddMembers},
+		{"OwnedChats", testOwnedChats},
 		{"RemoveMember", testRemoveMember},
+		{"RemoveMembers", testRemoveMembers},
 		{"AppendMessageSeq", testAppendSeq},
 		{"AppendMessageUpdates", testAppendUpdates},
 		{"AppendMessageDedup", testAppendDedup},
@@ -50,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Difference", testDifference},
 		{"DifferencePaging", testDifferencePaging},
 		{"Dialogs", testDialogs},
+		{"DialogsPaging", testDialogsPaging},
 		{"Bodies", testBodies},
 		{"Bots", testBots},
 		{"Files", testFiles},
@@ -596,6 +599,32 @@ func testDirectChatConcurrent(t *testing.T, f *fixture) {
 	}
 }
 
+// OwnedChats counts the groups and channels a user owns: not direct
+// chats, not chats they only belong to, and ownership handed to them.
+func testOwnedChats(t *testing.T, f *fixture) {
+	a, b := f.user(), f.user()
+	owned := func(u herald.User, want int) {
+		t.Helper()
+		if n, err := f.s.OwnedChats(f.ctx, u.ID); err != nil || n != want {
+			t.Errorf("OwnedChats(%d) = %d, %v; want %d", u.ID, n, err, want)
+		}
+	}
+	owned(a, 0)
+	f.direct(a.ID, b.ID)
+	f.group(a.ID, b.ID)
+	f.group(a.ID)
+	g := f.group(b.ID, a.ID)
+	if _, _, err := f.s.CreateChannel(f.ctx, herald.Chat{Kind: herald.Channel, Title: "news", CreatedBy: a.ID, CreatedAt: f.tick()}); err != nil {
+		t.Fatal(err)
+	}
+	owned(a, 3)
+	owned(b, 1)
+	if _, err := f.s.SetRole(f.ctx, g.ID, b.ID, a.ID, herald.RoleOwner, f.tick()); err != nil {
+		t.Fatal(err)
+	}
+	owned(a, 4)
+}
+
 func testCreateGroup(t *testing.T, f *fixture) {
 	owner, m1, m2, outsider := f.user(), f.user(), f.user(), f.user()
 	before := f.ptsOf(owner.ID, m1.ID, m2.ID, outsider.ID)
@@ -663,19 +692,22 @@ func testAddMembers(t *testing.T, f *fixture) {
 			t.Errorf("Member(%d).Role = %v, want member", id, m.Role)
 		}
 	}
+	// Each member from before hears of the call once, with everyone it
+	// added; newcomers get only their UpdChatJoined.
 	for _, id := range []int64{owner.ID, old.ID} {
-		var joinedIDs []int64
-		for _, u := range forUser(ups, id) {
-			if u.Kind != herald.UpdMembers || u.Seq != 1 || u.ChatID != c.ID {
-				t.Errorf("existing member %d got %s, want UpdMembers with Seq 1", id, show(u))
-				continue
-			}
-			joinedIDs = append(joinedIDs, u.ActorID)
+		got := forUser(ups, id)
+		if len(got) != 1 || got[0].Kind != herald.UpdMembers || got[0].Seq != 1 || got[0].ChatID != c.ID ||
+			got[0].ActorID != n1.ID || !slices.Equal(got[0].Seqs, added) {
+			t.Errorf("existing member %d got %v, want one UpdMembers with Seq 1, ActorID %d and Seqs %v", id, showAll(got), n1.ID, added)
 		}
-		slices.Sort(joinedIDs)
-		if want := []int64{min(n1.ID, n2.ID), max(n1.ID, n2.ID)}; !slices.Equal(joinedIDs, want) {
-			t.Errorf("existing member %d was told of joins by %v, want %v", id, joinedIDs, want)
+	}
+	for _, id := range added {
+		if got := forUser(ups, id); len(got) != 1 {
+			t.Errorf("new member %d got %v, want only UpdChatJoined", id, showAll(got))
 		}
+	}
+	if len(ups) != 4 {
+		t.Errorf("AddMembers of 2 to a group of 2 logged %d updates, want 4", len(ups))
 	}
 	if got := f.chat(c.ID); got.MemberCount != 4 {
 		t.Errorf("MemberCount = %d, want 4", got.MemberCount)
@@ -710,7 +742,7 @@ func testRemoveMember(t *testing.T, f *fixture) {
 	c := f.group(owner.ID, a.ID, b.ID)
 
 	before := f.ptsOf(owner.ID, a.ID, b.ID)
-	ups, err := f.s.RemoveMember(f.ctx, c.ID, owner.ID, b.ID, f.tick())
+	ups, err := f.s.RemoveMembers(f.ctx, c.ID, owner.ID, []int64{b.ID}, f.tick())
 	if err != nil {
 		t.Fatalf("RemoveMember: %v", err)
 	}
@@ -733,7 +765,7 @@ func testRemoveMember(t *testing.T, f *fixture) {
 	if err != nil || len(ms) != 2 {
 		t.Errorf("Members after removal = %+v, %v; want 2", ms, err)
 	}
-	_, err = f.s.RemoveMember(f.ctx, c.ID, owner.ID, b.ID, f.tick())
+	_, err = f.s.RemoveMembers(f.ctx, c.ID, owner.ID, []int64{b.ID}, f.tick())
 	wantKind(t, "RemoveMember of a non-member", err, herald.NotFound)
 
 	// A removed member no longer receives the chat's messages.
@@ -742,13 +774,13 @@ func testRemoveMember(t *testing.T, f *fixture) {
 	if got := forUser(ups, b.ID); len(got) != 0 || f.pts(b.ID) != ptsB {
 		t.Errorf("a removed member got updates %v", showAll(got))
 	}
-	ds, err := f.s.Dialogs(f.ctx, b.ID)
+	ds, err := f.s.Dialogs(f.ctx, b.ID, herald.DialogCursor{}, 1000)
 	if err != nil || len(ds) != 0 {
 		t.Errorf("Dialogs of a removed member = %d dialogs, %v; want none", len(ds), err)
 	}
 
 	// Leaving: the actor is the member.
-	ups, err = f.s.RemoveMember(f.ctx, c.ID, a.ID, a.ID, f.tick())
+	ups, err = f.s.RemoveMembers(f.ctx, c.ID, a.ID, []int64{a.ID}, f.tick())
 	if err != nil {
 		t.Fatalf("RemoveMember(self): %v", err)
 	}
@@ -757,6 +789,51 @@ func testRemoveMember(t *testing.T, f *fixture) {
 	}
 	if got := f.chat(c.ID); got.MemberCount != 1 {
 		t.Errorf("MemberCount = %d, want 1", got.MemberCount)
+	}
+}
+
+// Removing several members at once tells each member who stays once,
+// naming them all; one that is no member takes the whole call back.
+func testRemoveMembers(t *testing.T, f *fixture) {
+	owner, m1, m2, m3, m4, outsider := f.user(), f.user(), f.user(), f.user(), f.user(), f.user()
+	c := f.group(owner.ID, m1.ID, m2.ID, m3.ID, m4.ID)
+
+	before := f.ptsOf(owner.ID, m1.ID, m2.ID, m3.ID, m4.ID)
+	ups, err := f.s.RemoveMembers(f.ctx, c.ID, owner.ID, []int64{m2.ID, m1.ID, m2.ID}, f.tick())
+	if err != nil {
+		t.Fatalf("RemoveMembers: %v", err)
+	}
+	f.wantLogged("RemoveMembers", ups, before)
+	gone := []int64{m2.ID, m1.ID}
+	for _, id := range gone {
+		if got := forUser(ups, id); len(got) != 1 || got[0].Kind != herald.UpdChatLeft || got[0].ActorID != owner.ID {
+			t.Errorf("removed member %d got %v, want one UpdChatLeft by %d", id, showAll(got), owner.ID)
+		}
+	}
+	for _, id := range []int64{owner.ID, m3.ID, m4.ID} {
+		got := forUser(ups, id)
+		if len(got) != 1 || got[0].Kind != herald.UpdMembers || got[0].Seq != 0 || got[0].ActorID != m2.ID || !slices.Equal(got[0].Seqs, gone) {
+			t.Errorf("member %d got %v, want one UpdMembers with Seq 0 naming %v", id, showAll(got), gone)
+		}
+	}
+	if len(ups) != 5 {
+		t.Errorf("removing 2 of 5 logged %d updates, want 5", len(ups))
+	}
+	if got := f.chat(c.ID); got.MemberCount != 3 {
+		t.Errorf("MemberCount = %d, want 3", got.MemberCount)
+	}
+
+	before = f.ptsOf(owner.ID, m3.ID, m4.ID, outsider.ID)
+	_, err = f.s.RemoveMembers(f.ctx, c.ID, owner.ID, []int64{m3.ID, outsider.ID}, f.tick())
+	wantKind(t, "RemoveMembers with a non-member", err, herald.NotFound)
+	f.member(c.ID, m3.ID)
+	if got := f.chat(c.ID); got.MemberCount != 3 {
+		t.Errorf("MemberCount after a refused removal = %d, want 3", got.MemberCount)
+	}
+	for id, p := range before {
+		if f.pts(id) != p {
+			t.Errorf("a refused removal logged for user %d", id)
+		}
 	}
 }
 
@@ -1436,7 +1513,7 @@ func testDifferencePaging(t *testing.T, f *fixture) {
 
 func testDialogs(t *testing.T, f *fixture) {
 	a, b, c := f.named("alice"), f.named("bobby"), f.named("carol")
-	if ds, err := f.s.Dialogs(f.ctx, a.ID); err != nil || len(ds) != 0 {
+	if ds, err := f.s.Dialogs(f.ctx, a.ID, herald.DialogCursor{}, 1000); err != nil || len(ds) != 0 {
 		t.Errorf("Dialogs with no chats = %d dialogs, %v; want none", len(ds), err)
 	}
 	ab := f.direct(a.ID, b.ID)
@@ -1452,7 +1529,7 @@ func testDialogs(t *testing.T, f *fixture) {
 
 	dialogs := func(u herald.User) map[int64]herald.Dialog {
 		t.Helper()
-		ds, err := f.s.Dialogs(f.ctx, u.ID)
+		ds, err := f.s.Dialogs(f.ctx, u.ID, herald.DialogCursor{}, 1000)
 		if err != nil {
 			t.Fatalf("Dialogs(%d): %v", u.ID, err)
 		}
@@ -1514,7 +1591,7 @@ func testDialogs(t *testing.T, f *fixture) {
 	)
 
 	// Peer names and chat fields come along; the newest activity is first.
-	ds, err := f.s.Dialogs(f.ctx, a.ID)
+	ds, err := f.s.Dialogs(f.ctx, a.ID, herald.DialogCursor{}, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1566,6 +1643,70 @@ func testDialogs(t *testing.T, f *fixture) {
 		want{chat: ab.ID, peer: a.ID, last: 2, lastBody: "ab 2", unread: 0, read: 3, peerRead: 3, role: herald.RoleMember},
 		want{chat: g.ID, last: 4, lastBody: "g 4", unread: 3, read: 1, peerRead: 4, role: herald.RoleMember},
 	)
+}
+
+// The chat list comes in pages that, read one after another from each
+// page's last line, list every chat once, newest activity first, chats
+// equally recent by id, downward.
+func testDialogsPaging(t *testing.T, f *fixture) {
+	a := f.user()
+	var chats []herald.Chat
+	for range 4 {
+		chats = append(chats, f.direct(a.ID, f.user().ID))
+	}
+	// Three groups made at one instant: the cursor must break the tie.
+	at := f.tick()
+	for range 3 {
+		g, _, err := f.s.CreateGroup(f.ctx, herald.Chat{Title: "tie", CreatedBy: a.ID, CreatedAt: at}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chats = append(chats, g)
+	}
+	f.send(chats[1].ID, a.ID, "moves chat 1 to the top")
+	f.send(chats[5].ID, a.ID, "and chat 5 above it")
+
+	all, err := f.s.Dialogs(f.ctx, a.ID, herald.DialogCursor{}, 1000)
+	if err != nil || len(all) != len(chats) {
+		t.Fatalf("Dialogs: %d lines, %v; want %d", len(all), err, len(chats))
+	}
+	for i := 1; i < len(all); i++ {
+		p, d := all[i-1], all[i]
+		if d.Active.After(p.Active) || (d.Active.Equal(p.Active) && d.Chat.ID > p.Chat.ID) {
+			t.Errorf("line %d (chat %d, active %v) comes after chat %d, active %v", i, d.Chat.ID, d.Active, p.Chat.ID, p.Active)
+		}
+	}
+	if all[0].Chat.ID != chats[5].ID || all[1].Chat.ID != chats[1].ID {
+		t.Errorf("top of the list: chats %d, %d; want %d, %d", all[0].Chat.ID, all[1].Chat.ID, chats[5].ID, chats[1].ID)
+	}
+	for _, size := range []int{1, 2, 3, 7} {
+		var got []int64
+		var after herald.DialogCursor
+		for range 100 {
+			page, err := f.s.Dialogs(f.ctx, a.ID, after, size)
+			if err != nil {
+				t.Fatalf("page of %d after %+v: %v", size, after, err)
+			}
+			if len(page) > size {
+				t.Fatalf("page of %d has %d lines", size, len(page))
+			}
+			for _, d := range page {
+				got = append(got, d.Chat.ID)
+			}
+			if len(page) < size {
+				break
+			}
+			last := page[len(page)-1]
+			after = herald.DialogCursor{At: last.Active, ChatID: last.Chat.ID}
+		}
+		want := make([]int64, len(all))
+		for i, d := range all {
+			want[i] = d.Chat.ID
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("pages of %d: %v; want %v", size, got, want)
+		}
+	}
 }
 
 func testBodies(t *testing.T, f *fixture) {

@@ -786,6 +786,28 @@ await scenario('screenshots at desktop and phone width', async () => {
   await bobby.page.screenshot({ path: join(artifacts, 'group-phone.png') });
 });
 
+await scenario('a long chat list loads in pages as it is scrolled', async () => {
+  const danny = await person('danny');
+  await signup(danny);
+  // Seed through danny's own engine: 130 groups, more than a page of 100.
+  await danny.page.evaluate(async () => {
+    for (let i = 1; i <= 130; i++) {
+      await globalThis.herald.call('groups.create', JSON.stringify({ title: `Pile ${i}` }));
+    }
+  });
+  await danny.page.reload();
+  const pile = (n) => chats(danny).getByRole('button', { name: new RegExp(`^(\\S+ )?Pile ${n}(?!\\d)`) });
+  await visible(pile(130));
+  const shown = await chats(danny).getByRole('button').count();
+  if (shown !== 100 || (await pile(1).count()) !== 0) throw new Error(`first page shows ${shown} chats, Pile 1 among them: ${await pile(1).count()}`);
+  // Scrolled to the bottom, the next page (the other 30) comes in.
+  await chats(danny).evaluate((ul) => { ul.scrollTop = ul.scrollHeight; });
+  await visible(pile(1));
+  const all = await chats(danny).getByRole('button').count();
+  if (all !== 130) throw new Error(`after scrolling ${all} chats are listed, not 130`);
+  await danny.context.close();
+});
+
 await scenario('phone width 320 and 430: nothing wider than the screen, labelled menus, one New menu, SVG icons', async () => {
   const long = 'This last message is long enough to run well past the edge of any phone screen, '.repeat(4) + 'Pneumonoultramicroscopicsilicovolcanoconiosis'.repeat(3);
   await openChat(alice, 'bobby');

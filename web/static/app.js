@@ -82,6 +82,9 @@ const state = {
   conn: 'connecting',
   secrets: new Map(),    // secret chats, username → {peer_id, username, chat_id, last, unread}
   upload: null,          // the file being uploaded: {file, caption, peer}
+  chatsNext: null,       // where the next page of the chat list starts (null: no more)
+  chatsWanted: 0,        // how many chats to keep loaded when the list reloads
+  chatsMore: null,       // the page being loaded on scroll
 };
 
 // ---- session storage -----------------------------------------------------
@@ -316,21 +319,78 @@ function renderConn() {
 
 // ---- chat list -------------------------------------------------------------
 
-async function loadChats() {
-  const list = await call('chats.list');
-  state.chats.clear();
-  // The server orders chats without messages by when they were created,
-  // which the page cannot see: such a chat keeps its place by borrowing
-  // the time of the chat above it.
-  let above = Date.now();
-  for (const d of list.dialogs || []) {
+// The chat list comes in pages; more load as it is scrolled down.
+const CHATS_PAGE = 100;
+
+// addChats puts a page of the list into state.chats. The server orders
+// chats without messages by when they were created, which the page cannot
+// see: such a chat keeps its place by borrowing the time of the chat above
+// it.
+function addChats(dialogs, above) {
+  for (const d of dialogs || []) {
     const since = d.last ? d.last.sent_at : above;
     above = since;
     state.chats.set(d.chat.id, { chat: d.chat, last: d.last || null, since, unread: d.unread || 0, read_id: d.read_id || 0, peer_read_id: d.peer_read_id || 0 });
   }
+  return above;
+}
+
+// loadChats (re)loads the list from the top, as many pages as were loaded
+// before, so a reload after an update keeps what the user scrolled to.
+async function loadChats() {
+  const want = Math.max(state.chatsWanted, CHATS_PAGE);
+  const pages = [];
+  let next = null;
+  let count = 0;
+  do {
+    const list = await call('chats.list', next ? { limit: CHATS_PAGE, offset: next } : { limit: CHATS_PAGE });
+    pages.push(list.dialogs || []);
+    count += (list.dialogs || []).length;
+    next = list.next || null;
+  } while (next && count < want);
+  state.chats.clear();
+  let above = Date.now();
+  for (const p of pages) above = addChats(p, above);
+  state.chatsNext = next;
+  state.chatsWanted = count;
   renderChats();
   if (state.open && state.open.id && state.chats.has(state.open.id)) renderHead();
+  fillChats();
 }
+
+// loadMoreChats adds the next page at the bottom, once at a time.
+function loadMoreChats() {
+  if (!state.chatsNext || state.chatsMore) return state.chatsMore;
+  const from = state.chatsNext;
+  state.chatsMore = (async () => {
+    try {
+      const list = await call('chats.list', { limit: CHATS_PAGE, offset: from });
+      if (state.chatsNext !== from) return; // the list was reloaded meanwhile
+      let above = Date.now();
+      for (const e of state.chats.values()) above = Math.min(above, e.since || above);
+      addChats(list.dialogs, above);
+      state.chatsNext = list.next || null;
+      state.chatsWanted = state.chats.size;
+      renderChats();
+    } finally {
+      state.chatsMore = null;
+    }
+    fillChats();
+  })();
+  return state.chatsMore;
+}
+
+// fillChats loads more while the list does not fill its box: no
+// scrollbar, no scroll event.
+function fillChats() {
+  const ul = $('chats');
+  if (state.chatsNext && ul.scrollHeight <= ul.clientHeight + 200) loadMoreChats().catch(() => {});
+}
+
+$('chats').addEventListener('scroll', () => {
+  const ul = $('chats');
+  if (ul.scrollTop + ul.clientHeight >= ul.scrollHeight - 200) loadMoreChats().catch(() => {});
+});
 
 let chatsTimer = 0;
 function reloadChatsSoon() {

@@ -47,7 +47,7 @@ var methods = map[string]pair{
 	"users.block":      typed[pb.BlockRequest, pb.Empty](),
 	"server.info":      typed[pb.Empty, pb.ServerInfo](),
 	"devices.list":     typed[pb.Empty, pb.DeviceList](),
-	"chats.list":       typed[pb.Empty, pb.DialogList](),
+	"chats.list":       typed[pb.ChatsRequest, pb.DialogList](),
 	"chats.get":        typed[pb.GetChatRequest, pb.Chat](),
 	"chats.leave":      typed[pb.ChatRequest, pb.Empty](),
 	"chats.mute":       typed[pb.MuteRequest, pb.Chat](),

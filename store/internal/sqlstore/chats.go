@@ -2,8 +2,7 @@ package sqlstore
 
 import (
 	"context"
-	"slices"
-	"time"
+	"math"
 
 	"github.com/heraldim/herald"
 )
@@ -55,6 +54,13 @@ func (r Reads) Members(ctx context.Context, chatID int64) ([]herald.Member, erro
 	return out, r.d.wrap("Members", err)
 }
 
+// OwnedChats implements store.Store.
+func (r Reads) OwnedChats(ctx context.Context, userID int64) (int, error) {
+	var n int
+	err := r.q.QueryRow(ctx, `SELECT count(*) FROM members WHERE user_id = ? AND role = ?`, userID, int(herald.RoleOwner)).Scan(&n)
+	return n, r.d.wrap("OwnedChats", err)
+}
+
 // ChatByID reads chat id through q, the read pool or a writer's
 // transaction.
 func (d Dialect) ChatByID(ctx context.Context, q Querier, id int64) (herald.Chat, error) {
@@ -71,10 +77,7 @@ func (r Reads) Chat(ctx context.Context, chatID int64) (herald.Chat, error) {
 }
 
 // FinishDialogs completes Dialogs' lines once each store has read what
-// DialogChats leaves out: it puts in each direct chat's peer from users,
-// and orders the lines by their last message, or the chat's creation when
-// it has none, most recent first. Stable, so lines as recent keep
-// DialogChats' order.
+// DialogChats leaves out: it puts in each direct chat's peer from users.
 func FinishDialogs(ds []herald.Dialog, users map[int64]herald.User) {
 	for i := range ds {
 		if p := ds[i].Peer; p != nil {
@@ -82,33 +85,31 @@ func FinishDialogs(ds []herald.Dialog, users map[int64]herald.User) {
 			ds[i].Peer = &u
 		}
 	}
-	slices.SortStableFunc(ds, func(a, b herald.Dialog) int { return lastActivity(b).Compare(lastActivity(a)) })
 }
 
-func lastActivity(d herald.Dialog) time.Time {
-	if d.Last != nil {
-		return d.Last.SentAt
+// DialogChats is the first half of Dialogs: up to limit of the user's
+// chats after the cursor, with their role, read position and mute, most
+// recently active first. What each line needs besides (the last message,
+// the unread count, the peer's read position) each store reads its own
+// way, with DialogUnread, DialogPeerRead and DialogPeer.
+func (r Reads) DialogChats(ctx context.Context, userID int64, after herald.DialogCursor, limit int) ([]herald.Dialog, error) {
+	at, id := int64(math.MaxInt64), int64(math.MaxInt64)
+	if after != (herald.DialogCursor{}) {
+		at, id = Millis(after.At), after.ChatID
 	}
-	return d.Chat.CreatedAt
-}
-
-// DialogChats is the first half of Dialogs: the user's chats, with their
-// role, read position and mute, most recently active first. What each
-// line needs besides (the last message, the unread count, the peer's read
-// position) each store reads its own way, with DialogUnread, DialogPeerRead
-// and DialogPeer.
-func (r Reads) DialogChats(ctx context.Context, userID int64) ([]herald.Dialog, error) {
 	out, err := scanAll(ctx, r.q, func(row Row) (herald.Dialog, error) {
 		var d herald.Dialog
 		var role, muted int
+		var active int64
 		var err error
-		d.Chat, err = ScanChat(extraScan{row, []any{&role, &d.ReadSeq, &muted}})
-		d.Role, d.Muted = herald.Role(role), muted != 0
+		d.Chat, err = ScanChat(extraScan{row, []any{&role, &d.ReadSeq, &muted, &active}})
+		d.Role, d.Muted, d.Active = herald.Role(role), muted != 0, FromMillis(active)
 		return d, err
 	}, `SELECT c.id, c.kind, c.title, c.username, c.description, c.signatures, c.broadcast, c.pts, c.created_by, c.created_at, c.last_seq, c.member_count, c.ttl,
-		        c.taken_down, c.takedown_reason, m.role, m.read_seq, m.muted
+		        c.taken_down, c.takedown_reason, m.role, m.read_seq, m.muted, c.last_at
 		 FROM members m JOIN chats c ON c.id = m.chat_id
-		 WHERE m.user_id = ? ORDER BY c.last_at DESC, c.id DESC`, userID)
+		 WHERE m.user_id = ? AND (c.last_at < ? OR (c.last_at = ? AND c.id < ?))
+		 ORDER BY c.last_at DESC, c.id DESC LIMIT ?`, userID, at, at, id, limit)
 	return out, r.d.wrap("Dialogs", err)
 }
 
