@@ -271,3 +271,88 @@ func TestAutoDeleteNoticesPayASend(t *testing.T) {
 	}
 	rateLimited(t, "a third timer change at once", setTTL(3))
 }
+
+// A first message to a user created the direct chat, both memberships
+// and their updates before the send rate was checked, so a sender over
+// its rate still made a chat per stranger. The token is now spent first:
+// a refused first send, or a refused timer on a new chat, creates nothing.
+func TestRefusedFirstSendCreatesNoChat(t *testing.T) {
+	n := startLimited(t, func(l *service.Limits) { l.DirectPerSecond = 1 }) // a burst of 2
+	alice, bobby, carol, dave := signup(t, n, "alice"), signup(t, n, "bobby"), signup(t, n, "carol"), signup(t, n, "dave")
+	m := send(t, alice, to(bobby.user.name), "one")
+	send(t, alice, to(bobby.user.name), "two") // the burst is spent
+	_, err := alice.Send(ctxT(t), &pb.SendRequest{Peer: to(carol.user.name), Text: "hi stranger"})
+	rateLimited(t, "a first send over the rate", err)
+	_, err = alice.Forward(ctxT(t), m.ChatId, []int64{m.Id}, to(carol.user.name))
+	rateLimited(t, "a first forward over the rate", err)
+	err = alice.Call(ctxT(t), "chats.set_ttl", &pb.SetTTLRequest{Peer: to(dave.user.name), TtlMs: 3600_000}, nil)
+	rateLimited(t, "a timer on a new chat over the rate", err)
+	for _, d := range []*device{carol, dave} {
+		chats, err := d.Chats(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(chats) != 0 {
+			t.Fatalf("%s has %d chats after refused writes; want none", d.user.name, len(chats))
+		}
+	}
+	chats, err := alice.Chats(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chats) != 1 {
+		t.Fatalf("alice has %d chats; want only the one with bobby", len(chats))
+	}
+}
+
+// Clearing a direct chat for both sides writes into both logs as a
+// delete for everyone does: it pays a send token, spent before anything
+// is deleted. Clearing for oneself stays free.
+func TestClearForEveryonePaysASend(t *testing.T) {
+	n := startLimited(t, func(l *service.Limits) { l.DirectPerSecond = 1 }) // a burst of 2
+	alice, bobby := signup(t, n, "alice"), signup(t, n, "bobby")
+	send(t, alice, to(bobby.user.name), "one")
+	send(t, alice, to(bobby.user.name), "two") // the burst is spent
+	clear := func(everyone bool) error {
+		var r pb.ClearResult
+		return alice.Call(ctxT(t), "messages.clear", &pb.ClearRequest{Peer: to(bobby.user.name), ForEveryone: everyone}, &r)
+	}
+	rateLimited(t, "clear for everyone after spending the burst", clear(true))
+	h, err := bobby.History(ctxT(t), &pb.HistoryRequest{Peer: to(alice.user.name), Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 2 {
+		t.Fatalf("bobby sees %d messages after a refused clear; want 2", len(h))
+	}
+	if err := clear(false); err != nil {
+		t.Fatalf("clear for me: %v", err)
+	}
+}
+
+// A login added a device row with no limit, so one password could make
+// rows without end. An account has at most MaxDevices; a login past it
+// is refused with a sentence saying to revoke one, and revoking frees a
+// place.
+func TestDevicesPerAccountAreCapped(t *testing.T) {
+	n := startLimited(t, func(l *service.Limits) { l.MaxDevices = 3 })
+	alice := signup(t, n, "alice")
+	login(t, n, alice.user)
+	extra := login(t, n, alice.user)
+	c := newClient(t, n.URL(), "", false, -1)
+	_, err := c.Login(ctxT(t), &pb.LoginRequest{Username: alice.user.name, Password: password, DeviceName: "fourth"})
+	if !herald.IsKind(err, herald.PermissionDenied) || !strings.Contains(err.Error(), "revoke") {
+		t.Fatalf("a fourth device: %v; want PERMISSION_DENIED saying to revoke one", err)
+	}
+	devs, err := alice.Devices(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(devs) != 3 {
+		t.Fatalf("alice has %d devices; want 3", len(devs))
+	}
+	if err := extra.Logout(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	login(t, n, alice.user)
+}

@@ -149,7 +149,17 @@ func (s *Service) CreateInvite(ctx context.Context) (string, error) {
 	return code, s.store.CreateInvite(ctx, code, s.now())
 }
 
+// newDevice adds a device for u, at most MaxDevices at once: a password
+// must not make rows without end. The count is read only after the
+// password is proven, so it tells a guesser nothing.
 func (s *Service) newDevice(ctx context.Context, u herald.User, name string) (Session, error) {
+	devs, err := s.store.Devices(ctx, u.ID)
+	if err != nil {
+		return Session{}, err
+	}
+	if len(devs) >= s.rl.maxDevices {
+		return Session{}, herald.Errorf(herald.PermissionDenied, "this account has %d devices, the most it may have; revoke one (devices, revoke) on a logged-in device first", len(devs))
+	}
 	raw := make([]byte, herald.MinTokenBytes)
 	rand.Read(raw)
 	token := base64.RawURLEncoding.EncodeToString(raw)

@@ -593,7 +593,7 @@ func (s *Service) BotSend(ctx context.Context, c Caller, p SendParams, x herald.
 	if err := canPost(ch, mem); err != nil {
 		return herald.Message{}, err
 	}
-	if err := s.sendAllowed(ctx, c, ch, 1); err != nil {
+	if err := s.sendAllowed(ctx, c, ch, 1, false); err != nil {
 		return herald.Message{}, err
 	}
 	if p.ReplyTo > 0 {

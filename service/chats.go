@@ -89,6 +89,27 @@ func (s *Service) resolve(ctx context.Context, c Caller, p Peer, create bool, pr
 	return ch, m, err
 }
 
+// resolveToWrite is resolve for a write of n messages that may start a
+// direct chat (a first message, forward or timer). A chat that does not
+// exist yet is created only after the n send tokens are spent, so a
+// sender over its rate creates no chat, memberships or updates. paid says
+// the tokens were spent here; the caller then does not spend them again.
+// (A bot's first write to a user pays into its bucket for chat 0.)
+func (s *Service) resolveToWrite(ctx context.Context, c Caller, p Peer, n int, preview ...bool) (herald.Chat, herald.Member, bool, error) {
+	ch, m, err := s.resolve(ctx, c, p, false, preview...)
+	if err == nil || p.Username == "" || !herald.IsKind(err, herald.NotFound) {
+		return ch, m, false, err
+	}
+	if _, uerr := s.ResolveUser(ctx, p.Username); uerr != nil {
+		return ch, m, false, err // no such user: the chat's own answer
+	}
+	if err := s.spend(ctx, c, herald.Chat{Kind: herald.Direct}, n); err != nil {
+		return ch, m, false, err
+	}
+	ch, m, err = s.resolve(ctx, c, p, true, preview...)
+	return ch, m, true, err
+}
+
 // directChat finds or creates the direct chat with other. A new account
 // may start only so many conversations a day: the usual shape of spam is
 // a fresh account writing to strangers.

@@ -160,16 +160,19 @@ func (s *Service) SetAutoDelete(ctx context.Context, c Caller, p Peer, ttl time.
 	if ttl != 0 && (ttl < herald.MinAutoDelete || ttl > herald.MaxAutoDelete) {
 		return herald.Chat{}, herald.Errorf(herald.Invalid, "an auto-delete timer is off, or between 1 hour and 365 days")
 	}
-	ch, m, err := s.resolve(ctx, c, p, true)
+	// The service message reaches every member as a send does; on a new
+	// direct chat it is paid before the chat is created.
+	ch, m, paid, err := s.resolveToWrite(ctx, c, p, 1)
 	if err != nil {
 		return ch, err
 	}
 	if ch.Kind != herald.Direct && m.Role < herald.RoleAdmin {
 		return ch, herald.Errorf(herald.PermissionDenied, "only the owner and admins can set the auto-delete timer")
 	}
-	// The service message reaches every member as a send does.
-	if err := s.spend(ctx, c, ch, 1); err != nil {
-		return ch, err
+	if !paid {
+		if err := s.spend(ctx, c, ch, 1); err != nil {
+			return ch, err
+		}
 	}
 	if err := s.store.SetChatTTL(ctx, ch.ID, ttl); err != nil {
 		return ch, err

@@ -33,6 +33,9 @@ type Limits struct {
 	// MemberChangesPerMinute is how many calls adding or removing members
 	// or changing roles one user may make per minute.
 	MemberChangesPerMinute int
+	// MaxDevices is how many devices (logged-in sessions) one account
+	// may have at once; a login past it is refused until one is revoked.
+	MaxDevices int
 }
 
 // DefaultLimits are generous for people and tight for scripts.
@@ -49,6 +52,7 @@ var DefaultLimits = Limits{
 	MaxOwnedChats:          500,
 	ReportsPerHour:         30,
 	MemberChangesPerMinute: 20,
+	MaxDevices:             100,
 }
 
 func (l Limits) withDefaults() Limits {
@@ -88,6 +92,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MemberChangesPerMinute <= 0 {
 		l.MemberChangesPerMinute = d.MemberChangesPerMinute
+	}
+	if l.MaxDevices <= 0 {
+		l.MaxDevices = d.MaxDevices
 	}
 	return l
 }
@@ -173,24 +180,26 @@ type limiters struct {
 	creates, reports *keyed
 	maxOwned         int
 	members          *keyed // membership changes per user
+	maxDevices       int
 }
 
 func newLimiters(b buckets, l Limits) *limiters {
 	l = l.withDefaults()
 	return &limiters{
-		signup:    newKeyed(b, "signup", float64(l.SignupsPerHourPerAddr)/3600, l.SignupsPerHourPerAddr, "signups from this address"),
-		direct:    newKeyed(b, "direct", l.DirectPerSecond, int(2*l.DirectPerSecond), "messages"),
-		group:     newKeyed(b, "group", l.GroupPerSecond, int(2*l.GroupPerSecond), "messages to groups"),
-		channel:   newKeyed(b, "channel", l.ChannelPerSecond, int(2*l.ChannelPerSecond), "channel posts"),
-		newChats:  newKeyed(b, "newchats", float64(l.NewAccountChatsPerDay)/86400, l.NewAccountChatsPerDay, "new conversations for a new account"),
-		joins:     newKeyed(b, "joins", float64(l.JoinsPerMinutePerChat)/60, l.JoinsPerMinutePerChat, "joins of this chat right now"),
-		loginName: newKeyed(b, "login-name", 1.0/12, 5, "failed logins"),
-		loginAddr: newKeyed(b, "login-addr", 1.0/3, 20, "failed logins"),
-		newAge:    l.NewAccountAge,
-		creates:   newKeyed(b, "creates", float64(l.CreatesPerHour)/3600, l.CreatesPerHour, "chats, links and bots created"),
-		reports:   newKeyed(b, "reports", float64(l.ReportsPerHour)/3600, l.ReportsPerHour, "reports"),
-		maxOwned:  l.MaxOwnedChats,
-		members:   newKeyed(b, "members", float64(l.MemberChangesPerMinute)/60, l.MemberChangesPerMinute, "membership changes"),
+		signup:     newKeyed(b, "signup", float64(l.SignupsPerHourPerAddr)/3600, l.SignupsPerHourPerAddr, "signups from this address"),
+		direct:     newKeyed(b, "direct", l.DirectPerSecond, int(2*l.DirectPerSecond), "messages"),
+		group:      newKeyed(b, "group", l.GroupPerSecond, int(2*l.GroupPerSecond), "messages to groups"),
+		channel:    newKeyed(b, "channel", l.ChannelPerSecond, int(2*l.ChannelPerSecond), "channel posts"),
+		newChats:   newKeyed(b, "newchats", float64(l.NewAccountChatsPerDay)/86400, l.NewAccountChatsPerDay, "new conversations for a new account"),
+		joins:      newKeyed(b, "joins", float64(l.JoinsPerMinutePerChat)/60, l.JoinsPerMinutePerChat, "joins of this chat right now"),
+		loginName:  newKeyed(b, "login-name", 1.0/12, 5, "failed logins"),
+		loginAddr:  newKeyed(b, "login-addr", 1.0/3, 20, "failed logins"),
+		newAge:     l.NewAccountAge,
+		creates:    newKeyed(b, "creates", float64(l.CreatesPerHour)/3600, l.CreatesPerHour, "chats, links and bots created"),
+		reports:    newKeyed(b, "reports", float64(l.ReportsPerHour)/3600, l.ReportsPerHour, "reports"),
+		maxOwned:   l.MaxOwnedChats,
+		members:    newKeyed(b, "members", float64(l.MemberChangesPerMinute)/60, l.MemberChangesPerMinute, "membership changes"),
+		maxDevices: l.MaxDevices,
 	}
 }
 

@@ -93,14 +93,14 @@ func (s *Service) Send(ctx context.Context, c Caller, p SendParams) (herald.Mess
 	if p.ReplyTo < 0 {
 		return herald.Message{}, herald.Errorf(herald.Invalid, "reply_to is a message id in this chat")
 	}
-	ch, mem, err := s.resolve(ctx, c, p.Peer, true, true)
+	ch, mem, paid, err := s.resolveToWrite(ctx, c, p.Peer, 1, true)
 	if err != nil {
 		return herald.Message{}, err
 	}
 	if err := canPost(ch, mem); err != nil {
 		return herald.Message{}, err
 	}
-	if err := s.sendAllowed(ctx, c, ch, 1); err != nil {
+	if err := s.sendAllowed(ctx, c, ch, 1, paid); err != nil {
 		return herald.Message{}, err
 	}
 	if p.ReplyTo > 0 {
@@ -222,16 +222,17 @@ func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []
 	if err != nil {
 		return nil, err
 	}
-	ch, mem, err := s.resolve(ctx, c, to, true, true)
+	// Every forwarded message is a message sent: one token each, all
+	// spent before any is read or stored (or a new chat created), so a
+	// batch is never half done.
+	ch, mem, paid, err := s.resolveToWrite(ctx, c, to, len(seqs), true)
 	if err != nil {
 		return nil, err
 	}
 	if err := canPost(ch, mem); err != nil {
 		return nil, err
 	}
-	// Every forwarded message is a message sent: one token each, all
-	// spent before any is read or stored, so a batch is never half done.
-	if err := s.sendAllowed(ctx, c, ch, len(seqs)); err != nil {
+	if err := s.sendAllowed(ctx, c, ch, len(seqs), paid); err != nil {
 		return nil, err
 	}
 	src := make([]herald.Message, 0, len(seqs))
@@ -562,11 +563,13 @@ func (s *Service) startCountdowns(ctx context.Context, c Caller, chatID, seq int
 	return nil
 }
 
-// sendAllowed applies the per-user send rates for n messages and, in
-// direct chats, the other person's block.
-func (s *Service) sendAllowed(ctx context.Context, c Caller, ch herald.Chat, n int) error {
-	if err := s.spend(ctx, c, ch, n); err != nil {
-		return err
+// sendAllowed applies the per-user send rates for n messages (unless
+// already paid) and, in direct chats, the other person's block.
+func (s *Service) sendAllowed(ctx context.Context, c Caller, ch herald.Chat, n int, paid bool) error {
+	if !paid {
+		if err := s.spend(ctx, c, ch, n); err != nil {
+			return err
+		}
 	}
 	if ch.Kind != herald.Direct {
 		return nil
@@ -612,6 +615,13 @@ func (s *Service) ClearHistory(ctx context.Context, c Caller, p Peer, forEveryon
 	}
 	if forEveryone && ch.Kind != herald.Direct {
 		return 0, herald.Errorf(herald.PermissionDenied, "history is cleared for both sides only in direct chats")
+	}
+	if forEveryone {
+		// It writes into both sides' logs as a delete for everyone does:
+		// one send token, spent before anything is deleted.
+		if err := s.spend(ctx, c, ch, 1); err != nil {
+			return 0, err
+		}
 	}
 	n := 0
 	for {
