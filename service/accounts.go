@@ -158,7 +158,7 @@ func (s *Service) newDevice(ctx context.Context, u herald.User, name string) (Se
 		return Session{}, err
 	}
 	if len(devs) >= s.rl.maxDevices {
-		return Session{}, herald.Errorf(herald.PermissionDenied, "this account has %d devices, the most it may have; revoke one (devices, revoke) on a logged-in device first", len(devs))
+		return Session{}, herald.Errorf(herald.PermissionDenied, "this account has %d devices, the most it may have; revoke one first (devices, then devices revoke ID, on a logged-in device)", len(devs))
 	}
 	raw := make([]byte, herald.MinTokenBytes)
 	rand.Read(raw)

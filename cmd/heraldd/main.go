@@ -114,6 +114,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	joinRate := fs.Int("join-rate", int(envFloat(getenv, "HERALD_JOIN_RATE", 0)), "joins of one group or channel per minute, counting every user; 0 for the default 120 (HERALD_JOIN_RATE)")
 	createRate := fs.Int("create-rate", int(envFloat(getenv, "HERALD_CREATE_RATE", 0)), "groups, channels, invite links and bots one user may create per hour; 0 for the default 60 (HERALD_CREATE_RATE)")
 	maxOwned := fs.Int("max-owned-chats", int(envFloat(getenv, "HERALD_MAX_OWNED_CHATS", 0)), "groups and channels one user may own; 0 for the default 500 (HERALD_MAX_OWNED_CHATS)")
+	maxDevices := fs.Int("max-devices", int(envFloat(getenv, "HERALD_MAX_DEVICES", 0)), "devices (logged-in sessions) one account may have at once; 0 for the default 100 (HERALD_MAX_DEVICES)")
 	reportRate := fs.Int("report-rate", int(envFloat(getenv, "HERALD_REPORT_RATE", 0)), "reports one user may file per hour; 0 for the default 30 (HERALD_REPORT_RATE)")
 	memberRate := fs.Int("member-rate", int(envFloat(getenv, "HERALD_MEMBER_RATE", 0)), "calls adding or removing members or changing roles one user may make per minute; 0 for the default 20 (HERALD_MEMBER_RATE)")
 	typingEvery := fs.Duration("typing-every", envDuration(getenv, "HERALD_TYPING_EVERY", 0), "how often one user's typing in one chat reaches the others; more often is dropped; 0 for the default 3s (HERALD_TYPING_EVERY)")
@@ -161,6 +162,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	cfg.AbuseLimits = service.Limits{DirectPerSecond: *sendRate, GroupPerSecond: *sendRate / 2, ChannelPerSecond: *sendRate / 2, SignupsPerHourPerAddr: *signupRate, JoinsPerMinutePerChat: *joinRate}
 	cfg.AbuseLimits.CreatesPerHour, cfg.AbuseLimits.MaxOwnedChats, cfg.AbuseLimits.ReportsPerHour = *createRate, *maxOwned, *reportRate
 	cfg.AbuseLimits.MemberChangesPerMinute, cfg.AbuseLimits.TypingEvery = *memberRate, *typingEvery
+	cfg.AbuseLimits.MaxDevices = *maxDevices
 
 	if sub == "migrate" {
 		if strings.HasPrefix(*db, "postgres://") || strings.HasPrefix(*db, "postgresql://") {
