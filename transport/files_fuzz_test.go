@@ -149,7 +149,13 @@ func FuzzFileLink(f *testing.F) {
 			if !bytes.Equal(w.Body.Bytes(), content) {
 				t.Fatalf("the link served %q", w.Body)
 			}
-		case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusMovedPermanently:
+		case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed:
+		case http.StatusMovedPermanently, http.StatusTemporaryRedirect:
+			// The router's redirect to the cleaned path ("." or ".."
+			// segments): it opens nothing, and must stay on this server.
+			if loc := w.Header().Get("Location"); !strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, "//") {
+				t.Fatalf("GET %s?%s redirects off the server, to %q", id, query, loc)
+			}
 		default:
 			t.Fatalf("GET %s?%s: %d %s", id, query, w.Code, w.Body)
 		}
