@@ -20,7 +20,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/heraldim/herald"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 	"google.golang.org/protobuf/proto"
@@ -97,7 +96,7 @@ type Client struct {
 }
 
 type session struct {
-	ws      *websocket.Conn
+	ws      wsConn
 	mu      sync.Mutex
 	pending map[uint64]chan *pb.Response
 	lost    chan struct{}
@@ -217,17 +216,16 @@ func (c *Client) Connect(ctx context.Context) error {
 }
 
 func (c *Client) dial(ctx context.Context) (*session, error) {
-	ws, _, err := websocket.Dial(ctx, c.wsURL, dialOptions())
+	ws, err := dialWS(ctx, c.wsURL)
 	if err != nil {
 		return nil, &herald.Error{Kind: herald.Unavailable, Msg: fmt.Sprintf("cannot reach the server at %s", c.opts.Server), Err: err}
 	}
-	ws.SetReadLimit(16 << 20)
 	s := &session{ws: ws, pending: map[uint64]chan *pb.Response{}, lost: make(chan struct{})}
 	go c.read(s)
 	if tok := c.Token(); tok != "" {
 		var res pb.AuthResult
 		if err := c.callOn(ctx, s, "auth.resume", &pb.AuthRequest{Token: tok}, &res); err != nil {
-			ws.Close(websocket.StatusNormalClosure, "")
+			ws.Close()
 			return nil, err
 		}
 		c.mu.Lock()
@@ -281,7 +279,7 @@ func (c *Client) loop(s *session) {
 	for {
 		select {
 		case <-c.stop:
-			s.ws.Close(websocket.StatusNormalClosure, "")
+			s.ws.Close()
 			<-s.lost
 			return
 		case <-s.lost:
@@ -324,7 +322,7 @@ func (c *Client) loop(s *session) {
 func (c *Client) read(s *session) {
 	defer s.end()
 	for {
-		_, data, err := s.ws.Read(context.Background())
+		data, err := s.ws.Read(context.Background())
 		if err != nil {
 			s.err = err
 			return
@@ -457,7 +455,7 @@ func (c *Client) callOn(ctx context.Context, s *session, method string, req, res
 	}
 	s.pending[id] = ch
 	s.mu.Unlock()
-	if err := s.ws.Write(ctx, websocket.MessageBinary, frame); err != nil {
+	if err := s.ws.Write(ctx, frame); err != nil {
 		s.mu.Lock()
 		if s.pending != nil {
 			delete(s.pending, id)

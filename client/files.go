@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,10 +60,6 @@ type ResumeStore interface {
 func (c *Client) httpBase() string {
 	return strings.TrimRight(c.opts.Server, "/")
 }
-
-// httpClient is shared by uploads and downloads; timeouts are per request
-// through contexts, since a chunk of a large file can take a while.
-var httpClient = &http.Client{}
 
 // UploadFile uploads the content of r (size bytes) with the tus protocol
 // and returns the file, ready to send with SendRequest.FileId. It first
@@ -150,34 +145,29 @@ func (c *Client) UploadFile(ctx context.Context, r io.ReadSeeker, size int64, op
 // SDK used only for files need not have its WebSocket up): the file of a
 // finished upload has the upload's id, and its ETag is the SHA-256.
 func (c *Client) finishedFile(ctx context.Context, id, sum, name string) *pb.File {
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, c.httpBase()+"/v1/files/"+id, nil)
-	if err != nil {
-		return nil
-	}
-	req.Header.Set("Authorization", "Bearer "+c.Token())
-	resp, err := httpClient.Do(req)
+	resp, err := doHTTP(ctx, &httpRequest{method: "HEAD", url: c.httpBase() + "/v1/files/" + id,
+		header: map[string]string{"Authorization": "Bearer " + c.Token()}})
 	if err != nil {
 		return nil
 	}
 	drain(resp)
-	if resp.StatusCode != http.StatusOK || strings.Trim(resp.Header.Get("ETag"), `"`) != sum {
+	if resp.status != statusOK || strings.Trim(resp.header("ETag"), `"`) != sum {
 		return nil
 	}
-	return &pb.File{Id: id, Name: name, Size: resp.ContentLength, Mime: resp.Header.Get("Content-Type"), Sha256: sum}
+	return &pb.File{Id: id, Name: name, Size: resp.length, Mime: resp.header("Content-Type"), Sha256: sum}
 }
 
-func (c *Client) authorize(req *http.Request) {
-	req.Header.Set("Authorization", "Bearer "+c.Token())
-	req.Header.Set("Tus-Resumable", "1.0.0")
+// tusHeader is the header of an upload request: the token and the tus
+// version, then extra's pairs.
+func (c *Client) tusHeader(extra ...string) map[string]string {
+	h := map[string]string{"Authorization": "Bearer " + c.Token(), "Tus-Resumable": "1.0.0"}
+	for i := 0; i+1 < len(extra); i += 2 {
+		h[extra[i]] = extra[i+1]
+	}
+	return h
 }
 
 func (c *Client) createUpload(ctx context.Context, size int64, sum string, opts UploadOptions) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.httpBase()+"/v1/uploads/", nil)
-	if err != nil {
-		return "", err
-	}
-	c.authorize(req)
-	req.Header.Set("Upload-Length", strconv.FormatInt(size, 10))
 	meta := []string{"filename " + b64(filepath.Base(opts.Name)), "sha256 " + b64(sum)}
 	if opts.Width > 0 && opts.Height > 0 {
 		meta = append(meta, "width "+b64(strconv.Itoa(opts.Width)), "height "+b64(strconv.Itoa(opts.Height)))
@@ -185,16 +175,16 @@ func (c *Client) createUpload(ctx context.Context, size int64, sum string, opts 
 	if opts.Duration > 0 {
 		meta = append(meta, "duration_ms "+b64(strconv.FormatInt(opts.Duration.Milliseconds(), 10)))
 	}
-	req.Header.Set("Upload-Metadata", strings.Join(meta, ","))
-	resp, err := httpClient.Do(req)
+	resp, err := doHTTP(ctx, &httpRequest{method: "POST", url: c.httpBase() + "/v1/uploads/",
+		header: c.tusHeader("Upload-Length", strconv.FormatInt(size, 10), "Upload-Metadata", strings.Join(meta, ","))})
 	if err != nil {
 		return "", herald.Errorf(herald.Unavailable, "cannot reach the server: %v", err)
 	}
 	defer drain(resp)
-	if resp.StatusCode != http.StatusCreated {
+	if resp.status != statusCreated {
 		return "", responseError(resp)
 	}
-	loc := resp.Header.Get("Location")
+	loc := resp.header("Location")
 	if loc == "" {
 		return "", herald.Errorf(herald.Internal, "the server created the upload but did not say where")
 	}
@@ -209,51 +199,39 @@ func (c *Client) createUpload(ctx context.Context, size int64, sum string, opts 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 func (c *Client) uploadOffset(ctx context.Context, loc string) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, loc, nil)
-	if err != nil {
-		return 0, err
-	}
-	c.authorize(req)
-	resp, err := httpClient.Do(req)
+	resp, err := doHTTP(ctx, &httpRequest{method: "HEAD", url: loc, header: c.tusHeader()})
 	if err != nil {
 		return 0, herald.Errorf(herald.Unavailable, "cannot reach the server: %v", err)
 	}
 	defer drain(resp)
-	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone {
+	if resp.status == statusNotFound || resp.status == statusGone {
 		return 0, herald.Errorf(herald.NotFound, "no such upload")
 	}
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
+	if resp.status != statusOK && resp.status != statusNoContent {
 		return 0, responseError(resp)
 	}
-	return strconv.ParseInt(resp.Header.Get("Upload-Offset"), 10, 64)
+	return strconv.ParseInt(resp.header("Upload-Offset"), 10, 64)
 }
 
 // patch sends one chunk and returns the server's new offset, and the
 // file when this chunk completed the upload.
 func (c *Client) patch(ctx context.Context, loc string, off int64, body io.Reader, n int64) (int64, *pb.File, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, loc, body)
-	if err != nil {
-		return 0, nil, err
-	}
-	c.authorize(req)
-	req.ContentLength = n
-	req.Header.Set("Content-Type", "application/offset+octet-stream")
-	req.Header.Set("Upload-Offset", strconv.FormatInt(off, 10))
-	resp, err := httpClient.Do(req)
+	resp, err := doHTTP(ctx, &httpRequest{method: "PATCH", url: loc, body: body, length: n,
+		header: c.tusHeader("Content-Type", "application/offset+octet-stream", "Upload-Offset", strconv.FormatInt(off, 10))})
 	if err != nil {
 		return 0, nil, herald.Errorf(herald.Unavailable, "the upload was interrupted (%v); run it again to resume", err)
 	}
 	defer drain(resp)
-	if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusOK {
+	if resp.status != statusNoContent && resp.status != statusOK {
 		return 0, nil, responseError(resp)
 	}
-	next, err := strconv.ParseInt(resp.Header.Get("Upload-Offset"), 10, 64)
+	next, err := strconv.ParseInt(resp.header("Upload-Offset"), 10, 64)
 	if err != nil {
 		return 0, nil, herald.Errorf(herald.Internal, "the server's answer has no Upload-Offset")
 	}
-	if id := resp.Header.Get("Herald-File-Id"); id != "" {
+	if id := resp.header("Herald-File-Id"); id != "" {
 		var f jsonFileWire
-		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&f); err != nil {
+		if err := json.NewDecoder(io.LimitReader(resp.body, 1<<16)).Decode(&f); err != nil {
 			return next, nil, herald.Errorf(herald.Internal, "the server's answer does not describe the file: %v", err)
 		}
 		return next, f.proto(), nil
@@ -279,16 +257,16 @@ func (f jsonFileWire) proto() *pb.File {
 		Width: f.Width, Height: f.Height, DurationMs: int64(f.Duration * 1000)}
 }
 
-func drain(resp *http.Response) {
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-	resp.Body.Close()
+func drain(resp *httpResponse) {
+	io.Copy(io.Discard, io.LimitReader(resp.body, 1<<16))
+	resp.body.Close()
 }
 
 // responseError turns an HTTP error answer into a herald error: the JSON
 // {"error":{kind,message}} of /v1/files, or the "KIND: sentence" text of
 // the upload endpoint, else the status.
-func responseError(resp *http.Response) error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+func responseError(resp *httpResponse) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.body, 4096))
 	var j struct {
 		Error struct{ Kind, Message string } `json:"error"`
 	}
@@ -304,26 +282,26 @@ func responseError(resp *http.Response) error {
 		}
 	}
 	kind := herald.Internal
-	switch resp.StatusCode {
-	case http.StatusBadRequest:
+	switch resp.status {
+	case statusBadRequest:
 		kind = herald.Invalid
-	case http.StatusUnauthorized:
+	case statusUnauthorized:
 		kind = herald.Unauthenticated
-	case http.StatusForbidden:
+	case statusForbidden:
 		kind = herald.PermissionDenied
-	case http.StatusNotFound, http.StatusGone:
+	case statusNotFound, statusGone:
 		kind = herald.NotFound
-	case http.StatusRequestEntityTooLarge:
+	case statusTooLarge:
 		kind = herald.TooLarge
-	case http.StatusConflict:
+	case statusConflict:
 		kind = herald.AlreadyExists
-	case http.StatusTooManyRequests:
+	case statusTooManyRequests:
 		kind = herald.RateLimited
-	case http.StatusServiceUnavailable, http.StatusBadGateway:
+	case statusUnavailable, statusBadGateway:
 		kind = herald.Unavailable
 	}
 	if text == "" {
-		text = resp.Status
+		text = fmt.Sprintf("HTTP status %d", resp.status)
 	}
 	return herald.Errorf(kind, "%s", text)
 }
@@ -349,37 +327,33 @@ func (c *Client) FileLink(ctx context.Context, id string, ttl time.Duration) (st
 // and the file's size, type and SHA-256 (from the ETag) for the caller to
 // check the whole.
 func (c *Client) DownloadRange(ctx context.Context, id string, from int64, w io.Writer, progress Progress) (int64, *pb.File, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.httpBase()+"/v1/files/"+id, nil)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.Token())
+	header := map[string]string{"Authorization": "Bearer " + c.Token()}
 	if from > 0 {
-		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", from))
+		header["Range"] = fmt.Sprintf("bytes=%d-", from)
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := doHTTP(ctx, &httpRequest{method: "GET", url: c.httpBase() + "/v1/files/" + id, header: header})
 	if err != nil {
 		return 0, nil, herald.Errorf(herald.Unavailable, "cannot reach the server: %v", err)
 	}
 	defer drain(resp)
 	switch {
-	case resp.StatusCode == http.StatusOK && from > 0:
+	case resp.status == statusOK && from > 0:
 		return 0, nil, herald.Errorf(herald.Internal, "the server ignored the range; start the download over")
-	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+	case resp.status == statusRangeNotSatisfiable:
 		return 0, nil, herald.Errorf(herald.Invalid, "the partial download is longer than the file; delete it and start over")
-	case resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent:
+	case resp.status != statusOK && resp.status != statusPartialContent:
 		return 0, nil, responseError(resp)
 	}
-	total := from + resp.ContentLength
+	total := from + resp.length
 	if progress == nil {
 		progress = func(int64, int64) {}
 	}
 	pw := &progressWriter{w: w, done: from, total: total, fn: progress}
-	n, err := io.Copy(pw, resp.Body)
+	n, err := io.Copy(pw, resp.body)
 	if err != nil {
 		return n, nil, herald.Errorf(herald.Unavailable, "the download was interrupted (%v); run it again to resume", err)
 	}
-	f := &pb.File{Id: id, Size: total, Mime: resp.Header.Get("Content-Type"), Sha256: strings.Trim(resp.Header.Get("ETag"), `"`)}
+	f := &pb.File{Id: id, Size: total, Mime: resp.header("Content-Type"), Sha256: strings.Trim(resp.header("ETag"), `"`)}
 	return n, f, nil
 }
 
