@@ -47,12 +47,13 @@ function el(tag, cls, text) {
 const engine = (async () => {
   const go = new Go();
   const ready = new Promise((resolve) => { globalThis.heraldReady = resolve; });
-  // The server names the engine by its content (herald.HASH.wasm, cached
-  // for good) in the preload link; herald.wasm is the same, revalidated.
+  // loader.js started compiling it as soon as the page's head was read
+  // (this is the same, should app.js run first). The server names the
+  // engine by its content in the preload link.
   const link = document.querySelector('link[rel="preload"][as="fetch"]');
-  const src = await WebAssembly.instantiateStreaming(fetch(link ? link.getAttribute('href') : 'herald.wasm'), go.importObject);
+  const module = await (globalThis.heraldModule ||= WebAssembly.compileStreaming(fetch(link ? link.getAttribute('href') : 'herald.wasm')));
   performance.mark('herald-compiled');
-  go.run(src.instance);
+  go.run(await WebAssembly.instantiate(module, go.importObject));
   await ready;
   performance.mark('herald-ready');
   return globalThis.herald;
