@@ -159,8 +159,9 @@ type Store interface {
 	SetChatTTL(ctx context.Context, chatID int64, ttl time.Duration) error
 
 	// CreateCall stores a ringing call, unless its caller or callee is
-	// busy in another call at c.StartedAt (AlreadyExists).
-	CreateCall(ctx context.Context, c herald.Call) error
+	// busy in another call at c.StartedAt: then it returns that person's
+	// id and AlreadyExists.
+	CreateCall(ctx context.Context, c herald.Call) (busy int64, err error)
 	// Call returns a call. NotFound.
 	Call(ctx context.Context, id string) (herald.Call, error)
 	// UpdateCall writes c's state, outcome, answering device and times

@@ -7,8 +7,14 @@ import (
 )
 
 // CreateCall implements store.Store.
-func (db *DB) CreateCall(ctx context.Context, c herald.Call) error {
-	return db.do(ctx, func(tx querier) error { return dialect.CreateCall(ctx, shim{tx}, c) })
+func (db *DB) CreateCall(ctx context.Context, c herald.Call) (int64, error) {
+	var busy int64
+	err := db.do(ctx, func(tx querier) error {
+		var err error
+		busy, err = dialect.CreateCall(ctx, shim{tx}, c)
+		return err
+	})
+	return busy, err
 }
 
 // UpdateCall implements store.Store.

@@ -17,7 +17,7 @@ func testCalls(t *testing.T, f *fixture) {
 	start := f.tick()
 	call := herald.Call{ID: "call-ab", ChatID: ab.ID, CallerID: a.ID, CalleeID: b.ID, CallerDevice: 7, Video: true,
 		State: herald.CallRinging, StartedAt: start}
-	if err := f.s.CreateCall(ctx, call); err != nil {
+	if _, err := f.s.CreateCall(ctx, call); err != nil {
 		t.Fatalf("CreateCall: %v", err)
 	}
 	got, err := f.s.Call(ctx, call.ID)
@@ -32,14 +32,18 @@ func testCalls(t *testing.T, f *fixture) {
 		name           string
 		caller, callee int64
 		chat           int64
+		busy           int64
 	}{
-		{"caller calls again", a.ID, c.ID, ac.ID},
-		{"someone calls the callee", c.ID, b.ID, ab.ID},
-		{"the callee calls back", b.ID, a.ID, ab.ID},
+		{"caller calls again", a.ID, c.ID, ac.ID, a.ID},
+		{"someone calls the callee", c.ID, b.ID, ab.ID, b.ID},
+		{"the callee calls back", b.ID, a.ID, ab.ID, b.ID},
 	} {
-		err := f.s.CreateCall(ctx, herald.Call{ID: "second-" + tc.name, ChatID: tc.chat, CallerID: tc.caller, CalleeID: tc.callee,
+		busy, err := f.s.CreateCall(ctx, herald.Call{ID: "second-" + tc.name, ChatID: tc.chat, CallerID: tc.caller, CalleeID: tc.callee,
 			State: herald.CallRinging, StartedAt: start.Add(time.Second)})
 		wantKind(t, "CreateCall while "+tc.name, err, herald.AlreadyExists)
+		if busy != tc.busy {
+			t.Errorf("CreateCall while %s: busy user %d, want %d", tc.name, busy, tc.busy)
+		}
 	}
 
 	// Two devices answer at once: exactly one wins.
@@ -86,18 +90,18 @@ func testCalls(t *testing.T, f *fixture) {
 	if got, _ := f.s.Call(ctx, call.ID); got != end {
 		t.Errorf("ended call = %+v, want %+v", got, end)
 	}
-	if err := f.s.CreateCall(ctx, herald.Call{ID: "after", ChatID: ab.ID, CallerID: b.ID, CalleeID: a.ID, CallerDevice: 1,
+	if _, err := f.s.CreateCall(ctx, herald.Call{ID: "after", ChatID: ab.ID, CallerID: b.ID, CalleeID: a.ID, CallerDevice: 1,
 		State: herald.CallRinging, StartedAt: start.Add(2 * time.Minute)}); err != nil {
 		t.Errorf("CreateCall after the first ended: %v", err)
 	}
 
 	// A call that rang out without a hang-up stops making c busy.
-	if err := f.s.CreateCall(ctx, herald.Call{ID: "rang-out", ChatID: ac.ID, CallerID: c.ID, CalleeID: a.ID,
+	if _, err := f.s.CreateCall(ctx, herald.Call{ID: "rang-out", ChatID: ac.ID, CallerID: c.ID, CalleeID: a.ID,
 		State: herald.CallRinging, StartedAt: start.Add(2 * time.Minute)}); herald.ErrorKind(err) != herald.AlreadyExists {
 		t.Errorf("CreateCall to a ringing a = %v, want AlreadyExists", err)
 	}
 	late := start.Add(2*time.Minute + herald.CallRingTimeout)
-	if err := f.s.CreateCall(ctx, herald.Call{ID: "later", ChatID: ac.ID, CallerID: c.ID, CalleeID: a.ID,
+	if _, err := f.s.CreateCall(ctx, herald.Call{ID: "later", ChatID: ac.ID, CallerID: c.ID, CalleeID: a.ID,
 		State: herald.CallRinging, StartedAt: late}); err != nil {
 		t.Errorf("CreateCall once the ringing call timed out: %v", err)
 	}

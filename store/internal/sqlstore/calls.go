@@ -31,20 +31,20 @@ func (r Reads) Call(ctx context.Context, id string) (herald.Call, error) {
 
 // CreateCall implements store.Store: the busy check and the insert run
 // in one transaction, so two calls to one person cannot both ring.
-func (d Dialect) CreateCall(ctx context.Context, tx Querier, c herald.Call) error {
+func (d Dialect) CreateCall(ctx context.Context, tx Querier, c herald.Call) (int64, error) {
 	for _, u := range []int64{c.CallerID, c.CalleeID} {
 		busy, err := d.inCall(ctx, tx, u, c.StartedAt)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if busy {
-			return herald.Errorf(herald.AlreadyExists, "busy in another call")
+			return u, herald.Errorf(herald.AlreadyExists, "busy in another call")
 		}
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO calls (`+callCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.ChatID, c.CallerID, c.CalleeID, c.CallerDevice, c.CalleeDevice, Flag(c.Video), string(c.State), c.Outcome,
 		Millis(c.StartedAt), Millis(c.AcceptedAt), Millis(c.EndedAt))
-	return d.wrap("CreateCall", err)
+	return 0, d.wrap("CreateCall", err)
 }
 
 // inCall reports whether userID has a call that still occupies them at t.
