@@ -52,6 +52,15 @@ func (s *Service) StartCall(ctx context.Context, c Caller, p Peer, video bool, o
 	if err := validSDP(offer); err != nil {
 		return herald.Call{}, err
 	}
+	if p.Username != "" {
+		// Before the chat is found or made: a block refuses the call
+		// as a call, not as a message.
+		if u, err := s.ResolveUser(ctx, p.Username); err == nil {
+			if err := s.blockedBy(ctx, u.ID, c.UserID, "calls"); err != nil {
+				return herald.Call{}, err
+			}
+		}
+	}
 	ch, _, paid, err := s.resolveToWrite(ctx, c, p, 1)
 	if err != nil {
 		return herald.Call{}, err
