@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"github.com/heraldim/herald/client"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -255,7 +257,10 @@ func TestWasmIsCurrent(t *testing.T) {
 // TestBrowser runs the end-to-end scenarios of e2e/test.mjs: Debian's
 // Chromium driven by playwright-core against this test's real server.
 // Without node or chromium it skips, except under CI=true, where it fails.
-func TestBrowser(t *testing.T) {
+// needBrowser returns the Chromium to drive, once web/e2e's packages are
+// installed; without Chromium or Node the test skips, or fails under CI.
+func needBrowser(t *testing.T, ctx context.Context) string {
+	t.Helper()
 	ci := os.Getenv("CI") == "true"
 	missing := func(what string) {
 		if ci {
@@ -275,13 +280,28 @@ func TestBrowser(t *testing.T) {
 			missing(tool)
 		}
 	}
+	npmOnce.Do(func() {
+		npm := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
+		npm.Dir = "e2e"
+		if out, err := npm.CombinedOutput(); err != nil {
+			npmErr = fmt.Errorf("npm ci: %v\n%s", err, out)
+		}
+	})
+	if npmErr != nil {
+		t.Fatal(npmErr)
+	}
+	return chromium
+}
+
+var (
+	npmOnce sync.Once
+	npmErr  error
+)
+
+func TestBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 7*time.Minute)
 	defer cancel()
-	npm := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
-	npm.Dir = "e2e"
-	if out, err := npm.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci: %v\n%s", err, out)
-	}
+	chromium := needBrowser(t, ctx)
 	// The scenarios search the data directory for markers in secret
 	// messages and files: the server must have stored ciphertext only.
 	data := t.TempDir()
@@ -299,5 +319,23 @@ func TestBrowser(t *testing.T) {
 	t.Logf("screenshots in %s\n%s", artifacts, out)
 	if err != nil {
 		t.Fatalf("browser scenarios failed: %v", err)
+	}
+}
+
+// TestBrowserCalls runs web/e2e/calls.mjs: a video call between two
+// Chromium pages with fake camera and microphone, over WebRTC on
+// loopback, signalled through a real heraldd.
+func TestBrowserCalls(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	chromium := needBrowser(t, ctx)
+	n := startNodeIn(t, t.TempDir())
+	node := exec.CommandContext(ctx, "node", "calls.mjs")
+	node.Dir = "e2e"
+	node.Env = append(os.Environ(), "HERALD_URL="+n.URL(), "CHROMIUM="+chromium)
+	out, err := node.CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("call scenarios failed: %v", err)
 	}
 }

@@ -69,6 +69,11 @@ var methods = map[string]pair{
 	"files.get":        typed[pb.FileRequest, pb.File](),
 	"files.link":       typed[pb.FileLinkRequest, pb.FileLink](),
 	"messages.press":   typed[pb.PressRequest, pb.PressResult](),
+	"calls.start":      typed[pb.StartCallRequest, pb.CallInfo](),
+	"calls.answer":     typed[pb.AnswerCallRequest, pb.CallInfo](),
+	"calls.decline":    typed[pb.CallRequest, pb.Empty](),
+	"calls.hangup":     typed[pb.CallRequest, pb.Empty](),
+	"calls.candidate":  typed[pb.CallCandidateRequest, pb.Empty](),
 }
 
 var (
@@ -239,6 +244,8 @@ func (b *bridge) pump(c *client.Client, gen int, h handlers) {
 				h.onEvent.Invoke("typing", marshal(ev.Typing))
 			case ev.CallbackAnswer != nil:
 				h.onEvent.Invoke("answer", marshal(ev.CallbackAnswer))
+			case ev.Call != nil:
+				h.onEvent.Invoke("call", marshal(ev.Call))
 			case ev.Resync:
 				h.onEvent.Invoke("resync", "{}")
 			}
