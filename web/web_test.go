@@ -127,6 +127,16 @@ func TestSecurityHeaders(t *testing.T) {
 		if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "'unsafe-eval'") {
 			t.Errorf("GET %s: the policy allows inline or eval'd script: %q", path, csp)
 		}
+		// Calls need the camera and microphone, for this origin only.
+		pp := h.Get("Permissions-Policy")
+		for _, d := range []string{"camera=(self)", "microphone=(self)", "display-capture=(self)", "geolocation=()"} {
+			if !strings.Contains(pp, d) {
+				t.Errorf("GET %s: Permissions-Policy %q lacks %q", path, pp, d)
+			}
+		}
+		if strings.Contains(pp, "*") {
+			t.Errorf("GET %s: Permissions-Policy %q lets other origins in", path, pp)
+		}
 		for k, v := range map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"} {
 			if h.Get(k) != v {
 				t.Errorf("GET %s: %s = %q, want %q", path, k, h.Get(k), v)
@@ -330,9 +340,13 @@ func TestBrowserCalls(t *testing.T) {
 	defer cancel()
 	chromium := needBrowser(t, ctx)
 	n := startNodeIn(t, t.TempDir())
+	artifacts, err := filepath.Abs(filepath.Join("..", "test-artifacts", "web"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	node := exec.CommandContext(ctx, "node", "calls.mjs")
 	node.Dir = "e2e"
-	node.Env = append(os.Environ(), "HERALD_URL="+n.URL(), "CHROMIUM="+chromium)
+	node.Env = append(os.Environ(), "HERALD_URL="+n.URL(), "CHROMIUM="+chromium, "HERALD_ARTIFACTS="+artifacts)
 	out, err := node.CombinedOutput()
 	t.Logf("%s", out)
 	if err != nil {

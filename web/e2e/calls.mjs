@@ -9,6 +9,8 @@
 
 import { chromium } from 'playwright-core';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 
 const base = process.env.HERALD_URL;
 if (!base) {
@@ -16,6 +18,8 @@ if (!base) {
   process.exit(2);
 }
 const PASSWORD = 'correct horse battery';
+const artifacts = process.env.HERALD_ARTIFACTS || 'artifacts';
+mkdirSync(artifacts, { recursive: true });
 const WAIT = 60_000;
 
 const browser = await chromium.launch({
@@ -57,6 +61,8 @@ async function person(name) {
 }
 
 const button = (p, name) => p.page.getByRole('button', { name, exact: true });
+// The call panel's controls; the chat header has a Mute (notifications) too.
+const callButton = (p, name) => p.page.getByRole('region', { name: 'Call', exact: true }).getByRole('button', { name, exact: true });
 const messages = (p) => p.page.getByRole('list', { name: 'Messages', exact: true });
 const message = (p, text) => messages(p).getByRole('listitem').filter({ hasText: text });
 const visible = (loc) => loc.first().waitFor({ state: 'visible', timeout: WAIT });
@@ -120,11 +126,11 @@ await scenario('two people and a direct chat', async () => {
 
 await scenario('a video call connects; both decode frames and hear sound', async () => {
   await button(alice, 'Video call').click();
-  await visible(button(bobby, 'Accept'));
+  await visible(callButton(bobby, 'Accept'));
   await visible(alice.page.getByText('Ringing…'));
-  await button(bobby, 'Accept').click();
-  await visible(button(alice, 'Hang up'));
-  await visible(button(bobby, 'Hang up'));
+  await callButton(bobby, 'Accept').click();
+  await visible(callButton(alice, 'Hang up'));
+  await visible(callButton(bobby, 'Hang up'));
   for (const p of [alice, bobby]) {
     const first = await until(`${p.name} decodes frames`, async () => {
       const s = await stats(p);
@@ -144,11 +150,12 @@ await scenario('a video call connects; both decode frames and hear sound', async
       return { w, ok: w > 0 };
     });
   }
+  await alice.page.screenshot({ path: join(artifacts, 'call-video-alice.png') });
 });
 
 await scenario('mute silences alice for bobby', async () => {
-  await button(alice, 'Mute').click();
-  if (await button(alice, 'Mute').getAttribute('aria-pressed') !== 'true') throw new Error('Mute is not shown as pressed');
+  await callButton(alice, 'Mute').click();
+  if (await callButton(alice, 'Mute').getAttribute('aria-pressed') !== 'true') throw new Error('Mute is not shown as pressed');
   // Once the muted track reaches bobby, the energy he receives stops growing.
   let prev = null;
   await until('bobby hears silence', async () => {
@@ -157,7 +164,7 @@ await scenario('mute silences alice for bobby', async () => {
     prev = s;
     return { ...s, ok: quiet };
   });
-  await button(alice, 'Mute').click();
+  await callButton(alice, 'Mute').click();
   await until('bobby hears alice again', async () => {
     const s = await stats(bobby);
     return { ...s, ok: s.level > 0 };
@@ -165,21 +172,25 @@ await scenario('mute silences alice for bobby', async () => {
 });
 
 await scenario('hang-up ends the call on both sides and leaves a record in the chat', async () => {
-  await button(bobby, 'Hang up').click();
-  await hidden(button(alice, 'Hang up'));
-  await hidden(button(bobby, 'Hang up'));
+  await callButton(bobby, 'Hang up').click();
+  await hidden(callButton(alice, 'Hang up'));
+  await hidden(callButton(bobby, 'Hang up'));
   await visible(message(alice, 'Outgoing video call, 0:'));
   await visible(message(bobby, 'Incoming video call, 0:'));
   const open = await alice.page.evaluate(() => window.__pcs.filter((c) => c.connectionState !== 'closed').length);
   if (open !== 0) throw new Error(`alice still has ${open} open peer connections`);
 });
 
-await scenario('a declined voice call', async () => {
+await scenario('a voice call rings while no chat is open, and is declined', async () => {
+  await bobby.page.reload();
+  await visible(button(bobby, 'New chat'));
   await button(alice, 'Voice call').click();
-  await visible(button(bobby, 'Decline'));
-  await button(bobby, 'Decline').click();
-  await hidden(button(alice, 'Hang up'));
+  await visible(callButton(bobby, 'Decline'));
+  await bobby.page.screenshot({ path: join(artifacts, 'call-incoming-bobby.png') });
+  await callButton(bobby, 'Decline').click();
+  await hidden(callButton(alice, 'Hang up'));
   await visible(message(alice, 'Declined call'));
+  await bobby.page.getByRole('list', { name: 'Chats', exact: true }).getByRole('button').filter({ hasText: aliceName }).first().click();
   await visible(message(bobby, 'You declined a call'));
 });
 
