@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/heraldim/herald"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 	"github.com/heraldim/herald/server"
+	"github.com/pion/turn/v4"
 )
 
 // startCallNode is a node whose calls ring for ring only.
@@ -268,4 +271,60 @@ func TestCallRefused(t *testing.T) {
 	wantCallKind(t, "one candidate too many", err, herald.RateLimited, "at most")
 	_, err = bob.AnswerCall(ctx, "not-a-call", answer)
 	wantCallKind(t, "answering a made-up call", err, herald.NotFound, "no such call")
+}
+
+// calls.ice_servers hands a device credentials for the node's relay that
+// the relay accepts; a node without a relay hands out none.
+func TestCallRelayCredentials(t *testing.T) {
+	n, err := server.Open(server.Config{
+		Listen: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: cheap, AbuseLimits: lax,
+		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Media: server.Media{UDP: "127.0.0.1:0"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Serve()
+	t.Cleanup(func() { n.Shutdown(t.Context()) })
+	alice := signup(t, n, "alice")
+	var list pb.IceServerList
+	if err := alice.Call(ctxT(t), "calls.ice_servers", &pb.Empty{}, &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Servers) != 1 || len(list.Servers[0].Urls) != 1 || !strings.HasPrefix(list.Servers[0].Urls[0], "turn:127.0.0.1:") ||
+		!strings.HasSuffix(list.Servers[0].Username, fmt.Sprintf(":%d", alice.user.id)) {
+		t.Fatalf("ice servers %+v", list.Servers)
+	}
+	s := list.Servers[0]
+	addr := strings.TrimSuffix(strings.TrimPrefix(s.Urls[0], "turn:"), "?transport=udp")
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c, err := turn.NewClient(&turn.ClientConfig{TURNServerAddr: addr, STUNServerAddr: addr, Username: s.Username, Password: s.Credential,
+		Realm: "herald", Conn: conn, RTO: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	relayed, err := c.Allocate()
+	if err != nil {
+		t.Fatalf("the relay refuses the node's own credentials: %v", err)
+	}
+	defer relayed.Close()
+	// Without -media-allow-private the relay reaches no loopback peer.
+	if err := c.CreatePermission(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}); err == nil {
+		t.Error("the relay let a client reach a loopback address")
+	}
+
+	plain := startCallNode(t, time.Minute)
+	bob := signup(t, plain, "bobby")
+	list.Reset()
+	if err := bob.Call(ctxT(t), "calls.ice_servers", &pb.Empty{}, &list); err != nil || len(list.Servers) != 0 {
+		t.Errorf("a node without a relay: %v, %v", list.Servers, err)
+	}
 }

@@ -224,6 +224,27 @@ func (s *Service) CallCandidate(ctx context.Context, c Caller, callID, candidate
 	return nil
 }
 
+// ICEServer is a STUN or TURN server a device's WebRTC uses for calls.
+type ICEServer struct {
+	URLs       []string
+	Username   string
+	Credential string
+}
+
+// ICEServers returns the relays the caller's device may use for calls,
+// with credentials that outlast the longest call; none when the node runs
+// no relay (devices then connect directly).
+func (s *Service) ICEServers(ctx context.Context, c Caller) ([]ICEServer, error) {
+	if c.Bot || c.DeviceID == 0 {
+		return nil, herald.Errorf(herald.PermissionDenied, "bots cannot place calls")
+	}
+	if s.ice == nil {
+		return nil, nil
+	}
+	out, err := s.ice(c.UserID, herald.CallMaxLength+herald.CallRingTimeout)
+	return out, herald.Wrap("service.ICEServers", err)
+}
+
 // callOf returns a call the caller is in; NOT_FOUND for anyone else, so
 // a call id tells a stranger nothing.
 func (s *Service) callOf(ctx context.Context, c Caller, callID string) (herald.Call, error) {

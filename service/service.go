@@ -35,6 +35,10 @@ const (
 
 // Config wires a Service.
 type Config struct {
+	// ICE gives a user's device the relay (TURN) servers for a call's
+	// media, with credentials valid for ttl; nil when the node runs no
+	// relay.
+	ICE    func(userID int64, ttl time.Duration) ([]ICEServer, error)
 	Store  store.Store
 	Bus    bus.Bus
 	Sealer *crypto.Sealer
@@ -104,6 +108,7 @@ type Service struct {
 	botRL      *botLimiters
 	rl         *limiters
 	typing     *typingGate
+	ice        func(userID int64, ttl time.Duration) ([]ICEServer, error)
 	calls      callLimits
 	callRing   time.Duration
 	preKeys    *preKeyLimits // secret chats' prekey claims (prekeylimits.go)
@@ -191,6 +196,7 @@ func New(cfg Config) *Service {
 	s.rl, s.botRL = newLimiters(b, cfg.Limits), newBotLimiters(b, cfg.BotLimits)
 	s.typing = newTypingGate(cfg.Limits.withDefaults().TypingEvery, s.now)
 	s.callRing = cfg.Limits.withDefaults().CallRing
+	s.ice = cfg.ICE
 	s.preKeys = newPreKeyLimits(b)
 	return s
 }

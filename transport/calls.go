@@ -30,6 +30,14 @@ var callMethods = map[string]method{
 	"calls.hangup": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.CallRequest) (proto.Message, error) {
 		return &pb.Empty{}, c.srv.svc.HangUp(ctx, caller, r.CallId)
 	}),
+	"calls.ice_servers": handler(true, func(ctx context.Context, c *conn, caller service.Caller, _ *pb.Empty) (proto.Message, error) {
+		servers, err := c.srv.svc.ICEServers(ctx, caller)
+		out := &pb.IceServerList{}
+		for _, s := range servers {
+			out.Servers = append(out.Servers, &pb.IceServer{Urls: s.URLs, Username: s.Username, Credential: s.Credential})
+		}
+		return out, err
+	}),
 	"calls.candidate": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.CallCandidateRequest) (proto.Message, error) {
 		return &pb.Empty{}, c.srv.svc.CallCandidate(ctx, caller, r.CallId, r.Candidate)
 	}),

@@ -43,8 +43,10 @@ async function person(name) {
   await page.addInitScript(() => {
     const Original = RTCPeerConnection;
     window.__pcs = [];
-    window.RTCPeerConnection = function (...args) {
-      const pc = new Original(...args);
+    // A scenario sets __forceRelay to make the page use the server's
+    // relay (TURN) only, as two devices behind NAT would.
+    window.RTCPeerConnection = function (config = {}, ...rest) {
+      const pc = new Original(window.__forceRelay ? { ...config, iceTransportPolicy: 'relay' } : config, ...rest);
       window.__pcs.push(pc);
       return pc;
     };
@@ -192,6 +194,36 @@ await scenario('a voice call rings while no chat is open, and is declined', asyn
   await visible(message(alice, 'Declined call'));
   await bobby.page.getByRole('list', { name: 'Chats', exact: true }).getByRole('button').filter({ hasText: aliceName }).first().click();
   await visible(message(bobby, 'You declined a call'));
+});
+
+await scenario('a call through the server\'s relay only (TURN), as behind NAT', async () => {
+  for (const p of [alice, bobby]) await p.page.evaluate(() => { window.__forceRelay = true; });
+  await button(alice, 'Video call').click();
+  await callButton(bobby, 'Accept').click();
+  await visible(callButton(alice, 'Hang up'));
+  for (const p of [alice, bobby]) {
+    await until(`${p.name} decodes frames through the relay`, async () => {
+      const s = await p.page.evaluate(async () => {
+        const pc = window.__pcs.filter((c) => c.connectionState !== 'closed').pop();
+        if (!pc) return null;
+        const all = await pc.getStats();
+        let frames = 0; let local = '';
+        all.forEach((r) => {
+          if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0;
+          if (r.type === 'transport' && r.selectedCandidatePairId) {
+            const pair = all.get(r.selectedCandidatePairId);
+            const cand = pair && all.get(pair.localCandidateId);
+            local = cand ? cand.candidateType : '';
+          }
+        });
+        return { frames, local };
+      });
+      return s && { ...s, ok: s.frames > 0 && s.local === 'relay' };
+    });
+  }
+  await callButton(alice, 'Hang up').click();
+  await hidden(callButton(bobby, 'Hang up'));
+  for (const p of [alice, bobby]) await p.page.evaluate(() => { window.__forceRelay = false; });
 });
 
 await scenario('nothing failed in the pages', async () => {

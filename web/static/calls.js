@@ -123,14 +123,18 @@ function newCall(c) {
   return { ...c, id: '', state: 'calling', pc: null, local: null, outbox: [], inbox: [], started: 0, timer: 0, screen: null };
 }
 
-// startMedia opens the microphone (and camera) and the peer connection.
-// No STUN or TURN server is configured yet: devices connect directly.
+// startMedia opens the microphone (and camera) and the peer connection,
+// through the server's relay when it runs one (calls.ice_servers).
 async function startMedia(video) {
-  const local = await navigator.mediaDevices.getUserMedia({ audio: true, video });
+  const [local, ice] = await Promise.all([
+    navigator.mediaDevices.getUserMedia({ audio: true, video }),
+    api.call('calls.ice_servers', {}).catch(() => ({})),
+  ]);
   if (!cur) { local.getTracks().forEach((t) => t.stop()); throw new Error('the call ended'); }
   cur.local = local;
   $('call-local').srcObject = local;
-  const pc = new RTCPeerConnection({ iceServers: [] });
+  const iceServers = (ice.servers || []).map((s) => ({ urls: s.urls, username: s.username, credential: s.credential }));
+  const pc = new RTCPeerConnection({ iceServers });
   cur.pc = pc;
   for (const t of local.getTracks()) pc.addTrack(t, local);
   pc.onicecandidate = (e) => {
