@@ -170,4 +170,6 @@ func user(username string) string {
 // levels operators do not ask for; the relay logs what matters itself.
 type quiet struct{}
 
-func (quiet) NewLogger(string) logging.LeveledLogger { return logging.NewDefaultLeveledLoggerForScope("", logging.LogLevelDisabled, nil) }
+func (quiet) NewLogger(string) logging.LeveledLogger {
+	return logging.NewDefaultLeveledLoggerForScope("", logging.LogLevelDisabled, nil)
+}

@@ -182,7 +182,7 @@ func Open(cfg Config) (*Node, error) {
 		}
 	}
 	svc := service.New(service.Config{
-		ICE: ice,
+		ICE:   ice,
 		Store: db, Moderation: mod, Bus: b, Sealer: sealer, Ring: ring, Log: cfg.Log, Signup: cfg.Signup,
 		PasswordCost: cfg.PasswordCost, PasswordSlots: cfg.PasswordSlots, LargeGroup: cfg.LargeGroup, Limits: cfg.AbuseLimits,
 		Bots: bots, BotLimits: cfg.BotLimits,
