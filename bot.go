@@ -95,12 +95,13 @@ type Entity struct {
 // Extras are what a message may carry beside its text: an inline keyboard
 // and text entities. They are sealed at rest like the text.
 type Extras struct {
-	Buttons  [][]Button `json:"b,omitempty"`
-	Entities []Entity   `json:"e,omitempty"`
+	Buttons  [][]Button  `json:"b,omitempty"`
+	Entities []Entity    `json:"e,omitempty"`
+	Call     *CallRecord `json:"c,omitempty"` // a call's service message
 }
 
 // Empty reports whether there is nothing to store.
-func (x Extras) Empty() bool { return len(x.Buttons) == 0 && len(x.Entities) == 0 }
+func (x Extras) Empty() bool { return len(x.Buttons) == 0 && len(x.Entities) == 0 && x.Call == nil }
 
 // Callback is a press of an inline button: a callback query for the bot
 // that sent the message.

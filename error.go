@@ -21,6 +21,8 @@ const (
 	RateLimited      Kind = "RATE_LIMITED"
 	Unavailable      Kind = "UNAVAILABLE"
 	Internal         Kind = "INTERNAL"
+	// Busy: the person called is in another call (issue 18).
+	Busy Kind = "BUSY"
 	// KeyChanged is reported by the SDK, never by a server: a device in a
 	// secret chat has a new identity key, and nothing is sent to or
 	// accepted from it until the person accepts the change.

@@ -59,6 +59,9 @@ type Event struct {
 	// CallbackAnswer: a bot answered a button press of this user
 	// (ephemeral; see Press).
 	CallbackAnswer *pb.CallbackAnswer
+	// Call is a step of a call's signalling for this device (ephemeral;
+	// see StartCall).
+	Call *pb.CallEvent
 	// Resync: the device was too far behind; reload the chat list. The
 	// log continues after it.
 	Resync bool
@@ -345,7 +348,7 @@ func (c *Client) read(s *session) {
 			case c.envelopes <- k.Envelope:
 			default: // still queued on the server; fetched later
 			}
-		case *pb.Frame_Typing, *pb.Frame_CallbackAnswer:
+		case *pb.Frame_Typing, *pb.Frame_CallbackAnswer, *pb.Frame_Call:
 			select {
 			case c.pushes <- f:
 			default: // typing is best effort

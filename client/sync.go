@@ -42,6 +42,10 @@ func (c *Client) syncLoop() {
 				c.emit(Event{CallbackAnswer: a})
 				continue
 			}
+			if k := f.GetCall(); k != nil {
+				c.emit(Event{Call: k})
+				continue
+			}
 			u := f.GetUpdate()
 			if u == nil {
 				continue

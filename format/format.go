@@ -10,6 +10,9 @@ package format
 import (
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/heraldim/herald"
 )
 
 var units = []string{"KiB", "MiB", "GiB", "TiB"}
@@ -69,3 +72,32 @@ func Preview(from, text string, service bool) string {
 	}
 	return from + ": " + text
 }
+
+// Call is a call's record in its chat, as the person reading it sees it:
+// outgoing is whether they placed it. "Outgoing call, 3:42", "Missed
+// video call", "Cancelled call".
+func Call(outgoing, video bool, outcome string, durationMS int64) string {
+	kind := "call"
+	if video {
+		kind = "video call"
+	}
+	switch {
+	case outcome == "ended" && outgoing:
+		return "Outgoing " + kind + ", " + clock(durationMS)
+	case outcome == "ended":
+		return "Incoming " + kind + ", " + clock(durationMS)
+	case outcome == "declined" && outgoing:
+		return "Declined " + kind
+	case outcome == "declined":
+		return "You declined a " + kind
+	case outcome == "busy" && outgoing:
+		return "Busy: " + kind + " not answered"
+	case outgoing:
+		return "Cancelled " + kind
+	default:
+		return "Missed " + kind
+	}
+}
+
+// clock is a duration as a call shows it: "0:07", "3:42", "1:02:09".
+func clock(ms int64) string { return herald.ClockDuration(time.Duration(ms) * time.Millisecond) }

@@ -12,6 +12,7 @@ type cases struct {
 	Size    [][2]any `json:"size"`
 	Count   [][4]any `json:"count"`
 	Preview [][4]any `json:"preview"`
+	Call    [][5]any `json:"call"`
 }
 
 func load(t *testing.T) cases {
@@ -24,7 +25,7 @@ func load(t *testing.T) cases {
 	if err := json.Unmarshal(b, &c); err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Size) == 0 || len(c.Count) == 0 || len(c.Preview) == 0 {
+	if len(c.Size) == 0 || len(c.Count) == 0 || len(c.Preview) == 0 || len(c.Call) == 0 {
 		t.Fatal("testdata/cases.json has an empty table")
 	}
 	return c
@@ -67,5 +68,14 @@ func TestJavaScriptMirror(t *testing.T) {
 	out, err := exec.Command(node, "testdata/check.mjs").CombinedOutput()
 	if err != nil {
 		t.Fatalf("web/static/format.js disagrees with testdata/cases.json: %v\n%s", err, out)
+	}
+}
+
+func TestCall(t *testing.T) {
+	for _, c := range load(t).Call {
+		got := Call(c[0].(bool), c[1].(bool), c[2].(string), int64(c[3].(float64)))
+		if got != c[4].(string) {
+			t.Errorf("Call(%v, %v, %v, %v) = %q, want %q", c[0], c[1], c[2], c[3], got, c[4])
+		}
 	}
 }

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	"github.com/heraldim/herald/bus/memory"
 	busnats "github.com/heraldim/herald/bus/nats"
 	"github.com/heraldim/herald/crypto"
+	"github.com/heraldim/herald/relay"
 	"github.com/heraldim/herald/service"
 	"github.com/heraldim/herald/store"
 	"github.com/heraldim/herald/store/postgres"
@@ -86,6 +88,16 @@ type Config struct {
 	// EnvelopeRetention is how long an undelivered secret-chat envelope
 	// waits for its device (zero: 30 days).
 	EnvelopeRetention time.Duration
+	// Media configures the relay for calls' media (TURN); off when its
+	// UDP address is empty.
+	Media Media
+}
+
+// Media configures the TURN relay for calls (docs/CALLS.md).
+type Media struct {
+	UDP          string // UDP address to listen on, "0.0.0.0:3478"; empty: no relay
+	PublicIP     string // the address devices reach the relay at
+	AllowPrivate bool   // relay to loopback and private peers (tests, one LAN)
 }
 
 // Node is a running server.
@@ -100,6 +112,8 @@ type Node struct {
 	bots *botapi.API
 	bus  bus.Bus
 	done chan error
+	// relay carries calls' media (nil without Config.Media.UDP).
+	relay *relay.Server
 
 	stopSweep chan struct{}
 	swept     chan struct{}
@@ -158,7 +172,17 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
 	bots, _ := db.(store.Bots)
+	// The relay starts once the listener is bound, below.
+	var rel *relay.Server
+	var ice func(int64, time.Duration) ([]service.ICEServer, error)
+	if cfg.Media.UDP != "" {
+		ice = func(userID int64, ttl time.Duration) ([]service.ICEServer, error) {
+			c, err := rel.Credentials(userID, ttl)
+			return []service.ICEServer{{URLs: c.URLs, Username: c.Username, Credential: c.Credential}}, err
+		}
+	}
 	svc := service.New(service.Config{
+		ICE:   ice,
 		Store: db, Moderation: mod, Bus: b, Sealer: sealer, Ring: ring, Log: cfg.Log, Signup: cfg.Signup,
 		PasswordCost: cfg.PasswordCost, PasswordSlots: cfg.PasswordSlots, LargeGroup: cfg.LargeGroup, Limits: cfg.AbuseLimits,
 		Bots: bots, BotLimits: cfg.BotLimits,
@@ -187,8 +211,20 @@ func Open(cfg Config) (*Node, error) {
 		db.Close()
 		return nil, err
 	}
+	if cfg.Media.UDP != "" {
+		// Every node derives the same secret, so credentials from one
+		// node work on the relay of any other.
+		rel, err = relay.Start(relay.Config{Listen: cfg.Media.UDP, PublicIP: cfg.Media.PublicIP, AllowPrivate: cfg.Media.AllowPrivate,
+			Secret: []byte(hex.EncodeToString(sealer.MAC([]byte("herald turn secret v1")))), Log: cfg.Log})
+		if err != nil {
+			ln.Close()
+			b.Close()
+			db.Close()
+			return nil, err
+		}
+	}
 	api := botapi.New(svc, b, cfg.Log, cfg.BotAPI)
-	n := &Node{Service: svc, Store: db, cfg: cfg, ln: ln, tr: tr, bots: api, bus: b, done: make(chan error, 1), stopSweep: make(chan struct{}), swept: make(chan struct{})}
+	n := &Node{Service: svc, Store: db, cfg: cfg, ln: ln, tr: tr, bots: api, bus: b, relay: rel, done: make(chan error, 1), stopSweep: make(chan struct{}), swept: make(chan struct{})}
 	var h http.Handler = tr.GuardBodies(withBotAPI(api, tr.Handler()))
 	if cfg.Pprof {
 		mux := http.NewServeMux()
@@ -304,6 +340,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 	}
 	n.tr.Close()
+	if n.relay != nil {
+		n.relay.Close()
+	}
 	if e := n.Store.Close(); err == nil {
 		err = e
 	}
@@ -323,6 +362,9 @@ func (n *Node) Kill() {
 	n.http.Close()
 	n.tr.Abort()
 	n.stopSweeper()
+	if n.relay != nil {
+		n.relay.Close()
+	}
 	n.bus.Close()
 	n.Store.Close()
 }

@@ -557,8 +557,10 @@ func (s *Service) openExtra(ctx context.Context, m *herald.Message) error {
 		if s.bots == nil || m.SenderID == 0 {
 			return nil
 		}
+		// Only bots' messages and service messages (a call's record)
+		// carry extras: others need no read.
 		u, err := s.user(ctx, m.SenderID)
-		if err != nil || !u.IsBot {
+		if err != nil || (!u.IsBot && !m.Service) {
 			return nil
 		}
 		if m.Extra, err = s.bots.Extra(ctx, m.ChatID, m.Seq); err != nil || len(m.Extra) == 0 {

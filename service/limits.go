@@ -36,6 +36,8 @@ type Limits struct {
 	// MaxDevices is how many devices (logged-in sessions) one account
 	// may have at once; a login past it is refused until one is revoked.
 	MaxDevices int
+	// CallRing is how long a call rings before it counts as missed.
+	CallRing time.Duration
 }
 
 // DefaultLimits are generous for people and tight for scripts.
@@ -53,6 +55,7 @@ var DefaultLimits = Limits{
 	ReportsPerHour:         30,
 	MemberChangesPerMinute: 20,
 	MaxDevices:             100,
+	CallRing:               herald.CallRingTimeout,
 }
 
 func (l Limits) withDefaults() Limits {
@@ -77,6 +80,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.JoinsPerMinutePerChat <= 0 {
 		l.JoinsPerMinutePerChat = d.JoinsPerMinutePerChat
+	}
+	if l.CallRing <= 0 {
+		l.CallRing = d.CallRing
 	}
 	if l.TypingEvery <= 0 {
 		l.TypingEvery = d.TypingEvery

@@ -35,6 +35,10 @@ const (
 
 // Config wires a Service.
 type Config struct {
+	// ICE gives a user's device the relay (TURN) servers for a call's
+	// media, with credentials valid for ttl; nil when the node runs no
+	// relay.
+	ICE    func(userID int64, ttl time.Duration) ([]ICEServer, error)
 	Store  store.Store
 	Bus    bus.Bus
 	Sealer *crypto.Sealer
@@ -104,6 +108,9 @@ type Service struct {
 	botRL      *botLimiters
 	rl         *limiters
 	typing     *typingGate
+	ice        func(userID int64, ttl time.Duration) ([]ICEServer, error)
+	calls      callLimits
+	callRing   time.Duration
 	preKeys    *preKeyLimits // secret chats' prekey claims (prekeylimits.go)
 	signup     SignupMode
 	cost       PasswordCost
@@ -188,6 +195,8 @@ func New(cfg Config) *Service {
 	}
 	s.rl, s.botRL = newLimiters(b, cfg.Limits), newBotLimiters(b, cfg.BotLimits)
 	s.typing = newTypingGate(cfg.Limits.withDefaults().TypingEvery, s.now)
+	s.callRing = cfg.Limits.withDefaults().CallRing
+	s.ice = cfg.ICE
 	s.preKeys = newPreKeyLimits(b)
 	return s
 }
@@ -210,6 +219,9 @@ const (
 	// EventEnvelope carries a secret-chat envelope (ciphertext) for
 	// device DeviceID.
 	EventEnvelope EventKind = "envelope"
+	// EventCall carries a call's signalling (Call is set): to every
+	// device of the user, or to Call.ToDevice only.
+	EventCall EventKind = "call"
 )
 
 // Event is what the service publishes on a user's bus topic. Message bodies
@@ -222,6 +234,7 @@ type Event struct {
 	UserID   int64            `json:"f,omitempty"`
 	Answer   *CallbackAnswer  `json:"a,omitempty"`
 	Envelope *herald.Envelope `json:"e,omitempty"`
+	Call     *CallSignal      `json:"cl,omitempty"`
 }
 
 // DecodeEvent parses a bus message and opens any message body in it.
@@ -235,7 +248,8 @@ func (s *Service) DecodeEvent(ctx context.Context, data []byte) (Event, error) {
 	switch {
 	case ev.Kind == EventUpdate && ev.Update == nil,
 		ev.Kind == EventCallbackAnswer && ev.Answer == nil,
-		ev.Kind == EventEnvelope && ev.Envelope == nil:
+		ev.Kind == EventEnvelope && ev.Envelope == nil,
+		ev.Kind == EventCall && ev.Call == nil:
 		return ev, herald.Errorf(herald.Invalid, "a %q bus event without its payload", ev.Kind)
 	}
 	if ev.Update != nil && ev.Update.Message != nil {

@@ -157,6 +157,18 @@ type Store interface {
 	Reseal(ctx context.Context, msgs []herald.Message, announce bool, at time.Time) ([]herald.Update, error)
 	// SetChatTTL sets a chat's auto-delete timer (0: off).
 	SetChatTTL(ctx context.Context, chatID int64, ttl time.Duration) error
+
+	// CreateCall stores a ringing call, unless its caller or callee is
+	// busy in another call at c.StartedAt: then it returns that person's
+	// id and AlreadyExists.
+	CreateCall(ctx context.Context, c herald.Call) (busy int64, err error)
+	// Call returns a call. NotFound.
+	Call(ctx context.Context, id string) (herald.Call, error)
+	// UpdateCall writes c's state, outcome, answering device and times
+	// over the stored call if that is still in state from, and reports
+	// whether it was: two devices answering at once, or an answer racing
+	// a hang-up, find exactly one winner.
+	UpdateCall(ctx context.Context, c herald.Call, from herald.CallState) (bool, error)
 	// Checkpoint folds the write-ahead log into the database file and
 	// empties it, so deleted content does not linger in the log.
 	Checkpoint(ctx context.Context) error

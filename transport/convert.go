@@ -62,6 +62,9 @@ func pbMessage(m *herald.Message, sig service.Signature, names map[int64]string)
 	for _, e := range m.Extras.Entities {
 		out.Entities = append(out.Entities, &pb.MessageEntity{Type: e.Type, Offset: int32(e.Offset), Length: int32(e.Length), Url: e.URL, Language: e.Language, UserId: e.UserID})
 	}
+	if r := m.Extras.Call; r != nil {
+		out.Call = &pb.CallRecord{Video: r.Video, Outcome: r.Outcome, DurationMs: r.DurationMS}
+	}
 	if m.File != nil {
 		out.File = pbFile(*m.File)
 	}

@@ -414,6 +414,16 @@ func (s *Server) deliver(e *topicEntry, data []byte) {
 				c.push(frame)
 			}
 		}
+	case service.EventCall:
+		var frame []byte
+		for _, c := range targets {
+			if ev.Call.ToDevice == 0 || c.deviceID() == ev.Call.ToDevice {
+				if frame == nil {
+					frame = encodeCall(ev.Call, s.svc.UserNames(ctx, ev.Call.FromUserID)[ev.Call.FromUserID])
+				}
+				c.push(frame)
+			}
+		}
 	case service.EventTyping:
 		frame := encodeTyping(ev.ChatID, ev.UserID, s.svc.UserNames(ctx, ev.UserID)[ev.UserID])
 		for _, c := range targets {

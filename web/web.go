@@ -212,7 +212,9 @@ func SecurityHeaders(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
-	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()")
+	// The page's own calls use the camera, microphone and screen; no
+	// frame or other origin may.
+	h.Set("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self), geolocation=(), payment=(), usb=()")
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"github.com/heraldim/herald/client"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,6 +126,16 @@ func TestSecurityHeaders(t *testing.T) {
 		}
 		if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "'unsafe-eval'") {
 			t.Errorf("GET %s: the policy allows inline or eval'd script: %q", path, csp)
+		}
+		// Calls need the camera and microphone, for this origin only.
+		pp := h.Get("Permissions-Policy")
+		for _, d := range []string{"camera=(self)", "microphone=(self)", "display-capture=(self)", "geolocation=()"} {
+			if !strings.Contains(pp, d) {
+				t.Errorf("GET %s: Permissions-Policy %q lacks %q", path, pp, d)
+			}
+		}
+		if strings.Contains(pp, "*") {
+			t.Errorf("GET %s: Permissions-Policy %q lets other origins in", path, pp)
 		}
 		for k, v := range map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"} {
 			if h.Get(k) != v {
@@ -255,7 +267,10 @@ func TestWasmIsCurrent(t *testing.T) {
 // TestBrowser runs the end-to-end scenarios of e2e/test.mjs: Debian's
 // Chromium driven by playwright-core against this test's real server.
 // Without node or chromium it skips, except under CI=true, where it fails.
-func TestBrowser(t *testing.T) {
+// needBrowser returns the Chromium to drive, once web/e2e's packages are
+// installed; without Chromium or Node the test skips, or fails under CI.
+func needBrowser(t *testing.T, ctx context.Context) string {
+	t.Helper()
 	ci := os.Getenv("CI") == "true"
 	missing := func(what string) {
 		if ci {
@@ -275,13 +290,28 @@ func TestBrowser(t *testing.T) {
 			missing(tool)
 		}
 	}
+	npmOnce.Do(func() {
+		npm := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
+		npm.Dir = "e2e"
+		if out, err := npm.CombinedOutput(); err != nil {
+			npmErr = fmt.Errorf("npm ci: %v\n%s", err, out)
+		}
+	})
+	if npmErr != nil {
+		t.Fatal(npmErr)
+	}
+	return chromium
+}
+
+var (
+	npmOnce sync.Once
+	npmErr  error
+)
+
+func TestBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 7*time.Minute)
 	defer cancel()
-	npm := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
-	npm.Dir = "e2e"
-	if out, err := npm.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci: %v\n%s", err, out)
-	}
+	chromium := needBrowser(t, ctx)
 	// The scenarios search the data directory for markers in secret
 	// messages and files: the server must have stored ciphertext only.
 	data := t.TempDir()
@@ -299,5 +329,37 @@ func TestBrowser(t *testing.T) {
 	t.Logf("screenshots in %s\n%s", artifacts, out)
 	if err != nil {
 		t.Fatalf("browser scenarios failed: %v", err)
+	}
+}
+
+// TestBrowserCalls runs web/e2e/calls.mjs: a video call between two
+// Chromium pages with fake camera and microphone, over WebRTC on
+// loopback, signalled through a real heraldd.
+func TestBrowserCalls(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	chromium := needBrowser(t, ctx)
+	// With the relay on loopback, allowed to reach loopback peers.
+	n, err := server.Open(server.Config{
+		Listen: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: cheap, AbuseLimits: lax,
+		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Media: server.Media{UDP: "127.0.0.1:0", AllowPrivate: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Serve()
+	t.Cleanup(func() { n.Shutdown(context.Background()) })
+	artifacts, err := filepath.Abs(filepath.Join("..", "test-artifacts", "web"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := exec.CommandContext(ctx, "node", "calls.mjs")
+	node.Dir = "e2e"
+	node.Env = append(os.Environ(), "HERALD_URL="+n.URL(), "CHROMIUM="+chromium, "HERALD_ARTIFACTS="+artifacts)
+	out, err := node.CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("call scenarios failed: %v", err)
 	}
 }

@@ -804,6 +804,9 @@ func messageJSON(m *pb.Message) map[string]any {
 	if m.File != nil {
 		out["file"] = fileJSON(m.File)
 	}
+	if m.Call != nil {
+		out["call"] = map[string]any{"video": m.Call.Video, "outcome": m.Call.Outcome, "duration": float64(m.Call.DurationMs) / 1000}
+	}
 	return out
 }
 

@@ -127,6 +127,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	memLimit := fs.String("memory-limit", env(getenv, "HERALD_MEMORY_LIMIT", "auto"), "Go's soft memory limit, so memory returns to the system soon after a burst: auto (80% of the cgroup's memory.max, else half the machine's memory), off, or a size like 2GiB; GOMEMLIMIT wins (HERALD_MEMORY_LIMIT)")
 	abandoned := fs.Duration("upload-abandoned", envDuration(getenv, "HERALD_UPLOAD_ABANDONED", 24*time.Hour), "how long an unfinished upload is kept after its last byte (HERALD_UPLOAD_ABANDONED)")
 	webhookPrivate := fs.Bool("webhook-allow-private", env(getenv, "HERALD_WEBHOOK_ALLOW_PRIVATE", "") == "1", "let bot webhooks point at loopback, private and link-local addresses and any port, for bots on the server's own machine or network; off, the server refuses them (HERALD_WEBHOOK_ALLOW_PRIVATE=1)")
+	mediaUDP := fs.String("media-udp", env(getenv, "HERALD_MEDIA_UDP", ""), "UDP address of the TURN relay that carries calls' media between devices that cannot reach each other, e.g. 0.0.0.0:3478; empty for none (devices then connect directly) (HERALD_MEDIA_UDP)")
+	mediaIP := fs.String("media-public-ip", env(getenv, "HERALD_MEDIA_PUBLIC_IP", ""), "the IP address devices reach the relay at; needed when -media-udp listens on all addresses (HERALD_MEDIA_PUBLIC_IP)")
+	mediaPrivate := fs.Bool("media-allow-private", env(getenv, "HERALD_MEDIA_ALLOW_PRIVATE", "") == "1", "let the relay send to loopback and private addresses, for calls within one machine or LAN; off, it reaches only public addresses (HERALD_MEDIA_ALLOW_PRIVATE=1)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -158,6 +161,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	cfg.BotLimits = service.BotLimits{PerSecond: *botRate, PerChatPerSecond: *botChatRate}
 	cfg.EnvelopeRetention = *retention
 	cfg.BotAPI.WebhookAllowPrivate = *webhookPrivate
+	cfg.Media = server.Media{UDP: *mediaUDP, PublicIP: *mediaIP, AllowPrivate: *mediaPrivate}
 	cfg.Limits.ConnsPerUser, cfg.Limits.ConnsPerAddr = *connsUser, *connsAddr
 	cfg.AbuseLimits = service.Limits{DirectPerSecond: *sendRate, GroupPerSecond: *sendRate / 2, ChannelPerSecond: *sendRate / 2, SignupsPerHourPerAddr: *signupRate, JoinsPerMinutePerChat: *joinRate}
 	cfg.AbuseLimits.CreatesPerHour, cfg.AbuseLimits.MaxOwnedChats, cfg.AbuseLimits.ReportsPerHour = *createRate, *maxOwned, *reportRate

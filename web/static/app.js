@@ -5,7 +5,8 @@
 // in step with the events it delivers. It builds the DOM with textContent
 // and never with HTML strings, so no message text can become markup.
 
-import { formatSize, formatCount, formatPreview } from './format.js';
+import { formatSize, formatCount, formatPreview, formatCall } from './format.js';
+import { initCalls, onCallEvent } from './calls.js';
 import { icon, fillIcons } from './icons.js';
 import { richText } from './rich.js';
 
@@ -227,6 +228,7 @@ const handlers = {
       if (kind === 'update') onUpdate(v);
       else if (kind === 'typing') onTyping(v);
       else if (kind === 'answer') onAnswer(v);
+      else if (kind === 'call') onCallEvent(v);
       else if (kind === 'resync') resync();
       else if (kind === 'secret') onSecret(v);
     } catch (err) {
@@ -426,6 +428,7 @@ function lastLine(entry) {
   const m = entry.last;
   if (!m) return entry.chat.kind === 'channel' ? 'Channel created' : 'No messages yet';
   if (m.deleted) return 'Message deleted';
+  if (m.call) return callLine(m);
   if (m.file && !m.text) return fileLabel(m.file);
   if (m.secretFile && !m.text) return m.secretFile.name;
   const kind = entry.chat.kind;
@@ -604,6 +607,9 @@ function renderHead() {
   $('chat-title').textContent = name;
   $('chat-lock').hidden = !secret;
   $('safety-btn').hidden = !secret;
+  const callable = !secret && chat && chat.kind === 'direct' && chat.role !== 'none' && !(chat.peer && chat.peer.is_bot);
+  $('voice-call-btn').hidden = !callable;
+  $('video-call-btn').hidden = !callable;
   $('convo').classList.toggle('secret', !!secret);
   paintAvatar($('chat-avatar'), name);
   const typers = typingIn(state.open && state.open.id);
@@ -724,13 +730,18 @@ function tickState(m) {
   return 'sent';
 }
 
+// callLine is a call's record as this person sees it.
+function callLine(m) {
+  return formatCall(m.from_id === state.me.id, !!m.call.video, m.call.outcome, Number(m.call.duration_ms || 0));
+}
+
 function renderMessage(m) {
   const chat = state.chats.get(m.chat_id);
   const mine = isMine(m);
   const li = el('li', 'msg ' + (m.service ? 'service' : mine ? 'out' : 'in'));
   li.dataset.id = m.id;
   if (m.service) {
-    li.append(el('span', 'service-text', m.text));
+    li.append(el('span', 'service-text', m.call ? callLine(m) : m.text));
     return li;
   }
   const bubble = el('div', 'bubble');
@@ -1314,6 +1325,18 @@ newMenu.addEventListener('keydown', (e) => {
   $('new-menu-btn').focus();
 });
 fillIcons();
+initCalls({
+  call,
+  notice: toast,
+  openDirectChat: () => {
+    const c = openChatObj();
+    return c && c.kind === 'direct' && !(state.open && state.open.secret) ? c.id : 0;
+  },
+  peerName: (id) => {
+    const e = state.chats.get(id);
+    return e && e.chat.peer ? e.chat.peer.username : '';
+  },
+});
 
 $('new-chat-btn').addEventListener('click', openNewChat);
 

@@ -36,3 +36,20 @@ export function formatCount(n, one, many = '') {
 export function formatPreview(from, text, service) {
   return service || !from ? text : `${from}: ${text}`;
 }
+
+// formatCall: a call's record from the reader's side ("Outgoing call, 3:42").
+export function formatCall(outgoing, video, outcome, durationMs) {
+  const kind = video ? 'video call' : 'call';
+  if (outcome === 'ended') return `${outgoing ? 'Outgoing' : 'Incoming'} ${kind}, ${clock(durationMs)}`;
+  if (outcome === 'declined') return outgoing ? `Declined ${kind}` : `You declined a ${kind}`;
+  if (outcome === 'busy' && outgoing) return `Busy: ${kind} not answered`;
+  return `${outgoing ? 'Cancelled' : 'Missed'} ${kind}`;
+}
+
+// clock: "0:07", "3:42", "1:02:09".
+export function clock(ms) {
+  const s = Math.floor(ms / 1000);
+  const two = (n) => String(n).padStart(2, '0');
+  if (s >= 3600) return `${Math.floor(s / 3600)}:${two(Math.floor(s / 60) % 60)}:${two(s % 60)}`;
+  return `${Math.floor(s / 60)}:${two(s % 60)}`;
+}

@@ -42,33 +42,39 @@ func typed[Req, Res any, PReq interface {
 // auth methods have functions of their own because they change who the
 // client is.
 var methods = map[string]pair{
-	"users.me":         typed[pb.Empty, pb.User](),
-	"users.resolve":    typed[pb.ResolveRequest, pb.User](),
-	"users.block":      typed[pb.BlockRequest, pb.Empty](),
-	"server.info":      typed[pb.Empty, pb.ServerInfo](),
-	"devices.list":     typed[pb.Empty, pb.DeviceList](),
-	"chats.list":       typed[pb.ChatsRequest, pb.DialogList](),
-	"chats.get":        typed[pb.GetChatRequest, pb.Chat](),
-	"chats.leave":      typed[pb.ChatRequest, pb.Empty](),
-	"chats.mute":       typed[pb.MuteRequest, pb.Chat](),
-	"chats.set_ttl":    typed[pb.SetTTLRequest, pb.Chat](),
-	"groups.create":    typed[pb.CreateGroupRequest, pb.Chat](),
-	"groups.add":       typed[pb.MembersRequest, pb.Empty](),
-	"groups.remove":    typed[pb.MembersRequest, pb.Empty](),
-	"channels.create":  typed[pb.CreateChannelRequest, pb.Chat](),
-	"channels.join":    typed[pb.JoinRequest, pb.Chat](),
-	"channels.invite":  typed[pb.InviteRequest, pb.Invite](),
-	"channels.set":     typed[pb.SetChatRequest, pb.Chat](),
-	"messages.send":    typed[pb.SendRequest, pb.Message](),
-	"messages.history": typed[pb.HistoryRequest, pb.MessageList](),
-	"messages.edit":    typed[pb.EditRequest, pb.Message](),
-	"messages.delete":  typed[pb.DeleteRequest, pb.Empty](),
-	"messages.read":    typed[pb.ReadRequest, pb.ReadResult](),
-	"messages.typing":  typed[pb.TypingRequest, pb.Empty](),
-	"messages.clear":   typed[pb.ClearRequest, pb.ClearResult](),
-	"files.get":        typed[pb.FileRequest, pb.File](),
-	"files.link":       typed[pb.FileLinkRequest, pb.FileLink](),
-	"messages.press":   typed[pb.PressRequest, pb.PressResult](),
+	"users.me":          typed[pb.Empty, pb.User](),
+	"users.resolve":     typed[pb.ResolveRequest, pb.User](),
+	"users.block":       typed[pb.BlockRequest, pb.Empty](),
+	"server.info":       typed[pb.Empty, pb.ServerInfo](),
+	"devices.list":      typed[pb.Empty, pb.DeviceList](),
+	"chats.list":        typed[pb.ChatsRequest, pb.DialogList](),
+	"chats.get":         typed[pb.GetChatRequest, pb.Chat](),
+	"chats.leave":       typed[pb.ChatRequest, pb.Empty](),
+	"chats.mute":        typed[pb.MuteRequest, pb.Chat](),
+	"chats.set_ttl":     typed[pb.SetTTLRequest, pb.Chat](),
+	"groups.create":     typed[pb.CreateGroupRequest, pb.Chat](),
+	"groups.add":        typed[pb.MembersRequest, pb.Empty](),
+	"groups.remove":     typed[pb.MembersRequest, pb.Empty](),
+	"channels.create":   typed[pb.CreateChannelRequest, pb.Chat](),
+	"channels.join":     typed[pb.JoinRequest, pb.Chat](),
+	"channels.invite":   typed[pb.InviteRequest, pb.Invite](),
+	"channels.set":      typed[pb.SetChatRequest, pb.Chat](),
+	"messages.send":     typed[pb.SendRequest, pb.Message](),
+	"messages.history":  typed[pb.HistoryRequest, pb.MessageList](),
+	"messages.edit":     typed[pb.EditRequest, pb.Message](),
+	"messages.delete":   typed[pb.DeleteRequest, pb.Empty](),
+	"messages.read":     typed[pb.ReadRequest, pb.ReadResult](),
+	"messages.typing":   typed[pb.TypingRequest, pb.Empty](),
+	"messages.clear":    typed[pb.ClearRequest, pb.ClearResult](),
+	"files.get":         typed[pb.FileRequest, pb.File](),
+	"files.link":        typed[pb.FileLinkRequest, pb.FileLink](),
+	"messages.press":    typed[pb.PressRequest, pb.PressResult](),
+	"calls.start":       typed[pb.StartCallRequest, pb.CallInfo](),
+	"calls.answer":      typed[pb.AnswerCallRequest, pb.CallInfo](),
+	"calls.decline":     typed[pb.CallRequest, pb.Empty](),
+	"calls.hangup":      typed[pb.CallRequest, pb.Empty](),
+	"calls.candidate":   typed[pb.CallCandidateRequest, pb.Empty](),
+	"calls.ice_servers": typed[pb.Empty, pb.IceServerList](),
 }
 
 var (
@@ -239,6 +245,8 @@ func (b *bridge) pump(c *client.Client, gen int, h handlers) {
 				h.onEvent.Invoke("typing", marshal(ev.Typing))
 			case ev.CallbackAnswer != nil:
 				h.onEvent.Invoke("answer", marshal(ev.CallbackAnswer))
+			case ev.Call != nil:
+				h.onEvent.Invoke("call", marshal(ev.Call))
 			case ev.Resync:
 				h.onEvent.Invoke("resync", "{}")
 			}
