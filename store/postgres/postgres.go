@@ -214,7 +214,8 @@ type op struct {
 	ctx   context.Context // the caller's: only checked before fn starts
 	fn    func(ctx context.Context, t *tx) error
 	locks locks
-	alone bool // runs in a transaction of its own, taking its own locks
+	alone bool       // runs in a transaction of its own, taking its own locks
+	app   *appendReq // an AppendMessage, which the batch may store with others (appendGroup)
 	done  chan error
 	tries int
 	err   error // the outcome of the last run, if it failed
@@ -507,9 +508,44 @@ func (db *DB) commit(batch []*op) (again []*op) {
 			t.queue(lockUsersSQL, users, members)
 		}
 	}
-	single := len(batch) == 1
 	ok := 0
+	grouped := 0
+	if slices.ContainsFunc(live, func(o *op) bool { return o.app != nil && o.app.groupable() }) {
+		done, err := appendGroup(ctx, t, batch)
+		if t.broken == nil && t.conn.IsClosed() {
+			t.broken = cmp.Or(err, pgconn.ErrConnClosed)
+		}
+		if t.broken != nil {
+			t.conn.Close(context.Background())
+			return lost(t.broken)
+		}
+		if err != nil {
+			// Not expected (the reads found what could refuse an append),
+			// but a write may fail all the same: nothing of the batch has
+			// run but the group, so roll back and run the batch again at
+			// once with these appends one at a time.
+			if _, rerr := t.conn.Exec(context.Background(), "ROLLBACK"); rerr != nil {
+				t.conn.Close(context.Background())
+				return lost(rerr)
+			}
+			for _, o := range batch {
+				if o.app != nil && o.app.groupable() {
+					o.app.solo = true
+				}
+			}
+			pc.Release()
+			return db.commit(batch)
+		}
+		for _, i := range done {
+			state[i] = succeeded
+		}
+		ok, grouped = len(done), len(done)
+	}
+	single := len(batch) == 1 && grouped == 0
 	for i, o := range batch {
+		if state[i] == succeeded {
+			continue // stored by the group
+		}
 		if o.ctx.Err() != nil {
 			state[i], o.err = failed, herald.Errorf(herald.Unavailable, "the request was cancelled before it was stored")
 			continue
