@@ -112,7 +112,9 @@ func appendGroup(ctx context.Context, t *tx, ops []*op) ([]int, error) {
 		cand = append(cand, i)
 		want = append(want, r.in.ChatID)
 	}
-	if len(cand) == 0 {
+	if len(cand) < 2 {
+		// One append alone is cheaper on its own path: its check and
+		// appendSQL go in one round trip with the locks.
 		return nil, nil
 	}
 	slices.Sort(want)
