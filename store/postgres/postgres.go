@@ -199,6 +199,9 @@ type DB struct {
 	mu      sync.Mutex // guards stats
 	stats   Stats
 	writers sync.WaitGroup
+
+	rowq       chan *rowJob // reads of one row, for the coalescers (coalesce.go)
+	coalescers sync.WaitGroup
 }
 
 var _ store.Store = (*DB)(nil)
@@ -296,7 +299,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		r.Close()
 		return nil, classify("postgres.Open", err)
 	}
-	db := &DB{opts: opts, read: r, write: w, ops: make(chan *op, 4096)}
+	db := &DB{opts: opts, read: r, write: w, ops: make(chan *op, 4096), rowq: make(chan *rowJob, 4096)}
 	db.rq = poolQuerier{db}
 	db.reads = sqlstore.NewReads(dialect, shim{db.rq})
 	if opts.NoMigrate {
@@ -312,6 +315,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	for range opts.Writers {
 		db.writers.Add(1)
 		go db.writer()
+	}
+	for range coalescers {
+		db.coalescers.Add(1)
+		go db.coalesce()
 	}
 	return db, nil
 }
@@ -332,8 +339,10 @@ func (db *DB) Close() error {
 	}
 	db.closed.Store(true)
 	close(db.ops)
+	close(db.rowq)
 	db.closeMu.Unlock()
 	db.writers.Wait()
+	db.coalescers.Wait()
 	db.read.Close()
 	db.write.Close()
 	return nil
@@ -841,7 +850,7 @@ func (p poolQuerier) queryRow(ctx context.Context, query string, args ...any) pg
 	if p.db.closed.Load() {
 		return errRow{errClosed}
 	}
-	return p.db.read.QueryRow(ctx, sql(query), args...)
+	return lazyRow{db: p.db, ctx: ctx, query: sql(query), args: args}
 }
 
 var errClosed = herald.Errorf(herald.Unavailable, "the store is closed")
