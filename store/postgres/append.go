@@ -76,8 +76,9 @@ type groupChat struct {
 
 type dupKey struct{ chat, sender, random int64 }
 
-// appendGroup stores the batch's plain appends with a dozen statements in
-// two round trips for all of them, instead of one round trip and a
+// appendGroup stores the batch's plain appends with a dozen statements,
+// in one round trip of their own for all of them (the writes ride with
+// the transaction's next statement), instead of one round trip and a
 // savepoint each: their counters are read once, right after the batch's
 // locks were taken, assigned here, and each table gets one multi-row
 // statement. It runs first in the transaction, outside any savepoint
@@ -85,7 +86,7 @@ type dupKey struct{ chat, sender, random int64 }
 // refuse an append (no such chat, a send already stored) is found by the
 // reads before anything is written, and those ops are left to their own
 // fn. If a write fails all the same, the caller rolls the transaction
-// back and runs the batch again without grouping them.
+// back and runs the batch again without grouping them (groupFailed).
 //
 // It returns the indexes in ops of the appends it stored (their
 // appendReq holds the outcome).
@@ -275,7 +276,10 @@ func appendGroup(ctx context.Context, t *tx, ops []*op) ([]int, error) {
 		return done, nil
 	}
 
-	// One round trip: every table once.
+	// Every table once. The writes are not sent yet: they go with the
+	// transaction's next statement, the COMMIT if the batch had nothing
+	// else, so they cost no round trip of their own. If one fails, the
+	// caller learns it there (groupFailed).
 	b = &pgx.Batch{}
 	b.Queue(groupInsertMessages, mChat, mSeq, mSender, mRandom, mBody, mReply, mFu, mFc, mFs, mSent, mTTL, mExp, mWaiting, mSealed, mService, mFile, mSigned)
 	if len(uUser) > 0 {
@@ -309,21 +313,8 @@ func appendGroup(ctx context.Context, t *tx, ops []*op) ([]int, error) {
 	if len(files) > 0 {
 		b.Queue(groupAttachFiles, files)
 	}
-	br = t.send(ctx, b)
-	for range b.Len() {
-		if _, err = br.Exec(); err != nil {
-			break
-		}
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	t.check(err)
-	if err != nil {
-		for _, i := range done {
-			ops[i].app.grouped = false
-		}
-		return nil, err
+	for _, q := range b.QueuedQueries {
+		t.queue(q.SQL, q.Arguments...)
 	}
 	// In the order of the batch, as the one-at-a-time path answers.
 	slices.SortFunc(done, cmp.Compare[int])

@@ -519,6 +519,25 @@ func (db *DB) commit(batch []*op) (again []*op) {
 	}
 	ok := 0
 	grouped := 0
+	// groupFailed settles a transaction in which the grouped appends'
+	// reads or writes failed. Not expected (the reads found what could
+	// refuse an append), but a write may fail all the same: nothing is
+	// committed and nobody answered, so roll back and run the whole batch
+	// again at once, with those appends one at a time.
+	groupFailed := func() []*op {
+		if _, rerr := t.conn.Exec(context.Background(), "ROLLBACK"); rerr != nil {
+			t.conn.Close(context.Background())
+			return lost(rerr)
+		}
+		for i, o := range batch {
+			state[i] = undecided
+			if o.app != nil && o.app.groupable() {
+				o.app.solo, o.app.grouped = true, false
+			}
+		}
+		pc.Release()
+		return db.commit(batch)
+	}
 	if slices.ContainsFunc(live, func(o *op) bool { return o.app != nil && o.app.groupable() }) {
 		done, err := appendGroup(ctx, t, batch)
 		if t.broken == nil && t.conn.IsClosed() {
@@ -529,21 +548,7 @@ func (db *DB) commit(batch []*op) (again []*op) {
 			return lost(t.broken)
 		}
 		if err != nil {
-			// Not expected (the reads found what could refuse an append),
-			// but a write may fail all the same: nothing of the batch has
-			// run but the group, so roll back and run the batch again at
-			// once with these appends one at a time.
-			if _, rerr := t.conn.Exec(context.Background(), "ROLLBACK"); rerr != nil {
-				t.conn.Close(context.Background())
-				return lost(rerr)
-			}
-			for _, o := range batch {
-				if o.app != nil && o.app.groupable() {
-					o.app.solo = true
-				}
-			}
-			pc.Release()
-			return db.commit(batch)
+			return groupFailed()
 		}
 		for _, i := range done {
 			state[i] = succeeded
@@ -567,6 +572,9 @@ func (db *DB) commit(batch []*op) (again []*op) {
 			t.broken = cmp.Or(err, pgconn.ErrConnClosed)
 		}
 		if t.broken != nil {
+			if grouped > 0 && !t.conn.IsClosed() && !isConnErr(t.broken) {
+				return groupFailed() // its writes went ahead of this op's statements
+			}
 			// The transaction itself failed (a bookkeeping statement, or
 			// the connection): nothing in it will commit.
 			t.conn.Close(context.Background())
@@ -605,6 +613,11 @@ func (db *DB) commit(batch []*op) (again []*op) {
 		}
 	}
 	if err := t.flush(ctx, "COMMIT"); err != nil {
+		if grouped > 0 && t.broken != nil && !t.conn.IsClosed() && !isConnErr(err) {
+			// The grouped appends' writes, sent with the COMMIT, failed:
+			// the COMMIT was not run.
+			return groupFailed()
+		}
 		if t.conn.IsClosed() || isConnErr(err) {
 			// The COMMIT may or may not have reached the server: its
 			// outcome is unknown, so no op may run again (it could be
