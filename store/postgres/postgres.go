@@ -200,7 +200,7 @@ type DB struct {
 	stats   Stats
 	writers sync.WaitGroup
 
-	rowq       chan *rowJob // reads of one row, for the coalescers (coalesce.go)
+	rowq       chan job // reads for the coalescers (coalesce.go)
 	coalescers sync.WaitGroup
 }
 
@@ -299,7 +299,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		r.Close()
 		return nil, classify("postgres.Open", err)
 	}
-	db := &DB{opts: opts, read: r, write: w, ops: make(chan *op, 4096), rowq: make(chan *rowJob, 4096)}
+	db := &DB{opts: opts, read: r, write: w, ops: make(chan *op, 4096), rowq: make(chan job, 4096)}
 	db.rq = poolQuerier{db}
 	db.reads = sqlstore.NewReads(dialect, shim{db.rq})
 	if opts.NoMigrate {
