@@ -16,9 +16,19 @@
 // BenchmarkAppendMessageParallel. More writers per node did not help
 // either on two cores: batches that share chats wait for each other's
 // commit. Statements are pipelined: BEGIN, SAVEPOINT and RELEASE ride in
-// the same round trip as the op's next statement, and AppendMessage is
-// one statement (appendSQL), so a message costs one round trip and a
-// share of one commit.
+// the same round trip as the op's next statement.
+//
+// The plain appends of a batch (two or more; not a bot's extras) are
+// stored together, first in the transaction and without savepoints
+// (appendGroup, append.go): one pipeline, sent with the batch's locks,
+// reads the chats' counters, the members with their pts and any send
+// already stored with the same random id; the writer then assigns seqs
+// and pts in queue order and queues one multi-row statement per table
+// (unnest of arrays), which go with the COMMIT. So a batch of appends
+// costs two round trips and one fsync, whatever its size. The counters
+// are read under this transaction's row locks, never kept between
+// transactions, so they are the next ones on every node. A lone append
+// is one statement (appendSQL), pipelined with the locks.
 //
 // The price of savepoints: a row that the batch has locked (below) and a
 // savepoint then updates gets a MultiXact, PostgreSQL's record of a lock
@@ -64,7 +74,12 @@
 //
 // Reads go through a pool of their own, outside the writers' transactions,
 // at READ COMMITTED, as store/sqlite's read pool does. Dialogs sends its
-// per-chat queries for every chat in one pipeline.
+// per-chat queries for every chat in one pipeline. The reads of one row
+// (a membership, a block, a rate token) and sqlstore's shared reads are
+// coalesced (coalesce.go): two goroutines each send every read waiting
+// at that moment in one pipeline, so a burst of sends costs a few round
+// trips; each statement still reads its own snapshot. Nothing read is
+// cached: another node may change it at any time.
 //
 // # SQL dialect
 //
