@@ -172,3 +172,69 @@ func TestGroupedAppends(t *testing.T) {
 		}
 	}
 }
+
+// TestCoalescedReads reads from many goroutines at once, so that the read
+// pool's coalescers answer many reads per pipeline: every caller must get
+// its own answer — a membership or its absence, a chat's members, a
+// block — never another's.
+func TestCoalescedReads(t *testing.T) {
+	db := open(t, pgtest.Schema(t), postgres.Options{})
+	defer db.Close()
+	ctx := t.Context()
+	var ids []int64
+	for i := range 6 {
+		u, err := db.CreateUser(ctx, herald.User{Username: fmt.Sprintf("user%d", i), CreatedAt: t0}, []byte("h"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, u.ID)
+	}
+	// Chat k has the users 0..k+1 as members.
+	var chats []int64
+	for k := range 4 {
+		g, _, err := db.CreateGroup(ctx, herald.Chat{Title: "g", CreatedBy: ids[0], CreatedAt: t0}, ids[1:k+2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		chats = append(chats, g.ID)
+	}
+	if err := db.Block(ctx, ids[1], ids[2], true, t0); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for round := range 50 {
+		for k, chat := range chats {
+			for u, id := range ids {
+				wg.Go(func() {
+					m, err := db.Member(ctx, chat, id)
+					switch member := u <= k+1; {
+					case member && (err != nil || m.UserID != id || m.ChatID != chat):
+						t.Errorf("Member(%d, %d) = %+v, %v; want the membership", chat, id, m, err)
+					case !member && !herald.IsKind(err, herald.NotFound):
+						t.Errorf("Member(%d, %d) = %+v, %v; want NotFound", chat, id, m, err)
+					}
+				})
+			}
+			wg.Go(func() {
+				ms, err := db.Members(ctx, chat)
+				if err != nil || len(ms) != k+2 {
+					t.Errorf("Members(%d) = %d members, %v; want %d", chat, len(ms), err, k+2)
+					return
+				}
+				for i, m := range ms {
+					if m.UserID != ids[i] || m.ChatID != chat {
+						t.Errorf("Members(%d)[%d] = %+v", chat, i, m)
+					}
+				}
+			})
+		}
+		wg.Go(func() {
+			a, b := ids[round%2+1], ids[2-round%2]
+			blocked, err := db.Blocked(ctx, a, b)
+			if want := a == ids[1]; err != nil || blocked != want {
+				t.Errorf("Blocked(%d, %d) = %v, %v; want %v", a, b, blocked, err, want)
+			}
+		})
+	}
+	wg.Wait()
+}
