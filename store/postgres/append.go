@@ -50,21 +50,30 @@ const (
 	groupDupsSQL = `SELECT ` + sqlstore.MessageCols + ` FROM messages
 		WHERE (chat_id, sender_id, random_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])) AND random_id <> 0`
 
-	groupInsertMessages = `INSERT INTO messages (` + sqlstore.MessageCols + `)
+	// groupWriteSQL is every write of a grouped append in one statement,
+	// each WITH clause a different table (as CockroachDB also requires):
+	// the messages, the members' log rows and their pts, the broadcast
+	// chats' log rows, the chats' last seq and pts, the senders' read
+	// positions, and the files the messages attach. An empty array writes
+	// nothing.
+	groupWriteSQL = `WITH
+	ms AS (INSERT INTO messages (` + sqlstore.MessageCols + `)
 		SELECT c, s, snd, r, b, rt, fu, fc, fs, sa, 0, 0, 0, ttl, ea, w, su, sv, f, sg
 		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bytea[], $6::bigint[], $7::bigint[], $8::bigint[],
 			$9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::integer[], $14::bigint[], $15::integer[], $16::text[], $17::integer[])
-		AS t(c, s, snd, r, b, rt, fu, fc, fs, sa, ttl, ea, w, su, sv, f, sg)`
-	groupInsertUpdates = `INSERT INTO updates (user_id, pts, kind, chat_id, seq, actor_id, seqs, at)
-		SELECT u, p, $1::integer, c, s, a, '', t FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[]) AS x(u, p, c, s, a, t)`
-	groupInsertChatUpdates = `INSERT INTO chat_updates (chat_id, pts, kind, seq, seqs, actor_id, at)
-		SELECT c, p, $1::integer, s, '', a, t FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS x(c, p, s, a, t)`
-	groupUpdateChats = `UPDATE chats SET last_seq = x.s, last_at = x.t, pts = x.p
-		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS x(id, s, t, p) WHERE chats.id = x.id`
-	groupUpdateUsers = `UPDATE users SET pts = x.p FROM unnest($1::bigint[], $2::bigint[]) AS x(id, p) WHERE users.id = x.id`
-	groupReadSeqs    = `UPDATE members SET read_seq = x.s FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS x(c, u, s)
-		WHERE members.chat_id = x.c AND members.user_id = x.u AND members.read_seq < x.s`
-	groupAttachFiles = `UPDATE files SET attached = 1 WHERE id = ANY($1::text[]) AND attached = 0`
+		AS t(c, s, snd, r, b, rt, fu, fc, fs, sa, ttl, ea, w, su, sv, f, sg)),
+	lg AS (INSERT INTO updates (user_id, pts, kind, chat_id, seq, actor_id, seqs, at)
+		SELECT u, p, $18::integer, c, s, a, '', t
+		FROM unnest($19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[], $24::bigint[]) AS x(u, p, c, s, a, t)),
+	us AS (UPDATE users SET pts = x.p FROM unnest($25::bigint[], $26::bigint[]) AS x(id, p) WHERE users.id = x.id),
+	cl AS (INSERT INTO chat_updates (chat_id, pts, kind, seq, seqs, actor_id, at)
+		SELECT c, p, $18::integer, s, '', a, t
+		FROM unnest($27::bigint[], $28::bigint[], $29::bigint[], $30::bigint[], $31::bigint[]) AS x(c, p, s, a, t)),
+	ch AS (UPDATE chats SET last_seq = x.s, last_at = x.t, pts = x.p
+		FROM unnest($32::bigint[], $33::bigint[], $34::bigint[], $35::bigint[]) AS x(id, s, t, p) WHERE chats.id = x.id),
+	rd AS (UPDATE members SET read_seq = x.s FROM unnest($36::bigint[], $37::bigint[], $38::bigint[]) AS x(c, u, s)
+		WHERE members.chat_id = x.c AND members.user_id = x.u AND members.read_seq < x.s)
+	UPDATE files SET attached = 1 WHERE id = ANY($39::text[]) AND attached = 0`
 )
 
 type groupChat struct {
@@ -276,27 +285,17 @@ func appendGroup(ctx context.Context, t *tx, ops []*op) ([]int, error) {
 		return done, nil
 	}
 
-	// Every table once. The writes are not sent yet: they go with the
-	// transaction's next statement, the COMMIT if the batch had nothing
-	// else, so they cost no round trip of their own. If one fails, the
-	// caller learns it there (groupFailed).
-	b = &pgx.Batch{}
-	b.Queue(groupInsertMessages, mChat, mSeq, mSender, mRandom, mBody, mReply, mFu, mFc, mFs, mSent, mTTL, mExp, mWaiting, mSealed, mService, mFile, mSigned)
-	if len(uUser) > 0 {
-		b.Queue(groupInsertUpdates, int32(herald.UpdNewMessage), uUser, uPts, uChat, uSeq, uActor, uAt)
-		ids := make([]int64, 0, len(movedUsers))
-		for u := range movedUsers {
-			ids = append(ids, u)
-		}
-		slices.Sort(ids) // the order the rows are locked in anyway
-		ps := make([]int64, len(ids))
-		for i, u := range ids {
-			ps[i] = pts[u]
-		}
-		b.Queue(groupUpdateUsers, ids, ps)
+	// Every table once, in one statement. It is not sent yet: it goes
+	// with the transaction's next statement, the COMMIT if the batch had
+	// nothing else, so it costs no round trip of its own. If it fails,
+	// the caller learns it there (groupFailed).
+	var userIDs, userPts []int64
+	for u := range movedUsers {
+		userIDs = append(userIDs, u)
 	}
-	if len(cChat) > 0 {
-		b.Queue(groupInsertChatUpdates, int32(herald.UpdNewMessage), cChat, cPts, cSeq, cActor, cAt)
+	slices.Sort(userIDs)
+	for _, u := range userIDs {
+		userPts = append(userPts, pts[u])
 	}
 	var ids, seqs, ats, cps []int64
 	for _, id := range want {
@@ -304,18 +303,18 @@ func appendGroup(ctx context.Context, t *tx, ops []*op) ([]int, error) {
 			ids, seqs, ats, cps = append(ids, id), append(seqs, c.lastSeq), append(ats, c.lastAt), append(cps, c.pts)
 		}
 	}
-	b.Queue(groupUpdateChats, ids, seqs, ats, cps)
 	rc, ru, rs := make([]int64, 0, len(reads)), make([]int64, 0, len(reads)), make([]int64, 0, len(reads))
 	for k, s := range reads {
 		rc, ru, rs = append(rc, k[0]), append(ru, k[1]), append(rs, s)
 	}
-	b.Queue(groupReadSeqs, rc, ru, rs)
-	if len(files) > 0 {
-		b.Queue(groupAttachFiles, files)
-	}
-	for _, q := range b.QueuedQueries {
-		t.queue(q.SQL, q.Arguments...)
-	}
+	t.queue(groupWriteSQL,
+		mChat, mSeq, mSender, mRandom, mBody, mReply, mFu, mFc, mFs, mSent, mTTL, mExp, mWaiting, mSealed, mService, mFile, mSigned,
+		int32(herald.UpdNewMessage), uUser, uPts, uChat, uSeq, uActor, uAt,
+		userIDs, userPts,
+		cChat, cPts, cSeq, cActor, cAt,
+		ids, seqs, ats, cps,
+		rc, ru, rs,
+		files)
 	// In the order of the batch, as the one-at-a-time path answers.
 	slices.SortFunc(done, cmp.Compare[int])
 	return done, nil

@@ -23,8 +23,9 @@
 // (appendGroup, append.go): one pipeline, sent with the batch's locks,
 // reads the chats' counters, the members with their pts and any send
 // already stored with the same random id; the writer then assigns seqs
-// and pts in queue order and queues one multi-row statement per table
-// (unnest of arrays), which go with the COMMIT. So a batch of appends
+// and pts in queue order and queues one statement that writes every
+// table with multi-row clauses (unnest of arrays), which goes with the
+// COMMIT. So a batch of appends
 // costs two round trips and one fsync, whatever its size. The counters
 // are read under this transaction's row locks, never kept between
 // transactions, so they are the next ones on every node. A lone append
