@@ -85,12 +85,12 @@ type groupChat struct {
 
 type dupKey struct{ chat, sender, random int64 }
 
-// appendGroup stores the batch's plain appends with a dozen statements,
-// in one round trip of their own for all of them (the writes ride with
-// the transaction's next statement), instead of one round trip and a
+// appendGroup stores the batch's plain appends with four statements, in
+// one round trip of their own for all of them (the write rides with the
+// transaction's next statement), instead of one round trip and a
 // savepoint each: their counters are read once, right after the batch's
-// locks were taken, assigned here, and each table gets one multi-row
-// statement. It runs first in the transaction, outside any savepoint
+// locks were taken, assigned here, and every table is written by one
+// statement (groupWriteSQL). It runs first in the transaction, outside any savepoint
 // (so the rows it locked and updates make no MultiXact); what can still
 // refuse an append (no such chat, a send already stored) is found by the
 // reads before anything is written, and those ops are left to their own
