@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldim/herald/client"
+	"github.com/heraldim/herald/internal/pgtest"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 )
 
@@ -107,10 +108,23 @@ func connect(t *testing.T, url, token string) *client.Client {
 
 // TestAcknowledgedMessagesSurviveKill9 sends from many goroutines, kills
 // the server with SIGKILL mid-stream, restarts it on the same data, and
-// checks that every message the server acknowledged is there.
+// checks that every message the server acknowledged is there: on SQLite,
+// and on PostgreSQL (whose writer stores concurrent sends together).
 func TestAcknowledgedMessagesSurviveKill9(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flags func(t *testing.T) []string
+	}{
+		{"sqlite", func(*testing.T) []string { return nil }},
+		{"postgres", func(t *testing.T) []string { return []string{"-db", pgtest.Schema(t)} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) { survivesKill9(t, tc.flags(t)) })
+	}
+}
+
+func survivesKill9(t *testing.T, flags []string) {
 	dir := t.TempDir()
-	p := startProc(t, dir, "127.0.0.1:0")
+	p := startProc(t, dir, "127.0.0.1:0", flags...)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -164,7 +178,7 @@ func TestAcknowledgedMessagesSurviveKill9(t *testing.T) {
 	<-p.done
 	anon.Close()
 
-	p2 := startProc(t, dir, "127.0.0.1:0")
+	p2 := startProc(t, dir, "127.0.0.1:0", flags...)
 	bc := connect(t, p2.url(), bob.Token)
 	stored := map[string]bool{}
 	for i := range senders {

@@ -45,13 +45,16 @@ const appendSQL = `WITH c AS (
 		SELECT ?::bigint, c.pts, ?::integer, c.last_seq, '', ?::bigint, ?::bigint FROM c WHERE c.broadcast = 1)
 	SELECT c.last_seq, c.broadcast, c.pts, coalesce(lg.user_id, 0), coalesce(lg.pts, 0) FROM c LEFT JOIN lg ON true`
 
-// AppendMessage implements store.Store. It is one round trip: the check
-// for a retry and appendSQL, pipelined.
+// AppendMessage implements store.Store. The writer stores it with the
+// other appends of its batch (appendGroup) when it can; otherwise, run
+// on its own, it is one round trip: the check for a retry and appendSQL,
+// pipelined.
 func (db *DB) AppendMessage(ctx context.Context, in herald.Message) (herald.Message, []herald.Update, bool, error) {
 	var m herald.Message
 	var ups []herald.Update
 	var dup bool
-	err := db.do(ctx, chatLocks(in.ChatID), func(ctx context.Context, t *tx) error {
+	req := &appendReq{in: in}
+	err := db.queue(&op{ctx: ctx, locks: chatLocks(in.ChatID), app: req, done: make(chan error, 1), fn: func(ctx context.Context, t *tx) error {
 		m, ups, dup = in, nil, false
 		bt := &batch{}
 		if m.RandomID != 0 {
@@ -128,9 +131,12 @@ func (db *DB) AppendMessage(ctx context.Context, in herald.Message) (herald.Mess
 			ups[i] = u
 		}
 		return nil
-	})
+	}})
 	if err != nil {
 		return in, nil, false, err
+	}
+	if req.grouped {
+		return req.m, req.ups, req.dup, nil
 	}
 	return m, ups, dup, nil
 }

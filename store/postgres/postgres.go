@@ -16,9 +16,20 @@
 // BenchmarkAppendMessageParallel. More writers per node did not help
 // either on two cores: batches that share chats wait for each other's
 // commit. Statements are pipelined: BEGIN, SAVEPOINT and RELEASE ride in
-// the same round trip as the op's next statement, and AppendMessage is
-// one statement (appendSQL), so a message costs one round trip and a
-// share of one commit.
+// the same round trip as the op's next statement.
+//
+// The plain appends of a batch (two or more; not a bot's extras) are
+// stored together, first in the transaction and without savepoints
+// (appendGroup, append.go): one pipeline, sent with the batch's locks,
+// reads the chats' counters, the members with their pts and any send
+// already stored with the same random id; the writer then assigns seqs
+// and pts in queue order and queues one statement that writes every
+// table with multi-row clauses (unnest of arrays), which goes with the
+// COMMIT. So a batch of appends
+// costs two round trips and one fsync, whatever its size. The counters
+// are read under this transaction's row locks, never kept between
+// transactions, so they are the next ones on every node. A lone append
+// is one statement (appendSQL), pipelined with the locks.
 //
 // The price of savepoints: a row that the batch has locked (below) and a
 // savepoint then updates gets a MultiXact, PostgreSQL's record of a lock
@@ -64,7 +75,12 @@
 //
 // Reads go through a pool of their own, outside the writers' transactions,
 // at READ COMMITTED, as store/sqlite's read pool does. Dialogs sends its
-// per-chat queries for every chat in one pipeline.
+// per-chat queries for every chat in one pipeline. The reads of one row
+// (a membership, a block, a rate token) and sqlstore's shared reads are
+// coalesced (coalesce.go): two goroutines each send every read waiting
+// at that moment in one pipeline, so a burst of sends costs a few round
+// trips; each statement still reads its own snapshot. Nothing read is
+// cached: another node may change it at any time.
 //
 // # SQL dialect
 //
@@ -199,6 +215,9 @@ type DB struct {
 	mu      sync.Mutex // guards stats
 	stats   Stats
 	writers sync.WaitGroup
+
+	rowq       chan job // reads for the coalescers (coalesce.go)
+	coalescers sync.WaitGroup
 }
 
 var _ store.Store = (*DB)(nil)
@@ -214,7 +233,8 @@ type op struct {
 	ctx   context.Context // the caller's: only checked before fn starts
 	fn    func(ctx context.Context, t *tx) error
 	locks locks
-	alone bool // runs in a transaction of its own, taking its own locks
+	alone bool       // runs in a transaction of its own, taking its own locks
+	app   *appendReq // an AppendMessage, which the batch may store with others (appendGroup)
 	done  chan error
 	tries int
 	err   error // the outcome of the last run, if it failed
@@ -295,7 +315,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		r.Close()
 		return nil, classify("postgres.Open", err)
 	}
-	db := &DB{opts: opts, read: r, write: w, ops: make(chan *op, 4096)}
+	db := &DB{opts: opts, read: r, write: w, ops: make(chan *op, 4096), rowq: make(chan job, 4096)}
 	db.rq = poolQuerier{db}
 	db.reads = sqlstore.NewReads(dialect, shim{db.rq})
 	if opts.NoMigrate {
@@ -311,6 +331,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	for range opts.Writers {
 		db.writers.Add(1)
 		go db.writer()
+	}
+	for range coalescers {
+		db.coalescers.Add(1)
+		go db.coalesce()
 	}
 	return db, nil
 }
@@ -331,8 +355,10 @@ func (db *DB) Close() error {
 	}
 	db.closed.Store(true)
 	close(db.ops)
+	close(db.rowq)
 	db.closeMu.Unlock()
 	db.writers.Wait()
+	db.coalescers.Wait()
 	db.read.Close()
 	db.write.Close()
 	return nil
@@ -507,9 +533,49 @@ func (db *DB) commit(batch []*op) (again []*op) {
 			t.queue(lockUsersSQL, users, members)
 		}
 	}
-	single := len(batch) == 1
 	ok := 0
+	grouped := 0
+	// groupFailed settles a transaction in which the grouped appends'
+	// reads or writes failed. Not expected (the reads found what could
+	// refuse an append), but a write may fail all the same: nothing is
+	// committed and nobody answered, so roll back and run the whole batch
+	// again at once, with those appends one at a time.
+	groupFailed := func() []*op {
+		if _, rerr := t.conn.Exec(context.Background(), "ROLLBACK"); rerr != nil {
+			t.conn.Close(context.Background())
+			return lost(rerr)
+		}
+		for i, o := range batch {
+			state[i] = undecided
+			if o.app != nil && o.app.groupable() {
+				o.app.solo, o.app.grouped = true, false
+			}
+		}
+		pc.Release()
+		return db.commit(batch)
+	}
+	if slices.ContainsFunc(live, func(o *op) bool { return o.app != nil && o.app.groupable() }) {
+		done, err := appendGroup(ctx, t, batch)
+		if t.broken == nil && t.conn.IsClosed() {
+			t.broken = cmp.Or(err, pgconn.ErrConnClosed)
+		}
+		if t.broken != nil {
+			t.conn.Close(context.Background())
+			return lost(t.broken)
+		}
+		if err != nil {
+			return groupFailed()
+		}
+		for _, i := range done {
+			state[i] = succeeded
+		}
+		ok, grouped = len(done), len(done)
+	}
+	single := len(batch) == 1 && grouped == 0
 	for i, o := range batch {
+		if state[i] == succeeded {
+			continue // stored by the group
+		}
 		if o.ctx.Err() != nil {
 			state[i], o.err = failed, herald.Errorf(herald.Unavailable, "the request was cancelled before it was stored")
 			continue
@@ -522,6 +588,9 @@ func (db *DB) commit(batch []*op) (again []*op) {
 			t.broken = cmp.Or(err, pgconn.ErrConnClosed)
 		}
 		if t.broken != nil {
+			if grouped > 0 && !t.conn.IsClosed() && !isConnErr(t.broken) {
+				return groupFailed() // its writes went ahead of this op's statements
+			}
 			// The transaction itself failed (a bookkeeping statement, or
 			// the connection): nothing in it will commit.
 			t.conn.Close(context.Background())
@@ -560,6 +629,11 @@ func (db *DB) commit(batch []*op) (again []*op) {
 		}
 	}
 	if err := t.flush(ctx, "COMMIT"); err != nil {
+		if grouped > 0 && t.broken != nil && !t.conn.IsClosed() && !isConnErr(err) {
+			// The grouped appends' writes, sent with the COMMIT, failed:
+			// the COMMIT was not run.
+			return groupFailed()
+		}
 		if t.conn.IsClosed() || isConnErr(err) {
 			// The COMMIT may or may not have reached the server: its
 			// outcome is unknown, so no op may run again (it could be
@@ -805,7 +879,7 @@ func (p poolQuerier) queryRow(ctx context.Context, query string, args ...any) pg
 	if p.db.closed.Load() {
 		return errRow{errClosed}
 	}
-	return p.db.read.QueryRow(ctx, sql(query), args...)
+	return lazyRow{db: p.db, ctx: ctx, query: sql(query), args: args}
 }
 
 var errClosed = herald.Errorf(herald.Unavailable, "the store is closed")

@@ -19,6 +19,11 @@ func (s shim) Exec(ctx context.Context, query string, args ...any) (int64, error
 }
 
 func (s shim) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	if p, ok := s.q.(poolQuerier); ok {
+		// The shared reads read their rows at once: they can be
+		// coalesced, and read from a buffer.
+		return p.db.queryBuffered(ctx, query, args...)
+	}
 	rows, err := s.q.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
