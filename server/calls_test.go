@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/internal/pgtest"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 	"github.com/heraldim/herald/server"
 	"github.com/pion/turn/v4"
@@ -327,4 +328,96 @@ func TestCallRelayCredentials(t *testing.T) {
 	if err := bob.Call(ctxT(t), "calls.ice_servers", &pb.Empty{}, &list); err != nil || len(list.Servers) != 0 {
 		t.Errorf("a node without a relay: %v, %v", list.Servers, err)
 	}
+}
+
+// A call placed on one node rings the callee's two devices on two nodes;
+// the answer, candidates and hang-up each go through whichever node the
+// device is on, a call to the busy callee placed on a third node finds
+// them busy, and one record lands in the chat. The relay's credentials
+// from one node work on another's relay.
+func TestCallAcrossNodes(t *testing.T) {
+	node := sharedNodes(t, pgtest.Schema(t), func(c *server.Config) {
+		c.Media = server.Media{UDP: "127.0.0.1:0", AllowPrivate: true}
+	})
+	a, b, c := node(), node(), node()
+	ctx := ctxT(t)
+	alice, bobby, carol := signup(t, a, "alice"), signup(t, b, "bobby"), signup(t, c, "carol")
+	bobby2 := login(t, c, bobby.user)
+
+	info, err := alice.StartCall(ctx, to(bobby.user.name), false, offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nextCall(t, bobby, info.CallId)
+	nextCall(t, bobby2, info.CallId)
+	if _, err := bobby2.AnswerCall(ctx, info.CallId, answer); err != nil {
+		t.Fatalf("answer on node C: %v", err)
+	}
+	if got := nextCall(t, alice, info.CallId); got.Kind != "answer" || got.Sdp != answer {
+		t.Fatalf("alice on node A: %+v", got)
+	}
+	for _, d := range []*device{bobby, bobby2} {
+		if got := nextCall(t, d, info.CallId); got.Kind != "accepted" {
+			t.Fatalf("%s: %+v, want accepted", d.token[:6], got)
+		}
+	}
+	_, err = carol.StartCall(ctx, to(bobby.user.name), false, offer)
+	wantCallKind(t, "calling bobby from node C while he talks", err, herald.Busy, "in another call")
+	if err := alice.CallCandidate(ctx, info.CallId, `{"candidate":"a"}`); err != nil {
+		t.Fatal(err)
+	}
+	if got := nextCall(t, bobby2, info.CallId); got.Kind != "ice" {
+		t.Fatalf("bobby2: %+v, want the candidate", got)
+	}
+	if err := bobby2.HangUp(ctx, info.CallId); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*device{alice, bobby, bobby2} {
+		if end := nextCall(t, d, info.CallId); end.Kind != "ended" || end.Outcome != "ended" {
+			t.Fatalf("%s: %+v", d.user.name, end)
+		}
+	}
+	nextCallRecord(t, alice)
+	hist, err := alice.History(ctx, &pb.HistoryRequest{Peer: to(bobby.user.name), Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	for _, m := range hist {
+		if m.Call != nil {
+			calls++
+		}
+	}
+	if calls != 1 {
+		t.Errorf("%d call records in the chat, want 1", calls)
+	}
+
+	// Credentials handed out by node A are good on node B's relay.
+	var fromA, fromB pb.IceServerList
+	if err := alice.Call(ctx, "calls.ice_servers", &pb.Empty{}, &fromA); err != nil {
+		t.Fatal(err)
+	}
+	if err := bobby.Call(ctx, "calls.ice_servers", &pb.Empty{}, &fromB); err != nil {
+		t.Fatal(err)
+	}
+	relayB := strings.TrimSuffix(strings.TrimPrefix(fromB.Servers[0].Urls[0], "turn:"), "?transport=udp")
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	tc, err := turn.NewClient(&turn.ClientConfig{TURNServerAddr: relayB, STUNServerAddr: relayB, Username: fromA.Servers[0].Username,
+		Password: fromA.Servers[0].Credential, Realm: "herald", Conn: conn, RTO: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	if err := tc.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	relayed, err := tc.Allocate()
+	if err != nil {
+		t.Fatalf("node B's relay refuses node A's credentials: %v", err)
+	}
+	relayed.Close()
 }
