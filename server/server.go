@@ -23,6 +23,7 @@ import (
 	"github.com/heraldim/herald/bus/memory"
 	busnats "github.com/heraldim/herald/bus/nats"
 	"github.com/heraldim/herald/crypto"
+	"github.com/heraldim/herald/push"
 	"github.com/heraldim/herald/service"
 	"github.com/heraldim/herald/store"
 	"github.com/heraldim/herald/store/postgres"
@@ -86,6 +87,14 @@ type Config struct {
 	// EnvelopeRetention is how long an undelivered secret-chat envelope
 	// waits for its device (zero: 30 days).
 	EnvelopeRetention time.Duration
+	// PushAllowPrivate lets push endpoints be plain http:// and point at
+	// loopback and private addresses and any port (heraldd
+	// -push-allow-private): for tests and self-hosted UnifiedPush
+	// distributors. Off, they must be https:// on the public Internet.
+	PushAllowPrivate bool
+	// PushSubscriber is the VAPID contact (mailto: or https: URL) push
+	// services see; empty: mailto:postmaster@localhost.
+	PushSubscriber string
 }
 
 // Node is a running server.
@@ -99,6 +108,7 @@ type Node struct {
 	tr   *transport.Server
 	bots *botapi.API
 	bus  bus.Bus
+	push *push.Dispatcher // nil if the store keeps no subscriptions
 	done chan error
 
 	stopSweep chan struct{}
@@ -187,8 +197,15 @@ func Open(cfg Config) (*Node, error) {
 		db.Close()
 		return nil, err
 	}
+	pd, err := openPush(context.Background(), db, sealer, svc, cfg, tr.Registry())
+	if err != nil {
+		ln.Close()
+		b.Close()
+		db.Close()
+		return nil, fmt.Errorf("push: %w", err)
+	}
 	api := botapi.New(svc, b, cfg.Log, cfg.BotAPI)
-	n := &Node{Service: svc, Store: db, cfg: cfg, ln: ln, tr: tr, bots: api, bus: b, done: make(chan error, 1), stopSweep: make(chan struct{}), swept: make(chan struct{})}
+	n := &Node{Service: svc, Store: db, cfg: cfg, ln: ln, tr: tr, bots: api, bus: b, push: pd, done: make(chan error, 1), stopSweep: make(chan struct{}), swept: make(chan struct{})}
 	var h http.Handler = tr.GuardBodies(withBotAPI(api, tr.Handler()))
 	if cfg.Pprof {
 		mux := http.NewServeMux()
@@ -304,11 +321,21 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 	}
 	n.tr.Close()
+	n.stopPush()
 	if e := n.Store.Close(); err == nil {
 		err = e
 	}
 	n.bus.Close()
 	return err
+}
+
+// stopPush stops preparing and sending pushes; what is queued is lost
+// (a push is a hint: the messages themselves are stored).
+func (n *Node) stopPush() {
+	n.Service.StopPush()
+	if n.push != nil {
+		n.push.Close()
+	}
 }
 
 // Kill stops the node the way a crash would, for failure tests: the
@@ -323,6 +350,7 @@ func (n *Node) Kill() {
 	n.http.Close()
 	n.tr.Abort()
 	n.stopSweeper()
+	n.stopPush()
 	n.bus.Close()
 	n.Store.Close()
 }

@@ -127,6 +127,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	memLimit := fs.String("memory-limit", env(getenv, "HERALD_MEMORY_LIMIT", "auto"), "Go's soft memory limit, so memory returns to the system soon after a burst: auto (80% of the cgroup's memory.max, else half the machine's memory), off, or a size like 2GiB; GOMEMLIMIT wins (HERALD_MEMORY_LIMIT)")
 	abandoned := fs.Duration("upload-abandoned", envDuration(getenv, "HERALD_UPLOAD_ABANDONED", 24*time.Hour), "how long an unfinished upload is kept after its last byte (HERALD_UPLOAD_ABANDONED)")
 	webhookPrivate := fs.Bool("webhook-allow-private", env(getenv, "HERALD_WEBHOOK_ALLOW_PRIVATE", "") == "1", "let bot webhooks point at loopback, private and link-local addresses and any port, for bots on the server's own machine or network; off, the server refuses them (HERALD_WEBHOOK_ALLOW_PRIVATE=1)")
+	pushPrivate := fs.Bool("push-allow-private", env(getenv, "HERALD_PUSH_ALLOW_PRIVATE", "") == "1", "let push endpoints be plain http:// and point at loopback, private and link-local addresses and any port, for tests and a self-hosted UnifiedPush distributor; off, endpoints must be https:// on the public Internet (HERALD_PUSH_ALLOW_PRIVATE=1)")
+	pushContact := fs.String("push-contact", env(getenv, "HERALD_PUSH_CONTACT", ""), "the VAPID contact push services see, mailto:you@example.org or an https: URL; empty for mailto:postmaster@localhost (HERALD_PUSH_CONTACT)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -158,6 +160,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	cfg.BotLimits = service.BotLimits{PerSecond: *botRate, PerChatPerSecond: *botChatRate}
 	cfg.EnvelopeRetention = *retention
 	cfg.BotAPI.WebhookAllowPrivate = *webhookPrivate
+	cfg.PushAllowPrivate, cfg.PushSubscriber = *pushPrivate, *pushContact
 	cfg.Limits.ConnsPerUser, cfg.Limits.ConnsPerAddr = *connsUser, *connsAddr
 	cfg.AbuseLimits = service.Limits{DirectPerSecond: *sendRate, GroupPerSecond: *sendRate / 2, ChannelPerSecond: *sendRate / 2, SignupsPerHourPerAddr: *signupRate, JoinsPerMinutePerChat: *joinRate}
 	cfg.AbuseLimits.CreatesPerHour, cfg.AbuseLimits.MaxOwnedChats, cfg.AbuseLimits.ReportsPerHour = *createRate, *maxOwned, *reportRate
