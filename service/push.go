@@ -62,7 +62,7 @@ func (s *Service) EnablePush(cfg PushConfig) {
 		b = shared
 	}
 	p := &pushState{PushConfig: cfg, work: make(chan func(), pushWorkQueue), quit: make(chan struct{}), done: make(chan struct{}),
-		subscribe: newKeyed(b, "push-subscribe", 1.0/6, 20, "push subscription changes")}
+		subscribe: newKeyed(b, "push-subscribe", 1.0/6, herald.MaxPushSubscriptions+10, "push subscription changes")}
 	s.push = p
 	// Lookups for pushes run off the request path, in order.
 	go func() {
