@@ -62,12 +62,13 @@ type Service struct {
 	bad     []string         // why pushes were refused
 	replies map[string][]int // endpoint → statuses to answer next, in order
 	after   string           // Retry-After with those answers
+	held    map[string]chan struct{}
 	wake    chan struct{}
 }
 
 // New starts a push service on a loopback port; Close stops it.
 func New() *Service {
-	s := &Service{subs: map[string]*Sub{}, replies: map[string][]int{}, wake: make(chan struct{}, 1)}
+	s := &Service{subs: map[string]*Sub{}, replies: map[string][]int{}, held: map[string]chan struct{}{}, wake: make(chan struct{}, 1)}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -124,6 +125,24 @@ func (s *Service) Reply(endpoint, retryAfter string, statuses ...int) {
 	s.mu.Unlock()
 }
 
+// Hold makes pushes to endpoint wait, as a slow push service's do, until
+// release is called.
+func (s *Service) Hold(endpoint string) (release func()) {
+	ch := make(chan struct{})
+	s.mu.Lock()
+	s.held[endpoint] = ch
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			delete(s.held, endpoint)
+			s.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
 // Got returns the pushes accepted so far.
 func (s *Service) Got() []Push {
 	s.mu.Lock()
@@ -169,6 +188,16 @@ func (s *Service) Wait(timeout time.Duration, cond func([]Push) bool) bool {
 
 func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
 	endpoint := s.srv.URL + r.URL.Path
+	s.mu.Lock()
+	hold := s.held[endpoint]
+	s.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	s.mu.Lock()
 	sub := s.subs[endpoint]
 	var status int
