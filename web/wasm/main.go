@@ -69,6 +69,15 @@ var methods = map[string]pair{
 	"files.get":        typed[pb.FileRequest, pb.File](),
 	"files.link":       typed[pb.FileLinkRequest, pb.FileLink](),
 	"messages.press":   typed[pb.PressRequest, pb.PressResult](),
+	"push.config":      typed[pb.Empty, pb.PushConfig](),
+	"push.subscribe":   typed[pb.PushSubscribeRequest, pb.Empty](),
+	"push.unsubscribe": typed[pb.PushUnsubscribeRequest, pb.Empty](),
+	"push.list":        typed[pb.Empty, pb.PushSubscriptionList](),
+	"push.focus":       typed[pb.PushFocusRequest, pb.Empty](),
+	"push.prefs":       typed[pb.Empty, pb.PushPrefs](),
+	"push.set_prefs":   typed[pb.PushPrefs, pb.PushPrefs](),
+	"push.chat":        typed[pb.ChatRequest, pb.PushChatSettings](),
+	"push.set_chat":    typed[pb.PushChatRequest, pb.PushChatSettings](),
 }
 
 var (
