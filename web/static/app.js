@@ -1924,7 +1924,11 @@ $('notif-switch').addEventListener('change', async () => {
       if (!reg) throw new Error('The service worker did not start, so notifications cannot reach a closed app.');
       let sub;
       try {
-        sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: unb64url(cfg.vapid_public_key) });
+        // A browser without a reachable push service may never answer.
+        sub = await Promise.race([
+          reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: unb64url(cfg.vapid_public_key) }),
+          new Promise((_, reject) => setTimeout(() => reject(new Error('no answer in 20 seconds')), 20_000)),
+        ]);
       } catch (e) {
         throw new Error(`The browser could not reach its push service (${e.message}).`);
       }
