@@ -139,8 +139,39 @@ func (s *Service) PushSubscribe(ctx context.Context, c Caller, endpoint, p256dh,
 	if err := p.subscribe.take(ctx, fmt.Sprint(c.DeviceID)); err != nil {
 		return err
 	}
-	if err := s.checkEndpoint(ctx, endpoint); err != nil {
+	if err := checkSubscription(endpoint, p256dh, auth, p.AllowHTTP); err != nil {
 		return err
+	}
+	if p.CheckEndpoint != nil {
+		if err := p.CheckEndpoint(ctx, endpoint); err != nil {
+			return herald.Errorf(herald.Invalid, "push endpoint refused: %v", err)
+		}
+	}
+	return p.Store.AddPushSubscription(ctx, herald.PushSubscription{
+		Endpoint: endpoint, DeviceID: c.DeviceID, UserID: c.UserID, P256dh: p256dh, Auth: auth, CreatedAt: s.now(),
+	}, herald.MaxPushSubscriptions)
+}
+
+// checkSubscription judges a subscription as it came from the client,
+// before anything is looked up or resolved: an http(s) URL of bounded
+// length (https only unless allowHTTP), a P-256 point and a 16-byte
+// secret. Its errors are INVALID_ARGUMENT or TOO_LARGE.
+func checkSubscription(endpoint, p256dh, auth string, allowHTTP bool) error {
+	if len(endpoint) > herald.MaxPushEndpoint {
+		return herald.Errorf(herald.TooLarge, "a push endpoint is at most %d bytes", herald.MaxPushEndpoint)
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return herald.Errorf(herald.Invalid, "a push endpoint is an https:// URL")
+	}
+	if u.Scheme == "http" && !allowHTTP {
+		return herald.Errorf(herald.Invalid, "a push endpoint must be https:// on this server")
+	}
+	if u.User != nil {
+		return herald.Errorf(herald.Invalid, "a push endpoint must not carry a user name or password")
+	}
+	if len(p256dh) > 128 || len(auth) > 64 {
+		return herald.Errorf(herald.Invalid, "p256dh and auth are short base64url keys")
 	}
 	if k, err := decodeKey(p256dh); err != nil || len(k) != 65 {
 		return herald.Errorf(herald.Invalid, "p256dh is the subscription's P-256 public key, 65 bytes in base64url")
@@ -149,27 +180,6 @@ func (s *Service) PushSubscribe(ctx context.Context, c Caller, endpoint, p256dh,
 	}
 	if k, err := decodeKey(auth); err != nil || len(k) != 16 {
 		return herald.Errorf(herald.Invalid, "auth is the subscription's 16-byte secret in base64url")
-	}
-	return p.Store.AddPushSubscription(ctx, herald.PushSubscription{
-		Endpoint: endpoint, DeviceID: c.DeviceID, UserID: c.UserID, P256dh: p256dh, Auth: auth, CreatedAt: s.now(),
-	}, herald.MaxPushSubscriptions)
-}
-
-func (s *Service) checkEndpoint(ctx context.Context, endpoint string) error {
-	if len(endpoint) > herald.MaxPushEndpoint {
-		return herald.Errorf(herald.TooLarge, "a push endpoint is at most %d bytes", herald.MaxPushEndpoint)
-	}
-	u, err := url.Parse(endpoint)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return herald.Errorf(herald.Invalid, "a push endpoint is an https:// URL")
-	}
-	if u.Scheme == "http" && !s.push.AllowHTTP {
-		return herald.Errorf(herald.Invalid, "a push endpoint must be https:// on this server")
-	}
-	if s.push.CheckEndpoint != nil {
-		if err := s.push.CheckEndpoint(ctx, endpoint); err != nil {
-			return herald.Errorf(herald.Invalid, "push endpoint refused: %v", err)
-		}
 	}
 	return nil
 }
