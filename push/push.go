@@ -75,6 +75,9 @@ type Config struct {
 	// QueueLen bounds each endpoint's queue (default 32): when full, the
 	// oldest waiting message is dropped.
 	QueueLen int
+	// Workers is how many pushes are sent at once, over all endpoints
+	// (default 32).
+	Workers int
 	// MaxAttempts is how often a message is tried before it is dropped
 	// (default 5).
 	MaxAttempts int
@@ -91,7 +94,8 @@ type Config struct {
 }
 
 // Dispatcher sends jobs, each endpoint's in order, different endpoints'
-// concurrently.
+// concurrently on a fixed number of workers: a channel with many
+// subscribers queues many pushes, never as many goroutines.
 type Dispatcher struct {
 	cfg    Config
 	ctx    context.Context
@@ -99,7 +103,9 @@ type Dispatcher struct {
 	wg     sync.WaitGroup
 
 	mu     sync.Mutex
-	queues map[string]*queue
+	wake   *sync.Cond
+	queues map[string]*queue // endpoints with jobs queued, in flight or backing off
+	ready  []*queue          // queues with a job to send and no worker on them
 	closed bool
 
 	sent    prometheus.Counter
@@ -110,7 +116,11 @@ type Dispatcher struct {
 }
 
 type queue struct {
-	jobs []Job
+	endpoint string
+	jobs     []Job
+	busy     bool // a worker is sending its first job, or it waits to retry
+	attempt  int  // of jobs[0], while it is retried
+	delay    time.Duration
 }
 
 // New returns a Dispatcher; Close stops it.
@@ -126,6 +136,9 @@ func New(cfg Config) *Dispatcher {
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 5 * time.Minute
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 32
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -152,8 +165,13 @@ func New(cfg Config) *Dispatcher {
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 16),
 		}),
 	}
+	d.wake = sync.NewCond(&d.mu)
 	if cfg.Registry != nil {
 		cfg.Registry.MustRegister(d.sent, d.failed, d.dropped, d.depth, d.latency)
+	}
+	for range cfg.Workers {
+		d.wg.Add(1)
+		go d.work()
 	}
 	return d
 }
@@ -167,111 +185,133 @@ func (d *Dispatcher) Enqueue(j Job) {
 	}
 	q, ok := d.queues[j.Endpoint]
 	if !ok {
-		q = &queue{}
+		q = &queue{endpoint: j.Endpoint}
 		d.queues[j.Endpoint] = q
-		d.wg.Add(1)
-		go d.run(j.Endpoint, q)
 	}
-	if len(q.jobs) >= d.cfg.QueueLen {
-		q.jobs[0] = Job{} // let the payload go
-		q.jobs = q.jobs[1:]
+	// The head of a busy queue is being sent: the oldest droppable job
+	// is the next one.
+	head := 0
+	if q.busy {
+		head = 1
+	}
+	if len(q.jobs) >= d.cfg.QueueLen+head {
+		copy(q.jobs[head:], q.jobs[head+1:])
+		q.jobs[len(q.jobs)-1] = Job{} // let the payload go
+		q.jobs = q.jobs[:len(q.jobs)-1]
 		d.dropped.Inc()
 		d.depth.Dec()
 	}
 	q.jobs = append(q.jobs, j)
 	d.depth.Inc()
+	if !q.busy && len(q.jobs) == 1 {
+		d.ready = append(d.ready, q)
+		d.wake.Signal()
+	}
 }
 
 // Close stops sending; what is still queued is dropped.
 func (d *Dispatcher) Close() {
 	d.mu.Lock()
 	d.closed = true
+	d.wake.Broadcast()
 	d.mu.Unlock()
 	d.cancel()
 	d.wg.Wait()
 }
 
-// next takes q's first job, or removes q (under the lock, so Enqueue
-// starts a new runner) when it is empty.
-func (d *Dispatcher) next(endpoint string, q *queue) (Job, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if len(q.jobs) == 0 || d.closed {
-		delete(d.queues, endpoint)
-		d.depth.Sub(float64(len(q.jobs)))
-		return Job{}, false
-	}
-	j := q.jobs[0]
-	q.jobs[0] = Job{}
-	q.jobs = q.jobs[1:]
-	d.depth.Dec()
-	return j, true
-}
-
-// run sends an endpoint's jobs one at a time until its queue is empty.
-func (d *Dispatcher) run(endpoint string, q *queue) {
+// work sends jobs from ready queues, one endpoint at a time.
+func (d *Dispatcher) work() {
 	defer d.wg.Done()
 	for {
-		j, ok := d.next(endpoint, q)
-		if !ok {
+		d.mu.Lock()
+		for len(d.ready) == 0 && !d.closed {
+			d.wake.Wait()
+		}
+		if d.closed {
+			d.mu.Unlock()
 			return
 		}
-		if gone := d.deliver(j); gone {
-			// Everything else queued for it would be refused too.
-			d.mu.Lock()
-			d.depth.Sub(float64(len(q.jobs)))
-			q.jobs = nil
-			d.mu.Unlock()
+		q := d.ready[0]
+		d.ready[0] = nil
+		d.ready = d.ready[1:]
+		q.busy = true
+		j := q.jobs[0]
+		if q.attempt == 0 {
+			q.attempt, q.delay = 1, d.cfg.Backoff
 		}
+		attempt := q.attempt
+		d.mu.Unlock()
+
+		wait, outcome := d.attempt(j)
+		d.settle(q, j, attempt, wait, outcome)
 	}
 }
 
-// deliver tries a job until it is accepted, refused for good, or out of
-// attempts; it reports whether the endpoint is gone.
-func (d *Dispatcher) deliver(j Job) bool {
-	delay := d.cfg.Backoff
-	for attempt := 1; ; attempt++ {
-		wait, outcome := d.attempt(j)
-		switch outcome {
-		case "":
-			d.sent.Inc()
-			if !j.Committed.IsZero() {
-				d.latency.Observe(time.Since(j.Committed).Seconds())
-			}
-			return false
-		case "gone":
-			d.failed.WithLabelValues(outcome).Inc()
-			if d.cfg.Gone != nil {
-				d.cfg.Gone(d.ctx, j.Endpoint)
-			}
-			return true
-		case "rejected", "encrypt":
-			d.failed.WithLabelValues(outcome).Inc()
-			return false
+// settle records an attempt's outcome and puts the queue back: done with
+// its head, waiting to retry it, or gone.
+func (d *Dispatcher) settle(q *queue, j Job, attempt int, wait time.Duration, outcome string) {
+	retry := false
+	switch outcome {
+	case "":
+		d.sent.Inc()
+		if !j.Committed.IsZero() {
+			d.latency.Observe(time.Since(j.Committed).Seconds())
 		}
+	case "gone":
+		d.failed.WithLabelValues(outcome).Inc()
+		if d.cfg.Gone != nil {
+			d.cfg.Gone(d.ctx, j.Endpoint)
+		}
+		// Everything else queued for it would be refused too.
+		d.mu.Lock()
+		d.depth.Sub(float64(len(q.jobs)))
+		q.jobs = nil
+		q.busy, q.attempt = false, 0
+		delete(d.queues, q.endpoint)
+		d.mu.Unlock()
+		return
+	case "rejected", "encrypt":
+		d.failed.WithLabelValues(outcome).Inc()
+	default:
 		d.failed.WithLabelValues(outcome).Inc()
 		if attempt >= d.cfg.MaxAttempts {
 			d.failed.WithLabelValues("given_up").Inc()
-			return false
-		}
-		// Full jitter on the doubled delay; the push service's own
-		// Retry-After is a floor.
-		sleep := time.Duration(rand.Int64N(int64(delay))) + delay/2
-		if wait > sleep {
-			sleep = wait
-		}
-		if sleep > d.cfg.MaxBackoff {
-			sleep = d.cfg.MaxBackoff
-		}
-		delay = min(2*delay, d.cfg.MaxBackoff)
-		t := time.NewTimer(sleep)
-		select {
-		case <-d.ctx.Done():
-			t.Stop()
-			return false
-		case <-t.C:
+		} else {
+			retry = true
 		}
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if retry {
+		// Full jitter on the doubled delay; the push service's own
+		// Retry-After is a floor. The queue stays busy meanwhile, so
+		// its later jobs wait behind this one, and no worker sleeps.
+		sleep := time.Duration(rand.Int64N(int64(q.delay))) + q.delay/2
+		sleep = min(max(sleep, wait), d.cfg.MaxBackoff)
+		q.delay = min(2*q.delay, d.cfg.MaxBackoff)
+		q.attempt++
+		time.AfterFunc(sleep, func() {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			if d.closed {
+				return
+			}
+			q.busy = false
+			d.ready = append(d.ready, q)
+			d.wake.Signal()
+		})
+		return
+	}
+	q.jobs[0] = Job{}
+	q.jobs = q.jobs[1:]
+	d.depth.Dec()
+	q.busy, q.attempt = false, 0
+	if len(q.jobs) == 0 {
+		delete(d.queues, q.endpoint)
+		return
+	}
+	d.ready = append(d.ready, q)
+	d.wake.Signal()
 }
 
 // attempt sends j once. It returns the failure's class ("" on success)
