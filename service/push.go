@@ -44,6 +44,7 @@ type pushState struct {
 	quit      chan struct{}
 	done      chan struct{}
 	subscribe *keyed // push.subscribe calls per device
+	focus     *keyed // push.focus calls per device
 }
 
 // Payload limits: the text in a notification is a preview; webpush-go
@@ -62,7 +63,8 @@ func (s *Service) EnablePush(cfg PushConfig) {
 		b = shared
 	}
 	p := &pushState{PushConfig: cfg, work: make(chan func(), pushWorkQueue), quit: make(chan struct{}), done: make(chan struct{}),
-		subscribe: newKeyed(b, "push-subscribe", 1.0/6, herald.MaxPushSubscriptions+10, "push subscription changes")}
+		subscribe: newKeyed(b, "push-subscribe", 1.0/6, herald.MaxPushSubscriptions+10, "push subscription changes"),
+		focus:     newKeyed(b, "push-focus", 1, 30, "focus changes")}
 	s.push = p
 	// Lookups for pushes run off the request path, in order.
 	go func() {
@@ -219,6 +221,9 @@ func (s *Service) PushFocus(ctx context.Context, c Caller, focused bool) error {
 	if err != nil {
 		return err
 	}
+	if err := p.focus.take(ctx, fmt.Sprint(c.DeviceID)); err != nil {
+		return err
+	}
 	var until time.Time
 	if focused {
 		until = s.now().Add(pushFocusFor)
@@ -356,13 +361,18 @@ func (s *Service) sendMessagePushes(ctx context.Context, m herald.Message, text 
 			repliedTo = r.SenderID
 		}
 	}
-	hints := notifyHints{Mentioned: func(userID int64) bool {
-		if userID == repliedTo {
-			return true
+	var hints notifyHints
+	if ch.Kind == herald.Group {
+		// Only in groups does a mention or a reply get through a mute,
+		// as on Telegram; a muted direct chat or channel stays quiet.
+		hints.Mentioned = func(userID int64) bool {
+			if userID == repliedTo {
+				return true
+			}
+			u, err := s.user(ctx, userID)
+			return err == nil && mentions(text, u.Username)
 		}
-		u, err := s.user(ctx, userID)
-		return err == nil && mentions(text, u.Username)
-	}}
+	}
 	for _, t := range targets {
 		if !shouldNotify(t, hints, now) {
 			continue
@@ -529,7 +539,8 @@ func (s *Service) notifySecret(envs []herald.Envelope) {
 			}
 			for _, sub := range subs {
 				if _, ok := devices[sub.DeviceID]; ok {
-					s.sendPush(sub, Payload{V: 1, Kind: "wake", Secret: true}, "", "high", committed)
+					// One topic: wake-ups not yet delivered collapse into one.
+					s.sendPush(sub, Payload{V: 1, Kind: "wake", Secret: true}, "wake", "high", committed)
 				}
 			}
 		}
