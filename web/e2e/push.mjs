@@ -149,8 +149,15 @@ await scenario('log in; the Notifications control in settings asks for permissio
 });
 
 await scenario('a push shows the chat and sender; a withdrawal takes it down; a secret push shows no content', async () => {
-  // No window of the app is open, as when the app is closed.
+  // No window of the app is open, as when the app is closed: wait until
+  // the worker sees none (a focused window would get no notification).
   await page.goto('about:blank');
+  const deadline = Date.now() + WAIT;
+  let wins;
+  while ((wins = await (await worker()).evaluate(async () => (await self.clients.matchAll({ type: 'window', includeUncontrolled: true })).map((w) => `${w.url} focused=${w.focused}`))).length) {
+    if (Date.now() > deadline) throw new Error(`the worker still sees windows: ${wins.join(', ')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
   await deliver({ v: 1, kind: 'message', chat_id: chatId, seq, chat_kind: 'group', title: 'Crag', sender: 'alice', body: 'first pitch is wet' });
   const [n] = await notifications((l) => l.length === 1, 'after a message push');
   if (n.title !== 'Crag' || n.body !== 'alice: first pitch is wet' || n.data.url !== `/#chat=${chatId}`) throw new Error(`notification ${JSON.stringify(n)}`);
