@@ -69,7 +69,9 @@ type Service struct {
 // New starts a push service on a loopback port; Close stops it.
 func New() *Service {
 	s := &Service{subs: map[string]*Sub{}, replies: map[string][]int{}, held: map[string]chan struct{}{}, wake: make(chan struct{}, 1)}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	// Assigned before it serves, so handlers see it.
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.srv.Start()
 	return s
 }
 
