@@ -25,6 +25,7 @@ import (
 	busnats "github.com/heraldim/herald/bus/nats"
 	"github.com/heraldim/herald/crypto"
 	"github.com/heraldim/herald/relay"
+	"github.com/heraldim/herald/push"
 	"github.com/heraldim/herald/service"
 	"github.com/heraldim/herald/store"
 	"github.com/heraldim/herald/store/postgres"
@@ -88,6 +89,14 @@ type Config struct {
 	// EnvelopeRetention is how long an undelivered secret-chat envelope
 	// waits for its device (zero: 30 days).
 	EnvelopeRetention time.Duration
+	// PushAllowPrivate lets push endpoints be plain http:// and point at
+	// loopback and private addresses and any port (heraldd
+	// -push-allow-private): for tests and self-hosted UnifiedPush
+	// distributors. Off, they must be https:// on the public Internet.
+	PushAllowPrivate bool
+	// PushSubscriber is the VAPID contact (mailto: or https: URL) push
+	// services see; empty: mailto:postmaster@localhost.
+	PushSubscriber string
 	// Media configures the relay for calls' media (TURN); off when its
 	// UDP address is empty.
 	Media Media
@@ -111,6 +120,7 @@ type Node struct {
 	tr   *transport.Server
 	bots *botapi.API
 	bus  bus.Bus
+	push *push.Dispatcher // nil if the store keeps no subscriptions
 	done chan error
 	// relay carries calls' media (nil without Config.Media.UDP).
 	relay *relay.Server
@@ -223,8 +233,18 @@ func Open(cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
+	pd, err := openPush(context.Background(), db, sealer, svc, cfg, tr.Registry())
+	if err != nil {
+		if rel != nil {
+			rel.Close()
+		}
+		ln.Close()
+		b.Close()
+		db.Close()
+		return nil, fmt.Errorf("push: %w", err)
+	}
 	api := botapi.New(svc, b, cfg.Log, cfg.BotAPI)
-	n := &Node{Service: svc, Store: db, cfg: cfg, ln: ln, tr: tr, bots: api, bus: b, relay: rel, done: make(chan error, 1), stopSweep: make(chan struct{}), swept: make(chan struct{})}
+	n := &Node{Service: svc, Store: db, cfg: cfg, ln: ln, tr: tr, bots: api, bus: b, push: pd, relay: rel, done: make(chan error, 1), stopSweep: make(chan struct{}), swept: make(chan struct{})}
 	var h http.Handler = tr.GuardBodies(withBotAPI(api, tr.Handler()))
 	if cfg.Pprof {
 		mux := http.NewServeMux()
@@ -340,6 +360,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 	}
 	n.tr.Close()
+	n.stopPush()
 	if n.relay != nil {
 		n.relay.Close()
 	}
@@ -348,6 +369,15 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	n.bus.Close()
 	return err
+}
+
+// stopPush stops preparing and sending pushes; what is queued is lost
+// (a push is a hint: the messages themselves are stored).
+func (n *Node) stopPush() {
+	n.Service.StopPush()
+	if n.push != nil {
+		n.push.Close()
+	}
 }
 
 // Kill stops the node the way a crash would, for failure tests: the
@@ -362,6 +392,7 @@ func (n *Node) Kill() {
 	n.http.Close()
 	n.tr.Abort()
 	n.stopSweeper()
+	n.stopPush()
 	if n.relay != nil {
 		n.relay.Close()
 	}

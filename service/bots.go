@@ -641,6 +641,9 @@ func (s *Service) BotSend(ctx context.Context, c Caller, p SendParams, x herald.
 	if err := s.open(ctx, &msg); err != nil {
 		return herald.Message{}, err
 	}
+	if !dup {
+		s.notifyMessage(msg, msg.Text)
+	}
 	return msg, nil
 }
 

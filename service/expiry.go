@@ -89,6 +89,7 @@ func (s *Service) Sweep(ctx context.Context) (SweepStats, error) {
 			return st, err
 		}
 		s.announce(ctx, ups)
+		s.notifyExpired(ups)
 		st.Expired += n
 		if n < sweepBatch {
 			break

@@ -195,6 +195,7 @@ func (s *Service) append(ctx context.Context, m herald.Message) (herald.Message,
 	}
 	if !dup {
 		s.announce(ctx, ups)
+		s.notifyMessage(msg, text)
 		// The answer's text is the one just sealed: no need to open it.
 		msg.Text, msg.Body = text, nil
 		s.fileMeta(ctx, &msg)
@@ -423,6 +424,7 @@ func (s *Service) Delete(ctx context.Context, c Caller, chatID int64, seqs []int
 	}
 	s.announce(ctx, ups)
 	if forEveryone {
+		s.notifyWithdraw(chatID, seqs, c.UserID)
 		// The body is overwritten in the database file; fold the log in
 		// so it does not keep the old page either.
 		return s.store.Checkpoint(ctx)

@@ -305,6 +305,7 @@ func (s *Service) SendSecret(ctx context.Context, c Caller, p SecretSend) ([]her
 		e := stored[i]
 		s.emit(bg, e.UserID, Event{Kind: EventEnvelope, DeviceID: e.DeviceID, Envelope: &e})
 	}
+	s.notifySecret(stored)
 	return stored, nil
 }
 

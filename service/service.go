@@ -134,6 +134,8 @@ type Service struct {
 	secret    store.Secret
 	retention time.Duration
 
+	push *pushState // nil until EnablePush
+
 	node   string       // this node's name in the store's leases
 	pruned atomic.Int64 // when the sweep last pruned shared rate buckets (Unix ns)
 }

@@ -194,7 +194,8 @@ var hostRE = regexp.MustCompile(`^[A-Za-z0-9.\-]+(:[0-9]+)?$|^\[[0-9A-Fa-f:.]+\]
 // SecurityHeaders sets the headers every web response carries: a
 // Content-Security-Policy that allows only this server's own scripts,
 // styles and sockets (no inline script at all; 'wasm-unsafe-eval' is the
-// narrow permission to compile WebAssembly, not to eval JavaScript), no
+// narrow permission to compile WebAssembly, not to eval JavaScript; the one
+// Trusted Types policy, herald-sw, admits only the service worker's URL), no
 // framing, no MIME sniffing, and no Referer leaving the page.
 func SecurityHeaders(w http.ResponseWriter, r *http.Request) {
 	connect := "'self'"
@@ -206,7 +207,7 @@ func SecurityHeaders(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "+
 		"img-src 'self' data:; media-src 'self'; font-src 'self'; connect-src "+connect+"; "+
 		"manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "+
-		"require-trusted-types-for 'script'; trusted-types 'none'")
+		"require-trusted-types-for 'script'; trusted-types herald-sw")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")

@@ -99,12 +99,13 @@ type testServer struct {
 	log []string // heraldd's stderr lines
 }
 
-// startServer starts heraldd on a free port and stops it when the test ends.
-func startServer(t *testing.T) *testServer {
+// startServer starts heraldd on a free port, with flags, and stops it
+// when the test ends.
+func startServer(t *testing.T, flags ...string) *testServer {
 	t.Helper()
 	bin := binaries(t)
 	s := &testServer{bin: bin}
-	cmd := exec.Command(filepath.Join(bin, "heraldd"), "-listen", "127.0.0.1:0", "-data", t.TempDir())
+	cmd := exec.Command(filepath.Join(bin, "heraldd"), append([]string{"-listen", "127.0.0.1:0", "-data", t.TempDir()}, flags...)...)
 	cmd.Env = append(os.Environ(), "HERALD_LOG_LEVEL=info")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -50,6 +50,7 @@ func init() {
 		"report":     cmdReport,
 		"clear":      cmdClear,
 		"secret":     cmdSecret,
+		"push":       cmdPush,
 		"appeal":     cmdAppeal,
 		"rules":      cmdRules,
 		"block":      func(ctx context.Context, c *cli, args []string) error { return cmdBlock(ctx, c, args, true) },

@@ -55,6 +55,10 @@ const usage = `herald [--server URL] [--home DIR] [--json] COMMAND [ARGS]
   channel mute|unmute TARGET                same as mute / unmute
   join @channel | join CODE                 subscribe by name (public) or invite code; prints the chat id
   mute TARGET | unmute TARGET               a muted chat gets no pushes; it stays readable
+  push add ENDPOINT [--p256dh KEY --auth SECRET]
+                                            register a Web Push / UnifiedPush endpoint for this device; without
+                                            keys the CLI makes them and keeps the private key in its home
+  push list | push remove ENDPOINT          the account's push endpoints (--json: lines with endpoint)
   bot create NAME [--name DISPLAY]          prints the new bot's token (NAME ends in "bot"); shown only now
   bot token NAME --rotate                   prints a new token; the old one stops working at once
   bot list | bot delete NAME                your bots; delete ends the token and leaves every group and channel

@@ -40,7 +40,7 @@ func readmeContract(t *testing.T) string {
 	return s[:strings.Index(s, "```\n")]
 }
 
-var flagRE = regexp.MustCompile(`(?:^|[\s\[|])(--?[a-z][a-z-]*)`)
+var flagRE = regexp.MustCompile(`(?:^|[\s\[|])(--?[a-z][a-z0-9-]*)`)
 
 // commandLines maps each command of the contract ("send", "channel set",
 // "bot token") to the flags its lines show. The key is the command word

@@ -130,6 +130,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	mediaUDP := fs.String("media-udp", env(getenv, "HERALD_MEDIA_UDP", ""), "UDP address of the TURN relay that carries calls' media between devices that cannot reach each other, e.g. 0.0.0.0:3478; empty for none (devices then connect directly) (HERALD_MEDIA_UDP)")
 	mediaIP := fs.String("media-public-ip", env(getenv, "HERALD_MEDIA_PUBLIC_IP", ""), "the IP address devices reach the relay at; needed when -media-udp listens on all addresses (HERALD_MEDIA_PUBLIC_IP)")
 	mediaPrivate := fs.Bool("media-allow-private", env(getenv, "HERALD_MEDIA_ALLOW_PRIVATE", "") == "1", "let the relay send to loopback and private addresses, for calls within one machine or LAN; off, it reaches only public addresses (HERALD_MEDIA_ALLOW_PRIVATE=1)")
+	pushPrivate := fs.Bool("push-allow-private", env(getenv, "HERALD_PUSH_ALLOW_PRIVATE", "") == "1", "let push endpoints be plain http:// and point at loopback, private and link-local addresses and any port, for tests and a self-hosted UnifiedPush distributor; off, endpoints must be https:// on the public Internet (HERALD_PUSH_ALLOW_PRIVATE=1)")
+	pushContact := fs.String("push-contact", env(getenv, "HERALD_PUSH_CONTACT", ""), "the VAPID contact push services see, mailto:you@example.org or an https: URL; empty for mailto:postmaster@localhost (HERALD_PUSH_CONTACT)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -162,6 +164,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	cfg.EnvelopeRetention = *retention
 	cfg.BotAPI.WebhookAllowPrivate = *webhookPrivate
 	cfg.Media = server.Media{UDP: *mediaUDP, PublicIP: *mediaIP, AllowPrivate: *mediaPrivate}
+	cfg.PushAllowPrivate, cfg.PushSubscriber = *pushPrivate, *pushContact
 	cfg.Limits.ConnsPerUser, cfg.Limits.ConnsPerAddr = *connsUser, *connsAddr
 	cfg.AbuseLimits = service.Limits{DirectPerSecond: *sendRate, GroupPerSecond: *sendRate / 2, ChannelPerSecond: *sendRate / 2, SignupsPerHourPerAddr: *signupRate, JoinsPerMinutePerChat: *joinRate}
 	cfg.AbuseLimits.CreatesPerHour, cfg.AbuseLimits.MaxOwnedChats, cfg.AbuseLimits.ReportsPerHour = *createRate, *maxOwned, *reportRate

@@ -18,7 +18,7 @@ const SESSION_KEY = 'herald.session';
 const INT_KEYS = new Set([
   'id', 'chat_id', 'from_id', 'sent_at', 'edited_at', 'reply_to', 'pts', 'chat_pts',
   'max_id', 'user_id', 'expires_at', 'ttl_ms', 'last_id', 'member_count', 'views',
-  'unread', 'read_id', 'peer_read_id', 'at', 'created_at', 'last_seen',
+  'unread', 'read_id', 'peer_read_id', 'at', 'created_at', 'last_seen', 'mute_until', 'device_id',
 ]);
 // A file's id is 32 hex digits, not a number: objects with a sha256 are
 // files (and secret messages' ids are random strings), and keep theirs.
@@ -117,6 +117,12 @@ async function wipe() {
   if (globalThis.caches) {
     for (const k of await caches.keys()) await caches.delete(k);
   }
+  // The server deleted this device's push subscription with the device;
+  // the browser's own goes too, so nothing arrives for the next person.
+  try {
+    const sub = await currentSubscription();
+    if (sub) await sub.unsubscribe();
+  } catch { /* none */ }
 }
 
 // Another tab logging out logs this one out too.
@@ -287,6 +293,9 @@ async function enterApp(me) {
   renderConn();
   await loadChats();
   firstAction().focus();
+  reportFocus();
+  const wanted = chatFromHash();
+  if (wanted && state.chats.has(wanted)) openChat(wanted, { focus: false });
   // Secret chats come from this browser's own store, once the engine has
   // opened it (a first login also makes and publishes the keys).
   loadSecrets().catch((err) => console.warn('secret chats:', errorText(err)));
@@ -530,6 +539,7 @@ async function openChat(id, { focus = true } = {}) {
   resetConvo();
   showConvo();
   renderHead();
+  loadChatNotify(id);
   renderChats();
   await loadOlder();
   markRead();
@@ -624,6 +634,7 @@ function renderHead() {
     $('mute-btn').textContent = chat.muted ? 'Unmute' : 'Mute';
     $('mute-btn').setAttribute('aria-pressed', chat.muted ? 'true' : 'false');
   }
+  $('notify-wrap').hidden = !member || !!secret;
   const admin = chat && (chat.kind === 'direct' || chat.role === 'owner' || chat.role === 'admin');
   $('autodel-wrap').hidden = !member || !admin || !!secret;
   if (chat) $('autodel').value = String(chat.ttl_ms || 0);
@@ -1853,6 +1864,153 @@ for (const dlg of document.querySelectorAll('dialog')) {
   const orig = dlg.showModal.bind(dlg);
   dlg.showModal = () => { opener = document.activeElement; orig(); };
 }
+
+// ---- notifications and the installed app (docs/NOTIFICATIONS.md) ---------
+
+// The service worker keeps the app shell for offline starts and shows
+// pushes. Under Trusted Types its URL passes through a policy that
+// admits this one script and nothing else.
+const swPolicy = globalThis.trustedTypes
+  ? trustedTypes.createPolicy('herald-sw', { createScriptURL: (u) => { if (u !== '/sw.js') throw new Error('not the service worker'); return u; } })
+  : { createScriptURL: (u) => u };
+const swReady = ('serviceWorker' in navigator)
+  ? navigator.serviceWorker.register(swPolicy.createScriptURL('/sw.js'), { scope: '/' }).catch((err) => { console.warn('service worker:', err.message); return null; })
+  : Promise.resolve(null);
+
+// A notification's click opens its chat: the worker tells an open window,
+// or opens one at /#chat=ID.
+function chatFromHash() {
+  const m = location.hash.match(/^#chat=(\d+)$/);
+  return m ? Number(m[1]) : 0;
+}
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.addEventListener('message', (e) => {
+    if (e.data && e.data.type === 'open-chat' && state.me && state.chats.has(e.data.chat_id)) openChat(e.data.chat_id);
+  });
+}
+window.addEventListener('hashchange', () => {
+  const id = chatFromHash();
+  if (id && state.me && state.chats.has(id)) openChat(id);
+});
+
+// While this window is focused the server sends this device no pushes:
+// it would only repeat what the window shows. The focus lapses on the
+// server after two minutes unless renewed.
+let focusTimer = null;
+function reportFocus() {
+  if (!state.me) return;
+  const focused = document.visibilityState === 'visible' && document.hasFocus();
+  call('push.focus', { focused }).catch(() => {});
+  clearTimeout(focusTimer);
+  if (focused) focusTimer = setTimeout(reportFocus, 60_000);
+}
+for (const ev of ['focus', 'blur']) window.addEventListener(ev, reportFocus);
+document.addEventListener('visibilitychange', reportFocus);
+
+const b64url = (buf) => btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+const unb64url = (s) => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+
+async function currentSubscription() {
+  const reg = await swReady;
+  return reg && reg.pushManager ? reg.pushManager.getSubscription() : null;
+}
+
+async function showSettings() {
+  const dlg = $('dlg-settings');
+  dlg.querySelector('.error').textContent = '';
+  $('notif-status').textContent = '';
+  const sub = await currentSubscription().catch(() => null);
+  $('notif-switch').checked = !!sub && Notification.permission === 'granted';
+  try {
+    const prefs = await call('push.prefs');
+    $('notif-text').checked = !prefs.hide_text;
+    $('notif-sender').checked = !prefs.hide_sender;
+  } catch (err) { $('notif-status').textContent = errorText(err); }
+  dlg.showModal();
+}
+$('settings-btn').addEventListener('click', showSettings);
+$('dlg-settings').querySelector('.cancel').addEventListener('click', () => $('dlg-settings').close());
+
+// Turning notifications on asks for permission now, because the person
+// chose it; the page never asks on load.
+$('notif-switch').addEventListener('change', async () => {
+  const sw = $('notif-switch');
+  const err = $('dlg-settings').querySelector('.error');
+  err.textContent = '';
+  sw.disabled = true;
+  try {
+    if (sw.checked) {
+      if (!('Notification' in globalThis) || !('PushManager' in globalThis)) throw new Error('This browser cannot show notifications from a closed app.');
+      if (await Notification.requestPermission() !== 'granted') throw new Error('The browser did not allow notifications. Allow them in its site settings, then try again.');
+      const cfg = await call('push.config');
+      if (!cfg.enabled) throw new Error('This server does not send notifications.');
+      const reg = await swReady;
+      if (!reg) throw new Error('The service worker did not start, so notifications cannot reach a closed app.');
+      let sub;
+      try {
+        // A browser without a reachable push service may never answer.
+        sub = await Promise.race([
+          reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: unb64url(cfg.vapid_public_key) }),
+          new Promise((_, reject) => setTimeout(() => reject(new Error('no answer in 20 seconds')), 20_000)),
+        ]);
+      } catch (e) {
+        throw new Error(`The browser could not reach its push service (${e.message}).`);
+      }
+      await call('push.subscribe', { endpoint: sub.endpoint, p256dh: b64url(sub.getKey('p256dh')), auth: b64url(sub.getKey('auth')) });
+      $('notif-status').textContent = 'Notifications are on for this device.';
+    } else {
+      const sub = await currentSubscription();
+      if (sub) {
+        await call('push.unsubscribe', { endpoint: sub.endpoint }).catch(() => {});
+        await sub.unsubscribe();
+      }
+      $('notif-status').textContent = 'Notifications are off for this device.';
+    }
+  } catch (e) {
+    sw.checked = !sw.checked;
+    err.textContent = e.kind ? errorText(e) : e.message;
+  } finally {
+    sw.disabled = false;
+  }
+});
+
+for (const id of ['notif-text', 'notif-sender']) {
+  $(id).addEventListener('change', async () => {
+    try {
+      await call('push.set_prefs', { hide_text: !$('notif-text').checked, hide_sender: !$('notif-sender').checked });
+      $('notif-status').textContent = 'Saved.';
+    } catch (err) { $('dlg-settings').querySelector('.error').textContent = errorText(err); }
+  });
+}
+
+// The chat's own notification level and mute.
+async function loadChatNotify(id) {
+  try {
+    const n = await call('push.chat', { chat_id: id });
+    if (!state.open || state.open.id !== id) return;
+    let v = n.level || 'all';
+    if (n.muted_forever) v = 'mute:-1';
+    else if (n.mute_until && n.mute_until > Date.now()) v = 'muted';
+    const sel = $('chat-notify');
+    let opt = sel.querySelector('option[value="muted"]');
+    if (v === 'muted') {
+      if (!opt) { opt = el('option', '', ''); opt.value = 'muted'; sel.append(opt); }
+      opt.textContent = `Muted until ${new Date(n.mute_until).toLocaleString()}`;
+    } else if (opt) opt.remove();
+    sel.value = v;
+  } catch { /* a server without push: the control stays at its default */ }
+}
+
+$('chat-notify').addEventListener('change', async () => {
+  const chat = openChatObj();
+  if (!chat) return;
+  const v = $('chat-notify').value;
+  const req = v.startsWith('mute:') ? { chat_id: chat.id, level: 'all', mute_for_ms: Number(v.slice(5)) } : { chat_id: chat.id, level: v, mute_for_ms: 0 };
+  try {
+    await call('push.set_chat', req);
+  } catch (err) { $('send-error').textContent = errorText(err); }
+  loadChatNotify(chat.id);
+});
 
 boot().catch((err) => {
   console.error(err);

@@ -75,6 +75,15 @@ var methods = map[string]pair{
 	"calls.hangup":      typed[pb.CallRequest, pb.Empty](),
 	"calls.candidate":   typed[pb.CallCandidateRequest, pb.Empty](),
 	"calls.ice_servers": typed[pb.Empty, pb.IceServerList](),
+	"push.config":      typed[pb.Empty, pb.PushConfig](),
+	"push.subscribe":   typed[pb.PushSubscribeRequest, pb.Empty](),
+	"push.unsubscribe": typed[pb.PushUnsubscribeRequest, pb.Empty](),
+	"push.list":        typed[pb.Empty, pb.PushSubscriptionList](),
+	"push.focus":       typed[pb.PushFocusRequest, pb.Empty](),
+	"push.prefs":       typed[pb.Empty, pb.PushPrefs](),
+	"push.set_prefs":   typed[pb.PushPrefs, pb.PushPrefs](),
+	"push.chat":        typed[pb.ChatRequest, pb.PushChatSettings](),
+	"push.set_chat":    typed[pb.PushChatRequest, pb.PushChatSettings](),
 }
 
 var (

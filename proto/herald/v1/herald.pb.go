@@ -7151,6 +7151,504 @@ func (x *AckRequest) GetIds() []int64 {
 	return nil
 }
 
+// PushConfig answers push.config: whether the server sends pushes, and
+// the VAPID public key (base64url) to subscribe with
+// (PushManager.subscribe's applicationServerKey).
+type PushConfig struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Enabled        bool                   `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	VapidPublicKey string                 `protobuf:"bytes,2,opt,name=vapid_public_key,json=vapidPublicKey,proto3" json:"vapid_public_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PushConfig) Reset() {
+	*x = PushConfig{}
+	mi := &file_herald_proto_msgTypes[110]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushConfig) ProtoMessage() {}
+
+func (x *PushConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[110]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushConfig.ProtoReflect.Descriptor instead.
+func (*PushConfig) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{110}
+}
+
+func (x *PushConfig) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *PushConfig) GetVapidPublicKey() string {
+	if x != nil {
+		return x.VapidPublicKey
+	}
+	return ""
+}
+
+// PushSubscribeRequest registers this device's Web Push / UnifiedPush
+// endpoint (push.subscribe); p256dh and auth are base64url, as the Push
+// API's PushSubscription.getKey gives them.
+type PushSubscribeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Endpoint      string                 `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	P256Dh        string                 `protobuf:"bytes,2,opt,name=p256dh,proto3" json:"p256dh,omitempty"`
+	Auth          string                 `protobuf:"bytes,3,opt,name=auth,proto3" json:"auth,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushSubscribeRequest) Reset() {
+	*x = PushSubscribeRequest{}
+	mi := &file_herald_proto_msgTypes[111]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushSubscribeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushSubscribeRequest) ProtoMessage() {}
+
+func (x *PushSubscribeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[111]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushSubscribeRequest.ProtoReflect.Descriptor instead.
+func (*PushSubscribeRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{111}
+}
+
+func (x *PushSubscribeRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *PushSubscribeRequest) GetP256Dh() string {
+	if x != nil {
+		return x.P256Dh
+	}
+	return ""
+}
+
+func (x *PushSubscribeRequest) GetAuth() string {
+	if x != nil {
+		return x.Auth
+	}
+	return ""
+}
+
+type PushSubscription struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Endpoint      string                 `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	DeviceId      int64                  `protobuf:"varint,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	CreatedAt     int64                  `protobuf:"varint,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"` // Unix milliseconds
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushSubscription) Reset() {
+	*x = PushSubscription{}
+	mi := &file_herald_proto_msgTypes[112]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushSubscription) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushSubscription) ProtoMessage() {}
+
+func (x *PushSubscription) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[112]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushSubscription.ProtoReflect.Descriptor instead.
+func (*PushSubscription) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{112}
+}
+
+func (x *PushSubscription) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *PushSubscription) GetDeviceId() int64 {
+	if x != nil {
+		return x.DeviceId
+	}
+	return 0
+}
+
+func (x *PushSubscription) GetCreatedAt() int64 {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return 0
+}
+
+type PushSubscriptionList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Subscriptions []*PushSubscription    `protobuf:"bytes,1,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushSubscriptionList) Reset() {
+	*x = PushSubscriptionList{}
+	mi := &file_herald_proto_msgTypes[113]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushSubscriptionList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushSubscriptionList) ProtoMessage() {}
+
+func (x *PushSubscriptionList) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[113]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushSubscriptionList.ProtoReflect.Descriptor instead.
+func (*PushSubscriptionList) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{113}
+}
+
+func (x *PushSubscriptionList) GetSubscriptions() []*PushSubscription {
+	if x != nil {
+		return x.Subscriptions
+	}
+	return nil
+}
+
+type PushUnsubscribeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Endpoint      string                 `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushUnsubscribeRequest) Reset() {
+	*x = PushUnsubscribeRequest{}
+	mi := &file_herald_proto_msgTypes[114]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushUnsubscribeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushUnsubscribeRequest) ProtoMessage() {}
+
+func (x *PushUnsubscribeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[114]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushUnsubscribeRequest.ProtoReflect.Descriptor instead.
+func (*PushUnsubscribeRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{114}
+}
+
+func (x *PushUnsubscribeRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+// PushPrefs are the account's privacy switches (push.prefs,
+// push.set_prefs). Both off is the default: text and sender shown.
+type PushPrefs struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HideText      bool                   `protobuf:"varint,1,opt,name=hide_text,json=hideText,proto3" json:"hide_text,omitempty"`
+	HideSender    bool                   `protobuf:"varint,2,opt,name=hide_sender,json=hideSender,proto3" json:"hide_sender,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushPrefs) Reset() {
+	*x = PushPrefs{}
+	mi := &file_herald_proto_msgTypes[115]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushPrefs) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushPrefs) ProtoMessage() {}
+
+func (x *PushPrefs) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[115]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushPrefs.ProtoReflect.Descriptor instead.
+func (*PushPrefs) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{115}
+}
+
+func (x *PushPrefs) GetHideText() bool {
+	if x != nil {
+		return x.HideText
+	}
+	return false
+}
+
+func (x *PushPrefs) GetHideSender() bool {
+	if x != nil {
+		return x.HideSender
+	}
+	return false
+}
+
+// PushChatRequest sets (push.set_chat) a chat's notification level and
+// mute. mute_for_ms: 0 unmuted, -1 forever, else the mute's length.
+type PushChatRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChatId        int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
+	Level         string                 `protobuf:"bytes,2,opt,name=level,proto3" json:"level,omitempty"` // all (default), mentions, off
+	MuteForMs     int64                  `protobuf:"varint,3,opt,name=mute_for_ms,json=muteForMs,proto3" json:"mute_for_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushChatRequest) Reset() {
+	*x = PushChatRequest{}
+	mi := &file_herald_proto_msgTypes[116]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushChatRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushChatRequest) ProtoMessage() {}
+
+func (x *PushChatRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[116]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushChatRequest.ProtoReflect.Descriptor instead.
+func (*PushChatRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{116}
+}
+
+func (x *PushChatRequest) GetChatId() int64 {
+	if x != nil {
+		return x.ChatId
+	}
+	return 0
+}
+
+func (x *PushChatRequest) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+func (x *PushChatRequest) GetMuteForMs() int64 {
+	if x != nil {
+		return x.MuteForMs
+	}
+	return 0
+}
+
+// PushChatSettings is a chat's notification setting (push.chat,
+// push.set_chat).
+type PushChatSettings struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChatId        int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
+	Level         string                 `protobuf:"bytes,2,opt,name=level,proto3" json:"level,omitempty"`
+	MuteUntil     int64                  `protobuf:"varint,3,opt,name=mute_until,json=muteUntil,proto3" json:"mute_until,omitempty"` // Unix milliseconds; 0 not muted
+	MutedForever  bool                   `protobuf:"varint,4,opt,name=muted_forever,json=mutedForever,proto3" json:"muted_forever,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushChatSettings) Reset() {
+	*x = PushChatSettings{}
+	mi := &file_herald_proto_msgTypes[117]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushChatSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushChatSettings) ProtoMessage() {}
+
+func (x *PushChatSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[117]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushChatSettings.ProtoReflect.Descriptor instead.
+func (*PushChatSettings) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{117}
+}
+
+func (x *PushChatSettings) GetChatId() int64 {
+	if x != nil {
+		return x.ChatId
+	}
+	return 0
+}
+
+func (x *PushChatSettings) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+func (x *PushChatSettings) GetMuteUntil() int64 {
+	if x != nil {
+		return x.MuteUntil
+	}
+	return 0
+}
+
+func (x *PushChatSettings) GetMutedForever() bool {
+	if x != nil {
+		return x.MutedForever
+	}
+	return false
+}
+
+// PushFocusRequest (push.focus): this device shows a focused window on a
+// live connection (renew within 2 minutes), or no longer does.
+type PushFocusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Focused       bool                   `protobuf:"varint,1,opt,name=focused,proto3" json:"focused,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushFocusRequest) Reset() {
+	*x = PushFocusRequest{}
+	mi := &file_herald_proto_msgTypes[118]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushFocusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushFocusRequest) ProtoMessage() {}
+
+func (x *PushFocusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[118]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushFocusRequest.ProtoReflect.Descriptor instead.
+func (*PushFocusRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{118}
+}
+
+func (x *PushFocusRequest) GetFocused() bool {
+	if x != nil {
+		return x.Focused
+	}
+	return false
+}
+
 var File_herald_proto protoreflect.FileDescriptor
 
 const file_herald_proto_rawDesc = "" +
@@ -7698,7 +8196,40 @@ const file_herald_proto_rawDesc = "" +
 	"\x04keys\x18\x03 \x01(\v2\x14.herald.v1.KeyStatusR\x04keys\"\x1e\n" +
 	"\n" +
 	"AckRequest\x12\x10\n" +
-	"\x03ids\x18\x01 \x03(\x03R\x03idsB5Z3github.com/heraldim/herald/proto/herald/v1;heraldv1b\x06proto3"
+	"\x03ids\x18\x01 \x03(\x03R\x03ids\"P\n" +
+	"\n" +
+	"PushConfig\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x12(\n" +
+	"\x10vapid_public_key\x18\x02 \x01(\tR\x0evapidPublicKey\"^\n" +
+	"\x14PushSubscribeRequest\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
+	"\x06p256dh\x18\x02 \x01(\tR\x06p256dh\x12\x12\n" +
+	"\x04auth\x18\x03 \x01(\tR\x04auth\"j\n" +
+	"\x10PushSubscription\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x1b\n" +
+	"\tdevice_id\x18\x02 \x01(\x03R\bdeviceId\x12\x1d\n" +
+	"\n" +
+	"created_at\x18\x03 \x01(\x03R\tcreatedAt\"Y\n" +
+	"\x14PushSubscriptionList\x12A\n" +
+	"\rsubscriptions\x18\x01 \x03(\v2\x1b.herald.v1.PushSubscriptionR\rsubscriptions\"4\n" +
+	"\x16PushUnsubscribeRequest\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\"I\n" +
+	"\tPushPrefs\x12\x1b\n" +
+	"\thide_text\x18\x01 \x01(\bR\bhideText\x12\x1f\n" +
+	"\vhide_sender\x18\x02 \x01(\bR\n" +
+	"hideSender\"`\n" +
+	"\x0fPushChatRequest\x12\x17\n" +
+	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x14\n" +
+	"\x05level\x18\x02 \x01(\tR\x05level\x12\x1e\n" +
+	"\vmute_for_ms\x18\x03 \x01(\x03R\tmuteForMs\"\x85\x01\n" +
+	"\x10PushChatSettings\x12\x17\n" +
+	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x14\n" +
+	"\x05level\x18\x02 \x01(\tR\x05level\x12\x1d\n" +
+	"\n" +
+	"mute_until\x18\x03 \x01(\x03R\tmuteUntil\x12#\n" +
+	"\rmuted_forever\x18\x04 \x01(\bR\fmutedForever\",\n" +
+	"\x10PushFocusRequest\x12\x18\n" +
+	"\afocused\x18\x01 \x01(\bR\afocusedB5Z3github.com/heraldim/herald/proto/herald/v1;heraldv1b\x06proto3"
 
 var (
 	file_herald_proto_rawDescOnce sync.Once
@@ -7712,118 +8243,127 @@ func file_herald_proto_rawDescGZIP() []byte {
 	return file_herald_proto_rawDescData
 }
 
-var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 110)
+var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 119)
 var file_herald_proto_goTypes = []any{
-	(*Frame)(nil),                 // 0: herald.v1.Frame
-	(*Request)(nil),               // 1: herald.v1.Request
-	(*Response)(nil),              // 2: herald.v1.Response
-	(*Error)(nil),                 // 3: herald.v1.Error
-	(*Empty)(nil),                 // 4: herald.v1.Empty
-	(*SignupRequest)(nil),         // 5: herald.v1.SignupRequest
-	(*LoginRequest)(nil),          // 6: herald.v1.LoginRequest
-	(*AuthRequest)(nil),           // 7: herald.v1.AuthRequest
-	(*AuthResult)(nil),            // 8: herald.v1.AuthResult
-	(*User)(nil),                  // 9: herald.v1.User
-	(*Device)(nil),                // 10: herald.v1.Device
-	(*DeviceList)(nil),            // 11: herald.v1.DeviceList
-	(*RevokeRequest)(nil),         // 12: herald.v1.RevokeRequest
-	(*ResolveRequest)(nil),        // 13: herald.v1.ResolveRequest
-	(*Peer)(nil),                  // 14: herald.v1.Peer
-	(*Chat)(nil),                  // 15: herald.v1.Chat
-	(*Member)(nil),                // 16: herald.v1.Member
-	(*Dialog)(nil),                // 17: herald.v1.Dialog
-	(*DialogList)(nil),            // 18: herald.v1.DialogList
-	(*ChatsRequest)(nil),          // 19: herald.v1.ChatsRequest
-	(*ChatsCursor)(nil),           // 20: herald.v1.ChatsCursor
-	(*GetChatRequest)(nil),        // 21: herald.v1.GetChatRequest
-	(*CreateGroupRequest)(nil),    // 22: herald.v1.CreateGroupRequest
-	(*MembersRequest)(nil),        // 23: herald.v1.MembersRequest
-	(*SetRoleRequest)(nil),        // 24: herald.v1.SetRoleRequest
-	(*ChatRequest)(nil),           // 25: herald.v1.ChatRequest
-	(*CreateChannelRequest)(nil),  // 26: herald.v1.CreateChannelRequest
-	(*JoinRequest)(nil),           // 27: herald.v1.JoinRequest
-	(*InviteRequest)(nil),         // 28: herald.v1.InviteRequest
-	(*Invite)(nil),                // 29: herald.v1.Invite
-	(*SetChatRequest)(nil),        // 30: herald.v1.SetChatRequest
-	(*MuteRequest)(nil),           // 31: herald.v1.MuteRequest
-	(*ChatDifferenceRequest)(nil), // 32: herald.v1.ChatDifferenceRequest
-	(*Message)(nil),               // 33: herald.v1.Message
-	(*CallRecord)(nil),            // 34: herald.v1.CallRecord
-	(*MessageEntity)(nil),         // 35: herald.v1.MessageEntity
-	(*File)(nil),                  // 36: herald.v1.File
-	(*FileRequest)(nil),           // 37: herald.v1.FileRequest
-	(*FileLinkRequest)(nil),       // 38: herald.v1.FileLinkRequest
-	(*FileLink)(nil),              // 39: herald.v1.FileLink
-	(*Forward)(nil),               // 40: herald.v1.Forward
-	(*SendRequest)(nil),           // 41: herald.v1.SendRequest
-	(*SetTTLRequest)(nil),         // 42: herald.v1.SetTTLRequest
-	(*ForwardRequest)(nil),        // 43: herald.v1.ForwardRequest
-	(*MessageList)(nil),           // 44: herald.v1.MessageList
-	(*HistoryRequest)(nil),        // 45: herald.v1.HistoryRequest
-	(*EditRequest)(nil),           // 46: herald.v1.EditRequest
-	(*DeleteRequest)(nil),         // 47: herald.v1.DeleteRequest
-	(*ClearRequest)(nil),          // 48: herald.v1.ClearRequest
-	(*ClearResult)(nil),           // 49: herald.v1.ClearResult
-	(*ReadRequest)(nil),           // 50: herald.v1.ReadRequest
-	(*ReadResult)(nil),            // 51: herald.v1.ReadResult
-	(*TypingRequest)(nil),         // 52: herald.v1.TypingRequest
-	(*State)(nil),                 // 53: herald.v1.State
-	(*DifferenceRequest)(nil),     // 54: herald.v1.DifferenceRequest
-	(*Difference)(nil),            // 55: herald.v1.Difference
-	(*Update)(nil),                // 56: herald.v1.Update
-	(*DeleteMessages)(nil),        // 57: herald.v1.DeleteMessages
-	(*ReadHistory)(nil),           // 58: herald.v1.ReadHistory
-	(*ChatMembership)(nil),        // 59: herald.v1.ChatMembership
-	(*Typing)(nil),                // 60: herald.v1.Typing
-	(*StartCallRequest)(nil),      // 61: herald.v1.StartCallRequest
-	(*CallInfo)(nil),              // 62: herald.v1.CallInfo
-	(*AnswerCallRequest)(nil),     // 63: herald.v1.AnswerCallRequest
-	(*CallRequest)(nil),           // 64: herald.v1.CallRequest
-	(*CallCandidateRequest)(nil),  // 65: herald.v1.CallCandidateRequest
-	(*IceServerList)(nil),         // 66: herald.v1.IceServerList
-	(*IceServer)(nil),             // 67: herald.v1.IceServer
-	(*CallEvent)(nil),             // 68: herald.v1.CallEvent
-	(*CatchUp)(nil),               // 69: herald.v1.CatchUp
-	(*ServerInfo)(nil),            // 70: herald.v1.ServerInfo
-	(*BlockRequest)(nil),          // 71: herald.v1.BlockRequest
-	(*ReportRequest)(nil),         // 72: herald.v1.ReportRequest
-	(*Report)(nil),                // 73: herald.v1.Report
-	(*ReportList)(nil),            // 74: herald.v1.ReportList
-	(*ReportsRequest)(nil),        // 75: herald.v1.ReportsRequest
-	(*ShowReportRequest)(nil),     // 76: herald.v1.ShowReportRequest
-	(*ReportView)(nil),            // 77: herald.v1.ReportView
-	(*AdminRequest)(nil),          // 78: herald.v1.AdminRequest
-	(*AuditEntry)(nil),            // 79: herald.v1.AuditEntry
-	(*AuditList)(nil),             // 80: herald.v1.AuditList
-	(*InlineButton)(nil),          // 81: herald.v1.InlineButton
-	(*ButtonRow)(nil),             // 82: herald.v1.ButtonRow
-	(*CreateBotRequest)(nil),      // 83: herald.v1.CreateBotRequest
-	(*BotRequest)(nil),            // 84: herald.v1.BotRequest
-	(*SetBotRequest)(nil),         // 85: herald.v1.SetBotRequest
-	(*Bot)(nil),                   // 86: herald.v1.Bot
-	(*BotList)(nil),               // 87: herald.v1.BotList
-	(*PressRequest)(nil),          // 88: herald.v1.PressRequest
-	(*PressResult)(nil),           // 89: herald.v1.PressResult
-	(*CallbackAnswer)(nil),        // 90: herald.v1.CallbackAnswer
-	(*PreKey)(nil),                // 91: herald.v1.PreKey
-	(*SignedPreKey)(nil),          // 92: herald.v1.SignedPreKey
-	(*PublishKeysRequest)(nil),    // 93: herald.v1.PublishKeysRequest
-	(*KeyStatus)(nil),             // 94: herald.v1.KeyStatus
-	(*BundlesRequest)(nil),        // 95: herald.v1.BundlesRequest
-	(*Bundle)(nil),                // 96: herald.v1.Bundle
-	(*BundleList)(nil),            // 97: herald.v1.BundleList
-	(*IdentitiesRequest)(nil),     // 98: herald.v1.IdentitiesRequest
-	(*DeviceIdentity)(nil),        // 99: herald.v1.DeviceIdentity
-	(*IdentityList)(nil),          // 100: herald.v1.IdentityList
-	(*Envelope)(nil),              // 101: herald.v1.Envelope
-	(*OutgoingEnvelope)(nil),      // 102: herald.v1.OutgoingEnvelope
-	(*SecretSendRequest)(nil),     // 103: herald.v1.SecretSendRequest
-	(*SecretSendResult)(nil),      // 104: herald.v1.SecretSendResult
-	(*DeviceSet)(nil),             // 105: herald.v1.DeviceSet
-	(*StaleDevices)(nil),          // 106: herald.v1.StaleDevices
-	(*FetchRequest)(nil),          // 107: herald.v1.FetchRequest
-	(*EnvelopeList)(nil),          // 108: herald.v1.EnvelopeList
-	(*AckRequest)(nil),            // 109: herald.v1.AckRequest
+	(*Frame)(nil),                  // 0: herald.v1.Frame
+	(*Request)(nil),                // 1: herald.v1.Request
+	(*Response)(nil),               // 2: herald.v1.Response
+	(*Error)(nil),                  // 3: herald.v1.Error
+	(*Empty)(nil),                  // 4: herald.v1.Empty
+	(*SignupRequest)(nil),          // 5: herald.v1.SignupRequest
+	(*LoginRequest)(nil),           // 6: herald.v1.LoginRequest
+	(*AuthRequest)(nil),            // 7: herald.v1.AuthRequest
+	(*AuthResult)(nil),             // 8: herald.v1.AuthResult
+	(*User)(nil),                   // 9: herald.v1.User
+	(*Device)(nil),                 // 10: herald.v1.Device
+	(*DeviceList)(nil),             // 11: herald.v1.DeviceList
+	(*RevokeRequest)(nil),          // 12: herald.v1.RevokeRequest
+	(*ResolveRequest)(nil),         // 13: herald.v1.ResolveRequest
+	(*Peer)(nil),                   // 14: herald.v1.Peer
+	(*Chat)(nil),                   // 15: herald.v1.Chat
+	(*Member)(nil),                 // 16: herald.v1.Member
+	(*Dialog)(nil),                 // 17: herald.v1.Dialog
+	(*DialogList)(nil),             // 18: herald.v1.DialogList
+	(*ChatsRequest)(nil),           // 19: herald.v1.ChatsRequest
+	(*ChatsCursor)(nil),            // 20: herald.v1.ChatsCursor
+	(*GetChatRequest)(nil),         // 21: herald.v1.GetChatRequest
+	(*CreateGroupRequest)(nil),     // 22: herald.v1.CreateGroupRequest
+	(*MembersRequest)(nil),         // 23: herald.v1.MembersRequest
+	(*SetRoleRequest)(nil),         // 24: herald.v1.SetRoleRequest
+	(*ChatRequest)(nil),            // 25: herald.v1.ChatRequest
+	(*CreateChannelRequest)(nil),   // 26: herald.v1.CreateChannelRequest
+	(*JoinRequest)(nil),            // 27: herald.v1.JoinRequest
+	(*InviteRequest)(nil),          // 28: herald.v1.InviteRequest
+	(*Invite)(nil),                 // 29: herald.v1.Invite
+	(*SetChatRequest)(nil),         // 30: herald.v1.SetChatRequest
+	(*MuteRequest)(nil),            // 31: herald.v1.MuteRequest
+	(*ChatDifferenceRequest)(nil),  // 32: herald.v1.ChatDifferenceRequest
+	(*Message)(nil),                // 33: herald.v1.Message
+	(*CallRecord)(nil),             // 34: herald.v1.CallRecord
+	(*MessageEntity)(nil),          // 35: herald.v1.MessageEntity
+	(*File)(nil),                   // 36: herald.v1.File
+	(*FileRequest)(nil),            // 37: herald.v1.FileRequest
+	(*FileLinkRequest)(nil),        // 38: herald.v1.FileLinkRequest
+	(*FileLink)(nil),               // 39: herald.v1.FileLink
+	(*Forward)(nil),                // 40: herald.v1.Forward
+	(*SendRequest)(nil),            // 41: herald.v1.SendRequest
+	(*SetTTLRequest)(nil),          // 42: herald.v1.SetTTLRequest
+	(*ForwardRequest)(nil),         // 43: herald.v1.ForwardRequest
+	(*MessageList)(nil),            // 44: herald.v1.MessageList
+	(*HistoryRequest)(nil),         // 45: herald.v1.HistoryRequest
+	(*EditRequest)(nil),            // 46: herald.v1.EditRequest
+	(*DeleteRequest)(nil),          // 47: herald.v1.DeleteRequest
+	(*ClearRequest)(nil),           // 48: herald.v1.ClearRequest
+	(*ClearResult)(nil),            // 49: herald.v1.ClearResult
+	(*ReadRequest)(nil),            // 50: herald.v1.ReadRequest
+	(*ReadResult)(nil),             // 51: herald.v1.ReadResult
+	(*TypingRequest)(nil),          // 52: herald.v1.TypingRequest
+	(*State)(nil),                  // 53: herald.v1.State
+	(*DifferenceRequest)(nil),      // 54: herald.v1.DifferenceRequest
+	(*Difference)(nil),             // 55: herald.v1.Difference
+	(*Update)(nil),                 // 56: herald.v1.Update
+	(*DeleteMessages)(nil),         // 57: herald.v1.DeleteMessages
+	(*ReadHistory)(nil),            // 58: herald.v1.ReadHistory
+	(*ChatMembership)(nil),         // 59: herald.v1.ChatMembership
+	(*Typing)(nil),                 // 60: herald.v1.Typing
+	(*StartCallRequest)(nil),       // 61: herald.v1.StartCallRequest
+	(*CallInfo)(nil),               // 62: herald.v1.CallInfo
+	(*AnswerCallRequest)(nil),      // 63: herald.v1.AnswerCallRequest
+	(*CallRequest)(nil),            // 64: herald.v1.CallRequest
+	(*CallCandidateRequest)(nil),   // 65: herald.v1.CallCandidateRequest
+	(*IceServerList)(nil),          // 66: herald.v1.IceServerList
+	(*IceServer)(nil),              // 67: herald.v1.IceServer
+	(*CallEvent)(nil),              // 68: herald.v1.CallEvent
+	(*CatchUp)(nil),                // 69: herald.v1.CatchUp
+	(*ServerInfo)(nil),             // 70: herald.v1.ServerInfo
+	(*BlockRequest)(nil),           // 71: herald.v1.BlockRequest
+	(*ReportRequest)(nil),          // 72: herald.v1.ReportRequest
+	(*Report)(nil),                 // 73: herald.v1.Report
+	(*ReportList)(nil),             // 74: herald.v1.ReportList
+	(*ReportsRequest)(nil),         // 75: herald.v1.ReportsRequest
+	(*ShowReportRequest)(nil),      // 76: herald.v1.ShowReportRequest
+	(*ReportView)(nil),             // 77: herald.v1.ReportView
+	(*AdminRequest)(nil),           // 78: herald.v1.AdminRequest
+	(*AuditEntry)(nil),             // 79: herald.v1.AuditEntry
+	(*AuditList)(nil),              // 80: herald.v1.AuditList
+	(*InlineButton)(nil),           // 81: herald.v1.InlineButton
+	(*ButtonRow)(nil),              // 82: herald.v1.ButtonRow
+	(*CreateBotRequest)(nil),       // 83: herald.v1.CreateBotRequest
+	(*BotRequest)(nil),             // 84: herald.v1.BotRequest
+	(*SetBotRequest)(nil),          // 85: herald.v1.SetBotRequest
+	(*Bot)(nil),                    // 86: herald.v1.Bot
+	(*BotList)(nil),                // 87: herald.v1.BotList
+	(*PressRequest)(nil),           // 88: herald.v1.PressRequest
+	(*PressResult)(nil),            // 89: herald.v1.PressResult
+	(*CallbackAnswer)(nil),         // 90: herald.v1.CallbackAnswer
+	(*PreKey)(nil),                 // 91: herald.v1.PreKey
+	(*SignedPreKey)(nil),           // 92: herald.v1.SignedPreKey
+	(*PublishKeysRequest)(nil),     // 93: herald.v1.PublishKeysRequest
+	(*KeyStatus)(nil),              // 94: herald.v1.KeyStatus
+	(*BundlesRequest)(nil),         // 95: herald.v1.BundlesRequest
+	(*Bundle)(nil),                 // 96: herald.v1.Bundle
+	(*BundleList)(nil),             // 97: herald.v1.BundleList
+	(*IdentitiesRequest)(nil),      // 98: herald.v1.IdentitiesRequest
+	(*DeviceIdentity)(nil),         // 99: herald.v1.DeviceIdentity
+	(*IdentityList)(nil),           // 100: herald.v1.IdentityList
+	(*Envelope)(nil),               // 101: herald.v1.Envelope
+	(*OutgoingEnvelope)(nil),       // 102: herald.v1.OutgoingEnvelope
+	(*SecretSendRequest)(nil),      // 103: herald.v1.SecretSendRequest
+	(*SecretSendResult)(nil),       // 104: herald.v1.SecretSendResult
+	(*DeviceSet)(nil),              // 105: herald.v1.DeviceSet
+	(*StaleDevices)(nil),           // 106: herald.v1.StaleDevices
+	(*FetchRequest)(nil),           // 107: herald.v1.FetchRequest
+	(*EnvelopeList)(nil),           // 108: herald.v1.EnvelopeList
+	(*AckRequest)(nil),             // 109: herald.v1.AckRequest
+	(*PushConfig)(nil),             // 110: herald.v1.PushConfig
+	(*PushSubscribeRequest)(nil),   // 111: herald.v1.PushSubscribeRequest
+	(*PushSubscription)(nil),       // 112: herald.v1.PushSubscription
+	(*PushSubscriptionList)(nil),   // 113: herald.v1.PushSubscriptionList
+	(*PushUnsubscribeRequest)(nil), // 114: herald.v1.PushUnsubscribeRequest
+	(*PushPrefs)(nil),              // 115: herald.v1.PushPrefs
+	(*PushChatRequest)(nil),        // 116: herald.v1.PushChatRequest
+	(*PushChatSettings)(nil),       // 117: herald.v1.PushChatSettings
+	(*PushFocusRequest)(nil),       // 118: herald.v1.PushFocusRequest
 }
 var file_herald_proto_depIdxs = []int32{
 	1,   // 0: herald.v1.Frame.request:type_name -> herald.v1.Request
@@ -7892,11 +8432,12 @@ var file_herald_proto_depIdxs = []int32{
 	105, // 63: herald.v1.StaleDevices.current:type_name -> herald.v1.DeviceSet
 	101, // 64: herald.v1.EnvelopeList.envelopes:type_name -> herald.v1.Envelope
 	94,  // 65: herald.v1.EnvelopeList.keys:type_name -> herald.v1.KeyStatus
-	66,  // [66:66] is the sub-list for method output_type
-	66,  // [66:66] is the sub-list for method input_type
-	66,  // [66:66] is the sub-list for extension type_name
-	66,  // [66:66] is the sub-list for extension extendee
-	0,   // [0:66] is the sub-list for field type_name
+	112, // 66: herald.v1.PushSubscriptionList.subscriptions:type_name -> herald.v1.PushSubscription
+	67,  // [67:67] is the sub-list for method output_type
+	67,  // [67:67] is the sub-list for method input_type
+	67,  // [67:67] is the sub-list for extension type_name
+	67,  // [67:67] is the sub-list for extension extendee
+	0,   // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_herald_proto_init() }
@@ -7932,7 +8473,7 @@ func file_herald_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_proto_rawDesc), len(file_herald_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   110,
+			NumMessages:   119,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

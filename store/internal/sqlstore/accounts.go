@@ -80,6 +80,10 @@ func (d Dialect) CreateDevice(ctx context.Context, tx Querier, dev herald.Device
 // DeleteDevice is store.Store's DeleteDevice inside the writer's transaction tx.
 func (d Dialect) DeleteDevice(ctx context.Context, tx Querier, userID, deviceID int64) error {
 	n, err := tx.Exec(ctx, `DELETE FROM devices WHERE id = ? AND user_id = ?`, deviceID, userID)
+	if err == nil && n > 0 {
+		// A revoked device's pushes would reach whoever holds it now.
+		_, err = tx.Exec(ctx, `DELETE FROM push_subscriptions WHERE device_id = ?`, deviceID)
+	}
 	return d.affected(n, err, "DeleteDevice", "you have no device %d", deviceID)
 }
 

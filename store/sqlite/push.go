@@ -1,0 +1,54 @@
+package sqlite
+
+import (
+	"context"
+	"time"
+
+	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/store"
+)
+
+var _ store.Push = (*DB)(nil)
+
+// The reads of subscriptions and settings are sqlstore.Reads'.
+
+// AddPushSubscription implements store.Push.
+func (db *DB) AddPushSubscription(ctx context.Context, sub herald.PushSubscription, max int) error {
+	return db.do(ctx, func(tx querier) error { return dialect.AddPushSubscription(ctx, shim{tx}, sub, max) })
+}
+
+// DeletePushSubscription implements store.Push.
+func (db *DB) DeletePushSubscription(ctx context.Context, userID int64, endpoint string) error {
+	return db.do(ctx, func(tx querier) error { return dialect.DeletePushSubscription(ctx, shim{tx}, userID, endpoint) })
+}
+
+// DropPushEndpoint implements store.Push.
+func (db *DB) DropPushEndpoint(ctx context.Context, endpoint string) error {
+	return db.do(ctx, func(tx querier) error { return dialect.DropPushEndpoint(ctx, shim{tx}, endpoint) })
+}
+
+// SetPushFocus implements store.Push.
+func (db *DB) SetPushFocus(ctx context.Context, deviceID int64, until time.Time) error {
+	return db.do(ctx, func(tx querier) error { return dialect.SetPushFocus(ctx, shim{tx}, deviceID, until) })
+}
+
+// SetPushPrefs implements store.Push.
+func (db *DB) SetPushPrefs(ctx context.Context, userID int64, p herald.PushPrefs) error {
+	return db.do(ctx, func(tx querier) error { return dialect.SetPushPrefs(ctx, shim{tx}, userID, p) })
+}
+
+// SetChatNotify implements store.Push.
+func (db *DB) SetChatNotify(ctx context.Context, userID, chatID int64, n herald.ChatNotify) error {
+	return db.do(ctx, func(tx querier) error { return dialect.SetChatNotify(ctx, shim{tx}, userID, chatID, n) })
+}
+
+// VAPIDKey implements store.Push.
+func (db *DB) VAPIDKey(ctx context.Context, private, public []byte) ([]byte, []byte, error) {
+	var priv, pub []byte
+	err := db.do(ctx, func(tx querier) error {
+		var err error
+		priv, pub, err = dialect.VAPIDKey(ctx, shim{tx}, private, public)
+		return err
+	})
+	return priv, pub, err
+}
