@@ -100,6 +100,14 @@ func Open(path string) (*DB, error) {
 			// temporary file unless this says memory: a pwrite per page
 			// was a fifth of the server's CPU. Durability is the WAL's.
 			"temp_store(MEMORY)",
+			// A checkpoint copies each page changed since the last one
+			// back into the database file, once however often it
+			// changed: the hot pages (each chat's last messages, each
+			// member's log) change with every batch, so a longer log
+			// copies each of them fewer times per message. 8,000 pages
+			// is a 32 MiB log at most; deletes still truncate it at once
+			// (Checkpoint), and durability is the WAL's fsync either way.
+			"wal_autocheckpoint(8000)",
 		} {
 			v.Add("_pragma", p)
 		}
