@@ -41,7 +41,7 @@ func (r *appendReq) batchable() bool {
 // It returns each op's error, and which ops it left for the caller to run
 // one at a time (broadcast chats, files, extras, repeats of a random id
 // within the group).
-func (db *DB) appendGroup(ctx context.Context, tx querier, ops []*op, errs []error, single []bool) error {
+func (db *DB) appendGroup(ctx context.Context, tx querier, first bool, ops []*op, errs []error, single []bool) error {
 	g := appendScratch.Get().(*groupScratch)
 	defer appendScratch.Put(g)
 	g.reset()
@@ -205,8 +205,16 @@ func (db *DB) appendGroup(ctx context.Context, tx querier, ops []*op, errs []err
 		return nil
 	}
 
-	// The writes: one statement per table (per chunk of rows).
-	if err := insertRows(ctx, tx, `INSERT INTO messages (`+sqlstore.MessageCols+`) VALUES `, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, '', ?)", len(g.msgs), func(i int, args []any) []any {
+	// The writes: one statement per table (per chunk of rows). When the
+	// group is the transaction's first write, a failed statement may
+	// take the whole transaction back (OR ROLLBACK), which the caller
+	// begins again: then SQLite keeps no statement journal, a copy of
+	// every page each multi-row statement changes.
+	or := ""
+	if first {
+		or = "OR ROLLBACK "
+	}
+	if err := insertRows(ctx, tx, `INSERT `+or+`INTO messages (`+sqlstore.MessageCols+`) VALUES `, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, '', ?)", len(g.msgs), func(i int, args []any) []any {
 		m := g.msgs[i]
 		var fu, fc, fs int64
 		if m.Fwd != nil {
@@ -217,7 +225,7 @@ func (db *DB) appendGroup(ctx context.Context, tx querier, ops []*op, errs []err
 	}); err != nil {
 		return err
 	}
-	if err := insertRows(ctx, tx, `INSERT INTO updates (user_id, pts, kind, chat_id, seq, actor_id, seqs, at) VALUES `, "(?, ?, ?, ?, ?, ?, '', ?)", len(g.ups), func(i int, args []any) []any {
+	if err := insertRows(ctx, tx, `INSERT `+or+`INTO updates (user_id, pts, kind, chat_id, seq, actor_id, seqs, at) VALUES `, "(?, ?, ?, ?, ?, ?, '', ?)", len(g.ups), func(i int, args []any) []any {
 		u := &g.ups[i]
 		return append(args, u.UserID, u.Pts, int(u.Kind), u.ChatID, u.Seq, u.ActorID, sqlstore.Millis(u.At))
 	}); err != nil {
@@ -229,7 +237,7 @@ func (db *DB) appendGroup(ctx context.Context, tx querier, ops []*op, errs []err
 			db.wChats = append(db.wChats, chatSeq{id, c.lastSeq})
 		}
 	}
-	if err := updateRows(ctx, tx, `UPDATE chats SET last_seq = v.s, last_at = v.a FROM v WHERE chats.id = v.id`, "v(id, s, a)", 3, g.chatRows); err != nil {
+	if err := updateRows(ctx, tx, `UPDATE `+or+`chats SET last_seq = v.s, last_at = v.a FROM v WHERE chats.id = v.id`, "v(id, s, a)", 3, g.chatRows); err != nil {
 		return err
 	}
 	for _, id := range g.userIDs {
@@ -237,7 +245,7 @@ func (db *DB) appendGroup(ctx context.Context, tx querier, ops []*op, errs []err
 			g.userRows = append(g.userRows, id, g.pts[id])
 		}
 	}
-	if err := updateRows(ctx, tx, `UPDATE users SET pts = v.p FROM v WHERE users.id = v.id`, "v(id, p)", 2, g.userRows); err != nil {
+	if err := updateRows(ctx, tx, `UPDATE `+or+`users SET pts = v.p FROM v WHERE users.id = v.id`, "v(id, p)", 2, g.userRows); err != nil {
 		return err
 	}
 	// Sending means having read everything before it: the sender's read
@@ -255,7 +263,7 @@ func (db *DB) appendGroup(ctx context.Context, tx querier, ops []*op, errs []err
 		g.readRows[i+2] = p.seq
 		db.wReads = append(db.wReads, p)
 	}
-	if err := updateRows(ctx, tx, `UPDATE members SET read_seq = v.s FROM v WHERE members.chat_id = v.c AND members.user_id = v.u AND members.read_seq < v.s`, "v(c, u, s)", 3, g.readRows); err != nil {
+	if err := updateRows(ctx, tx, `UPDATE `+or+`members SET read_seq = v.s FROM v WHERE members.chat_id = v.c AND members.user_id = v.u AND members.read_seq < v.s`, "v(c, u, s)", 3, g.readRows); err != nil {
 		return err
 	}
 	// What this group read and wrote, for the next: exact as long as

@@ -379,7 +379,7 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn, tx querier, batch []*o
 			}
 		}
 		wrote = true
-		if err := db.appendGroup(ctx, tx, run, errs[i:j], single); err != nil {
+		if err := db.appendGroup(ctx, tx, first, run, errs[i:j], single); err != nil {
 			// Not a refusal of one op (those are found before anything
 			// is written): take the group back and run each op alone.
 			db.ws.forget()
@@ -431,11 +431,12 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn, tx querier, batch []*o
 }
 
 // restart rolls the writer's transaction back and begins it again, for
-// a grouped append that failed as the transaction's first write.
+// a grouped append that failed as the transaction's first write (its OR
+// ROLLBACK statements may have rolled it back already).
 func (db *DB) restart(ctx context.Context, conn *sql.Conn, tx querier) error {
-	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
-		return err
-	}
+	// Its error is not looked at: if no transaction is left to roll
+	// back, none is needed; if one is and could not be, BEGIN fails.
+	conn.ExecContext(ctx, "ROLLBACK")
 	if _, err := tx.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
