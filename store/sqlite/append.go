@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,7 +41,7 @@ func (r *appendReq) batchable() bool {
 // It returns each op's error, and which ops it left for the caller to run
 // one at a time (broadcast chats, files, extras, repeats of a random id
 // within the group).
-func (db *DB) appendGroup(ctx context.Context, tx querier, ops []*op, errs []error, single []bool) error {
+func (db *DB) appendGroup(ctx context.Context, tx querier, first bool, ops []*op, errs []error, single []bool) error {
 	g := appendScratch.Get().(*groupScratch)
 	defer appendScratch.Put(g)
 	g.reset()
@@ -74,20 +75,16 @@ func (db *DB) appendGroup(ctx context.Context, tx querier, ops []*op, errs []err
 	}
 
 	// Duplicates: a send already stored is answered with what was stored.
+	// One statement for the group's random ids, not one per send: each
+	// statement costs more in SQLite's VM than the lookup it does.
+	g.dupOps = g.dupOps[:0]
 	for i, o := range ops {
-		r := o.app
-		if errs[i] != nil || single[i] || r.in.RandomID == 0 {
-			continue
+		if errs[i] == nil && !single[i] && o.app.in.RandomID != 0 {
+			g.dupOps = append(g.dupOps, i)
 		}
-		prev, err := sqlstore.ScanMessage(tx.QueryRowContext(ctx, sqlstore.SentBefore, r.in.ChatID, r.in.SenderID, r.in.RandomID))
-		if err == nil {
-			r.m, r.ups, r.dup = prev, nil, true
-			g.done[i] = true
-			continue
-		}
-		if !sqlstore.NoRows(err) {
-			return err
-		}
+	}
+	if err := g.findSent(ctx, tx, ops); err != nil {
+		return err
 	}
 
 	// The chats: their last seq, whether they are broadcast, their
@@ -208,8 +205,16 @@ func (db *DB) appendGroup(ctx context.Context, tx querier, ops []*op, errs []err
 		return nil
 	}
 
-	// The writes: one statement per table (per chunk of rows).
-	if err := insertRows(ctx, tx, `INSERT INTO messages (`+sqlstore.MessageCols+`) VALUES `, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, '', ?)", len(g.msgs), func(i int, args []any) []any {
+	// The writes: one statement per table (per chunk of rows). When the
+	// group is the transaction's first write, a failed statement may
+	// take the whole transaction back (OR ROLLBACK), which the caller
+	// begins again: then SQLite keeps no statement journal, a copy of
+	// every page each multi-row statement changes.
+	or := ""
+	if first {
+		or = "OR ROLLBACK "
+	}
+	if err := insertRows(ctx, tx, `INSERT `+or+`INTO messages (`+sqlstore.MessageCols+`) VALUES `, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, ?, ?, ?, '', ?)", len(g.msgs), func(i int, args []any) []any {
 		m := g.msgs[i]
 		var fu, fc, fs int64
 		if m.Fwd != nil {
@@ -220,7 +225,7 @@ func (db *DB) appendGroup(ctx context.Context, tx querier, ops []*op, errs []err
 	}); err != nil {
 		return err
 	}
-	if err := insertRows(ctx, tx, `INSERT INTO updates (user_id, pts, kind, chat_id, seq, actor_id, seqs, at) VALUES `, "(?, ?, ?, ?, ?, ?, '', ?)", len(g.ups), func(i int, args []any) []any {
+	if err := insertRows(ctx, tx, `INSERT `+or+`INTO updates (user_id, pts, kind, chat_id, seq, actor_id, seqs, at) VALUES `, "(?, ?, ?, ?, ?, ?, '', ?)", len(g.ups), func(i int, args []any) []any {
 		u := &g.ups[i]
 		return append(args, u.UserID, u.Pts, int(u.Kind), u.ChatID, u.Seq, u.ActorID, sqlstore.Millis(u.At))
 	}); err != nil {
@@ -232,7 +237,7 @@ func (db *DB) appendGroup(ctx context.Context, tx querier, ops []*op, errs []err
 			db.wChats = append(db.wChats, chatSeq{id, c.lastSeq})
 		}
 	}
-	if err := updateRows(ctx, tx, `UPDATE chats SET last_seq = v.s, last_at = v.a FROM v WHERE chats.id = v.id`, "v(id, s, a)", 3, g.chatRows); err != nil {
+	if err := updateRows(ctx, tx, `UPDATE `+or+`chats SET last_seq = v.s, last_at = v.a FROM v WHERE chats.id = v.id`, "v(id, s, a)", 3, g.chatRows); err != nil {
 		return err
 	}
 	for _, id := range g.userIDs {
@@ -240,7 +245,7 @@ func (db *DB) appendGroup(ctx context.Context, tx querier, ops []*op, errs []err
 			g.userRows = append(g.userRows, id, g.pts[id])
 		}
 	}
-	if err := updateRows(ctx, tx, `UPDATE users SET pts = v.p FROM v WHERE users.id = v.id`, "v(id, p)", 2, g.userRows); err != nil {
+	if err := updateRows(ctx, tx, `UPDATE `+or+`users SET pts = v.p FROM v WHERE users.id = v.id`, "v(id, p)", 2, g.userRows); err != nil {
 		return err
 	}
 	// Sending means having read everything before it: the sender's read
@@ -258,7 +263,7 @@ func (db *DB) appendGroup(ctx context.Context, tx querier, ops []*op, errs []err
 		g.readRows[i+2] = p.seq
 		db.wReads = append(db.wReads, p)
 	}
-	if err := updateRows(ctx, tx, `UPDATE members SET read_seq = v.s FROM v WHERE members.chat_id = v.c AND members.user_id = v.u AND members.read_seq < v.s`, "v(c, u, s)", 3, g.readRows); err != nil {
+	if err := updateRows(ctx, tx, `UPDATE `+or+`members SET read_seq = v.s FROM v WHERE members.chat_id = v.c AND members.user_id = v.u AND members.read_seq < v.s`, "v(c, u, s)", 3, g.readRows); err != nil {
 		return err
 	}
 	// What this group read and wrote, for the next: exact as long as
@@ -313,6 +318,8 @@ type groupChat struct {
 // groupScratch is appendGroup's working memory, reused across batches.
 type groupScratch struct {
 	seen       map[dupKey]struct{}
+	dupOps     []int                     // ops with a random id to look up
+	sent       map[dupKey]herald.Message // what findSent found stored
 	done       map[int]bool
 	chats      map[int64]*groupChat
 	chatIDs    []int64
@@ -330,13 +337,14 @@ type groupScratch struct {
 
 var appendScratch = sync.Pool{New: func() any {
 	return &groupScratch{
-		seen: map[dupKey]struct{}{}, done: map[int]bool{}, chats: map[int64]*groupChat{},
+		seen: map[dupKey]struct{}{}, sent: map[dupKey]herald.Message{}, done: map[int]bool{}, chats: map[int64]*groupChat{},
 		pts: map[int64]int64{}, ptsTouched: map[int64]bool{},
 	}
 }}
 
 func (g *groupScratch) reset() {
 	clear(g.seen)
+	clear(g.sent)
 	clear(g.done)
 	clear(g.chats)
 	clear(g.pts)
@@ -377,6 +385,69 @@ func (g *groupScratch) queryIDs(ctx context.Context, tx querier, head, tail stri
 		ids = ids[n:]
 	}
 	return nil
+}
+
+// sentBefore finds sends already stored, given (chat, sender, random id)
+// triples as a VALUES list (columns named apart from messages', so the
+// select list needs no prefix): the join from the list drives SQLite to the
+// partial index on random ids, one lookup per triple (a row-value IN
+// would scan the index).
+const sentBefore = `WITH v(c, s, r) AS (VALUES %s) SELECT ` + sqlstore.MessageCols +
+	` FROM v CROSS JOIN messages m WHERE m.chat_id = v.c AND m.sender_id = v.s AND m.random_id = v.r AND m.random_id <> 0`
+
+// findSent looks the random ids of g.dupOps up, in chunks padded to a
+// power of two like queryIDs, and marks each op whose send is already
+// stored as done, answered with the stored message.
+func (g *groupScratch) findSent(ctx context.Context, tx querier, ops []*op) error {
+	ids := g.dupOps
+	for len(ids) > 0 {
+		n := min(len(ids), maxChunk)
+		size := chunkSize(n)
+		g.args = g.args[:0]
+		for i := range size {
+			in := &ops[ids[min(i, n-1)]].app.in
+			g.args = append(g.args, in.ChatID, in.SenderID, in.RandomID)
+		}
+		rows, err := tx.QueryContext(ctx, sentBeforeQuery(size), g.args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			m, err := sqlstore.ScanMessage(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			g.sent[dupKey{m.ChatID, m.SenderID, m.RandomID}] = m
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, i := range ids[:n] {
+			r := ops[i].app
+			if prev, ok := g.sent[dupKey{r.in.ChatID, r.in.SenderID, r.in.RandomID}]; ok {
+				r.m, r.ups, r.dup = prev, nil, true
+				g.done[i] = true
+			}
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+var sentBeforeCache sync.Map // n → query
+
+// sentBeforeQuery is sentBefore for n triples.
+func sentBeforeQuery(n int) string {
+	if q, ok := sentBeforeCache.Load(n); ok {
+		return q.(string)
+	}
+	q := fmt.Sprintf(sentBefore, strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", n), ", "))
+	sentBeforeCache.Store(n, q)
+	return q
 }
 
 // maxChunk bounds the rows of one statement (and so the distinct

@@ -15,6 +15,9 @@ import (
 // appendCase is one AppendMessage of appendScript.
 type appendCase struct {
 	m herald.Message
+	// write, if set, is queued instead of an append: another kind of
+	// write in the same batch.
+	write func(tx querier) error
 }
 
 type appendResult struct {
@@ -79,7 +82,7 @@ func appendScript(w appendWorld) []appendCase {
 		if mod != nil {
 			mod(&m)
 		}
-		out = append(out, appendCase{m})
+		out = append(out, appendCase{m: m})
 	}
 	for i := range 12 {
 		add(w.ab, u[i%2], int64(100+i), nil)
@@ -115,6 +118,13 @@ func runScript(t *testing.T, db *DB, script []appendCase) []appendResult {
 	done := make(chan int)
 	for i, c := range script {
 		go func() {
+			if c.write != nil {
+				if err := db.do(ctx, c.write); err != nil {
+					out[i].err = err.Error()
+				}
+				done <- i
+				return
+			}
 			m, ups, dup, err := db.AppendMessage(ctx, c.m)
 			out[i] = appendResult{m: m, ups: ups, dup: dup}
 			if err != nil {
@@ -212,45 +222,71 @@ func TestAppendGroupSameAsOneByOne(t *testing.T) {
 
 // TestAppendGroupFallsBack breaks one chat (a message row already sits
 // at its next seq), so the group's insert fails: the writer must take the
-// group back and store every other append of the batch one at a time.
+// group back and store every other append of the batch one at a time —
+// whether the group was the transaction's first write (the transaction
+// is begun again) or came after another write (a savepoint takes it
+// back, and that write stays).
 func TestAppendGroupFallsBack(t *testing.T) {
-	db, err := Open(filepath.Join(t.TempDir(), "herald.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	w := newAppendWorld(t, db)
-	if err := db.do(context.Background(), func(tx querier) error {
-		_, err := tx.ExecContext(context.Background(), `INSERT INTO messages (chat_id, seq, sender_id, sent_at) VALUES (?, 1, ?, 0)`, w.cd, w.users[2])
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	u := w.users
-	script := []appendCase{
-		{herald.Message{ChatID: w.ab, SenderID: u[0], Body: []byte("1"), SentAt: t0}},
-		{herald.Message{ChatID: w.cd, SenderID: u[2], Body: []byte("2"), SentAt: t0}},
-		{herald.Message{ChatID: w.ab, SenderID: u[1], Body: []byte("3"), SentAt: t0}},
-	}
-	res := runScript(t, db, script)
-	if res[1].err == "" || !strings.Contains(res[1].err, "already exists") {
-		t.Errorf("the broken chat's append: %+v, want an already-exists error", res[1])
-	}
-	for _, i := range []int{0, 2} {
-		if res[i].err != "" || res[i].m.Seq != int64(i/2+1) || len(res[i].ups) != 2 {
-			t.Errorf("append %d: %+v, want seq %d with two updates", i, res[i], i/2+1)
-		}
-	}
-	for _, id := range []int64{u[0], u[1]} {
-		d, err := db.Difference(context.Background(), id, 0, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k, up := range d.Updates {
-			if up.Pts != int64(k+1) {
-				t.Errorf("user %d: pts %v, want 1, 2, 3 …", id, d.Updates)
-				break
+	for _, lead := range []bool{false, true} {
+		t.Run(map[bool]string{false: "first write", true: "after another write"}[lead], func(t *testing.T) {
+			db, err := Open(filepath.Join(t.TempDir(), "herald.db"))
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
+			defer db.Close()
+			w := newAppendWorld(t, db)
+			if err := db.do(context.Background(), func(tx querier) error {
+				_, err := tx.ExecContext(context.Background(), `INSERT INTO messages (chat_id, seq, sender_id, sent_at) VALUES (?, 1, ?, 0)`, w.cd, w.users[2])
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			u := w.users
+			script := []appendCase{
+				{m: herald.Message{ChatID: w.ab, SenderID: u[0], Body: []byte("1"), SentAt: t0}},
+				{m: herald.Message{ChatID: w.cd, SenderID: u[2], Body: []byte("2"), SentAt: t0}},
+				{m: herald.Message{ChatID: w.ab, SenderID: u[1], Body: []byte("3"), SentAt: t0}},
+			}
+			if lead {
+				script = append([]appendCase{{write: func(tx querier) error {
+					_, err := tx.ExecContext(context.Background(), `UPDATE chats SET title = 'kept' WHERE id = ?`, w.ab)
+					return err
+				}}}, script...)
+			}
+			res := runScript(t, db, script)
+			if lead {
+				if res[0].err != "" {
+					t.Fatalf("the leading write: %s", res[0].err)
+				}
+				res = res[1:]
+				var title string
+				if err := db.read.QueryRow(`SELECT title FROM chats WHERE id = ?`, w.ab).Scan(&title); err != nil || title != "kept" {
+					t.Errorf("the leading write's title = %q, %v; want it kept", title, err)
+				}
+			}
+			if res[1].err == "" || !strings.Contains(res[1].err, "already exists") {
+				t.Errorf("the broken chat's append: %+v, want an already-exists error", res[1])
+			}
+			for _, i := range []int{0, 2} {
+				if res[i].err != "" || res[i].m.Seq != int64(i/2+1) || len(res[i].ups) != 2 {
+					t.Errorf("append %d: %+v, want seq %d with two updates", i, res[i], i/2+1)
+				}
+			}
+			for _, id := range []int64{u[0], u[1]} {
+				d, err := db.Difference(context.Background(), id, 0, 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(d.Updates) == 0 {
+					t.Errorf("user %d: no updates", id)
+				}
+				for k, up := range d.Updates {
+					if up.Pts != int64(k+1) {
+						t.Errorf("user %d: pts %v, want 1, 2, 3 …", id, d.Updates)
+						break
+					}
+				}
+			}
+		})
 	}
 }

@@ -38,8 +38,8 @@ func TestCacheFollowsWrites(t *testing.T) {
 	}
 	warm()
 	runScript(t, db, []appendCase{
-		{herald.Message{ChatID: w.group, SenderID: u[2], Body: []byte("1"), SentAt: t0}},
-		{herald.Message{ChatID: w.group, SenderID: u[2], Body: []byte("2"), SentAt: t0}},
+		{m: herald.Message{ChatID: w.group, SenderID: u[2], Body: []byte("1"), SentAt: t0}},
+		{m: herald.Message{ChatID: w.group, SenderID: u[2], Body: []byte("2"), SentAt: t0}},
 	})
 	if c, _ := db.Chat(ctx, w.group); c.LastSeq != 2 {
 		t.Errorf("after two sends the cached chat says last seq %d", c.LastSeq)

@@ -100,6 +100,14 @@ func Open(path string) (*DB, error) {
 			// temporary file unless this says memory: a pwrite per page
 			// was a fifth of the server's CPU. Durability is the WAL's.
 			"temp_store(MEMORY)",
+			// A checkpoint copies each page changed since the last one
+			// back into the database file, once however often it
+			// changed: the hot pages (each chat's last messages, each
+			// member's log) change with every batch, so a longer log
+			// copies each of them fewer times per message. 8,000 pages
+			// is a 32 MiB log at most; deletes still truncate it at once
+			// (Checkpoint), and durability is the WAL's fsync either way.
+			"wal_autocheckpoint(8000)",
 		} {
 			v.Add("_pragma", p)
 		}
@@ -313,6 +321,7 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn, tx querier, batch []*o
 	}
 	ok := 0
 	var after []int
+	wrote := false // whether any op has run in this transaction yet
 	// one runs op i in its own savepoint.
 	one := func(i int) error {
 		o := batch[i]
@@ -320,7 +329,7 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn, tx querier, batch []*o
 			errs[i] = herald.Errorf(herald.Unavailable, "the request was cancelled before it was stored")
 			return nil
 		}
-		pure = false
+		pure, wrote = false, true
 		db.ws.forget() // the op may change any row the writer knows
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
 			return classify("sqlite.savepoint", err)
@@ -360,22 +369,36 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn, tx querier, batch []*o
 		}
 		run := batch[i:j]
 		single = single[:len(run)]
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT grp"); err != nil {
-			return abort("sqlite.savepoint", err)
+		// A savepoint copies every page the group changes to a
+		// sub-journal first. When the group is the first write of the
+		// transaction, the transaction itself can take it back instead.
+		first := !wrote
+		if !first {
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT grp"); err != nil {
+				return abort("sqlite.savepoint", err)
+			}
 		}
-		if err := db.appendGroup(ctx, tx, run, errs[i:j], single); err != nil {
+		wrote = true
+		if err := db.appendGroup(ctx, tx, first, run, errs[i:j], single); err != nil {
 			// Not a refusal of one op (those are found before anything
 			// is written): take the group back and run each op alone.
 			db.ws.forget()
-			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO grp"); rerr != nil {
+			db.wChats, db.wReads = db.wChats[:0], db.wReads[:0]
+			if first {
+				if err := db.restart(ctx, conn, tx); err != nil {
+					return abort("sqlite.rollback", err)
+				}
+			} else if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO grp"); rerr != nil {
 				return abort("sqlite.rollback", rerr)
 			}
 			for k := range run {
 				errs[i+k], single[k] = nil, true
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE grp"); err != nil {
-			return abort("sqlite.release", err)
+		if !first {
+			if _, err := tx.ExecContext(ctx, "RELEASE grp"); err != nil {
+				return abort("sqlite.release", err)
+			}
 		}
 		for k := range run {
 			if single[k] {
@@ -405,6 +428,20 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn, tx querier, batch []*o
 	db.stats.Writes += int64(ok)
 	db.mu.Unlock()
 	return errs
+}
+
+// restart rolls the writer's transaction back and begins it again, for
+// a grouped append that failed as the transaction's first write (its OR
+// ROLLBACK statements may have rolled it back already).
+func (db *DB) restart(ctx context.Context, conn *sql.Conn, tx querier) error {
+	// Its error is not looked at: if no transaction is left to roll
+	// back, none is needed; if one is and could not be, BEGIN fails.
+	conn.ExecContext(ctx, "ROLLBACK")
+	if _, err := tx.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	db.outsideWrites(ctx, tx)
+	return nil
 }
 
 // outsideWritesPoll is how often an idle writer looks for writes by
