@@ -363,3 +363,31 @@ func TestBrowserCalls(t *testing.T) {
 		t.Fatalf("call scenarios failed: %v", err)
 	}
 }
+
+// TestServiceWorkerKeepsShell: the service worker must keep every script
+// and style of the page, or the app opened offline fails on the one it
+// forgot.
+func TestServiceWorkerKeepsShell(t *testing.T) {
+	sw, err := os.ReadFile("static/sw.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?s)const FILES = \[(.*?)\];`).FindSubmatch(sw)
+	if m == nil {
+		t.Fatal("sw.js has no FILES list")
+	}
+	kept := map[string]bool{}
+	for _, f := range regexp.MustCompile(`'/([^']*)'`).FindAllSubmatch(m[1], -1) {
+		kept[string(f[1])] = true
+	}
+	entries, err := os.ReadDir("static")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if (strings.HasSuffix(name, ".js") || strings.HasSuffix(name, ".css")) && name != "sw.js" && !kept[name] {
+			t.Errorf("sw.js does not keep /%s: the app opened offline would fail to load it", name)
+		}
+	}
+}

@@ -9,8 +9,10 @@
 // all it reads, and the server already chose what that may contain.
 
 const SHELL = 'herald-shell-v1';
-const FILES = ['/', '/app.js', '/format.js', '/icons.js', '/rich.js', '/style.css', '/wasm_exec.js',
-  '/icon.svg', '/icon-192.png', '/manifest.webmanifest'];
+// Every script and style the page loads (web.TestServiceWorkerKeepsShell
+// checks the list against web/static).
+const FILES = ['/', '/app.js', '/calls.js', '/format.js', '/icons.js', '/loader.js', '/rich.js', '/style.css',
+  '/wasm_exec.js', '/icon.svg', '/icon-192.png', '/manifest.webmanifest'];
 
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
