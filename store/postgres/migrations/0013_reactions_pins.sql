@@ -1,0 +1,33 @@
+-- Reactions and pinned messages (issue 20). Both belong to a live
+-- message: when a message is deleted for everyone or expires (its row is
+-- flagged deleted, its body erased), its reactions and its pin go in the
+-- same statement, by trigger, so that no path that deletes a message can
+-- forget them.
+CREATE TABLE reactions (
+	chat_id BIGINT NOT NULL,
+	seq     BIGINT NOT NULL,
+	user_id BIGINT NOT NULL,
+	emoji   TEXT   NOT NULL,
+	at      BIGINT NOT NULL,
+	PRIMARY KEY (chat_id, seq, user_id, emoji)
+);
+
+CREATE TABLE pins (
+	chat_id   BIGINT NOT NULL,
+	seq       BIGINT NOT NULL,
+	pinned_by BIGINT NOT NULL,
+	at        BIGINT NOT NULL,
+	PRIMARY KEY (chat_id, seq)
+);
+
+CREATE FUNCTION messages_deleted_annotations() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	DELETE FROM reactions WHERE chat_id = NEW.chat_id AND seq = NEW.seq;
+	DELETE FROM pins WHERE chat_id = NEW.chat_id AND seq = NEW.seq;
+	RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER messages_deleted_annotations AFTER UPDATE OF deleted ON messages
+FOR EACH ROW WHEN (NEW.deleted = 1 AND OLD.deleted = 0)
+EXECUTE FUNCTION messages_deleted_annotations();

@@ -1,0 +1,28 @@
+-- Reactions and pinned messages (issue 20). Both belong to a live
+-- message: when a message is deleted for everyone or expires (its row is
+-- flagged deleted, its body erased), its reactions and its pin go in the
+-- same statement, by trigger, so that no path that deletes a message can
+-- forget them.
+CREATE TABLE reactions (
+	chat_id INTEGER NOT NULL,
+	seq     INTEGER NOT NULL,
+	user_id INTEGER NOT NULL,
+	emoji   TEXT    NOT NULL,
+	at      INTEGER NOT NULL,
+	PRIMARY KEY (chat_id, seq, user_id, emoji)
+) WITHOUT ROWID;
+
+CREATE TABLE pins (
+	chat_id   INTEGER NOT NULL,
+	seq       INTEGER NOT NULL,
+	pinned_by INTEGER NOT NULL,
+	at        INTEGER NOT NULL,
+	PRIMARY KEY (chat_id, seq)
+) WITHOUT ROWID;
+
+CREATE TRIGGER messages_deleted_annotations AFTER UPDATE OF deleted ON messages
+WHEN NEW.deleted = 1 AND OLD.deleted = 0
+BEGIN
+	DELETE FROM reactions WHERE chat_id = NEW.chat_id AND seq = NEW.seq;
+	DELETE FROM pins WHERE chat_id = NEW.chat_id AND seq = NEW.seq;
+END;
