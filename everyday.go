@@ -27,9 +27,10 @@ type Pin struct {
 
 // Limits of reactions and pins.
 const (
-	MaxReactionsPerUser = 3  // distinct emoji one person puts on one message
-	MaxPins             = 50 // pinned messages per chat
-	MaxEmojiBytes       = 32 // one emoji, with its modifiers
+	MaxReactionsPerUser = 3   // distinct emoji one person puts on one message
+	MaxPins             = 50  // pinned messages per chat
+	MaxEmojiBytes       = 32  // one emoji, with its modifiers
+	MaxEntities         = 100 // formatting entities on one message
 )
 
 // DefaultReactions is the set of emoji a server allows when its operator

@@ -248,3 +248,26 @@ func (c *Client) SetRole(ctx context.Context, chatID int64, username string, adm
 func (c *Client) Mute(ctx context.Context, p *pb.Peer, muted bool) error {
 	return c.Call(ctx, "chats.mute", &pb.MuteRequest{Peer: p, Muted: muted}, nil)
 }
+
+// React toggles the user's emoji on a message and returns its reactions.
+func (c *Client) React(ctx context.Context, chatID, id int64, emoji string) ([]*pb.Reaction, error) {
+	var l pb.ReactionList
+	err := c.Call(ctx, "messages.react", &pb.ReactionRequest{ChatId: chatID, Id: id, Emoji: emoji}, &l)
+	return l.Reactions, err
+}
+
+// Pin pins a message (on) or unpins it.
+func (c *Client) Pin(ctx context.Context, chatID, id int64, on bool) error {
+	method := "messages.unpin"
+	if on {
+		method = "messages.pin"
+	}
+	return c.Call(ctx, method, &pb.PinRequest{ChatId: chatID, Id: id}, nil)
+}
+
+// Pins returns a chat's pinned messages, newest pin first.
+func (c *Client) Pins(ctx context.Context, p *pb.Peer) ([]*pb.Message, error) {
+	var l pb.MessageList
+	err := c.Call(ctx, "messages.pins", &pb.PinListRequest{Peer: p}, &l)
+	return l.Messages, err
+}

@@ -237,7 +237,7 @@ func (s *Service) ChatDifference(ctx context.Context, c Caller, chatID, pts int6
 			}
 		}
 	}
-	return d, nil
+	return d, s.annotateUpdates(ctx, c.UserID, &d)
 }
 
 // FollowedChats lists the broadcast chats whose posts the caller's

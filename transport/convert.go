@@ -65,6 +65,26 @@ func pbMessage(m *herald.Message, sig service.Signature, names map[int64]string)
 	if m.File != nil {
 		out.File = pbFile(*m.File)
 	}
+	out.Reactions = pbReactions(m.Reactions)
+	out.Pinned, out.MentionsMe = m.Pinned, m.MentionsMe
+	return out
+}
+
+func pbReactions(rs []herald.Reaction) []*pb.Reaction {
+	var out []*pb.Reaction
+	for _, r := range rs {
+		out = append(out, &pb.Reaction{Emoji: r.Emoji, Count: int32(r.Count), Chosen: r.Mine, UserIds: r.Users})
+	}
+	return out
+}
+
+// entities turns a request's formatting into the service's; the service
+// checks them against the text.
+func entities(es []*pb.MessageEntity) []herald.Entity {
+	var out []herald.Entity
+	for _, e := range es {
+		out = append(out, herald.Entity{Type: e.Type, Offset: int(e.Offset), Length: int(e.Length), URL: e.Url, Language: e.Language, UserID: e.UserId})
+	}
 	return out
 }
 

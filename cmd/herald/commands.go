@@ -52,6 +52,10 @@ func init() {
 		"secret":     cmdSecret,
 		"appeal":     cmdAppeal,
 		"rules":      cmdRules,
+		"react":      cmdReact,
+		"pin":        func(ctx context.Context, c *cli, args []string) error { return cmdPin(ctx, c, args, true) },
+		"unpin":      func(ctx context.Context, c *cli, args []string) error { return cmdPin(ctx, c, args, false) },
+		"pins":       cmdPins,
 		"block":      func(ctx context.Context, c *cli, args []string) error { return cmdBlock(ctx, c, args, true) },
 		"unblock":    func(ctx context.Context, c *cli, args []string) error { return cmdBlock(ctx, c, args, false) },
 		"mute":       func(ctx context.Context, c *cli, args []string) error { return cmdMute(ctx, c, args, true) },
@@ -798,11 +802,18 @@ func messageJSON(m *pb.Message) map[string]any {
 	if len(m.Buttons) > 0 {
 		out["buttons"] = buttonsJSON(m.Buttons)
 	}
+	out["entities"] = []any{}
 	if len(m.Entities) > 0 {
 		out["entities"] = entitiesJSON(m.Entities)
 	}
 	if m.File != nil {
 		out["file"] = fileJSON(m.File)
+	}
+	out["reactions"] = reactionsJSON(m.Reactions)
+	out["pinned"] = m.Pinned
+	out["edited"] = m.EditedAt != 0
+	if m.MentionsMe {
+		out["mentions_me"] = true
 	}
 	return out
 }
@@ -842,6 +853,10 @@ func (c *cli) printMessage(m *pb.Message) error {
 	}
 	if m.EditedAt != 0 {
 		b.WriteString(" (edited)")
+	}
+	b.WriteString(reactionsText(m.Reactions))
+	if m.Pinned {
+		b.WriteString(" (pinned)")
 	}
 	if m.Author != "" {
 		fmt.Fprintf(&b, " — %s", m.Author)

@@ -35,6 +35,9 @@ const usage = `herald [--server URL] [--home DIR] [--json] COMMAND [ARGS]
                                             prints incoming messages as they arrive; exits after N or on timeout
   read TARGET                               mark everything read
   edit TARGET ID TEXT...
+  react TARGET ID EMOJI                     toggle a reaction (again to take it off); prints the message's reactions
+  pin TARGET ID | unpin TARGET ID           admins in groups and channels, both people in a direct chat
+  pins TARGET                               the chat's pinned messages, newest pin first
   delete TARGET ID... [--for-everyone]
   clear TARGET [--for-everyone]             delete the whole history (both sides: direct chats only)
   report TARGET --reason violence|spam|scam|illegal|other [--message ID] [--note TEXT] [--evidence TEXT]

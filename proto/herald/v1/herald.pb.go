@@ -42,6 +42,8 @@ type Frame struct {
 	//	*Frame_CatchUp
 	//	*Frame_CallbackAnswer
 	//	*Frame_Envelope
+	//	*Frame_Reaction
+	//	*Frame_Pin
 	Kind          isFrame_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -147,6 +149,24 @@ func (x *Frame) GetEnvelope() *Envelope {
 	return nil
 }
 
+func (x *Frame) GetReaction() *ReactionUpdate {
+	if x != nil {
+		if x, ok := x.Kind.(*Frame_Reaction); ok {
+			return x.Reaction
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetPin() *PinUpdate {
+	if x != nil {
+		if x, ok := x.Kind.(*Frame_Pin); ok {
+			return x.Pin
+		}
+	}
+	return nil
+}
+
 type isFrame_Kind interface {
 	isFrame_Kind()
 }
@@ -179,6 +199,14 @@ type Frame_Envelope struct {
 	Envelope *Envelope `protobuf:"bytes,40,opt,name=envelope,proto3,oneof"` // a secret-chat envelope for this device (docs/SECRET.md)
 }
 
+type Frame_Reaction struct {
+	Reaction *ReactionUpdate `protobuf:"bytes,41,opt,name=reaction,proto3,oneof"` // a message's reactions changed (pushed, never stored)
+}
+
+type Frame_Pin struct {
+	Pin *PinUpdate `protobuf:"bytes,42,opt,name=pin,proto3,oneof"` // a message was pinned or unpinned (pushed, never stored)
+}
+
 func (*Frame_Request) isFrame_Kind() {}
 
 func (*Frame_Response) isFrame_Kind() {}
@@ -192,6 +220,10 @@ func (*Frame_CatchUp) isFrame_Kind() {}
 func (*Frame_CallbackAnswer) isFrame_Kind() {}
 
 func (*Frame_Envelope) isFrame_Kind() {}
+
+func (*Frame_Reaction) isFrame_Kind() {}
+
+func (*Frame_Pin) isFrame_Kind() {}
 
 type Request struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2111,14 +2143,17 @@ type Message struct {
 	Fwd           *Forward               `protobuf:"bytes,9,opt,name=fwd,proto3" json:"fwd,omitempty"`
 	Deleted       bool                   `protobuf:"varint,10,opt,name=deleted,proto3" json:"deleted,omitempty"`
 	RandomId      int64                  `protobuf:"varint,11,opt,name=random_id,json=randomId,proto3" json:"random_id,omitempty"`
-	Author        string                 `protobuf:"bytes,12,opt,name=author,proto3" json:"author,omitempty"`                         // channel posts with signatures: the admin who posted
-	Views         int64                  `protobuf:"varint,13,opt,name=views,proto3" json:"views,omitempty"`                          // channel posts: distinct viewers
-	TtlMs         int64                  `protobuf:"varint,14,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`             // self-destruct timer
-	ExpiresAt     int64                  `protobuf:"varint,15,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"` // Unix ms when the message disappears; 0 while its timer waits for the recipient to read it
-	Service       bool                   `protobuf:"varint,16,opt,name=service,proto3" json:"service,omitempty"`                      // a notice from the server (a timer change), not from a person
-	File          *File                  `protobuf:"bytes,17,opt,name=file,proto3" json:"file,omitempty"`                             // the attachment, if any; text is then its caption
-	Buttons       []*ButtonRow           `protobuf:"bytes,30,rep,name=buttons,proto3" json:"buttons,omitempty"`                       // a bot's inline keyboard, rows top to bottom
-	Entities      []*MessageEntity       `protobuf:"bytes,31,rep,name=entities,proto3" json:"entities,omitempty"`                     // formatting of text (a bot's parse_mode or entities)
+	Author        string                 `protobuf:"bytes,12,opt,name=author,proto3" json:"author,omitempty"`                            // channel posts with signatures: the admin who posted
+	Views         int64                  `protobuf:"varint,13,opt,name=views,proto3" json:"views,omitempty"`                             // channel posts: distinct viewers
+	TtlMs         int64                  `protobuf:"varint,14,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`                // self-destruct timer
+	ExpiresAt     int64                  `protobuf:"varint,15,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`    // Unix ms when the message disappears; 0 while its timer waits for the recipient to read it
+	Service       bool                   `protobuf:"varint,16,opt,name=service,proto3" json:"service,omitempty"`                         // a notice from the server (a timer change), not from a person
+	File          *File                  `protobuf:"bytes,17,opt,name=file,proto3" json:"file,omitempty"`                                // the attachment, if any; text is then its caption
+	Buttons       []*ButtonRow           `protobuf:"bytes,30,rep,name=buttons,proto3" json:"buttons,omitempty"`                          // a bot's inline keyboard, rows top to bottom
+	Entities      []*MessageEntity       `protobuf:"bytes,31,rep,name=entities,proto3" json:"entities,omitempty"`                        // formatting of text (a bot's parse_mode or entities, a person's composer)
+	Reactions     []*Reaction            `protobuf:"bytes,40,rep,name=reactions,proto3" json:"reactions,omitempty"`                      // emoji counts, in the order each was first used
+	Pinned        bool                   `protobuf:"varint,41,opt,name=pinned,proto3" json:"pinned,omitempty"`                           // one of the chat's pinned messages
+	MentionsMe    bool                   `protobuf:"varint,42,opt,name=mentions_me,json=mentionsMe,proto3" json:"mentions_me,omitempty"` // the text names the reader (@username or a text mention)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2286,6 +2321,425 @@ func (x *Message) GetEntities() []*MessageEntity {
 	return nil
 }
 
+func (x *Message) GetReactions() []*Reaction {
+	if x != nil {
+		return x.Reactions
+	}
+	return nil
+}
+
+func (x *Message) GetPinned() bool {
+	if x != nil {
+		return x.Pinned
+	}
+	return false
+}
+
+func (x *Message) GetMentionsMe() bool {
+	if x != nil {
+		return x.MentionsMe
+	}
+	return false
+}
+
+// Reaction is one emoji's count on a message, as the reader sees it.
+type Reaction struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Emoji         string                 `protobuf:"bytes,1,opt,name=emoji,proto3" json:"emoji,omitempty"`
+	Count         int32                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	Chosen        bool                   `protobuf:"varint,3,opt,name=chosen,proto3" json:"chosen,omitempty"`                         // the reader is one of them
+	UserIds       []int64                `protobuf:"varint,4,rep,packed,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"` // who reacted, first first; empty in channels (anonymous counts)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Reaction) Reset() {
+	*x = Reaction{}
+	mi := &file_herald_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reaction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reaction) ProtoMessage() {}
+
+func (x *Reaction) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reaction.ProtoReflect.Descriptor instead.
+func (*Reaction) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *Reaction) GetEmoji() string {
+	if x != nil {
+		return x.Emoji
+	}
+	return ""
+}
+
+func (x *Reaction) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *Reaction) GetChosen() bool {
+	if x != nil {
+		return x.Chosen
+	}
+	return false
+}
+
+func (x *Reaction) GetUserIds() []int64 {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
+// ReactionRequest toggles the caller's emoji on a message (messages.react).
+type ReactionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChatId        int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
+	Id            int64                  `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	Emoji         string                 `protobuf:"bytes,3,opt,name=emoji,proto3" json:"emoji,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReactionRequest) Reset() {
+	*x = ReactionRequest{}
+	mi := &file_herald_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReactionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReactionRequest) ProtoMessage() {}
+
+func (x *ReactionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReactionRequest.ProtoReflect.Descriptor instead.
+func (*ReactionRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ReactionRequest) GetChatId() int64 {
+	if x != nil {
+		return x.ChatId
+	}
+	return 0
+}
+
+func (x *ReactionRequest) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ReactionRequest) GetEmoji() string {
+	if x != nil {
+		return x.Emoji
+	}
+	return ""
+}
+
+// ReactionList is a message's reactions after messages.react.
+type ReactionList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reactions     []*Reaction            `protobuf:"bytes,1,rep,name=reactions,proto3" json:"reactions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReactionList) Reset() {
+	*x = ReactionList{}
+	mi := &file_herald_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReactionList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReactionList) ProtoMessage() {}
+
+func (x *ReactionList) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReactionList.ProtoReflect.Descriptor instead.
+func (*ReactionList) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ReactionList) GetReactions() []*Reaction {
+	if x != nil {
+		return x.Reactions
+	}
+	return nil
+}
+
+// ReactionUpdate is pushed to the members of a chat when a message's
+// reactions change. chosen is set for the member it is pushed to, except
+// in channels, whose pushes are the same for everyone.
+type ReactionUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChatId        int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
+	Id            int64                  `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	Reactions     []*Reaction            `protobuf:"bytes,3,rep,name=reactions,proto3" json:"reactions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReactionUpdate) Reset() {
+	*x = ReactionUpdate{}
+	mi := &file_herald_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReactionUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReactionUpdate) ProtoMessage() {}
+
+func (x *ReactionUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReactionUpdate.ProtoReflect.Descriptor instead.
+func (*ReactionUpdate) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ReactionUpdate) GetChatId() int64 {
+	if x != nil {
+		return x.ChatId
+	}
+	return 0
+}
+
+func (x *ReactionUpdate) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ReactionUpdate) GetReactions() []*Reaction {
+	if x != nil {
+		return x.Reactions
+	}
+	return nil
+}
+
+// PinRequest names a message to pin or unpin (messages.pin, messages.unpin).
+type PinRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChatId        int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
+	Id            int64                  `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PinRequest) Reset() {
+	*x = PinRequest{}
+	mi := &file_herald_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PinRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PinRequest) ProtoMessage() {}
+
+func (x *PinRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PinRequest.ProtoReflect.Descriptor instead.
+func (*PinRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *PinRequest) GetChatId() int64 {
+	if x != nil {
+		return x.ChatId
+	}
+	return 0
+}
+
+func (x *PinRequest) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+// PinListRequest asks for a chat's pinned messages (messages.pins).
+type PinListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          *Peer                  `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PinListRequest) Reset() {
+	*x = PinListRequest{}
+	mi := &file_herald_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PinListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PinListRequest) ProtoMessage() {}
+
+func (x *PinListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PinListRequest.ProtoReflect.Descriptor instead.
+func (*PinListRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *PinListRequest) GetPeer() *Peer {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+// PinUpdate is pushed to the members of a chat when one of its messages
+// is pinned or unpinned.
+type PinUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChatId        int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
+	Id            int64                  `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	Pinned        bool                   `protobuf:"varint,3,opt,name=pinned,proto3" json:"pinned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PinUpdate) Reset() {
+	*x = PinUpdate{}
+	mi := &file_herald_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PinUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PinUpdate) ProtoMessage() {}
+
+func (x *PinUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PinUpdate.ProtoReflect.Descriptor instead.
+func (*PinUpdate) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *PinUpdate) GetChatId() int64 {
+	if x != nil {
+		return x.ChatId
+	}
+	return 0
+}
+
+func (x *PinUpdate) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *PinUpdate) GetPinned() bool {
+	if x != nil {
+		return x.Pinned
+	}
+	return false
+}
+
 // MessageEntity marks a span of a message's text, as the Bot API's
 // MessageEntity does: offset and length count UTF-16 code units.
 type MessageEntity struct {
@@ -2302,7 +2756,7 @@ type MessageEntity struct {
 
 func (x *MessageEntity) Reset() {
 	*x = MessageEntity{}
-	mi := &file_herald_proto_msgTypes[34]
+	mi := &file_herald_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2314,7 +2768,7 @@ func (x *MessageEntity) String() string {
 func (*MessageEntity) ProtoMessage() {}
 
 func (x *MessageEntity) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[34]
+	mi := &file_herald_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2327,7 +2781,7 @@ func (x *MessageEntity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageEntity.ProtoReflect.Descriptor instead.
 func (*MessageEntity) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{34}
+	return file_herald_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *MessageEntity) GetType() string {
@@ -2392,7 +2846,7 @@ type File struct {
 
 func (x *File) Reset() {
 	*x = File{}
-	mi := &file_herald_proto_msgTypes[35]
+	mi := &file_herald_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2404,7 +2858,7 @@ func (x *File) String() string {
 func (*File) ProtoMessage() {}
 
 func (x *File) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[35]
+	mi := &file_herald_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2417,7 +2871,7 @@ func (x *File) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use File.ProtoReflect.Descriptor instead.
 func (*File) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{35}
+	return file_herald_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *File) GetId() string {
@@ -2499,7 +2953,7 @@ type FileRequest struct {
 
 func (x *FileRequest) Reset() {
 	*x = FileRequest{}
-	mi := &file_herald_proto_msgTypes[36]
+	mi := &file_herald_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2511,7 +2965,7 @@ func (x *FileRequest) String() string {
 func (*FileRequest) ProtoMessage() {}
 
 func (x *FileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[36]
+	mi := &file_herald_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2524,7 +2978,7 @@ func (x *FileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileRequest.ProtoReflect.Descriptor instead.
 func (*FileRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{36}
+	return file_herald_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *FileRequest) GetId() string {
@@ -2544,7 +2998,7 @@ type FileLinkRequest struct {
 
 func (x *FileLinkRequest) Reset() {
 	*x = FileLinkRequest{}
-	mi := &file_herald_proto_msgTypes[37]
+	mi := &file_herald_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2556,7 +3010,7 @@ func (x *FileLinkRequest) String() string {
 func (*FileLinkRequest) ProtoMessage() {}
 
 func (x *FileLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[37]
+	mi := &file_herald_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2569,7 +3023,7 @@ func (x *FileLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileLinkRequest.ProtoReflect.Descriptor instead.
 func (*FileLinkRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{37}
+	return file_herald_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *FileLinkRequest) GetId() string {
@@ -2598,7 +3052,7 @@ type FileLink struct {
 
 func (x *FileLink) Reset() {
 	*x = FileLink{}
-	mi := &file_herald_proto_msgTypes[38]
+	mi := &file_herald_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2610,7 +3064,7 @@ func (x *FileLink) String() string {
 func (*FileLink) ProtoMessage() {}
 
 func (x *FileLink) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[38]
+	mi := &file_herald_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2623,7 +3077,7 @@ func (x *FileLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileLink.ProtoReflect.Descriptor instead.
 func (*FileLink) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{38}
+	return file_herald_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *FileLink) GetUrl() string {
@@ -2653,7 +3107,7 @@ type Forward struct {
 
 func (x *Forward) Reset() {
 	*x = Forward{}
-	mi := &file_herald_proto_msgTypes[39]
+	mi := &file_herald_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2665,7 +3119,7 @@ func (x *Forward) String() string {
 func (*Forward) ProtoMessage() {}
 
 func (x *Forward) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[39]
+	mi := &file_herald_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2678,7 +3132,7 @@ func (x *Forward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Forward.ProtoReflect.Descriptor instead.
 func (*Forward) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{39}
+	return file_herald_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Forward) GetFromId() int64 {
@@ -2724,13 +3178,14 @@ type SendRequest struct {
 	RandomId      int64                  `protobuf:"varint,4,opt,name=random_id,json=randomId,proto3" json:"random_id,omitempty"` // idempotency key: a retry with the same value is stored once
 	TtlMs         int64                  `protobuf:"varint,5,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`          // self-destruct timer, 1 s to 7 days; in direct chats it starts when the recipient reads
 	FileId        string                 `protobuf:"bytes,6,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`        // an uploaded file to attach; text is then an optional caption of up to 1,024 characters
+	Entities      []*MessageEntity       `protobuf:"bytes,40,rep,name=entities,proto3" json:"entities,omitempty"`                 // formatting of text: bold, italic, underline, strikethrough, spoiler, code, pre, text_link, blockquote
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_herald_proto_msgTypes[40]
+	mi := &file_herald_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2742,7 +3197,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[40]
+	mi := &file_herald_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2755,7 +3210,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{40}
+	return file_herald_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SendRequest) GetPeer() *Peer {
@@ -2800,6 +3255,13 @@ func (x *SendRequest) GetFileId() string {
 	return ""
 }
 
+func (x *SendRequest) GetEntities() []*MessageEntity {
+	if x != nil {
+		return x.Entities
+	}
+	return nil
+}
+
 type SetTTLRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Peer          *Peer                  `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
@@ -2810,7 +3272,7 @@ type SetTTLRequest struct {
 
 func (x *SetTTLRequest) Reset() {
 	*x = SetTTLRequest{}
-	mi := &file_herald_proto_msgTypes[41]
+	mi := &file_herald_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2822,7 +3284,7 @@ func (x *SetTTLRequest) String() string {
 func (*SetTTLRequest) ProtoMessage() {}
 
 func (x *SetTTLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[41]
+	mi := &file_herald_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2835,7 +3297,7 @@ func (x *SetTTLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTTLRequest.ProtoReflect.Descriptor instead.
 func (*SetTTLRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{41}
+	return file_herald_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SetTTLRequest) GetPeer() *Peer {
@@ -2864,7 +3326,7 @@ type ForwardRequest struct {
 
 func (x *ForwardRequest) Reset() {
 	*x = ForwardRequest{}
-	mi := &file_herald_proto_msgTypes[42]
+	mi := &file_herald_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2876,7 +3338,7 @@ func (x *ForwardRequest) String() string {
 func (*ForwardRequest) ProtoMessage() {}
 
 func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[42]
+	mi := &file_herald_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2889,7 +3351,7 @@ func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
 func (*ForwardRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{42}
+	return file_herald_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ForwardRequest) GetFromChatId() int64 {
@@ -2929,7 +3391,7 @@ type MessageList struct {
 
 func (x *MessageList) Reset() {
 	*x = MessageList{}
-	mi := &file_herald_proto_msgTypes[43]
+	mi := &file_herald_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2941,7 +3403,7 @@ func (x *MessageList) String() string {
 func (*MessageList) ProtoMessage() {}
 
 func (x *MessageList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[43]
+	mi := &file_herald_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2954,7 +3416,7 @@ func (x *MessageList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageList.ProtoReflect.Descriptor instead.
 func (*MessageList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{43}
+	return file_herald_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *MessageList) GetMessages() []*Message {
@@ -2975,7 +3437,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_herald_proto_msgTypes[44]
+	mi := &file_herald_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2987,7 +3449,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[44]
+	mi := &file_herald_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3000,7 +3462,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{44}
+	return file_herald_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *HistoryRequest) GetPeer() *Peer {
@@ -3029,13 +3491,14 @@ type EditRequest struct {
 	ChatId        int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
 	Id            int64                  `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
 	Text          string                 `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	Entities      []*MessageEntity       `protobuf:"bytes,40,rep,name=entities,proto3" json:"entities,omitempty"` // the new text's formatting
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EditRequest) Reset() {
 	*x = EditRequest{}
-	mi := &file_herald_proto_msgTypes[45]
+	mi := &file_herald_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3047,7 +3510,7 @@ func (x *EditRequest) String() string {
 func (*EditRequest) ProtoMessage() {}
 
 func (x *EditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[45]
+	mi := &file_herald_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3060,7 +3523,7 @@ func (x *EditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditRequest.ProtoReflect.Descriptor instead.
 func (*EditRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{45}
+	return file_herald_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *EditRequest) GetChatId() int64 {
@@ -3084,6 +3547,13 @@ func (x *EditRequest) GetText() string {
 	return ""
 }
 
+func (x *EditRequest) GetEntities() []*MessageEntity {
+	if x != nil {
+		return x.Entities
+	}
+	return nil
+}
+
 type DeleteRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ChatId        int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
@@ -3095,7 +3565,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_herald_proto_msgTypes[46]
+	mi := &file_herald_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3107,7 +3577,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[46]
+	mi := &file_herald_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3120,7 +3590,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{46}
+	return file_herald_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *DeleteRequest) GetChatId() int64 {
@@ -3154,7 +3624,7 @@ type ClearRequest struct {
 
 func (x *ClearRequest) Reset() {
 	*x = ClearRequest{}
-	mi := &file_herald_proto_msgTypes[47]
+	mi := &file_herald_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3166,7 +3636,7 @@ func (x *ClearRequest) String() string {
 func (*ClearRequest) ProtoMessage() {}
 
 func (x *ClearRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[47]
+	mi := &file_herald_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3179,7 +3649,7 @@ func (x *ClearRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearRequest.ProtoReflect.Descriptor instead.
 func (*ClearRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{47}
+	return file_herald_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ClearRequest) GetPeer() *Peer {
@@ -3205,7 +3675,7 @@ type ClearResult struct {
 
 func (x *ClearResult) Reset() {
 	*x = ClearResult{}
-	mi := &file_herald_proto_msgTypes[48]
+	mi := &file_herald_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3217,7 +3687,7 @@ func (x *ClearResult) String() string {
 func (*ClearResult) ProtoMessage() {}
 
 func (x *ClearResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[48]
+	mi := &file_herald_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3230,7 +3700,7 @@ func (x *ClearResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearResult.ProtoReflect.Descriptor instead.
 func (*ClearResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{48}
+	return file_herald_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ClearResult) GetDeleted() int32 {
@@ -3250,7 +3720,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_herald_proto_msgTypes[49]
+	mi := &file_herald_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3262,7 +3732,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[49]
+	mi := &file_herald_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3275,7 +3745,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{49}
+	return file_herald_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ReadRequest) GetPeer() *Peer {
@@ -3302,7 +3772,7 @@ type ReadResult struct {
 
 func (x *ReadResult) Reset() {
 	*x = ReadResult{}
-	mi := &file_herald_proto_msgTypes[50]
+	mi := &file_herald_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3314,7 +3784,7 @@ func (x *ReadResult) String() string {
 func (*ReadResult) ProtoMessage() {}
 
 func (x *ReadResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[50]
+	mi := &file_herald_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3327,7 +3797,7 @@ func (x *ReadResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResult.ProtoReflect.Descriptor instead.
 func (*ReadResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{50}
+	return file_herald_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ReadResult) GetChatId() int64 {
@@ -3353,7 +3823,7 @@ type TypingRequest struct {
 
 func (x *TypingRequest) Reset() {
 	*x = TypingRequest{}
-	mi := &file_herald_proto_msgTypes[51]
+	mi := &file_herald_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3365,7 +3835,7 @@ func (x *TypingRequest) String() string {
 func (*TypingRequest) ProtoMessage() {}
 
 func (x *TypingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[51]
+	mi := &file_herald_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3378,7 +3848,7 @@ func (x *TypingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypingRequest.ProtoReflect.Descriptor instead.
 func (*TypingRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{51}
+	return file_herald_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *TypingRequest) GetChatId() int64 {
@@ -3397,7 +3867,7 @@ type State struct {
 
 func (x *State) Reset() {
 	*x = State{}
-	mi := &file_herald_proto_msgTypes[52]
+	mi := &file_herald_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3409,7 +3879,7 @@ func (x *State) String() string {
 func (*State) ProtoMessage() {}
 
 func (x *State) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[52]
+	mi := &file_herald_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3422,7 +3892,7 @@ func (x *State) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use State.ProtoReflect.Descriptor instead.
 func (*State) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{52}
+	return file_herald_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *State) GetPts() int64 {
@@ -3442,7 +3912,7 @@ type DifferenceRequest struct {
 
 func (x *DifferenceRequest) Reset() {
 	*x = DifferenceRequest{}
-	mi := &file_herald_proto_msgTypes[53]
+	mi := &file_herald_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3454,7 +3924,7 @@ func (x *DifferenceRequest) String() string {
 func (*DifferenceRequest) ProtoMessage() {}
 
 func (x *DifferenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[53]
+	mi := &file_herald_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3467,7 +3937,7 @@ func (x *DifferenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DifferenceRequest.ProtoReflect.Descriptor instead.
 func (*DifferenceRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{53}
+	return file_herald_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *DifferenceRequest) GetPts() int64 {
@@ -3496,7 +3966,7 @@ type Difference struct {
 
 func (x *Difference) Reset() {
 	*x = Difference{}
-	mi := &file_herald_proto_msgTypes[54]
+	mi := &file_herald_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3508,7 +3978,7 @@ func (x *Difference) String() string {
 func (*Difference) ProtoMessage() {}
 
 func (x *Difference) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[54]
+	mi := &file_herald_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3521,7 +3991,7 @@ func (x *Difference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Difference.ProtoReflect.Descriptor instead.
 func (*Difference) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{54}
+	return file_herald_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *Difference) GetUpdates() []*Update {
@@ -3578,7 +4048,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_herald_proto_msgTypes[55]
+	mi := &file_herald_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3590,7 +4060,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[55]
+	mi := &file_herald_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3603,7 +4073,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{55}
+	return file_herald_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *Update) GetPts() int64 {
@@ -3768,7 +4238,7 @@ type DeleteMessages struct {
 
 func (x *DeleteMessages) Reset() {
 	*x = DeleteMessages{}
-	mi := &file_herald_proto_msgTypes[56]
+	mi := &file_herald_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3780,7 +4250,7 @@ func (x *DeleteMessages) String() string {
 func (*DeleteMessages) ProtoMessage() {}
 
 func (x *DeleteMessages) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[56]
+	mi := &file_herald_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3793,7 +4263,7 @@ func (x *DeleteMessages) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMessages.ProtoReflect.Descriptor instead.
 func (*DeleteMessages) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{56}
+	return file_herald_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *DeleteMessages) GetChatId() int64 {
@@ -3821,7 +4291,7 @@ type ReadHistory struct {
 
 func (x *ReadHistory) Reset() {
 	*x = ReadHistory{}
-	mi := &file_herald_proto_msgTypes[57]
+	mi := &file_herald_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3833,7 +4303,7 @@ func (x *ReadHistory) String() string {
 func (*ReadHistory) ProtoMessage() {}
 
 func (x *ReadHistory) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[57]
+	mi := &file_herald_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3846,7 +4316,7 @@ func (x *ReadHistory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadHistory.ProtoReflect.Descriptor instead.
 func (*ReadHistory) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{57}
+	return file_herald_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ReadHistory) GetChatId() int64 {
@@ -3885,7 +4355,7 @@ type ChatMembership struct {
 
 func (x *ChatMembership) Reset() {
 	*x = ChatMembership{}
-	mi := &file_herald_proto_msgTypes[58]
+	mi := &file_herald_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3897,7 +4367,7 @@ func (x *ChatMembership) String() string {
 func (*ChatMembership) ProtoMessage() {}
 
 func (x *ChatMembership) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[58]
+	mi := &file_herald_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3910,7 +4380,7 @@ func (x *ChatMembership) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMembership.ProtoReflect.Descriptor instead.
 func (*ChatMembership) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{58}
+	return file_herald_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ChatMembership) GetChatId() int64 {
@@ -3961,7 +4431,7 @@ type Typing struct {
 
 func (x *Typing) Reset() {
 	*x = Typing{}
-	mi := &file_herald_proto_msgTypes[59]
+	mi := &file_herald_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3973,7 +4443,7 @@ func (x *Typing) String() string {
 func (*Typing) ProtoMessage() {}
 
 func (x *Typing) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[59]
+	mi := &file_herald_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3986,7 +4456,7 @@ func (x *Typing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Typing.ProtoReflect.Descriptor instead.
 func (*Typing) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{59}
+	return file_herald_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *Typing) GetChatId() int64 {
@@ -4024,7 +4494,7 @@ type CatchUp struct {
 
 func (x *CatchUp) Reset() {
 	*x = CatchUp{}
-	mi := &file_herald_proto_msgTypes[60]
+	mi := &file_herald_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4036,7 +4506,7 @@ func (x *CatchUp) String() string {
 func (*CatchUp) ProtoMessage() {}
 
 func (x *CatchUp) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[60]
+	mi := &file_herald_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4049,7 +4519,7 @@ func (x *CatchUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatchUp.ProtoReflect.Descriptor instead.
 func (*CatchUp) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{60}
+	return file_herald_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *CatchUp) GetReason() string {
@@ -4061,14 +4531,15 @@ func (x *CatchUp) GetReason() string {
 
 type ServerInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rules         string                 `protobuf:"bytes,1,opt,name=rules,proto3" json:"rules,omitempty"` // the operator's rules, shown at signup and in takedown notices
+	Rules         string                 `protobuf:"bytes,1,opt,name=rules,proto3" json:"rules,omitempty"`          // the operator's rules, shown at signup and in takedown notices
+	Reactions     []string               `protobuf:"bytes,40,rep,name=reactions,proto3" json:"reactions,omitempty"` // the emoji members may react with
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ServerInfo) Reset() {
 	*x = ServerInfo{}
-	mi := &file_herald_proto_msgTypes[61]
+	mi := &file_herald_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4080,7 +4551,7 @@ func (x *ServerInfo) String() string {
 func (*ServerInfo) ProtoMessage() {}
 
 func (x *ServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[61]
+	mi := &file_herald_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4093,7 +4564,7 @@ func (x *ServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
 func (*ServerInfo) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{61}
+	return file_herald_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ServerInfo) GetRules() string {
@@ -4101,6 +4572,13 @@ func (x *ServerInfo) GetRules() string {
 		return x.Rules
 	}
 	return ""
+}
+
+func (x *ServerInfo) GetReactions() []string {
+	if x != nil {
+		return x.Reactions
+	}
+	return nil
 }
 
 type BlockRequest struct {
@@ -4113,7 +4591,7 @@ type BlockRequest struct {
 
 func (x *BlockRequest) Reset() {
 	*x = BlockRequest{}
-	mi := &file_herald_proto_msgTypes[62]
+	mi := &file_herald_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4125,7 +4603,7 @@ func (x *BlockRequest) String() string {
 func (*BlockRequest) ProtoMessage() {}
 
 func (x *BlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[62]
+	mi := &file_herald_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4138,7 +4616,7 @@ func (x *BlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockRequest.ProtoReflect.Descriptor instead.
 func (*BlockRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{62}
+	return file_herald_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *BlockRequest) GetUsername() string {
@@ -4170,7 +4648,7 @@ type ReportRequest struct {
 
 func (x *ReportRequest) Reset() {
 	*x = ReportRequest{}
-	mi := &file_herald_proto_msgTypes[63]
+	mi := &file_herald_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4182,7 +4660,7 @@ func (x *ReportRequest) String() string {
 func (*ReportRequest) ProtoMessage() {}
 
 func (x *ReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[63]
+	mi := &file_herald_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4195,7 +4673,7 @@ func (x *ReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
 func (*ReportRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{63}
+	return file_herald_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ReportRequest) GetUsername() string {
@@ -4268,7 +4746,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_herald_proto_msgTypes[64]
+	mi := &file_herald_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4280,7 +4758,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[64]
+	mi := &file_herald_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4293,7 +4771,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{64}
+	return file_herald_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *Report) GetId() int64 {
@@ -4396,7 +4874,7 @@ type ReportList struct {
 
 func (x *ReportList) Reset() {
 	*x = ReportList{}
-	mi := &file_herald_proto_msgTypes[65]
+	mi := &file_herald_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4408,7 +4886,7 @@ func (x *ReportList) String() string {
 func (*ReportList) ProtoMessage() {}
 
 func (x *ReportList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[65]
+	mi := &file_herald_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4421,7 +4899,7 @@ func (x *ReportList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportList.ProtoReflect.Descriptor instead.
 func (*ReportList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{65}
+	return file_herald_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ReportList) GetReports() []*Report {
@@ -4441,7 +4919,7 @@ type ReportsRequest struct {
 
 func (x *ReportsRequest) Reset() {
 	*x = ReportsRequest{}
-	mi := &file_herald_proto_msgTypes[66]
+	mi := &file_herald_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4453,7 +4931,7 @@ func (x *ReportsRequest) String() string {
 func (*ReportsRequest) ProtoMessage() {}
 
 func (x *ReportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[66]
+	mi := &file_herald_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4466,7 +4944,7 @@ func (x *ReportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportsRequest.ProtoReflect.Descriptor instead.
 func (*ReportsRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{66}
+	return file_herald_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ReportsRequest) GetStatus() string {
@@ -4492,7 +4970,7 @@ type ShowReportRequest struct {
 
 func (x *ShowReportRequest) Reset() {
 	*x = ShowReportRequest{}
-	mi := &file_herald_proto_msgTypes[67]
+	mi := &file_herald_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4504,7 +4982,7 @@ func (x *ShowReportRequest) String() string {
 func (*ShowReportRequest) ProtoMessage() {}
 
 func (x *ShowReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[67]
+	mi := &file_herald_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4517,7 +4995,7 @@ func (x *ShowReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowReportRequest.ProtoReflect.Descriptor instead.
 func (*ShowReportRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{67}
+	return file_herald_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ShowReportRequest) GetId() int64 {
@@ -4541,7 +5019,7 @@ type ReportView struct {
 
 func (x *ReportView) Reset() {
 	*x = ReportView{}
-	mi := &file_herald_proto_msgTypes[68]
+	mi := &file_herald_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4553,7 +5031,7 @@ func (x *ReportView) String() string {
 func (*ReportView) ProtoMessage() {}
 
 func (x *ReportView) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[68]
+	mi := &file_herald_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4566,7 +5044,7 @@ func (x *ReportView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportView.ProtoReflect.Descriptor instead.
 func (*ReportView) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{68}
+	return file_herald_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ReportView) GetReport() *Report {
@@ -4610,7 +5088,7 @@ type AdminRequest struct {
 
 func (x *AdminRequest) Reset() {
 	*x = AdminRequest{}
-	mi := &file_herald_proto_msgTypes[69]
+	mi := &file_herald_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4622,7 +5100,7 @@ func (x *AdminRequest) String() string {
 func (*AdminRequest) ProtoMessage() {}
 
 func (x *AdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[69]
+	mi := &file_herald_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4635,7 +5113,7 @@ func (x *AdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminRequest.ProtoReflect.Descriptor instead.
 func (*AdminRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{69}
+	return file_herald_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *AdminRequest) GetTarget() string {
@@ -4687,7 +5165,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_herald_proto_msgTypes[70]
+	mi := &file_herald_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4699,7 +5177,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[70]
+	mi := &file_herald_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4712,7 +5190,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{70}
+	return file_herald_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *AuditEntry) GetId() int64 {
@@ -4766,7 +5244,7 @@ type AuditList struct {
 
 func (x *AuditList) Reset() {
 	*x = AuditList{}
-	mi := &file_herald_proto_msgTypes[71]
+	mi := &file_herald_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4778,7 +5256,7 @@ func (x *AuditList) String() string {
 func (*AuditList) ProtoMessage() {}
 
 func (x *AuditList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[71]
+	mi := &file_herald_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4791,7 +5269,7 @@ func (x *AuditList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditList.ProtoReflect.Descriptor instead.
 func (*AuditList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{71}
+	return file_herald_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *AuditList) GetEntries() []*AuditEntry {
@@ -4815,7 +5293,7 @@ type InlineButton struct {
 
 func (x *InlineButton) Reset() {
 	*x = InlineButton{}
-	mi := &file_herald_proto_msgTypes[72]
+	mi := &file_herald_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4827,7 +5305,7 @@ func (x *InlineButton) String() string {
 func (*InlineButton) ProtoMessage() {}
 
 func (x *InlineButton) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[72]
+	mi := &file_herald_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4840,7 +5318,7 @@ func (x *InlineButton) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InlineButton.ProtoReflect.Descriptor instead.
 func (*InlineButton) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{72}
+	return file_herald_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *InlineButton) GetText() string {
@@ -4873,7 +5351,7 @@ type ButtonRow struct {
 
 func (x *ButtonRow) Reset() {
 	*x = ButtonRow{}
-	mi := &file_herald_proto_msgTypes[73]
+	mi := &file_herald_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4885,7 +5363,7 @@ func (x *ButtonRow) String() string {
 func (*ButtonRow) ProtoMessage() {}
 
 func (x *ButtonRow) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[73]
+	mi := &file_herald_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4898,7 +5376,7 @@ func (x *ButtonRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ButtonRow.ProtoReflect.Descriptor instead.
 func (*ButtonRow) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{73}
+	return file_herald_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ButtonRow) GetButtons() []*InlineButton {
@@ -4918,7 +5396,7 @@ type CreateBotRequest struct {
 
 func (x *CreateBotRequest) Reset() {
 	*x = CreateBotRequest{}
-	mi := &file_herald_proto_msgTypes[74]
+	mi := &file_herald_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4930,7 +5408,7 @@ func (x *CreateBotRequest) String() string {
 func (*CreateBotRequest) ProtoMessage() {}
 
 func (x *CreateBotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[74]
+	mi := &file_herald_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4943,7 +5421,7 @@ func (x *CreateBotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBotRequest.ProtoReflect.Descriptor instead.
 func (*CreateBotRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{74}
+	return file_herald_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *CreateBotRequest) GetUsername() string {
@@ -4969,7 +5447,7 @@ type BotRequest struct {
 
 func (x *BotRequest) Reset() {
 	*x = BotRequest{}
-	mi := &file_herald_proto_msgTypes[75]
+	mi := &file_herald_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4981,7 +5459,7 @@ func (x *BotRequest) String() string {
 func (*BotRequest) ProtoMessage() {}
 
 func (x *BotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[75]
+	mi := &file_herald_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4994,7 +5472,7 @@ func (x *BotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BotRequest.ProtoReflect.Descriptor instead.
 func (*BotRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{75}
+	return file_herald_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *BotRequest) GetUsername() string {
@@ -5014,7 +5492,7 @@ type SetBotRequest struct {
 
 func (x *SetBotRequest) Reset() {
 	*x = SetBotRequest{}
-	mi := &file_herald_proto_msgTypes[76]
+	mi := &file_herald_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5026,7 +5504,7 @@ func (x *SetBotRequest) String() string {
 func (*SetBotRequest) ProtoMessage() {}
 
 func (x *SetBotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[76]
+	mi := &file_herald_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5039,7 +5517,7 @@ func (x *SetBotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBotRequest.ProtoReflect.Descriptor instead.
 func (*SetBotRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{76}
+	return file_herald_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *SetBotRequest) GetUsername() string {
@@ -5069,7 +5547,7 @@ type Bot struct {
 
 func (x *Bot) Reset() {
 	*x = Bot{}
-	mi := &file_herald_proto_msgTypes[77]
+	mi := &file_herald_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5081,7 +5559,7 @@ func (x *Bot) String() string {
 func (*Bot) ProtoMessage() {}
 
 func (x *Bot) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[77]
+	mi := &file_herald_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5094,7 +5572,7 @@ func (x *Bot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bot.ProtoReflect.Descriptor instead.
 func (*Bot) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{77}
+	return file_herald_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *Bot) GetUser() *User {
@@ -5141,7 +5619,7 @@ type BotList struct {
 
 func (x *BotList) Reset() {
 	*x = BotList{}
-	mi := &file_herald_proto_msgTypes[78]
+	mi := &file_herald_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5153,7 +5631,7 @@ func (x *BotList) String() string {
 func (*BotList) ProtoMessage() {}
 
 func (x *BotList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[78]
+	mi := &file_herald_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5166,7 +5644,7 @@ func (x *BotList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BotList.ProtoReflect.Descriptor instead.
 func (*BotList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{78}
+	return file_herald_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *BotList) GetBots() []*Bot {
@@ -5187,7 +5665,7 @@ type PressRequest struct {
 
 func (x *PressRequest) Reset() {
 	*x = PressRequest{}
-	mi := &file_herald_proto_msgTypes[79]
+	mi := &file_herald_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5199,7 +5677,7 @@ func (x *PressRequest) String() string {
 func (*PressRequest) ProtoMessage() {}
 
 func (x *PressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[79]
+	mi := &file_herald_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5212,7 +5690,7 @@ func (x *PressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PressRequest.ProtoReflect.Descriptor instead.
 func (*PressRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{79}
+	return file_herald_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *PressRequest) GetChatId() int64 {
@@ -5245,7 +5723,7 @@ type PressResult struct {
 
 func (x *PressResult) Reset() {
 	*x = PressResult{}
-	mi := &file_herald_proto_msgTypes[80]
+	mi := &file_herald_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5257,7 +5735,7 @@ func (x *PressResult) String() string {
 func (*PressResult) ProtoMessage() {}
 
 func (x *PressResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[80]
+	mi := &file_herald_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5270,7 +5748,7 @@ func (x *PressResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PressResult.ProtoReflect.Descriptor instead.
 func (*PressResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{80}
+	return file_herald_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *PressResult) GetQueryId() int64 {
@@ -5298,7 +5776,7 @@ type CallbackAnswer struct {
 
 func (x *CallbackAnswer) Reset() {
 	*x = CallbackAnswer{}
-	mi := &file_herald_proto_msgTypes[81]
+	mi := &file_herald_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5310,7 +5788,7 @@ func (x *CallbackAnswer) String() string {
 func (*CallbackAnswer) ProtoMessage() {}
 
 func (x *CallbackAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[81]
+	mi := &file_herald_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5323,7 +5801,7 @@ func (x *CallbackAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackAnswer.ProtoReflect.Descriptor instead.
 func (*CallbackAnswer) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{81}
+	return file_herald_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *CallbackAnswer) GetQueryId() int64 {
@@ -5392,7 +5870,7 @@ type PreKey struct {
 
 func (x *PreKey) Reset() {
 	*x = PreKey{}
-	mi := &file_herald_proto_msgTypes[82]
+	mi := &file_herald_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5404,7 +5882,7 @@ func (x *PreKey) String() string {
 func (*PreKey) ProtoMessage() {}
 
 func (x *PreKey) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[82]
+	mi := &file_herald_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5417,7 +5895,7 @@ func (x *PreKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreKey.ProtoReflect.Descriptor instead.
 func (*PreKey) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{82}
+	return file_herald_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *PreKey) GetId() uint32 {
@@ -5446,7 +5924,7 @@ type SignedPreKey struct {
 
 func (x *SignedPreKey) Reset() {
 	*x = SignedPreKey{}
-	mi := &file_herald_proto_msgTypes[83]
+	mi := &file_herald_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5458,7 +5936,7 @@ func (x *SignedPreKey) String() string {
 func (*SignedPreKey) ProtoMessage() {}
 
 func (x *SignedPreKey) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[83]
+	mi := &file_herald_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5471,7 +5949,7 @@ func (x *SignedPreKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedPreKey.ProtoReflect.Descriptor instead.
 func (*SignedPreKey) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{83}
+	return file_herald_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *SignedPreKey) GetId() uint32 {
@@ -5517,7 +5995,7 @@ type PublishKeysRequest struct {
 
 func (x *PublishKeysRequest) Reset() {
 	*x = PublishKeysRequest{}
-	mi := &file_herald_proto_msgTypes[84]
+	mi := &file_herald_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5529,7 +6007,7 @@ func (x *PublishKeysRequest) String() string {
 func (*PublishKeysRequest) ProtoMessage() {}
 
 func (x *PublishKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[84]
+	mi := &file_herald_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5542,7 +6020,7 @@ func (x *PublishKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishKeysRequest.ProtoReflect.Descriptor instead.
 func (*PublishKeysRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{84}
+	return file_herald_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *PublishKeysRequest) GetIdentityKey() []byte {
@@ -5585,7 +6063,7 @@ type KeyStatus struct {
 
 func (x *KeyStatus) Reset() {
 	*x = KeyStatus{}
-	mi := &file_herald_proto_msgTypes[85]
+	mi := &file_herald_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5597,7 +6075,7 @@ func (x *KeyStatus) String() string {
 func (*KeyStatus) ProtoMessage() {}
 
 func (x *KeyStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[85]
+	mi := &file_herald_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5610,7 +6088,7 @@ func (x *KeyStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyStatus.ProtoReflect.Descriptor instead.
 func (*KeyStatus) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{85}
+	return file_herald_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *KeyStatus) GetPreKeys() int32 {
@@ -5653,7 +6131,7 @@ type BundlesRequest struct {
 
 func (x *BundlesRequest) Reset() {
 	*x = BundlesRequest{}
-	mi := &file_herald_proto_msgTypes[86]
+	mi := &file_herald_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5665,7 +6143,7 @@ func (x *BundlesRequest) String() string {
 func (*BundlesRequest) ProtoMessage() {}
 
 func (x *BundlesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[86]
+	mi := &file_herald_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5678,7 +6156,7 @@ func (x *BundlesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BundlesRequest.ProtoReflect.Descriptor instead.
 func (*BundlesRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{86}
+	return file_herald_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *BundlesRequest) GetUsername() string {
@@ -5709,7 +6187,7 @@ type Bundle struct {
 
 func (x *Bundle) Reset() {
 	*x = Bundle{}
-	mi := &file_herald_proto_msgTypes[87]
+	mi := &file_herald_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5721,7 +6199,7 @@ func (x *Bundle) String() string {
 func (*Bundle) ProtoMessage() {}
 
 func (x *Bundle) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[87]
+	mi := &file_herald_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5734,7 +6212,7 @@ func (x *Bundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bundle.ProtoReflect.Descriptor instead.
 func (*Bundle) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{87}
+	return file_herald_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *Bundle) GetUserId() int64 {
@@ -5789,7 +6267,7 @@ type BundleList struct {
 
 func (x *BundleList) Reset() {
 	*x = BundleList{}
-	mi := &file_herald_proto_msgTypes[88]
+	mi := &file_herald_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5801,7 +6279,7 @@ func (x *BundleList) String() string {
 func (*BundleList) ProtoMessage() {}
 
 func (x *BundleList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[88]
+	mi := &file_herald_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5814,7 +6292,7 @@ func (x *BundleList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BundleList.ProtoReflect.Descriptor instead.
 func (*BundleList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{88}
+	return file_herald_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *BundleList) GetUser() *User {
@@ -5841,7 +6319,7 @@ type IdentitiesRequest struct {
 
 func (x *IdentitiesRequest) Reset() {
 	*x = IdentitiesRequest{}
-	mi := &file_herald_proto_msgTypes[89]
+	mi := &file_herald_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5853,7 +6331,7 @@ func (x *IdentitiesRequest) String() string {
 func (*IdentitiesRequest) ProtoMessage() {}
 
 func (x *IdentitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[89]
+	mi := &file_herald_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5866,7 +6344,7 @@ func (x *IdentitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentitiesRequest.ProtoReflect.Descriptor instead.
 func (*IdentitiesRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{89}
+	return file_herald_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *IdentitiesRequest) GetUsername() string {
@@ -5886,7 +6364,7 @@ type DeviceIdentity struct {
 
 func (x *DeviceIdentity) Reset() {
 	*x = DeviceIdentity{}
-	mi := &file_herald_proto_msgTypes[90]
+	mi := &file_herald_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5898,7 +6376,7 @@ func (x *DeviceIdentity) String() string {
 func (*DeviceIdentity) ProtoMessage() {}
 
 func (x *DeviceIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[90]
+	mi := &file_herald_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5911,7 +6389,7 @@ func (x *DeviceIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceIdentity.ProtoReflect.Descriptor instead.
 func (*DeviceIdentity) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{90}
+	return file_herald_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *DeviceIdentity) GetDeviceId() int64 {
@@ -5938,7 +6416,7 @@ type IdentityList struct {
 
 func (x *IdentityList) Reset() {
 	*x = IdentityList{}
-	mi := &file_herald_proto_msgTypes[91]
+	mi := &file_herald_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5950,7 +6428,7 @@ func (x *IdentityList) String() string {
 func (*IdentityList) ProtoMessage() {}
 
 func (x *IdentityList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[91]
+	mi := &file_herald_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5963,7 +6441,7 @@ func (x *IdentityList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentityList.ProtoReflect.Descriptor instead.
 func (*IdentityList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{91}
+	return file_herald_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *IdentityList) GetUser() *User {
@@ -5998,7 +6476,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_herald_proto_msgTypes[92]
+	mi := &file_herald_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6010,7 +6488,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[92]
+	mi := &file_herald_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6023,7 +6501,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{92}
+	return file_herald_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *Envelope) GetId() int64 {
@@ -6108,7 +6586,7 @@ type OutgoingEnvelope struct {
 
 func (x *OutgoingEnvelope) Reset() {
 	*x = OutgoingEnvelope{}
-	mi := &file_herald_proto_msgTypes[93]
+	mi := &file_herald_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6120,7 +6598,7 @@ func (x *OutgoingEnvelope) String() string {
 func (*OutgoingEnvelope) ProtoMessage() {}
 
 func (x *OutgoingEnvelope) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[93]
+	mi := &file_herald_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6133,7 +6611,7 @@ func (x *OutgoingEnvelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutgoingEnvelope.ProtoReflect.Descriptor instead.
 func (*OutgoingEnvelope) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{93}
+	return file_herald_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *OutgoingEnvelope) GetDeviceId() int64 {
@@ -6178,7 +6656,7 @@ type SecretSendRequest struct {
 
 func (x *SecretSendRequest) Reset() {
 	*x = SecretSendRequest{}
-	mi := &file_herald_proto_msgTypes[94]
+	mi := &file_herald_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6190,7 +6668,7 @@ func (x *SecretSendRequest) String() string {
 func (*SecretSendRequest) ProtoMessage() {}
 
 func (x *SecretSendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[94]
+	mi := &file_herald_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6203,7 +6681,7 @@ func (x *SecretSendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretSendRequest.ProtoReflect.Descriptor instead.
 func (*SecretSendRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{94}
+	return file_herald_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *SecretSendRequest) GetUsername() string {
@@ -6244,7 +6722,7 @@ type SecretSendResult struct {
 
 func (x *SecretSendResult) Reset() {
 	*x = SecretSendResult{}
-	mi := &file_herald_proto_msgTypes[95]
+	mi := &file_herald_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6256,7 +6734,7 @@ func (x *SecretSendResult) String() string {
 func (*SecretSendResult) ProtoMessage() {}
 
 func (x *SecretSendResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[95]
+	mi := &file_herald_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6269,7 +6747,7 @@ func (x *SecretSendResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretSendResult.ProtoReflect.Descriptor instead.
 func (*SecretSendResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{95}
+	return file_herald_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *SecretSendResult) GetSentAt() int64 {
@@ -6296,7 +6774,7 @@ type DeviceSet struct {
 
 func (x *DeviceSet) Reset() {
 	*x = DeviceSet{}
-	mi := &file_herald_proto_msgTypes[96]
+	mi := &file_herald_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6308,7 +6786,7 @@ func (x *DeviceSet) String() string {
 func (*DeviceSet) ProtoMessage() {}
 
 func (x *DeviceSet) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[96]
+	mi := &file_herald_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6321,7 +6799,7 @@ func (x *DeviceSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceSet.ProtoReflect.Descriptor instead.
 func (*DeviceSet) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{96}
+	return file_herald_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *DeviceSet) GetUserId() int64 {
@@ -6349,7 +6827,7 @@ type StaleDevices struct {
 
 func (x *StaleDevices) Reset() {
 	*x = StaleDevices{}
-	mi := &file_herald_proto_msgTypes[97]
+	mi := &file_herald_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6361,7 +6839,7 @@ func (x *StaleDevices) String() string {
 func (*StaleDevices) ProtoMessage() {}
 
 func (x *StaleDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[97]
+	mi := &file_herald_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6374,7 +6852,7 @@ func (x *StaleDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StaleDevices.ProtoReflect.Descriptor instead.
 func (*StaleDevices) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{97}
+	return file_herald_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *StaleDevices) GetMissing() []int64 {
@@ -6407,7 +6885,7 @@ type FetchRequest struct {
 
 func (x *FetchRequest) Reset() {
 	*x = FetchRequest{}
-	mi := &file_herald_proto_msgTypes[98]
+	mi := &file_herald_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6419,7 +6897,7 @@ func (x *FetchRequest) String() string {
 func (*FetchRequest) ProtoMessage() {}
 
 func (x *FetchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[98]
+	mi := &file_herald_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6432,7 +6910,7 @@ func (x *FetchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
 func (*FetchRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{98}
+	return file_herald_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *FetchRequest) GetLimit() int32 {
@@ -6453,7 +6931,7 @@ type EnvelopeList struct {
 
 func (x *EnvelopeList) Reset() {
 	*x = EnvelopeList{}
-	mi := &file_herald_proto_msgTypes[99]
+	mi := &file_herald_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6465,7 +6943,7 @@ func (x *EnvelopeList) String() string {
 func (*EnvelopeList) ProtoMessage() {}
 
 func (x *EnvelopeList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[99]
+	mi := &file_herald_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6478,7 +6956,7 @@ func (x *EnvelopeList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnvelopeList.ProtoReflect.Descriptor instead.
 func (*EnvelopeList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{99}
+	return file_herald_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *EnvelopeList) GetEnvelopes() []*Envelope {
@@ -6511,7 +6989,7 @@ type AckRequest struct {
 
 func (x *AckRequest) Reset() {
 	*x = AckRequest{}
-	mi := &file_herald_proto_msgTypes[100]
+	mi := &file_herald_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6523,7 +7001,7 @@ func (x *AckRequest) String() string {
 func (*AckRequest) ProtoMessage() {}
 
 func (x *AckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[100]
+	mi := &file_herald_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6536,7 +7014,7 @@ func (x *AckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckRequest.ProtoReflect.Descriptor instead.
 func (*AckRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{100}
+	return file_herald_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *AckRequest) GetIds() []int64 {
@@ -6550,7 +7028,7 @@ var File_herald_proto protoreflect.FileDescriptor
 
 const file_herald_proto_rawDesc = "" +
 	"\n" +
-	"\fherald.proto\x12\therald.v1\"\xf6\x02\n" +
+	"\fherald.proto\x12\therald.v1\"\xd9\x03\n" +
 	"\x05Frame\x12.\n" +
 	"\arequest\x18\x01 \x01(\v2\x12.herald.v1.RequestH\x00R\arequest\x121\n" +
 	"\bresponse\x18\x02 \x01(\v2\x13.herald.v1.ResponseH\x00R\bresponse\x12+\n" +
@@ -6559,7 +7037,9 @@ const file_herald_proto_rawDesc = "" +
 	"\bcatch_up\x18\x05 \x01(\v2\x12.herald.v1.CatchUpH\x00R\acatchUp\x12D\n" +
 	"\x0fcallback_answer\x18\n" +
 	" \x01(\v2\x19.herald.v1.CallbackAnswerH\x00R\x0ecallbackAnswer\x121\n" +
-	"\benvelope\x18( \x01(\v2\x13.herald.v1.EnvelopeH\x00R\benvelopeB\x06\n" +
+	"\benvelope\x18( \x01(\v2\x13.herald.v1.EnvelopeH\x00R\benvelope\x127\n" +
+	"\breaction\x18) \x01(\v2\x19.herald.v1.ReactionUpdateH\x00R\breaction\x12(\n" +
+	"\x03pin\x18* \x01(\v2\x14.herald.v1.PinUpdateH\x00R\x03pinB\x06\n" +
 	"\x04kind\"I\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
@@ -6701,7 +7181,7 @@ const file_herald_proto_rawDesc = "" +
 	"\x15ChatDifferenceRequest\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x10\n" +
 	"\x03pts\x18\x02 \x01(\x03R\x03pts\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xaa\x04\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\x96\x05\n" +
 	"\aMessage\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x03R\x02id\x12\x17\n" +
@@ -6723,7 +7203,36 @@ const file_herald_proto_rawDesc = "" +
 	"\aservice\x18\x10 \x01(\bR\aservice\x12#\n" +
 	"\x04file\x18\x11 \x01(\v2\x0f.herald.v1.FileR\x04file\x12.\n" +
 	"\abuttons\x18\x1e \x03(\v2\x14.herald.v1.ButtonRowR\abuttons\x124\n" +
-	"\bentities\x18\x1f \x03(\v2\x18.herald.v1.MessageEntityR\bentities\"\x9a\x01\n" +
+	"\bentities\x18\x1f \x03(\v2\x18.herald.v1.MessageEntityR\bentities\x121\n" +
+	"\treactions\x18( \x03(\v2\x13.herald.v1.ReactionR\treactions\x12\x16\n" +
+	"\x06pinned\x18) \x01(\bR\x06pinned\x12\x1f\n" +
+	"\vmentions_me\x18* \x01(\bR\n" +
+	"mentionsMe\"i\n" +
+	"\bReaction\x12\x14\n" +
+	"\x05emoji\x18\x01 \x01(\tR\x05emoji\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x05R\x05count\x12\x16\n" +
+	"\x06chosen\x18\x03 \x01(\bR\x06chosen\x12\x19\n" +
+	"\buser_ids\x18\x04 \x03(\x03R\auserIds\"P\n" +
+	"\x0fReactionRequest\x12\x17\n" +
+	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x03R\x02id\x12\x14\n" +
+	"\x05emoji\x18\x03 \x01(\tR\x05emoji\"A\n" +
+	"\fReactionList\x121\n" +
+	"\treactions\x18\x01 \x03(\v2\x13.herald.v1.ReactionR\treactions\"l\n" +
+	"\x0eReactionUpdate\x12\x17\n" +
+	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x03R\x02id\x121\n" +
+	"\treactions\x18\x03 \x03(\v2\x13.herald.v1.ReactionR\treactions\"5\n" +
+	"\n" +
+	"PinRequest\x12\x17\n" +
+	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x03R\x02id\"5\n" +
+	"\x0ePinListRequest\x12#\n" +
+	"\x04peer\x18\x01 \x01(\v2\x0f.herald.v1.PeerR\x04peer\"L\n" +
+	"\tPinUpdate\x12\x17\n" +
+	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x03R\x02id\x12\x16\n" +
+	"\x06pinned\x18\x03 \x01(\bR\x06pinned\"\x9a\x01\n" +
 	"\rMessageEntity\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x05R\x06offset\x12\x16\n" +
@@ -6758,14 +7267,15 @@ const file_herald_proto_rawDesc = "" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x17\n" +
 	"\achat_id\x18\x03 \x01(\x03R\x06chatId\x12\x0e\n" +
 	"\x02id\x18\x04 \x01(\x03R\x02id\x12\x14\n" +
-	"\x05title\x18\x05 \x01(\tR\x05title\"\xae\x01\n" +
+	"\x05title\x18\x05 \x01(\tR\x05title\"\xe4\x01\n" +
 	"\vSendRequest\x12#\n" +
 	"\x04peer\x18\x01 \x01(\v2\x0f.herald.v1.PeerR\x04peer\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x19\n" +
 	"\breply_to\x18\x03 \x01(\x03R\areplyTo\x12\x1b\n" +
 	"\trandom_id\x18\x04 \x01(\x03R\brandomId\x12\x15\n" +
 	"\x06ttl_ms\x18\x05 \x01(\x03R\x05ttlMs\x12\x17\n" +
-	"\afile_id\x18\x06 \x01(\tR\x06fileId\"K\n" +
+	"\afile_id\x18\x06 \x01(\tR\x06fileId\x124\n" +
+	"\bentities\x18( \x03(\v2\x18.herald.v1.MessageEntityR\bentities\"K\n" +
 	"\rSetTTLRequest\x12#\n" +
 	"\x04peer\x18\x01 \x01(\v2\x0f.herald.v1.PeerR\x04peer\x12\x15\n" +
 	"\x06ttl_ms\x18\x02 \x01(\x03R\x05ttlMs\"\x82\x01\n" +
@@ -6780,11 +7290,12 @@ const file_herald_proto_rawDesc = "" +
 	"\x0eHistoryRequest\x12#\n" +
 	"\x04peer\x18\x01 \x01(\v2\x0f.herald.v1.PeerR\x04peer\x12\x1b\n" +
 	"\tbefore_id\x18\x02 \x01(\x03R\bbeforeId\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\x05R\x05limit\"J\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\x80\x01\n" +
 	"\vEditRequest\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x03R\x02id\x12\x12\n" +
-	"\x04text\x18\x03 \x01(\tR\x04text\"]\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\x124\n" +
+	"\bentities\x18( \x03(\v2\x18.herald.v1.MessageEntityR\bentities\"]\n" +
 	"\rDeleteRequest\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\x03R\x03ids\x12!\n" +
@@ -6849,10 +7360,11 @@ const file_herald_proto_rawDesc = "" +
 	"\auser_id\x18\x02 \x01(\x03R\x06userId\x12\x1a\n" +
 	"\busername\x18\x03 \x01(\tR\busername\"!\n" +
 	"\aCatchUp\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\"\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"@\n" +
 	"\n" +
 	"ServerInfo\x12\x14\n" +
-	"\x05rules\x18\x01 \x01(\tR\x05rules\"D\n" +
+	"\x05rules\x18\x01 \x01(\tR\x05rules\x12\x1c\n" +
+	"\treactions\x18( \x03(\tR\treactions\"D\n" +
 	"\fBlockRequest\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x18\n" +
 	"\ablocked\x18\x02 \x01(\bR\ablocked\"\xc3\x01\n" +
@@ -7059,7 +7571,7 @@ func file_herald_proto_rawDescGZIP() []byte {
 	return file_herald_proto_rawDescData
 }
 
-var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 101)
+var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 108)
 var file_herald_proto_goTypes = []any{
 	(*Frame)(nil),                 // 0: herald.v1.Frame
 	(*Request)(nil),               // 1: herald.v1.Request
@@ -7095,142 +7607,157 @@ var file_herald_proto_goTypes = []any{
 	(*MuteRequest)(nil),           // 31: herald.v1.MuteRequest
 	(*ChatDifferenceRequest)(nil), // 32: herald.v1.ChatDifferenceRequest
 	(*Message)(nil),               // 33: herald.v1.Message
-	(*MessageEntity)(nil),         // 34: herald.v1.MessageEntity
-	(*File)(nil),                  // 35: herald.v1.File
-	(*FileRequest)(nil),           // 36: herald.v1.FileRequest
-	(*FileLinkRequest)(nil),       // 37: herald.v1.FileLinkRequest
-	(*FileLink)(nil),              // 38: herald.v1.FileLink
-	(*Forward)(nil),               // 39: herald.v1.Forward
-	(*SendRequest)(nil),           // 40: herald.v1.SendRequest
-	(*SetTTLRequest)(nil),         // 41: herald.v1.SetTTLRequest
-	(*ForwardRequest)(nil),        // 42: herald.v1.ForwardRequest
-	(*MessageList)(nil),           // 43: herald.v1.MessageList
-	(*HistoryRequest)(nil),        // 44: herald.v1.HistoryRequest
-	(*EditRequest)(nil),           // 45: herald.v1.EditRequest
-	(*DeleteRequest)(nil),         // 46: herald.v1.DeleteRequest
-	(*ClearRequest)(nil),          // 47: herald.v1.ClearRequest
-	(*ClearResult)(nil),           // 48: herald.v1.ClearResult
-	(*ReadRequest)(nil),           // 49: herald.v1.ReadRequest
-	(*ReadResult)(nil),            // 50: herald.v1.ReadResult
-	(*TypingRequest)(nil),         // 51: herald.v1.TypingRequest
-	(*State)(nil),                 // 52: herald.v1.State
-	(*DifferenceRequest)(nil),     // 53: herald.v1.DifferenceRequest
-	(*Difference)(nil),            // 54: herald.v1.Difference
-	(*Update)(nil),                // 55: herald.v1.Update
-	(*DeleteMessages)(nil),        // 56: herald.v1.DeleteMessages
-	(*ReadHistory)(nil),           // 57: herald.v1.ReadHistory
-	(*ChatMembership)(nil),        // 58: herald.v1.ChatMembership
-	(*Typing)(nil),                // 59: herald.v1.Typing
-	(*CatchUp)(nil),               // 60: herald.v1.CatchUp
-	(*ServerInfo)(nil),            // 61: herald.v1.ServerInfo
-	(*BlockRequest)(nil),          // 62: herald.v1.BlockRequest
-	(*ReportRequest)(nil),         // 63: herald.v1.ReportRequest
-	(*Report)(nil),                // 64: herald.v1.Report
-	(*ReportList)(nil),            // 65: herald.v1.ReportList
-	(*ReportsRequest)(nil),        // 66: herald.v1.ReportsRequest
-	(*ShowReportRequest)(nil),     // 67: herald.v1.ShowReportRequest
-	(*ReportView)(nil),            // 68: herald.v1.ReportView
-	(*AdminRequest)(nil),          // 69: herald.v1.AdminRequest
-	(*AuditEntry)(nil),            // 70: herald.v1.AuditEntry
-	(*AuditList)(nil),             // 71: herald.v1.AuditList
-	(*InlineButton)(nil),          // 72: herald.v1.InlineButton
-	(*ButtonRow)(nil),             // 73: herald.v1.ButtonRow
-	(*CreateBotRequest)(nil),      // 74: herald.v1.CreateBotRequest
-	(*BotRequest)(nil),            // 75: herald.v1.BotRequest
-	(*SetBotRequest)(nil),         // 76: herald.v1.SetBotRequest
-	(*Bot)(nil),                   // 77: herald.v1.Bot
-	(*BotList)(nil),               // 78: herald.v1.BotList
-	(*PressRequest)(nil),          // 79: herald.v1.PressRequest
-	(*PressResult)(nil),           // 80: herald.v1.PressResult
-	(*CallbackAnswer)(nil),        // 81: herald.v1.CallbackAnswer
-	(*PreKey)(nil),                // 82: herald.v1.PreKey
-	(*SignedPreKey)(nil),          // 83: herald.v1.SignedPreKey
-	(*PublishKeysRequest)(nil),    // 84: herald.v1.PublishKeysRequest
-	(*KeyStatus)(nil),             // 85: herald.v1.KeyStatus
-	(*BundlesRequest)(nil),        // 86: herald.v1.BundlesRequest
-	(*Bundle)(nil),                // 87: herald.v1.Bundle
-	(*BundleList)(nil),            // 88: herald.v1.BundleList
-	(*IdentitiesRequest)(nil),     // 89: herald.v1.IdentitiesRequest
-	(*DeviceIdentity)(nil),        // 90: herald.v1.DeviceIdentity
-	(*IdentityList)(nil),          // 91: herald.v1.IdentityList
-	(*Envelope)(nil),              // 92: herald.v1.Envelope
-	(*OutgoingEnvelope)(nil),      // 93: herald.v1.OutgoingEnvelope
-	(*SecretSendRequest)(nil),     // 94: herald.v1.SecretSendRequest
-	(*SecretSendResult)(nil),      // 95: herald.v1.SecretSendResult
-	(*DeviceSet)(nil),             // 96: herald.v1.DeviceSet
-	(*StaleDevices)(nil),          // 97: herald.v1.StaleDevices
-	(*FetchRequest)(nil),          // 98: herald.v1.FetchRequest
-	(*EnvelopeList)(nil),          // 99: herald.v1.EnvelopeList
-	(*AckRequest)(nil),            // 100: herald.v1.AckRequest
+	(*Reaction)(nil),              // 34: herald.v1.Reaction
+	(*ReactionRequest)(nil),       // 35: herald.v1.ReactionRequest
+	(*ReactionList)(nil),          // 36: herald.v1.ReactionList
+	(*ReactionUpdate)(nil),        // 37: herald.v1.ReactionUpdate
+	(*PinRequest)(nil),            // 38: herald.v1.PinRequest
+	(*PinListRequest)(nil),        // 39: herald.v1.PinListRequest
+	(*PinUpdate)(nil),             // 40: herald.v1.PinUpdate
+	(*MessageEntity)(nil),         // 41: herald.v1.MessageEntity
+	(*File)(nil),                  // 42: herald.v1.File
+	(*FileRequest)(nil),           // 43: herald.v1.FileRequest
+	(*FileLinkRequest)(nil),       // 44: herald.v1.FileLinkRequest
+	(*FileLink)(nil),              // 45: herald.v1.FileLink
+	(*Forward)(nil),               // 46: herald.v1.Forward
+	(*SendRequest)(nil),           // 47: herald.v1.SendRequest
+	(*SetTTLRequest)(nil),         // 48: herald.v1.SetTTLRequest
+	(*ForwardRequest)(nil),        // 49: herald.v1.ForwardRequest
+	(*MessageList)(nil),           // 50: herald.v1.MessageList
+	(*HistoryRequest)(nil),        // 51: herald.v1.HistoryRequest
+	(*EditRequest)(nil),           // 52: herald.v1.EditRequest
+	(*DeleteRequest)(nil),         // 53: herald.v1.DeleteRequest
+	(*ClearRequest)(nil),          // 54: herald.v1.ClearRequest
+	(*ClearResult)(nil),           // 55: herald.v1.ClearResult
+	(*ReadRequest)(nil),           // 56: herald.v1.ReadRequest
+	(*ReadResult)(nil),            // 57: herald.v1.ReadResult
+	(*TypingRequest)(nil),         // 58: herald.v1.TypingRequest
+	(*State)(nil),                 // 59: herald.v1.State
+	(*DifferenceRequest)(nil),     // 60: herald.v1.DifferenceRequest
+	(*Difference)(nil),            // 61: herald.v1.Difference
+	(*Update)(nil),                // 62: herald.v1.Update
+	(*DeleteMessages)(nil),        // 63: herald.v1.DeleteMessages
+	(*ReadHistory)(nil),           // 64: herald.v1.ReadHistory
+	(*ChatMembership)(nil),        // 65: herald.v1.ChatMembership
+	(*Typing)(nil),                // 66: herald.v1.Typing
+	(*CatchUp)(nil),               // 67: herald.v1.CatchUp
+	(*ServerInfo)(nil),            // 68: herald.v1.ServerInfo
+	(*BlockRequest)(nil),          // 69: herald.v1.BlockRequest
+	(*ReportRequest)(nil),         // 70: herald.v1.ReportRequest
+	(*Report)(nil),                // 71: herald.v1.Report
+	(*ReportList)(nil),            // 72: herald.v1.ReportList
+	(*ReportsRequest)(nil),        // 73: herald.v1.ReportsRequest
+	(*ShowReportRequest)(nil),     // 74: herald.v1.ShowReportRequest
+	(*ReportView)(nil),            // 75: herald.v1.ReportView
+	(*AdminRequest)(nil),          // 76: herald.v1.AdminRequest
+	(*AuditEntry)(nil),            // 77: herald.v1.AuditEntry
+	(*AuditList)(nil),             // 78: herald.v1.AuditList
+	(*InlineButton)(nil),          // 79: herald.v1.InlineButton
+	(*ButtonRow)(nil),             // 80: herald.v1.ButtonRow
+	(*CreateBotRequest)(nil),      // 81: herald.v1.CreateBotRequest
+	(*BotRequest)(nil),            // 82: herald.v1.BotRequest
+	(*SetBotRequest)(nil),         // 83: herald.v1.SetBotRequest
+	(*Bot)(nil),                   // 84: herald.v1.Bot
+	(*BotList)(nil),               // 85: herald.v1.BotList
+	(*PressRequest)(nil),          // 86: herald.v1.PressRequest
+	(*PressResult)(nil),           // 87: herald.v1.PressResult
+	(*CallbackAnswer)(nil),        // 88: herald.v1.CallbackAnswer
+	(*PreKey)(nil),                // 89: herald.v1.PreKey
+	(*SignedPreKey)(nil),          // 90: herald.v1.SignedPreKey
+	(*PublishKeysRequest)(nil),    // 91: herald.v1.PublishKeysRequest
+	(*KeyStatus)(nil),             // 92: herald.v1.KeyStatus
+	(*BundlesRequest)(nil),        // 93: herald.v1.BundlesRequest
+	(*Bundle)(nil),                // 94: herald.v1.Bundle
+	(*BundleList)(nil),            // 95: herald.v1.BundleList
+	(*IdentitiesRequest)(nil),     // 96: herald.v1.IdentitiesRequest
+	(*DeviceIdentity)(nil),        // 97: herald.v1.DeviceIdentity
+	(*IdentityList)(nil),          // 98: herald.v1.IdentityList
+	(*Envelope)(nil),              // 99: herald.v1.Envelope
+	(*OutgoingEnvelope)(nil),      // 100: herald.v1.OutgoingEnvelope
+	(*SecretSendRequest)(nil),     // 101: herald.v1.SecretSendRequest
+	(*SecretSendResult)(nil),      // 102: herald.v1.SecretSendResult
+	(*DeviceSet)(nil),             // 103: herald.v1.DeviceSet
+	(*StaleDevices)(nil),          // 104: herald.v1.StaleDevices
+	(*FetchRequest)(nil),          // 105: herald.v1.FetchRequest
+	(*EnvelopeList)(nil),          // 106: herald.v1.EnvelopeList
+	(*AckRequest)(nil),            // 107: herald.v1.AckRequest
 }
 var file_herald_proto_depIdxs = []int32{
-	1,  // 0: herald.v1.Frame.request:type_name -> herald.v1.Request
-	2,  // 1: herald.v1.Frame.response:type_name -> herald.v1.Response
-	55, // 2: herald.v1.Frame.update:type_name -> herald.v1.Update
-	59, // 3: herald.v1.Frame.typing:type_name -> herald.v1.Typing
-	60, // 4: herald.v1.Frame.catch_up:type_name -> herald.v1.CatchUp
-	81, // 5: herald.v1.Frame.callback_answer:type_name -> herald.v1.CallbackAnswer
-	92, // 6: herald.v1.Frame.envelope:type_name -> herald.v1.Envelope
-	3,  // 7: herald.v1.Response.error:type_name -> herald.v1.Error
-	97, // 8: herald.v1.Error.stale:type_name -> herald.v1.StaleDevices
-	9,  // 9: herald.v1.AuthResult.user:type_name -> herald.v1.User
-	10, // 10: herald.v1.AuthResult.device:type_name -> herald.v1.Device
-	10, // 11: herald.v1.DeviceList.devices:type_name -> herald.v1.Device
-	9,  // 12: herald.v1.Chat.peer:type_name -> herald.v1.User
-	16, // 13: herald.v1.Chat.members:type_name -> herald.v1.Member
-	9,  // 14: herald.v1.Member.user:type_name -> herald.v1.User
-	15, // 15: herald.v1.Dialog.chat:type_name -> herald.v1.Chat
-	33, // 16: herald.v1.Dialog.last:type_name -> herald.v1.Message
-	17, // 17: herald.v1.DialogList.dialogs:type_name -> herald.v1.Dialog
-	20, // 18: herald.v1.DialogList.next:type_name -> herald.v1.ChatsCursor
-	20, // 19: herald.v1.ChatsRequest.offset:type_name -> herald.v1.ChatsCursor
-	14, // 20: herald.v1.GetChatRequest.peer:type_name -> herald.v1.Peer
-	14, // 21: herald.v1.MuteRequest.peer:type_name -> herald.v1.Peer
-	39, // 22: herald.v1.Message.fwd:type_name -> herald.v1.Forward
-	35, // 23: herald.v1.Message.file:type_name -> herald.v1.File
-	73, // 24: herald.v1.Message.buttons:type_name -> herald.v1.ButtonRow
-	34, // 25: herald.v1.Message.entities:type_name -> herald.v1.MessageEntity
-	14, // 26: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
-	14, // 27: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
-	14, // 28: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
-	33, // 29: herald.v1.MessageList.messages:type_name -> herald.v1.Message
-	14, // 30: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
-	14, // 31: herald.v1.ClearRequest.peer:type_name -> herald.v1.Peer
-	14, // 32: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
-	55, // 33: herald.v1.Difference.updates:type_name -> herald.v1.Update
-	33, // 34: herald.v1.Update.new_message:type_name -> herald.v1.Message
-	33, // 35: herald.v1.Update.edit_message:type_name -> herald.v1.Message
-	56, // 36: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
-	57, // 37: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
-	57, // 38: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
-	58, // 39: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
-	58, // 40: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
-	58, // 41: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
-	64, // 42: herald.v1.ReportList.reports:type_name -> herald.v1.Report
-	64, // 43: herald.v1.ReportView.report:type_name -> herald.v1.Report
-	64, // 44: herald.v1.ReportView.related:type_name -> herald.v1.Report
-	33, // 45: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
-	70, // 46: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
-	72, // 47: herald.v1.ButtonRow.buttons:type_name -> herald.v1.InlineButton
-	9,  // 48: herald.v1.Bot.user:type_name -> herald.v1.User
-	77, // 49: herald.v1.BotList.bots:type_name -> herald.v1.Bot
-	83, // 50: herald.v1.PublishKeysRequest.signed_pre_key:type_name -> herald.v1.SignedPreKey
-	82, // 51: herald.v1.PublishKeysRequest.pre_keys:type_name -> herald.v1.PreKey
-	83, // 52: herald.v1.Bundle.signed_pre_key:type_name -> herald.v1.SignedPreKey
-	82, // 53: herald.v1.Bundle.pre_key:type_name -> herald.v1.PreKey
-	9,  // 54: herald.v1.BundleList.user:type_name -> herald.v1.User
-	87, // 55: herald.v1.BundleList.bundles:type_name -> herald.v1.Bundle
-	9,  // 56: herald.v1.IdentityList.user:type_name -> herald.v1.User
-	90, // 57: herald.v1.IdentityList.devices:type_name -> herald.v1.DeviceIdentity
-	93, // 58: herald.v1.SecretSendRequest.envelopes:type_name -> herald.v1.OutgoingEnvelope
-	96, // 59: herald.v1.StaleDevices.current:type_name -> herald.v1.DeviceSet
-	92, // 60: herald.v1.EnvelopeList.envelopes:type_name -> herald.v1.Envelope
-	85, // 61: herald.v1.EnvelopeList.keys:type_name -> herald.v1.KeyStatus
-	62, // [62:62] is the sub-list for method output_type
-	62, // [62:62] is the sub-list for method input_type
-	62, // [62:62] is the sub-list for extension type_name
-	62, // [62:62] is the sub-list for extension extendee
-	0,  // [0:62] is the sub-list for field type_name
+	1,   // 0: herald.v1.Frame.request:type_name -> herald.v1.Request
+	2,   // 1: herald.v1.Frame.response:type_name -> herald.v1.Response
+	62,  // 2: herald.v1.Frame.update:type_name -> herald.v1.Update
+	66,  // 3: herald.v1.Frame.typing:type_name -> herald.v1.Typing
+	67,  // 4: herald.v1.Frame.catch_up:type_name -> herald.v1.CatchUp
+	88,  // 5: herald.v1.Frame.callback_answer:type_name -> herald.v1.CallbackAnswer
+	99,  // 6: herald.v1.Frame.envelope:type_name -> herald.v1.Envelope
+	37,  // 7: herald.v1.Frame.reaction:type_name -> herald.v1.ReactionUpdate
+	40,  // 8: herald.v1.Frame.pin:type_name -> herald.v1.PinUpdate
+	3,   // 9: herald.v1.Response.error:type_name -> herald.v1.Error
+	104, // 10: herald.v1.Error.stale:type_name -> herald.v1.StaleDevices
+	9,   // 11: herald.v1.AuthResult.user:type_name -> herald.v1.User
+	10,  // 12: herald.v1.AuthResult.device:type_name -> herald.v1.Device
+	10,  // 13: herald.v1.DeviceList.devices:type_name -> herald.v1.Device
+	9,   // 14: herald.v1.Chat.peer:type_name -> herald.v1.User
+	16,  // 15: herald.v1.Chat.members:type_name -> herald.v1.Member
+	9,   // 16: herald.v1.Member.user:type_name -> herald.v1.User
+	15,  // 17: herald.v1.Dialog.chat:type_name -> herald.v1.Chat
+	33,  // 18: herald.v1.Dialog.last:type_name -> herald.v1.Message
+	17,  // 19: herald.v1.DialogList.dialogs:type_name -> herald.v1.Dialog
+	20,  // 20: herald.v1.DialogList.next:type_name -> herald.v1.ChatsCursor
+	20,  // 21: herald.v1.ChatsRequest.offset:type_name -> herald.v1.ChatsCursor
+	14,  // 22: herald.v1.GetChatRequest.peer:type_name -> herald.v1.Peer
+	14,  // 23: herald.v1.MuteRequest.peer:type_name -> herald.v1.Peer
+	46,  // 24: herald.v1.Message.fwd:type_name -> herald.v1.Forward
+	42,  // 25: herald.v1.Message.file:type_name -> herald.v1.File
+	80,  // 26: herald.v1.Message.buttons:type_name -> herald.v1.ButtonRow
+	41,  // 27: herald.v1.Message.entities:type_name -> herald.v1.MessageEntity
+	34,  // 28: herald.v1.Message.reactions:type_name -> herald.v1.Reaction
+	34,  // 29: herald.v1.ReactionList.reactions:type_name -> herald.v1.Reaction
+	34,  // 30: herald.v1.ReactionUpdate.reactions:type_name -> herald.v1.Reaction
+	14,  // 31: herald.v1.PinListRequest.peer:type_name -> herald.v1.Peer
+	14,  // 32: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
+	41,  // 33: herald.v1.SendRequest.entities:type_name -> herald.v1.MessageEntity
+	14,  // 34: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
+	14,  // 35: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
+	33,  // 36: herald.v1.MessageList.messages:type_name -> herald.v1.Message
+	14,  // 37: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
+	41,  // 38: herald.v1.EditRequest.entities:type_name -> herald.v1.MessageEntity
+	14,  // 39: herald.v1.ClearRequest.peer:type_name -> herald.v1.Peer
+	14,  // 40: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
+	62,  // 41: herald.v1.Difference.updates:type_name -> herald.v1.Update
+	33,  // 42: herald.v1.Update.new_message:type_name -> herald.v1.Message
+	33,  // 43: herald.v1.Update.edit_message:type_name -> herald.v1.Message
+	63,  // 44: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
+	64,  // 45: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
+	64,  // 46: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
+	65,  // 47: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
+	65,  // 48: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
+	65,  // 49: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
+	71,  // 50: herald.v1.ReportList.reports:type_name -> herald.v1.Report
+	71,  // 51: herald.v1.ReportView.report:type_name -> herald.v1.Report
+	71,  // 52: herald.v1.ReportView.related:type_name -> herald.v1.Report
+	33,  // 53: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
+	77,  // 54: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
+	79,  // 55: herald.v1.ButtonRow.buttons:type_name -> herald.v1.InlineButton
+	9,   // 56: herald.v1.Bot.user:type_name -> herald.v1.User
+	84,  // 57: herald.v1.BotList.bots:type_name -> herald.v1.Bot
+	90,  // 58: herald.v1.PublishKeysRequest.signed_pre_key:type_name -> herald.v1.SignedPreKey
+	89,  // 59: herald.v1.PublishKeysRequest.pre_keys:type_name -> herald.v1.PreKey
+	90,  // 60: herald.v1.Bundle.signed_pre_key:type_name -> herald.v1.SignedPreKey
+	89,  // 61: herald.v1.Bundle.pre_key:type_name -> herald.v1.PreKey
+	9,   // 62: herald.v1.BundleList.user:type_name -> herald.v1.User
+	94,  // 63: herald.v1.BundleList.bundles:type_name -> herald.v1.Bundle
+	9,   // 64: herald.v1.IdentityList.user:type_name -> herald.v1.User
+	97,  // 65: herald.v1.IdentityList.devices:type_name -> herald.v1.DeviceIdentity
+	100, // 66: herald.v1.SecretSendRequest.envelopes:type_name -> herald.v1.OutgoingEnvelope
+	103, // 67: herald.v1.StaleDevices.current:type_name -> herald.v1.DeviceSet
+	99,  // 68: herald.v1.EnvelopeList.envelopes:type_name -> herald.v1.Envelope
+	92,  // 69: herald.v1.EnvelopeList.keys:type_name -> herald.v1.KeyStatus
+	70,  // [70:70] is the sub-list for method output_type
+	70,  // [70:70] is the sub-list for method input_type
+	70,  // [70:70] is the sub-list for extension type_name
+	70,  // [70:70] is the sub-list for extension extendee
+	0,   // [0:70] is the sub-list for field type_name
 }
 
 func init() { file_herald_proto_init() }
@@ -7246,9 +7773,11 @@ func file_herald_proto_init() {
 		(*Frame_CatchUp)(nil),
 		(*Frame_CallbackAnswer)(nil),
 		(*Frame_Envelope)(nil),
+		(*Frame_Reaction)(nil),
+		(*Frame_Pin)(nil),
 	}
 	file_herald_proto_msgTypes[30].OneofWrappers = []any{}
-	file_herald_proto_msgTypes[55].OneofWrappers = []any{
+	file_herald_proto_msgTypes[62].OneofWrappers = []any{
 		(*Update_NewMessage)(nil),
 		(*Update_EditMessage)(nil),
 		(*Update_DeleteMessages)(nil),
@@ -7258,14 +7787,14 @@ func file_herald_proto_init() {
 		(*Update_ChatLeft)(nil),
 		(*Update_MembersChanged)(nil),
 	}
-	file_herald_proto_msgTypes[76].OneofWrappers = []any{}
+	file_herald_proto_msgTypes[83].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_proto_rawDesc), len(file_herald_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   101,
+			NumMessages:   108,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

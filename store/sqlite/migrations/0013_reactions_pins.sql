@@ -1,7 +1,7 @@
 -- Reactions and pinned messages (issue 20). Both belong to a live
 -- message: when a message is deleted for everyone or expires (its row is
--- flagged deleted, its body erased), its reactions and its pin go in the
--- same statement, by trigger, so that no path that deletes a message can
+-- flagged deleted, its body erased), its reactions, its pin and its
+-- formatting go in the same statement, by trigger, so that no path that deletes a message can
 -- forget them.
 CREATE TABLE reactions (
 	chat_id INTEGER NOT NULL,
@@ -25,4 +25,5 @@ WHEN NEW.deleted = 1 AND OLD.deleted = 0
 BEGIN
 	DELETE FROM reactions WHERE chat_id = NEW.chat_id AND seq = NEW.seq;
 	DELETE FROM pins WHERE chat_id = NEW.chat_id AND seq = NEW.seq;
+	DELETE FROM message_extras WHERE chat_id = NEW.chat_id AND seq = NEW.seq;
 END;
