@@ -199,7 +199,7 @@ func TestReactionsInHistory(t *testing.T) {
 		want  herald.Kind
 	}{
 		{e.owner, "👍", ""}, {e.admin, "👍", ""}, {e.admin, "🔥", ""}, {e.admin, "❤️", ""},
-		{e.admin, "🎉", herald.Invalid}, // a fourth of one person's
+		{e.admin, "🎉", herald.Invalid},  // a fourth of one person's
 		{e.member, "🦄", herald.Invalid}, // not in the server's set
 		{e.member, strings.Repeat("x", 1000), herald.Invalid},
 	} {
