@@ -327,18 +327,20 @@ func (s *Service) Pin(ctx context.Context, c Caller, chatID, seq int64, on bool)
 	if !on {
 		return nil
 	}
-	who := c.Username
-	if u, err := s.user(ctx, c.UserID); err == nil {
-		who = u.Username
-	}
-	if ch.Kind == herald.Channel {
-		who = "the channel" // an admin's post stays the channel's
-	}
 	snippet := m.Text
 	if snippet == "" && m.File != nil {
 		snippet = m.File.Name
 	}
-	note := who + " pinned “" + clip(strings.Join(strings.Fields(snippet), " "), 60) + "”"
+	note := "pinned “" + clip(strings.Join(strings.Fields(snippet), " "), 60) + "”"
+	if ch.Kind == herald.Channel {
+		note = "Pinned “" + note[len("pinned “"):] // an admin's post stays the channel's: unnamed
+	} else {
+		who := c.Username
+		if u, err := s.user(ctx, c.UserID); err == nil {
+			who = u.Username
+		}
+		note = "@" + who + " " + note
+	}
 	_, err = s.append(ctx, herald.Message{ChatID: chatID, SenderID: c.UserID, Text: note, ReplyTo: seq, Service: true, SentAt: s.now()})
 	return err
 }
@@ -421,4 +423,33 @@ func ValidateEntities(ents []herald.Entity, text string) error {
 		}
 	}
 	return validateExtras(herald.Extras{Entities: ents}, text)
+}
+
+// groupNote posts a service message about the life of a group ("@alice
+// added @carol", "@bob left", "@alice changed the title to …") that every
+// member sees in the history. Channels get none: their subscribers come
+// and go unannounced, as on Telegram. The change it reports is already
+// made, so a failure to post is logged, not returned.
+func (s *Service) groupNote(ctx context.Context, c Caller, ch herald.Chat, what string) {
+	if ch.Kind != herald.Group {
+		return
+	}
+	who := c.Username
+	if u, err := s.user(ctx, c.UserID); err == nil {
+		who = u.Username
+	}
+	_, err := s.append(context.WithoutCancel(ctx), herald.Message{ChatID: ch.ID, SenderID: c.UserID, Text: "@" + who + " " + what, Service: true, SentAt: s.now()})
+	if err != nil {
+		s.log.WarnContext(ctx, "group service message", "chat", ch.ID, "err", err)
+	}
+}
+
+// atNames writes users as "@alice, @bob".
+func (s *Service) atNames(ctx context.Context, ids []int64) string {
+	names := s.UserNames(ctx, ids...)
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = "@" + names[id]
+	}
+	return strings.Join(out, ", ")
 }

@@ -249,7 +249,7 @@ func TestReactionsInHistory(t *testing.T) {
 	}
 	ms, _ := n.svc.History(ctx, e.member, service.Peer{ChatID: g}, 0, 50)
 	last := ms[len(ms)-1]
-	if !last.Service || last.ReplyTo != seq || !strings.Contains(last.Text, "deputy pinned “hello @member”") {
+	if !last.Service || last.ReplyTo != seq || !strings.Contains(last.Text, "@deputy pinned “hello @member”") {
 		t.Fatalf("after pinning, the last message is %+v", last)
 	}
 	if _, err := n.svc.React(ctx, e.member, g, last.Seq, "👍"); !herald.IsKind(err, herald.NotFound) {

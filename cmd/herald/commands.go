@@ -698,6 +698,26 @@ func cmdGroup(ctx context.Context, c *cli, args []string) error {
 			return err
 		})
 	}
+	if sub == "title" {
+		if len(args) < 3 {
+			return usageError{"usage: herald group title TARGET TITLE..."}
+		}
+		title := strings.Join(args[2:], " ")
+		return c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
+			chat, err := chatID(ctx, cl, args[1])
+			if err != nil {
+				return err
+			}
+			ch, err := cl.SetChat(ctx, &pb.SetChatRequest{ChatId: chat, Title: &title})
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.printJSON(map[string]any{"chat": ch.Id, "title": ch.Title})
+			}
+			return nil
+		})
+	}
 	if len(args) < 3 {
 		return usageError{fmt.Sprintf("usage: herald group %s CHAT @user ...", sub)}
 	}

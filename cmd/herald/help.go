@@ -48,6 +48,7 @@ const usage = `herald [--server URL] [--home DIR] [--json] COMMAND [ARGS]
   group create TITLE [@user ...]            prints the chat id
   group add TARGET @user ... | group remove TARGET @user ...
   group promote TARGET @user | group demote TARGET @user     owner only: make or unmake an admin
+  group title TARGET TITLE...               owner and admins; members see "@you changed the title to …"
   leave TARGET                              leave a group or channel
   channel create NAME [--title TITLE] [--description TEXT] [--private]
                                             prints the chat id; a private channel has no @name
