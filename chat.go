@@ -90,6 +90,9 @@ type Dialog struct {
 	Peer        *User    // the other person, in direct chats
 	Last        *Message // newest message the user can see, if any
 	Unread      int      // incoming messages after ReadSeq
+	// UnreadMentions counts the unread messages that mention the user:
+	// the chat list's "@", shown even when the chat is muted.
+	UnreadMentions int
 	ReadSeq     int64    // how far the user has read
 	PeerReadSeq int64    // how far the others have read (outbox ticks)
 	Role        Role

@@ -60,6 +60,12 @@ type Event struct {
 	// CallbackAnswer: a bot answered a button press of this user
 	// (ephemeral; see Press).
 	CallbackAnswer *pb.CallbackAnswer
+	// Reaction: a message's reactions changed (ephemeral; history has
+	// them too).
+	Reaction *pb.ReactionUpdate
+	// Pin: a message was pinned or unpinned (ephemeral; messages.pins
+	// has them too).
+	Pin *pb.PinUpdate
 	// Resync: the device was too far behind; reload the chat list. The
 	// log continues after it.
 	Resync bool
@@ -347,7 +353,7 @@ func (c *Client) read(s *session) {
 			case c.envelopes <- k.Envelope:
 			default: // still queued on the server; fetched later
 			}
-		case *pb.Frame_Typing, *pb.Frame_CallbackAnswer:
+		case *pb.Frame_Typing, *pb.Frame_CallbackAnswer, *pb.Frame_Reaction, *pb.Frame_Pin:
 			select {
 			case c.pushes <- f:
 			default: // typing is best effort

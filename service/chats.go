@@ -198,7 +198,14 @@ func (s *Service) Dialogs(ctx context.Context, c Caller, after herald.DialogCurs
 		last := ds[limit-1]
 		next = herald.DialogCursor{At: last.Active, ChatID: last.Chat.ID}
 	}
+	var mentioned map[int64]int
+	if s.annot != nil {
+		if mentioned, err = s.annot.UnreadMentions(ctx, c.UserID); err != nil {
+			return nil, next, err
+		}
+	}
 	for i := range ds {
+		ds[i].UnreadMentions = mentioned[ds[i].Chat.ID]
 		if ds[i].Last != nil {
 			if err := s.open(ctx, ds[i].Last); err != nil {
 				return nil, next, err

@@ -453,3 +453,44 @@ func (s *Service) atNames(ctx context.Context, ids []int64) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// recordMentions notes which members a group message names (by
+// @username or a text mention), for their chat list's "@" until they
+// read it. The message is already sent: a failure here is logged.
+func (s *Service) recordMentions(ctx context.Context, c Caller, m herald.Message) {
+	if s.annot == nil {
+		return
+	}
+	var ids []int64
+	for _, e := range m.Extras.Entities {
+		if e.Type == "text_mention" && e.UserID != 0 {
+			ids = append(ids, e.UserID)
+		}
+	}
+	names := MentionedNames(m.Text)
+	if len(names) > herald.MaxEntities {
+		names = names[:herald.MaxEntities]
+	}
+	for _, n := range names {
+		if u, err := s.ResolveUser(ctx, n); err == nil {
+			ids = append(ids, u.ID)
+		}
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	members := ids[:0]
+	for _, id := range ids {
+		if id == c.UserID {
+			continue
+		}
+		if _, err := s.store.Member(ctx, m.ChatID, id); err == nil {
+			members = append(members, id)
+		}
+	}
+	if len(members) == 0 {
+		return
+	}
+	if err := s.annot.AddMentions(context.WithoutCancel(ctx), m.ChatID, m.Seq, members); err != nil {
+		s.log.WarnContext(ctx, "record mentions", "chat", m.ChatID, "err", err)
+	}
+}

@@ -130,7 +130,11 @@ func (s *Service) Send(ctx context.Context, c Caller, p SendParams) (herald.Mess
 	if m.Extra, err = s.sealExtras(ch.ID, herald.Extras{Entities: p.Entities}); err != nil {
 		return herald.Message{}, err
 	}
-	return s.append(ctx, m)
+	msg, err := s.append(ctx, m)
+	if err == nil && ch.Kind == herald.Group {
+		s.recordMentions(ctx, c, msg)
+	}
+	return msg, err
 }
 
 // setTimer gives a new message its timer: the sender's, else the chat's

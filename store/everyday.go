@@ -26,6 +26,11 @@ type Annotations interface {
 	SetPin(ctx context.Context, chatID, seq, by int64, on bool, at time.Time) (changed bool, err error)
 	// Pins lists the pinned live messages of chatID, newest pin first.
 	Pins(ctx context.Context, chatID int64) ([]herald.Pin, error)
+	// AddMentions records that message seq of chatID mentions userIDs.
+	AddMentions(ctx context.Context, chatID, seq int64, userIDs []int64) error
+	// UnreadMentions counts, per chat, the live messages mentioning userID
+	// after their read position there (chats without any are left out).
+	UnreadMentions(ctx context.Context, userID int64) (map[int64]int, error)
 	// Extras returns the sealed extras (formatting, a bot's keyboard) of
 	// the messages of chatID whose seqs are given, for those that have
 	// any: one query for a page of history.

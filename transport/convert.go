@@ -163,7 +163,7 @@ func (r renderer) chat(ctx context.Context, c herald.Chat, role herald.Role, pee
 func (r renderer) dialogs(ctx context.Context, ds []herald.Dialog) *pb.DialogList {
 	out := &pb.DialogList{Dialogs: make([]*pb.Dialog, 0, len(ds))}
 	for _, d := range ds {
-		pd := &pb.Dialog{Chat: r.chat(ctx, d.Chat, d.Role, d.Peer, d.Muted), Unread: int32(d.Unread), ReadId: d.ReadSeq, PeerReadId: d.PeerReadSeq}
+		pd := &pb.Dialog{Chat: r.chat(ctx, d.Chat, d.Role, d.Peer, d.Muted), Unread: int32(d.Unread), UnreadMentions: int32(d.UnreadMentions), ReadId: d.ReadSeq, PeerReadId: d.PeerReadSeq}
 		if d.Last != nil {
 			pd.Last = r.message(ctx, *d.Last)
 		}

@@ -231,6 +231,36 @@ func TestReactionsInHistory(t *testing.T) {
 		t.Fatal("a message naming @member mentions the member, unless they sent it")
 	}
 
+	// A mention counts in the chat list until read, muted or not.
+	if _, err := n.svc.Mute(ctx, e.member, service.Peer{ChatID: g}, true); err != nil {
+		t.Fatal(err)
+	}
+	at, err := n.svc.Send(ctx, e.owner, service.SendParams{Peer: service.Peer{ChatID: g}, Text: "@member and @nobody_here, look"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mentions := func() int {
+		ds, _, err := n.svc.Dialogs(ctx, e.member, herald.DialogCursor{}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			if d.Chat.ID == g {
+				return d.UnreadMentions
+			}
+		}
+		return -1
+	}
+	if got := mentions(); got != 1 {
+		t.Fatalf("unread mentions = %d, want 1", got)
+	}
+	if _, err := n.svc.Read(ctx, e.member, service.Peer{ChatID: g}, at.Seq); err != nil {
+		t.Fatal(err)
+	}
+	if got := mentions(); got != 0 {
+		t.Fatalf("unread mentions after reading = %d, want 0", got)
+	}
+
 	// Channels count anonymously.
 	ch := e.channel.ID
 	if _, err := n.svc.React(ctx, e.member, ch, e.msg[ch], "🔥"); err != nil {

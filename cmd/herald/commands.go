@@ -352,6 +352,9 @@ func cmdChats(ctx context.Context, c *cli, args []string) error {
 				if d.Chat.Peer != nil {
 					out["peer"] = d.Chat.Peer.Username
 				}
+				if d.UnreadMentions > 0 {
+					out["unread_mentions"] = d.UnreadMentions
+				}
 				if d.Last != nil {
 					out["last"] = messageJSON(d.Last)
 				}
@@ -375,7 +378,11 @@ func cmdChats(ctx context.Context, c *cli, args []string) error {
 			if d.Last != nil {
 				last = format.Preview(fromName(d.Last), oneLine(d.Last.Text, 50), d.Last.Service)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\n", d.Chat.Id, name, d.Unread, last)
+			unread := fmt.Sprint(d.Unread)
+			if d.UnreadMentions > 0 {
+				unread += " @" // someone named you: shown even when muted
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", d.Chat.Id, name, unread, last)
 		}
 		return tw.Flush()
 	})

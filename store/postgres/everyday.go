@@ -20,6 +20,13 @@ func (db *DB) SetReaction(ctx context.Context, chatID, seq, userID int64, emoji 
 	return changed, err
 }
 
+// AddMentions implements store.Annotations.
+func (db *DB) AddMentions(ctx context.Context, chatID, seq int64, userIDs []int64) error {
+	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
+		return dialect.AddMentions(ctx, shim{t}, chatID, seq, userIDs)
+	})
+}
+
 // SetPin implements store.Annotations.
 func (db *DB) SetPin(ctx context.Context, chatID, seq, by int64, on bool, at time.Time) (bool, error) {
 	var changed bool

@@ -22,6 +22,11 @@ func (db *DB) SetReaction(ctx context.Context, chatID, seq, userID int64, emoji 
 	return changed, err
 }
 
+// AddMentions implements store.Annotations.
+func (db *DB) AddMentions(ctx context.Context, chatID, seq int64, userIDs []int64) error {
+	return db.do(ctx, func(tx querier) error { return dialect.AddMentions(ctx, shim{tx}, chatID, seq, userIDs) })
+}
+
 // SetPin implements store.Annotations.
 func (db *DB) SetPin(ctx context.Context, chatID, seq, by int64, on bool, at time.Time) (bool, error) {
 	var changed bool

@@ -140,6 +140,39 @@ func testAnnotations(t *testing.T, f *fixture) {
 		t.Fatalf("after expiry: pins %+v", pins)
 	}
 
+	// Mentions count until read, and go with their message.
+	for i := 0; i < 3; i++ {
+		f.send(c.ID, a.ID, "hey")
+	}
+	last := f.chat(c.ID).LastSeq
+	if err := as.AddMentions(ctx, c.ID, last-2, []int64{b.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := as.AddMentions(ctx, c.ID, last, []int64{b.ID, a.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := as.AddMentions(ctx, c.ID, 1, []int64{b.ID}); err != nil { // deleted: nothing
+		t.Fatal(err)
+	}
+	if got, err := as.UnreadMentions(ctx, b.ID); err != nil || got[c.ID] != 2 || len(got) != 1 {
+		t.Fatalf("UnreadMentions(b) = %v, %v; want 2 in the group", got, err)
+	}
+	if got, _ := as.UnreadMentions(ctx, a.ID); len(got) != 0 { // a sent them: read
+		t.Fatalf("UnreadMentions(a) = %v; a read up to their own message", got)
+	}
+	if _, err := f.s.ReadHistory(ctx, b.ID, c.ID, last-1, f.tick()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := as.UnreadMentions(ctx, b.ID); got[c.ID] != 1 {
+		t.Fatalf("after reading past one: %v", got)
+	}
+	if _, err := f.s.DeleteMessages(ctx, a.ID, c.ID, []int64{last}, true, f.tick()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := as.UnreadMentions(ctx, b.ID); len(got) != 0 {
+		t.Fatalf("after its message was deleted: %v", got)
+	}
+
 	// Extras, by page.
 	x, _, _, err := f.s.AppendMessage(ctx, herald.Message{ChatID: c.ID, SenderID: a.ID, Body: []byte("formatted"), Extra: []byte("sealed"), SentAt: f.tick()})
 	if err != nil {

@@ -69,6 +69,10 @@ var methods = map[string]pair{
 	"files.get":        typed[pb.FileRequest, pb.File](),
 	"files.link":       typed[pb.FileLinkRequest, pb.FileLink](),
 	"messages.press":   typed[pb.PressRequest, pb.PressResult](),
+	"messages.react":   typed[pb.ReactionRequest, pb.ReactionList](),
+	"messages.pin":     typed[pb.PinRequest, pb.Empty](),
+	"messages.unpin":   typed[pb.PinRequest, pb.Empty](),
+	"messages.pins":    typed[pb.PinListRequest, pb.MessageList](),
 }
 
 var (
@@ -239,6 +243,10 @@ func (b *bridge) pump(c *client.Client, gen int, h handlers) {
 				h.onEvent.Invoke("typing", marshal(ev.Typing))
 			case ev.CallbackAnswer != nil:
 				h.onEvent.Invoke("answer", marshal(ev.CallbackAnswer))
+			case ev.Reaction != nil:
+				h.onEvent.Invoke("reaction", marshal(ev.Reaction))
+			case ev.Pin != nil:
+				h.onEvent.Invoke("pin", marshal(ev.Pin))
 			case ev.Resync:
 				h.onEvent.Invoke("resync", "{}")
 			}

@@ -1244,14 +1244,15 @@ func (x *Member) GetReadId() int64 {
 }
 
 type Dialog struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Chat          *Chat                  `protobuf:"bytes,1,opt,name=chat,proto3" json:"chat,omitempty"`
-	Last          *Message               `protobuf:"bytes,2,opt,name=last,proto3" json:"last,omitempty"`
-	Unread        int32                  `protobuf:"varint,3,opt,name=unread,proto3" json:"unread,omitempty"`
-	ReadId        int64                  `protobuf:"varint,4,opt,name=read_id,json=readId,proto3" json:"read_id,omitempty"`
-	PeerReadId    int64                  `protobuf:"varint,5,opt,name=peer_read_id,json=peerReadId,proto3" json:"peer_read_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Chat           *Chat                  `protobuf:"bytes,1,opt,name=chat,proto3" json:"chat,omitempty"`
+	Last           *Message               `protobuf:"bytes,2,opt,name=last,proto3" json:"last,omitempty"`
+	Unread         int32                  `protobuf:"varint,3,opt,name=unread,proto3" json:"unread,omitempty"`
+	ReadId         int64                  `protobuf:"varint,4,opt,name=read_id,json=readId,proto3" json:"read_id,omitempty"`
+	PeerReadId     int64                  `protobuf:"varint,5,opt,name=peer_read_id,json=peerReadId,proto3" json:"peer_read_id,omitempty"`
+	UnreadMentions int32                  `protobuf:"varint,40,opt,name=unread_mentions,json=unreadMentions,proto3" json:"unread_mentions,omitempty"` // unread messages that mention the caller: the "@" badge, even when muted
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Dialog) Reset() {
@@ -1315,6 +1316,13 @@ func (x *Dialog) GetReadId() int64 {
 func (x *Dialog) GetPeerReadId() int64 {
 	if x != nil {
 		return x.PeerReadId
+	}
+	return 0
+}
+
+func (x *Dialog) GetUnreadMentions() int32 {
+	if x != nil {
+		return x.UnreadMentions
 	}
 	return 0
 }
@@ -7120,14 +7128,15 @@ const file_herald_proto_rawDesc = "" +
 	"\x06Member\x12#\n" +
 	"\x04user\x18\x01 \x01(\v2\x0f.herald.v1.UserR\x04user\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x17\n" +
-	"\aread_id\x18\x03 \x01(\x03R\x06readId\"\xa8\x01\n" +
+	"\aread_id\x18\x03 \x01(\x03R\x06readId\"\xd1\x01\n" +
 	"\x06Dialog\x12#\n" +
 	"\x04chat\x18\x01 \x01(\v2\x0f.herald.v1.ChatR\x04chat\x12&\n" +
 	"\x04last\x18\x02 \x01(\v2\x12.herald.v1.MessageR\x04last\x12\x16\n" +
 	"\x06unread\x18\x03 \x01(\x05R\x06unread\x12\x17\n" +
 	"\aread_id\x18\x04 \x01(\x03R\x06readId\x12 \n" +
 	"\fpeer_read_id\x18\x05 \x01(\x03R\n" +
-	"peerReadId\"e\n" +
+	"peerReadId\x12'\n" +
+	"\x0funread_mentions\x18( \x01(\x05R\x0eunreadMentions\"e\n" +
 	"\n" +
 	"DialogList\x12+\n" +
 	"\adialogs\x18\x01 \x03(\v2\x11.herald.v1.DialogR\adialogs\x12*\n" +

@@ -59,6 +59,42 @@ func (d Dialect) SetPin(ctx context.Context, tx Querier, chatID, seq, by int64, 
 	return false, d.live(ctx, tx, "SetPin", chatID, seq)
 }
 
+// AddMentions is store.Annotations' AddMentions inside the writer's
+// transaction tx. Only a live message gains mentions.
+func (d Dialect) AddMentions(ctx context.Context, tx Querier, chatID, seq int64, userIDs []int64) error {
+	for _, u := range userIDs {
+		_, err := tx.Exec(ctx, `INSERT INTO mentions (user_id, chat_id, seq)
+			SELECT CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT)
+			WHERE EXISTS (SELECT 1 FROM messages WHERE chat_id = ? AND seq = ? AND deleted = 0)
+			ON CONFLICT DO NOTHING`, u, chatID, seq, chatID, seq)
+		if err != nil {
+			return d.wrap("AddMentions", err)
+		}
+	}
+	return nil
+}
+
+// UnreadMentions implements store.Annotations.
+func (r Reads) UnreadMentions(ctx context.Context, userID int64) (map[int64]int, error) {
+	rows, err := r.q.Query(ctx, `SELECT mt.chat_id, count(*) FROM mentions mt
+		JOIN members mb ON mb.chat_id = mt.chat_id AND mb.user_id = mt.user_id
+		WHERE mt.user_id = ? AND mt.seq > mb.read_seq GROUP BY mt.chat_id`, userID)
+	if err != nil {
+		return nil, r.d.wrap("UnreadMentions", err)
+	}
+	defer rows.Close()
+	out := map[int64]int{}
+	for rows.Next() {
+		var chat int64
+		var n int
+		if err := rows.Scan(&chat, &n); err != nil {
+			return nil, r.d.wrap("UnreadMentions", err)
+		}
+		out[chat] = n
+	}
+	return out, r.d.wrap("UnreadMentions", rows.Err())
+}
+
 // live returns NotFound unless message seq of chatID is live: an insert
 // that changed nothing either met a row already there or no message.
 func (d Dialect) live(ctx context.Context, tx Querier, op string, chatID, seq int64) error {
