@@ -494,3 +494,43 @@ func (s *Service) recordMentions(ctx context.Context, c Caller, m herald.Message
 		s.log.WarnContext(ctx, "record mentions", "chat", m.ChatID, "err", err)
 	}
 }
+
+// SetReactions makes the caller's reactions on a message exactly want
+// (the Bot API's setMessageReaction), toggling what differs.
+func (s *Service) SetReactions(ctx context.Context, c Caller, chatID, seq int64, want []string) error {
+	if err := s.annotations(); err != nil {
+		return err
+	}
+	want = slices.Compact(slices.Clone(want))
+	if len(want) > herald.MaxReactionsPerUser {
+		return herald.Errorf(herald.Invalid, "one person puts at most %d reactions on a message", herald.MaxReactionsPerUser)
+	}
+	if _, _, err := s.membership(ctx, c, chatID); err != nil {
+		return err
+	}
+	cur, err := s.annot.Reactions(ctx, chatID, []int64{seq})
+	if err != nil {
+		return err
+	}
+	var have []string
+	for _, r := range cur[seq] {
+		if r.UserID == c.UserID {
+			have = append(have, r.Emoji)
+		}
+	}
+	for _, e := range have { // off first, so the cap counts the new set
+		if !slices.Contains(want, e) {
+			if _, err := s.React(ctx, c, chatID, seq, e); err != nil {
+				return err
+			}
+		}
+	}
+	for _, e := range want {
+		if !slices.Contains(have, e) {
+			if _, err := s.React(ctx, c, chatID, seq, e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
