@@ -168,6 +168,14 @@ func (c *Client) Forward(ctx context.Context, fromChat int64, ids []int64, to *p
 	return l.Messages, err
 }
 
+// ForwardCopies forwards messages as the user's own copies, which do not
+// name where they came from.
+func (c *Client) ForwardCopies(ctx context.Context, fromChat int64, ids []int64, to *pb.Peer) ([]*pb.Message, error) {
+	var l pb.MessageList
+	err := c.call(ctx, "messages.forward", &pb.ForwardRequest{FromChatId: fromChat, Ids: ids, To: to, RandomId: RandomID(), HideAuthor: true}, &l, true)
+	return l.Messages, err
+}
+
 // Typing tells the chat's other members this user is typing.
 func (c *Client) Typing(ctx context.Context, chatID int64) error {
 	return c.Call(ctx, "messages.typing", &pb.TypingRequest{ChatId: chatID}, nil)

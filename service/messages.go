@@ -224,8 +224,9 @@ func (s *Service) append(ctx context.Context, m herald.Message) (herald.Message,
 }
 
 // Forward copies messages from a chat the caller is in to another peer,
-// keeping who first sent them.
-func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []int64, to Peer, randomID int64) ([]herald.Message, error) {
+// keeping who first sent them, or — with hideAuthor — as the caller's own
+// copies that name nobody. Their formatting goes with them.
+func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []int64, to Peer, randomID int64, hideAuthor bool) ([]herald.Message, error) {
 	if len(seqs) == 0 {
 		return nil, herald.Errorf(herald.Invalid, "name at least one message to forward")
 	}
@@ -287,12 +288,19 @@ func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []
 		if randomID != 0 {
 			rid = randomID + int64(i)
 		}
+		if hideAuthor {
+			fwd = nil
+		}
 		nm := herald.Message{ChatID: ch.ID, SenderID: c.UserID, RandomID: rid, Text: m.Text, Fwd: fwd, SentAt: s.now()}
 		if m.File != nil {
 			nm.File = &herald.File{ID: m.File.ID}
 		}
+		var err error
+		if nm.Extra, err = s.sealExtras(ch.ID, herald.Extras{Entities: m.Extras.Entities}); err != nil {
+			return out, err
+		}
 		s.setTimer(&nm, ch, 0)
-		nm, err := s.append(ctx, nm)
+		nm, err = s.append(ctx, nm)
 		if err != nil {
 			return out, err
 		}

@@ -306,7 +306,7 @@ var methods = map[string]method{
 		return &pb.FileLink{Url: "/v1/files/" + r.Id + "?" + q, ExpiresAt: unixMS(exp)}, nil
 	}),
 	"messages.forward": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.ForwardRequest) (proto.Message, error) {
-		ms, err := c.srv.svc.Forward(ctx, caller, r.FromChatId, r.Ids, peer(r.To), r.RandomId)
+		ms, err := c.srv.svc.Forward(ctx, caller, r.FromChatId, r.Ids, peer(r.To), r.RandomId, r.HideAuthor)
 		if err != nil {
 			return nil, err
 		}

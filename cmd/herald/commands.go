@@ -634,12 +634,12 @@ func cmdDelete(ctx context.Context, c *cli, args []string) error {
 }
 
 func cmdForward(ctx context.Context, c *cli, args []string) error {
-	p, err := parseArgs(args, flagSpec{values: []string{"to"}})
+	p, err := parseArgs(args, flagSpec{values: []string{"to"}, switches: []string{"hide-author"}})
 	if err != nil {
 		return err
 	}
 	if len(p.args) < 2 || p.vals["to"] == "" {
-		return usageError{"usage: herald forward TARGET ID... --to TARGET"}
+		return usageError{"usage: herald forward TARGET ID... --to TARGET [--hide-author]"}
 	}
 	ids, err := parseIDs(p.args[1:])
 	if err != nil {
@@ -654,7 +654,11 @@ func cmdForward(ctx context.Context, c *cli, args []string) error {
 		if err != nil {
 			return err
 		}
-		ms, err := cl.Forward(ctx, chat, ids, to)
+		forward := cl.Forward
+		if p.on["hide-author"] {
+			forward = cl.ForwardCopies
+		}
+		ms, err := forward(ctx, chat, ids, to)
 		if err != nil {
 			return err
 		}

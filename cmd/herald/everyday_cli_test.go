@@ -76,6 +76,18 @@ func TestCLIReactPinGroupLife(t *testing.T) {
 		t.Errorf("history:\n%s", out)
 	}
 
+	// Forward with and without the author.
+	alice.ok(t, "forward", g, id, "--to", "@bobby")
+	alice.ok(t, "forward", g, id, "--to", "@bobby", "--hide-author")
+	type fwdLine struct {
+		Text string `json:"text"`
+		From string `json:"forwarded_from"`
+	}
+	fw := jsonLines[fwdLine](t, bobby.ok(t, "--json", "history", "@alice"))
+	if len(fw) != 2 || fw[0].From != "bobby" || fw[1].From != "" || fw[1].Text != "hello @carol!" {
+		t.Fatalf("forwarded = %+v; want one naming bobby, one naming nobody", fw)
+	}
+
 	alice.ok(t, "unpin", g, id)
 	if out := alice.ok(t, "pins", g); out != "" {
 		t.Errorf("pins after unpin = %q", out)

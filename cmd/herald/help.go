@@ -44,7 +44,7 @@ const usage = `herald [--server URL] [--home DIR] [--json] COMMAND [ARGS]
   appeal TARGET [--note TEXT]               ask the moderators to look again at an action on your content
   block @user | unblock @user               a blocked user cannot message you or add you to groups
   rules                                     the server's rules
-  forward TARGET ID... --to TARGET
+  forward TARGET ID... --to TARGET [--hide-author]   --hide-author: copies that do not name the author
   group create TITLE [@user ...]            prints the chat id
   group add TARGET @user ... | group remove TARGET @user ...
   group promote TARGET @user | group demote TARGET @user     owner only: make or unmake an admin

@@ -597,7 +597,7 @@ func forwardMessage(ctx context.Context, r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ms, err := r.api.svc.Forward(ctx, r.caller, from.ID, []int64{id}, service.Peer{ChatID: to.ID}, 0)
+	ms, err := r.api.svc.Forward(ctx, r.caller, from.ID, []int64{id}, service.Peer{ChatID: to.ID}, 0, false)
 	if err != nil {
 		return nil, err
 	}

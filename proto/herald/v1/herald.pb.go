@@ -3328,6 +3328,7 @@ type ForwardRequest struct {
 	Ids           []int64                `protobuf:"varint,2,rep,packed,name=ids,proto3" json:"ids,omitempty"`
 	To            *Peer                  `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
 	RandomId      int64                  `protobuf:"varint,4,opt,name=random_id,json=randomId,proto3" json:"random_id,omitempty"`
+	HideAuthor    bool                   `protobuf:"varint,40,opt,name=hide_author,json=hideAuthor,proto3" json:"hide_author,omitempty"` // send copies that do not name where they came from
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3388,6 +3389,13 @@ func (x *ForwardRequest) GetRandomId() int64 {
 		return x.RandomId
 	}
 	return 0
+}
+
+func (x *ForwardRequest) GetHideAuthor() bool {
+	if x != nil {
+		return x.HideAuthor
+	}
+	return false
 }
 
 type MessageList struct {
@@ -7287,13 +7295,15 @@ const file_herald_proto_rawDesc = "" +
 	"\bentities\x18( \x03(\v2\x18.herald.v1.MessageEntityR\bentities\"K\n" +
 	"\rSetTTLRequest\x12#\n" +
 	"\x04peer\x18\x01 \x01(\v2\x0f.herald.v1.PeerR\x04peer\x12\x15\n" +
-	"\x06ttl_ms\x18\x02 \x01(\x03R\x05ttlMs\"\x82\x01\n" +
+	"\x06ttl_ms\x18\x02 \x01(\x03R\x05ttlMs\"\xa3\x01\n" +
 	"\x0eForwardRequest\x12 \n" +
 	"\ffrom_chat_id\x18\x01 \x01(\x03R\n" +
 	"fromChatId\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\x03R\x03ids\x12\x1f\n" +
 	"\x02to\x18\x03 \x01(\v2\x0f.herald.v1.PeerR\x02to\x12\x1b\n" +
-	"\trandom_id\x18\x04 \x01(\x03R\brandomId\"=\n" +
+	"\trandom_id\x18\x04 \x01(\x03R\brandomId\x12\x1f\n" +
+	"\vhide_author\x18( \x01(\bR\n" +
+	"hideAuthor\"=\n" +
 	"\vMessageList\x12.\n" +
 	"\bmessages\x18\x01 \x03(\v2\x12.herald.v1.MessageR\bmessages\"h\n" +
 	"\x0eHistoryRequest\x12#\n" +
