@@ -365,6 +365,14 @@ await scenario('a group: created by alice, bobby gets the messages', async () =>
   await visible(message(bobby, 'Hike on Saturday?'));
   await send(bobby, 'I am in');
   await visible(message(alice, 'I am in'));
+  // A mention of alice while she looks elsewhere: the chat list's "@".
+  await openChat(alice, 'bobby');
+  await send(bobby, '@alice bring the map');
+  const group = chats(alice).getByRole('button').filter({ hasText: 'Weekend plans' });
+  await visible(group.getByRole('img', { name: '1 unread mention' }));
+  await openChat(alice, 'Weekend plans');
+  await visible(message(alice, '@alice bring the map'));
+  await gone(group.getByRole('img', { name: '1 unread mention' }));
 });
 
 await scenario('a channel: found by name, previewed, joined; a post reaches the subscriber', async () => {
