@@ -86,14 +86,17 @@ type Member struct {
 
 // Dialog is one line of a user's chat list.
 type Dialog struct {
-	Chat        Chat
-	Peer        *User    // the other person, in direct chats
-	Last        *Message // newest message the user can see, if any
-	Unread      int      // incoming messages after ReadSeq
-	ReadSeq     int64    // how far the user has read
-	PeerReadSeq int64    // how far the others have read (outbox ticks)
-	Role        Role
-	Muted       bool
+	Chat   Chat
+	Peer   *User    // the other person, in direct chats
+	Last   *Message // newest message the user can see, if any
+	Unread int      // incoming messages after ReadSeq
+	// UnreadMentions counts the unread messages that mention the user:
+	// the chat list's "@", shown even when the chat is muted.
+	UnreadMentions int
+	ReadSeq        int64 // how far the user has read
+	PeerReadSeq    int64 // how far the others have read (outbox ticks)
+	Role           Role
+	Muted          bool
 	// Active is the chat's last activity: its newest message, visible to
 	// this user or not, else its creation. The chat list is in this order.
 	Active time.Time

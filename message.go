@@ -41,6 +41,13 @@ type Message struct {
 	// by the service for delivery, like Text.
 	Extra  []byte
 	Extras Extras
+
+	// Filled in by the service for the member reading the message, never
+	// stored on the row: its reactions, whether it is pinned, and whether
+	// it mentions the reader.
+	Reactions  []Reaction
+	Pinned     bool
+	MentionsMe bool
 }
 
 // Forward names where a forwarded message first came from.

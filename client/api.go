@@ -168,6 +168,14 @@ func (c *Client) Forward(ctx context.Context, fromChat int64, ids []int64, to *p
 	return l.Messages, err
 }
 
+// ForwardCopies forwards messages as the user's own copies, which do not
+// name where they came from.
+func (c *Client) ForwardCopies(ctx context.Context, fromChat int64, ids []int64, to *pb.Peer) ([]*pb.Message, error) {
+	var l pb.MessageList
+	err := c.call(ctx, "messages.forward", &pb.ForwardRequest{FromChatId: fromChat, Ids: ids, To: to, RandomId: RandomID(), HideAuthor: true}, &l, true)
+	return l.Messages, err
+}
+
 // Typing tells the chat's other members this user is typing.
 func (c *Client) Typing(ctx context.Context, chatID int64) error {
 	return c.Call(ctx, "messages.typing", &pb.TypingRequest{ChatId: chatID}, nil)
@@ -247,4 +255,27 @@ func (c *Client) SetRole(ctx context.Context, chatID int64, username string, adm
 // Mute stops or resumes pushes of a chat to this user's devices.
 func (c *Client) Mute(ctx context.Context, p *pb.Peer, muted bool) error {
 	return c.Call(ctx, "chats.mute", &pb.MuteRequest{Peer: p, Muted: muted}, nil)
+}
+
+// React toggles the user's emoji on a message and returns its reactions.
+func (c *Client) React(ctx context.Context, chatID, id int64, emoji string) ([]*pb.Reaction, error) {
+	var l pb.ReactionList
+	err := c.Call(ctx, "messages.react", &pb.ReactionRequest{ChatId: chatID, Id: id, Emoji: emoji}, &l)
+	return l.Reactions, err
+}
+
+// Pin pins a message (on) or unpins it.
+func (c *Client) Pin(ctx context.Context, chatID, id int64, on bool) error {
+	method := "messages.unpin"
+	if on {
+		method = "messages.pin"
+	}
+	return c.Call(ctx, method, &pb.PinRequest{ChatId: chatID, Id: id}, nil)
+}
+
+// Pins returns a chat's pinned messages, newest pin first.
+func (c *Client) Pins(ctx context.Context, p *pb.Peer) ([]*pb.Message, error) {
+	var l pb.MessageList
+	err := c.Call(ctx, "messages.pins", &pb.PinListRequest{Peer: p}, &l)
+	return l.Messages, err
 }

@@ -62,6 +62,12 @@ type Event struct {
 	// Call is a step of a call's signalling for this device (ephemeral;
 	// see StartCall).
 	Call *pb.CallEvent
+	// Reaction: a message's reactions changed (ephemeral; history has
+	// them too).
+	Reaction *pb.ReactionUpdate
+	// Pin: a message was pinned or unpinned (ephemeral; messages.pins
+	// has them too).
+	Pin *pb.PinUpdate
 	// Resync: the device was too far behind; reload the chat list. The
 	// log continues after it.
 	Resync bool
@@ -348,7 +354,7 @@ func (c *Client) read(s *session) {
 			case c.envelopes <- k.Envelope:
 			default: // still queued on the server; fetched later
 			}
-		case *pb.Frame_Typing, *pb.Frame_CallbackAnswer, *pb.Frame_Call:
+		case *pb.Frame_Typing, *pb.Frame_CallbackAnswer, *pb.Frame_Call, *pb.Frame_Reaction, *pb.Frame_Pin:
 			select {
 			case c.pushes <- f:
 			default: // typing is best effort

@@ -46,6 +46,14 @@ func (c *Client) syncLoop() {
 				c.emit(Event{Call: k})
 				continue
 			}
+			if r := f.GetReaction(); r != nil {
+				c.emit(Event{Reaction: r})
+				continue
+			}
+			if p := f.GetPin(); p != nil {
+				c.emit(Event{Pin: p})
+				continue
+			}
 			u := f.GetUpdate()
 			if u == nil {
 				continue

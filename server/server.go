@@ -86,6 +86,9 @@ type Config struct {
 	// UploadAbandoned is how long an unfinished upload is kept after its
 	// last byte (default 24 hours).
 	UploadAbandoned time.Duration
+	// Reactions is the set of emoji members may react with (nil: the
+	// default set).
+	Reactions []string
 	// EnvelopeRetention is how long an undelivered secret-chat envelope
 	// waits for its device (zero: 30 days).
 	EnvelopeRetention time.Duration
@@ -198,6 +201,7 @@ func Open(cfg Config) (*Node, error) {
 		Bots: bots, BotLimits: cfg.BotLimits,
 		Blobs: blobs, MaxFileSize: cfg.MaxFileSize, StorageQuota: cfg.StorageQuota,
 		Secret: secretStore(db), EnvelopeRetention: cfg.EnvelopeRetention,
+		Reactions: cfg.Reactions,
 	})
 	// What expired while the server was down is gone, and its keys
 	// destroyed, before the first request is served.

@@ -554,13 +554,16 @@ func (s *Service) sealExtras(chatID int64, x herald.Extras) ([]byte, error) {
 // extras, so nobody else's pay for the lookup).
 func (s *Service) openExtra(ctx context.Context, m *herald.Message) error {
 	if len(m.Extra) == 0 {
-		if s.bots == nil || m.SenderID == 0 {
+		if s.bots == nil || m.SenderID == 0 || m.Service {
 			return nil
 		}
-		// Only bots' messages and service messages (a call's record)
-		// carry extras: others need no read.
+		// Bots' messages have extras, and so may a person's edited one
+		// and a service message (a call's record)
+		// (its formatting is replaced beside the row, so the edit's push
+		// does not carry it); a page of history reads the rest in one
+		// query (annotate).
 		u, err := s.user(ctx, m.SenderID)
-		if err != nil || (!u.IsBot && !m.Service) {
+		if err != nil || (!u.IsBot && !m.Service && m.EditedAt.IsZero()) {
 			return nil
 		}
 		if m.Extra, err = s.bots.Extra(ctx, m.ChatID, m.Seq); err != nil || len(m.Extra) == 0 {

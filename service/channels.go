@@ -159,13 +159,23 @@ type ChatSettings struct {
 	Signatures  *bool
 }
 
-// SetChat changes a channel's title, description or signatures; admins
-// only.
+// SetChat changes a channel's title, description or signatures, or a
+// group's title; admins only. A group's members see a service message.
 func (s *Service) SetChat(ctx context.Context, c Caller, chatID int64, set ChatSettings) (herald.Chat, error) {
-	ch, err := s.adminOf(ctx, c, chatID)
-	if err != nil {
+	var ch herald.Chat
+	var err error
+	if g, m, gerr := s.membership(ctx, c, chatID); gerr == nil && g.Kind == herald.Group {
+		switch {
+		case m.Role < herald.RoleAdmin:
+			return g, herald.Errorf(herald.PermissionDenied, "only the group's owner and admins can change its title")
+		case set.Description != nil || set.Signatures != nil:
+			return g, herald.Errorf(herald.Invalid, "only channels have a description and signatures")
+		}
+		ch = g
+	} else if ch, err = s.adminOf(ctx, c, chatID); err != nil {
 		return ch, err
 	}
+	old := ch.Title
 	if set.Title != nil {
 		t := strings.TrimSpace(*set.Title)
 		if t == "" {
@@ -190,6 +200,9 @@ func (s *Service) SetChat(ctx context.Context, c Caller, chatID int64, set ChatS
 		return ch, err
 	}
 	s.forgetChat(ctx, ch.ID)
+	if set.Title != nil && ch.Title != old {
+		s.groupNote(ctx, c, ch, "changed the title to “"+ch.Title+"”")
+	}
 	return ch, nil
 }
 
@@ -237,7 +250,7 @@ func (s *Service) ChatDifference(ctx context.Context, c Caller, chatID, pts int6
 			}
 		}
 	}
-	return d, nil
+	return d, s.annotateUpdates(ctx, c.UserID, &d)
 }
 
 // FollowedChats lists the broadcast chats whose posts the caller's

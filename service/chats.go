@@ -198,7 +198,14 @@ func (s *Service) Dialogs(ctx context.Context, c Caller, after herald.DialogCurs
 		last := ds[limit-1]
 		next = herald.DialogCursor{At: last.Active, ChatID: last.Chat.ID}
 	}
+	var mentioned map[int64]int
+	if s.annot != nil {
+		if mentioned, err = s.annot.UnreadMentions(ctx, c.UserID); err != nil {
+			return nil, next, err
+		}
+	}
 	for i := range ds {
+		ds[i].UnreadMentions = mentioned[ds[i].Chat.ID]
 		if ds[i].Last != nil {
 			if err := s.open(ctx, ds[i].Last); err != nil {
 				return nil, next, err
@@ -344,10 +351,15 @@ func (s *Service) AddMembers(ctx context.Context, c Caller, chatID int64, userna
 		return err
 	}
 	s.announce(ctx, ups)
+	var added []int64
 	for _, u := range ups {
 		if u.Kind == herald.UpdChatJoined {
 			s.follow(ctx, u.UserID, ch, true)
+			added = append(added, u.UserID)
 		}
+	}
+	if len(added) > 0 {
+		s.groupNote(ctx, c, ch, "added "+s.atNames(ctx, added))
 	}
 	return nil
 }
@@ -397,6 +409,7 @@ func (s *Service) RemoveMembers(ctx context.Context, c Caller, chatID int64, use
 	for _, id := range ids {
 		s.follow(ctx, id, ch, false)
 	}
+	s.groupNote(ctx, c, ch, "removed "+s.atNames(ctx, ids))
 	return nil
 }
 
@@ -467,6 +480,7 @@ func (s *Service) Leave(ctx context.Context, c Caller, chatID int64) error {
 	}
 	s.announce(ctx, ups)
 	s.follow(ctx, c.UserID, ch, false)
+	s.groupNote(ctx, c, ch, "left")
 	return nil
 }
 

@@ -75,6 +75,9 @@ type SendParams struct {
 	// be empty): the caller's own upload, or any file they can read, so a
 	// file is forwarded without uploading it again.
 	FileID string
+	// Entities format Text (bold, italic, links…), as the Bot API's
+	// entities do; they are sealed at rest like the text.
+	Entities []herald.Entity
 }
 
 // Send stores a message and delivers it to every member's devices. The
@@ -92,6 +95,9 @@ func (s *Service) Send(ctx context.Context, c Caller, p SendParams) (herald.Mess
 	}
 	if p.ReplyTo < 0 {
 		return herald.Message{}, herald.Errorf(herald.Invalid, "reply_to is a message id in this chat")
+	}
+	if err := ValidateEntities(p.Entities, p.Text); err != nil {
+		return herald.Message{}, err
 	}
 	ch, mem, paid, err := s.resolveToWrite(ctx, c, p.Peer, 1, true)
 	if err != nil {
@@ -120,7 +126,15 @@ func (s *Service) Send(ctx context.Context, c Caller, p SendParams) (herald.Mess
 		m.File = &herald.File{ID: f.ID}
 	}
 	s.setTimer(&m, ch, p.TTL)
-	return s.append(ctx, m)
+	// The formatting is stored beside the message in its transaction.
+	if m.Extra, err = s.sealExtras(ch.ID, herald.Extras{Entities: p.Entities}); err != nil {
+		return herald.Message{}, err
+	}
+	msg, err := s.append(ctx, m)
+	if err == nil && ch.Kind == herald.Group {
+		s.recordMentions(ctx, c, msg)
+	}
+	return msg, err
 }
 
 // setTimer gives a new message its timer: the sender's, else the chat's
@@ -211,8 +225,9 @@ func (s *Service) append(ctx context.Context, m herald.Message) (herald.Message,
 }
 
 // Forward copies messages from a chat the caller is in to another peer,
-// keeping who first sent them.
-func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []int64, to Peer, randomID int64) ([]herald.Message, error) {
+// keeping who first sent them, or — with hideAuthor — as the caller's own
+// copies that name nobody. Their formatting goes with them.
+func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []int64, to Peer, randomID int64, hideAuthor bool) ([]herald.Message, error) {
 	if len(seqs) == 0 {
 		return nil, herald.Errorf(herald.Invalid, "name at least one message to forward")
 	}
@@ -274,12 +289,19 @@ func (s *Service) Forward(ctx context.Context, c Caller, fromChat int64, seqs []
 		if randomID != 0 {
 			rid = randomID + int64(i)
 		}
+		if hideAuthor {
+			fwd = nil
+		}
 		nm := herald.Message{ChatID: ch.ID, SenderID: c.UserID, RandomID: rid, Text: m.Text, Fwd: fwd, SentAt: s.now()}
 		if m.File != nil {
 			nm.File = &herald.File{ID: m.File.ID}
 		}
+		var err error
+		if nm.Extra, err = s.sealExtras(ch.ID, herald.Extras{Entities: m.Extras.Entities}); err != nil {
+			return out, err
+		}
 		s.setTimer(&nm, ch, 0)
-		nm, err := s.append(ctx, nm)
+		nm, err = s.append(ctx, nm)
 		if err != nil {
 			return out, err
 		}
@@ -328,7 +350,7 @@ func (s *Service) History(ctx context.Context, c Caller, p Peer, before int64, l
 			out = append(out, msgs[i])
 		}
 	}
-	return out, nil
+	return out, s.annotate(ctx, c.UserID, out)
 }
 
 func (s *Service) userExists(ctx context.Context, name string) error {
@@ -342,31 +364,15 @@ func (s *Service) Edit(ctx context.Context, c Caller, chatID, seq int64, text st
 	if err := herald.ValidateText(text); err != nil {
 		return herald.Message{}, err
 	}
-	ch, mem, err := s.membership(ctx, c, chatID)
+	ch, _, now, err := s.editable(ctx, c, chatID, seq)
 	if err != nil {
+		return herald.Message{}, err
+	}
+	if err := s.spend(ctx, c, ch, 1); err != nil {
 		return herald.Message{}, err
 	}
 	old, err := s.store.Message(ctx, c.UserID, chatID, seq)
-	if err == nil && old.Deleted {
-		err = herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
-	}
 	if err != nil {
-		return herald.Message{}, err
-	}
-	switch {
-	case ch.Kind == herald.Channel && mem.Role < herald.RoleAdmin:
-		return herald.Message{}, herald.Errorf(herald.PermissionDenied, "only the channel's admins can edit posts")
-	case ch.Kind != herald.Channel && old.SenderID != c.UserID:
-		return herald.Message{}, herald.Errorf(herald.PermissionDenied, "only the sender can edit a message")
-	}
-	now := s.now()
-	if now.Sub(old.SentAt) > herald.EditWindow {
-		return herald.Message{}, herald.Errorf(herald.PermissionDenied, "messages can be edited for %s after sending", herald.EditWindow)
-	}
-	if !old.ExpiresAt.IsZero() && !old.ExpiresAt.After(now) {
-		return herald.Message{}, herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
-	}
-	if err := s.spend(ctx, c, ch, 1); err != nil {
 		return herald.Message{}, err
 	}
 	edited := herald.Message{ChatID: chatID, Text: text, SealedUntil: old.SealedUntil}
@@ -379,6 +385,62 @@ func (s *Service) Edit(ctx context.Context, c Caller, chatID, seq int64, text st
 	}
 	s.announce(ctx, ups)
 	return m, s.open(ctx, &m)
+}
+
+// EditFormatted is Edit for a person's composer: the new text comes with
+// its formatting, which replaces the old (none removes it), so an edit
+// never leaves entities pointing into text that is gone.
+func (s *Service) EditFormatted(ctx context.Context, c Caller, chatID, seq int64, text string, ents []herald.Entity) (herald.Message, error) {
+	if err := herald.ValidateText(text); err != nil {
+		return herald.Message{}, err
+	}
+	if err := ValidateEntities(ents, text); err != nil {
+		return herald.Message{}, err
+	}
+	if _, _, _, err := s.editable(ctx, c, chatID, seq); err != nil {
+		return herald.Message{}, err
+	}
+	if s.bots != nil {
+		extra, err := s.sealExtras(chatID, herald.Extras{Entities: ents})
+		if err != nil {
+			return herald.Message{}, err
+		}
+		if err := s.bots.SetExtra(ctx, chatID, seq, extra); err != nil {
+			return herald.Message{}, err
+		}
+	}
+	return s.Edit(ctx, c, chatID, seq, text)
+}
+
+// editable checks that the caller may edit message seq now.
+func (s *Service) editable(ctx context.Context, c Caller, chatID, seq int64) (herald.Chat, herald.Message, time.Time, error) {
+	ch, mem, err := s.membership(ctx, c, chatID)
+	if err != nil {
+		return ch, herald.Message{}, time.Time{}, err
+	}
+	old, err := s.store.Message(ctx, c.UserID, chatID, seq)
+	if err == nil && old.Deleted {
+		err = herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
+	}
+	if err != nil {
+		return ch, old, time.Time{}, err
+	}
+	switch {
+	case old.Service:
+		return ch, old, time.Time{}, herald.Errorf(herald.PermissionDenied, "a service message cannot be edited")
+	case ch.Kind == herald.Channel && mem.Role < herald.RoleAdmin:
+		return ch, old, time.Time{}, herald.Errorf(herald.PermissionDenied, "only the channel's admins can edit posts")
+	case ch.Kind != herald.Channel && old.SenderID != c.UserID:
+		return ch, old, time.Time{}, herald.Errorf(herald.PermissionDenied, "only the sender can edit a message")
+	}
+	now := s.now()
+	if now.Sub(old.SentAt) > herald.EditWindow {
+		return ch, old, now, herald.Errorf(herald.PermissionDenied, "messages can be edited for %s after sending", herald.EditWindow)
+	}
+	if !old.ExpiresAt.IsZero() && !old.ExpiresAt.After(now) {
+		return ch, old, now, herald.Errorf(herald.NotFound, "no message %d in chat %d", seq, chatID)
+	}
+	return ch, old, now, nil
 }
 
 // Delete deletes messages for the caller only, or for everyone: allowed
@@ -528,7 +590,7 @@ func (s *Service) Difference(ctx context.Context, c Caller, pts int64, limit int
 			}
 		}
 	}
-	return d, nil
+	return d, s.annotateUpdates(ctx, c.UserID, &d)
 }
 
 // startCountdowns starts the timers of the messages the reader has now

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/heraldim/herald"
@@ -370,7 +369,9 @@ func (s *Service) sendMessagePushes(ctx context.Context, m herald.Message, text 
 				return true
 			}
 			u, err := s.user(ctx, userID)
-			return err == nil && mentions(text, u.Username)
+			probe := m
+			probe.Text = text
+			return err == nil && mentions(&probe, userID, u.Username)
 		}
 	}
 	for _, t := range targets {
@@ -431,28 +432,6 @@ func preview(text string, file bool) string {
 	}
 	r := []rune(text)
 	return string(r[:pushPreviewRunes]) + "…"
-}
-
-// mentions reports whether text names @username as a word. (Message
-// entities may replace this with an explicit list: notifyHints.)
-func mentions(text, username string) bool {
-	if username == "" {
-		return false
-	}
-	at := "@" + strings.ToLower(username)
-	low := strings.ToLower(text)
-	for i := 0; ; {
-		j := strings.Index(low[i:], at)
-		if j < 0 {
-			return false
-		}
-		end := i + j + len(at)
-		r, _ := utf8.DecodeRuneInString(low[end:])
-		if end == len(low) || !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_') {
-			return true
-		}
-		i = end
-	}
 }
 
 // notifyWithdraw tells the devices of a chat's members to take down the

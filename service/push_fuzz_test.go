@@ -86,7 +86,7 @@ func TestShouldNotify(t *testing.T) {
 		{"@bobby hi", "bobby", true}, {"hi @Bobby!", "bobby", true}, {"@bobby_x hi", "bobby", false},
 		{"mail bobby@x", "bobby", false}, {"@bob @bobby", "bobby", true}, {"", "bobby", false},
 	} {
-		if got := mentions(tc.text, tc.user); got != tc.want {
+		if got := mentions(&herald.Message{Text: tc.text}, 0, tc.user); got != tc.want {
 			t.Errorf("mentions(%q, %q) = %v", tc.text, tc.user, got)
 		}
 	}

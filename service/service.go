@@ -91,6 +91,9 @@ type Config struct {
 	// EnvelopeRetention is how long an undelivered secret envelope is
 	// kept (zero: herald.DefaultEnvelopeRetention).
 	EnvelopeRetention time.Duration
+	// Reactions is the set of emoji members may react with (nil:
+	// herald.DefaultReactions).
+	Reactions []string
 	// Now returns the time; tests replace it.
 	Now func() time.Time
 }
@@ -134,7 +137,9 @@ type Service struct {
 	secret    store.Secret
 	retention time.Duration
 
-	push *pushState // nil until EnablePush
+	push      *pushState        // nil until EnablePush
+	annot     store.Annotations // reactions, pins, formatting; nil: those answer UNAVAILABLE
+	reactions []string          // the emoji members may react with
 
 	node   string       // this node's name in the store's leases
 	pruned atomic.Int64 // when the sweep last pruned shared rate buckets (Unix ns)
@@ -158,6 +163,11 @@ func New(cfg Config) *Service {
 		blobs: cfg.Blobs, maxFile: cfg.MaxFileSize, quota: cfg.StorageQuota, files: map[string]herald.File{},
 	}
 	s.secret, s.retention = cfg.Secret, cfg.EnvelopeRetention
+	s.annot, _ = cfg.Store.(store.Annotations)
+	s.reactions = cfg.Reactions
+	if len(s.reactions) == 0 {
+		s.reactions = herald.DefaultReactions
+	}
 	s.node = cfg.Node
 	if s.node == "" {
 		s.node = newNodeName()
@@ -224,19 +234,27 @@ const (
 	// EventCall carries a call's signalling (Call is set): to every
 	// device of the user, or to Call.ToDevice only.
 	EventCall EventKind = "call"
+	// EventReactions carries the reactions of message Seq of ChatID after
+	// a change (Reactions; who reacted is left out in channels).
+	EventReactions EventKind = "reactions"
+	// EventPin says message Seq of ChatID was pinned (Pinned) or unpinned.
+	EventPin EventKind = "pin"
 )
 
 // Event is what the service publishes on a user's bus topic. Message bodies
 // inside travel sealed; OpenEvent opens them on the receiving node.
 type Event struct {
-	Kind     EventKind        `json:"k"`
-	Update   *herald.Update   `json:"u,omitempty"`
-	DeviceID int64            `json:"d,omitempty"`
-	ChatID   int64            `json:"c,omitempty"`
-	UserID   int64            `json:"f,omitempty"`
-	Answer   *CallbackAnswer  `json:"a,omitempty"`
-	Envelope *herald.Envelope `json:"e,omitempty"`
-	Call     *CallSignal      `json:"cl,omitempty"`
+	Kind      EventKind         `json:"k"`
+	Update    *herald.Update    `json:"u,omitempty"`
+	DeviceID  int64             `json:"d,omitempty"`
+	ChatID    int64             `json:"c,omitempty"`
+	UserID    int64             `json:"f,omitempty"`
+	Answer    *CallbackAnswer   `json:"a,omitempty"`
+	Envelope  *herald.Envelope  `json:"e,omitempty"`
+	Seq       int64             `json:"s,omitempty"`
+	Reactions []herald.Reaction `json:"r,omitempty"`
+	Pinned    bool              `json:"p,omitempty"`
+	Call      *CallSignal       `json:"cl,omitempty"`
 }
 
 // DecodeEvent parses a bus message and opens any message body in it.

@@ -381,6 +381,13 @@ func encodeTyping(chatID, userID int64, username string) []byte {
 	return b
 }
 
+// userID is the user the connection authenticated as.
+func (c *conn) userID() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.user
+}
+
 // deviceID is the device the connection authenticated as, even after it
 // was revoked.
 func (c *conn) deviceID() int64 {

@@ -68,6 +68,26 @@ func pbMessage(m *herald.Message, sig service.Signature, names map[int64]string)
 	if m.File != nil {
 		out.File = pbFile(*m.File)
 	}
+	out.Reactions = pbReactions(m.Reactions)
+	out.Pinned, out.MentionsMe = m.Pinned, m.MentionsMe
+	return out
+}
+
+func pbReactions(rs []herald.Reaction) []*pb.Reaction {
+	var out []*pb.Reaction
+	for _, r := range rs {
+		out = append(out, &pb.Reaction{Emoji: r.Emoji, Count: int32(r.Count), Chosen: r.Mine, UserIds: r.Users})
+	}
+	return out
+}
+
+// entities turns a request's formatting into the service's; the service
+// checks them against the text.
+func entities(es []*pb.MessageEntity) []herald.Entity {
+	var out []herald.Entity
+	for _, e := range es {
+		out = append(out, herald.Entity{Type: e.Type, Offset: int(e.Offset), Length: int(e.Length), URL: e.Url, Language: e.Language, UserID: e.UserId})
+	}
 	return out
 }
 
@@ -146,7 +166,7 @@ func (r renderer) chat(ctx context.Context, c herald.Chat, role herald.Role, pee
 func (r renderer) dialogs(ctx context.Context, ds []herald.Dialog) *pb.DialogList {
 	out := &pb.DialogList{Dialogs: make([]*pb.Dialog, 0, len(ds))}
 	for _, d := range ds {
-		pd := &pb.Dialog{Chat: r.chat(ctx, d.Chat, d.Role, d.Peer, d.Muted), Unread: int32(d.Unread), ReadId: d.ReadSeq, PeerReadId: d.PeerReadSeq}
+		pd := &pb.Dialog{Chat: r.chat(ctx, d.Chat, d.Role, d.Peer, d.Muted), Unread: int32(d.Unread), UnreadMentions: int32(d.UnreadMentions), ReadId: d.ReadSeq, PeerReadId: d.PeerReadSeq}
 		if d.Last != nil {
 			pd.Last = r.message(ctx, *d.Last)
 		}

@@ -174,7 +174,7 @@ var methods = map[string]method{
 	"chats.set_role":  setRole,
 	"server.info": handler(false, func(ctx context.Context, c *conn, _ service.Caller, _ *pb.Empty) (proto.Message, error) {
 		rules, err := c.srv.svc.Rules(ctx)
-		return &pb.ServerInfo{Rules: rules}, err
+		return &pb.ServerInfo{Rules: rules, Reactions: c.srv.svc.ReactionSet()}, err
 	}),
 	"users.block": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.BlockRequest) (proto.Message, error) {
 		return &pb.Empty{}, c.srv.svc.Block(ctx, caller, r.Username, r.Blocked)
@@ -284,7 +284,7 @@ var methods = map[string]method{
 		return c.srv.render.difference(ctx, d), nil
 	}),
 	"messages.send": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SendRequest) (proto.Message, error) {
-		m, err := c.srv.svc.Send(ctx, caller, service.SendParams{Peer: peer(r.Peer), Text: r.Text, ReplyTo: r.ReplyTo, RandomID: r.RandomId, TTL: time.Duration(r.TtlMs) * time.Millisecond, FileID: r.FileId})
+		m, err := c.srv.svc.Send(ctx, caller, service.SendParams{Peer: peer(r.Peer), Text: r.Text, ReplyTo: r.ReplyTo, RandomID: r.RandomId, TTL: time.Duration(r.TtlMs) * time.Millisecond, FileID: r.FileId, Entities: entities(r.Entities)})
 		if err != nil {
 			return nil, err
 		}
@@ -306,7 +306,7 @@ var methods = map[string]method{
 		return &pb.FileLink{Url: "/v1/files/" + r.Id + "?" + q, ExpiresAt: unixMS(exp)}, nil
 	}),
 	"messages.forward": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.ForwardRequest) (proto.Message, error) {
-		ms, err := c.srv.svc.Forward(ctx, caller, r.FromChatId, r.Ids, peer(r.To), r.RandomId)
+		ms, err := c.srv.svc.Forward(ctx, caller, r.FromChatId, r.Ids, peer(r.To), r.RandomId, r.HideAuthor)
 		if err != nil {
 			return nil, err
 		}
@@ -321,7 +321,7 @@ var methods = map[string]method{
 		return &pb.MessageList{Messages: c.srv.render.messages(ctx, ms)}, nil
 	}),
 	"messages.edit": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.EditRequest) (proto.Message, error) {
-		m, err := c.srv.svc.Edit(ctx, caller, r.ChatId, r.Id, r.Text)
+		m, err := c.srv.svc.EditFormatted(ctx, caller, r.ChatId, r.Id, r.Text, entities(r.Entities))
 		if err != nil {
 			return nil, err
 		}
@@ -345,6 +345,26 @@ var methods = map[string]method{
 			return nil, err
 		}
 		return &pb.ReadResult{ChatId: info.Chat.ID, MaxId: seq}, nil
+	}),
+	"messages.react": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.ReactionRequest) (proto.Message, error) {
+		rs, err := c.srv.svc.React(ctx, caller, r.ChatId, r.Id, r.Emoji)
+		if err != nil {
+			return nil, err
+		}
+		return &pb.ReactionList{Reactions: pbReactions(rs)}, nil
+	}),
+	"messages.pin": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.PinRequest) (proto.Message, error) {
+		return &pb.Empty{}, c.srv.svc.Pin(ctx, caller, r.ChatId, r.Id, true)
+	}),
+	"messages.unpin": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.PinRequest) (proto.Message, error) {
+		return &pb.Empty{}, c.srv.svc.Pin(ctx, caller, r.ChatId, r.Id, false)
+	}),
+	"messages.pins": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.PinListRequest) (proto.Message, error) {
+		ms, err := c.srv.svc.Pins(ctx, caller, peer(r.Peer))
+		if err != nil {
+			return nil, err
+		}
+		return &pb.MessageList{Messages: c.srv.render.messages(ctx, ms)}, nil
 	}),
 	"messages.typing": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.TypingRequest) (proto.Message, error) {
 		return &pb.Empty{}, c.srv.svc.Typing(ctx, caller, r.ChatId)

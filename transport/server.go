@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,11 +24,13 @@ import (
 	"github.com/coder/websocket"
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/bus"
+	pb "github.com/heraldim/herald/proto/herald/v1"
 	"github.com/heraldim/herald/service"
 	"github.com/heraldim/herald/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/protobuf/proto"
 )
 
 // Limits bound what one connection may cost the server.
@@ -391,6 +394,9 @@ func (s *Server) deliver(e *topicEntry, data []byte) {
 			}
 		}
 	case service.EventUpdate:
+		if m := ev.Update.Message; m != nil && ev.Update.UserID != 0 {
+			m.MentionsMe = s.svc.MentionsReader(ctx, ev.Update.UserID, m)
+		}
 		frame := encodeUpdate(s.render.update(ctx, ev.Update))
 		for _, c := range targets {
 			c.push(frame)
@@ -426,6 +432,26 @@ func (s *Server) deliver(e *topicEntry, data []byte) {
 		}
 	case service.EventTyping:
 		frame := encodeTyping(ev.ChatID, ev.UserID, s.svc.UserNames(ctx, ev.UserID)[ev.UserID])
+		for _, c := range targets {
+			c.push(frame)
+		}
+	case service.EventReactions:
+		// chosen is the reader's: a user's topic has one reader; a
+		// channel's pushes carry no names, so none is chosen.
+		frames := map[int64][]byte{}
+		for _, c := range targets {
+			u := c.userID()
+			if frames[u] == nil {
+				rs := pbReactions(ev.Reactions)
+				for _, r := range rs {
+					r.Chosen = slices.Contains(r.UserIds, u)
+				}
+				frames[u], _ = proto.Marshal(&pb.Frame{Kind: &pb.Frame_Reaction{Reaction: &pb.ReactionUpdate{ChatId: ev.ChatID, Id: ev.Seq, Reactions: rs}}})
+			}
+			c.push(frames[u])
+		}
+	case service.EventPin:
+		frame, _ := proto.Marshal(&pb.Frame{Kind: &pb.Frame_Pin{Pin: &pb.PinUpdate{ChatId: ev.ChatID, Id: ev.Seq, Pinned: ev.Pinned}}})
 		for _, c := range targets {
 			c.push(frame)
 		}

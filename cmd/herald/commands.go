@@ -53,6 +53,10 @@ func init() {
 		"push":       cmdPush,
 		"appeal":     cmdAppeal,
 		"rules":      cmdRules,
+		"react":      cmdReact,
+		"pin":        func(ctx context.Context, c *cli, args []string) error { return cmdPin(ctx, c, args, true) },
+		"unpin":      func(ctx context.Context, c *cli, args []string) error { return cmdPin(ctx, c, args, false) },
+		"pins":       cmdPins,
 		"block":      func(ctx context.Context, c *cli, args []string) error { return cmdBlock(ctx, c, args, true) },
 		"unblock":    func(ctx context.Context, c *cli, args []string) error { return cmdBlock(ctx, c, args, false) },
 		"mute":       func(ctx context.Context, c *cli, args []string) error { return cmdMute(ctx, c, args, true) },
@@ -349,6 +353,9 @@ func cmdChats(ctx context.Context, c *cli, args []string) error {
 				if d.Chat.Peer != nil {
 					out["peer"] = d.Chat.Peer.Username
 				}
+				if d.UnreadMentions > 0 {
+					out["unread_mentions"] = d.UnreadMentions
+				}
 				if d.Last != nil {
 					out["last"] = messageJSON(d.Last)
 				}
@@ -372,7 +379,11 @@ func cmdChats(ctx context.Context, c *cli, args []string) error {
 			if d.Last != nil {
 				last = format.Preview(fromName(d.Last), oneLine(d.Last.Text, 50), d.Last.Service)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\n", d.Chat.Id, name, d.Unread, last)
+			unread := fmt.Sprint(d.Unread)
+			if d.UnreadMentions > 0 {
+				unread += " @" // someone named you: shown even when muted
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", d.Chat.Id, name, unread, last)
 		}
 		return tw.Flush()
 	})
@@ -624,12 +635,12 @@ func cmdDelete(ctx context.Context, c *cli, args []string) error {
 }
 
 func cmdForward(ctx context.Context, c *cli, args []string) error {
-	p, err := parseArgs(args, flagSpec{values: []string{"to"}})
+	p, err := parseArgs(args, flagSpec{values: []string{"to"}, switches: []string{"hide-author"}})
 	if err != nil {
 		return err
 	}
 	if len(p.args) < 2 || p.vals["to"] == "" {
-		return usageError{"usage: herald forward TARGET ID... --to TARGET"}
+		return usageError{"usage: herald forward TARGET ID... --to TARGET [--hide-author]"}
 	}
 	ids, err := parseIDs(p.args[1:])
 	if err != nil {
@@ -644,7 +655,11 @@ func cmdForward(ctx context.Context, c *cli, args []string) error {
 		if err != nil {
 			return err
 		}
-		ms, err := cl.Forward(ctx, chat, ids, to)
+		forward := cl.Forward
+		if p.on["hide-author"] {
+			forward = cl.ForwardCopies
+		}
+		ms, err := forward(ctx, chat, ids, to)
 		if err != nil {
 			return err
 		}
@@ -693,6 +708,26 @@ func cmdGroup(ctx context.Context, c *cli, args []string) error {
 			}
 			_, err = fmt.Fprintln(c.stdout, ch.Id)
 			return err
+		})
+	}
+	if sub == "title" {
+		if len(args) < 3 {
+			return usageError{"usage: herald group title TARGET TITLE..."}
+		}
+		title := strings.Join(args[2:], " ")
+		return c.withClient(ctx, func(ctx context.Context, cl *client.Client, _ client.Credentials) error {
+			chat, err := chatID(ctx, cl, args[1])
+			if err != nil {
+				return err
+			}
+			ch, err := cl.SetChat(ctx, &pb.SetChatRequest{ChatId: chat, Title: &title})
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.printJSON(map[string]any{"chat": ch.Id, "title": ch.Title})
+			}
+			return nil
 		})
 	}
 	if len(args) < 3 {
@@ -799,6 +834,7 @@ func messageJSON(m *pb.Message) map[string]any {
 	if len(m.Buttons) > 0 {
 		out["buttons"] = buttonsJSON(m.Buttons)
 	}
+	out["entities"] = []any{}
 	if len(m.Entities) > 0 {
 		out["entities"] = entitiesJSON(m.Entities)
 	}
@@ -807,6 +843,12 @@ func messageJSON(m *pb.Message) map[string]any {
 	}
 	if m.Call != nil {
 		out["call"] = map[string]any{"video": m.Call.Video, "outcome": m.Call.Outcome, "duration": float64(m.Call.DurationMs) / 1000}
+	}
+	out["reactions"] = reactionsJSON(m.Reactions)
+	out["pinned"] = m.Pinned
+	out["edited"] = m.EditedAt != 0
+	if m.MentionsMe {
+		out["mentions_me"] = true
 	}
 	return out
 }
@@ -846,6 +888,10 @@ func (c *cli) printMessage(m *pb.Message) error {
 	}
 	if m.EditedAt != 0 {
 		b.WriteString(" (edited)")
+	}
+	b.WriteString(reactionsText(m.Reactions))
+	if m.Pinned {
+		b.WriteString(" (pinned)")
 	}
 	if m.Author != "" {
 		fmt.Fprintf(&b, " — %s", m.Author)

@@ -35,16 +35,20 @@ const usage = `herald [--server URL] [--home DIR] [--json] COMMAND [ARGS]
                                             prints incoming messages as they arrive; exits after N or on timeout
   read TARGET                               mark everything read
   edit TARGET ID TEXT...
+  react TARGET ID EMOJI                     toggle a reaction (again to take it off); prints the message's reactions
+  pin TARGET ID | unpin TARGET ID           admins in groups and channels, both people in a direct chat
+  pins TARGET                               the chat's pinned messages, newest pin first
   delete TARGET ID... [--for-everyone]
   clear TARGET [--for-everyone]             delete the whole history (both sides: direct chats only)
   report TARGET --reason violence|spam|scam|illegal|other [--message ID] [--note TEXT] [--evidence TEXT]
   appeal TARGET [--note TEXT]               ask the moderators to look again at an action on your content
   block @user | unblock @user               a blocked user cannot message you or add you to groups
   rules                                     the server's rules
-  forward TARGET ID... --to TARGET
+  forward TARGET ID... --to TARGET [--hide-author]   --hide-author: copies that do not name the author
   group create TITLE [@user ...]            prints the chat id
   group add TARGET @user ... | group remove TARGET @user ...
   group promote TARGET @user | group demote TARGET @user     owner only: make or unmake an admin
+  group title TARGET TITLE...               owner and admins; members see "@you changed the title to …"
   leave TARGET                              leave a group or channel
   channel create NAME [--title TITLE] [--description TEXT] [--private]
                                             prints the chat id; a private channel has no @name

@@ -117,6 +117,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	maxDevices := fs.Int("max-devices", int(envFloat(getenv, "HERALD_MAX_DEVICES", 0)), "devices (logged-in sessions) one account may have at once; 0 for the default 100 (HERALD_MAX_DEVICES)")
 	reportRate := fs.Int("report-rate", int(envFloat(getenv, "HERALD_REPORT_RATE", 0)), "reports one user may file per hour; 0 for the default 30 (HERALD_REPORT_RATE)")
 	memberRate := fs.Int("member-rate", int(envFloat(getenv, "HERALD_MEMBER_RATE", 0)), "calls adding or removing members or changing roles one user may make per minute; 0 for the default 20 (HERALD_MEMBER_RATE)")
+	reactions := fs.String("reactions", getenv("HERALD_REACTIONS"), "the emoji members may react with, separated by spaces; empty for 👍 👎 ❤️ 🔥 🎉 😂 😮 😢 🙏 👀 (HERALD_REACTIONS)")
 	typingEvery := fs.Duration("typing-every", envDuration(getenv, "HERALD_TYPING_EVERY", 0), "how often one user's typing in one chat reaches the others; more often is dropped; 0 for the default 3s (HERALD_TYPING_EVERY)")
 	connsUser := fs.Int("conns-per-user", int(envFloat(getenv, "HERALD_CONNS_PER_USER", 0)), "WebSocket connections one account may hold to this node; 0 for the default 100, -1 for no cap (HERALD_CONNS_PER_USER)")
 	connsAddr := fs.Int("conns-per-addr", int(envFloat(getenv, "HERALD_CONNS_PER_ADDR", 0)), "WebSocket connections one address (an IPv6 /64) may hold to this node, signed in or not; 0 for the default 256, -1 for no cap; behind a proxy every socket comes from its address (HERALD_CONNS_PER_ADDR)")
@@ -162,6 +163,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	cfg.Blobs, cfg.MaxFileSize, cfg.StorageQuota, cfg.UploadAbandoned = *blobsURL, maxFileBytes, quotaBytes, *abandoned
 	cfg.BotLimits = service.BotLimits{PerSecond: *botRate, PerChatPerSecond: *botChatRate}
 	cfg.EnvelopeRetention = *retention
+	cfg.Reactions = strings.Fields(*reactions)
 	cfg.BotAPI.WebhookAllowPrivate = *webhookPrivate
 	cfg.Media = server.Media{UDP: *mediaUDP, PublicIP: *mediaIP, AllowPrivate: *mediaPrivate}
 	cfg.PushAllowPrivate, cfg.PushSubscriber = *pushPrivate, *pushContact

@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Secret", testSecret},
 		{"Calls", testCalls},
 		{"Push", testPush},
+		{"Annotations", testAnnotations},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -36,6 +36,9 @@ func init() {
 		"editMessageText":                 editMessageText,
 		"editMessageReplyMarkup":          editMessageReplyMarkup,
 		"deleteMessage":                   deleteMessage,
+		"pinChatMessage":                  pinChatMessage,
+		"unpinChatMessage":                unpinChatMessage,
+		"setMessageReaction":              setMessageReaction,
 		"deleteMessages":                  deleteMessages,
 		"forwardMessage":                  forwardMessage,
 		"copyMessage":                     copyMessage,
@@ -493,6 +496,80 @@ func deleteMessage(ctx context.Context, r *request) (any, error) {
 	return true, nil
 }
 
+func pinChatMessage(ctx context.Context, r *request) (any, error) {
+	ch, id, err := r.messageRef(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.api.svc.Pin(ctx, r.caller, ch.ID, id, true); err != nil {
+		if herald.IsKind(err, herald.NotFound) {
+			return nil, badRequest("message to pin not found")
+		}
+		return nil, err
+	}
+	return true, nil
+}
+
+// unpinChatMessage unpins message_id, or without it the newest pin.
+func unpinChatMessage(ctx context.Context, r *request) (any, error) {
+	ch, _, err := r.chat(ctx, "chat_id")
+	if err != nil {
+		return nil, err
+	}
+	id, err := r.p.int64("message_id", 0)
+	if err != nil {
+		return nil, err
+	}
+	if id == 0 {
+		pins, err := r.api.svc.Pins(ctx, r.caller, service.Peer{ChatID: ch.ID})
+		if err != nil {
+			return nil, err
+		}
+		if len(pins) == 0 {
+			return true, nil
+		}
+		id = pins[0].Seq
+	}
+	if err := r.api.svc.Pin(ctx, r.caller, ch.ID, id, false); err != nil {
+		if herald.IsKind(err, herald.NotFound) {
+			return nil, badRequest("message to unpin not found")
+		}
+		return nil, err
+	}
+	return true, nil
+}
+
+// setMessageReaction sets the bot's reactions on a message to exactly
+// the emoji of reaction (a JSON array of {"type":"emoji","emoji":…});
+// none removes them.
+func setMessageReaction(ctx context.Context, r *request) (any, error) {
+	ch, id, err := r.messageRef(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rs []struct {
+		Type  string `json:"type"`
+		Emoji string `json:"emoji"`
+	}
+	if _, err := r.p.json("reaction", &rs); err != nil {
+		return nil, err
+	}
+	var want []string
+	for _, x := range rs {
+		if x.Type != "emoji" {
+			return nil, badRequest("REACTION_INVALID: only emoji reactions are supported")
+		}
+		want = append(want, x.Emoji)
+	}
+	if err := r.api.svc.SetReactions(ctx, r.caller, ch.ID, id, want); err != nil {
+		if herald.IsKind(err, herald.NotFound) {
+			return nil, badRequest("message to react not found")
+		}
+		return nil, err
+	}
+	return true, nil
+}
+
 func deleteMessages(ctx context.Context, r *request) (any, error) {
 	ch, _, err := r.chat(ctx, "chat_id")
 	if err != nil {
@@ -520,7 +597,7 @@ func forwardMessage(ctx context.Context, r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ms, err := r.api.svc.Forward(ctx, r.caller, from.ID, []int64{id}, service.Peer{ChatID: to.ID}, 0)
+	ms, err := r.api.svc.Forward(ctx, r.caller, from.ID, []int64{id}, service.Peer{ChatID: to.ID}, 0, false)
 	if err != nil {
 		return nil, err
 	}

@@ -247,6 +247,41 @@ await scenario('edit, delete for everyone, delete for me', async () => {
   await visible(message(alice, 'Typo fixed')); // still there for alice
 });
 
+await scenario('formatting from the composer; React and Pin by accessible name, live on both sides', async () => {
+  // Ctrl+B wraps the selection in ** markers, which become a bold entity.
+  const box = textbox(alice, 'Message');
+  await box.fill('noon');
+  await box.press('Control+A');
+  await box.press('Control+B');
+  if ((await box.inputValue()) !== '**noon**') throw new Error(`Ctrl+B gave ${await box.inputValue()}`);
+  await box.press('End');
+  await box.pressSequentially(' at the _lake_');
+  await box.press('Enter');
+  const meet = (p) => message(p, 'noon at the lake');
+  await visible(meet(bobby).locator('strong', { hasText: 'noon' }));
+  await visible(meet(bobby).locator('em', { hasText: 'lake' }));
+  await visible(button(alice, 'Bold')); // the toolbar
+
+  await meet(alice).getByRole('button', { name: /Actions for message/ }).click();
+  await button(alice, 'React').click();
+  await alice.page.getByRole('group', { name: 'Reactions to choose from' }).getByRole('button', { name: '👍', exact: true }).click();
+  await visible(meet(alice).getByRole('button', { name: '👍 1', pressed: true }));
+  await visible(meet(bobby).getByRole('button', { name: '👍 1', pressed: false })); // pushed
+  await meet(bobby).getByRole('button', { name: '👍 1' }).click();
+  await visible(meet(bobby).getByRole('button', { name: '👍 2', pressed: true }));
+  await visible(meet(alice).getByRole('button', { name: '👍 2', pressed: true }));
+
+  await meet(alice).getByRole('button', { name: /Actions for message/ }).click();
+  await button(alice, 'Pin').click();
+  const bar = (p) => p.page.getByRole('region', { name: 'Pinned message' });
+  await visible(bar(bobby).filter({ hasText: 'noon at the lake' }));
+  await visible(message(bobby, '@alice pinned “noon at the lake”'));
+  await visible(meet(bobby).getByRole('img', { name: 'pinned' }));
+  await meet(bobby).getByRole('button', { name: /Actions for message/ }).click();
+  await button(bobby, 'Unpin').click(); // both people pin in a direct chat
+  await bar(alice).waitFor({ state: 'hidden', timeout: WAIT });
+});
+
 await scenario('a self-destructing message counts down and vanishes for both', async () => {
   await alice.page.getByLabel('Self-destruct timer').selectOption({ label: '5 s' });
   await send(alice, 'This will vanish');
@@ -330,6 +365,14 @@ await scenario('a group: created by alice, bobby gets the messages', async () =>
   await visible(message(bobby, 'Hike on Saturday?'));
   await send(bobby, 'I am in');
   await visible(message(alice, 'I am in'));
+  // A mention of alice while she looks elsewhere: the chat list's "@".
+  await openChat(alice, 'bobby');
+  await send(bobby, '@alice bring the map');
+  const group = chats(alice).getByRole('button').filter({ hasText: 'Weekend plans' });
+  await visible(group.getByRole('img', { name: '1 unread mention' }));
+  await openChat(alice, 'Weekend plans');
+  await visible(message(alice, '@alice bring the map'));
+  await gone(group.getByRole('img', { name: '1 unread mention' }));
 });
 
 await scenario('a channel: found by name, previewed, joined; a post reaches the subscriber', async () => {

@@ -9,6 +9,7 @@ import { formatSize, formatCount, formatPreview, formatCall } from './format.js'
 import { initCalls, onCallEvent } from './calls.js';
 import { icon, fillIcons } from './icons.js';
 import { richText } from './rich.js';
+import { parseMarkdown, wrapSelection } from './markdown.js';
 
 const SESSION_KEY = 'herald.session';
 
@@ -18,7 +19,7 @@ const SESSION_KEY = 'herald.session';
 const INT_KEYS = new Set([
   'id', 'chat_id', 'from_id', 'sent_at', 'edited_at', 'reply_to', 'pts', 'chat_pts',
   'max_id', 'user_id', 'expires_at', 'ttl_ms', 'last_id', 'member_count', 'views',
-  'unread', 'read_id', 'peer_read_id', 'at', 'created_at', 'last_seen', 'mute_until', 'device_id',
+  'unread', 'read_id', 'peer_read_id', 'at', 'created_at', 'last_seen', 'mute_until', 'device_id', 'unread_mentions', 'count',
 ]);
 // A file's id is 32 hex digits, not a number: objects with a sha256 are
 // files (and secret messages' ids are random strings), and keep theirs.
@@ -77,6 +78,8 @@ const state = {
   complete: false,       // no older history
   loading: false,
   pending: new Map(),    // random_id → {chat_id, text, el}
+  pins: [],              // the open chat's pinned messages, newest pin first
+  reactionSet: ['👍', '👎', '❤️', '🔥', '🎉', '😂', '😮', '😢', '🙏', '👀'], // replaced by the server's
   typing: new Map(),     // chat id → Map(username → expiry ms)
   reply: null,           // message being replied to
   editing: null,         // message being edited
@@ -237,6 +240,8 @@ const handlers = {
       else if (kind === 'call') onCallEvent(v);
       else if (kind === 'resync') resync();
       else if (kind === 'secret') onSecret(v);
+      else if (kind === 'reaction') onReaction(v);
+      else if (kind === 'pin') onPin(v);
     } catch (err) {
       console.error('event', err);
     }
@@ -291,6 +296,7 @@ async function enterApp(me) {
   $('me-name').textContent = me.display_name || me.username;
   paintAvatar($('me-avatar'), me.username);
   renderConn();
+  call('server.info').then((info) => { if (info.reactions && info.reactions.length) state.reactionSet = info.reactions; }).catch(() => {});
   await loadChats();
   firstAction().focus();
   reportFocus();
@@ -342,7 +348,7 @@ function addChats(dialogs, above) {
   for (const d of dialogs || []) {
     const since = d.last ? d.last.sent_at : above;
     above = since;
-    state.chats.set(d.chat.id, { chat: d.chat, last: d.last || null, since, unread: d.unread || 0, read_id: d.read_id || 0, peer_read_id: d.peer_read_id || 0 });
+    state.chats.set(d.chat.id, { chat: d.chat, last: d.last || null, since, unread: d.unread || 0, mentions: d.unread_mentions || 0, read_id: d.read_id || 0, peer_read_id: d.peer_read_id || 0 });
   }
   return above;
 }
@@ -481,6 +487,13 @@ function renderChatItem(entry) {
   top.append(el('span', 'chat-time', entry.last ? shortTime(entry.last.sent_at) : ''));
   const bottom = el('span', 'chat-bottom');
   bottom.append(el('span', 'chat-last', lastLine(entry)));
+  if (entry.mentions > 0) {
+    // Someone named the user: shown even in a muted chat, until read.
+    const at = el('span', 'badge mention', '@');
+    at.setAttribute('role', 'img');
+    at.setAttribute('aria-label', `${entry.mentions} unread ${entry.mentions === 1 ? 'mention' : 'mentions'}`);
+    bottom.append(at);
+  }
   if (entry.unread > 0) {
     // The words are for screen readers; the number is what shows.
     const badge = el('span', 'badge' + (c.muted ? ' muted' : ''), String(entry.unread));
@@ -523,6 +536,9 @@ function resetConvo() {
   state.loading = false;
   state.reply = null;
   state.editing = null;
+  state.pins = [];
+  state.pinAt = 0;
+  renderPins();
   renderContext();
   $('messages').replaceChildren();
   $('history-status').textContent = '';
@@ -541,6 +557,7 @@ async function openChat(id, { focus = true } = {}) {
   renderHead();
   loadChatNotify(id);
   renderChats();
+  loadPins();
   await loadOlder();
   markRead();
   if (focus) focusComposer();
@@ -784,6 +801,8 @@ function renderMessage(m) {
     bubble.append(t);
   }
   if (m.buttons && m.buttons.length && !m.deleted) bubble.append(renderKeyboard(m));
+  if (m.reactions && m.reactions.length) bubble.append(renderReactions(m));
+  if (m.mentions_me) li.classList.add('mentions-me');
   const meta = el('span', 'meta');
   if (m.ttl_ms) {
     const t = el('span', 'ttl');
@@ -797,6 +816,12 @@ function renderMessage(m) {
       t.setAttribute('aria-label', `disappears ${duration(m.ttl_ms)} after it is read`);
     }
     meta.append(t);
+  }
+  if (m.pinned) {
+    const pin = el('span', 'pinned-mark', '📌');
+    pin.setAttribute('role', 'img');
+    pin.setAttribute('aria-label', 'pinned');
+    meta.append(pin);
   }
   if (m.edited_at) meta.append(el('span', 'edited', 'edited'));
   if (m.views) meta.append(el('span', 'views', formatCount(m.views, 'view')));
@@ -893,6 +918,89 @@ function paintCountdown(t, left) {
   t.setAttribute('aria-label', `disappears in ${countdown(left)}`);
 }
 
+// ---- reactions and pins -------------------------------------------------------
+
+// renderReactions draws a message's reactions as toggle buttons: the
+// emoji and its count, pressed when it is one of mine.
+function renderReactions(m) {
+  const row = el('div', 'reactions');
+  row.setAttribute('role', 'group');
+  row.setAttribute('aria-label', 'Reactions');
+  for (const r of m.reactions) {
+    const b = el('button', 'reaction' + (r.chosen ? ' mine' : ''), `${r.emoji} ${r.count || 0}`);
+    b.type = 'button';
+    b.setAttribute('aria-pressed', String(!!r.chosen));
+    b.addEventListener('click', () => react(m, r.emoji).catch((err) => { $('send-error').textContent = errorText(err); }));
+    row.append(b);
+  }
+  return row;
+}
+
+async function react(m, emoji) {
+  const res = await call('messages.react', { chat_id: m.chat_id, id: m.id, emoji });
+  const cur = state.msgs.get(m.id) || m;
+  upsertMessage({ ...cur, reactions: res.reactions || [] });
+}
+
+// onReaction applies a pushed change. A channel's pushes name nobody, so
+// which are mine is kept from what this device knew.
+function onReaction(u) {
+  const m = state.open && state.open.id === u.chat_id && state.msgs.get(u.id);
+  if (!m) return;
+  const rs = u.reactions || [];
+  const anonymous = rs.every((r) => !r.user_ids || !r.user_ids.length);
+  if (anonymous) {
+    const mine = new Set((m.reactions || []).filter((r) => r.chosen).map((r) => r.emoji));
+    for (const r of rs) r.chosen = mine.has(r.emoji);
+  }
+  upsertMessage({ ...m, reactions: rs });
+}
+
+function onPin(p) {
+  if (!state.open || state.open.id !== p.chat_id) return;
+  const m = state.msgs.get(p.id);
+  if (m) upsertMessage({ ...m, pinned: p.pinned });
+  loadPins();
+}
+
+async function loadPins() {
+  const chat = openChatObj();
+  if (!chat || !chat.id) return;
+  try {
+    const l = await call('messages.pins', { peer: { chat_id: chat.id } });
+    if (!state.open || state.open.id !== chat.id) return;
+    state.pins = l.messages || [];
+  } catch { state.pins = []; }
+  renderPins();
+}
+
+// renderPins shows the newest pin in the bar above the history; a click
+// shows the pinned message (and the next click the one pinned before).
+function renderPins() {
+  const bar = $('pinned-bar');
+  const pins = state.pins || [];
+  bar.hidden = pins.length === 0;
+  if (!pins.length) return;
+  const at = Math.min(state.pinAt || 0, pins.length - 1);
+  const m = pins[at];
+  $('pinned-count').textContent = pins.length > 1 ? `${at + 1} of ${pins.length}` : '';
+  $('pinned-text').textContent = m.text || (m.file ? m.file.name : '');
+}
+
+$('pinned-jump').addEventListener('click', () => {
+  const pins = state.pins || [];
+  if (!pins.length) return;
+  const at = Math.min(state.pinAt || 0, pins.length - 1);
+  const li = findLi(pins[at].id);
+  if (li) {
+    li.scrollIntoView({ block: 'center' });
+    li.classList.add('flash');
+    setTimeout(() => li.classList.remove('flash'), 1200);
+  }
+  state.pinAt = (at + 1) % pins.length;
+  renderPins();
+});
+
 function findLi(id) {
   return $('messages').querySelector(`li[data-id="${id}"]`);
 }
@@ -981,6 +1089,7 @@ function markRead() {
       await call('messages.read', { peer: { chat_id: e.chat.id }, max_id: max });
       e.read_id = Math.max(e.read_id, max);
       e.unread = 0;
+      e.mentions = 0;
       renderChats();
     } catch { /* next time */ }
   }, 100);
@@ -1058,6 +1167,7 @@ function onNewMessage(m) {
     if (!e.last || m.id >= e.last.id) e.last = m;
     const viewing = state.open && state.open.id === m.chat_id && document.visibilityState === 'visible';
     if (!mine && !viewing) e.unread += 1;
+    if (m.mentions_me && !viewing) e.mentions = (e.mentions || 0) + 1;
     renderChats();
   }
   upsertMessage(m);
@@ -1088,7 +1198,14 @@ async function resync() {
 // ---- composing ----------------------------------------------------------------------
 
 const input = $('message-input');
+const SHORTCUTS = { b: '**', i: '_', u: '__' };
 input.addEventListener('keydown', (e) => {
+  const mark = (e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && SHORTCUTS[e.key.toLowerCase()];
+  if (mark) {
+    e.preventDefault();
+    wrapSelection(input, mark);
+    return;
+  }
   if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
     e.preventDefault();
     $('composer').requestSubmit();
@@ -1115,9 +1232,16 @@ function newRandomId() {
   return ((b[0] & ((1n << 63n) - 1n)) | 1n).toString();
 }
 
+for (const b of $('format-bar').querySelectorAll('[data-mark]')) {
+  b.addEventListener('click', () => wrapSelection(input, b.dataset.mark));
+}
+
 $('composer').addEventListener('submit', async (e) => {
   e.preventDefault();
   const text = input.value;
+  // Markdown-style markers become entities; secret chats keep the text
+  // as typed (their messages carry no entities).
+  const md = parseMarkdown(text);
   $('send-error').textContent = '';
   if (!text.trim() || !state.open) return;
   if (state.editing) {
@@ -1126,7 +1250,7 @@ $('composer').addEventListener('submit', async (e) => {
     renderContext();
     input.value = '';
     try {
-      upsertMessage(await call('messages.edit', { chat_id: m.chat_id, id: m.id, text }));
+      upsertMessage(await call('messages.edit', { chat_id: m.chat_id, id: m.id, text: md.text, entities: md.entities }));
     } catch (err) { $('send-error').textContent = errorText(err); input.value = text; }
     return;
   }
@@ -1135,7 +1259,8 @@ $('composer').addEventListener('submit', async (e) => {
     input.style.height = 'auto';
     return sendSecret(state.open.secret, text, Number($('ttl').value));
   }
-  const req = { peer: currentPeer(), text, random_id: newRandomId() };
+  const req = { peer: currentPeer(), text: md.text, random_id: newRandomId() };
+  if (md.entities.length) req.entities = md.entities;
   const ttl = Number($('ttl').value);
   if (ttl) req.ttl_ms = ttl;
   if (state.reply) req.reply_to = state.reply.id;
@@ -1144,7 +1269,7 @@ $('composer').addEventListener('submit', async (e) => {
   input.value = '';
   input.style.height = 'auto';
   state.lastTyping = 0;
-  await sendRequest(req, text);
+  await sendRequest(req, md.text);
 });
 
 // currentPeer is where the composer sends: the open chat, or the person
@@ -1234,7 +1359,24 @@ function messageMenu(id) {
     edit: mine || (chat && chat.kind === 'channel' && admin),
     'delete-me': !state.preview,
     'delete-all': mine || admin,
+    react: !m.secret && !m.service && chat && (chat.role !== 'none'),
+    pin: !m.secret && !m.service && chat && (chat.kind === 'direct' || admin),
   };
+  dlg.querySelector('[data-act="pin"]').textContent = m.pinned ? 'Unpin' : 'Pin';
+  const pick = $('dlg-msg-emoji');
+  pick.hidden = true;
+  dlg.querySelector('[data-act="react"]').setAttribute('aria-expanded', 'false');
+  pick.replaceChildren(...state.reactionSet.map((emoji) => {
+    const b = el('button', 'emoji', emoji);
+    b.type = 'button';
+    b.addEventListener('click', async () => {
+      try {
+        await react(m, emoji);
+        dlg.close();
+      } catch (err) { dlg.querySelector('.error').textContent = errorText(err); }
+    });
+    return b;
+  }));
   for (const b of dlg.querySelectorAll('[data-act]')) {
     const act = b.dataset.act;
     b.hidden = act in show ? !show[act] : false;
@@ -1255,6 +1397,18 @@ async function messageAction(act, m) {
       state.editing = m; state.reply = null; renderContext();
       input.value = m.text;
       dlg.close(); input.focus(); return;
+    }
+    if (act === 'react') {
+      const pick = $('dlg-msg-emoji');
+      pick.hidden = !pick.hidden;
+      dlg.querySelector('[data-act="react"]').setAttribute('aria-expanded', String(!pick.hidden));
+      if (!pick.hidden) pick.querySelector('button').focus();
+      return;
+    }
+    if (act === 'pin') {
+      await call(m.pinned ? 'messages.unpin' : 'messages.pin', { chat_id: m.chat_id, id: m.id });
+      upsertMessage({ ...m, pinned: !m.pinned });
+      loadPins();
     }
     if (act === 'delete-me' || act === 'delete-all') {
       await call('messages.delete', { chat_id: m.chat_id, ids: [m.id], for_everyone: act === 'delete-all' });

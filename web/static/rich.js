@@ -29,7 +29,8 @@ function wrap(e, seg) {
 // richText returns a fragment: text, wrapped per its entities.
 export function richText(text, entities) {
   const frag = document.createDocumentFragment();
-  const es = (entities || []).filter((e) => e.offset >= 0 && e.length > 0 && e.offset + e.length <= text.length && TAGS[e.type]);
+  // Protobuf JSON leaves out zeros: an entity at the start has no offset.
+  const es = (entities || []).map((e) => ({ ...e, offset: e.offset || 0, length: e.length || 0 })).filter((e) => e.offset >= 0 && e.length > 0 && e.offset + e.length <= text.length && TAGS[e.type]);
   if (!es.length) {
     frag.append(text);
     return frag;

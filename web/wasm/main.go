@@ -84,6 +84,10 @@ var methods = map[string]pair{
 	"push.set_prefs":    typed[pb.PushPrefs, pb.PushPrefs](),
 	"push.chat":         typed[pb.ChatRequest, pb.PushChatSettings](),
 	"push.set_chat":     typed[pb.PushChatRequest, pb.PushChatSettings](),
+	"messages.react":    typed[pb.ReactionRequest, pb.ReactionList](),
+	"messages.pin":      typed[pb.PinRequest, pb.Empty](),
+	"messages.unpin":    typed[pb.PinRequest, pb.Empty](),
+	"messages.pins":     typed[pb.PinListRequest, pb.MessageList](),
 }
 
 var (
@@ -256,6 +260,10 @@ func (b *bridge) pump(c *client.Client, gen int, h handlers) {
 				h.onEvent.Invoke("answer", marshal(ev.CallbackAnswer))
 			case ev.Call != nil:
 				h.onEvent.Invoke("call", marshal(ev.Call))
+			case ev.Reaction != nil:
+				h.onEvent.Invoke("reaction", marshal(ev.Reaction))
+			case ev.Pin != nil:
+				h.onEvent.Invoke("pin", marshal(ev.Pin))
 			case ev.Resync:
 				h.onEvent.Invoke("resync", "{}")
 			}

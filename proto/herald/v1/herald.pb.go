@@ -43,6 +43,8 @@ type Frame struct {
 	//	*Frame_CallbackAnswer
 	//	*Frame_Envelope
 	//	*Frame_Call
+	//	*Frame_Reaction
+	//	*Frame_Pin
 	Kind          isFrame_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -157,6 +159,24 @@ func (x *Frame) GetCall() *CallEvent {
 	return nil
 }
 
+func (x *Frame) GetReaction() *ReactionUpdate {
+	if x != nil {
+		if x, ok := x.Kind.(*Frame_Reaction); ok {
+			return x.Reaction
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetPin() *PinUpdate {
+	if x != nil {
+		if x, ok := x.Kind.(*Frame_Pin); ok {
+			return x.Pin
+		}
+	}
+	return nil
+}
+
 type isFrame_Kind interface {
 	isFrame_Kind()
 }
@@ -193,6 +213,14 @@ type Frame_Call struct {
 	Call *CallEvent `protobuf:"bytes,80,opt,name=call,proto3,oneof"` // a call's signalling for this device (pushed, never stored)
 }
 
+type Frame_Reaction struct {
+	Reaction *ReactionUpdate `protobuf:"bytes,41,opt,name=reaction,proto3,oneof"` // a message's reactions changed (pushed, never stored)
+}
+
+type Frame_Pin struct {
+	Pin *PinUpdate `protobuf:"bytes,42,opt,name=pin,proto3,oneof"` // a message was pinned or unpinned (pushed, never stored)
+}
+
 func (*Frame_Request) isFrame_Kind() {}
 
 func (*Frame_Response) isFrame_Kind() {}
@@ -208,6 +236,10 @@ func (*Frame_CallbackAnswer) isFrame_Kind() {}
 func (*Frame_Envelope) isFrame_Kind() {}
 
 func (*Frame_Call) isFrame_Kind() {}
+
+func (*Frame_Reaction) isFrame_Kind() {}
+
+func (*Frame_Pin) isFrame_Kind() {}
 
 type Request struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1228,14 +1260,15 @@ func (x *Member) GetReadId() int64 {
 }
 
 type Dialog struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Chat          *Chat                  `protobuf:"bytes,1,opt,name=chat,proto3" json:"chat,omitempty"`
-	Last          *Message               `protobuf:"bytes,2,opt,name=last,proto3" json:"last,omitempty"`
-	Unread        int32                  `protobuf:"varint,3,opt,name=unread,proto3" json:"unread,omitempty"`
-	ReadId        int64                  `protobuf:"varint,4,opt,name=read_id,json=readId,proto3" json:"read_id,omitempty"`
-	PeerReadId    int64                  `protobuf:"varint,5,opt,name=peer_read_id,json=peerReadId,proto3" json:"peer_read_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Chat           *Chat                  `protobuf:"bytes,1,opt,name=chat,proto3" json:"chat,omitempty"`
+	Last           *Message               `protobuf:"bytes,2,opt,name=last,proto3" json:"last,omitempty"`
+	Unread         int32                  `protobuf:"varint,3,opt,name=unread,proto3" json:"unread,omitempty"`
+	ReadId         int64                  `protobuf:"varint,4,opt,name=read_id,json=readId,proto3" json:"read_id,omitempty"`
+	PeerReadId     int64                  `protobuf:"varint,5,opt,name=peer_read_id,json=peerReadId,proto3" json:"peer_read_id,omitempty"`
+	UnreadMentions int32                  `protobuf:"varint,40,opt,name=unread_mentions,json=unreadMentions,proto3" json:"unread_mentions,omitempty"` // unread messages that mention the caller: the "@" badge, even when muted
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Dialog) Reset() {
@@ -1299,6 +1332,13 @@ func (x *Dialog) GetReadId() int64 {
 func (x *Dialog) GetPeerReadId() int64 {
 	if x != nil {
 		return x.PeerReadId
+	}
+	return 0
+}
+
+func (x *Dialog) GetUnreadMentions() int32 {
+	if x != nil {
+		return x.UnreadMentions
 	}
 	return 0
 }
@@ -2127,15 +2167,18 @@ type Message struct {
 	Fwd           *Forward               `protobuf:"bytes,9,opt,name=fwd,proto3" json:"fwd,omitempty"`
 	Deleted       bool                   `protobuf:"varint,10,opt,name=deleted,proto3" json:"deleted,omitempty"`
 	RandomId      int64                  `protobuf:"varint,11,opt,name=random_id,json=randomId,proto3" json:"random_id,omitempty"`
-	Author        string                 `protobuf:"bytes,12,opt,name=author,proto3" json:"author,omitempty"`                         // channel posts with signatures: the admin who posted
-	Views         int64                  `protobuf:"varint,13,opt,name=views,proto3" json:"views,omitempty"`                          // channel posts: distinct viewers
-	TtlMs         int64                  `protobuf:"varint,14,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`             // self-destruct timer
-	ExpiresAt     int64                  `protobuf:"varint,15,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"` // Unix ms when the message disappears; 0 while its timer waits for the recipient to read it
-	Service       bool                   `protobuf:"varint,16,opt,name=service,proto3" json:"service,omitempty"`                      // a notice from the server (a timer change), not from a person
-	File          *File                  `protobuf:"bytes,17,opt,name=file,proto3" json:"file,omitempty"`                             // the attachment, if any; text is then its caption
-	Buttons       []*ButtonRow           `protobuf:"bytes,30,rep,name=buttons,proto3" json:"buttons,omitempty"`                       // a bot's inline keyboard, rows top to bottom
-	Entities      []*MessageEntity       `protobuf:"bytes,31,rep,name=entities,proto3" json:"entities,omitempty"`                     // formatting of text (a bot's parse_mode or entities)
-	Call          *CallRecord            `protobuf:"bytes,80,opt,name=call,proto3" json:"call,omitempty"`                             // a call's service message: how it went
+	Author        string                 `protobuf:"bytes,12,opt,name=author,proto3" json:"author,omitempty"`                            // channel posts with signatures: the admin who posted
+	Views         int64                  `protobuf:"varint,13,opt,name=views,proto3" json:"views,omitempty"`                             // channel posts: distinct viewers
+	TtlMs         int64                  `protobuf:"varint,14,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`                // self-destruct timer
+	ExpiresAt     int64                  `protobuf:"varint,15,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`    // Unix ms when the message disappears; 0 while its timer waits for the recipient to read it
+	Service       bool                   `protobuf:"varint,16,opt,name=service,proto3" json:"service,omitempty"`                         // a notice from the server (a timer change), not from a person
+	File          *File                  `protobuf:"bytes,17,opt,name=file,proto3" json:"file,omitempty"`                                // the attachment, if any; text is then its caption
+	Buttons       []*ButtonRow           `protobuf:"bytes,30,rep,name=buttons,proto3" json:"buttons,omitempty"`                          // a bot's inline keyboard, rows top to bottom
+	Entities      []*MessageEntity       `protobuf:"bytes,31,rep,name=entities,proto3" json:"entities,omitempty"`                        // formatting of text (a bot's parse_mode or entities, a person's composer)
+	Reactions     []*Reaction            `protobuf:"bytes,40,rep,name=reactions,proto3" json:"reactions,omitempty"`                      // emoji counts, in the order each was first used
+	Pinned        bool                   `protobuf:"varint,41,opt,name=pinned,proto3" json:"pinned,omitempty"`                           // one of the chat's pinned messages
+	MentionsMe    bool                   `protobuf:"varint,42,opt,name=mentions_me,json=mentionsMe,proto3" json:"mentions_me,omitempty"` // the text names the reader (@username or a text mention)
+	Call          *CallRecord            `protobuf:"bytes,80,opt,name=call,proto3" json:"call,omitempty"`                                // a call's service message: how it went
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2303,11 +2346,430 @@ func (x *Message) GetEntities() []*MessageEntity {
 	return nil
 }
 
+func (x *Message) GetReactions() []*Reaction {
+	if x != nil {
+		return x.Reactions
+	}
+	return nil
+}
+
+func (x *Message) GetPinned() bool {
+	if x != nil {
+		return x.Pinned
+	}
+	return false
+}
+
+func (x *Message) GetMentionsMe() bool {
+	if x != nil {
+		return x.MentionsMe
+	}
+	return false
+}
+
 func (x *Message) GetCall() *CallRecord {
 	if x != nil {
 		return x.Call
 	}
 	return nil
+}
+
+// Reaction is one emoji's count on a message, as the reader sees it.
+type Reaction struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Emoji         string                 `protobuf:"bytes,1,opt,name=emoji,proto3" json:"emoji,omitempty"`
+	Count         int32                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	Chosen        bool                   `protobuf:"varint,3,opt,name=chosen,proto3" json:"chosen,omitempty"`                         // the reader is one of them
+	UserIds       []int64                `protobuf:"varint,4,rep,packed,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"` // who reacted, first first; empty in channels (anonymous counts)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Reaction) Reset() {
+	*x = Reaction{}
+	mi := &file_herald_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reaction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reaction) ProtoMessage() {}
+
+func (x *Reaction) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reaction.ProtoReflect.Descriptor instead.
+func (*Reaction) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *Reaction) GetEmoji() string {
+	if x != nil {
+		return x.Emoji
+	}
+	return ""
+}
+
+func (x *Reaction) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *Reaction) GetChosen() bool {
+	if x != nil {
+		return x.Chosen
+	}
+	return false
+}
+
+func (x *Reaction) GetUserIds() []int64 {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
+// ReactionRequest toggles the caller's emoji on a message (messages.react).
+type ReactionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChatId        int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
+	Id            int64                  `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	Emoji         string                 `protobuf:"bytes,3,opt,name=emoji,proto3" json:"emoji,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReactionRequest) Reset() {
+	*x = ReactionRequest{}
+	mi := &file_herald_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReactionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReactionRequest) ProtoMessage() {}
+
+func (x *ReactionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReactionRequest.ProtoReflect.Descriptor instead.
+func (*ReactionRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ReactionRequest) GetChatId() int64 {
+	if x != nil {
+		return x.ChatId
+	}
+	return 0
+}
+
+func (x *ReactionRequest) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ReactionRequest) GetEmoji() string {
+	if x != nil {
+		return x.Emoji
+	}
+	return ""
+}
+
+// ReactionList is a message's reactions after messages.react.
+type ReactionList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reactions     []*Reaction            `protobuf:"bytes,1,rep,name=reactions,proto3" json:"reactions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReactionList) Reset() {
+	*x = ReactionList{}
+	mi := &file_herald_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReactionList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReactionList) ProtoMessage() {}
+
+func (x *ReactionList) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReactionList.ProtoReflect.Descriptor instead.
+func (*ReactionList) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ReactionList) GetReactions() []*Reaction {
+	if x != nil {
+		return x.Reactions
+	}
+	return nil
+}
+
+// ReactionUpdate is pushed to the members of a chat when a message's
+// reactions change. chosen is set for the member it is pushed to, except
+// in channels, whose pushes are the same for everyone.
+type ReactionUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChatId        int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
+	Id            int64                  `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	Reactions     []*Reaction            `protobuf:"bytes,3,rep,name=reactions,proto3" json:"reactions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReactionUpdate) Reset() {
+	*x = ReactionUpdate{}
+	mi := &file_herald_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReactionUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReactionUpdate) ProtoMessage() {}
+
+func (x *ReactionUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReactionUpdate.ProtoReflect.Descriptor instead.
+func (*ReactionUpdate) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ReactionUpdate) GetChatId() int64 {
+	if x != nil {
+		return x.ChatId
+	}
+	return 0
+}
+
+func (x *ReactionUpdate) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ReactionUpdate) GetReactions() []*Reaction {
+	if x != nil {
+		return x.Reactions
+	}
+	return nil
+}
+
+// PinRequest names a message to pin or unpin (messages.pin, messages.unpin).
+type PinRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChatId        int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
+	Id            int64                  `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PinRequest) Reset() {
+	*x = PinRequest{}
+	mi := &file_herald_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PinRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PinRequest) ProtoMessage() {}
+
+func (x *PinRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PinRequest.ProtoReflect.Descriptor instead.
+func (*PinRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *PinRequest) GetChatId() int64 {
+	if x != nil {
+		return x.ChatId
+	}
+	return 0
+}
+
+func (x *PinRequest) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+// PinListRequest asks for a chat's pinned messages (messages.pins).
+type PinListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          *Peer                  `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PinListRequest) Reset() {
+	*x = PinListRequest{}
+	mi := &file_herald_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PinListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PinListRequest) ProtoMessage() {}
+
+func (x *PinListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PinListRequest.ProtoReflect.Descriptor instead.
+func (*PinListRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *PinListRequest) GetPeer() *Peer {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+// PinUpdate is pushed to the members of a chat when one of its messages
+// is pinned or unpinned.
+type PinUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChatId        int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
+	Id            int64                  `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	Pinned        bool                   `protobuf:"varint,3,opt,name=pinned,proto3" json:"pinned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PinUpdate) Reset() {
+	*x = PinUpdate{}
+	mi := &file_herald_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PinUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PinUpdate) ProtoMessage() {}
+
+func (x *PinUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PinUpdate.ProtoReflect.Descriptor instead.
+func (*PinUpdate) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *PinUpdate) GetChatId() int64 {
+	if x != nil {
+		return x.ChatId
+	}
+	return 0
+}
+
+func (x *PinUpdate) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *PinUpdate) GetPinned() bool {
+	if x != nil {
+		return x.Pinned
+	}
+	return false
 }
 
 // CallRecord is what an ended call leaves in its chat (Message.call):
@@ -2323,7 +2785,7 @@ type CallRecord struct {
 
 func (x *CallRecord) Reset() {
 	*x = CallRecord{}
-	mi := &file_herald_proto_msgTypes[34]
+	mi := &file_herald_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2335,7 +2797,7 @@ func (x *CallRecord) String() string {
 func (*CallRecord) ProtoMessage() {}
 
 func (x *CallRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[34]
+	mi := &file_herald_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2348,7 +2810,7 @@ func (x *CallRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallRecord.ProtoReflect.Descriptor instead.
 func (*CallRecord) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{34}
+	return file_herald_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CallRecord) GetVideo() bool {
@@ -2388,7 +2850,7 @@ type MessageEntity struct {
 
 func (x *MessageEntity) Reset() {
 	*x = MessageEntity{}
-	mi := &file_herald_proto_msgTypes[35]
+	mi := &file_herald_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2400,7 +2862,7 @@ func (x *MessageEntity) String() string {
 func (*MessageEntity) ProtoMessage() {}
 
 func (x *MessageEntity) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[35]
+	mi := &file_herald_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2413,7 +2875,7 @@ func (x *MessageEntity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageEntity.ProtoReflect.Descriptor instead.
 func (*MessageEntity) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{35}
+	return file_herald_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *MessageEntity) GetType() string {
@@ -2478,7 +2940,7 @@ type File struct {
 
 func (x *File) Reset() {
 	*x = File{}
-	mi := &file_herald_proto_msgTypes[36]
+	mi := &file_herald_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2490,7 +2952,7 @@ func (x *File) String() string {
 func (*File) ProtoMessage() {}
 
 func (x *File) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[36]
+	mi := &file_herald_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2503,7 +2965,7 @@ func (x *File) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use File.ProtoReflect.Descriptor instead.
 func (*File) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{36}
+	return file_herald_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *File) GetId() string {
@@ -2585,7 +3047,7 @@ type FileRequest struct {
 
 func (x *FileRequest) Reset() {
 	*x = FileRequest{}
-	mi := &file_herald_proto_msgTypes[37]
+	mi := &file_herald_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2597,7 +3059,7 @@ func (x *FileRequest) String() string {
 func (*FileRequest) ProtoMessage() {}
 
 func (x *FileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[37]
+	mi := &file_herald_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2610,7 +3072,7 @@ func (x *FileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileRequest.ProtoReflect.Descriptor instead.
 func (*FileRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{37}
+	return file_herald_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *FileRequest) GetId() string {
@@ -2630,7 +3092,7 @@ type FileLinkRequest struct {
 
 func (x *FileLinkRequest) Reset() {
 	*x = FileLinkRequest{}
-	mi := &file_herald_proto_msgTypes[38]
+	mi := &file_herald_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2642,7 +3104,7 @@ func (x *FileLinkRequest) String() string {
 func (*FileLinkRequest) ProtoMessage() {}
 
 func (x *FileLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[38]
+	mi := &file_herald_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2655,7 +3117,7 @@ func (x *FileLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileLinkRequest.ProtoReflect.Descriptor instead.
 func (*FileLinkRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{38}
+	return file_herald_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *FileLinkRequest) GetId() string {
@@ -2684,7 +3146,7 @@ type FileLink struct {
 
 func (x *FileLink) Reset() {
 	*x = FileLink{}
-	mi := &file_herald_proto_msgTypes[39]
+	mi := &file_herald_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2696,7 +3158,7 @@ func (x *FileLink) String() string {
 func (*FileLink) ProtoMessage() {}
 
 func (x *FileLink) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[39]
+	mi := &file_herald_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2709,7 +3171,7 @@ func (x *FileLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileLink.ProtoReflect.Descriptor instead.
 func (*FileLink) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{39}
+	return file_herald_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *FileLink) GetUrl() string {
@@ -2739,7 +3201,7 @@ type Forward struct {
 
 func (x *Forward) Reset() {
 	*x = Forward{}
-	mi := &file_herald_proto_msgTypes[40]
+	mi := &file_herald_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2751,7 +3213,7 @@ func (x *Forward) String() string {
 func (*Forward) ProtoMessage() {}
 
 func (x *Forward) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[40]
+	mi := &file_herald_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2764,7 +3226,7 @@ func (x *Forward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Forward.ProtoReflect.Descriptor instead.
 func (*Forward) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{40}
+	return file_herald_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Forward) GetFromId() int64 {
@@ -2810,13 +3272,14 @@ type SendRequest struct {
 	RandomId      int64                  `protobuf:"varint,4,opt,name=random_id,json=randomId,proto3" json:"random_id,omitempty"` // idempotency key: a retry with the same value is stored once
 	TtlMs         int64                  `protobuf:"varint,5,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`          // self-destruct timer, 1 s to 7 days; in direct chats it starts when the recipient reads
 	FileId        string                 `protobuf:"bytes,6,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`        // an uploaded file to attach; text is then an optional caption of up to 1,024 characters
+	Entities      []*MessageEntity       `protobuf:"bytes,40,rep,name=entities,proto3" json:"entities,omitempty"`                 // formatting of text: bold, italic, underline, strikethrough, spoiler, code, pre, text_link, blockquote
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_herald_proto_msgTypes[41]
+	mi := &file_herald_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2828,7 +3291,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[41]
+	mi := &file_herald_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2841,7 +3304,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{41}
+	return file_herald_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SendRequest) GetPeer() *Peer {
@@ -2886,6 +3349,13 @@ func (x *SendRequest) GetFileId() string {
 	return ""
 }
 
+func (x *SendRequest) GetEntities() []*MessageEntity {
+	if x != nil {
+		return x.Entities
+	}
+	return nil
+}
+
 type SetTTLRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Peer          *Peer                  `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
@@ -2896,7 +3366,7 @@ type SetTTLRequest struct {
 
 func (x *SetTTLRequest) Reset() {
 	*x = SetTTLRequest{}
-	mi := &file_herald_proto_msgTypes[42]
+	mi := &file_herald_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2908,7 +3378,7 @@ func (x *SetTTLRequest) String() string {
 func (*SetTTLRequest) ProtoMessage() {}
 
 func (x *SetTTLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[42]
+	mi := &file_herald_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2921,7 +3391,7 @@ func (x *SetTTLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTTLRequest.ProtoReflect.Descriptor instead.
 func (*SetTTLRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{42}
+	return file_herald_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SetTTLRequest) GetPeer() *Peer {
@@ -2944,13 +3414,14 @@ type ForwardRequest struct {
 	Ids           []int64                `protobuf:"varint,2,rep,packed,name=ids,proto3" json:"ids,omitempty"`
 	To            *Peer                  `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
 	RandomId      int64                  `protobuf:"varint,4,opt,name=random_id,json=randomId,proto3" json:"random_id,omitempty"`
+	HideAuthor    bool                   `protobuf:"varint,40,opt,name=hide_author,json=hideAuthor,proto3" json:"hide_author,omitempty"` // send copies that do not name where they came from
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ForwardRequest) Reset() {
 	*x = ForwardRequest{}
-	mi := &file_herald_proto_msgTypes[43]
+	mi := &file_herald_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2962,7 +3433,7 @@ func (x *ForwardRequest) String() string {
 func (*ForwardRequest) ProtoMessage() {}
 
 func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[43]
+	mi := &file_herald_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2975,7 +3446,7 @@ func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
 func (*ForwardRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{43}
+	return file_herald_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ForwardRequest) GetFromChatId() int64 {
@@ -3006,6 +3477,13 @@ func (x *ForwardRequest) GetRandomId() int64 {
 	return 0
 }
 
+func (x *ForwardRequest) GetHideAuthor() bool {
+	if x != nil {
+		return x.HideAuthor
+	}
+	return false
+}
+
 type MessageList struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Messages      []*Message             `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
@@ -3015,7 +3493,7 @@ type MessageList struct {
 
 func (x *MessageList) Reset() {
 	*x = MessageList{}
-	mi := &file_herald_proto_msgTypes[44]
+	mi := &file_herald_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3027,7 +3505,7 @@ func (x *MessageList) String() string {
 func (*MessageList) ProtoMessage() {}
 
 func (x *MessageList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[44]
+	mi := &file_herald_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3040,7 +3518,7 @@ func (x *MessageList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageList.ProtoReflect.Descriptor instead.
 func (*MessageList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{44}
+	return file_herald_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *MessageList) GetMessages() []*Message {
@@ -3061,7 +3539,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_herald_proto_msgTypes[45]
+	mi := &file_herald_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3073,7 +3551,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[45]
+	mi := &file_herald_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3086,7 +3564,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{45}
+	return file_herald_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *HistoryRequest) GetPeer() *Peer {
@@ -3115,13 +3593,14 @@ type EditRequest struct {
 	ChatId        int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
 	Id            int64                  `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
 	Text          string                 `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	Entities      []*MessageEntity       `protobuf:"bytes,40,rep,name=entities,proto3" json:"entities,omitempty"` // the new text's formatting
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EditRequest) Reset() {
 	*x = EditRequest{}
-	mi := &file_herald_proto_msgTypes[46]
+	mi := &file_herald_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3133,7 +3612,7 @@ func (x *EditRequest) String() string {
 func (*EditRequest) ProtoMessage() {}
 
 func (x *EditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[46]
+	mi := &file_herald_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3146,7 +3625,7 @@ func (x *EditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditRequest.ProtoReflect.Descriptor instead.
 func (*EditRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{46}
+	return file_herald_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *EditRequest) GetChatId() int64 {
@@ -3170,6 +3649,13 @@ func (x *EditRequest) GetText() string {
 	return ""
 }
 
+func (x *EditRequest) GetEntities() []*MessageEntity {
+	if x != nil {
+		return x.Entities
+	}
+	return nil
+}
+
 type DeleteRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ChatId        int64                  `protobuf:"varint,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
@@ -3181,7 +3667,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_herald_proto_msgTypes[47]
+	mi := &file_herald_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3193,7 +3679,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[47]
+	mi := &file_herald_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3206,7 +3692,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{47}
+	return file_herald_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *DeleteRequest) GetChatId() int64 {
@@ -3240,7 +3726,7 @@ type ClearRequest struct {
 
 func (x *ClearRequest) Reset() {
 	*x = ClearRequest{}
-	mi := &file_herald_proto_msgTypes[48]
+	mi := &file_herald_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3252,7 +3738,7 @@ func (x *ClearRequest) String() string {
 func (*ClearRequest) ProtoMessage() {}
 
 func (x *ClearRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[48]
+	mi := &file_herald_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3265,7 +3751,7 @@ func (x *ClearRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearRequest.ProtoReflect.Descriptor instead.
 func (*ClearRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{48}
+	return file_herald_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ClearRequest) GetPeer() *Peer {
@@ -3291,7 +3777,7 @@ type ClearResult struct {
 
 func (x *ClearResult) Reset() {
 	*x = ClearResult{}
-	mi := &file_herald_proto_msgTypes[49]
+	mi := &file_herald_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3303,7 +3789,7 @@ func (x *ClearResult) String() string {
 func (*ClearResult) ProtoMessage() {}
 
 func (x *ClearResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[49]
+	mi := &file_herald_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3316,7 +3802,7 @@ func (x *ClearResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearResult.ProtoReflect.Descriptor instead.
 func (*ClearResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{49}
+	return file_herald_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ClearResult) GetDeleted() int32 {
@@ -3336,7 +3822,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_herald_proto_msgTypes[50]
+	mi := &file_herald_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3348,7 +3834,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[50]
+	mi := &file_herald_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3361,7 +3847,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{50}
+	return file_herald_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ReadRequest) GetPeer() *Peer {
@@ -3388,7 +3874,7 @@ type ReadResult struct {
 
 func (x *ReadResult) Reset() {
 	*x = ReadResult{}
-	mi := &file_herald_proto_msgTypes[51]
+	mi := &file_herald_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3400,7 +3886,7 @@ func (x *ReadResult) String() string {
 func (*ReadResult) ProtoMessage() {}
 
 func (x *ReadResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[51]
+	mi := &file_herald_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3413,7 +3899,7 @@ func (x *ReadResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResult.ProtoReflect.Descriptor instead.
 func (*ReadResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{51}
+	return file_herald_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ReadResult) GetChatId() int64 {
@@ -3439,7 +3925,7 @@ type TypingRequest struct {
 
 func (x *TypingRequest) Reset() {
 	*x = TypingRequest{}
-	mi := &file_herald_proto_msgTypes[52]
+	mi := &file_herald_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3451,7 +3937,7 @@ func (x *TypingRequest) String() string {
 func (*TypingRequest) ProtoMessage() {}
 
 func (x *TypingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[52]
+	mi := &file_herald_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3464,7 +3950,7 @@ func (x *TypingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypingRequest.ProtoReflect.Descriptor instead.
 func (*TypingRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{52}
+	return file_herald_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *TypingRequest) GetChatId() int64 {
@@ -3483,7 +3969,7 @@ type State struct {
 
 func (x *State) Reset() {
 	*x = State{}
-	mi := &file_herald_proto_msgTypes[53]
+	mi := &file_herald_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3495,7 +3981,7 @@ func (x *State) String() string {
 func (*State) ProtoMessage() {}
 
 func (x *State) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[53]
+	mi := &file_herald_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3508,7 +3994,7 @@ func (x *State) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use State.ProtoReflect.Descriptor instead.
 func (*State) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{53}
+	return file_herald_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *State) GetPts() int64 {
@@ -3528,7 +4014,7 @@ type DifferenceRequest struct {
 
 func (x *DifferenceRequest) Reset() {
 	*x = DifferenceRequest{}
-	mi := &file_herald_proto_msgTypes[54]
+	mi := &file_herald_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3540,7 +4026,7 @@ func (x *DifferenceRequest) String() string {
 func (*DifferenceRequest) ProtoMessage() {}
 
 func (x *DifferenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[54]
+	mi := &file_herald_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3553,7 +4039,7 @@ func (x *DifferenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DifferenceRequest.ProtoReflect.Descriptor instead.
 func (*DifferenceRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{54}
+	return file_herald_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *DifferenceRequest) GetPts() int64 {
@@ -3582,7 +4068,7 @@ type Difference struct {
 
 func (x *Difference) Reset() {
 	*x = Difference{}
-	mi := &file_herald_proto_msgTypes[55]
+	mi := &file_herald_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3594,7 +4080,7 @@ func (x *Difference) String() string {
 func (*Difference) ProtoMessage() {}
 
 func (x *Difference) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[55]
+	mi := &file_herald_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3607,7 +4093,7 @@ func (x *Difference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Difference.ProtoReflect.Descriptor instead.
 func (*Difference) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{55}
+	return file_herald_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *Difference) GetUpdates() []*Update {
@@ -3664,7 +4150,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_herald_proto_msgTypes[56]
+	mi := &file_herald_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3676,7 +4162,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[56]
+	mi := &file_herald_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3689,7 +4175,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{56}
+	return file_herald_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *Update) GetPts() int64 {
@@ -3854,7 +4340,7 @@ type DeleteMessages struct {
 
 func (x *DeleteMessages) Reset() {
 	*x = DeleteMessages{}
-	mi := &file_herald_proto_msgTypes[57]
+	mi := &file_herald_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3866,7 +4352,7 @@ func (x *DeleteMessages) String() string {
 func (*DeleteMessages) ProtoMessage() {}
 
 func (x *DeleteMessages) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[57]
+	mi := &file_herald_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3879,7 +4365,7 @@ func (x *DeleteMessages) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMessages.ProtoReflect.Descriptor instead.
 func (*DeleteMessages) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{57}
+	return file_herald_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *DeleteMessages) GetChatId() int64 {
@@ -3907,7 +4393,7 @@ type ReadHistory struct {
 
 func (x *ReadHistory) Reset() {
 	*x = ReadHistory{}
-	mi := &file_herald_proto_msgTypes[58]
+	mi := &file_herald_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3919,7 +4405,7 @@ func (x *ReadHistory) String() string {
 func (*ReadHistory) ProtoMessage() {}
 
 func (x *ReadHistory) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[58]
+	mi := &file_herald_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3932,7 +4418,7 @@ func (x *ReadHistory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadHistory.ProtoReflect.Descriptor instead.
 func (*ReadHistory) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{58}
+	return file_herald_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ReadHistory) GetChatId() int64 {
@@ -3971,7 +4457,7 @@ type ChatMembership struct {
 
 func (x *ChatMembership) Reset() {
 	*x = ChatMembership{}
-	mi := &file_herald_proto_msgTypes[59]
+	mi := &file_herald_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3983,7 +4469,7 @@ func (x *ChatMembership) String() string {
 func (*ChatMembership) ProtoMessage() {}
 
 func (x *ChatMembership) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[59]
+	mi := &file_herald_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3996,7 +4482,7 @@ func (x *ChatMembership) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMembership.ProtoReflect.Descriptor instead.
 func (*ChatMembership) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{59}
+	return file_herald_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ChatMembership) GetChatId() int64 {
@@ -4047,7 +4533,7 @@ type Typing struct {
 
 func (x *Typing) Reset() {
 	*x = Typing{}
-	mi := &file_herald_proto_msgTypes[60]
+	mi := &file_herald_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4059,7 +4545,7 @@ func (x *Typing) String() string {
 func (*Typing) ProtoMessage() {}
 
 func (x *Typing) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[60]
+	mi := &file_herald_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4072,7 +4558,7 @@ func (x *Typing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Typing.ProtoReflect.Descriptor instead.
 func (*Typing) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{60}
+	return file_herald_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *Typing) GetChatId() int64 {
@@ -4108,7 +4594,7 @@ type StartCallRequest struct {
 
 func (x *StartCallRequest) Reset() {
 	*x = StartCallRequest{}
-	mi := &file_herald_proto_msgTypes[61]
+	mi := &file_herald_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4120,7 +4606,7 @@ func (x *StartCallRequest) String() string {
 func (*StartCallRequest) ProtoMessage() {}
 
 func (x *StartCallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[61]
+	mi := &file_herald_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4133,7 +4619,7 @@ func (x *StartCallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartCallRequest.ProtoReflect.Descriptor instead.
 func (*StartCallRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{61}
+	return file_herald_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *StartCallRequest) GetPeer() *Peer {
@@ -4170,7 +4656,7 @@ type CallInfo struct {
 
 func (x *CallInfo) Reset() {
 	*x = CallInfo{}
-	mi := &file_herald_proto_msgTypes[62]
+	mi := &file_herald_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4182,7 +4668,7 @@ func (x *CallInfo) String() string {
 func (*CallInfo) ProtoMessage() {}
 
 func (x *CallInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[62]
+	mi := &file_herald_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4195,7 +4681,7 @@ func (x *CallInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallInfo.ProtoReflect.Descriptor instead.
 func (*CallInfo) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{62}
+	return file_herald_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *CallInfo) GetCallId() string {
@@ -4237,7 +4723,7 @@ type AnswerCallRequest struct {
 
 func (x *AnswerCallRequest) Reset() {
 	*x = AnswerCallRequest{}
-	mi := &file_herald_proto_msgTypes[63]
+	mi := &file_herald_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4249,7 +4735,7 @@ func (x *AnswerCallRequest) String() string {
 func (*AnswerCallRequest) ProtoMessage() {}
 
 func (x *AnswerCallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[63]
+	mi := &file_herald_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4262,7 +4748,7 @@ func (x *AnswerCallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnswerCallRequest.ProtoReflect.Descriptor instead.
 func (*AnswerCallRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{63}
+	return file_herald_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *AnswerCallRequest) GetCallId() string {
@@ -4289,7 +4775,7 @@ type CallRequest struct {
 
 func (x *CallRequest) Reset() {
 	*x = CallRequest{}
-	mi := &file_herald_proto_msgTypes[64]
+	mi := &file_herald_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4301,7 +4787,7 @@ func (x *CallRequest) String() string {
 func (*CallRequest) ProtoMessage() {}
 
 func (x *CallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[64]
+	mi := &file_herald_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4314,7 +4800,7 @@ func (x *CallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallRequest.ProtoReflect.Descriptor instead.
 func (*CallRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{64}
+	return file_herald_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *CallRequest) GetCallId() string {
@@ -4335,7 +4821,7 @@ type CallCandidateRequest struct {
 
 func (x *CallCandidateRequest) Reset() {
 	*x = CallCandidateRequest{}
-	mi := &file_herald_proto_msgTypes[65]
+	mi := &file_herald_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4347,7 +4833,7 @@ func (x *CallCandidateRequest) String() string {
 func (*CallCandidateRequest) ProtoMessage() {}
 
 func (x *CallCandidateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[65]
+	mi := &file_herald_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4360,7 +4846,7 @@ func (x *CallCandidateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallCandidateRequest.ProtoReflect.Descriptor instead.
 func (*CallCandidateRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{65}
+	return file_herald_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *CallCandidateRequest) GetCallId() string {
@@ -4388,7 +4874,7 @@ type IceServerList struct {
 
 func (x *IceServerList) Reset() {
 	*x = IceServerList{}
-	mi := &file_herald_proto_msgTypes[66]
+	mi := &file_herald_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4400,7 +4886,7 @@ func (x *IceServerList) String() string {
 func (*IceServerList) ProtoMessage() {}
 
 func (x *IceServerList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[66]
+	mi := &file_herald_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4413,7 +4899,7 @@ func (x *IceServerList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IceServerList.ProtoReflect.Descriptor instead.
 func (*IceServerList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{66}
+	return file_herald_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *IceServerList) GetServers() []*IceServer {
@@ -4435,7 +4921,7 @@ type IceServer struct {
 
 func (x *IceServer) Reset() {
 	*x = IceServer{}
-	mi := &file_herald_proto_msgTypes[67]
+	mi := &file_herald_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4447,7 +4933,7 @@ func (x *IceServer) String() string {
 func (*IceServer) ProtoMessage() {}
 
 func (x *IceServer) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[67]
+	mi := &file_herald_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4460,7 +4946,7 @@ func (x *IceServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IceServer.ProtoReflect.Descriptor instead.
 func (*IceServer) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{67}
+	return file_herald_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *IceServer) GetUrls() []string {
@@ -4510,7 +4996,7 @@ type CallEvent struct {
 
 func (x *CallEvent) Reset() {
 	*x = CallEvent{}
-	mi := &file_herald_proto_msgTypes[68]
+	mi := &file_herald_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4522,7 +5008,7 @@ func (x *CallEvent) String() string {
 func (*CallEvent) ProtoMessage() {}
 
 func (x *CallEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[68]
+	mi := &file_herald_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4535,7 +5021,7 @@ func (x *CallEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallEvent.ProtoReflect.Descriptor instead.
 func (*CallEvent) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{68}
+	return file_herald_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *CallEvent) GetCallId() string {
@@ -4629,7 +5115,7 @@ type CatchUp struct {
 
 func (x *CatchUp) Reset() {
 	*x = CatchUp{}
-	mi := &file_herald_proto_msgTypes[69]
+	mi := &file_herald_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4641,7 +5127,7 @@ func (x *CatchUp) String() string {
 func (*CatchUp) ProtoMessage() {}
 
 func (x *CatchUp) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[69]
+	mi := &file_herald_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4654,7 +5140,7 @@ func (x *CatchUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatchUp.ProtoReflect.Descriptor instead.
 func (*CatchUp) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{69}
+	return file_herald_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *CatchUp) GetReason() string {
@@ -4666,14 +5152,15 @@ func (x *CatchUp) GetReason() string {
 
 type ServerInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rules         string                 `protobuf:"bytes,1,opt,name=rules,proto3" json:"rules,omitempty"` // the operator's rules, shown at signup and in takedown notices
+	Rules         string                 `protobuf:"bytes,1,opt,name=rules,proto3" json:"rules,omitempty"`          // the operator's rules, shown at signup and in takedown notices
+	Reactions     []string               `protobuf:"bytes,40,rep,name=reactions,proto3" json:"reactions,omitempty"` // the emoji members may react with
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ServerInfo) Reset() {
 	*x = ServerInfo{}
-	mi := &file_herald_proto_msgTypes[70]
+	mi := &file_herald_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4685,7 +5172,7 @@ func (x *ServerInfo) String() string {
 func (*ServerInfo) ProtoMessage() {}
 
 func (x *ServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[70]
+	mi := &file_herald_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4698,7 +5185,7 @@ func (x *ServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
 func (*ServerInfo) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{70}
+	return file_herald_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ServerInfo) GetRules() string {
@@ -4706,6 +5193,13 @@ func (x *ServerInfo) GetRules() string {
 		return x.Rules
 	}
 	return ""
+}
+
+func (x *ServerInfo) GetReactions() []string {
+	if x != nil {
+		return x.Reactions
+	}
+	return nil
 }
 
 type BlockRequest struct {
@@ -4718,7 +5212,7 @@ type BlockRequest struct {
 
 func (x *BlockRequest) Reset() {
 	*x = BlockRequest{}
-	mi := &file_herald_proto_msgTypes[71]
+	mi := &file_herald_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4730,7 +5224,7 @@ func (x *BlockRequest) String() string {
 func (*BlockRequest) ProtoMessage() {}
 
 func (x *BlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[71]
+	mi := &file_herald_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4743,7 +5237,7 @@ func (x *BlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockRequest.ProtoReflect.Descriptor instead.
 func (*BlockRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{71}
+	return file_herald_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *BlockRequest) GetUsername() string {
@@ -4775,7 +5269,7 @@ type ReportRequest struct {
 
 func (x *ReportRequest) Reset() {
 	*x = ReportRequest{}
-	mi := &file_herald_proto_msgTypes[72]
+	mi := &file_herald_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4787,7 +5281,7 @@ func (x *ReportRequest) String() string {
 func (*ReportRequest) ProtoMessage() {}
 
 func (x *ReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[72]
+	mi := &file_herald_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4800,7 +5294,7 @@ func (x *ReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
 func (*ReportRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{72}
+	return file_herald_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ReportRequest) GetUsername() string {
@@ -4873,7 +5367,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_herald_proto_msgTypes[73]
+	mi := &file_herald_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4885,7 +5379,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[73]
+	mi := &file_herald_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4898,7 +5392,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{73}
+	return file_herald_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *Report) GetId() int64 {
@@ -5001,7 +5495,7 @@ type ReportList struct {
 
 func (x *ReportList) Reset() {
 	*x = ReportList{}
-	mi := &file_herald_proto_msgTypes[74]
+	mi := &file_herald_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5013,7 +5507,7 @@ func (x *ReportList) String() string {
 func (*ReportList) ProtoMessage() {}
 
 func (x *ReportList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[74]
+	mi := &file_herald_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5026,7 +5520,7 @@ func (x *ReportList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportList.ProtoReflect.Descriptor instead.
 func (*ReportList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{74}
+	return file_herald_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ReportList) GetReports() []*Report {
@@ -5046,7 +5540,7 @@ type ReportsRequest struct {
 
 func (x *ReportsRequest) Reset() {
 	*x = ReportsRequest{}
-	mi := &file_herald_proto_msgTypes[75]
+	mi := &file_herald_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5058,7 +5552,7 @@ func (x *ReportsRequest) String() string {
 func (*ReportsRequest) ProtoMessage() {}
 
 func (x *ReportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[75]
+	mi := &file_herald_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5071,7 +5565,7 @@ func (x *ReportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportsRequest.ProtoReflect.Descriptor instead.
 func (*ReportsRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{75}
+	return file_herald_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ReportsRequest) GetStatus() string {
@@ -5097,7 +5591,7 @@ type ShowReportRequest struct {
 
 func (x *ShowReportRequest) Reset() {
 	*x = ShowReportRequest{}
-	mi := &file_herald_proto_msgTypes[76]
+	mi := &file_herald_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5109,7 +5603,7 @@ func (x *ShowReportRequest) String() string {
 func (*ShowReportRequest) ProtoMessage() {}
 
 func (x *ShowReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[76]
+	mi := &file_herald_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5122,7 +5616,7 @@ func (x *ShowReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowReportRequest.ProtoReflect.Descriptor instead.
 func (*ShowReportRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{76}
+	return file_herald_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ShowReportRequest) GetId() int64 {
@@ -5146,7 +5640,7 @@ type ReportView struct {
 
 func (x *ReportView) Reset() {
 	*x = ReportView{}
-	mi := &file_herald_proto_msgTypes[77]
+	mi := &file_herald_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5158,7 +5652,7 @@ func (x *ReportView) String() string {
 func (*ReportView) ProtoMessage() {}
 
 func (x *ReportView) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[77]
+	mi := &file_herald_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5171,7 +5665,7 @@ func (x *ReportView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportView.ProtoReflect.Descriptor instead.
 func (*ReportView) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{77}
+	return file_herald_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ReportView) GetReport() *Report {
@@ -5215,7 +5709,7 @@ type AdminRequest struct {
 
 func (x *AdminRequest) Reset() {
 	*x = AdminRequest{}
-	mi := &file_herald_proto_msgTypes[78]
+	mi := &file_herald_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5227,7 +5721,7 @@ func (x *AdminRequest) String() string {
 func (*AdminRequest) ProtoMessage() {}
 
 func (x *AdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[78]
+	mi := &file_herald_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5240,7 +5734,7 @@ func (x *AdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminRequest.ProtoReflect.Descriptor instead.
 func (*AdminRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{78}
+	return file_herald_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *AdminRequest) GetTarget() string {
@@ -5292,7 +5786,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_herald_proto_msgTypes[79]
+	mi := &file_herald_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5304,7 +5798,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[79]
+	mi := &file_herald_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5317,7 +5811,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{79}
+	return file_herald_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *AuditEntry) GetId() int64 {
@@ -5371,7 +5865,7 @@ type AuditList struct {
 
 func (x *AuditList) Reset() {
 	*x = AuditList{}
-	mi := &file_herald_proto_msgTypes[80]
+	mi := &file_herald_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5383,7 +5877,7 @@ func (x *AuditList) String() string {
 func (*AuditList) ProtoMessage() {}
 
 func (x *AuditList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[80]
+	mi := &file_herald_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5396,7 +5890,7 @@ func (x *AuditList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditList.ProtoReflect.Descriptor instead.
 func (*AuditList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{80}
+	return file_herald_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *AuditList) GetEntries() []*AuditEntry {
@@ -5420,7 +5914,7 @@ type InlineButton struct {
 
 func (x *InlineButton) Reset() {
 	*x = InlineButton{}
-	mi := &file_herald_proto_msgTypes[81]
+	mi := &file_herald_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5432,7 +5926,7 @@ func (x *InlineButton) String() string {
 func (*InlineButton) ProtoMessage() {}
 
 func (x *InlineButton) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[81]
+	mi := &file_herald_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5445,7 +5939,7 @@ func (x *InlineButton) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InlineButton.ProtoReflect.Descriptor instead.
 func (*InlineButton) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{81}
+	return file_herald_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *InlineButton) GetText() string {
@@ -5478,7 +5972,7 @@ type ButtonRow struct {
 
 func (x *ButtonRow) Reset() {
 	*x = ButtonRow{}
-	mi := &file_herald_proto_msgTypes[82]
+	mi := &file_herald_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5490,7 +5984,7 @@ func (x *ButtonRow) String() string {
 func (*ButtonRow) ProtoMessage() {}
 
 func (x *ButtonRow) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[82]
+	mi := &file_herald_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5503,7 +5997,7 @@ func (x *ButtonRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ButtonRow.ProtoReflect.Descriptor instead.
 func (*ButtonRow) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{82}
+	return file_herald_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *ButtonRow) GetButtons() []*InlineButton {
@@ -5523,7 +6017,7 @@ type CreateBotRequest struct {
 
 func (x *CreateBotRequest) Reset() {
 	*x = CreateBotRequest{}
-	mi := &file_herald_proto_msgTypes[83]
+	mi := &file_herald_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5535,7 +6029,7 @@ func (x *CreateBotRequest) String() string {
 func (*CreateBotRequest) ProtoMessage() {}
 
 func (x *CreateBotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[83]
+	mi := &file_herald_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5548,7 +6042,7 @@ func (x *CreateBotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBotRequest.ProtoReflect.Descriptor instead.
 func (*CreateBotRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{83}
+	return file_herald_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *CreateBotRequest) GetUsername() string {
@@ -5574,7 +6068,7 @@ type BotRequest struct {
 
 func (x *BotRequest) Reset() {
 	*x = BotRequest{}
-	mi := &file_herald_proto_msgTypes[84]
+	mi := &file_herald_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5586,7 +6080,7 @@ func (x *BotRequest) String() string {
 func (*BotRequest) ProtoMessage() {}
 
 func (x *BotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[84]
+	mi := &file_herald_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5599,7 +6093,7 @@ func (x *BotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BotRequest.ProtoReflect.Descriptor instead.
 func (*BotRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{84}
+	return file_herald_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *BotRequest) GetUsername() string {
@@ -5619,7 +6113,7 @@ type SetBotRequest struct {
 
 func (x *SetBotRequest) Reset() {
 	*x = SetBotRequest{}
-	mi := &file_herald_proto_msgTypes[85]
+	mi := &file_herald_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5631,7 +6125,7 @@ func (x *SetBotRequest) String() string {
 func (*SetBotRequest) ProtoMessage() {}
 
 func (x *SetBotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[85]
+	mi := &file_herald_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5644,7 +6138,7 @@ func (x *SetBotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBotRequest.ProtoReflect.Descriptor instead.
 func (*SetBotRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{85}
+	return file_herald_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *SetBotRequest) GetUsername() string {
@@ -5674,7 +6168,7 @@ type Bot struct {
 
 func (x *Bot) Reset() {
 	*x = Bot{}
-	mi := &file_herald_proto_msgTypes[86]
+	mi := &file_herald_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5686,7 +6180,7 @@ func (x *Bot) String() string {
 func (*Bot) ProtoMessage() {}
 
 func (x *Bot) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[86]
+	mi := &file_herald_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5699,7 +6193,7 @@ func (x *Bot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bot.ProtoReflect.Descriptor instead.
 func (*Bot) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{86}
+	return file_herald_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *Bot) GetUser() *User {
@@ -5746,7 +6240,7 @@ type BotList struct {
 
 func (x *BotList) Reset() {
 	*x = BotList{}
-	mi := &file_herald_proto_msgTypes[87]
+	mi := &file_herald_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5758,7 +6252,7 @@ func (x *BotList) String() string {
 func (*BotList) ProtoMessage() {}
 
 func (x *BotList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[87]
+	mi := &file_herald_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5771,7 +6265,7 @@ func (x *BotList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BotList.ProtoReflect.Descriptor instead.
 func (*BotList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{87}
+	return file_herald_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *BotList) GetBots() []*Bot {
@@ -5792,7 +6286,7 @@ type PressRequest struct {
 
 func (x *PressRequest) Reset() {
 	*x = PressRequest{}
-	mi := &file_herald_proto_msgTypes[88]
+	mi := &file_herald_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5804,7 +6298,7 @@ func (x *PressRequest) String() string {
 func (*PressRequest) ProtoMessage() {}
 
 func (x *PressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[88]
+	mi := &file_herald_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5817,7 +6311,7 @@ func (x *PressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PressRequest.ProtoReflect.Descriptor instead.
 func (*PressRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{88}
+	return file_herald_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *PressRequest) GetChatId() int64 {
@@ -5850,7 +6344,7 @@ type PressResult struct {
 
 func (x *PressResult) Reset() {
 	*x = PressResult{}
-	mi := &file_herald_proto_msgTypes[89]
+	mi := &file_herald_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5862,7 +6356,7 @@ func (x *PressResult) String() string {
 func (*PressResult) ProtoMessage() {}
 
 func (x *PressResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[89]
+	mi := &file_herald_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5875,7 +6369,7 @@ func (x *PressResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PressResult.ProtoReflect.Descriptor instead.
 func (*PressResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{89}
+	return file_herald_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *PressResult) GetQueryId() int64 {
@@ -5903,7 +6397,7 @@ type CallbackAnswer struct {
 
 func (x *CallbackAnswer) Reset() {
 	*x = CallbackAnswer{}
-	mi := &file_herald_proto_msgTypes[90]
+	mi := &file_herald_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5915,7 +6409,7 @@ func (x *CallbackAnswer) String() string {
 func (*CallbackAnswer) ProtoMessage() {}
 
 func (x *CallbackAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[90]
+	mi := &file_herald_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5928,7 +6422,7 @@ func (x *CallbackAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackAnswer.ProtoReflect.Descriptor instead.
 func (*CallbackAnswer) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{90}
+	return file_herald_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *CallbackAnswer) GetQueryId() int64 {
@@ -5997,7 +6491,7 @@ type PreKey struct {
 
 func (x *PreKey) Reset() {
 	*x = PreKey{}
-	mi := &file_herald_proto_msgTypes[91]
+	mi := &file_herald_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6009,7 +6503,7 @@ func (x *PreKey) String() string {
 func (*PreKey) ProtoMessage() {}
 
 func (x *PreKey) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[91]
+	mi := &file_herald_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6022,7 +6516,7 @@ func (x *PreKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreKey.ProtoReflect.Descriptor instead.
 func (*PreKey) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{91}
+	return file_herald_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *PreKey) GetId() uint32 {
@@ -6051,7 +6545,7 @@ type SignedPreKey struct {
 
 func (x *SignedPreKey) Reset() {
 	*x = SignedPreKey{}
-	mi := &file_herald_proto_msgTypes[92]
+	mi := &file_herald_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6063,7 +6557,7 @@ func (x *SignedPreKey) String() string {
 func (*SignedPreKey) ProtoMessage() {}
 
 func (x *SignedPreKey) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[92]
+	mi := &file_herald_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6076,7 +6570,7 @@ func (x *SignedPreKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedPreKey.ProtoReflect.Descriptor instead.
 func (*SignedPreKey) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{92}
+	return file_herald_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *SignedPreKey) GetId() uint32 {
@@ -6122,7 +6616,7 @@ type PublishKeysRequest struct {
 
 func (x *PublishKeysRequest) Reset() {
 	*x = PublishKeysRequest{}
-	mi := &file_herald_proto_msgTypes[93]
+	mi := &file_herald_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6134,7 +6628,7 @@ func (x *PublishKeysRequest) String() string {
 func (*PublishKeysRequest) ProtoMessage() {}
 
 func (x *PublishKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[93]
+	mi := &file_herald_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6147,7 +6641,7 @@ func (x *PublishKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishKeysRequest.ProtoReflect.Descriptor instead.
 func (*PublishKeysRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{93}
+	return file_herald_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *PublishKeysRequest) GetIdentityKey() []byte {
@@ -6190,7 +6684,7 @@ type KeyStatus struct {
 
 func (x *KeyStatus) Reset() {
 	*x = KeyStatus{}
-	mi := &file_herald_proto_msgTypes[94]
+	mi := &file_herald_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6202,7 +6696,7 @@ func (x *KeyStatus) String() string {
 func (*KeyStatus) ProtoMessage() {}
 
 func (x *KeyStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[94]
+	mi := &file_herald_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6215,7 +6709,7 @@ func (x *KeyStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyStatus.ProtoReflect.Descriptor instead.
 func (*KeyStatus) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{94}
+	return file_herald_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *KeyStatus) GetPreKeys() int32 {
@@ -6258,7 +6752,7 @@ type BundlesRequest struct {
 
 func (x *BundlesRequest) Reset() {
 	*x = BundlesRequest{}
-	mi := &file_herald_proto_msgTypes[95]
+	mi := &file_herald_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6270,7 +6764,7 @@ func (x *BundlesRequest) String() string {
 func (*BundlesRequest) ProtoMessage() {}
 
 func (x *BundlesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[95]
+	mi := &file_herald_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6283,7 +6777,7 @@ func (x *BundlesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BundlesRequest.ProtoReflect.Descriptor instead.
 func (*BundlesRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{95}
+	return file_herald_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *BundlesRequest) GetUsername() string {
@@ -6314,7 +6808,7 @@ type Bundle struct {
 
 func (x *Bundle) Reset() {
 	*x = Bundle{}
-	mi := &file_herald_proto_msgTypes[96]
+	mi := &file_herald_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6326,7 +6820,7 @@ func (x *Bundle) String() string {
 func (*Bundle) ProtoMessage() {}
 
 func (x *Bundle) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[96]
+	mi := &file_herald_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6339,7 +6833,7 @@ func (x *Bundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bundle.ProtoReflect.Descriptor instead.
 func (*Bundle) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{96}
+	return file_herald_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *Bundle) GetUserId() int64 {
@@ -6394,7 +6888,7 @@ type BundleList struct {
 
 func (x *BundleList) Reset() {
 	*x = BundleList{}
-	mi := &file_herald_proto_msgTypes[97]
+	mi := &file_herald_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6406,7 +6900,7 @@ func (x *BundleList) String() string {
 func (*BundleList) ProtoMessage() {}
 
 func (x *BundleList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[97]
+	mi := &file_herald_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6419,7 +6913,7 @@ func (x *BundleList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BundleList.ProtoReflect.Descriptor instead.
 func (*BundleList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{97}
+	return file_herald_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *BundleList) GetUser() *User {
@@ -6446,7 +6940,7 @@ type IdentitiesRequest struct {
 
 func (x *IdentitiesRequest) Reset() {
 	*x = IdentitiesRequest{}
-	mi := &file_herald_proto_msgTypes[98]
+	mi := &file_herald_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6458,7 +6952,7 @@ func (x *IdentitiesRequest) String() string {
 func (*IdentitiesRequest) ProtoMessage() {}
 
 func (x *IdentitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[98]
+	mi := &file_herald_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6471,7 +6965,7 @@ func (x *IdentitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentitiesRequest.ProtoReflect.Descriptor instead.
 func (*IdentitiesRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{98}
+	return file_herald_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *IdentitiesRequest) GetUsername() string {
@@ -6491,7 +6985,7 @@ type DeviceIdentity struct {
 
 func (x *DeviceIdentity) Reset() {
 	*x = DeviceIdentity{}
-	mi := &file_herald_proto_msgTypes[99]
+	mi := &file_herald_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6503,7 +6997,7 @@ func (x *DeviceIdentity) String() string {
 func (*DeviceIdentity) ProtoMessage() {}
 
 func (x *DeviceIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[99]
+	mi := &file_herald_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6516,7 +7010,7 @@ func (x *DeviceIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceIdentity.ProtoReflect.Descriptor instead.
 func (*DeviceIdentity) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{99}
+	return file_herald_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *DeviceIdentity) GetDeviceId() int64 {
@@ -6543,7 +7037,7 @@ type IdentityList struct {
 
 func (x *IdentityList) Reset() {
 	*x = IdentityList{}
-	mi := &file_herald_proto_msgTypes[100]
+	mi := &file_herald_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6555,7 +7049,7 @@ func (x *IdentityList) String() string {
 func (*IdentityList) ProtoMessage() {}
 
 func (x *IdentityList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[100]
+	mi := &file_herald_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6568,7 +7062,7 @@ func (x *IdentityList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentityList.ProtoReflect.Descriptor instead.
 func (*IdentityList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{100}
+	return file_herald_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *IdentityList) GetUser() *User {
@@ -6603,7 +7097,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_herald_proto_msgTypes[101]
+	mi := &file_herald_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6615,7 +7109,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[101]
+	mi := &file_herald_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6628,7 +7122,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{101}
+	return file_herald_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *Envelope) GetId() int64 {
@@ -6713,7 +7207,7 @@ type OutgoingEnvelope struct {
 
 func (x *OutgoingEnvelope) Reset() {
 	*x = OutgoingEnvelope{}
-	mi := &file_herald_proto_msgTypes[102]
+	mi := &file_herald_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6725,7 +7219,7 @@ func (x *OutgoingEnvelope) String() string {
 func (*OutgoingEnvelope) ProtoMessage() {}
 
 func (x *OutgoingEnvelope) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[102]
+	mi := &file_herald_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6738,7 +7232,7 @@ func (x *OutgoingEnvelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutgoingEnvelope.ProtoReflect.Descriptor instead.
 func (*OutgoingEnvelope) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{102}
+	return file_herald_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *OutgoingEnvelope) GetDeviceId() int64 {
@@ -6783,7 +7277,7 @@ type SecretSendRequest struct {
 
 func (x *SecretSendRequest) Reset() {
 	*x = SecretSendRequest{}
-	mi := &file_herald_proto_msgTypes[103]
+	mi := &file_herald_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6795,7 +7289,7 @@ func (x *SecretSendRequest) String() string {
 func (*SecretSendRequest) ProtoMessage() {}
 
 func (x *SecretSendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[103]
+	mi := &file_herald_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6808,7 +7302,7 @@ func (x *SecretSendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretSendRequest.ProtoReflect.Descriptor instead.
 func (*SecretSendRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{103}
+	return file_herald_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *SecretSendRequest) GetUsername() string {
@@ -6849,7 +7343,7 @@ type SecretSendResult struct {
 
 func (x *SecretSendResult) Reset() {
 	*x = SecretSendResult{}
-	mi := &file_herald_proto_msgTypes[104]
+	mi := &file_herald_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6861,7 +7355,7 @@ func (x *SecretSendResult) String() string {
 func (*SecretSendResult) ProtoMessage() {}
 
 func (x *SecretSendResult) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[104]
+	mi := &file_herald_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6874,7 +7368,7 @@ func (x *SecretSendResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretSendResult.ProtoReflect.Descriptor instead.
 func (*SecretSendResult) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{104}
+	return file_herald_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *SecretSendResult) GetSentAt() int64 {
@@ -6901,7 +7395,7 @@ type DeviceSet struct {
 
 func (x *DeviceSet) Reset() {
 	*x = DeviceSet{}
-	mi := &file_herald_proto_msgTypes[105]
+	mi := &file_herald_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6913,7 +7407,7 @@ func (x *DeviceSet) String() string {
 func (*DeviceSet) ProtoMessage() {}
 
 func (x *DeviceSet) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[105]
+	mi := &file_herald_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6926,7 +7420,7 @@ func (x *DeviceSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceSet.ProtoReflect.Descriptor instead.
 func (*DeviceSet) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{105}
+	return file_herald_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *DeviceSet) GetUserId() int64 {
@@ -6954,7 +7448,7 @@ type StaleDevices struct {
 
 func (x *StaleDevices) Reset() {
 	*x = StaleDevices{}
-	mi := &file_herald_proto_msgTypes[106]
+	mi := &file_herald_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6966,7 +7460,7 @@ func (x *StaleDevices) String() string {
 func (*StaleDevices) ProtoMessage() {}
 
 func (x *StaleDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[106]
+	mi := &file_herald_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6979,7 +7473,7 @@ func (x *StaleDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StaleDevices.ProtoReflect.Descriptor instead.
 func (*StaleDevices) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{106}
+	return file_herald_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *StaleDevices) GetMissing() []int64 {
@@ -7012,7 +7506,7 @@ type FetchRequest struct {
 
 func (x *FetchRequest) Reset() {
 	*x = FetchRequest{}
-	mi := &file_herald_proto_msgTypes[107]
+	mi := &file_herald_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7024,7 +7518,7 @@ func (x *FetchRequest) String() string {
 func (*FetchRequest) ProtoMessage() {}
 
 func (x *FetchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[107]
+	mi := &file_herald_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7037,7 +7531,7 @@ func (x *FetchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
 func (*FetchRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{107}
+	return file_herald_proto_rawDescGZIP(), []int{114}
 }
 
 func (x *FetchRequest) GetLimit() int32 {
@@ -7058,7 +7552,7 @@ type EnvelopeList struct {
 
 func (x *EnvelopeList) Reset() {
 	*x = EnvelopeList{}
-	mi := &file_herald_proto_msgTypes[108]
+	mi := &file_herald_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7070,7 +7564,7 @@ func (x *EnvelopeList) String() string {
 func (*EnvelopeList) ProtoMessage() {}
 
 func (x *EnvelopeList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[108]
+	mi := &file_herald_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7083,7 +7577,7 @@ func (x *EnvelopeList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnvelopeList.ProtoReflect.Descriptor instead.
 func (*EnvelopeList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{108}
+	return file_herald_proto_rawDescGZIP(), []int{115}
 }
 
 func (x *EnvelopeList) GetEnvelopes() []*Envelope {
@@ -7116,7 +7610,7 @@ type AckRequest struct {
 
 func (x *AckRequest) Reset() {
 	*x = AckRequest{}
-	mi := &file_herald_proto_msgTypes[109]
+	mi := &file_herald_proto_msgTypes[116]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7128,7 +7622,7 @@ func (x *AckRequest) String() string {
 func (*AckRequest) ProtoMessage() {}
 
 func (x *AckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[109]
+	mi := &file_herald_proto_msgTypes[116]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7141,7 +7635,7 @@ func (x *AckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckRequest.ProtoReflect.Descriptor instead.
 func (*AckRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{109}
+	return file_herald_proto_rawDescGZIP(), []int{116}
 }
 
 func (x *AckRequest) GetIds() []int64 {
@@ -7164,7 +7658,7 @@ type PushConfig struct {
 
 func (x *PushConfig) Reset() {
 	*x = PushConfig{}
-	mi := &file_herald_proto_msgTypes[110]
+	mi := &file_herald_proto_msgTypes[117]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7176,7 +7670,7 @@ func (x *PushConfig) String() string {
 func (*PushConfig) ProtoMessage() {}
 
 func (x *PushConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[110]
+	mi := &file_herald_proto_msgTypes[117]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7189,7 +7683,7 @@ func (x *PushConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushConfig.ProtoReflect.Descriptor instead.
 func (*PushConfig) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{110}
+	return file_herald_proto_rawDescGZIP(), []int{117}
 }
 
 func (x *PushConfig) GetEnabled() bool {
@@ -7220,7 +7714,7 @@ type PushSubscribeRequest struct {
 
 func (x *PushSubscribeRequest) Reset() {
 	*x = PushSubscribeRequest{}
-	mi := &file_herald_proto_msgTypes[111]
+	mi := &file_herald_proto_msgTypes[118]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7232,7 +7726,7 @@ func (x *PushSubscribeRequest) String() string {
 func (*PushSubscribeRequest) ProtoMessage() {}
 
 func (x *PushSubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[111]
+	mi := &file_herald_proto_msgTypes[118]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7245,7 +7739,7 @@ func (x *PushSubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushSubscribeRequest.ProtoReflect.Descriptor instead.
 func (*PushSubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{111}
+	return file_herald_proto_rawDescGZIP(), []int{118}
 }
 
 func (x *PushSubscribeRequest) GetEndpoint() string {
@@ -7280,7 +7774,7 @@ type PushSubscription struct {
 
 func (x *PushSubscription) Reset() {
 	*x = PushSubscription{}
-	mi := &file_herald_proto_msgTypes[112]
+	mi := &file_herald_proto_msgTypes[119]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7292,7 +7786,7 @@ func (x *PushSubscription) String() string {
 func (*PushSubscription) ProtoMessage() {}
 
 func (x *PushSubscription) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[112]
+	mi := &file_herald_proto_msgTypes[119]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7305,7 +7799,7 @@ func (x *PushSubscription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushSubscription.ProtoReflect.Descriptor instead.
 func (*PushSubscription) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{112}
+	return file_herald_proto_rawDescGZIP(), []int{119}
 }
 
 func (x *PushSubscription) GetEndpoint() string {
@@ -7338,7 +7832,7 @@ type PushSubscriptionList struct {
 
 func (x *PushSubscriptionList) Reset() {
 	*x = PushSubscriptionList{}
-	mi := &file_herald_proto_msgTypes[113]
+	mi := &file_herald_proto_msgTypes[120]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7350,7 +7844,7 @@ func (x *PushSubscriptionList) String() string {
 func (*PushSubscriptionList) ProtoMessage() {}
 
 func (x *PushSubscriptionList) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[113]
+	mi := &file_herald_proto_msgTypes[120]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7363,7 +7857,7 @@ func (x *PushSubscriptionList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushSubscriptionList.ProtoReflect.Descriptor instead.
 func (*PushSubscriptionList) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{113}
+	return file_herald_proto_rawDescGZIP(), []int{120}
 }
 
 func (x *PushSubscriptionList) GetSubscriptions() []*PushSubscription {
@@ -7382,7 +7876,7 @@ type PushUnsubscribeRequest struct {
 
 func (x *PushUnsubscribeRequest) Reset() {
 	*x = PushUnsubscribeRequest{}
-	mi := &file_herald_proto_msgTypes[114]
+	mi := &file_herald_proto_msgTypes[121]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7394,7 +7888,7 @@ func (x *PushUnsubscribeRequest) String() string {
 func (*PushUnsubscribeRequest) ProtoMessage() {}
 
 func (x *PushUnsubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[114]
+	mi := &file_herald_proto_msgTypes[121]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7407,7 +7901,7 @@ func (x *PushUnsubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushUnsubscribeRequest.ProtoReflect.Descriptor instead.
 func (*PushUnsubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{114}
+	return file_herald_proto_rawDescGZIP(), []int{121}
 }
 
 func (x *PushUnsubscribeRequest) GetEndpoint() string {
@@ -7429,7 +7923,7 @@ type PushPrefs struct {
 
 func (x *PushPrefs) Reset() {
 	*x = PushPrefs{}
-	mi := &file_herald_proto_msgTypes[115]
+	mi := &file_herald_proto_msgTypes[122]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7441,7 +7935,7 @@ func (x *PushPrefs) String() string {
 func (*PushPrefs) ProtoMessage() {}
 
 func (x *PushPrefs) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[115]
+	mi := &file_herald_proto_msgTypes[122]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7454,7 +7948,7 @@ func (x *PushPrefs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushPrefs.ProtoReflect.Descriptor instead.
 func (*PushPrefs) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{115}
+	return file_herald_proto_rawDescGZIP(), []int{122}
 }
 
 func (x *PushPrefs) GetHideText() bool {
@@ -7484,7 +7978,7 @@ type PushChatRequest struct {
 
 func (x *PushChatRequest) Reset() {
 	*x = PushChatRequest{}
-	mi := &file_herald_proto_msgTypes[116]
+	mi := &file_herald_proto_msgTypes[123]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7496,7 +7990,7 @@ func (x *PushChatRequest) String() string {
 func (*PushChatRequest) ProtoMessage() {}
 
 func (x *PushChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[116]
+	mi := &file_herald_proto_msgTypes[123]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7509,7 +8003,7 @@ func (x *PushChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushChatRequest.ProtoReflect.Descriptor instead.
 func (*PushChatRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{116}
+	return file_herald_proto_rawDescGZIP(), []int{123}
 }
 
 func (x *PushChatRequest) GetChatId() int64 {
@@ -7547,7 +8041,7 @@ type PushChatSettings struct {
 
 func (x *PushChatSettings) Reset() {
 	*x = PushChatSettings{}
-	mi := &file_herald_proto_msgTypes[117]
+	mi := &file_herald_proto_msgTypes[124]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7559,7 +8053,7 @@ func (x *PushChatSettings) String() string {
 func (*PushChatSettings) ProtoMessage() {}
 
 func (x *PushChatSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[117]
+	mi := &file_herald_proto_msgTypes[124]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7572,7 +8066,7 @@ func (x *PushChatSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushChatSettings.ProtoReflect.Descriptor instead.
 func (*PushChatSettings) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{117}
+	return file_herald_proto_rawDescGZIP(), []int{124}
 }
 
 func (x *PushChatSettings) GetChatId() int64 {
@@ -7614,7 +8108,7 @@ type PushFocusRequest struct {
 
 func (x *PushFocusRequest) Reset() {
 	*x = PushFocusRequest{}
-	mi := &file_herald_proto_msgTypes[118]
+	mi := &file_herald_proto_msgTypes[125]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7626,7 +8120,7 @@ func (x *PushFocusRequest) String() string {
 func (*PushFocusRequest) ProtoMessage() {}
 
 func (x *PushFocusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_proto_msgTypes[118]
+	mi := &file_herald_proto_msgTypes[125]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7639,7 +8133,7 @@ func (x *PushFocusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushFocusRequest.ProtoReflect.Descriptor instead.
 func (*PushFocusRequest) Descriptor() ([]byte, []int) {
-	return file_herald_proto_rawDescGZIP(), []int{118}
+	return file_herald_proto_rawDescGZIP(), []int{125}
 }
 
 func (x *PushFocusRequest) GetFocused() bool {
@@ -7653,7 +8147,7 @@ var File_herald_proto protoreflect.FileDescriptor
 
 const file_herald_proto_rawDesc = "" +
 	"\n" +
-	"\fherald.proto\x12\therald.v1\"\xa2\x03\n" +
+	"\fherald.proto\x12\therald.v1\"\x85\x04\n" +
 	"\x05Frame\x12.\n" +
 	"\arequest\x18\x01 \x01(\v2\x12.herald.v1.RequestH\x00R\arequest\x121\n" +
 	"\bresponse\x18\x02 \x01(\v2\x13.herald.v1.ResponseH\x00R\bresponse\x12+\n" +
@@ -7663,7 +8157,9 @@ const file_herald_proto_rawDesc = "" +
 	"\x0fcallback_answer\x18\n" +
 	" \x01(\v2\x19.herald.v1.CallbackAnswerH\x00R\x0ecallbackAnswer\x121\n" +
 	"\benvelope\x18( \x01(\v2\x13.herald.v1.EnvelopeH\x00R\benvelope\x12*\n" +
-	"\x04call\x18P \x01(\v2\x14.herald.v1.CallEventH\x00R\x04callB\x06\n" +
+	"\x04call\x18P \x01(\v2\x14.herald.v1.CallEventH\x00R\x04call\x127\n" +
+	"\breaction\x18) \x01(\v2\x19.herald.v1.ReactionUpdateH\x00R\breaction\x12(\n" +
+	"\x03pin\x18* \x01(\v2\x14.herald.v1.PinUpdateH\x00R\x03pinB\x06\n" +
 	"\x04kind\"I\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
@@ -7744,14 +8240,15 @@ const file_herald_proto_rawDesc = "" +
 	"\x06Member\x12#\n" +
 	"\x04user\x18\x01 \x01(\v2\x0f.herald.v1.UserR\x04user\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x17\n" +
-	"\aread_id\x18\x03 \x01(\x03R\x06readId\"\xa8\x01\n" +
+	"\aread_id\x18\x03 \x01(\x03R\x06readId\"\xd1\x01\n" +
 	"\x06Dialog\x12#\n" +
 	"\x04chat\x18\x01 \x01(\v2\x0f.herald.v1.ChatR\x04chat\x12&\n" +
 	"\x04last\x18\x02 \x01(\v2\x12.herald.v1.MessageR\x04last\x12\x16\n" +
 	"\x06unread\x18\x03 \x01(\x05R\x06unread\x12\x17\n" +
 	"\aread_id\x18\x04 \x01(\x03R\x06readId\x12 \n" +
 	"\fpeer_read_id\x18\x05 \x01(\x03R\n" +
-	"peerReadId\"e\n" +
+	"peerReadId\x12'\n" +
+	"\x0funread_mentions\x18( \x01(\x05R\x0eunreadMentions\"e\n" +
 	"\n" +
 	"DialogList\x12+\n" +
 	"\adialogs\x18\x01 \x03(\v2\x11.herald.v1.DialogR\adialogs\x12*\n" +
@@ -7805,7 +8302,7 @@ const file_herald_proto_rawDesc = "" +
 	"\x15ChatDifferenceRequest\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x10\n" +
 	"\x03pts\x18\x02 \x01(\x03R\x03pts\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xd5\x04\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xc1\x05\n" +
 	"\aMessage\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x03R\x02id\x12\x17\n" +
@@ -7827,8 +8324,37 @@ const file_herald_proto_rawDesc = "" +
 	"\aservice\x18\x10 \x01(\bR\aservice\x12#\n" +
 	"\x04file\x18\x11 \x01(\v2\x0f.herald.v1.FileR\x04file\x12.\n" +
 	"\abuttons\x18\x1e \x03(\v2\x14.herald.v1.ButtonRowR\abuttons\x124\n" +
-	"\bentities\x18\x1f \x03(\v2\x18.herald.v1.MessageEntityR\bentities\x12)\n" +
-	"\x04call\x18P \x01(\v2\x15.herald.v1.CallRecordR\x04call\"]\n" +
+	"\bentities\x18\x1f \x03(\v2\x18.herald.v1.MessageEntityR\bentities\x121\n" +
+	"\treactions\x18( \x03(\v2\x13.herald.v1.ReactionR\treactions\x12\x16\n" +
+	"\x06pinned\x18) \x01(\bR\x06pinned\x12\x1f\n" +
+	"\vmentions_me\x18* \x01(\bR\n" +
+	"mentionsMe\x12)\n" +
+	"\x04call\x18P \x01(\v2\x15.herald.v1.CallRecordR\x04call\"i\n" +
+	"\bReaction\x12\x14\n" +
+	"\x05emoji\x18\x01 \x01(\tR\x05emoji\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x05R\x05count\x12\x16\n" +
+	"\x06chosen\x18\x03 \x01(\bR\x06chosen\x12\x19\n" +
+	"\buser_ids\x18\x04 \x03(\x03R\auserIds\"P\n" +
+	"\x0fReactionRequest\x12\x17\n" +
+	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x03R\x02id\x12\x14\n" +
+	"\x05emoji\x18\x03 \x01(\tR\x05emoji\"A\n" +
+	"\fReactionList\x121\n" +
+	"\treactions\x18\x01 \x03(\v2\x13.herald.v1.ReactionR\treactions\"l\n" +
+	"\x0eReactionUpdate\x12\x17\n" +
+	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x03R\x02id\x121\n" +
+	"\treactions\x18\x03 \x03(\v2\x13.herald.v1.ReactionR\treactions\"5\n" +
+	"\n" +
+	"PinRequest\x12\x17\n" +
+	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x03R\x02id\"5\n" +
+	"\x0ePinListRequest\x12#\n" +
+	"\x04peer\x18\x01 \x01(\v2\x0f.herald.v1.PeerR\x04peer\"L\n" +
+	"\tPinUpdate\x12\x17\n" +
+	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x03R\x02id\x12\x16\n" +
+	"\x06pinned\x18\x03 \x01(\bR\x06pinned\"]\n" +
 	"\n" +
 	"CallRecord\x12\x14\n" +
 	"\x05video\x18\x01 \x01(\bR\x05video\x12\x18\n" +
@@ -7869,33 +8395,37 @@ const file_herald_proto_rawDesc = "" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x17\n" +
 	"\achat_id\x18\x03 \x01(\x03R\x06chatId\x12\x0e\n" +
 	"\x02id\x18\x04 \x01(\x03R\x02id\x12\x14\n" +
-	"\x05title\x18\x05 \x01(\tR\x05title\"\xae\x01\n" +
+	"\x05title\x18\x05 \x01(\tR\x05title\"\xe4\x01\n" +
 	"\vSendRequest\x12#\n" +
 	"\x04peer\x18\x01 \x01(\v2\x0f.herald.v1.PeerR\x04peer\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x19\n" +
 	"\breply_to\x18\x03 \x01(\x03R\areplyTo\x12\x1b\n" +
 	"\trandom_id\x18\x04 \x01(\x03R\brandomId\x12\x15\n" +
 	"\x06ttl_ms\x18\x05 \x01(\x03R\x05ttlMs\x12\x17\n" +
-	"\afile_id\x18\x06 \x01(\tR\x06fileId\"K\n" +
+	"\afile_id\x18\x06 \x01(\tR\x06fileId\x124\n" +
+	"\bentities\x18( \x03(\v2\x18.herald.v1.MessageEntityR\bentities\"K\n" +
 	"\rSetTTLRequest\x12#\n" +
 	"\x04peer\x18\x01 \x01(\v2\x0f.herald.v1.PeerR\x04peer\x12\x15\n" +
-	"\x06ttl_ms\x18\x02 \x01(\x03R\x05ttlMs\"\x82\x01\n" +
+	"\x06ttl_ms\x18\x02 \x01(\x03R\x05ttlMs\"\xa3\x01\n" +
 	"\x0eForwardRequest\x12 \n" +
 	"\ffrom_chat_id\x18\x01 \x01(\x03R\n" +
 	"fromChatId\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\x03R\x03ids\x12\x1f\n" +
 	"\x02to\x18\x03 \x01(\v2\x0f.herald.v1.PeerR\x02to\x12\x1b\n" +
-	"\trandom_id\x18\x04 \x01(\x03R\brandomId\"=\n" +
+	"\trandom_id\x18\x04 \x01(\x03R\brandomId\x12\x1f\n" +
+	"\vhide_author\x18( \x01(\bR\n" +
+	"hideAuthor\"=\n" +
 	"\vMessageList\x12.\n" +
 	"\bmessages\x18\x01 \x03(\v2\x12.herald.v1.MessageR\bmessages\"h\n" +
 	"\x0eHistoryRequest\x12#\n" +
 	"\x04peer\x18\x01 \x01(\v2\x0f.herald.v1.PeerR\x04peer\x12\x1b\n" +
 	"\tbefore_id\x18\x02 \x01(\x03R\bbeforeId\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\x05R\x05limit\"J\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\x80\x01\n" +
 	"\vEditRequest\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x03R\x02id\x12\x12\n" +
-	"\x04text\x18\x03 \x01(\tR\x04text\"]\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\x124\n" +
+	"\bentities\x18( \x03(\v2\x18.herald.v1.MessageEntityR\bentities\"]\n" +
 	"\rDeleteRequest\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\x03R\x06chatId\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\x03R\x03ids\x12!\n" +
@@ -8000,10 +8530,11 @@ const file_herald_proto_rawDesc = "" +
 	"\vduration_ms\x18\v \x01(\x03R\n" +
 	"durationMs\"!\n" +
 	"\aCatchUp\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\"\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"@\n" +
 	"\n" +
 	"ServerInfo\x12\x14\n" +
-	"\x05rules\x18\x01 \x01(\tR\x05rules\"D\n" +
+	"\x05rules\x18\x01 \x01(\tR\x05rules\x12\x1c\n" +
+	"\treactions\x18( \x03(\tR\treactions\"D\n" +
 	"\fBlockRequest\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x18\n" +
 	"\ablocked\x18\x02 \x01(\bR\ablocked\"\xc3\x01\n" +
@@ -8243,7 +8774,7 @@ func file_herald_proto_rawDescGZIP() []byte {
 	return file_herald_proto_rawDescData
 }
 
-var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 119)
+var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 126)
 var file_herald_proto_goTypes = []any{
 	(*Frame)(nil),                  // 0: herald.v1.Frame
 	(*Request)(nil),                // 1: herald.v1.Request
@@ -8279,165 +8810,180 @@ var file_herald_proto_goTypes = []any{
 	(*MuteRequest)(nil),            // 31: herald.v1.MuteRequest
 	(*ChatDifferenceRequest)(nil),  // 32: herald.v1.ChatDifferenceRequest
 	(*Message)(nil),                // 33: herald.v1.Message
-	(*CallRecord)(nil),             // 34: herald.v1.CallRecord
-	(*MessageEntity)(nil),          // 35: herald.v1.MessageEntity
-	(*File)(nil),                   // 36: herald.v1.File
-	(*FileRequest)(nil),            // 37: herald.v1.FileRequest
-	(*FileLinkRequest)(nil),        // 38: herald.v1.FileLinkRequest
-	(*FileLink)(nil),               // 39: herald.v1.FileLink
-	(*Forward)(nil),                // 40: herald.v1.Forward
-	(*SendRequest)(nil),            // 41: herald.v1.SendRequest
-	(*SetTTLRequest)(nil),          // 42: herald.v1.SetTTLRequest
-	(*ForwardRequest)(nil),         // 43: herald.v1.ForwardRequest
-	(*MessageList)(nil),            // 44: herald.v1.MessageList
-	(*HistoryRequest)(nil),         // 45: herald.v1.HistoryRequest
-	(*EditRequest)(nil),            // 46: herald.v1.EditRequest
-	(*DeleteRequest)(nil),          // 47: herald.v1.DeleteRequest
-	(*ClearRequest)(nil),           // 48: herald.v1.ClearRequest
-	(*ClearResult)(nil),            // 49: herald.v1.ClearResult
-	(*ReadRequest)(nil),            // 50: herald.v1.ReadRequest
-	(*ReadResult)(nil),             // 51: herald.v1.ReadResult
-	(*TypingRequest)(nil),          // 52: herald.v1.TypingRequest
-	(*State)(nil),                  // 53: herald.v1.State
-	(*DifferenceRequest)(nil),      // 54: herald.v1.DifferenceRequest
-	(*Difference)(nil),             // 55: herald.v1.Difference
-	(*Update)(nil),                 // 56: herald.v1.Update
-	(*DeleteMessages)(nil),         // 57: herald.v1.DeleteMessages
-	(*ReadHistory)(nil),            // 58: herald.v1.ReadHistory
-	(*ChatMembership)(nil),         // 59: herald.v1.ChatMembership
-	(*Typing)(nil),                 // 60: herald.v1.Typing
-	(*StartCallRequest)(nil),       // 61: herald.v1.StartCallRequest
-	(*CallInfo)(nil),               // 62: herald.v1.CallInfo
-	(*AnswerCallRequest)(nil),      // 63: herald.v1.AnswerCallRequest
-	(*CallRequest)(nil),            // 64: herald.v1.CallRequest
-	(*CallCandidateRequest)(nil),   // 65: herald.v1.CallCandidateRequest
-	(*IceServerList)(nil),          // 66: herald.v1.IceServerList
-	(*IceServer)(nil),              // 67: herald.v1.IceServer
-	(*CallEvent)(nil),              // 68: herald.v1.CallEvent
-	(*CatchUp)(nil),                // 69: herald.v1.CatchUp
-	(*ServerInfo)(nil),             // 70: herald.v1.ServerInfo
-	(*BlockRequest)(nil),           // 71: herald.v1.BlockRequest
-	(*ReportRequest)(nil),          // 72: herald.v1.ReportRequest
-	(*Report)(nil),                 // 73: herald.v1.Report
-	(*ReportList)(nil),             // 74: herald.v1.ReportList
-	(*ReportsRequest)(nil),         // 75: herald.v1.ReportsRequest
-	(*ShowReportRequest)(nil),      // 76: herald.v1.ShowReportRequest
-	(*ReportView)(nil),             // 77: herald.v1.ReportView
-	(*AdminRequest)(nil),           // 78: herald.v1.AdminRequest
-	(*AuditEntry)(nil),             // 79: herald.v1.AuditEntry
-	(*AuditList)(nil),              // 80: herald.v1.AuditList
-	(*InlineButton)(nil),           // 81: herald.v1.InlineButton
-	(*ButtonRow)(nil),              // 82: herald.v1.ButtonRow
-	(*CreateBotRequest)(nil),       // 83: herald.v1.CreateBotRequest
-	(*BotRequest)(nil),             // 84: herald.v1.BotRequest
-	(*SetBotRequest)(nil),          // 85: herald.v1.SetBotRequest
-	(*Bot)(nil),                    // 86: herald.v1.Bot
-	(*BotList)(nil),                // 87: herald.v1.BotList
-	(*PressRequest)(nil),           // 88: herald.v1.PressRequest
-	(*PressResult)(nil),            // 89: herald.v1.PressResult
-	(*CallbackAnswer)(nil),         // 90: herald.v1.CallbackAnswer
-	(*PreKey)(nil),                 // 91: herald.v1.PreKey
-	(*SignedPreKey)(nil),           // 92: herald.v1.SignedPreKey
-	(*PublishKeysRequest)(nil),     // 93: herald.v1.PublishKeysRequest
-	(*KeyStatus)(nil),              // 94: herald.v1.KeyStatus
-	(*BundlesRequest)(nil),         // 95: herald.v1.BundlesRequest
-	(*Bundle)(nil),                 // 96: herald.v1.Bundle
-	(*BundleList)(nil),             // 97: herald.v1.BundleList
-	(*IdentitiesRequest)(nil),      // 98: herald.v1.IdentitiesRequest
-	(*DeviceIdentity)(nil),         // 99: herald.v1.DeviceIdentity
-	(*IdentityList)(nil),           // 100: herald.v1.IdentityList
-	(*Envelope)(nil),               // 101: herald.v1.Envelope
-	(*OutgoingEnvelope)(nil),       // 102: herald.v1.OutgoingEnvelope
-	(*SecretSendRequest)(nil),      // 103: herald.v1.SecretSendRequest
-	(*SecretSendResult)(nil),       // 104: herald.v1.SecretSendResult
-	(*DeviceSet)(nil),              // 105: herald.v1.DeviceSet
-	(*StaleDevices)(nil),           // 106: herald.v1.StaleDevices
-	(*FetchRequest)(nil),           // 107: herald.v1.FetchRequest
-	(*EnvelopeList)(nil),           // 108: herald.v1.EnvelopeList
-	(*AckRequest)(nil),             // 109: herald.v1.AckRequest
-	(*PushConfig)(nil),             // 110: herald.v1.PushConfig
-	(*PushSubscribeRequest)(nil),   // 111: herald.v1.PushSubscribeRequest
-	(*PushSubscription)(nil),       // 112: herald.v1.PushSubscription
-	(*PushSubscriptionList)(nil),   // 113: herald.v1.PushSubscriptionList
-	(*PushUnsubscribeRequest)(nil), // 114: herald.v1.PushUnsubscribeRequest
-	(*PushPrefs)(nil),              // 115: herald.v1.PushPrefs
-	(*PushChatRequest)(nil),        // 116: herald.v1.PushChatRequest
-	(*PushChatSettings)(nil),       // 117: herald.v1.PushChatSettings
-	(*PushFocusRequest)(nil),       // 118: herald.v1.PushFocusRequest
+	(*Reaction)(nil),               // 34: herald.v1.Reaction
+	(*ReactionRequest)(nil),        // 35: herald.v1.ReactionRequest
+	(*ReactionList)(nil),           // 36: herald.v1.ReactionList
+	(*ReactionUpdate)(nil),         // 37: herald.v1.ReactionUpdate
+	(*PinRequest)(nil),             // 38: herald.v1.PinRequest
+	(*PinListRequest)(nil),         // 39: herald.v1.PinListRequest
+	(*PinUpdate)(nil),              // 40: herald.v1.PinUpdate
+	(*CallRecord)(nil),             // 41: herald.v1.CallRecord
+	(*MessageEntity)(nil),          // 42: herald.v1.MessageEntity
+	(*File)(nil),                   // 43: herald.v1.File
+	(*FileRequest)(nil),            // 44: herald.v1.FileRequest
+	(*FileLinkRequest)(nil),        // 45: herald.v1.FileLinkRequest
+	(*FileLink)(nil),               // 46: herald.v1.FileLink
+	(*Forward)(nil),                // 47: herald.v1.Forward
+	(*SendRequest)(nil),            // 48: herald.v1.SendRequest
+	(*SetTTLRequest)(nil),          // 49: herald.v1.SetTTLRequest
+	(*ForwardRequest)(nil),         // 50: herald.v1.ForwardRequest
+	(*MessageList)(nil),            // 51: herald.v1.MessageList
+	(*HistoryRequest)(nil),         // 52: herald.v1.HistoryRequest
+	(*EditRequest)(nil),            // 53: herald.v1.EditRequest
+	(*DeleteRequest)(nil),          // 54: herald.v1.DeleteRequest
+	(*ClearRequest)(nil),           // 55: herald.v1.ClearRequest
+	(*ClearResult)(nil),            // 56: herald.v1.ClearResult
+	(*ReadRequest)(nil),            // 57: herald.v1.ReadRequest
+	(*ReadResult)(nil),             // 58: herald.v1.ReadResult
+	(*TypingRequest)(nil),          // 59: herald.v1.TypingRequest
+	(*State)(nil),                  // 60: herald.v1.State
+	(*DifferenceRequest)(nil),      // 61: herald.v1.DifferenceRequest
+	(*Difference)(nil),             // 62: herald.v1.Difference
+	(*Update)(nil),                 // 63: herald.v1.Update
+	(*DeleteMessages)(nil),         // 64: herald.v1.DeleteMessages
+	(*ReadHistory)(nil),            // 65: herald.v1.ReadHistory
+	(*ChatMembership)(nil),         // 66: herald.v1.ChatMembership
+	(*Typing)(nil),                 // 67: herald.v1.Typing
+	(*StartCallRequest)(nil),       // 68: herald.v1.StartCallRequest
+	(*CallInfo)(nil),               // 69: herald.v1.CallInfo
+	(*AnswerCallRequest)(nil),      // 70: herald.v1.AnswerCallRequest
+	(*CallRequest)(nil),            // 71: herald.v1.CallRequest
+	(*CallCandidateRequest)(nil),   // 72: herald.v1.CallCandidateRequest
+	(*IceServerList)(nil),          // 73: herald.v1.IceServerList
+	(*IceServer)(nil),              // 74: herald.v1.IceServer
+	(*CallEvent)(nil),              // 75: herald.v1.CallEvent
+	(*CatchUp)(nil),                // 76: herald.v1.CatchUp
+	(*ServerInfo)(nil),             // 77: herald.v1.ServerInfo
+	(*BlockRequest)(nil),           // 78: herald.v1.BlockRequest
+	(*ReportRequest)(nil),          // 79: herald.v1.ReportRequest
+	(*Report)(nil),                 // 80: herald.v1.Report
+	(*ReportList)(nil),             // 81: herald.v1.ReportList
+	(*ReportsRequest)(nil),         // 82: herald.v1.ReportsRequest
+	(*ShowReportRequest)(nil),      // 83: herald.v1.ShowReportRequest
+	(*ReportView)(nil),             // 84: herald.v1.ReportView
+	(*AdminRequest)(nil),           // 85: herald.v1.AdminRequest
+	(*AuditEntry)(nil),             // 86: herald.v1.AuditEntry
+	(*AuditList)(nil),              // 87: herald.v1.AuditList
+	(*InlineButton)(nil),           // 88: herald.v1.InlineButton
+	(*ButtonRow)(nil),              // 89: herald.v1.ButtonRow
+	(*CreateBotRequest)(nil),       // 90: herald.v1.CreateBotRequest
+	(*BotRequest)(nil),             // 91: herald.v1.BotRequest
+	(*SetBotRequest)(nil),          // 92: herald.v1.SetBotRequest
+	(*Bot)(nil),                    // 93: herald.v1.Bot
+	(*BotList)(nil),                // 94: herald.v1.BotList
+	(*PressRequest)(nil),           // 95: herald.v1.PressRequest
+	(*PressResult)(nil),            // 96: herald.v1.PressResult
+	(*CallbackAnswer)(nil),         // 97: herald.v1.CallbackAnswer
+	(*PreKey)(nil),                 // 98: herald.v1.PreKey
+	(*SignedPreKey)(nil),           // 99: herald.v1.SignedPreKey
+	(*PublishKeysRequest)(nil),     // 100: herald.v1.PublishKeysRequest
+	(*KeyStatus)(nil),              // 101: herald.v1.KeyStatus
+	(*BundlesRequest)(nil),         // 102: herald.v1.BundlesRequest
+	(*Bundle)(nil),                 // 103: herald.v1.Bundle
+	(*BundleList)(nil),             // 104: herald.v1.BundleList
+	(*IdentitiesRequest)(nil),      // 105: herald.v1.IdentitiesRequest
+	(*DeviceIdentity)(nil),         // 106: herald.v1.DeviceIdentity
+	(*IdentityList)(nil),           // 107: herald.v1.IdentityList
+	(*Envelope)(nil),               // 108: herald.v1.Envelope
+	(*OutgoingEnvelope)(nil),       // 109: herald.v1.OutgoingEnvelope
+	(*SecretSendRequest)(nil),      // 110: herald.v1.SecretSendRequest
+	(*SecretSendResult)(nil),       // 111: herald.v1.SecretSendResult
+	(*DeviceSet)(nil),              // 112: herald.v1.DeviceSet
+	(*StaleDevices)(nil),           // 113: herald.v1.StaleDevices
+	(*FetchRequest)(nil),           // 114: herald.v1.FetchRequest
+	(*EnvelopeList)(nil),           // 115: herald.v1.EnvelopeList
+	(*AckRequest)(nil),             // 116: herald.v1.AckRequest
+	(*PushConfig)(nil),             // 117: herald.v1.PushConfig
+	(*PushSubscribeRequest)(nil),   // 118: herald.v1.PushSubscribeRequest
+	(*PushSubscription)(nil),       // 119: herald.v1.PushSubscription
+	(*PushSubscriptionList)(nil),   // 120: herald.v1.PushSubscriptionList
+	(*PushUnsubscribeRequest)(nil), // 121: herald.v1.PushUnsubscribeRequest
+	(*PushPrefs)(nil),              // 122: herald.v1.PushPrefs
+	(*PushChatRequest)(nil),        // 123: herald.v1.PushChatRequest
+	(*PushChatSettings)(nil),       // 124: herald.v1.PushChatSettings
+	(*PushFocusRequest)(nil),       // 125: herald.v1.PushFocusRequest
 }
 var file_herald_proto_depIdxs = []int32{
 	1,   // 0: herald.v1.Frame.request:type_name -> herald.v1.Request
 	2,   // 1: herald.v1.Frame.response:type_name -> herald.v1.Response
-	56,  // 2: herald.v1.Frame.update:type_name -> herald.v1.Update
-	60,  // 3: herald.v1.Frame.typing:type_name -> herald.v1.Typing
-	69,  // 4: herald.v1.Frame.catch_up:type_name -> herald.v1.CatchUp
-	90,  // 5: herald.v1.Frame.callback_answer:type_name -> herald.v1.CallbackAnswer
-	101, // 6: herald.v1.Frame.envelope:type_name -> herald.v1.Envelope
-	68,  // 7: herald.v1.Frame.call:type_name -> herald.v1.CallEvent
-	3,   // 8: herald.v1.Response.error:type_name -> herald.v1.Error
-	106, // 9: herald.v1.Error.stale:type_name -> herald.v1.StaleDevices
-	9,   // 10: herald.v1.AuthResult.user:type_name -> herald.v1.User
-	10,  // 11: herald.v1.AuthResult.device:type_name -> herald.v1.Device
-	10,  // 12: herald.v1.DeviceList.devices:type_name -> herald.v1.Device
-	9,   // 13: herald.v1.Chat.peer:type_name -> herald.v1.User
-	16,  // 14: herald.v1.Chat.members:type_name -> herald.v1.Member
-	9,   // 15: herald.v1.Member.user:type_name -> herald.v1.User
-	15,  // 16: herald.v1.Dialog.chat:type_name -> herald.v1.Chat
-	33,  // 17: herald.v1.Dialog.last:type_name -> herald.v1.Message
-	17,  // 18: herald.v1.DialogList.dialogs:type_name -> herald.v1.Dialog
-	20,  // 19: herald.v1.DialogList.next:type_name -> herald.v1.ChatsCursor
-	20,  // 20: herald.v1.ChatsRequest.offset:type_name -> herald.v1.ChatsCursor
-	14,  // 21: herald.v1.GetChatRequest.peer:type_name -> herald.v1.Peer
-	14,  // 22: herald.v1.MuteRequest.peer:type_name -> herald.v1.Peer
-	40,  // 23: herald.v1.Message.fwd:type_name -> herald.v1.Forward
-	36,  // 24: herald.v1.Message.file:type_name -> herald.v1.File
-	82,  // 25: herald.v1.Message.buttons:type_name -> herald.v1.ButtonRow
-	35,  // 26: herald.v1.Message.entities:type_name -> herald.v1.MessageEntity
-	34,  // 27: herald.v1.Message.call:type_name -> herald.v1.CallRecord
-	14,  // 28: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
-	14,  // 29: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
-	14,  // 30: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
-	33,  // 31: herald.v1.MessageList.messages:type_name -> herald.v1.Message
-	14,  // 32: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
-	14,  // 33: herald.v1.ClearRequest.peer:type_name -> herald.v1.Peer
-	14,  // 34: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
-	56,  // 35: herald.v1.Difference.updates:type_name -> herald.v1.Update
-	33,  // 36: herald.v1.Update.new_message:type_name -> herald.v1.Message
-	33,  // 37: herald.v1.Update.edit_message:type_name -> herald.v1.Message
-	57,  // 38: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
-	58,  // 39: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
-	58,  // 40: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
-	59,  // 41: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
-	59,  // 42: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
-	59,  // 43: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
-	14,  // 44: herald.v1.StartCallRequest.peer:type_name -> herald.v1.Peer
-	67,  // 45: herald.v1.IceServerList.servers:type_name -> herald.v1.IceServer
-	73,  // 46: herald.v1.ReportList.reports:type_name -> herald.v1.Report
-	73,  // 47: herald.v1.ReportView.report:type_name -> herald.v1.Report
-	73,  // 48: herald.v1.ReportView.related:type_name -> herald.v1.Report
-	33,  // 49: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
-	79,  // 50: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
-	81,  // 51: herald.v1.ButtonRow.buttons:type_name -> herald.v1.InlineButton
-	9,   // 52: herald.v1.Bot.user:type_name -> herald.v1.User
-	86,  // 53: herald.v1.BotList.bots:type_name -> herald.v1.Bot
-	92,  // 54: herald.v1.PublishKeysRequest.signed_pre_key:type_name -> herald.v1.SignedPreKey
-	91,  // 55: herald.v1.PublishKeysRequest.pre_keys:type_name -> herald.v1.PreKey
-	92,  // 56: herald.v1.Bundle.signed_pre_key:type_name -> herald.v1.SignedPreKey
-	91,  // 57: herald.v1.Bundle.pre_key:type_name -> herald.v1.PreKey
-	9,   // 58: herald.v1.BundleList.user:type_name -> herald.v1.User
-	96,  // 59: herald.v1.BundleList.bundles:type_name -> herald.v1.Bundle
-	9,   // 60: herald.v1.IdentityList.user:type_name -> herald.v1.User
-	99,  // 61: herald.v1.IdentityList.devices:type_name -> herald.v1.DeviceIdentity
-	102, // 62: herald.v1.SecretSendRequest.envelopes:type_name -> herald.v1.OutgoingEnvelope
-	105, // 63: herald.v1.StaleDevices.current:type_name -> herald.v1.DeviceSet
-	101, // 64: herald.v1.EnvelopeList.envelopes:type_name -> herald.v1.Envelope
-	94,  // 65: herald.v1.EnvelopeList.keys:type_name -> herald.v1.KeyStatus
-	112, // 66: herald.v1.PushSubscriptionList.subscriptions:type_name -> herald.v1.PushSubscription
-	67,  // [67:67] is the sub-list for method output_type
-	67,  // [67:67] is the sub-list for method input_type
-	67,  // [67:67] is the sub-list for extension type_name
-	67,  // [67:67] is the sub-list for extension extendee
-	0,   // [0:67] is the sub-list for field type_name
+	63,  // 2: herald.v1.Frame.update:type_name -> herald.v1.Update
+	67,  // 3: herald.v1.Frame.typing:type_name -> herald.v1.Typing
+	76,  // 4: herald.v1.Frame.catch_up:type_name -> herald.v1.CatchUp
+	97,  // 5: herald.v1.Frame.callback_answer:type_name -> herald.v1.CallbackAnswer
+	108, // 6: herald.v1.Frame.envelope:type_name -> herald.v1.Envelope
+	75,  // 7: herald.v1.Frame.call:type_name -> herald.v1.CallEvent
+	37,  // 8: herald.v1.Frame.reaction:type_name -> herald.v1.ReactionUpdate
+	40,  // 9: herald.v1.Frame.pin:type_name -> herald.v1.PinUpdate
+	3,   // 10: herald.v1.Response.error:type_name -> herald.v1.Error
+	113, // 11: herald.v1.Error.stale:type_name -> herald.v1.StaleDevices
+	9,   // 12: herald.v1.AuthResult.user:type_name -> herald.v1.User
+	10,  // 13: herald.v1.AuthResult.device:type_name -> herald.v1.Device
+	10,  // 14: herald.v1.DeviceList.devices:type_name -> herald.v1.Device
+	9,   // 15: herald.v1.Chat.peer:type_name -> herald.v1.User
+	16,  // 16: herald.v1.Chat.members:type_name -> herald.v1.Member
+	9,   // 17: herald.v1.Member.user:type_name -> herald.v1.User
+	15,  // 18: herald.v1.Dialog.chat:type_name -> herald.v1.Chat
+	33,  // 19: herald.v1.Dialog.last:type_name -> herald.v1.Message
+	17,  // 20: herald.v1.DialogList.dialogs:type_name -> herald.v1.Dialog
+	20,  // 21: herald.v1.DialogList.next:type_name -> herald.v1.ChatsCursor
+	20,  // 22: herald.v1.ChatsRequest.offset:type_name -> herald.v1.ChatsCursor
+	14,  // 23: herald.v1.GetChatRequest.peer:type_name -> herald.v1.Peer
+	14,  // 24: herald.v1.MuteRequest.peer:type_name -> herald.v1.Peer
+	47,  // 25: herald.v1.Message.fwd:type_name -> herald.v1.Forward
+	43,  // 26: herald.v1.Message.file:type_name -> herald.v1.File
+	89,  // 27: herald.v1.Message.buttons:type_name -> herald.v1.ButtonRow
+	42,  // 28: herald.v1.Message.entities:type_name -> herald.v1.MessageEntity
+	34,  // 29: herald.v1.Message.reactions:type_name -> herald.v1.Reaction
+	41,  // 30: herald.v1.Message.call:type_name -> herald.v1.CallRecord
+	34,  // 31: herald.v1.ReactionList.reactions:type_name -> herald.v1.Reaction
+	34,  // 32: herald.v1.ReactionUpdate.reactions:type_name -> herald.v1.Reaction
+	14,  // 33: herald.v1.PinListRequest.peer:type_name -> herald.v1.Peer
+	14,  // 34: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
+	42,  // 35: herald.v1.SendRequest.entities:type_name -> herald.v1.MessageEntity
+	14,  // 36: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
+	14,  // 37: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
+	33,  // 38: herald.v1.MessageList.messages:type_name -> herald.v1.Message
+	14,  // 39: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
+	42,  // 40: herald.v1.EditRequest.entities:type_name -> herald.v1.MessageEntity
+	14,  // 41: herald.v1.ClearRequest.peer:type_name -> herald.v1.Peer
+	14,  // 42: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
+	63,  // 43: herald.v1.Difference.updates:type_name -> herald.v1.Update
+	33,  // 44: herald.v1.Update.new_message:type_name -> herald.v1.Message
+	33,  // 45: herald.v1.Update.edit_message:type_name -> herald.v1.Message
+	64,  // 46: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
+	65,  // 47: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
+	65,  // 48: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
+	66,  // 49: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
+	66,  // 50: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
+	66,  // 51: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
+	14,  // 52: herald.v1.StartCallRequest.peer:type_name -> herald.v1.Peer
+	74,  // 53: herald.v1.IceServerList.servers:type_name -> herald.v1.IceServer
+	80,  // 54: herald.v1.ReportList.reports:type_name -> herald.v1.Report
+	80,  // 55: herald.v1.ReportView.report:type_name -> herald.v1.Report
+	80,  // 56: herald.v1.ReportView.related:type_name -> herald.v1.Report
+	33,  // 57: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
+	86,  // 58: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
+	88,  // 59: herald.v1.ButtonRow.buttons:type_name -> herald.v1.InlineButton
+	9,   // 60: herald.v1.Bot.user:type_name -> herald.v1.User
+	93,  // 61: herald.v1.BotList.bots:type_name -> herald.v1.Bot
+	99,  // 62: herald.v1.PublishKeysRequest.signed_pre_key:type_name -> herald.v1.SignedPreKey
+	98,  // 63: herald.v1.PublishKeysRequest.pre_keys:type_name -> herald.v1.PreKey
+	99,  // 64: herald.v1.Bundle.signed_pre_key:type_name -> herald.v1.SignedPreKey
+	98,  // 65: herald.v1.Bundle.pre_key:type_name -> herald.v1.PreKey
+	9,   // 66: herald.v1.BundleList.user:type_name -> herald.v1.User
+	103, // 67: herald.v1.BundleList.bundles:type_name -> herald.v1.Bundle
+	9,   // 68: herald.v1.IdentityList.user:type_name -> herald.v1.User
+	106, // 69: herald.v1.IdentityList.devices:type_name -> herald.v1.DeviceIdentity
+	109, // 70: herald.v1.SecretSendRequest.envelopes:type_name -> herald.v1.OutgoingEnvelope
+	112, // 71: herald.v1.StaleDevices.current:type_name -> herald.v1.DeviceSet
+	108, // 72: herald.v1.EnvelopeList.envelopes:type_name -> herald.v1.Envelope
+	101, // 73: herald.v1.EnvelopeList.keys:type_name -> herald.v1.KeyStatus
+	119, // 74: herald.v1.PushSubscriptionList.subscriptions:type_name -> herald.v1.PushSubscription
+	75,  // [75:75] is the sub-list for method output_type
+	75,  // [75:75] is the sub-list for method input_type
+	75,  // [75:75] is the sub-list for extension type_name
+	75,  // [75:75] is the sub-list for extension extendee
+	0,   // [0:75] is the sub-list for field type_name
 }
 
 func init() { file_herald_proto_init() }
@@ -8454,9 +9000,11 @@ func file_herald_proto_init() {
 		(*Frame_CallbackAnswer)(nil),
 		(*Frame_Envelope)(nil),
 		(*Frame_Call)(nil),
+		(*Frame_Reaction)(nil),
+		(*Frame_Pin)(nil),
 	}
 	file_herald_proto_msgTypes[30].OneofWrappers = []any{}
-	file_herald_proto_msgTypes[56].OneofWrappers = []any{
+	file_herald_proto_msgTypes[63].OneofWrappers = []any{
 		(*Update_NewMessage)(nil),
 		(*Update_EditMessage)(nil),
 		(*Update_DeleteMessages)(nil),
@@ -8466,14 +9014,14 @@ func file_herald_proto_init() {
 		(*Update_ChatLeft)(nil),
 		(*Update_MembersChanged)(nil),
 	}
-	file_herald_proto_msgTypes[85].OneofWrappers = []any{}
+	file_herald_proto_msgTypes[92].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_proto_rawDesc), len(file_herald_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   119,
+			NumMessages:   126,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
