@@ -185,7 +185,7 @@ func (s *Service) annotate(ctx context.Context, reader int64, msgs []herald.Mess
 		var plain []int64 // messages whose extras did not travel with them
 		for j, i := range idx {
 			seqs[j] = msgs[i].Seq
-			if msgs[i].Extras.Empty() && !msgs[i].Service {
+			if msgs[i].Extras.Empty() { // a service message's too: a call's record
 				plain = append(plain, msgs[i].Seq)
 			}
 		}
