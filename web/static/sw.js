@@ -11,7 +11,7 @@
 const SHELL = 'herald-shell-v1';
 // Every script and style the page loads (web.TestServiceWorkerKeepsShell
 // checks the list against web/static).
-const FILES = ['/', '/app.js', '/calls.js', '/format.js', '/icons.js', '/loader.js', '/rich.js', '/style.css',
+const FILES = ['/', '/app.js', '/calls.js', '/format.js', '/icons.js', '/loader.js', '/markdown.js', '/rich.js', '/style.css',
   '/wasm_exec.js', '/icon.svg', '/icon-192.png', '/manifest.webmanifest'];
 
 self.addEventListener('install', (event) => {
