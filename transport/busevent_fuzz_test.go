@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 
@@ -13,13 +14,28 @@ import (
 // recordBus keeps every event published, for seeds.
 type recordBus struct {
 	bus.Bus
-	mu   sync.Mutex
-	seen [][]byte
+	mu     sync.Mutex
+	seen   [][]byte
+	topics []string
+}
+
+// userEvents returns what was published on users' topics.
+func (r *recordBus) userEvents() [][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out [][]byte
+	for i, t := range r.topics {
+		if strings.HasPrefix(t, "u.") {
+			out = append(out, r.seen[i])
+		}
+	}
+	return out
 }
 
 func (r *recordBus) Publish(ctx context.Context, topic string, data []byte) error {
 	r.mu.Lock()
 	r.seen = append(r.seen, append([]byte(nil), data...))
+	r.topics = append(r.topics, topic)
 	r.mu.Unlock()
 	return r.Bus.Publish(ctx, topic, data)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/heraldim/herald"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 	"github.com/heraldim/herald/service"
+	"google.golang.org/protobuf/proto"
 )
 
 func unixMS(t time.Time) int64 {
@@ -182,4 +183,32 @@ func (r renderer) reportView(ctx context.Context, v service.ReportView) *pb.Repo
 	}
 	out.PublicContent = r.messages(ctx, v.Public)
 	return out
+}
+
+// The renderer is the service's Frames: the publisher renders each
+// event's frame once, and every node writes those bytes as they are.
+var _ service.Frames = renderer{}
+
+// UpdateFrame renders an update as the frame its devices receive.
+func (r renderer) UpdateFrame(ctx context.Context, u *herald.Update) []byte {
+	return encodeUpdate(r.update(ctx, u))
+}
+
+// TypingFrame renders a typing notice.
+func (r renderer) TypingFrame(ctx context.Context, chatID, userID int64) []byte {
+	return encodeTyping(chatID, userID, r.svc.UserNames(ctx, userID)[userID])
+}
+
+// AnswerFrame renders a bot's answer to a button press.
+func (r renderer) AnswerFrame(ctx context.Context, chatID, botID int64, a *service.CallbackAnswer) []byte {
+	b, _ := proto.Marshal(&pb.Frame{Kind: &pb.Frame_CallbackAnswer{CallbackAnswer: &pb.CallbackAnswer{
+		QueryId: a.QueryID, ChatId: chatID, MessageId: a.MessageID, BotId: botID,
+		Bot: r.svc.UserNames(ctx, botID)[botID], Text: a.Plain, Alert: a.Alert, Url: a.URL,
+	}}})
+	return b
+}
+
+// EnvelopeFrame renders a secret-chat envelope.
+func (r renderer) EnvelopeFrame(ctx context.Context, e *herald.Envelope) []byte {
+	return encodeEnvelope(r.envelope(ctx, e))
 }

@@ -132,6 +132,7 @@ func New(svc *service.Service, b bus.Bus, log *slog.Logger, limits Limits) *Serv
 		nodeID: newNodeID(), stopped: make(chan struct{}), epochs: map[[16]byte]nodeEpoch{},
 	}
 	s.workers = workers{tasks: make(chan *task), stopped: s.stopped}
+	svc.SetFrames(s.render)
 	for i := range s.shards {
 		s.shards[i].m = map[string]*topicEntry{}
 	}
@@ -346,23 +347,19 @@ func (s *Server) untrack(c *conn) {
 }
 
 // deliver fans a bus event out to the topic's local connections. It runs
-// on the bus's goroutine, so it only decodes, encodes and enqueues.
+// on the bus's goroutine, so it only opens the event and enqueues its
+// frame, the same bytes for every connection.
 func (s *Server) deliver(e *topicEntry, data []byte) {
-	if len(data) > maxBusEvent {
-		s.log.Error("bus event too large", "topic", e.topic, "bytes", len(data))
-		return
-	}
-	ctx := context.Background()
-	ev, err := s.svc.DecodeEvent(ctx, data)
+	ev, err := s.svc.DecodeEvent(context.Background(), data)
 	if err != nil {
-		s.log.Error("bad bus event", "topic", e.topic, "err", err)
+		s.log.Error("bad bus event", "topic", e.topic, "bytes", len(data), "err", err)
 		return
 	}
 	if ev.Kind == service.EventUpdate && strings.HasPrefix(e.topic, chatTopicPrefix) {
-		// A broadcast chat's post: encoded once here, pushed to its
-		// followers off the publisher's path, so a channel owner's
-		// answer does not wait for the fan-out.
-		s.fanOut(e, fanItem{encodeUpdate(s.render.update(ctx, ev.Update)), ev.Update.Kind == herald.UpdNewMessage})
+		// A broadcast chat's post: pushed to its followers off the
+		// publisher's path, so a channel owner's answer does not wait
+		// for the fan-out.
+		s.fanOut(e, fanItem{ev.Frame, ev.NewMessage})
 		return
 	}
 	users := s.entryUsers(e)
@@ -390,42 +387,22 @@ func (s *Server) deliver(e *topicEntry, data []byte) {
 				c.revoke("device logged out")
 			}
 		}
-	case service.EventUpdate:
-		frame := encodeUpdate(s.render.update(ctx, ev.Update))
-		for _, c := range targets {
-			c.push(frame)
-		}
-		if ev.Update.Kind == herald.UpdNewMessage {
-			s.metrics.messagesOut.Add(float64(len(targets)))
-		}
-	case service.EventCallbackAnswer:
-		frame := s.encodeAnswer(ctx, ev)
-		for _, c := range targets {
-			c.push(frame)
-		}
 	case service.EventEnvelope:
 		// Only the device it is encrypted for can use it.
-		var frame []byte
 		for _, c := range targets {
 			if c.deviceID() == ev.DeviceID {
-				if frame == nil {
-					frame = encodeEnvelope(s.render.envelope(ctx, ev.Envelope))
-				}
-				c.push(frame)
+				c.push(ev.Frame)
 			}
 		}
-	case service.EventTyping:
-		frame := encodeTyping(ev.ChatID, ev.UserID, s.svc.UserNames(ctx, ev.UserID)[ev.UserID])
+	default: // an update, a typing notice, a bot's answer: the same bytes to every connection
 		for _, c := range targets {
-			c.push(frame)
+			c.push(ev.Frame)
+		}
+		if ev.NewMessage {
+			s.metrics.messagesOut.Add(float64(len(targets)))
 		}
 	}
 }
-
-// maxBusEvent bounds a bus event before it is decoded: the largest the
-// service publishes (a message's sealed body and extras) is far smaller,
-// and NATS's own default limit is the same.
-const maxBusEvent = 1 << 20
 
 // Close stops accepting connections and closes every open one, telling
 // clients to reconnect elsewhere.
