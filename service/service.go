@@ -126,9 +126,9 @@ type Service struct {
 	secret    store.Secret
 	retention time.Duration
 
-	node   string       // this node's name in the store's leases
+	node   string                 // this node's name in the store's leases
 	frames atomic.Pointer[Frames] // renders bus events' frames; set by the transport
-	pruned atomic.Int64 // when the sweep last pruned shared rate buckets (Unix ns)
+	pruned atomic.Int64           // when the sweep last pruned shared rate buckets (Unix ns)
 }
 
 // Caller is an authenticated device making a request.
