@@ -130,3 +130,35 @@ func counter(c prometheus.Counter) float64 {
 	c.Write(&m)
 	return m.GetCounter().GetValue()
 }
+
+// A write that stalls past WriteTimeout drops the socket, on the same
+// timer that keeps the connection alive; the queue never filled.
+func TestStalledWriteDropsTheSocket(t *testing.T) {
+	n := startTestNode(t, Limits{QueueFrames: 1 << 16, WriteTimeout: 200 * time.Millisecond, PingInterval: time.Hour}, nil)
+	_, token := n.signup(t, "alice")
+	c := n.dial(t)
+	if k := c.resume(t, token); k != "" {
+		t.Fatal(k)
+	}
+	var sc *conn
+	n.srv.mu.Lock()
+	for x := range n.srv.conns {
+		sc = x
+	}
+	n.srv.mu.Unlock()
+	big := make([]byte, 60<<10)
+	deadline := time.After(30 * time.Second)
+	for {
+		sc.push(big) // the client reads nothing: socket buffers fill, the write stalls
+		select {
+		case <-sc.done:
+			if counter(n.srv.metrics.slowConsumers) != 0 {
+				t.Fatal("cut off by the queue, not by the stalled write")
+			}
+			return
+		case <-deadline:
+			t.Fatal("a stalled write did not drop the socket")
+		case <-time.After(time.Millisecond):
+		}
+	}
+}

@@ -73,6 +73,7 @@ type Server struct {
 	reg     *prometheus.Registry
 	render  renderer
 	workers workers
+	writers writers
 	files   *filesHTTP // nil until EnableFiles
 
 	nodeID     [16]byte         // tells this node's catch-up notices from others'
@@ -132,6 +133,7 @@ func New(svc *service.Service, b bus.Bus, log *slog.Logger, limits Limits) *Serv
 		nodeID: newNodeID(), stopped: make(chan struct{}), epochs: map[[16]byte]nodeEpoch{},
 	}
 	s.workers = workers{tasks: make(chan *task), stopped: s.stopped}
+	s.writers = writers{conns: make(chan *conn), stopped: s.stopped}
 	svc.SetFrames(s.render)
 	for i := range s.shards {
 		s.shards[i].m = map[string]*topicEntry{}
