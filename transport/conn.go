@@ -215,34 +215,41 @@ func clock() time.Duration { return time.Since(epoch) }
 // deadline, so a busy connection pays no timer call per frame. Whatever
 // is due is done, and the timer is armed for the next deadline.
 func (c *conn) tick() {
-	lim := c.srv.limits
 	c.mu.Lock()
 	if c.timer == nil {
 		c.mu.Unlock()
 		return
 	}
-	now := clock()
-	c.armed = 0
-	stalled := c.writeBy != 0 && now >= c.writeBy
-	checkAuth := c.unauth && now-c.born >= lim.AuthTimeout
-	if checkAuth {
-		c.unauth = false
-	}
-	ping := now >= c.pingDue
-	if ping {
-		c.pingDue = now + lim.PingInterval
-	}
-	authed := c.caller.UserID != 0 || c.user != 0
-	c.rearmLocked(now)
+	stalled, unauthed, ping := c.dueLocked(clock())
 	c.mu.Unlock()
 	switch {
 	case stalled: // a write that stalls past the timeout drops the socket
 		c.ws.CloseNow()
-	case checkAuth && !authed:
+	case unauthed:
 		c.close(websocket.StatusPolicyViolation, "authenticate first")
 	case ping:
 		c.keepalive()
 	}
+}
+
+// dueLocked reports what is due at now, clears or moves on each deadline
+// it reports (so the timer is never armed for the past, which would fire
+// it again at once, without end), and arms the timer for the next one.
+func (c *conn) dueLocked(now time.Duration) (stalled, unauthed, ping bool) {
+	lim := c.srv.limits
+	c.armed = 0
+	if stalled = c.writeBy != 0 && now >= c.writeBy; stalled {
+		c.writeBy = 0
+	}
+	if c.unauth && now-c.born >= lim.AuthTimeout {
+		c.unauth = false
+		unauthed = c.caller.UserID == 0 && c.user == 0
+	}
+	if ping = now >= c.pingDue; ping {
+		c.pingDue = now + lim.PingInterval
+	}
+	c.rearmLocked(now)
+	return stalled, unauthed, ping
 }
 
 // rearmLocked arms the timer for the earliest deadline still ahead.
