@@ -271,7 +271,7 @@ func (s *Service) RevokeDevice(ctx context.Context, c Caller, deviceID int64) er
 			return err
 		}
 	}
-	s.emit(context.WithoutCancel(ctx), c.UserID, Event{Kind: EventRevoked, DeviceID: deviceID})
+	s.emitRevoked(ctx, c.UserID, deviceID)
 	return nil
 }
 

@@ -729,10 +729,10 @@ func (s *Service) BotUpload(ctx context.Context, c Caller, name string, size int
 type CallbackAnswer struct {
 	QueryID   int64  `json:"q"`
 	MessageID int64  `json:"m"`
-	Text      []byte `json:"t,omitempty"` // sealed on the bus, open after DecodeEvent
+	Text      []byte `json:"t,omitempty"` // sealed, in the older JSON bus event only
 	Alert     bool   `json:"s,omitempty"`
 	URL       string `json:"u,omitempty"`
-	Plain     string `json:"-"` // Text, opened
+	Plain     string `json:"-"` // the text
 }
 
 func (s *Service) openAnswer(chatID int64, a *CallbackAnswer) {
@@ -809,11 +809,8 @@ func (s *Service) AnswerCallback(ctx context.Context, c Caller, queryID int64, t
 		}
 		return err
 	}
-	a := &CallbackAnswer{QueryID: cb.ID, MessageID: cb.Seq, Alert: alert, URL: link}
-	if text != "" {
-		a.Text = s.sealer.Seal(cb.ChatID, []byte(text))
-	}
-	s.emit(context.WithoutCancel(ctx), cb.UserID, Event{Kind: EventCallbackAnswer, ChatID: cb.ChatID, UserID: c.UserID, Answer: a})
+	a := &CallbackAnswer{QueryID: cb.ID, MessageID: cb.Seq, Alert: alert, URL: link, Plain: text}
+	s.emitAnswer(ctx, cb.UserID, cb.ChatID, c.UserID, a)
 	return nil
 }
 

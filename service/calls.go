@@ -22,17 +22,17 @@ const (
 // CallSignal is a call's signalling, pushed to devices and never stored.
 // ToDevice 0 means every device of the user it is published to.
 type CallSignal struct {
-	CallID     string `json:"id"`
-	ChatID     int64  `json:"c"`
-	Kind       string `json:"k"`
-	FromUserID int64  `json:"f"`
-	FromDevice int64  `json:"fd,omitempty"`
-	ToDevice   int64  `json:"td,omitempty"`
-	Video      bool   `json:"v,omitempty"`
-	SDP        string `json:"s,omitempty"`
-	Candidate  string `json:"ca,omitempty"`
-	Outcome    string `json:"o,omitempty"`
-	DurationMS int64  `json:"d,omitempty"`
+	CallID     string
+	ChatID     int64
+	Kind       string
+	FromUserID int64
+	FromDevice int64
+	ToDevice   int64
+	Video      bool
+	SDP        string
+	Candidate  string
+	Outcome    string
+	DurationMS int64
 }
 
 // callLimits counts each device's ICE candidates per call on this node.
@@ -102,8 +102,8 @@ func (s *Service) StartCall(ctx context.Context, c Caller, p Peer, video bool, o
 	if err != nil {
 		return herald.Call{}, err
 	}
-	s.emit(context.WithoutCancel(ctx), peer, Event{Kind: EventCall, Call: &CallSignal{CallID: call.ID, ChatID: ch.ID, Kind: CallIncoming,
-		FromUserID: c.UserID, FromDevice: c.DeviceID, Video: video, SDP: offer}})
+	s.emitCall(ctx, peer, &CallSignal{CallID: call.ID, ChatID: ch.ID, Kind: CallIncoming,
+		FromUserID: c.UserID, FromDevice: c.DeviceID, Video: video, SDP: offer})
 	id := call.ID
 	time.AfterFunc(s.callRing, func() {
 		// Unanswered: missed. If it was answered, the state no longer
@@ -140,10 +140,10 @@ func (s *Service) AnswerCall(ctx context.Context, c Caller, callID, answer strin
 		return call, herald.Errorf(herald.NotFound, "the call is no longer ringing (answered on another device, or ended)")
 	}
 	bg := context.WithoutCancel(ctx)
-	s.emit(bg, call.CallerID, Event{Kind: EventCall, Call: &CallSignal{CallID: call.ID, ChatID: call.ChatID, Kind: CallAnswer,
-		FromUserID: c.UserID, FromDevice: c.DeviceID, ToDevice: call.CallerDevice, Video: call.Video, SDP: answer}})
-	s.emit(bg, call.CalleeID, Event{Kind: EventCall, Call: &CallSignal{CallID: call.ID, ChatID: call.ChatID, Kind: CallAccepted,
-		FromUserID: c.UserID, FromDevice: c.DeviceID}})
+	s.emitCall(bg, call.CallerID, &CallSignal{CallID: call.ID, ChatID: call.ChatID, Kind: CallAnswer,
+		FromUserID: c.UserID, FromDevice: c.DeviceID, ToDevice: call.CallerDevice, Video: call.Video, SDP: answer})
+	s.emitCall(bg, call.CalleeID, &CallSignal{CallID: call.ID, ChatID: call.ChatID, Kind: CallAccepted,
+		FromUserID: c.UserID, FromDevice: c.DeviceID})
 	return up, nil
 }
 
@@ -220,7 +220,7 @@ func (s *Service) CallCandidate(ctx context.Context, c Caller, callID, candidate
 	if !s.calls.count(call.ID, c.DeviceID) {
 		return herald.Errorf(herald.RateLimited, "a device sends at most %d ICE candidates in a call", herald.MaxCallCandidates)
 	}
-	s.emit(context.WithoutCancel(ctx), to, Event{Kind: EventCall, Call: sig})
+	s.emitCall(ctx, to, sig)
 	return nil
 }
 
@@ -279,8 +279,8 @@ func (s *Service) endCall(ctx context.Context, callID string, from herald.CallSt
 	sig := &CallSignal{CallID: call.ID, ChatID: call.ChatID, Kind: CallEnded, FromUserID: call.CallerID, Video: call.Video,
 		Outcome: outcome, DurationMS: up.Duration().Milliseconds()}
 	bg := context.WithoutCancel(ctx)
-	s.emit(bg, call.CallerID, Event{Kind: EventCall, Call: sig})
-	s.emit(bg, call.CalleeID, Event{Kind: EventCall, Call: sig})
+	s.emitCall(bg, call.CallerID, sig)
+	s.emitCall(bg, call.CalleeID, sig)
 	s.recordCall(bg, up)
 	return true, nil
 }

@@ -7,7 +7,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/heraldim/herald"
-	"github.com/heraldim/herald/bus"
 )
 
 func (s *Service) annotations() error {
@@ -108,27 +107,9 @@ func (s *Service) React(ctx context.Context, c Caller, chatID, seq int64, emoji 
 	if err != nil {
 		return nil, err
 	}
-	s.tell(ctx, ch, Event{Kind: EventReactions, ChatID: chatID, Seq: seq, Reactions: tally(after[seq], 0, ch.Kind == herald.Channel)})
+	rs := tally(after[seq], 0, ch.Kind == herald.Channel)
+	s.tell(ctx, ch, func(f Frames, reader int64) []byte { return f.ReactionsFrame(ctx, chatID, seq, rs, reader) })
 	return tally(after[seq], c.UserID, ch.Kind == herald.Channel), nil
-}
-
-// tell pushes an event to every member of a chat: on the chat's topic
-// for broadcast chats, else to each member. It is not stored; a device
-// that missed it sees the change when it next loads the history.
-func (s *Service) tell(ctx context.Context, ch herald.Chat, ev Event) {
-	ctx = context.WithoutCancel(ctx)
-	if ch.Broadcast {
-		s.publish(ctx, bus.ChatTopic(ch.ID), ev)
-		return
-	}
-	members, err := s.store.Members(ctx, ch.ID)
-	if err != nil {
-		s.log.Warn("members of a chat to tell", "chat", ch.ID, "err", err)
-		return
-	}
-	for _, m := range members {
-		s.emit(ctx, m.UserID, ev)
-	}
 }
 
 // tally counts reactions per emoji, in the order each emoji was first
@@ -323,7 +304,7 @@ func (s *Service) Pin(ctx context.Context, c Caller, chatID, seq int64, on bool)
 	if err != nil || !changed {
 		return err
 	}
-	s.tell(ctx, ch, Event{Kind: EventPin, ChatID: chatID, Seq: seq, Pinned: on})
+	s.tell(ctx, ch, func(f Frames, _ int64) []byte { return f.PinFrame(ctx, chatID, seq, on) })
 	if !on {
 		return nil
 	}

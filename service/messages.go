@@ -208,14 +208,16 @@ func (s *Service) append(ctx context.Context, m herald.Message) (herald.Message,
 		return herald.Message{}, err
 	}
 	if !dup {
-		s.announce(ctx, ups)
-		s.notifyMessage(msg, text)
-		// The answer's text is the one just sealed: no need to open it.
+		// The text is the one just sealed: neither the answer nor the
+		// frames announced open the body again.
 		msg.Text, msg.Body = text, nil
 		s.fileMeta(ctx, &msg)
 		if err := s.openExtra(ctx, &msg); err != nil {
+			s.announce(ctx, ups)
 			return herald.Message{}, err
 		}
+		s.announceOpen(ctx, ups, &msg)
+		s.notifyMessage(msg, text)
 		return msg, nil
 	}
 	if err := s.open(ctx, &msg); err != nil {
@@ -546,7 +548,7 @@ func (s *Service) Typing(ctx context.Context, c Caller, chatID int64) error {
 	}
 	for _, m := range members {
 		if m.UserID != c.UserID {
-			s.emit(context.WithoutCancel(ctx), m.UserID, Event{Kind: EventTyping, ChatID: chatID, UserID: c.UserID})
+			s.emitTyping(ctx, m.UserID, chatID, c.UserID)
 		}
 	}
 	return nil

@@ -187,7 +187,7 @@ func (s *Service) Suspend(ctx context.Context, op Operator, username, reason str
 		}
 		s.forgetUser(u.ID)
 		if on {
-			s.emit(context.WithoutCancel(ctx), u.ID, Event{Kind: EventRevoked}) // every device
+			s.emitRevoked(ctx, u.ID, 0) // every device
 		}
 		return m.ResolveReports(ctx, herald.ReportUser, u.ID, 0, 0, "resolved")
 	})
@@ -206,7 +206,7 @@ func (s *Service) CloseSuspendedSince(ctx context.Context, t time.Time) error {
 	}
 	for _, id := range ids {
 		s.forgetUser(id)
-		s.emit(ctx, id, Event{Kind: EventRevoked})
+		s.emitRevoked(ctx, id, 0)
 	}
 	return nil
 }

@@ -303,7 +303,7 @@ func (s *Service) SendSecret(ctx context.Context, c Caller, p SecretSend) ([]her
 	bg := context.WithoutCancel(ctx)
 	for i := range stored {
 		e := stored[i]
-		s.emit(bg, e.UserID, Event{Kind: EventEnvelope, DeviceID: e.DeviceID, Envelope: &e})
+		s.emitEnvelope(bg, &e)
 	}
 	s.notifySecret(stored)
 	return stored, nil

@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -141,8 +140,9 @@ type Service struct {
 	annot     store.Annotations // reactions, pins, formatting; nil: those answer UNAVAILABLE
 	reactions []string          // the emoji members may react with
 
-	node   string       // this node's name in the store's leases
-	pruned atomic.Int64 // when the sweep last pruned shared rate buckets (Unix ns)
+	node   string                 // this node's name in the store's leases
+	frames atomic.Pointer[Frames] // renders bus events' frames; set by the transport
+	pruned atomic.Int64           // when the sweep last pruned shared rate buckets (Unix ns)
 }
 
 // Caller is an authenticated device making a request.
@@ -211,124 +211,6 @@ func New(cfg Config) *Service {
 	s.ice = cfg.ICE
 	s.preKeys = newPreKeyLimits(b)
 	return s
-}
-
-// EventKind names what a bus event carries.
-type EventKind string
-
-// Event kinds.
-const (
-	EventUpdate  EventKind = "update"  // Update is set
-	EventRevoked EventKind = "revoked" // DeviceID was logged out or revoked: close its connections
-	EventTyping  EventKind = "typing"  // ChatID, UserID: someone is typing
-	// EventFollow and EventUnfollow tell a user's connections to start or
-	// stop following broadcast chat ChatID's bus topic.
-	EventFollow   EventKind = "follow"
-	EventUnfollow EventKind = "unfollow"
-	// EventCallbackAnswer carries a bot's answer to a button press of
-	// this user (Answer is set; UserID is the bot, ChatID the chat).
-	EventCallbackAnswer EventKind = "callback_answer"
-	// EventEnvelope carries a secret-chat envelope (ciphertext) for
-	// device DeviceID.
-	EventEnvelope EventKind = "envelope"
-	// EventCall carries a call's signalling (Call is set): to every
-	// device of the user, or to Call.ToDevice only.
-	EventCall EventKind = "call"
-	// EventReactions carries the reactions of message Seq of ChatID after
-	// a change (Reactions; who reacted is left out in channels).
-	EventReactions EventKind = "reactions"
-	// EventPin says message Seq of ChatID was pinned (Pinned) or unpinned.
-	EventPin EventKind = "pin"
-)
-
-// Event is what the service publishes on a user's bus topic. Message bodies
-// inside travel sealed; OpenEvent opens them on the receiving node.
-type Event struct {
-	Kind      EventKind         `json:"k"`
-	Update    *herald.Update    `json:"u,omitempty"`
-	DeviceID  int64             `json:"d,omitempty"`
-	ChatID    int64             `json:"c,omitempty"`
-	UserID    int64             `json:"f,omitempty"`
-	Answer    *CallbackAnswer   `json:"a,omitempty"`
-	Envelope  *herald.Envelope  `json:"e,omitempty"`
-	Seq       int64             `json:"s,omitempty"`
-	Reactions []herald.Reaction `json:"r,omitempty"`
-	Pinned    bool              `json:"p,omitempty"`
-	Call      *CallSignal       `json:"cl,omitempty"`
-}
-
-// DecodeEvent parses a bus message and opens any message body in it.
-func (s *Service) DecodeEvent(ctx context.Context, data []byte) (Event, error) {
-	var ev Event
-	if err := json.Unmarshal(data, &ev); err != nil {
-		return ev, herald.Wrap("service.DecodeEvent", err)
-	}
-	// Bus bytes are network bytes: an event without what its kind
-	// carries is refused here, not dereferenced by a node.
-	switch {
-	case ev.Kind == EventUpdate && ev.Update == nil,
-		ev.Kind == EventCallbackAnswer && ev.Answer == nil,
-		ev.Kind == EventEnvelope && ev.Envelope == nil,
-		ev.Kind == EventCall && ev.Call == nil:
-		return ev, herald.Errorf(herald.Invalid, "a %q bus event without its payload", ev.Kind)
-	}
-	if ev.Update != nil && ev.Update.Message != nil {
-		if err := s.open(ctx, ev.Update.Message); err != nil {
-			return ev, err
-		}
-	}
-	if ev.Answer != nil {
-		s.openAnswer(ev.ChatID, ev.Answer)
-	}
-	return ev, nil
-}
-
-func (s *Service) emit(ctx context.Context, userID int64, ev Event) {
-	s.publish(ctx, bus.UserTopic(userID), ev)
-}
-
-func (s *Service) publish(ctx context.Context, topic string, ev Event) {
-	data, err := json.Marshal(ev)
-	if err != nil {
-		s.log.Error("encode event", "err", err)
-		return
-	}
-	// The update is already durable; a failed publish only delays it until
-	// the device's next sync, so it is logged, not returned.
-	if err := s.bus.Publish(ctx, topic, data); err != nil {
-		s.log.Warn("publish event", "topic", topic, "err", err)
-	}
-}
-
-// announce publishes durable updates to their users' devices.
-func (s *Service) announce(ctx context.Context, ups []herald.Update) {
-	ctx = context.WithoutCancel(ctx)
-	for i := range ups {
-		u := ups[i]
-		if u.Message != nil {
-			m := *u.Message
-			m.Text, m.Extras = "", herald.Extras{} // never put plaintext on the bus; Extra travels sealed
-			u.Message = &m
-		}
-		if u.UserID == 0 {
-			s.publish(ctx, bus.ChatTopic(u.ChatID), Event{Kind: EventUpdate, Update: &u})
-			continue
-		}
-		s.emit(ctx, u.UserID, Event{Kind: EventUpdate, Update: &u})
-	}
-}
-
-// follow tells userID's connections to start or stop following a
-// broadcast chat.
-func (s *Service) follow(ctx context.Context, userID int64, ch herald.Chat, on bool) {
-	if !ch.Broadcast {
-		return
-	}
-	k := EventUnfollow
-	if on {
-		k = EventFollow
-	}
-	s.emit(context.WithoutCancel(ctx), userID, Event{Kind: k, ChatID: ch.ID})
 }
 
 // user returns a user by id through the cache.

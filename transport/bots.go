@@ -39,15 +39,6 @@ func pbBot(b herald.Bot, token string) *pb.Bot {
 	}
 }
 
-func (s *Server) encodeAnswer(ctx context.Context, ev service.Event) []byte {
-	a := ev.Answer
-	b, _ := proto.Marshal(&pb.Frame{Kind: &pb.Frame_CallbackAnswer{CallbackAnswer: &pb.CallbackAnswer{
-		QueryId: a.QueryID, ChatId: ev.ChatID, MessageId: a.MessageID, BotId: ev.UserID,
-		Bot: s.svc.UserNames(ctx, ev.UserID)[ev.UserID], Text: a.Plain, Alert: a.Alert, Url: a.URL,
-	}}})
-	return b
-}
-
 var botMethods = map[string]method{
 	"bots.create": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.CreateBotRequest) (proto.Message, error) {
 		b, token, err := c.srv.svc.CreateBot(ctx, caller, r.Username, r.DisplayName)

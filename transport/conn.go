@@ -19,7 +19,8 @@ import (
 //
 // An idle connection costs one goroutine, its read loop: the writer runs
 // only while frames are queued, the queue is a slice that is dropped when
-// it drains, and the keepalive and the authentication deadline are timers.
+// it drains, and the keepalive, the authentication deadline and the bound
+// on each write share one timer.
 // Requests run on the server's workers while the read loop waits (see
 // workers), so the read loop's stack stays small.
 type conn struct {
@@ -33,8 +34,12 @@ type conn struct {
 	mu      sync.Mutex
 	out     [][]byte       // bounded outbound queue; nil marks flushAndClose's close
 	writing bool           // a writer goroutine is draining out
-	stall   *time.Timer    // bounds each write; made on the first
-	ping    *time.Timer    // the keepalive; nil once the connection ends
+	timer   *time.Timer    // the one timer: authentication deadline, keepalive, write stall; nil once the connection ends
+	born    time.Duration  // when the connection started, on clock()
+	armed   time.Duration  // when timer fires next, on clock(); 0: not armed
+	pingDue time.Duration  // when the next ping is due, on clock()
+	writeBy time.Duration  // while a frame is being written: when it must be done, on clock()
+	unauth  bool           // the authentication deadline is still to be checked
 	caller  service.Caller // zero until authenticated, and again once revoked
 	user    int64          // the user and device this connection was
 	device  int64          // authenticated as; kept after revocation
@@ -125,7 +130,7 @@ func (c *conn) enqueue(f []byte) bool {
 	c.out = append(c.out, f)
 	if !c.writing {
 		c.writing = true
-		go c.writeLoop()
+		c.srv.writers.start(c)
 	}
 	return true
 }
@@ -180,22 +185,93 @@ func (c *conn) run(parent context.Context) {
 	defer close(c.done)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	defer cancel()
+	lim := c.srv.limits
 	c.mu.Lock()
-	c.ping = time.AfterFunc(c.srv.limits.PingInterval, c.keepalive)
+	c.born = clock()
+	c.pingDue, c.unauth = c.born+lim.PingInterval, true
+	c.armed = c.born + min(lim.PingInterval, lim.AuthTimeout)
+	c.timer = time.AfterFunc(c.armed-c.born, c.tick)
 	c.mu.Unlock()
-	auth := time.AfterFunc(c.srv.limits.AuthTimeout, func() {
-		if _, ok := c.authed(); !ok {
-			c.close(websocket.StatusPolicyViolation, "authenticate first")
-		}
-	})
 	c.readLoop(ctx)
-	auth.Stop()
 	c.mu.Lock()
-	c.ping.Stop()
-	c.ping = nil
+	c.timer.Stop()
+	c.timer = nil
 	c.closed = true // nothing more is queued
 	c.mu.Unlock()
 	c.ws.CloseNow() // a writer still running fails and ends
+}
+
+// epoch is what clock counts from.
+var epoch = time.Now()
+
+// clock is a monotonic time: a connection keeps its deadlines as
+// durations since epoch, 8 bytes each.
+func clock() time.Duration { return time.Since(epoch) }
+
+// tick runs when the connection's one timer fires, on the timer's
+// goroutine. One timer instead of three (keepalive, authentication
+// deadline, write stall) is a few hundred bytes less per idle connection;
+// a write re-arms it only when the timer would fire after the write's
+// deadline, so a busy connection pays no timer call per frame. Whatever
+// is due is done, and the timer is armed for the next deadline.
+func (c *conn) tick() {
+	c.mu.Lock()
+	if c.timer == nil {
+		c.mu.Unlock()
+		return
+	}
+	stalled, unauthed, ping := c.dueLocked(clock())
+	c.mu.Unlock()
+	switch {
+	case stalled: // a write that stalls past the timeout drops the socket
+		c.ws.CloseNow()
+	case unauthed:
+		c.close(websocket.StatusPolicyViolation, "authenticate first")
+	case ping:
+		c.keepalive()
+	}
+}
+
+// dueLocked reports what is due at now, clears or moves on each deadline
+// it reports (so the timer is never armed for the past, which would fire
+// it again at once, without end), and arms the timer for the next one.
+func (c *conn) dueLocked(now time.Duration) (stalled, unauthed, ping bool) {
+	lim := c.srv.limits
+	c.armed = 0
+	if stalled = c.writeBy != 0 && now >= c.writeBy; stalled {
+		c.writeBy = 0
+	}
+	if c.unauth && now-c.born >= lim.AuthTimeout {
+		c.unauth = false
+		unauthed = c.caller.UserID == 0 && c.user == 0
+	}
+	if ping = now >= c.pingDue; ping {
+		c.pingDue = now + lim.PingInterval
+	}
+	c.rearmLocked(now)
+	return stalled, unauthed, ping
+}
+
+// rearmLocked arms the timer for the earliest deadline still ahead.
+func (c *conn) rearmLocked(now time.Duration) {
+	next := c.pingDue
+	if c.unauth {
+		next = min(next, c.born+c.srv.limits.AuthTimeout)
+	}
+	if c.writeBy != 0 {
+		next = min(next, c.writeBy)
+	}
+	c.armAtLocked(now, next)
+}
+
+// armAtLocked makes the timer fire at when, unless it is armed to fire
+// earlier already (it then re-arms for what is left when it fires).
+func (c *conn) armAtLocked(now, when time.Duration) {
+	if c.timer == nil || (c.armed != 0 && c.armed <= when) {
+		return
+	}
+	c.armed = when
+	c.timer.Reset(max(when-now, 0))
 }
 
 // writeLoop writes queued frames and ends when the queue is empty; push
@@ -206,29 +282,32 @@ func (c *conn) writeLoop() {
 		if len(c.out) == 0 {
 			c.out = nil // an idle connection holds no queue
 			c.writing = false
+			c.writeBy = 0
 			c.mu.Unlock()
 			return
 		}
 		f := c.out[0]
 		c.out[0] = nil
 		c.out = c.out[1:]
-		if c.stall == nil {
-			// One reusable timer bounds every write: a context per
-			// frame (and the library's watcher for it) was an eighth of
-			// the CPU of a channel fan-out. A write that stalls past the
-			// timeout drops the socket.
-			c.stall = time.AfterFunc(time.Hour, func() { c.ws.CloseNow() })
-		}
-		stall := c.stall
 		note := c.closing
+		if f != nil {
+			// The connection's timer bounds each write: a context per
+			// frame (and the library's watcher for it) was an eighth of
+			// the CPU of a channel fan-out, and a timer call per frame
+			// is spared too unless the timer would fire too late.
+			now := clock()
+			c.writeBy = now + c.srv.limits.WriteTimeout
+			c.armAtLocked(now, c.writeBy)
+		}
 		c.mu.Unlock()
 		if f == nil { // flushAndClose's marker; writing stays set: nothing more is written
+			c.mu.Lock()
+			c.writeBy = 0
+			c.mu.Unlock()
 			c.close(note.code, note.reason)
 			return
 		}
-		stall.Reset(c.srv.limits.WriteTimeout)
 		err := c.ws.Write(context.Background(), websocket.MessageBinary, f)
-		stall.Stop()
 		if err != nil {
 			c.close(websocket.StatusPolicyViolation, "write failed")
 			return
@@ -236,21 +315,15 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// keepalive pings the peer, on the timer's goroutine, and arms the next
-// ping; a peer that does not answer in half the interval is dropped.
+// keepalive pings the peer, on the timer's goroutine; a peer that does
+// not answer in half the interval is dropped.
 func (c *conn) keepalive() {
 	pctx, cancel := context.WithTimeout(context.Background(), c.srv.limits.PingInterval/2)
 	err := c.ws.Ping(pctx)
 	cancel()
 	if err != nil {
 		c.close(websocket.StatusGoingAway, "keepalive failed")
-		return
 	}
-	c.mu.Lock()
-	if c.ping != nil {
-		c.ping.Reset(c.srv.limits.PingInterval)
-	}
-	c.mu.Unlock()
 }
 
 func (c *conn) readLoop(ctx context.Context) {

@@ -26,9 +26,12 @@ import (
 // testNode is one transport server over a real SQLite file and real
 // loopback sockets.
 type testNode struct {
-	svc *service.Service
-	srv *Server
-	url string
+	svc    *service.Service
+	srv    *Server
+	url    string
+	db     *sqlite.DB
+	sealer *crypto.Sealer
+	bus    bus.Bus
 }
 
 func startTestNode(t testing.TB, limits Limits, b bus.Bus) *testNode {
@@ -54,7 +57,7 @@ func startTestNode(t testing.TB, limits Limits, b bus.Bus) *testNode {
 	srv := New(svc, b, nil, limits)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { srv.Close(); hs.Close() })
-	return &testNode{svc: svc, srv: srv, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/ws"}
+	return &testNode{svc: svc, srv: srv, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/ws", db: db, sealer: sealer, bus: b}
 }
 
 func (n *testNode) signup(t testing.TB, name string) (service.Caller, string) {

@@ -2,11 +2,13 @@ package transport
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/heraldim/herald"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 	"github.com/heraldim/herald/service"
+	"google.golang.org/protobuf/proto"
 )
 
 func unixMS(t time.Time) int64 {
@@ -205,4 +207,60 @@ func (r renderer) reportView(ctx context.Context, v service.ReportView) *pb.Repo
 	}
 	out.PublicContent = r.messages(ctx, v.Public)
 	return out
+}
+
+// The renderer is the service's Frames: the publisher renders each
+// event's frame once, and every node writes those bytes as they are.
+var _ service.Frames = renderer{}
+
+// UpdateFrame renders an update as the frame its devices receive. A new
+// message in a user's own log says whether it mentions that user.
+func (r renderer) UpdateFrame(ctx context.Context, u *herald.Update) []byte {
+	if m := u.Message; m != nil && u.UserID != 0 {
+		mm, uu := *m, *u
+		mm.MentionsMe = r.svc.MentionsReader(ctx, u.UserID, m)
+		uu.Message = &mm
+		u = &uu
+	}
+	return encodeUpdate(r.update(ctx, u))
+}
+
+// TypingFrame renders a typing notice.
+func (r renderer) TypingFrame(ctx context.Context, chatID, userID int64) []byte {
+	return encodeTyping(chatID, userID, r.svc.UserNames(ctx, userID)[userID])
+}
+
+// AnswerFrame renders a bot's answer to a button press.
+func (r renderer) AnswerFrame(ctx context.Context, chatID, botID int64, a *service.CallbackAnswer) []byte {
+	b, _ := proto.Marshal(&pb.Frame{Kind: &pb.Frame_CallbackAnswer{CallbackAnswer: &pb.CallbackAnswer{
+		QueryId: a.QueryID, ChatId: chatID, MessageId: a.MessageID, BotId: botID,
+		Bot: r.svc.UserNames(ctx, botID)[botID], Text: a.Plain, Alert: a.Alert, Url: a.URL,
+	}}})
+	return b
+}
+
+// EnvelopeFrame renders a secret-chat envelope.
+func (r renderer) EnvelopeFrame(ctx context.Context, e *herald.Envelope) []byte {
+	return encodeEnvelope(r.envelope(ctx, e))
+}
+
+// CallFrame renders a step of a call's signalling.
+func (r renderer) CallFrame(ctx context.Context, sig *service.CallSignal) []byte {
+	return encodeCall(sig, r.svc.UserNames(ctx, sig.FromUserID)[sig.FromUserID])
+}
+
+// ReactionsFrame renders a message's reactions for reader.
+func (r renderer) ReactionsFrame(_ context.Context, chatID, seq int64, rs []herald.Reaction, reader int64) []byte {
+	out := pbReactions(rs)
+	for _, x := range out {
+		x.Chosen = reader != 0 && slices.Contains(x.UserIds, reader)
+	}
+	b, _ := proto.Marshal(&pb.Frame{Kind: &pb.Frame_Reaction{Reaction: &pb.ReactionUpdate{ChatId: chatID, Id: seq, Reactions: out}}})
+	return b
+}
+
+// PinFrame renders a pin or an unpin.
+func (r renderer) PinFrame(_ context.Context, chatID, seq int64, pinned bool) []byte {
+	b, _ := proto.Marshal(&pb.Frame{Kind: &pb.Frame_Pin{Pin: &pb.PinUpdate{ChatId: chatID, Id: seq, Pinned: pinned}}})
+	return b
 }

@@ -130,3 +130,75 @@ func counter(c prometheus.Counter) float64 {
 	c.Write(&m)
 	return m.GetCounter().GetValue()
 }
+
+// A write that stalls past WriteTimeout drops the socket, on the same
+// timer that keeps the connection alive; the queue never filled.
+func TestStalledWriteDropsTheSocket(t *testing.T) {
+	n := startTestNode(t, Limits{QueueFrames: 1 << 16, WriteTimeout: 200 * time.Millisecond, PingInterval: time.Hour}, nil)
+	_, token := n.signup(t, "alice")
+	c := n.dial(t)
+	if k := c.resume(t, token); k != "" {
+		t.Fatal(k)
+	}
+	var sc *conn
+	n.srv.mu.Lock()
+	for x := range n.srv.conns {
+		sc = x
+	}
+	n.srv.mu.Unlock()
+	big := make([]byte, 60<<10)
+	deadline := time.After(30 * time.Second)
+	for {
+		sc.push(big) // the client reads nothing: socket buffers fill, the write stalls
+		select {
+		case <-sc.done:
+			if counter(n.srv.metrics.slowConsumers) != 0 {
+				t.Fatal("cut off by the queue, not by the stalled write")
+			}
+			return
+		case <-deadline:
+			t.Fatal("a stalled write did not drop the socket")
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// Whatever a tick handles, it arms the timer for a deadline still ahead:
+// a stalled write's deadline left in place would fire the timer again at
+// once, without end.
+func TestTickArmsTheTimerAhead(t *testing.T) {
+	n := startTestNode(t, Limits{}, nil)
+	_, token := n.signup(t, "alice")
+	c := n.dial(t)
+	if k := c.resume(t, token); k != "" {
+		t.Fatal(k)
+	}
+	var sc *conn
+	n.srv.mu.Lock()
+	for x := range n.srv.conns {
+		sc = x
+	}
+	n.srv.mu.Unlock()
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	now := clock()
+	for _, tc := range []struct {
+		name                   string
+		writeBy, pingDue, born time.Duration
+		unauth                 bool
+	}{
+		{"a stalled write", now - time.Millisecond, now + time.Hour, sc.born, false},
+		{"a ping due", 0, now - time.Millisecond, sc.born, false},
+		{"the authentication deadline", 0, now + time.Hour, now - time.Hour, true},
+		{"all at once", now - time.Second, now - time.Second, now - time.Hour, true},
+	} {
+		sc.writeBy, sc.pingDue, sc.born, sc.unauth = tc.writeBy, tc.pingDue, tc.born, tc.unauth
+		stalled, _, ping := sc.dueLocked(now)
+		if tc.writeBy != 0 && !stalled || tc.pingDue < now && !ping {
+			t.Fatalf("%s: stalled %v ping %v", tc.name, stalled, ping)
+		}
+		if sc.armed <= now {
+			t.Fatalf("%s: the timer is armed %v ahead", tc.name, sc.armed-now)
+		}
+	}
+}

@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,13 +23,11 @@ import (
 	"github.com/coder/websocket"
 	"github.com/heraldim/herald"
 	"github.com/heraldim/herald/bus"
-	pb "github.com/heraldim/herald/proto/herald/v1"
 	"github.com/heraldim/herald/service"
 	"github.com/heraldim/herald/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"google.golang.org/protobuf/proto"
 )
 
 // Limits bound what one connection may cost the server.
@@ -76,6 +73,7 @@ type Server struct {
 	reg     *prometheus.Registry
 	render  renderer
 	workers workers
+	writers writers
 	files   *filesHTTP // nil until EnableFiles
 
 	nodeID     [16]byte         // tells this node's catch-up notices from others'
@@ -135,6 +133,8 @@ func New(svc *service.Service, b bus.Bus, log *slog.Logger, limits Limits) *Serv
 		nodeID: newNodeID(), stopped: make(chan struct{}), epochs: map[[16]byte]nodeEpoch{},
 	}
 	s.workers = workers{tasks: make(chan *task), stopped: s.stopped}
+	s.writers = writers{conns: make(chan *conn), stopped: s.stopped}
+	svc.SetFrames(s.render)
 	for i := range s.shards {
 		s.shards[i].m = map[string]*topicEntry{}
 	}
@@ -349,23 +349,19 @@ func (s *Server) untrack(c *conn) {
 }
 
 // deliver fans a bus event out to the topic's local connections. It runs
-// on the bus's goroutine, so it only decodes, encodes and enqueues.
+// on the bus's goroutine, so it only opens the event and enqueues its
+// frame, the same bytes for every connection.
 func (s *Server) deliver(e *topicEntry, data []byte) {
-	if len(data) > maxBusEvent {
-		s.log.Error("bus event too large", "topic", e.topic, "bytes", len(data))
-		return
-	}
-	ctx := context.Background()
-	ev, err := s.svc.DecodeEvent(ctx, data)
+	ev, err := s.svc.DecodeEvent(context.Background(), data)
 	if err != nil {
-		s.log.Error("bad bus event", "topic", e.topic, "err", err)
+		s.log.Error("bad bus event", "topic", e.topic, "bytes", len(data), "err", err)
 		return
 	}
-	if ev.Kind == service.EventUpdate && strings.HasPrefix(e.topic, chatTopicPrefix) {
-		// A broadcast chat's post: encoded once here, pushed to its
-		// followers off the publisher's path, so a channel owner's
-		// answer does not wait for the fan-out.
-		s.fanOut(e, fanItem{encodeUpdate(s.render.update(ctx, ev.Update)), ev.Update.Kind == herald.UpdNewMessage})
+	if (ev.Kind == service.EventUpdate || ev.Kind == service.EventFrame) && strings.HasPrefix(e.topic, chatTopicPrefix) {
+		// A broadcast chat's post: pushed to its followers off the
+		// publisher's path, so a channel owner's answer does not wait
+		// for the fan-out.
+		s.fanOut(e, fanItem{ev.Frame, ev.NewMessage})
 		return
 	}
 	users := s.entryUsers(e)
@@ -393,75 +389,28 @@ func (s *Server) deliver(e *topicEntry, data []byte) {
 				c.revoke("device logged out")
 			}
 		}
-	case service.EventUpdate:
-		if m := ev.Update.Message; m != nil && ev.Update.UserID != 0 {
-			m.MentionsMe = s.svc.MentionsReader(ctx, ev.Update.UserID, m)
-		}
-		frame := encodeUpdate(s.render.update(ctx, ev.Update))
-		for _, c := range targets {
-			c.push(frame)
-		}
-		if ev.Update.Kind == herald.UpdNewMessage {
-			s.metrics.messagesOut.Add(float64(len(targets)))
-		}
-	case service.EventCallbackAnswer:
-		frame := s.encodeAnswer(ctx, ev)
-		for _, c := range targets {
-			c.push(frame)
-		}
 	case service.EventEnvelope:
 		// Only the device it is encrypted for can use it.
-		var frame []byte
 		for _, c := range targets {
 			if c.deviceID() == ev.DeviceID {
-				if frame == nil {
-					frame = encodeEnvelope(s.render.envelope(ctx, ev.Envelope))
-				}
-				c.push(frame)
+				c.push(ev.Frame)
 			}
 		}
-	case service.EventCall:
-		var frame []byte
+	case service.EventFrame:
 		for _, c := range targets {
-			if ev.Call.ToDevice == 0 || c.deviceID() == ev.Call.ToDevice {
-				if frame == nil {
-					frame = encodeCall(ev.Call, s.svc.UserNames(ctx, ev.Call.FromUserID)[ev.Call.FromUserID])
-				}
-				c.push(frame)
+			if ev.DeviceID == 0 || c.deviceID() == ev.DeviceID {
+				c.push(ev.Frame)
 			}
 		}
-	case service.EventTyping:
-		frame := encodeTyping(ev.ChatID, ev.UserID, s.svc.UserNames(ctx, ev.UserID)[ev.UserID])
+	default: // an update, a typing notice, a bot's answer: the same bytes to every connection
 		for _, c := range targets {
-			c.push(frame)
+			c.push(ev.Frame)
 		}
-	case service.EventReactions:
-		// chosen is the reader's: a user's topic has one reader; a
-		// channel's pushes carry no names, so none is chosen.
-		frames := map[int64][]byte{}
-		for _, c := range targets {
-			u := c.userID()
-			if frames[u] == nil {
-				rs := pbReactions(ev.Reactions)
-				for _, r := range rs {
-					r.Chosen = slices.Contains(r.UserIds, u)
-				}
-				frames[u], _ = proto.Marshal(&pb.Frame{Kind: &pb.Frame_Reaction{Reaction: &pb.ReactionUpdate{ChatId: ev.ChatID, Id: ev.Seq, Reactions: rs}}})
-			}
-			c.push(frames[u])
-		}
-	case service.EventPin:
-		frame, _ := proto.Marshal(&pb.Frame{Kind: &pb.Frame_Pin{Pin: &pb.PinUpdate{ChatId: ev.ChatID, Id: ev.Seq, Pinned: ev.Pinned}}})
-		for _, c := range targets {
-			c.push(frame)
+		if ev.NewMessage {
+			s.metrics.messagesOut.Add(float64(len(targets)))
 		}
 	}
 }
-
-// maxBusEvent bounds a bus event before it is decoded: the largest the
-// service publishes (a message's sealed body and extras) is far smaller,
-// and NATS's own default limit is the same.
-const maxBusEvent = 1 << 20
 
 // Close stops accepting connections and closes every open one, telling
 // clients to reconnect elsewhere.

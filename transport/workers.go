@@ -87,3 +87,45 @@ func (c *conn) onWorker(fn func()) {
 	t := &task{fn: fn, done: make(chan struct{}, 1)}
 	c.srv.workers.do(t)
 }
+
+// maxWriters bounds the long-lived writer goroutines.
+const maxWriters = 128
+
+// writers drain connections' outbound queues. A connection's writer runs
+// only while frames are queued; starting a goroutine for it each time
+// (and growing its stack to the socket write's depth) was a good part of
+// a channel fan-out's CPU per delivery. An idle long-lived writer takes
+// the connection instead; when none is idle, the connection gets a
+// goroutine of its own as before, so a connection whose socket blocks
+// never holds up another's frames.
+type writers struct {
+	conns   chan *conn // unbuffered: a send succeeds only to an idle writer
+	n       atomic.Int32
+	stopped <-chan struct{}
+}
+
+// start runs c.writeLoop on a writer. It never blocks.
+func (w *writers) start(c *conn) {
+	select {
+	case w.conns <- c:
+	default:
+		if w.n.Add(1) <= maxWriters {
+			go w.loop(c)
+		} else {
+			w.n.Add(-1)
+			go c.writeLoop()
+		}
+	}
+}
+
+func (w *writers) loop(c *conn) {
+	defer w.n.Add(-1)
+	for {
+		c.writeLoop()
+		select {
+		case c = <-w.conns:
+		case <-w.stopped:
+			return
+		}
+	}
+}
