@@ -401,3 +401,37 @@ func TestPushOncePerMessageAcrossNodes(t *testing.T) {
 		t.Errorf("the nodes signed with %d VAPID keys, want one", len(keys))
 	}
 }
+
+// TestPushMissedCall: a call nobody answered notifies the callee's
+// subscribed device with the call's record; an answered one does not.
+func TestPushMissedCall(t *testing.T) {
+	ps := pushtest.New()
+	defer ps.Close()
+	n := startPushNode(t, func(c *server.Config) { c.AbuseLimits.CallRing = time.Second })
+	ctx := ctxT(t)
+	alice, bobby := signup(t, n, "alice"), signup(t, n, "bobby")
+	sub := subscribe(t, bobby, ps, "bobby")
+	info, err := alice.StartCall(ctx, to(bobby.user.name), false, offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missed := nextCallRecord(t, bobby)
+	got := waitPush(t, ps, sub.Endpoint, "missed call", messagePush(info.ChatId, missed.Id))
+	if !strings.Contains(got.Body, "Missed call from @"+alice.user.name) {
+		t.Errorf("missed call push %+v", got)
+	}
+	// Answered and hung up: the record notifies nobody.
+	info, err = alice.StartCall(ctx, to(bobby.user.name), false, offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bobby.AnswerCall(ctx, info.CallId, answer); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.HangUp(ctx, info.CallId); err != nil {
+		t.Fatal(err)
+	}
+	ended := nextCallRecord(t, bobby)
+	marker := send(t, alice, to(bobby.user.name), "after the call")
+	noPush(t, ps, sub.Endpoint, "an answered call", marker, messagePush(info.ChatId, ended.Id))
+}

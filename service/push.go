@@ -324,10 +324,17 @@ func shouldNotify(t herald.PushTarget, h notifyHints, now time.Time) bool {
 	return true
 }
 
+// missedCall reports whether a service message records a call its callee
+// did not take: it notifies them, as Telegram's missed calls do.
+func missedCall(m herald.Message) bool {
+	c := m.Extras.Call
+	return c != nil && (c.Outcome == herald.CallOutcomeMissed || c.Outcome == herald.CallOutcomeBusy)
+}
+
 // notifyMessage sends the pushes for a new message, after its commit: on
 // the node where it was committed, so each is sent once.
 func (s *Service) notifyMessage(m herald.Message, text string) {
-	if s.push == nil || m.Service {
+	if s.push == nil || (m.Service && !missedCall(m)) {
 		return
 	}
 	committed := time.Now()
