@@ -2,8 +2,6 @@ package server_test
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -19,18 +17,7 @@ import (
 // startCallNode is a node whose calls ring for ring only.
 func startCallNode(t *testing.T, ring time.Duration) *server.Node {
 	t.Helper()
-	limits := lax
-	limits.CallRing = ring
-	n, err := server.Open(server.Config{
-		Listen: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: cheap, AbuseLimits: limits,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.Serve()
-	t.Cleanup(func() { n.Shutdown(t.Context()) })
-	return n
+	return startPushNode(t, func(c *server.Config) { c.AbuseLimits.CallRing = ring })
 }
 
 const offer, answer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=offer\r\n", "v=0\r\no=- 3 4 IN IP4 127.0.0.1\r\ns=answer\r\n"
@@ -277,16 +264,7 @@ func TestCallRefused(t *testing.T) {
 // calls.ice_servers hands a device credentials for the node's relay that
 // the relay accepts; a node without a relay hands out none.
 func TestCallRelayCredentials(t *testing.T) {
-	n, err := server.Open(server.Config{
-		Listen: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: cheap, AbuseLimits: lax,
-		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Media: server.Media{UDP: "127.0.0.1:0"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.Serve()
-	t.Cleanup(func() { n.Shutdown(t.Context()) })
+	n := startPushNode(t, func(c *server.Config) { c.Media = server.Media{UDP: "127.0.0.1:0"} })
 	alice := signup(t, n, "alice")
 	var list pb.IceServerList
 	if err := alice.Call(ctxT(t), "calls.ice_servers", &pb.Empty{}, &list); err != nil {
