@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"github.com/heraldim/herald/internal/e2e"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,12 +33,8 @@ func browserTools(t *testing.T) (e2eDir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
-		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci: %v\n%s", err, out)
-		}
+	if err := e2e.Install(dir); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }

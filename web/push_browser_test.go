@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"github.com/heraldim/herald/internal/e2e"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -61,10 +62,8 @@ func TestBrowserPush(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	npm := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
-	npm.Dir = "e2e"
-	if out, err := npm.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci: %v\n%s", err, out)
+	if err := e2e.Install("e2e"); err != nil {
+		t.Fatal(err)
 	}
 	n := startNode(t)
 	target, _ := url.Parse(n.URL())

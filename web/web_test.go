@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"fmt"
 	"github.com/heraldim/herald/client"
+	"github.com/heraldim/herald/internal/e2e"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 	"io"
 	"log/slog"
@@ -16,7 +16,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -290,23 +289,11 @@ func needBrowser(t *testing.T, ctx context.Context) string {
 			missing(tool)
 		}
 	}
-	npmOnce.Do(func() {
-		npm := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
-		npm.Dir = "e2e"
-		if out, err := npm.CombinedOutput(); err != nil {
-			npmErr = fmt.Errorf("npm ci: %v\n%s", err, out)
-		}
-	})
-	if npmErr != nil {
-		t.Fatal(npmErr)
+	if err := e2e.Install("e2e"); err != nil {
+		t.Fatal(err)
 	}
 	return chromium
 }
-
-var (
-	npmOnce sync.Once
-	npmErr  error
-)
 
 func TestBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 7*time.Minute)
