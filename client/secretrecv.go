@@ -134,6 +134,9 @@ func (s *Secret) History(ctx context.Context, username string) ([]*SecretMessage
 	if err := s.Sync(ctx); err != nil {
 		return nil, err
 	}
+	if gid, ok := ParseGroupChatID(username); ok {
+		return s.MarkRead(ctx, -gid)
+	}
 	u, err := s.resolve(ctx, username)
 	if err != nil {
 		return nil, err
@@ -335,6 +338,9 @@ func (s *Secret) Open(ctx context.Context, e *pb.Envelope) (*SecretEvent, error)
 
 func (s *Secret) open(ctx context.Context, e *pb.Envelope) (*SecretEvent, error) {
 	me, _ := s.c.Self()
+	if herald.EnvelopeType(e.Type) == herald.EnvelopeSenderKey {
+		return s.openGroup(ctx, e)
+	}
 	addr := protocol.NewSignalAddress(strconv.FormatInt(e.SenderId, 10), uint32(e.SenderDevice))
 	cipher := sigsession.NewCipher(s.builder(addr), addr)
 	var plain []byte
@@ -418,6 +424,8 @@ func (s *Secret) open(ctx context.Context, e *pb.Envelope) (*SecretEvent, error)
 		}
 	}
 	switch p.Kind {
+	case "gs", "gk":
+		return s.openGroupPayload(ctx, e, p)
 	case "r":
 		var done []string
 		at := time.UnixMilli(p.ReadAt).UTC()

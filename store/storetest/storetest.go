@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Files", testFiles},
 		{"UploadReservations", testUploadReservations},
 		{"Secret", testSecret},
+		{"SecretGroups", testSecretGroups},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

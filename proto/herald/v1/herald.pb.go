@@ -5991,7 +5991,8 @@ type Envelope struct {
 	SentAt         int64                  `protobuf:"varint,7,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`          // Unix ms
 	ExpiresAt      int64                  `protobuf:"varint,8,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"` // Unix ms the server drops it, delivered or not
 	SenderUsername string                 `protobuf:"bytes,9,opt,name=sender_username,json=senderUsername,proto3" json:"sender_username,omitempty"`
-	UserId         int64                  `protobuf:"varint,10,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"` // the recipient device's user
+	UserId         int64                  `protobuf:"varint,10,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`    // the recipient device's user
+	GroupId        int64                  `protobuf:"varint,70,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"` // with type 4: the secret group (docs/SECRET.md)
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -6092,6 +6093,13 @@ func (x *Envelope) GetSenderUsername() string {
 func (x *Envelope) GetUserId() int64 {
 	if x != nil {
 		return x.UserId
+	}
+	return 0
+}
+
+func (x *Envelope) GetGroupId() int64 {
+	if x != nil {
+		return x.GroupId
 	}
 	return 0
 }
@@ -6542,6 +6550,342 @@ func (*AckRequest) Descriptor() ([]byte, []int) {
 func (x *AckRequest) GetIds() []int64 {
 	if x != nil {
 		return x.Ids
+	}
+	return nil
+}
+
+// secret.group.create: the caller (an admin) and the users named.
+type SecretGroupCreateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Usernames     []string               `protobuf:"bytes,1,rep,name=usernames,proto3" json:"usernames,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretGroupCreateRequest) Reset() {
+	*x = SecretGroupCreateRequest{}
+	mi := &file_herald_proto_msgTypes[101]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretGroupCreateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretGroupCreateRequest) ProtoMessage() {}
+
+func (x *SecretGroupCreateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[101]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretGroupCreateRequest.ProtoReflect.Descriptor instead.
+func (*SecretGroupCreateRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{101}
+}
+
+func (x *SecretGroupCreateRequest) GetUsernames() []string {
+	if x != nil {
+		return x.Usernames
+	}
+	return nil
+}
+
+type SecretGroupMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        int64                  `protobuf:"varint,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Username      string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	Admin         bool                   `protobuf:"varint,3,opt,name=admin,proto3" json:"admin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretGroupMember) Reset() {
+	*x = SecretGroupMember{}
+	mi := &file_herald_proto_msgTypes[102]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretGroupMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretGroupMember) ProtoMessage() {}
+
+func (x *SecretGroupMember) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[102]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretGroupMember.ProtoReflect.Descriptor instead.
+func (*SecretGroupMember) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{102}
+}
+
+func (x *SecretGroupMember) GetUserId() int64 {
+	if x != nil {
+		return x.UserId
+	}
+	return 0
+}
+
+func (x *SecretGroupMember) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *SecretGroupMember) GetAdmin() bool {
+	if x != nil {
+		return x.Admin
+	}
+	return false
+}
+
+// The server's membership of a secret group.
+type SecretGroupInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Members       []*SecretGroupMember   `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretGroupInfo) Reset() {
+	*x = SecretGroupInfo{}
+	mi := &file_herald_proto_msgTypes[103]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretGroupInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretGroupInfo) ProtoMessage() {}
+
+func (x *SecretGroupInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[103]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretGroupInfo.ProtoReflect.Descriptor instead.
+func (*SecretGroupInfo) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{103}
+}
+
+func (x *SecretGroupInfo) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SecretGroupInfo) GetMembers() []*SecretGroupMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+// secret.group.get and secret.group.leave.
+type SecretGroupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       int64                  `protobuf:"varint,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretGroupRequest) Reset() {
+	*x = SecretGroupRequest{}
+	mi := &file_herald_proto_msgTypes[104]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretGroupRequest) ProtoMessage() {}
+
+func (x *SecretGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[104]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretGroupRequest.ProtoReflect.Descriptor instead.
+func (*SecretGroupRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{104}
+}
+
+func (x *SecretGroupRequest) GetGroupId() int64 {
+	if x != nil {
+		return x.GroupId
+	}
+	return 0
+}
+
+// secret.group.add and secret.group.remove (admins only).
+type SecretGroupChangeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       int64                  `protobuf:"varint,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Username      string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretGroupChangeRequest) Reset() {
+	*x = SecretGroupChangeRequest{}
+	mi := &file_herald_proto_msgTypes[105]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretGroupChangeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretGroupChangeRequest) ProtoMessage() {}
+
+func (x *SecretGroupChangeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[105]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretGroupChangeRequest.ProtoReflect.Descriptor instead.
+func (*SecretGroupChangeRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{105}
+}
+
+func (x *SecretGroupChangeRequest) GetGroupId() int64 {
+	if x != nil {
+		return x.GroupId
+	}
+	return 0
+}
+
+func (x *SecretGroupChangeRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+// secret.group.send: one sender-key ciphertext, fanned out by the server
+// to every member device except the sender's. devices lists the devices
+// the sender distributed its sender key to; if they are not exactly the
+// members' devices with keys, the answer is STALE_DEVICES.
+type SecretGroupSendRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       int64                  `protobuf:"varint,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Body          []byte                 `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	TtlMs         int64                  `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	FileIds       []string               `protobuf:"bytes,4,rep,name=file_ids,json=fileIds,proto3" json:"file_ids,omitempty"`
+	Devices       []*DeviceSet           `protobuf:"bytes,5,rep,name=devices,proto3" json:"devices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretGroupSendRequest) Reset() {
+	*x = SecretGroupSendRequest{}
+	mi := &file_herald_proto_msgTypes[106]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretGroupSendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretGroupSendRequest) ProtoMessage() {}
+
+func (x *SecretGroupSendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[106]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretGroupSendRequest.ProtoReflect.Descriptor instead.
+func (*SecretGroupSendRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{106}
+}
+
+func (x *SecretGroupSendRequest) GetGroupId() int64 {
+	if x != nil {
+		return x.GroupId
+	}
+	return 0
+}
+
+func (x *SecretGroupSendRequest) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *SecretGroupSendRequest) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+func (x *SecretGroupSendRequest) GetFileIds() []string {
+	if x != nil {
+		return x.FileIds
+	}
+	return nil
+}
+
+func (x *SecretGroupSendRequest) GetDevices() []*DeviceSet {
+	if x != nil {
+		return x.Devices
 	}
 	return nil
 }
@@ -7002,7 +7346,7 @@ const file_herald_proto_rawDesc = "" +
 	"\fidentity_key\x18\x02 \x01(\fR\videntityKey\"h\n" +
 	"\fIdentityList\x12#\n" +
 	"\x04user\x18\x01 \x01(\v2\x0f.herald.v1.UserR\x04user\x123\n" +
-	"\adevices\x18\x02 \x03(\v2\x19.herald.v1.DeviceIdentityR\adevices\"\x9b\x02\n" +
+	"\adevices\x18\x02 \x03(\v2\x19.herald.v1.DeviceIdentityR\adevices\"\xb6\x02\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x1b\n" +
 	"\tsender_id\x18\x02 \x01(\x03R\bsenderId\x12#\n" +
@@ -7015,7 +7359,8 @@ const file_herald_proto_rawDesc = "" +
 	"expires_at\x18\b \x01(\x03R\texpiresAt\x12'\n" +
 	"\x0fsender_username\x18\t \x01(\tR\x0esenderUsername\x12\x17\n" +
 	"\auser_id\x18\n" +
-	" \x01(\x03R\x06userId\"\x80\x01\n" +
+	" \x01(\x03R\x06userId\x12\x19\n" +
+	"\bgroup_id\x18F \x01(\x03R\agroupId\"\x80\x01\n" +
 	"\x10OutgoingEnvelope\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\x03R\bdeviceId\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\x05R\x04type\x12\x12\n" +
@@ -7045,7 +7390,27 @@ const file_herald_proto_rawDesc = "" +
 	"\x04keys\x18\x03 \x01(\v2\x14.herald.v1.KeyStatusR\x04keys\"\x1e\n" +
 	"\n" +
 	"AckRequest\x12\x10\n" +
-	"\x03ids\x18\x01 \x03(\x03R\x03idsB5Z3github.com/heraldim/herald/proto/herald/v1;heraldv1b\x06proto3"
+	"\x03ids\x18\x01 \x03(\x03R\x03ids\"8\n" +
+	"\x18SecretGroupCreateRequest\x12\x1c\n" +
+	"\tusernames\x18\x01 \x03(\tR\tusernames\"^\n" +
+	"\x11SecretGroupMember\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\x03R\x06userId\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\x12\x14\n" +
+	"\x05admin\x18\x03 \x01(\bR\x05admin\"Y\n" +
+	"\x0fSecretGroupInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x126\n" +
+	"\amembers\x18\x02 \x03(\v2\x1c.herald.v1.SecretGroupMemberR\amembers\"/\n" +
+	"\x12SecretGroupRequest\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\x03R\agroupId\"Q\n" +
+	"\x18SecretGroupChangeRequest\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\x03R\agroupId\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\"\xa9\x01\n" +
+	"\x16SecretGroupSendRequest\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\x03R\agroupId\x12\x12\n" +
+	"\x04body\x18\x02 \x01(\fR\x04body\x12\x15\n" +
+	"\x06ttl_ms\x18\x03 \x01(\x03R\x05ttlMs\x12\x19\n" +
+	"\bfile_ids\x18\x04 \x03(\tR\afileIds\x12.\n" +
+	"\adevices\x18\x05 \x03(\v2\x14.herald.v1.DeviceSetR\adevicesB5Z3github.com/heraldim/herald/proto/herald/v1;heraldv1b\x06proto3"
 
 var (
 	file_herald_proto_rawDescOnce sync.Once
@@ -7059,178 +7424,186 @@ func file_herald_proto_rawDescGZIP() []byte {
 	return file_herald_proto_rawDescData
 }
 
-var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 101)
+var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 107)
 var file_herald_proto_goTypes = []any{
-	(*Frame)(nil),                 // 0: herald.v1.Frame
-	(*Request)(nil),               // 1: herald.v1.Request
-	(*Response)(nil),              // 2: herald.v1.Response
-	(*Error)(nil),                 // 3: herald.v1.Error
-	(*Empty)(nil),                 // 4: herald.v1.Empty
-	(*SignupRequest)(nil),         // 5: herald.v1.SignupRequest
-	(*LoginRequest)(nil),          // 6: herald.v1.LoginRequest
-	(*AuthRequest)(nil),           // 7: herald.v1.AuthRequest
-	(*AuthResult)(nil),            // 8: herald.v1.AuthResult
-	(*User)(nil),                  // 9: herald.v1.User
-	(*Device)(nil),                // 10: herald.v1.Device
-	(*DeviceList)(nil),            // 11: herald.v1.DeviceList
-	(*RevokeRequest)(nil),         // 12: herald.v1.RevokeRequest
-	(*ResolveRequest)(nil),        // 13: herald.v1.ResolveRequest
-	(*Peer)(nil),                  // 14: herald.v1.Peer
-	(*Chat)(nil),                  // 15: herald.v1.Chat
-	(*Member)(nil),                // 16: herald.v1.Member
-	(*Dialog)(nil),                // 17: herald.v1.Dialog
-	(*DialogList)(nil),            // 18: herald.v1.DialogList
-	(*ChatsRequest)(nil),          // 19: herald.v1.ChatsRequest
-	(*ChatsCursor)(nil),           // 20: herald.v1.ChatsCursor
-	(*GetChatRequest)(nil),        // 21: herald.v1.GetChatRequest
-	(*CreateGroupRequest)(nil),    // 22: herald.v1.CreateGroupRequest
-	(*MembersRequest)(nil),        // 23: herald.v1.MembersRequest
-	(*SetRoleRequest)(nil),        // 24: herald.v1.SetRoleRequest
-	(*ChatRequest)(nil),           // 25: herald.v1.ChatRequest
-	(*CreateChannelRequest)(nil),  // 26: herald.v1.CreateChannelRequest
-	(*JoinRequest)(nil),           // 27: herald.v1.JoinRequest
-	(*InviteRequest)(nil),         // 28: herald.v1.InviteRequest
-	(*Invite)(nil),                // 29: herald.v1.Invite
-	(*SetChatRequest)(nil),        // 30: herald.v1.SetChatRequest
-	(*MuteRequest)(nil),           // 31: herald.v1.MuteRequest
-	(*ChatDifferenceRequest)(nil), // 32: herald.v1.ChatDifferenceRequest
-	(*Message)(nil),               // 33: herald.v1.Message
-	(*MessageEntity)(nil),         // 34: herald.v1.MessageEntity
-	(*File)(nil),                  // 35: herald.v1.File
-	(*FileRequest)(nil),           // 36: herald.v1.FileRequest
-	(*FileLinkRequest)(nil),       // 37: herald.v1.FileLinkRequest
-	(*FileLink)(nil),              // 38: herald.v1.FileLink
-	(*Forward)(nil),               // 39: herald.v1.Forward
-	(*SendRequest)(nil),           // 40: herald.v1.SendRequest
-	(*SetTTLRequest)(nil),         // 41: herald.v1.SetTTLRequest
-	(*ForwardRequest)(nil),        // 42: herald.v1.ForwardRequest
-	(*MessageList)(nil),           // 43: herald.v1.MessageList
-	(*HistoryRequest)(nil),        // 44: herald.v1.HistoryRequest
-	(*EditRequest)(nil),           // 45: herald.v1.EditRequest
-	(*DeleteRequest)(nil),         // 46: herald.v1.DeleteRequest
-	(*ClearRequest)(nil),          // 47: herald.v1.ClearRequest
-	(*ClearResult)(nil),           // 48: herald.v1.ClearResult
-	(*ReadRequest)(nil),           // 49: herald.v1.ReadRequest
-	(*ReadResult)(nil),            // 50: herald.v1.ReadResult
-	(*TypingRequest)(nil),         // 51: herald.v1.TypingRequest
-	(*State)(nil),                 // 52: herald.v1.State
-	(*DifferenceRequest)(nil),     // 53: herald.v1.DifferenceRequest
-	(*Difference)(nil),            // 54: herald.v1.Difference
-	(*Update)(nil),                // 55: herald.v1.Update
-	(*DeleteMessages)(nil),        // 56: herald.v1.DeleteMessages
-	(*ReadHistory)(nil),           // 57: herald.v1.ReadHistory
-	(*ChatMembership)(nil),        // 58: herald.v1.ChatMembership
-	(*Typing)(nil),                // 59: herald.v1.Typing
-	(*CatchUp)(nil),               // 60: herald.v1.CatchUp
-	(*ServerInfo)(nil),            // 61: herald.v1.ServerInfo
-	(*BlockRequest)(nil),          // 62: herald.v1.BlockRequest
-	(*ReportRequest)(nil),         // 63: herald.v1.ReportRequest
-	(*Report)(nil),                // 64: herald.v1.Report
-	(*ReportList)(nil),            // 65: herald.v1.ReportList
-	(*ReportsRequest)(nil),        // 66: herald.v1.ReportsRequest
-	(*ShowReportRequest)(nil),     // 67: herald.v1.ShowReportRequest
-	(*ReportView)(nil),            // 68: herald.v1.ReportView
-	(*AdminRequest)(nil),          // 69: herald.v1.AdminRequest
-	(*AuditEntry)(nil),            // 70: herald.v1.AuditEntry
-	(*AuditList)(nil),             // 71: herald.v1.AuditList
-	(*InlineButton)(nil),          // 72: herald.v1.InlineButton
-	(*ButtonRow)(nil),             // 73: herald.v1.ButtonRow
-	(*CreateBotRequest)(nil),      // 74: herald.v1.CreateBotRequest
-	(*BotRequest)(nil),            // 75: herald.v1.BotRequest
-	(*SetBotRequest)(nil),         // 76: herald.v1.SetBotRequest
-	(*Bot)(nil),                   // 77: herald.v1.Bot
-	(*BotList)(nil),               // 78: herald.v1.BotList
-	(*PressRequest)(nil),          // 79: herald.v1.PressRequest
-	(*PressResult)(nil),           // 80: herald.v1.PressResult
-	(*CallbackAnswer)(nil),        // 81: herald.v1.CallbackAnswer
-	(*PreKey)(nil),                // 82: herald.v1.PreKey
-	(*SignedPreKey)(nil),          // 83: herald.v1.SignedPreKey
-	(*PublishKeysRequest)(nil),    // 84: herald.v1.PublishKeysRequest
-	(*KeyStatus)(nil),             // 85: herald.v1.KeyStatus
-	(*BundlesRequest)(nil),        // 86: herald.v1.BundlesRequest
-	(*Bundle)(nil),                // 87: herald.v1.Bundle
-	(*BundleList)(nil),            // 88: herald.v1.BundleList
-	(*IdentitiesRequest)(nil),     // 89: herald.v1.IdentitiesRequest
-	(*DeviceIdentity)(nil),        // 90: herald.v1.DeviceIdentity
-	(*IdentityList)(nil),          // 91: herald.v1.IdentityList
-	(*Envelope)(nil),              // 92: herald.v1.Envelope
-	(*OutgoingEnvelope)(nil),      // 93: herald.v1.OutgoingEnvelope
-	(*SecretSendRequest)(nil),     // 94: herald.v1.SecretSendRequest
-	(*SecretSendResult)(nil),      // 95: herald.v1.SecretSendResult
-	(*DeviceSet)(nil),             // 96: herald.v1.DeviceSet
-	(*StaleDevices)(nil),          // 97: herald.v1.StaleDevices
-	(*FetchRequest)(nil),          // 98: herald.v1.FetchRequest
-	(*EnvelopeList)(nil),          // 99: herald.v1.EnvelopeList
-	(*AckRequest)(nil),            // 100: herald.v1.AckRequest
+	(*Frame)(nil),                    // 0: herald.v1.Frame
+	(*Request)(nil),                  // 1: herald.v1.Request
+	(*Response)(nil),                 // 2: herald.v1.Response
+	(*Error)(nil),                    // 3: herald.v1.Error
+	(*Empty)(nil),                    // 4: herald.v1.Empty
+	(*SignupRequest)(nil),            // 5: herald.v1.SignupRequest
+	(*LoginRequest)(nil),             // 6: herald.v1.LoginRequest
+	(*AuthRequest)(nil),              // 7: herald.v1.AuthRequest
+	(*AuthResult)(nil),               // 8: herald.v1.AuthResult
+	(*User)(nil),                     // 9: herald.v1.User
+	(*Device)(nil),                   // 10: herald.v1.Device
+	(*DeviceList)(nil),               // 11: herald.v1.DeviceList
+	(*RevokeRequest)(nil),            // 12: herald.v1.RevokeRequest
+	(*ResolveRequest)(nil),           // 13: herald.v1.ResolveRequest
+	(*Peer)(nil),                     // 14: herald.v1.Peer
+	(*Chat)(nil),                     // 15: herald.v1.Chat
+	(*Member)(nil),                   // 16: herald.v1.Member
+	(*Dialog)(nil),                   // 17: herald.v1.Dialog
+	(*DialogList)(nil),               // 18: herald.v1.DialogList
+	(*ChatsRequest)(nil),             // 19: herald.v1.ChatsRequest
+	(*ChatsCursor)(nil),              // 20: herald.v1.ChatsCursor
+	(*GetChatRequest)(nil),           // 21: herald.v1.GetChatRequest
+	(*CreateGroupRequest)(nil),       // 22: herald.v1.CreateGroupRequest
+	(*MembersRequest)(nil),           // 23: herald.v1.MembersRequest
+	(*SetRoleRequest)(nil),           // 24: herald.v1.SetRoleRequest
+	(*ChatRequest)(nil),              // 25: herald.v1.ChatRequest
+	(*CreateChannelRequest)(nil),     // 26: herald.v1.CreateChannelRequest
+	(*JoinRequest)(nil),              // 27: herald.v1.JoinRequest
+	(*InviteRequest)(nil),            // 28: herald.v1.InviteRequest
+	(*Invite)(nil),                   // 29: herald.v1.Invite
+	(*SetChatRequest)(nil),           // 30: herald.v1.SetChatRequest
+	(*MuteRequest)(nil),              // 31: herald.v1.MuteRequest
+	(*ChatDifferenceRequest)(nil),    // 32: herald.v1.ChatDifferenceRequest
+	(*Message)(nil),                  // 33: herald.v1.Message
+	(*MessageEntity)(nil),            // 34: herald.v1.MessageEntity
+	(*File)(nil),                     // 35: herald.v1.File
+	(*FileRequest)(nil),              // 36: herald.v1.FileRequest
+	(*FileLinkRequest)(nil),          // 37: herald.v1.FileLinkRequest
+	(*FileLink)(nil),                 // 38: herald.v1.FileLink
+	(*Forward)(nil),                  // 39: herald.v1.Forward
+	(*SendRequest)(nil),              // 40: herald.v1.SendRequest
+	(*SetTTLRequest)(nil),            // 41: herald.v1.SetTTLRequest
+	(*ForwardRequest)(nil),           // 42: herald.v1.ForwardRequest
+	(*MessageList)(nil),              // 43: herald.v1.MessageList
+	(*HistoryRequest)(nil),           // 44: herald.v1.HistoryRequest
+	(*EditRequest)(nil),              // 45: herald.v1.EditRequest
+	(*DeleteRequest)(nil),            // 46: herald.v1.DeleteRequest
+	(*ClearRequest)(nil),             // 47: herald.v1.ClearRequest
+	(*ClearResult)(nil),              // 48: herald.v1.ClearResult
+	(*ReadRequest)(nil),              // 49: herald.v1.ReadRequest
+	(*ReadResult)(nil),               // 50: herald.v1.ReadResult
+	(*TypingRequest)(nil),            // 51: herald.v1.TypingRequest
+	(*State)(nil),                    // 52: herald.v1.State
+	(*DifferenceRequest)(nil),        // 53: herald.v1.DifferenceRequest
+	(*Difference)(nil),               // 54: herald.v1.Difference
+	(*Update)(nil),                   // 55: herald.v1.Update
+	(*DeleteMessages)(nil),           // 56: herald.v1.DeleteMessages
+	(*ReadHistory)(nil),              // 57: herald.v1.ReadHistory
+	(*ChatMembership)(nil),           // 58: herald.v1.ChatMembership
+	(*Typing)(nil),                   // 59: herald.v1.Typing
+	(*CatchUp)(nil),                  // 60: herald.v1.CatchUp
+	(*ServerInfo)(nil),               // 61: herald.v1.ServerInfo
+	(*BlockRequest)(nil),             // 62: herald.v1.BlockRequest
+	(*ReportRequest)(nil),            // 63: herald.v1.ReportRequest
+	(*Report)(nil),                   // 64: herald.v1.Report
+	(*ReportList)(nil),               // 65: herald.v1.ReportList
+	(*ReportsRequest)(nil),           // 66: herald.v1.ReportsRequest
+	(*ShowReportRequest)(nil),        // 67: herald.v1.ShowReportRequest
+	(*ReportView)(nil),               // 68: herald.v1.ReportView
+	(*AdminRequest)(nil),             // 69: herald.v1.AdminRequest
+	(*AuditEntry)(nil),               // 70: herald.v1.AuditEntry
+	(*AuditList)(nil),                // 71: herald.v1.AuditList
+	(*InlineButton)(nil),             // 72: herald.v1.InlineButton
+	(*ButtonRow)(nil),                // 73: herald.v1.ButtonRow
+	(*CreateBotRequest)(nil),         // 74: herald.v1.CreateBotRequest
+	(*BotRequest)(nil),               // 75: herald.v1.BotRequest
+	(*SetBotRequest)(nil),            // 76: herald.v1.SetBotRequest
+	(*Bot)(nil),                      // 77: herald.v1.Bot
+	(*BotList)(nil),                  // 78: herald.v1.BotList
+	(*PressRequest)(nil),             // 79: herald.v1.PressRequest
+	(*PressResult)(nil),              // 80: herald.v1.PressResult
+	(*CallbackAnswer)(nil),           // 81: herald.v1.CallbackAnswer
+	(*PreKey)(nil),                   // 82: herald.v1.PreKey
+	(*SignedPreKey)(nil),             // 83: herald.v1.SignedPreKey
+	(*PublishKeysRequest)(nil),       // 84: herald.v1.PublishKeysRequest
+	(*KeyStatus)(nil),                // 85: herald.v1.KeyStatus
+	(*BundlesRequest)(nil),           // 86: herald.v1.BundlesRequest
+	(*Bundle)(nil),                   // 87: herald.v1.Bundle
+	(*BundleList)(nil),               // 88: herald.v1.BundleList
+	(*IdentitiesRequest)(nil),        // 89: herald.v1.IdentitiesRequest
+	(*DeviceIdentity)(nil),           // 90: herald.v1.DeviceIdentity
+	(*IdentityList)(nil),             // 91: herald.v1.IdentityList
+	(*Envelope)(nil),                 // 92: herald.v1.Envelope
+	(*OutgoingEnvelope)(nil),         // 93: herald.v1.OutgoingEnvelope
+	(*SecretSendRequest)(nil),        // 94: herald.v1.SecretSendRequest
+	(*SecretSendResult)(nil),         // 95: herald.v1.SecretSendResult
+	(*DeviceSet)(nil),                // 96: herald.v1.DeviceSet
+	(*StaleDevices)(nil),             // 97: herald.v1.StaleDevices
+	(*FetchRequest)(nil),             // 98: herald.v1.FetchRequest
+	(*EnvelopeList)(nil),             // 99: herald.v1.EnvelopeList
+	(*AckRequest)(nil),               // 100: herald.v1.AckRequest
+	(*SecretGroupCreateRequest)(nil), // 101: herald.v1.SecretGroupCreateRequest
+	(*SecretGroupMember)(nil),        // 102: herald.v1.SecretGroupMember
+	(*SecretGroupInfo)(nil),          // 103: herald.v1.SecretGroupInfo
+	(*SecretGroupRequest)(nil),       // 104: herald.v1.SecretGroupRequest
+	(*SecretGroupChangeRequest)(nil), // 105: herald.v1.SecretGroupChangeRequest
+	(*SecretGroupSendRequest)(nil),   // 106: herald.v1.SecretGroupSendRequest
 }
 var file_herald_proto_depIdxs = []int32{
-	1,  // 0: herald.v1.Frame.request:type_name -> herald.v1.Request
-	2,  // 1: herald.v1.Frame.response:type_name -> herald.v1.Response
-	55, // 2: herald.v1.Frame.update:type_name -> herald.v1.Update
-	59, // 3: herald.v1.Frame.typing:type_name -> herald.v1.Typing
-	60, // 4: herald.v1.Frame.catch_up:type_name -> herald.v1.CatchUp
-	81, // 5: herald.v1.Frame.callback_answer:type_name -> herald.v1.CallbackAnswer
-	92, // 6: herald.v1.Frame.envelope:type_name -> herald.v1.Envelope
-	3,  // 7: herald.v1.Response.error:type_name -> herald.v1.Error
-	97, // 8: herald.v1.Error.stale:type_name -> herald.v1.StaleDevices
-	9,  // 9: herald.v1.AuthResult.user:type_name -> herald.v1.User
-	10, // 10: herald.v1.AuthResult.device:type_name -> herald.v1.Device
-	10, // 11: herald.v1.DeviceList.devices:type_name -> herald.v1.Device
-	9,  // 12: herald.v1.Chat.peer:type_name -> herald.v1.User
-	16, // 13: herald.v1.Chat.members:type_name -> herald.v1.Member
-	9,  // 14: herald.v1.Member.user:type_name -> herald.v1.User
-	15, // 15: herald.v1.Dialog.chat:type_name -> herald.v1.Chat
-	33, // 16: herald.v1.Dialog.last:type_name -> herald.v1.Message
-	17, // 17: herald.v1.DialogList.dialogs:type_name -> herald.v1.Dialog
-	20, // 18: herald.v1.DialogList.next:type_name -> herald.v1.ChatsCursor
-	20, // 19: herald.v1.ChatsRequest.offset:type_name -> herald.v1.ChatsCursor
-	14, // 20: herald.v1.GetChatRequest.peer:type_name -> herald.v1.Peer
-	14, // 21: herald.v1.MuteRequest.peer:type_name -> herald.v1.Peer
-	39, // 22: herald.v1.Message.fwd:type_name -> herald.v1.Forward
-	35, // 23: herald.v1.Message.file:type_name -> herald.v1.File
-	73, // 24: herald.v1.Message.buttons:type_name -> herald.v1.ButtonRow
-	34, // 25: herald.v1.Message.entities:type_name -> herald.v1.MessageEntity
-	14, // 26: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
-	14, // 27: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
-	14, // 28: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
-	33, // 29: herald.v1.MessageList.messages:type_name -> herald.v1.Message
-	14, // 30: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
-	14, // 31: herald.v1.ClearRequest.peer:type_name -> herald.v1.Peer
-	14, // 32: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
-	55, // 33: herald.v1.Difference.updates:type_name -> herald.v1.Update
-	33, // 34: herald.v1.Update.new_message:type_name -> herald.v1.Message
-	33, // 35: herald.v1.Update.edit_message:type_name -> herald.v1.Message
-	56, // 36: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
-	57, // 37: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
-	57, // 38: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
-	58, // 39: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
-	58, // 40: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
-	58, // 41: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
-	64, // 42: herald.v1.ReportList.reports:type_name -> herald.v1.Report
-	64, // 43: herald.v1.ReportView.report:type_name -> herald.v1.Report
-	64, // 44: herald.v1.ReportView.related:type_name -> herald.v1.Report
-	33, // 45: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
-	70, // 46: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
-	72, // 47: herald.v1.ButtonRow.buttons:type_name -> herald.v1.InlineButton
-	9,  // 48: herald.v1.Bot.user:type_name -> herald.v1.User
-	77, // 49: herald.v1.BotList.bots:type_name -> herald.v1.Bot
-	83, // 50: herald.v1.PublishKeysRequest.signed_pre_key:type_name -> herald.v1.SignedPreKey
-	82, // 51: herald.v1.PublishKeysRequest.pre_keys:type_name -> herald.v1.PreKey
-	83, // 52: herald.v1.Bundle.signed_pre_key:type_name -> herald.v1.SignedPreKey
-	82, // 53: herald.v1.Bundle.pre_key:type_name -> herald.v1.PreKey
-	9,  // 54: herald.v1.BundleList.user:type_name -> herald.v1.User
-	87, // 55: herald.v1.BundleList.bundles:type_name -> herald.v1.Bundle
-	9,  // 56: herald.v1.IdentityList.user:type_name -> herald.v1.User
-	90, // 57: herald.v1.IdentityList.devices:type_name -> herald.v1.DeviceIdentity
-	93, // 58: herald.v1.SecretSendRequest.envelopes:type_name -> herald.v1.OutgoingEnvelope
-	96, // 59: herald.v1.StaleDevices.current:type_name -> herald.v1.DeviceSet
-	92, // 60: herald.v1.EnvelopeList.envelopes:type_name -> herald.v1.Envelope
-	85, // 61: herald.v1.EnvelopeList.keys:type_name -> herald.v1.KeyStatus
-	62, // [62:62] is the sub-list for method output_type
-	62, // [62:62] is the sub-list for method input_type
-	62, // [62:62] is the sub-list for extension type_name
-	62, // [62:62] is the sub-list for extension extendee
-	0,  // [0:62] is the sub-list for field type_name
+	1,   // 0: herald.v1.Frame.request:type_name -> herald.v1.Request
+	2,   // 1: herald.v1.Frame.response:type_name -> herald.v1.Response
+	55,  // 2: herald.v1.Frame.update:type_name -> herald.v1.Update
+	59,  // 3: herald.v1.Frame.typing:type_name -> herald.v1.Typing
+	60,  // 4: herald.v1.Frame.catch_up:type_name -> herald.v1.CatchUp
+	81,  // 5: herald.v1.Frame.callback_answer:type_name -> herald.v1.CallbackAnswer
+	92,  // 6: herald.v1.Frame.envelope:type_name -> herald.v1.Envelope
+	3,   // 7: herald.v1.Response.error:type_name -> herald.v1.Error
+	97,  // 8: herald.v1.Error.stale:type_name -> herald.v1.StaleDevices
+	9,   // 9: herald.v1.AuthResult.user:type_name -> herald.v1.User
+	10,  // 10: herald.v1.AuthResult.device:type_name -> herald.v1.Device
+	10,  // 11: herald.v1.DeviceList.devices:type_name -> herald.v1.Device
+	9,   // 12: herald.v1.Chat.peer:type_name -> herald.v1.User
+	16,  // 13: herald.v1.Chat.members:type_name -> herald.v1.Member
+	9,   // 14: herald.v1.Member.user:type_name -> herald.v1.User
+	15,  // 15: herald.v1.Dialog.chat:type_name -> herald.v1.Chat
+	33,  // 16: herald.v1.Dialog.last:type_name -> herald.v1.Message
+	17,  // 17: herald.v1.DialogList.dialogs:type_name -> herald.v1.Dialog
+	20,  // 18: herald.v1.DialogList.next:type_name -> herald.v1.ChatsCursor
+	20,  // 19: herald.v1.ChatsRequest.offset:type_name -> herald.v1.ChatsCursor
+	14,  // 20: herald.v1.GetChatRequest.peer:type_name -> herald.v1.Peer
+	14,  // 21: herald.v1.MuteRequest.peer:type_name -> herald.v1.Peer
+	39,  // 22: herald.v1.Message.fwd:type_name -> herald.v1.Forward
+	35,  // 23: herald.v1.Message.file:type_name -> herald.v1.File
+	73,  // 24: herald.v1.Message.buttons:type_name -> herald.v1.ButtonRow
+	34,  // 25: herald.v1.Message.entities:type_name -> herald.v1.MessageEntity
+	14,  // 26: herald.v1.SendRequest.peer:type_name -> herald.v1.Peer
+	14,  // 27: herald.v1.SetTTLRequest.peer:type_name -> herald.v1.Peer
+	14,  // 28: herald.v1.ForwardRequest.to:type_name -> herald.v1.Peer
+	33,  // 29: herald.v1.MessageList.messages:type_name -> herald.v1.Message
+	14,  // 30: herald.v1.HistoryRequest.peer:type_name -> herald.v1.Peer
+	14,  // 31: herald.v1.ClearRequest.peer:type_name -> herald.v1.Peer
+	14,  // 32: herald.v1.ReadRequest.peer:type_name -> herald.v1.Peer
+	55,  // 33: herald.v1.Difference.updates:type_name -> herald.v1.Update
+	33,  // 34: herald.v1.Update.new_message:type_name -> herald.v1.Message
+	33,  // 35: herald.v1.Update.edit_message:type_name -> herald.v1.Message
+	56,  // 36: herald.v1.Update.delete_messages:type_name -> herald.v1.DeleteMessages
+	57,  // 37: herald.v1.Update.read_inbox:type_name -> herald.v1.ReadHistory
+	57,  // 38: herald.v1.Update.read_outbox:type_name -> herald.v1.ReadHistory
+	58,  // 39: herald.v1.Update.chat_joined:type_name -> herald.v1.ChatMembership
+	58,  // 40: herald.v1.Update.chat_left:type_name -> herald.v1.ChatMembership
+	58,  // 41: herald.v1.Update.members_changed:type_name -> herald.v1.ChatMembership
+	64,  // 42: herald.v1.ReportList.reports:type_name -> herald.v1.Report
+	64,  // 43: herald.v1.ReportView.report:type_name -> herald.v1.Report
+	64,  // 44: herald.v1.ReportView.related:type_name -> herald.v1.Report
+	33,  // 45: herald.v1.ReportView.public_content:type_name -> herald.v1.Message
+	70,  // 46: herald.v1.AuditList.entries:type_name -> herald.v1.AuditEntry
+	72,  // 47: herald.v1.ButtonRow.buttons:type_name -> herald.v1.InlineButton
+	9,   // 48: herald.v1.Bot.user:type_name -> herald.v1.User
+	77,  // 49: herald.v1.BotList.bots:type_name -> herald.v1.Bot
+	83,  // 50: herald.v1.PublishKeysRequest.signed_pre_key:type_name -> herald.v1.SignedPreKey
+	82,  // 51: herald.v1.PublishKeysRequest.pre_keys:type_name -> herald.v1.PreKey
+	83,  // 52: herald.v1.Bundle.signed_pre_key:type_name -> herald.v1.SignedPreKey
+	82,  // 53: herald.v1.Bundle.pre_key:type_name -> herald.v1.PreKey
+	9,   // 54: herald.v1.BundleList.user:type_name -> herald.v1.User
+	87,  // 55: herald.v1.BundleList.bundles:type_name -> herald.v1.Bundle
+	9,   // 56: herald.v1.IdentityList.user:type_name -> herald.v1.User
+	90,  // 57: herald.v1.IdentityList.devices:type_name -> herald.v1.DeviceIdentity
+	93,  // 58: herald.v1.SecretSendRequest.envelopes:type_name -> herald.v1.OutgoingEnvelope
+	96,  // 59: herald.v1.StaleDevices.current:type_name -> herald.v1.DeviceSet
+	92,  // 60: herald.v1.EnvelopeList.envelopes:type_name -> herald.v1.Envelope
+	85,  // 61: herald.v1.EnvelopeList.keys:type_name -> herald.v1.KeyStatus
+	102, // 62: herald.v1.SecretGroupInfo.members:type_name -> herald.v1.SecretGroupMember
+	96,  // 63: herald.v1.SecretGroupSendRequest.devices:type_name -> herald.v1.DeviceSet
+	64,  // [64:64] is the sub-list for method output_type
+	64,  // [64:64] is the sub-list for method input_type
+	64,  // [64:64] is the sub-list for extension type_name
+	64,  // [64:64] is the sub-list for extension extendee
+	0,   // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_herald_proto_init() }
@@ -7265,7 +7638,7 @@ func file_herald_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_proto_rawDesc), len(file_herald_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   101,
+			NumMessages:   107,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,182 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldim/herald"
+	"github.com/heraldim/herald/client"
+	pb "github.com/heraldim/herald/proto/herald/v1"
+	"github.com/heraldim/herald/server"
+)
+
+// nextGroupText waits for the message with text on d, skipping
+// membership events and other messages; an error event fails the test.
+func nextGroupText(t *testing.T, d *sdev, text string) *client.SecretMessage {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case ev := <-d.s.Events():
+			if ev.Err != nil {
+				t.Fatalf("%s: %v", d.user.name, ev.Err)
+			}
+			if ev.Message != nil && ev.Message.Text == text {
+				return ev.Message
+			}
+		case <-timeout:
+			t.Fatalf("%s: no secret message %q within 20s", d.user.name, text)
+		}
+	}
+}
+
+// groupOf makes three users with two devices each on the node at url,
+// all receiving, and a secret group of them made by the first.
+func groupOf(t *testing.T, url string) (string, [][2]*sdev) {
+	t.Helper()
+	var users [][2]*sdev
+	for _, prefix := range []string{"alice", "bobby", "carol"} {
+		c := newClient(t, url, "", true, -1)
+		name := fmt.Sprintf("%s%d", prefix, userSeq.Add(1))
+		res, err := c.Signup(ctxT(t), &pb.SignupRequest{Username: name, Password: password, DeviceName: "one"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := user{name: name, id: res.User.Id}
+		d1 := secretOn(t, &device{Client: c, user: u, token: res.Token}, nil, nil, true)
+		c2 := newClient(t, url, "", true, -1)
+		res2, err := c2.Login(ctxT(t), &pb.LoginRequest{Username: name, Password: password, DeviceName: "two"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d2 := secretOn(t, &device{Client: c2, user: u, token: res2.Token}, nil, nil, true)
+		users = append(users, [2]*sdev{d1, d2})
+	}
+	a := users[0][0]
+	id, err := a.s.CreateGroup(ctxT(t), "the plan", []string{"@" + users[1][0].user.name, users[2][0].user.name})
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if !strings.HasPrefix(id, "sg-") {
+		t.Fatalf("group id %q", id)
+	}
+	return id, users
+}
+
+func groupSend(t *testing.T, d *sdev, chat, text string, opts client.SecretSendOptions) *client.SecretMessage {
+	t.Helper()
+	m, err := d.s.Send(ctxT(t), chat, text, opts)
+	if err != nil {
+		t.Fatalf("%s: group send: %v", d.user.name, err)
+	}
+	return m
+}
+
+// A secret group of three users with two devices each: every other
+// device decrypts what one sends, and the server never sees the text or
+// the title: a marker appears nowhere under the data directory, in the
+// logs, or on the wire between clients and the server.
+func TestSecretGroupFanOut(t *testing.T) {
+	const marker = "OKAPI-91c3-GROUP-MARKER"
+	dir := t.TempDir()
+	logs := &syncBuffer{}
+	n, err := server.Open(server.Config{Listen: "127.0.0.1:0", DataDir: dir, PasswordCost: cheap, AbuseLimits: lax, Log: slogTo(logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Serve()
+	rec := &recorder{}
+	url := proxy(t, n, rec)
+	chat, us := groupOf(t, url)
+	all := []*sdev{us[0][0], us[0][1], us[1][0], us[1][1], us[2][0], us[2][1]}
+
+	sent := groupSend(t, us[0][0], chat, "first "+marker, client.SecretSendOptions{})
+	if sent.ChatID != chat || sent.GroupID == 0 {
+		t.Fatalf("sent %+v", sent)
+	}
+	for _, d := range all[1:] {
+		m := nextGroupText(t, d, "first "+marker)
+		if m.ID != sent.ID || m.ChatID != chat || m.From != us[0][0].user.name {
+			t.Errorf("%s got %+v", d.user.name, m)
+		}
+	}
+	// Everyone can answer, from either device; the title reached every
+	// device inside the ciphertext.
+	for i, d := range []*sdev{us[1][1], us[2][0]} {
+		text := fmt.Sprintf("reply %d %s", i, marker)
+		groupSend(t, d, chat, text, client.SecretSendOptions{})
+		for _, o := range all {
+			if o != d {
+				nextGroupText(t, o, text)
+			}
+		}
+	}
+	for _, d := range all {
+		title, members, err := d.s.Group(ctxT(t), chat)
+		if err != nil || title != "the plan" || len(members) != 3 {
+			t.Errorf("%s: group %q %+v, %v", d.user.name, title, members, err)
+		}
+	}
+	// A file, encrypted on the device.
+	plain := bytes.Repeat([]byte(marker+" attached page\n"), 2000)
+	fm := groupSend(t, us[2][1], chat, "file "+marker, client.SecretSendOptions{File: bytes.NewReader(plain), FileSize: int64(len(plain)), FileName: "plan.txt"})
+	got := nextGroupText(t, us[0][0], "file "+marker)
+	var buf bytes.Buffer
+	if _, err := us[0][0].s.DownloadMessage(ctxT(t), chat, fm.ID, &buf); err != nil || !bytes.Equal(buf.Bytes(), plain) || got.File == nil {
+		t.Fatalf("download: %v (%d bytes)", err, buf.Len())
+	}
+	h, err := us[1][0].s.History(ctxT(t), chat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, m := range h {
+		if m.Event == "" {
+			texts = append(texts, m.Text)
+		}
+	}
+	if len(texts) != 4 {
+		t.Errorf("bobby's history: %q", texts)
+	}
+	if err := n.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	files := 0
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return nil
+		}
+		files++
+		b, _ := os.ReadFile(p)
+		for _, s := range []string{marker, "the plan"} {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("%q is in %s", s, p)
+			}
+		}
+		return nil
+	})
+	if files < 2 {
+		t.Fatalf("found %d files under the data directory", files)
+	}
+	if strings.Contains(logs.b.String(), marker) {
+		t.Error("the marker is in the server's logs")
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, f := range rec.all {
+		if bytes.Contains(f, []byte(marker)) || bytes.Contains(f, []byte("the plan")) {
+			t.Fatalf("plaintext crossed the wire: %q", f[:min(len(f), 200)])
+		}
+	}
+	if len(rec.all) < 50 {
+		t.Fatalf("recorded only %d frames: the recording is broken", len(rec.all))
+	}
+}
+
+var _ = herald.MaxSecretGroupMembers
