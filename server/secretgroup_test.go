@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/heraldim/herald/client"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 	"github.com/heraldim/herald/server"
+	"google.golang.org/protobuf/proto"
 )
 
 // nextGroupText waits for the message with text on d, skipping
@@ -180,3 +182,144 @@ func TestSecretGroupFanOut(t *testing.T) {
 }
 
 var _ = herald.MaxSecretGroupMembers
+
+// groupEnvelopes returns the secret group envelopes of group gid among
+// recorded frames: every byte of them the server pushed.
+func groupEnvelopes(rec *recorder, gid int64) []*pb.Envelope {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var out []*pb.Envelope
+	for _, b := range rec.all {
+		var f pb.Frame
+		if proto.Unmarshal(b, &f) != nil {
+			continue
+		}
+		if e := f.GetEnvelope(); e != nil && e.GroupId == gid && e.Type == int32(herald.EnvelopeSenderKey) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// copyStore is a device's secret store as it stands: what a removed
+// member keeps if it ignores being removed.
+func copyStore(t *testing.T, st client.SecretStore) *client.MemoryStore {
+	t.Helper()
+	keys, err := st.Keys("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &client.MemoryStore{}
+	for _, k := range keys {
+		v, _, _ := st.Get(k)
+		out.Put(k, v)
+	}
+	return out
+}
+
+// openAll feeds envelopes to a device built on st and returns the texts
+// it could read.
+func openAll(t *testing.T, d *sdev, st client.SecretStore, envs []*pb.Envelope) []string {
+	t.Helper()
+	s := client.NewSecret(d.Client, client.SecretOptions{Store: st})
+	var texts []string
+	for _, e := range envs {
+		ev, err := s.Open(ctxT(t), e)
+		if err == nil && ev != nil && ev.Message != nil {
+			texts = append(texts, ev.Message.Text)
+		}
+	}
+	return texts
+}
+
+// Removing a member, and separately one of a member's devices, rotates
+// every sender's key: the removed device, keeping its keys and given
+// every group ciphertext the server pushed, reads what came before and
+// nothing after. Every remaining device sees who removed whom.
+func TestSecretGroupRemovalRotates(t *testing.T) {
+	n := startNode(t, "")
+	rec := &recorder{}
+	url := proxy(t, n, rec)
+	chat, us := groupOf(t, url)
+	gid, _ := client.ParseGroupChatID(chat)
+	a, b, c := us[0], us[1], us[2]
+	groupSend(t, a[0], chat, "warm up", client.SecretSendOptions{})
+	groupSend(t, b[0], chat, "warm up too", client.SecretSendOptions{})
+	for _, d := range []*sdev{c[0], b[1]} {
+		nextGroupText(t, d, "warm up")
+		nextGroupText(t, d, "warm up too")
+	}
+	carolKept := copyStore(t, c[0].store)
+	groupSend(t, a[0], chat, "before", client.SecretSendOptions{})
+	nextGroupText(t, c[0], "before")
+	nextGroupText(t, b[1], "before")
+
+	// Only admins remove; bobby is not one.
+	if err := b[0].s.GroupRemove(ctxT(t), chat, c[0].user.name); !herald.IsKind(err, herald.PermissionDenied) {
+		t.Fatalf("bobby removing carol: %v, want PERMISSION_DENIED", err)
+	}
+	if err := a[0].s.GroupRemove(ctxT(t), chat, c[0].user.name); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*sdev{b[0], b[1], a[1], c[1]} {
+		m := nextEvent(t, d, "remove")
+		if m.From != a[0].user.name || m.Text != "removed @"+c[0].user.name {
+			t.Errorf("%s saw %+v", d.user.name, m)
+		}
+	}
+	if _, err := c[1].s.Send(ctxT(t), chat, "still here?", client.SecretSendOptions{}); err == nil {
+		t.Error("carol could still send to the group")
+	}
+	groupSend(t, a[0], chat, "after carol", client.SecretSendOptions{})
+	groupSend(t, b[0], chat, "after carol from bobby", client.SecretSendOptions{})
+	nextGroupText(t, b[1], "after carol")
+	nextGroupText(t, a[1], "after carol from bobby")
+	bobby2Kept := copyStore(t, b[1].store)
+	groupSend(t, a[0], chat, "last before the logout", client.SecretSendOptions{})
+	nextGroupText(t, b[0], "last before the logout")
+
+	// Bobby's second device is logged out: the next messages rotate again.
+	if err := b[1].Logout(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	groupSend(t, a[0], chat, "after bobby's phone", client.SecretSendOptions{})
+	nextGroupText(t, b[0], "after bobby's phone")
+	nextGroupText(t, a[1], "after bobby's phone")
+
+	envs := groupEnvelopes(rec, gid)
+	got := openAll(t, c[0], carolKept, envs)
+	if !slices.Contains(got, "before") {
+		t.Fatalf("carol's kept keys read %q from %d envelopes: the test cannot tell", got, len(envs))
+	}
+	for _, s := range got {
+		if strings.HasPrefix(s, "after") {
+			t.Errorf("carol, removed, read %q", s)
+		}
+	}
+	got = openAll(t, b[0], bobby2Kept, envs)
+	if !slices.Contains(got, "last before the logout") {
+		t.Fatalf("bobby's second device read %q before it was logged out", got)
+	}
+	if slices.Contains(got, "after bobby's phone") {
+		t.Error("bobby's logged-out device read a message sent after")
+	}
+}
+
+// nextEvent waits for a membership event of kind on d.
+func nextEvent(t *testing.T, d *sdev, kind string) *client.SecretMessage {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case ev := <-d.s.Events():
+			if ev.Err != nil {
+				t.Fatalf("%s: %v", d.user.name, ev.Err)
+			}
+			if ev.Message != nil && ev.Message.Event == kind {
+				return ev.Message
+			}
+		case <-timeout:
+			t.Fatalf("%s: no %s event within 20s", d.user.name, kind)
+		}
+	}
+}

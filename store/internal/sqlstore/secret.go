@@ -255,11 +255,11 @@ func (d Dialect) ForgetDevice(ctx context.Context, tx Querier, deviceID int64) e
 
 // Queries on secret groups.
 const (
-	InsertSecretGroup   = `INSERT INTO secret_groups (created_by, created_at) VALUES (?, ?) RETURNING id`
-	InsertSecretMember  = `INSERT INTO secret_group_members (group_id, user_id, admin) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`
-	SecretGroupExists   = `SELECT EXISTS (SELECT 1 FROM secret_groups WHERE id = ?)`
-	SecretGroupMembers  = `SELECT user_id, admin FROM secret_group_members WHERE group_id = ? ORDER BY user_id`
-	DeleteSecretMember  = `DELETE FROM secret_group_members WHERE group_id = ? AND user_id = ?`
+	InsertSecretGroup  = `INSERT INTO secret_groups (created_by, created_at) VALUES (?, ?) RETURNING id`
+	InsertSecretMember = `INSERT INTO secret_group_members (group_id, user_id, admin) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`
+	SecretGroupExists  = `SELECT EXISTS (SELECT 1 FROM secret_groups WHERE id = ?)`
+	SecretGroupMembers = `SELECT user_id, admin FROM secret_group_members WHERE group_id = ? ORDER BY user_id`
+	DeleteSecretMember = `DELETE FROM secret_group_members WHERE group_id = ? AND user_id = ?`
 )
 
 // CreateSecretGroup is store.Secret's CreateSecretGroup inside the
