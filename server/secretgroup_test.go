@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -320,6 +321,129 @@ func nextEvent(t *testing.T, d *sdev, kind string) *client.SecretMessage {
 			}
 		case <-timeout:
 			t.Fatalf("%s: no %s event within 20s", d.user.name, kind)
+		}
+	}
+}
+
+// A device refuses what it should: a message from someone the server
+// made a member behind the admins' backs, a sender who would encrypt for
+// them, and replays of every envelope it already opened. A sender key
+// that arrives after the message it opens is waited for.
+func TestSecretGroupForgeryReplayOrder(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	rec := &recorder{}
+	url := proxy(t, n, rec)
+	chat, us := groupOf(t, url)
+	gid, _ := client.ParseGroupChatID(chat)
+	a, b := us[0], us[1]
+	groupSend(t, a[0], chat, "one", client.SecretSendOptions{})
+	groupSend(t, b[0], chat, "two", client.SecretSendOptions{})
+	nextGroupText(t, b[1], "one")
+	nextGroupText(t, b[1], "two")
+
+	// Replays: every group envelope pushed so far, opened again.
+	h0, _ := b[1].s.Stored(-gid)
+	for _, e := range groupEnvelopes(rec, gid) {
+		if ev, err := b[1].s.Open(ctxT(t), e); (ev != nil && ev.Message != nil) || (err != nil && e.DeviceId == selfDevice(b[1])) {
+			t.Errorf("a replayed envelope: %+v, %v", ev, err)
+		}
+	}
+	if h1, _ := b[1].s.Stored(-gid); len(h1) != len(h0) {
+		t.Errorf("replays changed the history: %d messages, then %d", len(h0), len(h1))
+	}
+
+	// Out of order: dave is added; his device is offline while alice
+	// sends, then opens the group message before alice's sender key.
+	dave := secretOn(t, signup(t, n, "daveo"), nil, nil, false)
+	if err := a[0].s.GroupAdd(ctxT(t), chat, dave.user.name); err != nil {
+		t.Fatal(err)
+	}
+	groupSend(t, a[0], chat, "welcome dave", client.SecretSendOptions{})
+	var l pb.EnvelopeList
+	if err := dave.Call(ctxT(t), "secret.fetch", &pb.FetchRequest{}, &l); err != nil {
+		t.Fatal(err)
+	}
+	var pair []*pb.Envelope
+	var group *pb.Envelope
+	for _, e := range l.Envelopes {
+		if e.Type == int32(herald.EnvelopeSenderKey) {
+			group = e
+		} else {
+			pair = append(pair, e)
+		}
+	}
+	if group == nil || len(pair) != 2 {
+		t.Fatalf("dave's queue: %d pairwise, group %v", len(pair), group != nil)
+	}
+	if ev, err := dave.s.Open(ctxT(t), pair[0]); err != nil || ev == nil || ev.Message == nil || ev.Message.Event != "add" {
+		t.Fatalf("dave opening the add: %+v, %v", ev, err)
+	}
+	if ev, err := dave.s.Open(ctxT(t), group); err != nil || ev != nil {
+		t.Fatalf("the message before its key: %+v, %v; want it held", ev, err)
+	}
+	ev, err := dave.s.Open(ctxT(t), pair[1])
+	if err != nil || ev == nil || ev.Message == nil || ev.Message.Text != "welcome dave" {
+		t.Fatalf("the key after its message: %+v, %v; want the held message", ev, err)
+	}
+
+	// The server adds mallory to the group on its own.
+	mallory := secretOn(t, signup(t, n, "mallory"), nil, nil, false)
+	db, err := sql.Open("sqlite", filepath.Join(dir, "herald.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`INSERT INTO secret_group_members (group_id, user_id, admin) VALUES (?, ?, 1)`, gid, mallory.user.id); err != nil {
+		t.Fatal(err)
+	}
+	var info pb.SecretGroupInfo
+	if err := mallory.Call(ctxT(t), "secret.group.get", &pb.SecretGroupRequest{GroupId: gid}, &info); err != nil {
+		t.Fatal(err)
+	}
+	req := &pb.SecretGroupSendRequest{GroupId: gid, Body: bytes.Repeat([]byte{7}, 300)}
+	for _, m := range info.Members {
+		var ids pb.IdentityList
+		if err := mallory.Call(ctxT(t), "keys.identities", &pb.IdentitiesRequest{Username: m.Username}, &ids); err != nil {
+			t.Fatal(err)
+		}
+		set := &pb.DeviceSet{UserId: m.UserId}
+		for _, d := range ids.Devices {
+			if d.DeviceId != selfDevice(mallory) {
+				set.DeviceIds = append(set.DeviceIds, d.DeviceId)
+			}
+		}
+		req.Devices = append(req.Devices, set)
+	}
+	if err := mallory.Call(ctxT(t), "secret.group.send", req, &pb.SecretSendResult{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nextGroupErr(t, b[0]); !herald.IsKind(err, herald.PermissionDenied) || !strings.Contains(err.Error(), "not a member") {
+		t.Errorf("bobby, given mallory's message: %v", err)
+	}
+	// And nobody encrypts for her: alice's send stops.
+	if _, err := a[0].s.Send(ctxT(t), chat, "not for mallory", client.SecretSendOptions{}); !herald.IsKind(err, herald.PermissionDenied) {
+		t.Errorf("alice sending with mallory on the server's list: %v, want PERMISSION_DENIED", err)
+	}
+}
+
+func selfDevice(d *sdev) int64 {
+	_, id := d.Self()
+	return id
+}
+
+// nextGroupErr waits for the next error event on d, skipping messages.
+func nextGroupErr(t *testing.T, d *sdev) error {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case ev := <-d.s.Events():
+			if ev.Err != nil {
+				return ev.Err
+			}
+		case <-timeout:
+			t.Fatalf("%s: no error event within 20s", d.user.name)
 		}
 	}
 }
