@@ -139,6 +139,21 @@ func (s *Secret) CreateGroup(ctx context.Context, title string, usernames []stri
 	return GroupChatID(g.ID), nil
 }
 
+// knownGroup returns the group as this device keeps it, fetching what
+// is queued first if the device does not know it yet (a program that was
+// not running when the group was made). Nil if it still does not.
+func (s *Secret) knownGroup(ctx context.Context, id int64) (*groupInfo, error) {
+	var g *groupInfo
+	if err := s.withLock(ctx, func() (err error) { g, err = s.loadGroup(id); return }); err != nil || g != nil {
+		return g, err
+	}
+	if err := s.Sync(ctx); err != nil {
+		return nil, err
+	}
+	err := s.withLock(ctx, func() (err error) { g, err = s.loadGroup(id); return })
+	return g, err
+}
+
 func (s *Secret) withLock(ctx context.Context, f func() error) error {
 	unlock, err := s.lock(ctx)
 	if err != nil {
@@ -189,8 +204,8 @@ func (s *Secret) groupChange(ctx context.Context, chat, change, username string)
 	if !ok {
 		return herald.Errorf(herald.Invalid, "%q is not a secret group id (sg-N)", chat)
 	}
-	var g *groupInfo
-	if err := s.withLock(ctx, func() (err error) { g, err = s.loadGroup(id); return }); err != nil {
+	g, err := s.knownGroup(ctx, id)
+	if err != nil {
 		return err
 	}
 	if g == nil || g.Left {
@@ -198,7 +213,6 @@ func (s *Secret) groupChange(ctx context.Context, chat, change, username string)
 	}
 	me, _ := s.c.Self()
 	var info pb.SecretGroupInfo
-	var err error
 	switch change {
 	case "add":
 		err = s.c.Call(ctx, "secret.group.add", &pb.SecretGroupChangeRequest{GroupId: id, Username: username}, &info)
@@ -245,8 +259,11 @@ func (s *Secret) groupChange(ctx context.Context, chat, change, username string)
 		if change == "leave" {
 			extra = g.Members // tell everyone, from the old list
 		}
-		_, err = s.applyGroup(ctx, g, me, gp)
-		return err
+		m, err := s.applyGroup(ctx, g, me, gp)
+		if err != nil || m == nil {
+			return err
+		}
+		return s.putMessage(m)
 	})
 	if err != nil {
 		return err
@@ -391,6 +408,8 @@ func (s *Secret) openGroupPayload(ctx context.Context, e *pb.Envelope, p payload
 		if err != nil || m == nil {
 			return nil, err
 		}
+		// Shown when the admin made the change, in order with the messages.
+		m.SentAt = time.UnixMilli(p.Sent).UTC()
 		if err := s.putMessage(m); err != nil {
 			return nil, err
 		}
@@ -523,8 +542,8 @@ func (s *Secret) openGroup(ctx context.Context, e *pb.Envelope) (*SecretEvent, e
 func (s *Secret) groupSend(ctx context.Context, id int64, text string, opts SecretSendOptions) (*SecretMessage, error) {
 	me, did := s.c.Self()
 	chat := GroupChatID(id)
-	var g *groupInfo
-	if err := s.withLock(ctx, func() (err error) { g, err = s.loadGroup(id); return }); err != nil {
+	g, err := s.knownGroup(ctx, id)
+	if err != nil {
 		return nil, err
 	}
 	if g == nil || g.Left {
