@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/heraldim/herald/client"
 	pb "github.com/heraldim/herald/proto/herald/v1"
 	"github.com/heraldim/herald/server"
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -39,13 +41,14 @@ func nextGroupText(t *testing.T, d *sdev, text string) *client.SecretMessage {
 	}
 }
 
-// groupOf makes three users with two devices each on the node at url,
-// all receiving, and a secret group of them made by the first.
-func groupOf(t *testing.T, url string) (string, [][2]*sdev) {
+// groupOf makes three users with two devices each, all receiving, and a
+// secret group of them made by the first. With several urls (nodes), the
+// first devices go to the first node and the second to the next.
+func groupOf(t *testing.T, urls ...string) (string, [][2]*sdev) {
 	t.Helper()
 	var users [][2]*sdev
-	for _, prefix := range []string{"alice", "bobby", "carol"} {
-		c := newClient(t, url, "", true, -1)
+	for i, prefix := range []string{"alice", "bobby", "carol"} {
+		c := newClient(t, urls[i%len(urls)], "", true, -1)
 		name := fmt.Sprintf("%s%d", prefix, userSeq.Add(1))
 		res, err := c.Signup(ctxT(t), &pb.SignupRequest{Username: name, Password: password, DeviceName: "one"})
 		if err != nil {
@@ -53,7 +56,7 @@ func groupOf(t *testing.T, url string) (string, [][2]*sdev) {
 		}
 		u := user{name: name, id: res.User.Id}
 		d1 := secretOn(t, &device{Client: c, user: u, token: res.Token}, nil, nil, true)
-		c2 := newClient(t, url, "", true, -1)
+		c2 := newClient(t, urls[(i+1)%len(urls)], "", true, -1)
 		res2, err := c2.Login(ctxT(t), &pb.LoginRequest{Username: name, Password: password, DeviceName: "two"})
 		if err != nil {
 			t.Fatal(err)
@@ -444,6 +447,62 @@ func nextGroupErr(t *testing.T, d *sdev) error {
 			}
 		case <-timeout:
 			t.Fatalf("%s: no error event within 20s", d.user.name)
+		}
+	}
+}
+
+// Three users with two devices each, spread over two nodes that share a
+// store and a NATS bus: one ciphertext reaches every other device, and a
+// removal made through one node rotates keys for devices on both.
+func TestSecretGroupTwoNodes(t *testing.T) {
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	dir := t.TempDir()
+	node := func() *server.Node {
+		n, err := server.Open(server.Config{
+			Listen: "127.0.0.1:0", DataDir: dir, Bus: ns.ClientURL(), PasswordCost: cheap, AbuseLimits: lax,
+			Log: slogTo(io.Discard),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Serve()
+		t.Cleanup(func() { n.Shutdown(context.Background()) })
+		return n
+	}
+	a, b := node(), node()
+	chat, us := groupOf(t, a.URL(), b.URL())
+	all := []*sdev{us[0][0], us[0][1], us[1][0], us[1][1], us[2][0], us[2][1]}
+	for i, d := range all {
+		text := fmt.Sprintf("from device %d", i)
+		groupSend(t, d, chat, text, client.SecretSendOptions{})
+		for _, o := range all {
+			if o != d {
+				nextGroupText(t, o, text)
+			}
+		}
+	}
+	if err := us[0][1].s.GroupRemove(ctxT(t), chat, us[2][0].user.name); err != nil {
+		t.Fatal(err)
+	}
+	groupSend(t, us[1][1], chat, "without carol", client.SecretSendOptions{})
+	for _, d := range []*sdev{us[0][0], us[0][1], us[1][0]} {
+		nextGroupText(t, d, "without carol")
+	}
+	h, err := us[2][1].s.History(ctxT(t), chat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range h {
+		if m.Text == "without carol" {
+			t.Error("carol's device read a message sent after her removal")
 		}
 	}
 }
