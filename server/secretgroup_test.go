@@ -137,6 +137,12 @@ func TestSecretGroupFanOut(t *testing.T) {
 	if _, err := us[0][0].s.DownloadMessage(ctxT(t), chat, fm.ID, &buf); err != nil || !bytes.Equal(buf.Bytes(), plain) || got.File == nil {
 		t.Fatalf("download: %v (%d bytes)", err, buf.Len())
 	}
+	// The self-destruct timer travels inside the ciphertext and starts
+	// when the message is read.
+	groupSend(t, us[0][1], chat, "timed "+marker, client.SecretSendOptions{TTL: time.Minute})
+	if m := nextGroupText(t, us[1][0], "timed "+marker); m.TTL != time.Minute || !m.ExpiresAt.IsZero() {
+		t.Errorf("the timed message arrived with TTL %s, expiring %v", m.TTL, m.ExpiresAt)
+	}
 	h, err := us[1][0].s.History(ctxT(t), chat)
 	if err != nil {
 		t.Fatal(err)
@@ -146,8 +152,11 @@ func TestSecretGroupFanOut(t *testing.T) {
 		if m.Event == "" {
 			texts = append(texts, m.Text)
 		}
+		if m.TTL > 0 && m.ExpiresAt.IsZero() {
+			t.Errorf("read, but its timer did not start: %+v", m)
+		}
 	}
-	if len(texts) != 4 {
+	if len(texts) != 5 {
 		t.Errorf("bobby's history: %q", texts)
 	}
 	if err := n.Shutdown(context.Background()); err != nil {
