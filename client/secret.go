@@ -98,6 +98,7 @@ type Secret struct {
 	stop    chan struct{}
 	done    chan struct{}
 	purge   chan struct{} // a timer started: Receive looks again when the next is due
+	asks    []keyAsk      // sender keys to ask for once the store is unlocked
 }
 
 // quiet replaces libsignal's logger, which writes to standard output,

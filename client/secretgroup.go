@@ -414,6 +414,15 @@ func (s *Secret) openGroupPayload(ctx context.Context, e *pb.Envelope, p payload
 			return nil, err
 		}
 		return &SecretEvent{Message: m, Peer: m.PeerID}, nil
+	case "gq":
+		// A member's device lacks this device's key (its distribution was
+		// lost): it goes to that member's devices again with the next
+		// message. Those that have it ignore it.
+		if g == nil || g.Left || g.member(e.SenderId) == nil {
+			return nil, nil
+		}
+		delete(g.Sent, e.SenderId)
+		return nil, s.saveGroup(g)
 	case "gk":
 		if g == nil || g.Left || g.member(e.SenderId) == nil {
 			return nil, herald.Errorf(herald.PermissionDenied, "a sender key for secret group %s from @%s, who is not a member on this device, was refused", GroupChatID(gp.ID), e.SenderUsername)
@@ -470,6 +479,31 @@ func (s *Secret) openGroupPayload(ctx context.Context, e *pb.Envelope, p payload
 	return nil, nil
 }
 
+// keyAsk is a request for a member's sender key, sent once the store is
+// unlocked.
+type keyAsk struct {
+	group  int64
+	member GroupMember
+}
+
+// askForKeys sends the requests for sender keys that opening envelopes
+// found missing, at most one per group and member at a time.
+func (s *Secret) askForKeys(ctx context.Context) {
+	s.mu.Lock()
+	asks := s.asks
+	s.asks = nil
+	s.mu.Unlock()
+	me, _ := s.c.Self()
+	done := map[keyAsk]bool{}
+	for _, a := range asks {
+		if done[a] || a.member.ID == me {
+			continue
+		}
+		done[a] = true
+		s.sendPairwise(ctx, a.member, "gq", groupPayload{ID: a.group})
+	}
+}
+
 // maxHeld bounds the group envelopes kept waiting for their sender's key.
 const maxHeld = 200
 
@@ -495,13 +529,17 @@ func (s *Secret) openGroup(ctx context.Context, e *pb.Envelope) (*SecretEvent, e
 	name := s.senderKeyName(e.GroupId, e.SenderId, e.SenderDevice)
 	plain, err := groups.NewGroupCipher(s.groupBuilder(), name, s.sig).Decrypt(ctx, msg)
 	if errors.Is(err, signalerror.ErrNoSenderKeyForUser) || errors.Is(err, signalerror.ErrNoSenderKeyStateForID) {
-		// The key may still be on its way: hold the message for it.
+		// The key may still be on its way: hold the message for it, and
+		// ask the sender for it in case it was lost.
 		if len(g.Held) < maxHeld {
 			g.Held = append(g.Held, e)
 			if err := s.saveGroup(g); err != nil {
 				return nil, err
 			}
 		}
+		s.mu.Lock()
+		s.asks = append(s.asks, keyAsk{group: g.ID, member: *from})
+		s.mu.Unlock()
 		return nil, nil
 	}
 	if errors.Is(err, signalerror.ErrOldCounter) {

@@ -313,6 +313,7 @@ func (s *Secret) handle(ctx context.Context, e *pb.Envelope) {
 	}
 	ev, err := s.open(ctx, e)
 	unlock()
+	s.askForKeys(ctx)
 	if err != nil {
 		// Peer says which chat a held message belongs to, so a client
 		// can show the key change there.
@@ -332,8 +333,10 @@ func (s *Secret) Open(ctx context.Context, e *pb.Envelope) (*SecretEvent, error)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	return s.open(ctx, e)
+	ev, err := s.open(ctx, e)
+	unlock()
+	s.askForKeys(ctx)
+	return ev, err
 }
 
 func (s *Secret) open(ctx context.Context, e *pb.Envelope) (*SecretEvent, error) {
@@ -424,7 +427,7 @@ func (s *Secret) open(ctx context.Context, e *pb.Envelope) (*SecretEvent, error)
 		}
 	}
 	switch p.Kind {
-	case "gs", "gk":
+	case "gs", "gk", "gq":
 		return s.openGroupPayload(ctx, e, p)
 	case "r":
 		var done []string

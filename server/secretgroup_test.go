@@ -515,3 +515,53 @@ func TestSecretGroupTwoNodes(t *testing.T) {
 		}
 	}
 }
+
+// A sender-key distribution that never arrives: the device holds the
+// message it cannot read, asks the sender, and reads the sender's next
+// messages, which come with the key again.
+func TestSecretGroupLostKeyRecovers(t *testing.T) {
+	n := startNode(t, "")
+	chat, us := groupOf(t, n.URL())
+	gid, _ := client.ParseGroupChatID(chat)
+	a := us[0]
+	dave := secretOn(t, signup(t, n, "davel"), nil, nil, false)
+	if err := a[0].s.GroupAdd(ctxT(t), chat, dave.user.name); err != nil {
+		t.Fatal(err)
+	}
+	groupSend(t, a[0], chat, "the key is lost", client.SecretSendOptions{})
+	var l pb.EnvelopeList
+	if err := dave.Call(ctxT(t), "secret.fetch", &pb.FetchRequest{}, &l); err != nil || len(l.Envelopes) != 3 {
+		t.Fatalf("dave's queue: %d envelopes, %v", len(l.Envelopes), err)
+	}
+	var ids []int64
+	for _, e := range l.Envelopes {
+		ids = append(ids, e.Id)
+	}
+	if ev, err := dave.s.Open(ctxT(t), l.Envelopes[0]); err != nil || ev == nil || ev.Message.Event != "add" {
+		t.Fatalf("the add: %+v, %v", ev, err)
+	}
+	// The key (the second envelope) is lost.
+	if ev, err := dave.s.Open(ctxT(t), l.Envelopes[2]); err != nil || ev != nil {
+		t.Fatalf("the message without its key: %+v, %v", ev, err)
+	}
+	if err := dave.Call(ctxT(t), "secret.ack", &pb.AckRequest{Ids: ids}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Alice's device learns of the request as it receives; her next
+	// message carries the key again.
+	for i := 0; ; i++ {
+		text := fmt.Sprintf("again %d", i)
+		groupSend(t, a[0], chat, text, client.SecretSendOptions{})
+		if err := dave.s.Sync(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		ms, _ := dave.s.Stored(-gid)
+		if slices.ContainsFunc(ms, func(m *client.SecretMessage) bool { return m.Text == text }) {
+			break
+		}
+		if i == 20 {
+			t.Fatal("dave never got alice's key again")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
