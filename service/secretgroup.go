@@ -101,6 +101,9 @@ func (s *Service) AddSecretGroupMember(ctx context.Context, c Caller, groupID in
 	if len(ms) >= herald.MaxSecretGroupMembers {
 		return SecretGroupView{}, herald.Errorf(herald.TooLarge, "a secret group has at most %d members", herald.MaxSecretGroupMembers)
 	}
+	if err := s.rl.members.take(ctx, key(c.UserID)); err != nil {
+		return SecretGroupView{}, err
+	}
 	u, err := s.secretPeer(ctx, c, username, false)
 	if err != nil {
 		return SecretGroupView{}, err
@@ -128,6 +131,9 @@ func (s *Service) RemoveSecretGroupMember(ctx context.Context, c Caller, groupID
 	}
 	if target != c.UserID && !me.Admin {
 		return SecretGroupView{}, herald.Errorf(herald.PermissionDenied, "only the group's admins remove members")
+	}
+	if err := s.rl.members.take(ctx, key(c.UserID)); err != nil {
+		return SecretGroupView{}, err
 	}
 	ok, err := s.secret.RemoveSecretGroupMember(ctx, groupID, target)
 	if err != nil {

@@ -105,11 +105,7 @@ var secretMethods = map[string]method{
 		return pbSecretGroup(g), err
 	}),
 	"secret.group.send": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SecretGroupSendRequest) (proto.Message, error) {
-		p := service.SecretGroupSend{GroupID: r.GroupId, Body: r.Body, TTL: time.Duration(r.TtlMs) * time.Millisecond, FileIDs: r.FileIds}
-		for _, d := range r.Devices {
-			p.Devices = append(p.Devices, herald.DeviceSet{UserID: d.UserId, Devices: d.DeviceIds})
-		}
-		envs, err := c.srv.svc.SendSecretGroup(ctx, caller, p)
+		envs, err := c.srv.svc.SendSecretGroup(ctx, caller, secretGroupSend(r))
 		if err != nil {
 			return nil, err
 		}
@@ -121,6 +117,15 @@ var secretMethods = map[string]method{
 		c.srv.metrics.messagesIn.Inc()
 		return out, nil
 	}),
+}
+
+// secretGroupSend is a secret.group.send request as the service takes it.
+func secretGroupSend(r *pb.SecretGroupSendRequest) service.SecretGroupSend {
+	p := service.SecretGroupSend{GroupID: r.GroupId, Body: r.Body, TTL: time.Duration(r.TtlMs) * time.Millisecond, FileIDs: r.FileIds}
+	for _, d := range r.Devices {
+		p.Devices = append(p.Devices, herald.DeviceSet{UserID: d.UserId, Devices: d.DeviceIds})
+	}
+	return p
 }
 
 func pbSecretGroup(g service.SecretGroupView) *pb.SecretGroupInfo {
