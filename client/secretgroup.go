@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,10 +42,13 @@ func ParseGroupChatID(s string) (int64, bool) {
 }
 
 // GroupMember is a member of a secret group as this device knows it.
+// Membership messages carry ids (and admin flags) only, so that a list of
+// 1,000 fits one envelope; usernames are for display and come from the
+// server's list.
 type GroupMember struct {
-	ID       int64  `json:"id"`
-	Username string `json:"username"`
-	Admin    bool   `json:"admin,omitempty"`
+	ID       int64  `json:"i"`
+	Username string `json:"n,omitempty"`
+	Admin    bool   `json:"a,omitempty"`
 }
 
 // groupInfo is a secret group as this device keeps it.
@@ -83,6 +87,8 @@ type groupPayload struct {
 	Version int64         `json:"v"`
 	Change  string        `json:"c,omitempty"` // create, add, remove, leave
 	Target  int64         `json:"u,omitempty"` // the member added or removed
+	// TargetName is the target's username, for the event shown.
+	TargetName string `json:"tn,omitempty"`
 	Key     []byte        `json:"k,omitempty"` // a sender key distribution message
 }
 
@@ -133,7 +139,11 @@ func (s *Secret) CreateGroup(ctx context.Context, title string, usernames []stri
 		return "", err
 	}
 	me, _ := s.c.Self()
-	if err := s.tellMembers(ctx, g, groupPayload{ID: g.ID, Title: title, Members: g.Members, Version: g.Version, Change: "create", Target: me}, nil); err != nil {
+	self, err := s.selfName(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := s.tellMembers(ctx, g, groupPayload{ID: g.ID, Title: title, Members: g.Members, Version: g.Version, Change: "create", Target: me, TargetName: self}, nil); err != nil {
 		return "", err
 	}
 	return GroupChatID(g.ID), nil
@@ -154,6 +164,37 @@ func (s *Secret) knownGroup(ctx context.Context, id int64) (*groupInfo, error) {
 	return g, err
 }
 
+// fillNames gives the members this device knows only by id their
+// usernames, from the server's list: names are for display and for
+// addressing pairwise messages; who is a member is this device's own
+// view, by id. g is updated and saved.
+func (s *Secret) fillNames(ctx context.Context, g *groupInfo) error {
+	if !slices.ContainsFunc(g.Members, func(m GroupMember) bool { return m.Username == "" }) {
+		return nil
+	}
+	var info pb.SecretGroupInfo
+	if err := s.c.Call(ctx, "secret.group.get", &pb.SecretGroupRequest{GroupId: g.ID}, &info); err != nil {
+		return err
+	}
+	names := map[int64]string{}
+	for _, m := range info.Members {
+		names[m.UserId] = m.Username
+	}
+	return s.withLock(ctx, func() error {
+		cur, err := s.loadGroup(g.ID)
+		if err != nil || cur == nil {
+			return err
+		}
+		for i := range cur.Members {
+			if cur.Members[i].Username == "" {
+				cur.Members[i].Username = names[cur.Members[i].ID]
+			}
+		}
+		g.Members = cur.Members
+		return s.saveGroup(cur)
+	})
+}
+
 func (s *Secret) withLock(ctx context.Context, f func() error) error {
 	unlock, err := s.lock(ctx)
 	if err != nil {
@@ -172,9 +213,16 @@ func (s *Secret) tellMembers(ctx context.Context, g *groupInfo, gp groupPayload,
 	if gp.Key != nil {
 		kind = "gk"
 	}
+	if err := s.fillNames(ctx, g); err != nil {
+		return err
+	}
 	to := append(slices.Clone(g.Members), extra...)
 	if len(to) == 1 && to[0].ID == me {
 		return nil
+	}
+	gp.Members = slices.Clone(gp.Members)
+	for i := range gp.Members {
+		gp.Members[i].Username = ""
 	}
 	for _, m := range to {
 		if m.ID == me {
@@ -210,6 +258,10 @@ func (s *Secret) groupChange(ctx context.Context, chat, change, username string)
 	}
 	if g == nil || g.Left {
 		return herald.Errorf(herald.NotFound, "no secret group %s on this device", chat)
+	}
+	// Names first: after a leave the server no longer answers.
+	if err := s.fillNames(ctx, g); err != nil {
+		return err
 	}
 	me, _ := s.c.Self()
 	var info pb.SecretGroupInfo
@@ -255,11 +307,12 @@ func (s *Secret) groupChange(ctx context.Context, chat, change, username string)
 		if change == "add" {
 			members = append(members, target)
 		}
-		gp = groupPayload{ID: id, Title: g.Title, Members: members, Version: g.Version + 1, Change: change, Target: target.ID}
+		gp = groupPayload{ID: id, Title: g.Title, Members: members, Version: g.Version + 1, Change: change, Target: target.ID, TargetName: target.Username}
 		if change == "leave" {
 			extra = g.Members // tell everyone, from the old list
 		}
-		m, err := s.applyGroup(ctx, g, me, gp)
+		self, _ := s.selfName(ctx)
+		m, err := s.applyGroup(ctx, g, me, self, gp)
 		if err != nil || m == nil {
 			return err
 		}
@@ -307,6 +360,11 @@ func (s *Secret) Group(ctx context.Context, chat string) (string, []GroupMember,
 	if g == nil {
 		return "", nil, herald.Errorf(herald.NotFound, "no secret group %s on this device", chat)
 	}
+	if !g.Left {
+		if err := s.fillNames(ctx, g); err != nil {
+			return "", nil, err
+		}
+	}
 	return g.Title, g.Members, nil
 }
 
@@ -315,7 +373,7 @@ func (s *Secret) Group(ctx context.Context, chat string) (string, []GroupMember,
 // this device's view, or a member leaving. A new group is accepted from
 // the admin who made it or added this user. It returns the event message
 // to show, nil for a change refused or seen before. The store is locked.
-func (s *Secret) applyGroup(ctx context.Context, g *groupInfo, from int64, gp groupPayload) (*SecretMessage, error) {
+func (s *Secret) applyGroup(ctx context.Context, g *groupInfo, from int64, fromName string, gp groupPayload) (*SecretMessage, error) {
 	me, _ := s.c.Self()
 	if g == nil {
 		if gp.Change != "create" && gp.Change != "add" {
@@ -360,9 +418,20 @@ func (s *Secret) applyGroup(ctx context.Context, g *groupInfo, from int64, gp gr
 	}
 	byName := map[int64]string{}
 	for _, m := range append(slices.Clone(g.Members), gp.Members...) {
-		byName[m.ID] = m.Username
+		if m.Username != "" {
+			byName[m.ID] = m.Username
+		}
 	}
-	g.Members, g.Version = gp.Members, gp.Version
+	if gp.TargetName != "" && byName[gp.Target] == "" {
+		byName[gp.Target] = gp.TargetName
+	}
+	if fromName != "" {
+		byName[from] = fromName
+	}
+	g.Members, g.Version = slices.Clone(gp.Members), gp.Version
+	for i := range g.Members {
+		g.Members[i].Username = byName[g.Members[i].ID]
+	}
 	if gp.Title != "" {
 		g.Title = gp.Title
 	}
@@ -404,7 +473,7 @@ func (s *Secret) openGroupPayload(ctx context.Context, e *pb.Envelope, p payload
 	}
 	switch p.Kind {
 	case "gs":
-		m, err := s.applyGroup(ctx, g, e.SenderId, *gp)
+		m, err := s.applyGroup(ctx, g, e.SenderId, e.SenderUsername, *gp)
 		if err != nil || m == nil {
 			return nil, err
 		}
@@ -493,6 +562,9 @@ func (s *Secret) askForKeys(ctx context.Context) {
 	asks := s.asks
 	s.asks = nil
 	s.mu.Unlock()
+	if s.sig.id == nil {
+		return // not initialised (Init): no pairwise session to ask over
+	}
 	me, _ := s.c.Self()
 	done := map[keyAsk]bool{}
 	for _, a := range asks {
@@ -564,7 +636,7 @@ func (s *Secret) openGroup(ctx context.Context, e *pb.Envelope) (*SecretEvent, e
 	}
 	m := &SecretMessage{
 		ID: p.ID, ChatID: chat, PeerID: -e.GroupId, GroupID: e.GroupId, Outgoing: e.SenderId == me,
-		FromID: e.SenderId, From: from.Username, FromDevice: e.SenderDevice, Text: p.Text, File: p.File,
+		FromID: e.SenderId, From: cmp.Or(from.Username, e.SenderUsername), FromDevice: e.SenderDevice, Text: p.Text, File: p.File,
 		SentAt: time.UnixMilli(p.Sent).UTC(), TTL: time.Duration(p.TTL) * time.Millisecond,
 	}
 	if err := s.putMessage(m); err != nil {
@@ -586,6 +658,9 @@ func (s *Secret) groupSend(ctx context.Context, id int64, text string, opts Secr
 	}
 	if g == nil || g.Left {
 		return nil, herald.Errorf(herald.NotFound, "no secret group %s on this device", chat)
+	}
+	if err := s.fillNames(ctx, g); err != nil {
+		return nil, err
 	}
 	p := payload{V: 1, Kind: "m", ID: randomID(), Peer: -id, Text: text, TTL: opts.TTL.Milliseconds(), Sent: s.opts.Now().UnixMilli()}
 	var fileIDs []string

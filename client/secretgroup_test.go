@@ -56,7 +56,7 @@ func TestApplyGroupChange(t *testing.T) {
 			s := groupDevice(t)
 			g, _ := s.loadGroup(7)
 			tc.gp.ID = 7
-			m, err := s.applyGroup(ctx, g, tc.from, tc.gp)
+			m, err := s.applyGroup(ctx, g, tc.from, "", tc.gp)
 			after, _ := s.loadGroup(7)
 			switch {
 			case tc.refused:
@@ -81,7 +81,7 @@ func TestApplyGroupChange(t *testing.T) {
 				t.Errorf("members %v rotate %v version %d; want %v rotate %v", ids, after.Rotate, after.Version, tc.want, tc.rotate)
 			}
 			// The same change again is a replay.
-			if m, err := s.applyGroup(ctx, after, tc.from, tc.gp); m != nil || err != nil {
+			if m, err := s.applyGroup(ctx, after, tc.from, "", tc.gp); m != nil || err != nil {
 				t.Errorf("applied twice: %+v, %v", m, err)
 			}
 		})
@@ -89,13 +89,13 @@ func TestApplyGroupChange(t *testing.T) {
 	// A group this device does not know is taken only from its admin, and
 	// only with this device's user in it.
 	s := NewSecret(&Client{userID: 2, deviceID: 20}, SecretOptions{Store: &MemoryStore{}})
-	if _, err := s.applyGroup(ctx, nil, 3, groupPayload{ID: 8, Version: 1, Change: "create", Members: members(1, 2, 3)}); !herald.IsKind(err, herald.PermissionDenied) {
+	if _, err := s.applyGroup(ctx, nil, 3, "", groupPayload{ID: 8, Version: 1, Change: "create", Members: members(1, 2, 3)}); !herald.IsKind(err, herald.PermissionDenied) {
 		t.Errorf("a group from carol, who is not its admin: %v", err)
 	}
-	if _, err := s.applyGroup(ctx, nil, 1, groupPayload{ID: 8, Version: 1, Change: "create", Members: members(1, 3)}); !herald.IsKind(err, herald.PermissionDenied) {
+	if _, err := s.applyGroup(ctx, nil, 1, "", groupPayload{ID: 8, Version: 1, Change: "create", Members: members(1, 3)}); !herald.IsKind(err, herald.PermissionDenied) {
 		t.Errorf("a group without bobby: %v", err)
 	}
-	if m, err := s.applyGroup(ctx, nil, 1, groupPayload{ID: 8, Version: 1, Change: "create", Title: "x", Members: members(1, 2, 3)}); err != nil || m == nil {
+	if m, err := s.applyGroup(ctx, nil, 1, "", groupPayload{ID: 8, Version: 1, Change: "create", Title: "x", Members: members(1, 2, 3)}); err != nil || m == nil {
 		t.Errorf("a group from its admin: %+v, %v", m, err)
 	}
 }
@@ -116,6 +116,6 @@ func FuzzApplyGroup(f *testing.F) {
 		if gp.ID != 7 {
 			g = nil
 		}
-		s.applyGroup(context.Background(), g, from, gp)
+		s.applyGroup(context.Background(), g, from, "", gp)
 	})
 }

@@ -234,6 +234,7 @@ func copyStore(t *testing.T, st client.SecretStore) *client.MemoryStore {
 // it could read.
 func openAll(t *testing.T, d *sdev, st client.SecretStore, envs []*pb.Envelope) []string {
 	t.Helper()
+	// Not Init: the store's keys are used as they were kept.
 	s := client.NewSecret(d.Client, client.SecretOptions{Store: st})
 	var texts []string
 	for _, e := range envs {
