@@ -89,7 +89,7 @@ type groupPayload struct {
 	Target  int64         `json:"u,omitempty"` // the member added or removed
 	// TargetName is the target's username, for the event shown.
 	TargetName string `json:"tn,omitempty"`
-	Key     []byte        `json:"k,omitempty"` // a sender key distribution message
+	Key        []byte `json:"k,omitempty"` // a sender key distribution message
 }
 
 func groupKey(id int64) string { return "sgroup/" + strconv.FormatInt(id, 10) }
