@@ -679,7 +679,17 @@ func (s *Secret) groupSend(ctx context.Context, id int64, text string, opts Secr
 	plain = pad(plain)
 	name := s.senderKeyName(id, me, did)
 	var stale *herald.StaleDevicesError
+	synced := false
 	for attempt := 0; ; attempt++ {
+		// A member this device still lists is gone from the server's
+		// list: the admin's word is likely queued. Read it before giving
+		// anyone a key.
+		if stale != nil && !synced && s.goneFromServer(g, stale) != nil {
+			synced = true
+			if err := s.Sync(ctx); err != nil {
+				return nil, err
+			}
+		}
 		// Rotate if someone left, and make sure every device named has
 		// the current key.
 		var need []GroupMember
@@ -689,9 +699,17 @@ func (s *Secret) groupSend(ctx context.Context, id int64, text string, opts Secr
 			if g, err = s.loadGroup(id); err != nil {
 				return err
 			}
+			if g == nil || g.Left {
+				return herald.Errorf(herald.NotFound, "no secret group %s on this device", chat)
+			}
 			if stale != nil {
 				if len(stale.Extra) > 0 {
 					g.Rotate = true
+				}
+				// Never a key for someone the server no longer fans out
+				// to: a member removed must not get the next one.
+				if m := s.goneFromServer(g, stale); m != nil {
+					return herald.Errorf(herald.PermissionDenied, "the server's members of secret group %s differ from this device's (@%s is not on the server's list): nothing was sent", chat, m.Username)
 				}
 				for _, set := range stale.Current {
 					if g.member(set.UserID) == nil {
@@ -760,6 +778,17 @@ func (s *Secret) groupSend(ctx context.Context, id int64, text string, opts Secr
 	}
 	m.From, _ = s.selfName(ctx)
 	return m, s.withLock(ctx, func() error { return s.putMessage(m) })
+}
+
+// goneFromServer returns a member of g missing from the server's current
+// list in stale, or nil.
+func (s *Secret) goneFromServer(g *groupInfo, stale *herald.StaleDevicesError) *GroupMember {
+	for i, m := range g.Members {
+		if !slices.ContainsFunc(stale.Current, func(d herald.DeviceSet) bool { return d.UserID == m.ID }) {
+			return &g.Members[i]
+		}
+	}
+	return nil
 }
 
 func sameDevices(a, b []int64) bool {

@@ -566,3 +566,46 @@ func TestSecretGroupLostKeyRecovers(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// A sender whose device has not yet read a removal learns of it from the
+// server's list, reads the admin's word first, and gives the removed
+// member no new key: carol, keeping her keys and every ciphertext, cannot
+// read what bobby sent after.
+func TestSecretGroupSenderBehindRemoval(t *testing.T) {
+	n := startNode(t, "")
+	rec := &recorder{}
+	url := proxy(t, n, rec)
+	mk := func(prefix string, receive bool) *sdev {
+		c := newClient(t, url, "", true, -1)
+		name := fmt.Sprintf("%s%d", prefix, userSeq.Add(1))
+		res, err := c.Signup(ctxT(t), &pb.SignupRequest{Username: name, Password: password, DeviceName: "t"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return secretOn(t, &device{Client: c, user: user{name: name, id: res.User.Id}, token: res.Token}, nil, nil, receive)
+	}
+	a, b, c := mk("alice", true), mk("bobby", false), mk("carol", true)
+	chat, err := a.s.CreateGroup(ctxT(t), "t", []string{b.user.name, c.user.name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid, _ := client.ParseGroupChatID(chat)
+	groupSend(t, b, chat, "before", client.SecretSendOptions{})
+	nextGroupText(t, c, "before")
+	carolKept := copyStore(t, c.store)
+	groupSend(t, b, chat, "still before", client.SecretSendOptions{})
+	nextGroupText(t, c, "still before")
+	if err := a.s.GroupRemove(ctxT(t), chat, c.user.name); err != nil {
+		t.Fatal(err)
+	}
+	// Bobby's device has not read the removal when it sends.
+	groupSend(t, b, chat, "after", client.SecretSendOptions{})
+	nextGroupText(t, a, "after")
+	got := openAll(t, c, carolKept, groupEnvelopes(rec, gid))
+	if !slices.Contains(got, "still before") {
+		t.Fatalf("carol's kept keys read %q: the test cannot tell", got)
+	}
+	if slices.Contains(got, "after") {
+		t.Error("carol, removed, read bobby's message sent after")
+	}
+}
