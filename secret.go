@@ -40,7 +40,23 @@ type EnvelopeType int
 const (
 	EnvelopeWhisper EnvelopeType = 2 // a Double Ratchet message of an established session
 	EnvelopePreKey  EnvelopeType = 3 // a message that also starts a session (X3DH)
+	// EnvelopeSenderKey is a secret group's message: one sender-key
+	// ciphertext, the same for every member device (docs/SECRET.md).
+	EnvelopeSenderKey EnvelopeType = 4
 )
+
+// MaxSecretGroupMembers bounds a secret group: each member's devices get
+// every message's one ciphertext, and each sender's key is distributed
+// to every member device.
+const MaxSecretGroupMembers = 1000
+
+// SecretGroupMember is a member of a secret group as the server keeps it:
+// enough to fan ciphertext out and to let admins change the membership.
+// The group's title and messages live only on the devices.
+type SecretGroupMember struct {
+	UserID int64
+	Admin  bool
+}
 
 // PreKey is a device's public one-time prekey.
 type PreKey struct {
@@ -87,6 +103,7 @@ type Envelope struct {
 	Body         []byte
 	SentAt       time.Time
 	ExpiresAt    time.Time // the server deletes it, delivered or not, at this time
+	GroupID      int64     // the secret group of an EnvelopeSenderKey envelope; 0 otherwise
 	// RegistrationID is, on a send, the recipient device's registration id
 	// as the sender's session knows it; not stored.
 	RegistrationID uint32

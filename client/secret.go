@@ -71,6 +71,8 @@ type SecretMessage struct {
 	ReadAt     time.Time     `json:"read_at,omitzero"`    // when the recipient read it: the timer's start
 	ExpiresAt  time.Time     `json:"expires_at,omitzero"` // ReadAt + TTL
 	Warning    string        `json:"warning,omitempty"`   // e.g. the safety number changed with this message
+	GroupID    int64         `json:"group_id,omitempty"`  // a secret group's message (PeerID is then -GroupID)
+	Event      string        `json:"event,omitempty"`     // a secret group's membership change: create, add, remove, leave
 }
 
 // SecretEvent is something that happened in a secret chat.
@@ -96,6 +98,7 @@ type Secret struct {
 	stop    chan struct{}
 	done    chan struct{}
 	purge   chan struct{} // a timer started: Receive looks again when the next is due
+	asks    []keyAsk      // sender keys to ask for once the store is unlocked
 }
 
 // quiet replaces libsignal's logger, which writes to standard output,
@@ -533,6 +536,9 @@ type payload struct {
 	File   *SecretFile `json:"f,omitempty"`
 	Read   []string    `json:"r,omitempty"`
 	ReadAt int64       `json:"ra,omitempty"`
+	// Group is a secret group's membership or sender key (kinds "gs"
+	// and "gk"), sent pairwise.
+	Group *groupPayload `json:"g,omitempty"`
 }
 
 // padBlock is the granularity of padding: an envelope's size tells the
@@ -581,6 +587,9 @@ func (s *Secret) Send(ctx context.Context, username, text string, opts SecretSen
 		}
 	} else if err := herald.ValidateCaption(text); err != nil {
 		return nil, err
+	}
+	if id, ok := ParseGroupChatID(username); ok {
+		return s.groupSend(ctx, id, text, opts)
 	}
 	u, _, warn0, err := s.start(ctx, username, false)
 	if err != nil {
@@ -847,6 +856,16 @@ func (s *Secret) Download(ctx context.Context, f *SecretFile, w io.Writer) error
 // no file (Invalid); on a hash mismatch w has the wrong bytes and the
 // error says so, so write to a temporary place.
 func (s *Secret) DownloadMessage(ctx context.Context, username, id string, w io.Writer) (*SecretMessage, error) {
+	if gid, ok := ParseGroupChatID(username); ok {
+		m, err := s.Message(-gid, id)
+		if err != nil {
+			return nil, herald.Errorf(herald.NotFound, "no secret message %q in %s on this device (its timer may have run out)", id, username)
+		}
+		if m.File == nil {
+			return nil, herald.Errorf(herald.Invalid, "secret message %q has no file", id)
+		}
+		return m, s.Download(ctx, m.File, w)
+	}
 	u, err := s.resolve(ctx, username)
 	if err != nil {
 		return nil, err

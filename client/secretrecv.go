@@ -134,6 +134,9 @@ func (s *Secret) History(ctx context.Context, username string) ([]*SecretMessage
 	if err := s.Sync(ctx); err != nil {
 		return nil, err
 	}
+	if gid, ok := ParseGroupChatID(username); ok {
+		return s.MarkRead(ctx, -gid)
+	}
 	u, err := s.resolve(ctx, username)
 	if err != nil {
 		return nil, err
@@ -310,6 +313,7 @@ func (s *Secret) handle(ctx context.Context, e *pb.Envelope) {
 	}
 	ev, err := s.open(ctx, e)
 	unlock()
+	s.askForKeys(ctx)
 	if err != nil {
 		// Peer says which chat a held message belongs to, so a client
 		// can show the key change there.
@@ -329,12 +333,17 @@ func (s *Secret) Open(ctx context.Context, e *pb.Envelope) (*SecretEvent, error)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	return s.open(ctx, e)
+	ev, err := s.open(ctx, e)
+	unlock()
+	s.askForKeys(ctx)
+	return ev, err
 }
 
 func (s *Secret) open(ctx context.Context, e *pb.Envelope) (*SecretEvent, error) {
 	me, _ := s.c.Self()
+	if herald.EnvelopeType(e.Type) == herald.EnvelopeSenderKey {
+		return s.openGroup(ctx, e)
+	}
 	addr := protocol.NewSignalAddress(strconv.FormatInt(e.SenderId, 10), uint32(e.SenderDevice))
 	cipher := sigsession.NewCipher(s.builder(addr), addr)
 	var plain []byte
@@ -418,6 +427,8 @@ func (s *Secret) open(ctx context.Context, e *pb.Envelope) (*SecretEvent, error)
 		}
 	}
 	switch p.Kind {
+	case "gs", "gk", "gq":
+		return s.openGroupPayload(ctx, e, p)
 	case "r":
 		var done []string
 		at := time.UnixMilli(p.ReadAt).UTC()

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"go.mau.fi/libsignal/ecc"
+	grouprecord "go.mau.fi/libsignal/groups/state/record"
 	"go.mau.fi/libsignal/keys/identity"
 	"go.mau.fi/libsignal/protocol"
 	"go.mau.fi/libsignal/serialize"
@@ -261,4 +262,32 @@ func (s *signalStore) DeleteAllSessions(context.Context) error {
 		}
 	}
 	return nil
+}
+
+func senderKeyKey(n *protocol.SenderKeyName) string {
+	return "senderkey/" + n.GroupID() + "/" + addrKey(n.Sender())
+}
+
+// LoadSenderKey implements libsignal's groups store.SenderKey: an empty
+// record when there is none, as its group cipher expects.
+func (s *signalStore) LoadSenderKey(_ context.Context, n *protocol.SenderKeyName) (*grouprecord.SenderKey, error) {
+	b, ok, err := s.kv.Get(senderKeyKey(n))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return grouprecord.NewSenderKey(s.ser.SenderKeyRecord, s.ser.SenderKeyState), nil
+	}
+	return grouprecord.NewSenderKeyFromBytes(b, s.ser.SenderKeyRecord, s.ser.SenderKeyState)
+}
+
+// StoreSenderKey implements libsignal's groups store.SenderKey.
+func (s *signalStore) StoreSenderKey(_ context.Context, n *protocol.SenderKeyName, r *grouprecord.SenderKey) error {
+	return s.kv.Put(senderKeyKey(n), r.Serialize())
+}
+
+// deleteSenderKey forgets a sender's key in a group: this device's own
+// before a rotation, or a removed member's.
+func (s *signalStore) deleteSenderKey(n *protocol.SenderKeyName) error {
+	return s.kv.Delete(senderKeyKey(n))
 }

@@ -50,4 +50,17 @@ type Secret interface {
 	GrantFile(ctx context.Context, fileID string, userIDs []int64) error
 	// FileGranted reports whether userID was granted the file.
 	FileGranted(ctx context.Context, userID int64, fileID string) (bool, error)
+	// CreateSecretGroup makes a secret group with members (the creator
+	// among them, as an admin) and returns its id.
+	CreateSecretGroup(ctx context.Context, creator int64, members []int64, at time.Time) (int64, error)
+	// SecretGroupMembers lists a secret group's members, by user id.
+	// NotFound if there is no such group.
+	SecretGroupMembers(ctx context.Context, groupID int64) ([]herald.SecretGroupMember, error)
+	// AddSecretGroupMembers adds users to a secret group (not as admins);
+	// those already in it are left as they are. NotFound if there is no
+	// such group.
+	AddSecretGroupMembers(ctx context.Context, groupID int64, userIDs []int64) error
+	// RemoveSecretGroupMember takes a user out of a secret group; it
+	// reports whether they were in it.
+	RemoveSecretGroupMember(ctx context.Context, groupID, userID int64) (bool, error)
 }

@@ -78,6 +78,62 @@ var secretMethods = map[string]method{
 	"secret.ack": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.AckRequest) (proto.Message, error) {
 		return &pb.Empty{}, c.srv.svc.AckEnvelopes(ctx, caller, r.Ids)
 	}),
+	"secret.group.create": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SecretGroupCreateRequest) (proto.Message, error) {
+		if len(r.Usernames) > herald.MaxSecretGroupMembers {
+			return nil, herald.Errorf(herald.TooLarge, "a secret group has at most %d members", herald.MaxSecretGroupMembers)
+		}
+		g, err := c.srv.svc.CreateSecretGroup(ctx, caller, r.Usernames)
+		return pbSecretGroup(g), err
+	}),
+	"secret.group.get": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SecretGroupRequest) (proto.Message, error) {
+		g, err := c.srv.svc.SecretGroup(ctx, caller, r.GroupId)
+		return pbSecretGroup(g), err
+	}),
+	"secret.group.add": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SecretGroupChangeRequest) (proto.Message, error) {
+		g, err := c.srv.svc.AddSecretGroupMember(ctx, caller, r.GroupId, r.Username)
+		return pbSecretGroup(g), err
+	}),
+	"secret.group.remove": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SecretGroupChangeRequest) (proto.Message, error) {
+		if r.Username == "" {
+			return nil, herald.Errorf(herald.Invalid, "give the member to remove")
+		}
+		g, err := c.srv.svc.RemoveSecretGroupMember(ctx, caller, r.GroupId, r.Username)
+		return pbSecretGroup(g), err
+	}),
+	"secret.group.leave": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SecretGroupRequest) (proto.Message, error) {
+		g, err := c.srv.svc.RemoveSecretGroupMember(ctx, caller, r.GroupId, "")
+		return pbSecretGroup(g), err
+	}),
+	"secret.group.send": handler(true, func(ctx context.Context, c *conn, caller service.Caller, r *pb.SecretGroupSendRequest) (proto.Message, error) {
+		envs, err := c.srv.svc.SendSecretGroup(ctx, caller, secretGroupSend(r))
+		if err != nil {
+			return nil, err
+		}
+		out := &pb.SecretSendResult{}
+		for _, e := range envs {
+			out.Ids = append(out.Ids, e.ID)
+			out.SentAt = unixMS(e.SentAt)
+		}
+		c.srv.metrics.messagesIn.Inc()
+		return out, nil
+	}),
+}
+
+// secretGroupSend is a secret.group.send request as the service takes it.
+func secretGroupSend(r *pb.SecretGroupSendRequest) service.SecretGroupSend {
+	p := service.SecretGroupSend{GroupID: r.GroupId, Body: r.Body, TTL: time.Duration(r.TtlMs) * time.Millisecond, FileIDs: r.FileIds}
+	for _, d := range r.Devices {
+		p.Devices = append(p.Devices, herald.DeviceSet{UserID: d.UserId, Devices: d.DeviceIds})
+	}
+	return p
+}
+
+func pbSecretGroup(g service.SecretGroupView) *pb.SecretGroupInfo {
+	out := &pb.SecretGroupInfo{Id: g.ID}
+	for _, m := range g.Members {
+		out.Members = append(out.Members, &pb.SecretGroupMember{UserId: m.UserID, Username: g.Names[m.UserID], Admin: m.Admin})
+	}
+	return out
 }
 
 func init() {
@@ -118,7 +174,7 @@ func (r renderer) envelope(ctx context.Context, e *herald.Envelope) *pb.Envelope
 	return &pb.Envelope{
 		Id: e.ID, SenderId: e.SenderID, SenderDevice: e.SenderDevice, DeviceId: e.DeviceID, UserId: e.UserID,
 		Type: int32(e.Type), Body: e.Body, SentAt: unixMS(e.SentAt), ExpiresAt: unixMS(e.ExpiresAt),
-		SenderUsername: r.svc.UserNames(ctx, e.SenderID)[e.SenderID],
+		SenderUsername: r.svc.UserNames(ctx, e.SenderID)[e.SenderID], GroupId: e.GroupID,
 	}
 }
 

@@ -16,11 +16,12 @@ import (
 
 // secretMethodNames are the secret-chat requests whose parameters a
 // client fills with key material and ciphertext.
-var secretMethodNames = []string{"keys.publish", "secret.send", "keys.bundles", "secret.ack"}
+var secretMethodNames = []string{"keys.publish", "secret.send", "keys.bundles", "secret.ack", "secret.group.send", "secret.group.create"}
 
 // FuzzSecretRequests: whatever a client sends as a secret-chat request,
 // the server's decoding and the checks made before anything is looked up
-// or stored (service.CheckKeyUpload, service.CheckSecretSend) end in a
+// or stored (service.CheckKeyUpload, service.CheckSecretSend,
+// service.CheckSecretGroupSend) end in a
 // request or an INVALID_ARGUMENT / TOO_LARGE error, never a panic; and
 // what they accept is what the store relies on. The committed corpus
 // (testdata/fuzz/FuzzSecretRequests) holds a valid key upload with real
@@ -59,6 +60,19 @@ func FuzzSecretRequests(f *testing.F) {
 						slices.Contains(named[:i], e.DeviceID) {
 						t.Fatalf("accepted envelope %d: type %d, %d bytes, device %d", i, e.Type, len(e.Body), e.DeviceID)
 					}
+				}
+			}
+		case *pb.SecretGroupSendRequest:
+			g := secretGroupSend(r)
+			err = service.CheckSecretGroupSend(g)
+			if err == nil {
+				n := 0
+				for _, d := range g.Devices {
+					n += len(d.Devices)
+				}
+				if len(g.Body) == 0 || len(g.Body) > herald.MaxEnvelopeBytes || g.TTL < 0 || len(g.FileIDs) > 10 ||
+					len(g.Devices) > herald.MaxSecretGroupMembers || n > 16*herald.MaxSecretGroupMembers {
+					t.Fatalf("accepted a group send of %d bytes, %d device sets, %d devices", len(g.Body), len(g.Devices), n)
 				}
 			}
 		}

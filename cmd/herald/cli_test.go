@@ -1064,3 +1064,70 @@ func TestCLISecretDownload(t *testing.T) {
 		t.Errorf("alice's history: %q", hist)
 	}
 }
+
+// Secret groups from the command line: create prints the id, send,
+// history and download take it where they take @user, the JSON lines are
+// marked secret, and only an admin removes.
+func TestCLISecretGroup(t *testing.T) {
+	srv := startServer(t)
+	alice, bobby, carol := srv.newDevice(t), srv.newDevice(t), srv.newDevice(t)
+	alice.ok(t, "signup", "alice")
+	bobby.ok(t, "signup", "bobby")
+	carol.ok(t, "signup", "carol")
+	id := strings.TrimSpace(alice.ok(t, "secret", "group", "create", "Plans", "@bobby", "@carol"))
+	if !strings.HasPrefix(id, "sg-") {
+		t.Fatalf("secret group create printed %q", id)
+	}
+	sent := strings.TrimSpace(alice.ok(t, "secret", "send", id, "for the group only"))
+	src := filepath.Join(t.TempDir(), "plan.txt")
+	plain := bytes.Repeat([]byte("group plan\n"), 1000)
+	if err := os.WriteFile(src, plain, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	filed := strings.TrimSpace(bobby.ok(t, "secret", "send", id, "the file", "--file", src))
+	for _, d := range []*device{bobby, carol} {
+		var lines []struct {
+			Chat   string `json:"chat"`
+			ID     string `json:"id"`
+			From   string `json:"from"`
+			Text   string `json:"text"`
+			Secret bool   `json:"secret"`
+			Event  string `json:"event"`
+		}
+		for _, l := range strings.Split(strings.TrimSpace(d.ok(t, "secret", "history", id, "--json")), "\n") {
+			var m struct {
+				Chat   string `json:"chat"`
+				ID     string `json:"id"`
+				From   string `json:"from"`
+				Text   string `json:"text"`
+				Secret bool   `json:"secret"`
+				Event  string `json:"event"`
+			}
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatalf("%q: %v", l, err)
+			}
+			lines = append(lines, m)
+		}
+		if len(lines) != 3 || lines[0].Event != "create" || lines[1].ID != sent || lines[1].Text != "for the group only" || lines[1].From != "alice" || !lines[1].Secret || lines[1].Chat != id || lines[2].ID != filed {
+			t.Errorf("history: %+v", lines)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "got.txt")
+	carol.ok(t, "secret", "download", id, filed, "-o", out)
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, plain) {
+		t.Errorf("downloaded %d bytes", len(got))
+	}
+	bobby.fails(t, "PERMISSION_DENIED", "secret", "group", "remove", id, "@carol")
+	alice.ok(t, "secret", "group", "remove", id, "@carol")
+	alice.ok(t, "secret", "send", id, "carol is gone")
+	if h := bobby.ok(t, "secret", "history", id); !strings.Contains(h, "removed @carol") || !strings.Contains(h, "carol is gone") {
+		t.Errorf("bobby's history: %q", h)
+	}
+	if h := carol.ok(t, "secret", "history", id); strings.Contains(h, "carol is gone") {
+		t.Errorf("carol read after her removal: %q", h)
+	}
+	bobby.ok(t, "secret", "group", "leave", id)
+	if h := alice.ok(t, "secret", "history", id); !strings.Contains(h, "left the group") {
+		t.Errorf("alice's history: %q", h)
+	}
+}

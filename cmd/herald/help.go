@@ -77,6 +77,10 @@ const usage = `herald [--server URL] [--home DIR] [--json] COMMAND [ARGS]
   secret accept @user                       trust a device's new identity key after KEY_CHANGED; prints as verify
   secret download @user MSG_ID -o FILE      decrypts the file of message MSG_ID (its id in secret history --json),
                                             checks its SHA-256, prints FILE
+  secret group create TITLE @user...        end-to-end encrypted group (sender keys); prints its id, sg-N;
+                                            send, history and download take sg-N wherever they take @user
+  secret group add|remove sg-N @user        admins only; every member's device sees who changed what
+  secret group leave sg-N
 TARGET: @name (the direct chat with that user, or a public channel) or a numeric chat id.
 `
 

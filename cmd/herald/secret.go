@@ -32,11 +32,23 @@ const secretUsage = `usage: herald secret start @USER
        herald secret history @USER
        herald secret verify @USER [--confirm]
        herald secret accept @USER
-       herald secret download @USER MSG_ID -o FILE`
+       herald secret download @USER MSG_ID -o FILE
+       herald secret group create TITLE @USER...
+       herald secret group add|remove GROUP @USER
+       herald secret group leave GROUP
+GROUP is a secret group's id (sg-N), taken by send, history and download
+wherever they take @USER.`
+
+const secretGroupUsage = `usage: herald secret group create TITLE @USER...
+       herald secret group add|remove GROUP @USER
+       herald secret group leave GROUP`
 
 func cmdSecret(ctx context.Context, c *cli, args []string) error {
 	if len(args) == 0 {
 		return usageError{secretUsage}
+	}
+	if args[0] == "group" {
+		return cmdSecretGroup(ctx, c, args[1:])
 	}
 	p, err := parseArgs(args[1:], flagSpec{values: []string{"ttl", "file", "o"}, switches: []string{"confirm"}})
 	if err != nil {
@@ -146,7 +158,67 @@ func secretJSON(m *client.SecretMessage) map[string]any {
 	if m.Warning != "" {
 		out["warning"] = m.Warning
 	}
+	if m.Event != "" {
+		out["event"] = m.Event
+	}
 	return out
+}
+
+// cmdSecretGroup makes and changes secret groups (docs/SECRET.md).
+func cmdSecretGroup(ctx context.Context, c *cli, args []string) error {
+	if len(args) == 0 {
+		return usageError{secretGroupUsage}
+	}
+	p, err := parseArgs(args[1:], flagSpec{})
+	if err != nil {
+		return err
+	}
+	switch {
+	case args[0] == "create" && len(p.args) >= 2:
+	case (args[0] == "add" || args[0] == "remove") && len(p.args) == 2:
+	case args[0] == "leave" && len(p.args) == 1:
+	default:
+		return usageError{secretGroupUsage}
+	}
+	return c.withClient(ctx, func(ctx context.Context, cl *client.Client, cred client.Credentials) error {
+		s, err := c.secretFor(ctx, cl)
+		if err != nil {
+			return err
+		}
+		chat := p.args[0]
+		switch args[0] {
+		case "create":
+			var names []string
+			for _, a := range p.args[1:] {
+				names = append(names, herald.NormalizeUsername(a))
+			}
+			if chat, err = s.CreateGroup(ctx, p.args[0], names); err != nil {
+				return err
+			}
+		case "add":
+			err = s.GroupAdd(ctx, chat, herald.NormalizeUsername(p.args[1]))
+		case "remove":
+			err = s.GroupRemove(ctx, chat, herald.NormalizeUsername(p.args[1]))
+		case "leave":
+			err = s.GroupLeave(ctx, chat)
+		}
+		if err != nil {
+			return err
+		}
+		if c.json {
+			title, members, err := s.Group(ctx, chat)
+			if err != nil {
+				return err
+			}
+			var ms []map[string]any
+			for _, m := range members {
+				ms = append(ms, map[string]any{"id": m.ID, "username": m.Username, "admin": m.Admin})
+			}
+			return c.printJSON(map[string]any{"chat": chat, "title": title, "members": ms, "secret": true})
+		}
+		_, err = fmt.Fprintln(c.stdout, chat)
+		return err
+	})
 }
 
 func (c *cli) printSecret(m *client.SecretMessage) error {

@@ -77,3 +77,32 @@ func (db *DB) GrantFile(ctx context.Context, fileID string, userIDs []int64) err
 func (db *DB) ForgetDevice(ctx context.Context, deviceID int64) error {
 	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error { return dialect.ForgetDevice(ctx, shim{t}, deviceID) })
 }
+
+// CreateSecretGroup implements store.Secret.
+func (db *DB) CreateSecretGroup(ctx context.Context, creator int64, members []int64, at time.Time) (int64, error) {
+	var id int64
+	err := db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
+		var err error
+		id, err = dialect.CreateSecretGroup(ctx, shim{t}, creator, members, at)
+		return err
+	})
+	return id, err
+}
+
+// AddSecretGroupMembers implements store.Secret.
+func (db *DB) AddSecretGroupMembers(ctx context.Context, groupID int64, userIDs []int64) error {
+	return db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
+		return dialect.AddSecretGroupMembers(ctx, shim{t}, groupID, userIDs)
+	})
+}
+
+// RemoveSecretGroupMember implements store.Secret.
+func (db *DB) RemoveSecretGroupMember(ctx context.Context, groupID, userID int64) (bool, error) {
+	var ok bool
+	err := db.do(ctx, locks{}, func(ctx context.Context, t *tx) error {
+		var err error
+		ok, err = dialect.RemoveSecretGroupMember(ctx, shim{t}, groupID, userID)
+		return err
+	})
+	return ok, err
+}

@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Calls", testCalls},
 		{"Push", testPush},
 		{"Annotations", testAnnotations},
+		{"SecretGroups", testSecretGroups},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

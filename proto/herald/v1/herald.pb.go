@@ -7090,7 +7090,8 @@ type Envelope struct {
 	SentAt         int64                  `protobuf:"varint,7,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`          // Unix ms
 	ExpiresAt      int64                  `protobuf:"varint,8,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"` // Unix ms the server drops it, delivered or not
 	SenderUsername string                 `protobuf:"bytes,9,opt,name=sender_username,json=senderUsername,proto3" json:"sender_username,omitempty"`
-	UserId         int64                  `protobuf:"varint,10,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"` // the recipient device's user
+	UserId         int64                  `protobuf:"varint,10,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`    // the recipient device's user
+	GroupId        int64                  `protobuf:"varint,70,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"` // with type 4: the secret group (docs/SECRET.md)
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -7191,6 +7192,13 @@ func (x *Envelope) GetSenderUsername() string {
 func (x *Envelope) GetUserId() int64 {
 	if x != nil {
 		return x.UserId
+	}
+	return 0
+}
+
+func (x *Envelope) GetGroupId() int64 {
+	if x != nil {
+		return x.GroupId
 	}
 	return 0
 }
@@ -8143,6 +8151,342 @@ func (x *PushFocusRequest) GetFocused() bool {
 	return false
 }
 
+// secret.group.create: the caller (an admin) and the users named.
+type SecretGroupCreateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Usernames     []string               `protobuf:"bytes,1,rep,name=usernames,proto3" json:"usernames,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretGroupCreateRequest) Reset() {
+	*x = SecretGroupCreateRequest{}
+	mi := &file_herald_proto_msgTypes[126]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretGroupCreateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretGroupCreateRequest) ProtoMessage() {}
+
+func (x *SecretGroupCreateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[126]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretGroupCreateRequest.ProtoReflect.Descriptor instead.
+func (*SecretGroupCreateRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{126}
+}
+
+func (x *SecretGroupCreateRequest) GetUsernames() []string {
+	if x != nil {
+		return x.Usernames
+	}
+	return nil
+}
+
+type SecretGroupMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        int64                  `protobuf:"varint,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Username      string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	Admin         bool                   `protobuf:"varint,3,opt,name=admin,proto3" json:"admin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretGroupMember) Reset() {
+	*x = SecretGroupMember{}
+	mi := &file_herald_proto_msgTypes[127]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretGroupMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretGroupMember) ProtoMessage() {}
+
+func (x *SecretGroupMember) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[127]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretGroupMember.ProtoReflect.Descriptor instead.
+func (*SecretGroupMember) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{127}
+}
+
+func (x *SecretGroupMember) GetUserId() int64 {
+	if x != nil {
+		return x.UserId
+	}
+	return 0
+}
+
+func (x *SecretGroupMember) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *SecretGroupMember) GetAdmin() bool {
+	if x != nil {
+		return x.Admin
+	}
+	return false
+}
+
+// The server's membership of a secret group.
+type SecretGroupInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Members       []*SecretGroupMember   `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretGroupInfo) Reset() {
+	*x = SecretGroupInfo{}
+	mi := &file_herald_proto_msgTypes[128]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretGroupInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretGroupInfo) ProtoMessage() {}
+
+func (x *SecretGroupInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[128]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretGroupInfo.ProtoReflect.Descriptor instead.
+func (*SecretGroupInfo) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{128}
+}
+
+func (x *SecretGroupInfo) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SecretGroupInfo) GetMembers() []*SecretGroupMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+// secret.group.get and secret.group.leave.
+type SecretGroupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       int64                  `protobuf:"varint,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretGroupRequest) Reset() {
+	*x = SecretGroupRequest{}
+	mi := &file_herald_proto_msgTypes[129]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretGroupRequest) ProtoMessage() {}
+
+func (x *SecretGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[129]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretGroupRequest.ProtoReflect.Descriptor instead.
+func (*SecretGroupRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{129}
+}
+
+func (x *SecretGroupRequest) GetGroupId() int64 {
+	if x != nil {
+		return x.GroupId
+	}
+	return 0
+}
+
+// secret.group.add and secret.group.remove (admins only).
+type SecretGroupChangeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       int64                  `protobuf:"varint,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Username      string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretGroupChangeRequest) Reset() {
+	*x = SecretGroupChangeRequest{}
+	mi := &file_herald_proto_msgTypes[130]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretGroupChangeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretGroupChangeRequest) ProtoMessage() {}
+
+func (x *SecretGroupChangeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[130]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretGroupChangeRequest.ProtoReflect.Descriptor instead.
+func (*SecretGroupChangeRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{130}
+}
+
+func (x *SecretGroupChangeRequest) GetGroupId() int64 {
+	if x != nil {
+		return x.GroupId
+	}
+	return 0
+}
+
+func (x *SecretGroupChangeRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+// secret.group.send: one sender-key ciphertext, fanned out by the server
+// to every member device except the sender's. devices lists the devices
+// the sender distributed its sender key to; if they are not exactly the
+// members' devices with keys, the answer is STALE_DEVICES.
+type SecretGroupSendRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       int64                  `protobuf:"varint,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Body          []byte                 `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	TtlMs         int64                  `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	FileIds       []string               `protobuf:"bytes,4,rep,name=file_ids,json=fileIds,proto3" json:"file_ids,omitempty"`
+	Devices       []*DeviceSet           `protobuf:"bytes,5,rep,name=devices,proto3" json:"devices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretGroupSendRequest) Reset() {
+	*x = SecretGroupSendRequest{}
+	mi := &file_herald_proto_msgTypes[131]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretGroupSendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretGroupSendRequest) ProtoMessage() {}
+
+func (x *SecretGroupSendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[131]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretGroupSendRequest.ProtoReflect.Descriptor instead.
+func (*SecretGroupSendRequest) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{131}
+}
+
+func (x *SecretGroupSendRequest) GetGroupId() int64 {
+	if x != nil {
+		return x.GroupId
+	}
+	return 0
+}
+
+func (x *SecretGroupSendRequest) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *SecretGroupSendRequest) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+func (x *SecretGroupSendRequest) GetFileIds() []string {
+	if x != nil {
+		return x.FileIds
+	}
+	return nil
+}
+
+func (x *SecretGroupSendRequest) GetDevices() []*DeviceSet {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
 var File_herald_proto protoreflect.FileDescriptor
 
 const file_herald_proto_rawDesc = "" +
@@ -8684,7 +9028,7 @@ const file_herald_proto_rawDesc = "" +
 	"\fidentity_key\x18\x02 \x01(\fR\videntityKey\"h\n" +
 	"\fIdentityList\x12#\n" +
 	"\x04user\x18\x01 \x01(\v2\x0f.herald.v1.UserR\x04user\x123\n" +
-	"\adevices\x18\x02 \x03(\v2\x19.herald.v1.DeviceIdentityR\adevices\"\x9b\x02\n" +
+	"\adevices\x18\x02 \x03(\v2\x19.herald.v1.DeviceIdentityR\adevices\"\xb6\x02\n" +
 	"\bEnvelope\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x1b\n" +
 	"\tsender_id\x18\x02 \x01(\x03R\bsenderId\x12#\n" +
@@ -8697,7 +9041,8 @@ const file_herald_proto_rawDesc = "" +
 	"expires_at\x18\b \x01(\x03R\texpiresAt\x12'\n" +
 	"\x0fsender_username\x18\t \x01(\tR\x0esenderUsername\x12\x17\n" +
 	"\auser_id\x18\n" +
-	" \x01(\x03R\x06userId\"\x80\x01\n" +
+	" \x01(\x03R\x06userId\x12\x19\n" +
+	"\bgroup_id\x18F \x01(\x03R\agroupId\"\x80\x01\n" +
 	"\x10OutgoingEnvelope\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\x03R\bdeviceId\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\x05R\x04type\x12\x12\n" +
@@ -8760,7 +9105,27 @@ const file_herald_proto_rawDesc = "" +
 	"mute_until\x18\x03 \x01(\x03R\tmuteUntil\x12#\n" +
 	"\rmuted_forever\x18\x04 \x01(\bR\fmutedForever\",\n" +
 	"\x10PushFocusRequest\x12\x18\n" +
-	"\afocused\x18\x01 \x01(\bR\afocusedB5Z3github.com/heraldim/herald/proto/herald/v1;heraldv1b\x06proto3"
+	"\afocused\x18\x01 \x01(\bR\afocused\"8\n" +
+	"\x18SecretGroupCreateRequest\x12\x1c\n" +
+	"\tusernames\x18\x01 \x03(\tR\tusernames\"^\n" +
+	"\x11SecretGroupMember\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\x03R\x06userId\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\x12\x14\n" +
+	"\x05admin\x18\x03 \x01(\bR\x05admin\"Y\n" +
+	"\x0fSecretGroupInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x126\n" +
+	"\amembers\x18\x02 \x03(\v2\x1c.herald.v1.SecretGroupMemberR\amembers\"/\n" +
+	"\x12SecretGroupRequest\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\x03R\agroupId\"Q\n" +
+	"\x18SecretGroupChangeRequest\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\x03R\agroupId\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\"\xa9\x01\n" +
+	"\x16SecretGroupSendRequest\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\x03R\agroupId\x12\x12\n" +
+	"\x04body\x18\x02 \x01(\fR\x04body\x12\x15\n" +
+	"\x06ttl_ms\x18\x03 \x01(\x03R\x05ttlMs\x12\x19\n" +
+	"\bfile_ids\x18\x04 \x03(\tR\afileIds\x12.\n" +
+	"\adevices\x18\x05 \x03(\v2\x14.herald.v1.DeviceSetR\adevicesB5Z3github.com/heraldim/herald/proto/herald/v1;heraldv1b\x06proto3"
 
 var (
 	file_herald_proto_rawDescOnce sync.Once
@@ -8774,134 +9139,140 @@ func file_herald_proto_rawDescGZIP() []byte {
 	return file_herald_proto_rawDescData
 }
 
-var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 126)
+var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 132)
 var file_herald_proto_goTypes = []any{
-	(*Frame)(nil),                  // 0: herald.v1.Frame
-	(*Request)(nil),                // 1: herald.v1.Request
-	(*Response)(nil),               // 2: herald.v1.Response
-	(*Error)(nil),                  // 3: herald.v1.Error
-	(*Empty)(nil),                  // 4: herald.v1.Empty
-	(*SignupRequest)(nil),          // 5: herald.v1.SignupRequest
-	(*LoginRequest)(nil),           // 6: herald.v1.LoginRequest
-	(*AuthRequest)(nil),            // 7: herald.v1.AuthRequest
-	(*AuthResult)(nil),             // 8: herald.v1.AuthResult
-	(*User)(nil),                   // 9: herald.v1.User
-	(*Device)(nil),                 // 10: herald.v1.Device
-	(*DeviceList)(nil),             // 11: herald.v1.DeviceList
-	(*RevokeRequest)(nil),          // 12: herald.v1.RevokeRequest
-	(*ResolveRequest)(nil),         // 13: herald.v1.ResolveRequest
-	(*Peer)(nil),                   // 14: herald.v1.Peer
-	(*Chat)(nil),                   // 15: herald.v1.Chat
-	(*Member)(nil),                 // 16: herald.v1.Member
-	(*Dialog)(nil),                 // 17: herald.v1.Dialog
-	(*DialogList)(nil),             // 18: herald.v1.DialogList
-	(*ChatsRequest)(nil),           // 19: herald.v1.ChatsRequest
-	(*ChatsCursor)(nil),            // 20: herald.v1.ChatsCursor
-	(*GetChatRequest)(nil),         // 21: herald.v1.GetChatRequest
-	(*CreateGroupRequest)(nil),     // 22: herald.v1.CreateGroupRequest
-	(*MembersRequest)(nil),         // 23: herald.v1.MembersRequest
-	(*SetRoleRequest)(nil),         // 24: herald.v1.SetRoleRequest
-	(*ChatRequest)(nil),            // 25: herald.v1.ChatRequest
-	(*CreateChannelRequest)(nil),   // 26: herald.v1.CreateChannelRequest
-	(*JoinRequest)(nil),            // 27: herald.v1.JoinRequest
-	(*InviteRequest)(nil),          // 28: herald.v1.InviteRequest
-	(*Invite)(nil),                 // 29: herald.v1.Invite
-	(*SetChatRequest)(nil),         // 30: herald.v1.SetChatRequest
-	(*MuteRequest)(nil),            // 31: herald.v1.MuteRequest
-	(*ChatDifferenceRequest)(nil),  // 32: herald.v1.ChatDifferenceRequest
-	(*Message)(nil),                // 33: herald.v1.Message
-	(*Reaction)(nil),               // 34: herald.v1.Reaction
-	(*ReactionRequest)(nil),        // 35: herald.v1.ReactionRequest
-	(*ReactionList)(nil),           // 36: herald.v1.ReactionList
-	(*ReactionUpdate)(nil),         // 37: herald.v1.ReactionUpdate
-	(*PinRequest)(nil),             // 38: herald.v1.PinRequest
-	(*PinListRequest)(nil),         // 39: herald.v1.PinListRequest
-	(*PinUpdate)(nil),              // 40: herald.v1.PinUpdate
-	(*CallRecord)(nil),             // 41: herald.v1.CallRecord
-	(*MessageEntity)(nil),          // 42: herald.v1.MessageEntity
-	(*File)(nil),                   // 43: herald.v1.File
-	(*FileRequest)(nil),            // 44: herald.v1.FileRequest
-	(*FileLinkRequest)(nil),        // 45: herald.v1.FileLinkRequest
-	(*FileLink)(nil),               // 46: herald.v1.FileLink
-	(*Forward)(nil),                // 47: herald.v1.Forward
-	(*SendRequest)(nil),            // 48: herald.v1.SendRequest
-	(*SetTTLRequest)(nil),          // 49: herald.v1.SetTTLRequest
-	(*ForwardRequest)(nil),         // 50: herald.v1.ForwardRequest
-	(*MessageList)(nil),            // 51: herald.v1.MessageList
-	(*HistoryRequest)(nil),         // 52: herald.v1.HistoryRequest
-	(*EditRequest)(nil),            // 53: herald.v1.EditRequest
-	(*DeleteRequest)(nil),          // 54: herald.v1.DeleteRequest
-	(*ClearRequest)(nil),           // 55: herald.v1.ClearRequest
-	(*ClearResult)(nil),            // 56: herald.v1.ClearResult
-	(*ReadRequest)(nil),            // 57: herald.v1.ReadRequest
-	(*ReadResult)(nil),             // 58: herald.v1.ReadResult
-	(*TypingRequest)(nil),          // 59: herald.v1.TypingRequest
-	(*State)(nil),                  // 60: herald.v1.State
-	(*DifferenceRequest)(nil),      // 61: herald.v1.DifferenceRequest
-	(*Difference)(nil),             // 62: herald.v1.Difference
-	(*Update)(nil),                 // 63: herald.v1.Update
-	(*DeleteMessages)(nil),         // 64: herald.v1.DeleteMessages
-	(*ReadHistory)(nil),            // 65: herald.v1.ReadHistory
-	(*ChatMembership)(nil),         // 66: herald.v1.ChatMembership
-	(*Typing)(nil),                 // 67: herald.v1.Typing
-	(*StartCallRequest)(nil),       // 68: herald.v1.StartCallRequest
-	(*CallInfo)(nil),               // 69: herald.v1.CallInfo
-	(*AnswerCallRequest)(nil),      // 70: herald.v1.AnswerCallRequest
-	(*CallRequest)(nil),            // 71: herald.v1.CallRequest
-	(*CallCandidateRequest)(nil),   // 72: herald.v1.CallCandidateRequest
-	(*IceServerList)(nil),          // 73: herald.v1.IceServerList
-	(*IceServer)(nil),              // 74: herald.v1.IceServer
-	(*CallEvent)(nil),              // 75: herald.v1.CallEvent
-	(*CatchUp)(nil),                // 76: herald.v1.CatchUp
-	(*ServerInfo)(nil),             // 77: herald.v1.ServerInfo
-	(*BlockRequest)(nil),           // 78: herald.v1.BlockRequest
-	(*ReportRequest)(nil),          // 79: herald.v1.ReportRequest
-	(*Report)(nil),                 // 80: herald.v1.Report
-	(*ReportList)(nil),             // 81: herald.v1.ReportList
-	(*ReportsRequest)(nil),         // 82: herald.v1.ReportsRequest
-	(*ShowReportRequest)(nil),      // 83: herald.v1.ShowReportRequest
-	(*ReportView)(nil),             // 84: herald.v1.ReportView
-	(*AdminRequest)(nil),           // 85: herald.v1.AdminRequest
-	(*AuditEntry)(nil),             // 86: herald.v1.AuditEntry
-	(*AuditList)(nil),              // 87: herald.v1.AuditList
-	(*InlineButton)(nil),           // 88: herald.v1.InlineButton
-	(*ButtonRow)(nil),              // 89: herald.v1.ButtonRow
-	(*CreateBotRequest)(nil),       // 90: herald.v1.CreateBotRequest
-	(*BotRequest)(nil),             // 91: herald.v1.BotRequest
-	(*SetBotRequest)(nil),          // 92: herald.v1.SetBotRequest
-	(*Bot)(nil),                    // 93: herald.v1.Bot
-	(*BotList)(nil),                // 94: herald.v1.BotList
-	(*PressRequest)(nil),           // 95: herald.v1.PressRequest
-	(*PressResult)(nil),            // 96: herald.v1.PressResult
-	(*CallbackAnswer)(nil),         // 97: herald.v1.CallbackAnswer
-	(*PreKey)(nil),                 // 98: herald.v1.PreKey
-	(*SignedPreKey)(nil),           // 99: herald.v1.SignedPreKey
-	(*PublishKeysRequest)(nil),     // 100: herald.v1.PublishKeysRequest
-	(*KeyStatus)(nil),              // 101: herald.v1.KeyStatus
-	(*BundlesRequest)(nil),         // 102: herald.v1.BundlesRequest
-	(*Bundle)(nil),                 // 103: herald.v1.Bundle
-	(*BundleList)(nil),             // 104: herald.v1.BundleList
-	(*IdentitiesRequest)(nil),      // 105: herald.v1.IdentitiesRequest
-	(*DeviceIdentity)(nil),         // 106: herald.v1.DeviceIdentity
-	(*IdentityList)(nil),           // 107: herald.v1.IdentityList
-	(*Envelope)(nil),               // 108: herald.v1.Envelope
-	(*OutgoingEnvelope)(nil),       // 109: herald.v1.OutgoingEnvelope
-	(*SecretSendRequest)(nil),      // 110: herald.v1.SecretSendRequest
-	(*SecretSendResult)(nil),       // 111: herald.v1.SecretSendResult
-	(*DeviceSet)(nil),              // 112: herald.v1.DeviceSet
-	(*StaleDevices)(nil),           // 113: herald.v1.StaleDevices
-	(*FetchRequest)(nil),           // 114: herald.v1.FetchRequest
-	(*EnvelopeList)(nil),           // 115: herald.v1.EnvelopeList
-	(*AckRequest)(nil),             // 116: herald.v1.AckRequest
-	(*PushConfig)(nil),             // 117: herald.v1.PushConfig
-	(*PushSubscribeRequest)(nil),   // 118: herald.v1.PushSubscribeRequest
-	(*PushSubscription)(nil),       // 119: herald.v1.PushSubscription
-	(*PushSubscriptionList)(nil),   // 120: herald.v1.PushSubscriptionList
-	(*PushUnsubscribeRequest)(nil), // 121: herald.v1.PushUnsubscribeRequest
-	(*PushPrefs)(nil),              // 122: herald.v1.PushPrefs
-	(*PushChatRequest)(nil),        // 123: herald.v1.PushChatRequest
-	(*PushChatSettings)(nil),       // 124: herald.v1.PushChatSettings
-	(*PushFocusRequest)(nil),       // 125: herald.v1.PushFocusRequest
+	(*Frame)(nil),                    // 0: herald.v1.Frame
+	(*Request)(nil),                  // 1: herald.v1.Request
+	(*Response)(nil),                 // 2: herald.v1.Response
+	(*Error)(nil),                    // 3: herald.v1.Error
+	(*Empty)(nil),                    // 4: herald.v1.Empty
+	(*SignupRequest)(nil),            // 5: herald.v1.SignupRequest
+	(*LoginRequest)(nil),             // 6: herald.v1.LoginRequest
+	(*AuthRequest)(nil),              // 7: herald.v1.AuthRequest
+	(*AuthResult)(nil),               // 8: herald.v1.AuthResult
+	(*User)(nil),                     // 9: herald.v1.User
+	(*Device)(nil),                   // 10: herald.v1.Device
+	(*DeviceList)(nil),               // 11: herald.v1.DeviceList
+	(*RevokeRequest)(nil),            // 12: herald.v1.RevokeRequest
+	(*ResolveRequest)(nil),           // 13: herald.v1.ResolveRequest
+	(*Peer)(nil),                     // 14: herald.v1.Peer
+	(*Chat)(nil),                     // 15: herald.v1.Chat
+	(*Member)(nil),                   // 16: herald.v1.Member
+	(*Dialog)(nil),                   // 17: herald.v1.Dialog
+	(*DialogList)(nil),               // 18: herald.v1.DialogList
+	(*ChatsRequest)(nil),             // 19: herald.v1.ChatsRequest
+	(*ChatsCursor)(nil),              // 20: herald.v1.ChatsCursor
+	(*GetChatRequest)(nil),           // 21: herald.v1.GetChatRequest
+	(*CreateGroupRequest)(nil),       // 22: herald.v1.CreateGroupRequest
+	(*MembersRequest)(nil),           // 23: herald.v1.MembersRequest
+	(*SetRoleRequest)(nil),           // 24: herald.v1.SetRoleRequest
+	(*ChatRequest)(nil),              // 25: herald.v1.ChatRequest
+	(*CreateChannelRequest)(nil),     // 26: herald.v1.CreateChannelRequest
+	(*JoinRequest)(nil),              // 27: herald.v1.JoinRequest
+	(*InviteRequest)(nil),            // 28: herald.v1.InviteRequest
+	(*Invite)(nil),                   // 29: herald.v1.Invite
+	(*SetChatRequest)(nil),           // 30: herald.v1.SetChatRequest
+	(*MuteRequest)(nil),              // 31: herald.v1.MuteRequest
+	(*ChatDifferenceRequest)(nil),    // 32: herald.v1.ChatDifferenceRequest
+	(*Message)(nil),                  // 33: herald.v1.Message
+	(*Reaction)(nil),                 // 34: herald.v1.Reaction
+	(*ReactionRequest)(nil),          // 35: herald.v1.ReactionRequest
+	(*ReactionList)(nil),             // 36: herald.v1.ReactionList
+	(*ReactionUpdate)(nil),           // 37: herald.v1.ReactionUpdate
+	(*PinRequest)(nil),               // 38: herald.v1.PinRequest
+	(*PinListRequest)(nil),           // 39: herald.v1.PinListRequest
+	(*PinUpdate)(nil),                // 40: herald.v1.PinUpdate
+	(*CallRecord)(nil),               // 41: herald.v1.CallRecord
+	(*MessageEntity)(nil),            // 42: herald.v1.MessageEntity
+	(*File)(nil),                     // 43: herald.v1.File
+	(*FileRequest)(nil),              // 44: herald.v1.FileRequest
+	(*FileLinkRequest)(nil),          // 45: herald.v1.FileLinkRequest
+	(*FileLink)(nil),                 // 46: herald.v1.FileLink
+	(*Forward)(nil),                  // 47: herald.v1.Forward
+	(*SendRequest)(nil),              // 48: herald.v1.SendRequest
+	(*SetTTLRequest)(nil),            // 49: herald.v1.SetTTLRequest
+	(*ForwardRequest)(nil),           // 50: herald.v1.ForwardRequest
+	(*MessageList)(nil),              // 51: herald.v1.MessageList
+	(*HistoryRequest)(nil),           // 52: herald.v1.HistoryRequest
+	(*EditRequest)(nil),              // 53: herald.v1.EditRequest
+	(*DeleteRequest)(nil),            // 54: herald.v1.DeleteRequest
+	(*ClearRequest)(nil),             // 55: herald.v1.ClearRequest
+	(*ClearResult)(nil),              // 56: herald.v1.ClearResult
+	(*ReadRequest)(nil),              // 57: herald.v1.ReadRequest
+	(*ReadResult)(nil),               // 58: herald.v1.ReadResult
+	(*TypingRequest)(nil),            // 59: herald.v1.TypingRequest
+	(*State)(nil),                    // 60: herald.v1.State
+	(*DifferenceRequest)(nil),        // 61: herald.v1.DifferenceRequest
+	(*Difference)(nil),               // 62: herald.v1.Difference
+	(*Update)(nil),                   // 63: herald.v1.Update
+	(*DeleteMessages)(nil),           // 64: herald.v1.DeleteMessages
+	(*ReadHistory)(nil),              // 65: herald.v1.ReadHistory
+	(*ChatMembership)(nil),           // 66: herald.v1.ChatMembership
+	(*Typing)(nil),                   // 67: herald.v1.Typing
+	(*StartCallRequest)(nil),         // 68: herald.v1.StartCallRequest
+	(*CallInfo)(nil),                 // 69: herald.v1.CallInfo
+	(*AnswerCallRequest)(nil),        // 70: herald.v1.AnswerCallRequest
+	(*CallRequest)(nil),              // 71: herald.v1.CallRequest
+	(*CallCandidateRequest)(nil),     // 72: herald.v1.CallCandidateRequest
+	(*IceServerList)(nil),            // 73: herald.v1.IceServerList
+	(*IceServer)(nil),                // 74: herald.v1.IceServer
+	(*CallEvent)(nil),                // 75: herald.v1.CallEvent
+	(*CatchUp)(nil),                  // 76: herald.v1.CatchUp
+	(*ServerInfo)(nil),               // 77: herald.v1.ServerInfo
+	(*BlockRequest)(nil),             // 78: herald.v1.BlockRequest
+	(*ReportRequest)(nil),            // 79: herald.v1.ReportRequest
+	(*Report)(nil),                   // 80: herald.v1.Report
+	(*ReportList)(nil),               // 81: herald.v1.ReportList
+	(*ReportsRequest)(nil),           // 82: herald.v1.ReportsRequest
+	(*ShowReportRequest)(nil),        // 83: herald.v1.ShowReportRequest
+	(*ReportView)(nil),               // 84: herald.v1.ReportView
+	(*AdminRequest)(nil),             // 85: herald.v1.AdminRequest
+	(*AuditEntry)(nil),               // 86: herald.v1.AuditEntry
+	(*AuditList)(nil),                // 87: herald.v1.AuditList
+	(*InlineButton)(nil),             // 88: herald.v1.InlineButton
+	(*ButtonRow)(nil),                // 89: herald.v1.ButtonRow
+	(*CreateBotRequest)(nil),         // 90: herald.v1.CreateBotRequest
+	(*BotRequest)(nil),               // 91: herald.v1.BotRequest
+	(*SetBotRequest)(nil),            // 92: herald.v1.SetBotRequest
+	(*Bot)(nil),                      // 93: herald.v1.Bot
+	(*BotList)(nil),                  // 94: herald.v1.BotList
+	(*PressRequest)(nil),             // 95: herald.v1.PressRequest
+	(*PressResult)(nil),              // 96: herald.v1.PressResult
+	(*CallbackAnswer)(nil),           // 97: herald.v1.CallbackAnswer
+	(*PreKey)(nil),                   // 98: herald.v1.PreKey
+	(*SignedPreKey)(nil),             // 99: herald.v1.SignedPreKey
+	(*PublishKeysRequest)(nil),       // 100: herald.v1.PublishKeysRequest
+	(*KeyStatus)(nil),                // 101: herald.v1.KeyStatus
+	(*BundlesRequest)(nil),           // 102: herald.v1.BundlesRequest
+	(*Bundle)(nil),                   // 103: herald.v1.Bundle
+	(*BundleList)(nil),               // 104: herald.v1.BundleList
+	(*IdentitiesRequest)(nil),        // 105: herald.v1.IdentitiesRequest
+	(*DeviceIdentity)(nil),           // 106: herald.v1.DeviceIdentity
+	(*IdentityList)(nil),             // 107: herald.v1.IdentityList
+	(*Envelope)(nil),                 // 108: herald.v1.Envelope
+	(*OutgoingEnvelope)(nil),         // 109: herald.v1.OutgoingEnvelope
+	(*SecretSendRequest)(nil),        // 110: herald.v1.SecretSendRequest
+	(*SecretSendResult)(nil),         // 111: herald.v1.SecretSendResult
+	(*DeviceSet)(nil),                // 112: herald.v1.DeviceSet
+	(*StaleDevices)(nil),             // 113: herald.v1.StaleDevices
+	(*FetchRequest)(nil),             // 114: herald.v1.FetchRequest
+	(*EnvelopeList)(nil),             // 115: herald.v1.EnvelopeList
+	(*AckRequest)(nil),               // 116: herald.v1.AckRequest
+	(*PushConfig)(nil),               // 117: herald.v1.PushConfig
+	(*PushSubscribeRequest)(nil),     // 118: herald.v1.PushSubscribeRequest
+	(*PushSubscription)(nil),         // 119: herald.v1.PushSubscription
+	(*PushSubscriptionList)(nil),     // 120: herald.v1.PushSubscriptionList
+	(*PushUnsubscribeRequest)(nil),   // 121: herald.v1.PushUnsubscribeRequest
+	(*PushPrefs)(nil),                // 122: herald.v1.PushPrefs
+	(*PushChatRequest)(nil),          // 123: herald.v1.PushChatRequest
+	(*PushChatSettings)(nil),         // 124: herald.v1.PushChatSettings
+	(*PushFocusRequest)(nil),         // 125: herald.v1.PushFocusRequest
+	(*SecretGroupCreateRequest)(nil), // 126: herald.v1.SecretGroupCreateRequest
+	(*SecretGroupMember)(nil),        // 127: herald.v1.SecretGroupMember
+	(*SecretGroupInfo)(nil),          // 128: herald.v1.SecretGroupInfo
+	(*SecretGroupRequest)(nil),       // 129: herald.v1.SecretGroupRequest
+	(*SecretGroupChangeRequest)(nil), // 130: herald.v1.SecretGroupChangeRequest
+	(*SecretGroupSendRequest)(nil),   // 131: herald.v1.SecretGroupSendRequest
 }
 var file_herald_proto_depIdxs = []int32{
 	1,   // 0: herald.v1.Frame.request:type_name -> herald.v1.Request
@@ -8979,11 +9350,13 @@ var file_herald_proto_depIdxs = []int32{
 	108, // 72: herald.v1.EnvelopeList.envelopes:type_name -> herald.v1.Envelope
 	101, // 73: herald.v1.EnvelopeList.keys:type_name -> herald.v1.KeyStatus
 	119, // 74: herald.v1.PushSubscriptionList.subscriptions:type_name -> herald.v1.PushSubscription
-	75,  // [75:75] is the sub-list for method output_type
-	75,  // [75:75] is the sub-list for method input_type
-	75,  // [75:75] is the sub-list for extension type_name
-	75,  // [75:75] is the sub-list for extension extendee
-	0,   // [0:75] is the sub-list for field type_name
+	127, // 75: herald.v1.SecretGroupInfo.members:type_name -> herald.v1.SecretGroupMember
+	112, // 76: herald.v1.SecretGroupSendRequest.devices:type_name -> herald.v1.DeviceSet
+	77,  // [77:77] is the sub-list for method output_type
+	77,  // [77:77] is the sub-list for method input_type
+	77,  // [77:77] is the sub-list for extension type_name
+	77,  // [77:77] is the sub-list for extension extendee
+	0,   // [0:77] is the sub-list for field type_name
 }
 
 func init() { file_herald_proto_init() }
@@ -9021,7 +9394,7 @@ func file_herald_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_proto_rawDesc), len(file_herald_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   126,
+			NumMessages:   132,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -24,8 +24,8 @@ const (
 	CountPreKeys    = `SELECT count(*) FROM one_time_prekeys WHERE device_id = ?`
 	KeyStatus       = `SELECT signed_at, max_prekey_id, (SELECT count(*) FROM one_time_prekeys p WHERE p.device_id = k.device_id) FROM device_keys k WHERE k.device_id = ?`
 	UserKeys        = `SELECT ` + KeyCols + ` FROM device_keys k JOIN devices d ON d.id = k.device_id WHERE k.user_id = ? ORDER BY k.device_id`
-	EnvelopeCols    = `id, device_id, user_id, sender_id, sender_device, type, body, sent_at, expires_at`
-	InsertEnvelope  = `INSERT INTO envelopes (device_id, user_id, sender_id, sender_device, type, body, sent_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	EnvelopeCols    = `id, device_id, user_id, sender_id, sender_device, type, body, sent_at, expires_at, group_id`
+	InsertEnvelope  = `INSERT INTO envelopes (device_id, user_id, sender_id, sender_device, type, body, sent_at, expires_at, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
 	Envelopes       = `SELECT ` + EnvelopeCols + ` FROM envelopes WHERE device_id = ? AND expires_at > ? ORDER BY id LIMIT ?`
 	AckEnvelope     = `DELETE FROM envelopes WHERE device_id = ? AND id = ?`
 	ExpireEnvelopes = `DELETE FROM envelopes WHERE id IN (SELECT id FROM envelopes WHERE expires_at <= ? ORDER BY id LIMIT ?)`
@@ -59,7 +59,7 @@ func scanKeys(s Row) (herald.DeviceKeys, error) {
 func scanEnvelope(s Row) (herald.Envelope, error) {
 	var e herald.Envelope
 	var typ, sent, exp int64
-	err := s.Scan(&e.ID, &e.DeviceID, &e.UserID, &e.SenderID, &e.SenderDevice, &typ, &e.Body, &sent, &exp)
+	err := s.Scan(&e.ID, &e.DeviceID, &e.UserID, &e.SenderID, &e.SenderDevice, &typ, &e.Body, &sent, &exp, &e.GroupID)
 	e.Type, e.SentAt, e.ExpiresAt = herald.EnvelopeType(typ), FromMillis(sent), FromMillis(exp)
 	return e, err
 }
@@ -176,7 +176,7 @@ func (d Dialect) Enqueue(ctx context.Context, tx Querier, envs []herald.Envelope
 	out := make([]herald.Envelope, len(envs))
 	for i, e := range envs {
 		if err := tx.QueryRow(ctx, InsertEnvelope, e.DeviceID, e.UserID, e.SenderID, e.SenderDevice, int64(e.Type), e.Body,
-			Millis(e.SentAt), Millis(e.ExpiresAt)).Scan(&e.ID); err != nil {
+			Millis(e.SentAt), Millis(e.ExpiresAt), e.GroupID).Scan(&e.ID); err != nil {
 			return nil, d.wrap("Enqueue", err)
 		}
 		out[i] = e
@@ -251,4 +251,78 @@ func (d Dialect) ForgetDevice(ctx context.Context, tx Querier, deviceID int64) e
 		}
 	}
 	return nil
+}
+
+// Queries on secret groups.
+const (
+	InsertSecretGroup  = `INSERT INTO secret_groups (created_by, created_at) VALUES (?, ?) RETURNING id`
+	InsertSecretMember = `INSERT INTO secret_group_members (group_id, user_id, admin) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`
+	SecretGroupExists  = `SELECT EXISTS (SELECT 1 FROM secret_groups WHERE id = ?)`
+	SecretGroupMembers = `SELECT user_id, admin FROM secret_group_members WHERE group_id = ? ORDER BY user_id`
+	DeleteSecretMember = `DELETE FROM secret_group_members WHERE group_id = ? AND user_id = ?`
+)
+
+// CreateSecretGroup is store.Secret's CreateSecretGroup inside the
+// writer's transaction tx.
+func (d Dialect) CreateSecretGroup(ctx context.Context, tx Querier, creator int64, members []int64, at time.Time) (int64, error) {
+	var id int64
+	if err := tx.QueryRow(ctx, InsertSecretGroup, creator, Millis(at)).Scan(&id); err != nil {
+		return 0, d.wrap("CreateSecretGroup", err)
+	}
+	if _, err := tx.Exec(ctx, InsertSecretMember, id, creator, 1); err != nil {
+		return 0, d.wrap("CreateSecretGroup", err)
+	}
+	for _, u := range members {
+		if _, err := tx.Exec(ctx, InsertSecretMember, id, u, 0); err != nil {
+			return 0, d.wrap("CreateSecretGroup", err)
+		}
+	}
+	return id, nil
+}
+
+// SecretGroupMembers implements store.Secret.
+func (r Reads) SecretGroupMembers(ctx context.Context, groupID int64) ([]herald.SecretGroupMember, error) {
+	var ok bool
+	if err := r.q.QueryRow(ctx, SecretGroupExists, groupID).Scan(&ok); err != nil {
+		return nil, r.d.wrap("SecretGroupMembers", err)
+	}
+	if !ok {
+		return nil, herald.Errorf(herald.NotFound, "no such secret group")
+	}
+	out, err := scanAll(ctx, r.q, func(s Row) (herald.SecretGroupMember, error) {
+		var m herald.SecretGroupMember
+		var admin int64
+		err := s.Scan(&m.UserID, &admin)
+		m.Admin = admin != 0
+		return m, err
+	}, SecretGroupMembers, groupID)
+	return out, r.d.wrap("SecretGroupMembers", err)
+}
+
+// AddSecretGroupMembers is store.Secret's AddSecretGroupMembers inside
+// the writer's transaction tx.
+func (d Dialect) AddSecretGroupMembers(ctx context.Context, tx Querier, groupID int64, userIDs []int64) error {
+	var ok bool
+	if err := tx.QueryRow(ctx, SecretGroupExists, groupID).Scan(&ok); err != nil {
+		return d.wrap("AddSecretGroupMembers", err)
+	}
+	if !ok {
+		return herald.Errorf(herald.NotFound, "no such secret group")
+	}
+	for _, u := range userIDs {
+		if _, err := tx.Exec(ctx, InsertSecretMember, groupID, u, 0); err != nil {
+			return d.wrap("AddSecretGroupMembers", err)
+		}
+	}
+	return nil
+}
+
+// RemoveSecretGroupMember is store.Secret's RemoveSecretGroupMember
+// inside the writer's transaction tx.
+func (d Dialect) RemoveSecretGroupMember(ctx context.Context, tx Querier, groupID, userID int64) (bool, error) {
+	n, err := tx.Exec(ctx, DeleteSecretMember, groupID, userID)
+	if err != nil {
+		return false, d.wrap("RemoveSecretGroupMember", err)
+	}
+	return n > 0, nil
 }
