@@ -286,5 +286,6 @@ func (s *Service) SendSecretGroup(ctx context.Context, c Caller, p SecretGroupSe
 		e := stored[i]
 		s.emitEnvelope(bg, &e)
 	}
+	s.notifySecret(stored) // a content-free wake-up, as for secret chats
 	return stored, nil
 }
